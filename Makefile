@@ -1,0 +1,108 @@
+# The OpenBank gateway: an nginx module built against Debian's nginx-dev.
+#
+#   make            objs/ngx_openbank_module.so
+#   make run        the gateway on conf/nginx.conf, in the foreground
+#   make test       the whole suite (prove -r t/)
+#   make test-asan  the suite with the module built with AddressSanitizer
+#   make bench      the benchmark, ratios against plain nginx
+#   make lint       nginx's C style: 80 columns, no tabs, no // comments
+#   make deps       the Debian packages all of the above need
+
+SHELL       := /bin/bash
+NGINX_SRC   := /usr/share/nginx/src
+BUILD       := build
+MODULE_DIR  := $(CURDIR)/ngx_openbank_module
+MODULE      := objs/ngx_openbank_module.so
+ASAN_MODULE := objs/asan/ngx_openbank_module.so
+OB_PORT     ?= 8080
+
+SOURCES := $(wildcard ngx_openbank_module/*.c include/*.h) \
+           ngx_openbank_module/config
+
+CFLAGS_COMMON := -g -O2 -fPIC -fstack-protector-strong \
+                 -Wall -Wextra -Werror -Wno-unused-parameter
+CFLAGS_ASAN   := -g -O1 -fPIC -fsanitize=address -fno-omit-frame-pointer \
+                 -Wall -Wextra -Werror -Wno-unused-parameter
+
+# Build and run: the module's libraries, nginx and its Lua module.
+DEPS_BUILD := gcc make nginx nginx-dev libnginx-mod-http-lua \
+              libnginx-mod-http-ndk libluajit2-5.1-dev libssl-dev \
+              libjwt-dev libyajl-dev libsqlite3-dev openssl
+# Tests, memory checks and the benchmark.
+DEPS_TEST  := libtest-base-perl libipc-run-perl libwww-perl \
+              libcrypt-jwt-perl libtext-diff-perl libjson-perl \
+              libcryptx-perl faketime libfaketime clang \
+              libclang-rt-14-dev curl wrk
+
+.PHONY: all deps run test test-asan bench lint clean
+
+all: $(MODULE)
+
+deps: $(BUILD)/.deps
+
+# apt-get only for what is missing; once installed, a stamp file.
+$(BUILD)/.deps: Makefile
+	@missing=$$(for p in $(DEPS_BUILD) $(DEPS_TEST); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	        | grep -q '^install ok installed$$' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:" $$missing; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -q && apt-get install -y -q --no-install-recommends \
+	        $$missing; \
+	fi
+	@mkdir -p $(BUILD) && touch $@
+
+# nginx's configure writes into its source tree: build in a copy.
+define build_module
+	rm -rf $(1) && mkdir -p $(1) && cp -r $(NGINX_SRC)/. $(1)/
+	cd $(1) && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt="$(2)" --with-ld-opt="$(3)" \
+	    --add-dynamic-module=$(MODULE_DIR) > configure.log
+	$(MAKE) -C $(1) -f objs/Makefile modules
+endef
+
+$(MODULE): $(BUILD)/.deps $(SOURCES)
+	$(call build_module,$(BUILD)/nginx,$(CFLAGS_COMMON),)
+	@mkdir -p objs
+	cp $(BUILD)/nginx/objs/ngx_http_openbank_module.so $@
+
+$(ASAN_MODULE): $(BUILD)/.deps $(SOURCES)
+	$(call build_module,$(BUILD)/nginx-asan,$(CFLAGS_ASAN),-fsanitize=address)
+	@mkdir -p objs/asan
+	cp $(BUILD)/nginx-asan/objs/ngx_http_openbank_module.so $@
+
+run: $(MODULE)
+	@mkdir -p run/tmp run/bank
+	@# workers of a root master run as nobody: the bank writes its database
+	@if [ $$(id -u) = 0 ]; then chown nobody run/bank; fi
+	@sed 's/127\.0\.0\.1:8080;/127.0.0.1:$(OB_PORT);/' conf/nginx.conf \
+	    > conf/.run.conf
+	@echo "openbank gateway on http://127.0.0.1:$(OB_PORT)" \
+	      "(demo credentials: conf/demo/credentials.json)"
+	exec nginx -p $(CURDIR)/ -c $(CURDIR)/conf/.run.conf -e stderr
+
+test: $(MODULE)
+	prove -r t/
+
+test-asan: $(ASAN_MODULE)
+	TEST_NGINX_ASAN=1 TEST_NGINX_MODULE=$(CURDIR)/$(ASAN_MODULE) prove -r t/
+
+bench: $(MODULE)
+	bench/run
+
+lint:
+	@files=$$(ls ngx_openbank_module/*.c ngx_openbank_module/*.h \
+	          include/*.h 2>/dev/null); \
+	bad=0; \
+	awk 'length > 80 { print FILENAME ":" FNR ": over 80 columns"; b=1 } \
+	     END { exit b }' $$files || bad=1; \
+	grep -n "$$(printf '\t')" $$files | sed 's/$$/: tab/' | grep . && bad=1; \
+	grep -nE '(^|[^:"])//' $$files | sed 's/$$/: \/\/ comment/' \
+	    | grep . && bad=1; \
+	if [ $$bad = 0 ]; then echo "lint: clean"; fi; \
+	exit $$bad
+
+clean:
+	rm -rf $(BUILD) objs run/tmp conf/.run.conf t/servroot*

@@ -1,0 +1,1 @@
+wrk.path = "/v1/accounts"

@@ -1,0 +1,269 @@
+
+/*
+ * Copyright (C) The OpenBank gateway authors
+ */
+
+
+#ifndef _NGX_HTTP_OPENBANK_H_INCLUDED_
+#define _NGX_HTTP_OPENBANK_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/crypto.h>
+
+
+#define NGX_HTTP_OPENBANK_HASH_LEN       32     /* SHA-256 */
+#define NGX_HTTP_OPENBANK_REQUEST_ID_LEN 128
+
+#define NGX_HTTP_OPENBANK_WINDOW_DAY     1
+#define NGX_HTTP_OPENBANK_WINDOW_MONTH   2
+
+#define NGX_HTTP_OPENBANK_AUTH_API_KEY   0x01
+#define NGX_HTTP_OPENBANK_AUTH_TOKEN     0x02
+
+#define NGX_HTTP_OPENBANK_GONE           410
+
+
+/* load-time configuration: plans and partners */
+
+typedef struct {
+    ngx_str_t                     product;
+    ngx_uint_t                    limit;
+    ngx_uint_t                    window;      /* NGX_HTTP_OPENBANK_WINDOW_* */
+} ngx_http_openbank_quota_t;
+
+
+typedef struct {
+    ngx_str_t                     name;
+    ngx_uint_t                    rate;        /* requests per period */
+    ngx_uint_t                    period;      /* seconds: 1 or 60 */
+    ngx_uint_t                    burst;
+    ngx_array_t                   quotas;      /* ngx_http_openbank_quota_t */
+} ngx_http_openbank_plan_t;
+
+
+typedef struct {
+    ngx_str_t                     name;
+    ngx_uint_t                    index;
+
+    ngx_str_t                     plan_name;
+    ngx_http_openbank_plan_t     *plan;
+
+    ngx_array_t                   scopes;      /* ngx_str_t */
+    ngx_array_t                   quotas;      /* overrides of the plan's */
+
+    ngx_str_t                     client_id;
+    u_char                        client_secret[NGX_HTTP_OPENBANK_HASH_LEN];
+    u_char                        certificate[NGX_HTTP_OPENBANK_HASH_LEN];
+
+    ngx_str_t                     jwks_file;
+    void                         *jwks;        /* ngx_http_openbank_jwks_t */
+
+    ngx_str_t                     hmac_secret;
+
+    unsigned                      has_client_secret:1;
+    unsigned                      has_certificate:1;
+
+    ngx_str_t                     conf_file;   /* where it was declared */
+    ngx_uint_t                    conf_line;
+} ngx_http_openbank_partner_t;
+
+
+typedef struct {
+    u_char                        hash[NGX_HTTP_OPENBANK_HASH_LEN];
+    ngx_http_openbank_partner_t  *partner;
+} ngx_http_openbank_key_t;
+
+
+/* a name a location uses that some partner must be able to hold */
+
+typedef struct {
+    ngx_str_t                     name;
+    ngx_str_t                     directive;
+    ngx_str_t                     conf_file;
+    ngx_uint_t                    conf_line;
+} ngx_http_openbank_ref_t;
+
+
+typedef struct {
+    ngx_shm_zone_t               *shm_zone;
+    ngx_str_t                     state_path;
+    ngx_int_t                     tz_offset;   /* seconds east of UTC */
+
+    ngx_array_t                   plans;       /* ngx_http_openbank_plan_t */
+    ngx_array_t                   partners;    /* ngx_http_openbank_partner_t */
+    ngx_array_t                   api_keys;    /* ngx_http_openbank_key_t */
+    ngx_array_t                   refs;        /* ngx_http_openbank_ref_t */
+
+    time_t                        loaded;      /* when the conf was read */
+} ngx_http_openbank_main_conf_t;
+
+
+typedef struct {
+    time_t                        sunset;
+    time_t                        deprecated;
+    ngx_str_t                     successor;
+    ngx_str_t                     sunset_header;
+    ngx_str_t                     deprecation_header;
+    ngx_str_t                     link_header;
+} ngx_http_openbank_version_t;
+
+
+typedef struct {
+    ngx_flag_t                    api;
+    ngx_uint_t                    auth;        /* NGX_HTTP_OPENBANK_AUTH_* */
+    ngx_str_t                     scope;
+    ngx_str_t                     product;
+    ngx_http_openbank_version_t  *version;
+    ngx_flag_t                    status;
+} ngx_http_openbank_loc_conf_t;
+
+
+/* the shared zone: one keyed record store (ngx_http_openbank_shm.c) */
+
+typedef struct {
+    uint64_t                      magic;       /* layout version */
+    ngx_rbtree_t                  rbtree;
+    ngx_rbtree_node_t             sentinel;
+    ngx_queue_t                   queue;       /* least recently used last */
+    ngx_uint_t                    records;
+} ngx_http_openbank_sh_t;
+
+
+typedef struct {
+    ngx_http_openbank_sh_t       *sh;
+    ngx_slab_pool_t              *shpool;
+} ngx_http_openbank_zone_t;
+
+
+typedef struct {
+    ngx_rbtree_node_t             node;        /* key: hash of table, key */
+    ngx_queue_t                   queue;
+    uint64_t                      expire;      /* unix ms, 0: never */
+    uint32_t                      value_len;
+    u_short                       key_len;
+    u_char                        table;       /* NGX_HTTP_OPENBANK_TABLE_* */
+    u_char                        evictable;   /* may go before it expires */
+    u_char                        data[1];     /* key, aligned, value */
+} ngx_http_openbank_record_t;
+
+
+/* per request */
+
+typedef struct {
+    ngx_uint_t                    stage;       /* next check to run */
+    ngx_http_openbank_partner_t  *partner;
+    ngx_array_t                  *scopes;      /* granted: ngx_str_t */
+
+    ngx_str_t                     request_id;
+    ngx_str_t                     result;      /* "ok" or a problem code */
+
+    ngx_uint_t                    problem_status;
+    ngx_str_t                     problem_code;
+    ngx_str_t                     problem_detail;
+    ngx_chain_t                  *problem_out; /* replaces nginx's page */
+    unsigned                      problem_sent:1;
+
+    u_char                        request_id_data[36];
+} ngx_http_openbank_ctx_t;
+
+
+/*
+ * One check of the access phase: NGX_DECLINED to go on to the next,
+ * NGX_AGAIN or NGX_DONE to wait (the same check runs again when the
+ * request is resumed), or an HTTP status set by ngx_http_openbank_refuse().
+ */
+typedef ngx_int_t (*ngx_http_openbank_check_pt)(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+
+
+/* ngx_http_openbank_module.c */
+ngx_http_openbank_ctx_t *ngx_http_openbank_get_ctx(ngx_http_request_t *r);
+
+/* ngx_http_openbank_partner.c */
+char *ngx_http_openbank_plan_block(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_openbank_partner_block(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_openbank_partners_init(ngx_conf_t *cf,
+    ngx_http_openbank_main_conf_t *obmcf);
+ngx_http_openbank_partner_t *ngx_http_openbank_partner_by_api_key(
+    ngx_http_openbank_main_conf_t *obmcf, u_char *hash);
+ngx_int_t ngx_http_openbank_partner_has_scope(
+    ngx_http_openbank_partner_t *partner, ngx_str_t *scope);
+ngx_http_openbank_quota_t *ngx_http_openbank_partner_quota(
+    ngx_http_openbank_partner_t *partner, ngx_str_t *product);
+ngx_int_t ngx_http_openbank_add_ref(ngx_conf_t *cf, ngx_str_t *name);
+
+/* ngx_http_openbank_auth.c */
+ngx_int_t ngx_http_openbank_identify(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+ngx_int_t ngx_http_openbank_scope_check(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+
+/* ngx_http_openbank_problem.c */
+ngx_int_t ngx_http_openbank_refuse(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_uint_t status, const char *code,
+    const char *fmt, ...);
+ngx_int_t ngx_http_openbank_request_id(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+ngx_int_t ngx_http_openbank_problem_header(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+ngx_int_t ngx_http_openbank_problem_body(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in,
+    ngx_http_output_body_filter_pt next);
+ngx_table_elt_t *ngx_http_openbank_find_header(ngx_list_t *headers,
+    const char *name, ngx_uint_t *count);
+ngx_table_elt_t *ngx_http_openbank_set_header(ngx_http_request_t *r,
+    const char *name, ngx_str_t *value);
+
+/* ngx_http_openbank_version.c */
+char *ngx_http_openbank_version_sunset(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_openbank_version_check(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+ngx_int_t ngx_http_openbank_version_headers(ngx_http_request_t *r);
+
+/* ngx_http_openbank_shm.c */
+char *ngx_http_openbank_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+uint64_t ngx_http_openbank_now_ms(void);
+ngx_http_openbank_record_t *ngx_http_openbank_record_lookup(
+    ngx_http_openbank_zone_t *zone, ngx_uint_t table, ngx_str_t *key,
+    uint64_t now);
+ngx_http_openbank_record_t *ngx_http_openbank_record_create(
+    ngx_http_openbank_zone_t *zone, ngx_uint_t table, ngx_str_t *key,
+    size_t value_len, uint64_t expire, ngx_uint_t evictable, uint64_t now);
+void ngx_http_openbank_record_delete(ngx_http_openbank_zone_t *zone,
+    ngx_http_openbank_record_t *rec);
+u_char *ngx_http_openbank_record_value(ngx_http_openbank_record_t *rec);
+void ngx_http_openbank_zone_usage(ngx_shm_zone_t *shm_zone,
+    size_t *size, size_t *used);
+
+/* ngx_http_openbank_status.c */
+char *ngx_http_openbank_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_openbank_jwks.c */
+void *ngx_http_openbank_jwks_load(ngx_conf_t *cf, ngx_str_t *file);
+
+/* ngx_http_openbank_util.c */
+void ngx_http_openbank_sha256(u_char *out, u_char *data, size_t len);
+ngx_int_t ngx_http_openbank_parse_hash(ngx_str_t *value, u_char *out);
+ngx_int_t ngx_http_openbank_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    size_t max, ngx_str_t *out);
+time_t ngx_http_openbank_parse_time(ngx_str_t *value);
+ngx_int_t ngx_http_openbank_month_days(ngx_int_t year, ngx_int_t month);
+time_t ngx_http_openbank_days_from_civil(ngx_int_t year, ngx_int_t month,
+    ngx_int_t day);
+ngx_int_t ngx_http_openbank_parse_tz(ngx_str_t *value);
+ngx_int_t ngx_http_openbank_valid_name(ngx_str_t *name);
+
+
+extern ngx_module_t  ngx_http_openbank_module;
+
+
+#endif /* _NGX_HTTP_OPENBANK_H_INCLUDED_ */

@@ -1,0 +1,682 @@
+
+/*
+ * Copyright (C) The OpenBank gateway authors
+ *
+ * The module's directives, configuration, the access phase pipeline
+ * (the order of every check lives in ngx_http_openbank_checks[] below),
+ * the response filters and the variables.
+ */
+
+
+#include <ngx_http_openbank.h>
+
+
+static ngx_int_t ngx_http_openbank_access_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_openbank_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_openbank_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_openbank_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_openbank_add_variables(ngx_conf_t *cf);
+static void *ngx_http_openbank_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_openbank_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_openbank_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_openbank_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_openbank_state(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_openbank_timezone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_openbank_auth(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_openbank_name(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_openbank_init(ngx_conf_t *cf);
+
+
+/*
+ * The checks of the access phase, in the order they run.  Each may end
+ * the request; later issues add theirs here, and only here.
+ */
+static ngx_http_openbank_check_pt  ngx_http_openbank_checks[] = {
+    ngx_http_openbank_version_check,
+    ngx_http_openbank_identify,
+    ngx_http_openbank_scope_check,
+    NULL
+};
+
+
+static ngx_command_t  ngx_http_openbank_commands[] = {
+
+    { ngx_string("openbank_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_openbank_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_state"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_openbank_state,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_timezone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_openbank_timezone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_plan"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_openbank_plan_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_partner"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_openbank_partner_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_api"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_openbank_loc_conf_t, api),
+      NULL },
+
+    { ngx_string("openbank_auth"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_openbank_auth,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_scope"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_openbank_name,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_openbank_loc_conf_t, scope),
+      NULL },
+
+    { ngx_string("openbank_product"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_openbank_name,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_openbank_loc_conf_t, product),
+      NULL },
+
+    { ngx_string("openbank_version_sunset"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_http_openbank_version_sunset,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_openbank_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_openbank_module_ctx = {
+    ngx_http_openbank_add_variables,       /* preconfiguration */
+    ngx_http_openbank_init,                /* postconfiguration */
+
+    ngx_http_openbank_create_main_conf,    /* create main configuration */
+    ngx_http_openbank_init_main_conf,      /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_openbank_create_loc_conf,     /* create location configuration */
+    ngx_http_openbank_merge_loc_conf       /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_openbank_module = {
+    NGX_MODULE_V1,
+    &ngx_http_openbank_module_ctx,         /* module context */
+    ngx_http_openbank_commands,            /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+#define NGX_HTTP_OPENBANK_VAR_PARTNER     0
+#define NGX_HTTP_OPENBANK_VAR_PRODUCT     1
+#define NGX_HTTP_OPENBANK_VAR_RESULT      2
+#define NGX_HTTP_OPENBANK_VAR_REQUEST_ID  3
+
+
+static ngx_http_variable_t  ngx_http_openbank_vars[] = {
+
+    { ngx_string("openbank_partner"), NULL, ngx_http_openbank_variable,
+      NGX_HTTP_OPENBANK_VAR_PARTNER, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("openbank_product"), NULL, ngx_http_openbank_variable,
+      NGX_HTTP_OPENBANK_VAR_PRODUCT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("openbank_result"), NULL, ngx_http_openbank_variable,
+      NGX_HTTP_OPENBANK_VAR_RESULT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("openbank_request_id"), NULL, ngx_http_openbank_variable,
+      NGX_HTTP_OPENBANK_VAR_REQUEST_ID, 0, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+ngx_http_openbank_ctx_t *
+ngx_http_openbank_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_openbank_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_openbank_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->main->pool, sizeof(ngx_http_openbank_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r->main, ctx, ngx_http_openbank_module);
+    }
+
+    return ctx;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_access_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                      rc;
+    ngx_http_openbank_ctx_t       *ctx;
+    ngx_http_openbank_check_pt     check;
+    ngx_http_openbank_loc_conf_t  *oblcf;
+
+    oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
+
+    if (oblcf->auth == 0 && oblcf->version == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_openbank_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_openbank_request_id(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for ( /* void */ ; ngx_http_openbank_checks[ctx->stage]; ctx->stage++) {
+
+        check = ngx_http_openbank_checks[ctx->stage];
+
+        rc = check(r, ctx);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    if (ctx->result.len == 0) {
+        ngx_str_set(&ctx->result, "ok");
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_header_filter(ngx_http_request_t *r)
+{
+    ngx_table_elt_t               *h;
+    ngx_http_openbank_ctx_t       *ctx;
+    ngx_http_openbank_loc_conf_t  *oblcf;
+    ngx_http_openbank_main_conf_t *obmcf;
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+
+    if (r != r->main || obmcf->shm_zone == NULL) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_openbank_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_openbank_request_id(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    h = ngx_http_openbank_set_header(r, "X-Request-ID", &ctx->request_id);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
+
+    if (oblcf->version
+        && ngx_http_openbank_version_headers(r) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (oblcf->api
+        && ngx_http_openbank_problem_header(r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_http_openbank_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+
+    if (ctx && ctx->problem_out) {
+        return ngx_http_openbank_problem_body(r, ctx, in,
+                                              ngx_http_next_body_filter);
+    }
+
+    return ngx_http_next_body_filter(r, in);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                     *value;
+    ngx_http_openbank_ctx_t       *ctx;
+    ngx_http_openbank_loc_conf_t  *oblcf;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_openbank_module);
+    value = NULL;
+
+    switch (data) {
+
+    case NGX_HTTP_OPENBANK_VAR_PARTNER:
+        if (ctx && ctx->partner) {
+            value = &ctx->partner->name;
+        }
+        break;
+
+    case NGX_HTTP_OPENBANK_VAR_PRODUCT:
+        oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
+        if (oblcf->product.len) {
+            value = &oblcf->product;
+        }
+        break;
+
+    case NGX_HTTP_OPENBANK_VAR_RESULT:
+        if (ctx && ctx->result.len) {
+            value = &ctx->result;
+        }
+        break;
+
+    default: /* NGX_HTTP_OPENBANK_VAR_REQUEST_ID */
+        ctx = ngx_http_openbank_get_ctx(r);
+        if (ctx == NULL || ngx_http_openbank_request_id(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+        value = &ctx->request_id;
+        break;
+    }
+
+    if (value == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = value->len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = value->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_openbank_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_openbank_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    obmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_openbank_main_conf_t));
+    if (obmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     obmcf->shm_zone = NULL;
+     *     obmcf->state_path = { 0, NULL };
+     */
+
+    obmcf->tz_offset = NGX_CONF_UNSET;
+    obmcf->loaded = ngx_time();
+
+    if (ngx_array_init(&obmcf->plans, cf->pool, 4,
+                       sizeof(ngx_http_openbank_plan_t))
+        != NGX_OK
+        || ngx_array_init(&obmcf->partners, cf->pool, 8,
+                          sizeof(ngx_http_openbank_partner_t))
+           != NGX_OK
+        || ngx_array_init(&obmcf->api_keys, cf->pool, 8,
+                          sizeof(ngx_http_openbank_key_t))
+           != NGX_OK
+        || ngx_array_init(&obmcf->refs, cf->pool, 8,
+                          sizeof(ngx_http_openbank_ref_t))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return obmcf;
+}
+
+
+static char *
+ngx_http_openbank_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_openbank_main_conf_t *obmcf = conf;
+
+    if (obmcf->tz_offset == NGX_CONF_UNSET) {
+        obmcf->tz_offset = 0;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_openbank_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_openbank_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_openbank_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->scope = { 0, NULL };
+     *     conf->product = { 0, NULL };
+     */
+
+    conf->api = NGX_CONF_UNSET;
+    conf->auth = NGX_CONF_UNSET_UINT;
+    conf->version = NGX_CONF_UNSET_PTR;
+    conf->status = NGX_CONF_UNSET;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_openbank_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_openbank_loc_conf_t *prev = parent;
+    ngx_http_openbank_loc_conf_t *conf = child;
+
+    ngx_conf_merge_uint_value(conf->auth, prev->auth, 0);
+    ngx_conf_merge_str_value(conf->scope, prev->scope, "");
+    ngx_conf_merge_str_value(conf->product, prev->product, "");
+    ngx_conf_merge_ptr_value(conf->version, prev->version, NULL);
+    ngx_conf_merge_value(conf->status, prev->status, 0);
+
+    /* a location that authenticates partners is an API location */
+
+    if (conf->api == NGX_CONF_UNSET && (conf->auth || conf->version)) {
+        conf->api = 1;
+    }
+
+    ngx_conf_merge_value(conf->api, prev->api, 0);
+
+    if ((conf->scope.len || conf->product.len) && conf->auth == 0) {
+        return "with \"openbank_scope\" or \"openbank_product\" "
+               "requires \"openbank_auth\" in the same location";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_openbank_state(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_openbank_main_conf_t *obmcf = conf;
+
+    ngx_str_t   *value;
+    ngx_path_t  *path;
+
+    if (obmcf->state_path.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "takes a directory path";
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &value[1], 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    obmcf->state_path = value[1];
+
+    /* nginx creates it at start, owned by the workers' user */
+
+    path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+    if (path == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    path->name = value[1];
+    path->conf_file = cf->conf_file->file.name.data;
+    path->line = cf->conf_file->line;
+
+    if (ngx_add_path(cf, &path) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_openbank_timezone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_openbank_main_conf_t *obmcf = conf;
+
+    ngx_int_t   offset;
+    ngx_str_t  *value;
+
+    if (obmcf->tz_offset != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    offset = ngx_http_openbank_parse_tz(&value[1]);
+
+    if (offset == NGX_CONF_UNSET) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid time zone \"%V\": expected \"UTC\" "
+                           "or an offset such as \"+08:00\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    obmcf->tz_offset = offset;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_openbank_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_openbank_loc_conf_t *oblcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i, method;
+
+    if (oblcf->auth != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    oblcf->auth = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "api_key") == 0) {
+            method = NGX_HTTP_OPENBANK_AUTH_API_KEY;
+
+        } else if (ngx_strcmp(value[i].data, "token") == 0) {
+            method = NGX_HTTP_OPENBANK_AUTH_TOKEN;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid authentication method \"%V\": "
+                               "expected \"token\" or \"api_key\"",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (oblcf->auth & method) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "authentication method \"%V\" is duplicate",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        oblcf->auth |= method;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_openbank_name(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char       *rv;
+    ngx_str_t  *value, *field;
+
+    field = (ngx_str_t *) ((char *) conf + cmd->offset);
+
+    if (field->data) {
+        return "is duplicate";
+    }
+
+    rv = ngx_conf_set_str_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_openbank_valid_name(&value[1]) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid name \"%V\": letters, digits, \"-\" "
+                           "and \"_\" only", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_openbank_add_ref(cf, &value[1]) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt             *h;
+    ngx_http_core_main_conf_t       *cmcf;
+    ngx_http_openbank_main_conf_t   *obmcf;
+
+    obmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_openbank_module);
+
+    if (ngx_http_openbank_partners_init(cf, obmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_openbank_access_handler;
+
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_openbank_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_openbank_body_filter;
+
+    return NGX_OK;
+}

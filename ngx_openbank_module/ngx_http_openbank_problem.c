@@ -1,0 +1,459 @@
+
+/*
+ * Copyright (C) The OpenBank gateway authors
+ *
+ * Errors as application/problem+json (RFC 9457), whether the gateway
+ * refused the request or nginx itself ended it with an error page, and
+ * the request id every response carries.
+ */
+
+
+#include <ngx_http_openbank.h>
+
+#include <openssl/rand.h>
+
+
+#define NGX_HTTP_OPENBANK_DETAIL_MAX  512
+
+
+typedef struct {
+    ngx_str_t   code;
+    ngx_str_t   title;
+} ngx_http_openbank_problem_type_t;
+
+
+static ngx_str_t *ngx_http_openbank_problem_title(ngx_str_t *code);
+static void ngx_http_openbank_default_problem(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_uint_t status);
+static ngx_int_t ngx_http_openbank_valid_request_id(ngx_str_t *id);
+static ngx_chain_t *ngx_http_openbank_problem_render(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+
+
+static ngx_http_openbank_problem_type_t  ngx_http_openbank_problem_types[] = {
+    { ngx_string("invalid_request"), ngx_string("Invalid request") },
+    { ngx_string("invalid_body"), ngx_string("Invalid body") },
+    { ngx_string("idempotency_key_missing"),
+      ngx_string("Idempotency key missing") },
+    { ngx_string("invalid_token"), ngx_string("Invalid credential") },
+    { ngx_string("signature_missing"), ngx_string("Signature missing") },
+    { ngx_string("signature_invalid"), ngx_string("Invalid signature") },
+    { ngx_string("replayed_request"), ngx_string("Replayed request") },
+    { ngx_string("insufficient_scope"), ngx_string("Insufficient scope") },
+    { ngx_string("certificate_mismatch"),
+      ngx_string("Certificate mismatch") },
+    { ngx_string("not_found"), ngx_string("Not found") },
+    { ngx_string("idempotency_in_flight"),
+      ngx_string("Idempotent request in flight") },
+    { ngx_string("invalid_state"), ngx_string("Invalid state") },
+    { ngx_string("version_retired"), ngx_string("Version retired") },
+    { ngx_string("payload_too_large"), ngx_string("Payload too large") },
+    { ngx_string("idempotency_key_reused"),
+      ngx_string("Idempotency key reused") },
+    { ngx_string("rate_limited"), ngx_string("Rate limited") },
+    { ngx_string("quota_exceeded"), ngx_string("Quota exceeded") },
+    { ngx_string("upstream_unavailable"),
+      ngx_string("Upstream unavailable") },
+    { ngx_string("state_unavailable"), ngx_string("State unavailable") },
+    { ngx_string("internal_error"), ngx_string("Internal error") },
+    { ngx_null_string, ngx_null_string }
+};
+
+
+static ngx_str_t  ngx_http_openbank_problem_json =
+    ngx_string("application/problem+json");
+
+static ngx_str_t  ngx_http_openbank_www_authenticate =
+    ngx_string("Bearer error=\"invalid_token\"");
+
+
+/*
+ * Records why the gateway refuses a request; the status goes back to
+ * nginx, which ends the request, and the header filter below renders the
+ * problem.  "code" must be one of the types above.
+ */
+
+ngx_int_t
+ngx_http_openbank_refuse(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
+    ngx_uint_t status, const char *code, const char *fmt, ...)
+{
+    u_char   *p, *last;
+    va_list   args;
+
+    ctx->problem_status = status;
+    ctx->problem_code.data = (u_char *) code;
+    ctx->problem_code.len = ngx_strlen(code);
+    ctx->result = ctx->problem_code;
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_OPENBANK_DETAIL_MAX);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    va_start(args, fmt);
+    last = ngx_vslprintf(p, p + NGX_HTTP_OPENBANK_DETAIL_MAX, fmt, args);
+    va_end(args);
+
+    ctx->problem_detail.data = p;
+    ctx->problem_detail.len = last - p;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "openbank refuse: %ui %V \"%V\"", status,
+                   &ctx->problem_code, &ctx->problem_detail);
+
+    return status;
+}
+
+
+static ngx_str_t *
+ngx_http_openbank_problem_title(ngx_str_t *code)
+{
+    ngx_http_openbank_problem_type_t  *t;
+
+    for (t = ngx_http_openbank_problem_types; t->code.len; t++) {
+        if (t->code.len == code->len
+            && ngx_strncmp(t->code.data, code->data, code->len) == 0)
+        {
+            return &t->title;
+        }
+    }
+
+    return &ngx_http_openbank_problem_types[0].title;
+}
+
+
+/* nginx ended the request with an error page: say what it means */
+
+static void
+ngx_http_openbank_default_problem(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_uint_t status)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    switch (status) {
+
+    case NGX_HTTP_NOT_FOUND:
+        (void) ngx_http_openbank_refuse(r, ctx, status, "not_found",
+                                        "no resource at %V", &r->uri);
+        break;
+
+    case NGX_HTTP_NOT_ALLOWED:
+        (void) ngx_http_openbank_refuse(r, ctx, status, "invalid_request",
+                                        "method %V is not allowed on %V",
+                                        &r->method_name, &r->uri);
+        break;
+
+    case NGX_HTTP_UNAUTHORIZED:
+        (void) ngx_http_openbank_refuse(r, ctx, status, "invalid_token",
+                                        "authentication is required");
+        break;
+
+    case NGX_HTTP_FORBIDDEN:
+        (void) ngx_http_openbank_refuse(r, ctx, status, "insufficient_scope",
+                                        "access to %V is denied", &r->uri);
+        break;
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+        (void) ngx_http_openbank_refuse(r, ctx, status, "payload_too_large",
+                                        "the request body is larger than "
+                                        "%O bytes",
+                                        clcf->client_max_body_size);
+        break;
+
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        (void) ngx_http_openbank_refuse(r, ctx, status, "rate_limited",
+                                        "too many requests");
+        break;
+
+    case NGX_HTTP_BAD_GATEWAY:
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        (void) ngx_http_openbank_refuse(r, ctx, status,
+                                        "upstream_unavailable",
+                                        "the bank core is unavailable");
+        break;
+
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        (void) ngx_http_openbank_refuse(r, ctx, status,
+                                        "upstream_unavailable",
+                                        "the bank core did not answer "
+                                        "in time");
+        break;
+
+    default:
+        if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+            (void) ngx_http_openbank_refuse(r, ctx, status, "internal_error",
+                                            "the gateway failed to handle "
+                                            "the request");
+        } else {
+            (void) ngx_http_openbank_refuse(r, ctx, status,
+                                            "invalid_request",
+                                            "the request is malformed "
+                                            "(HTTP %ui)", status);
+        }
+    }
+}
+
+
+/*
+ * On an API location, an error page of nginx's own (r->err_status) is
+ * replaced by a problem: the gateway's refusal when there is one, else
+ * the meaning of the status.  Answers from the bank pass untouched.
+ */
+
+ngx_int_t
+ngx_http_openbank_problem_header(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx)
+{
+    ngx_uint_t        status;
+    ngx_table_elt_t  *h;
+
+    status = r->headers_out.status;
+
+    if (r->err_status < NGX_HTTP_BAD_REQUEST || ctx->problem_out) {
+        return NGX_OK;
+    }
+
+    if (ctx->problem_status != status) {
+        ngx_http_openbank_default_problem(r, ctx, status);
+    }
+
+    if (status == NGX_HTTP_UNAUTHORIZED
+        && r->headers_out.www_authenticate == NULL)
+    {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "WWW-Authenticate");
+        h->value = ngx_http_openbank_www_authenticate;
+
+        r->headers_out.www_authenticate = h;
+    }
+
+    ctx->problem_out = ngx_http_openbank_problem_render(r, ctx);
+    if (ctx->problem_out == NULL) {
+        return NGX_ERROR;
+    }
+
+    r->headers_out.content_type = ngx_http_openbank_problem_json;
+    r->headers_out.content_type_len = ngx_http_openbank_problem_json.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.charset.len = 0;
+
+    r->headers_out.content_length_n = ctx->problem_out->buf->last
+                                      - ctx->problem_out->buf->pos;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_chain_t *
+ngx_http_openbank_problem_render(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx)
+{
+    size_t        len;
+    uintptr_t     escape;
+    ngx_buf_t    *b;
+    ngx_str_t    *title;
+    ngx_chain_t  *cl;
+
+    title = ngx_http_openbank_problem_title(&ctx->problem_code);
+    escape = ngx_escape_json(NULL, ctx->problem_detail.data,
+                             ctx->problem_detail.len);
+
+    len = sizeof("{\"type\":\"urn:openbank:problem:\",\"title\":\"\","
+                 "\"status\":,\"detail\":\"\",\"code\":\"\","
+                 "\"request_id\":\"\"}\n") - 1
+          + 2 * ctx->problem_code.len + title->len + NGX_INT_T_LEN
+          + ctx->problem_detail.len + escape + ctx->request_id.len;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->last = ngx_sprintf(b->last,
+                          "{\"type\":\"urn:openbank:problem:%V\","
+                          "\"title\":\"%V\",\"status\":%ui,\"detail\":\"",
+                          &ctx->problem_code, title, ctx->problem_status);
+
+    b->last = (u_char *) ngx_escape_json(b->last, ctx->problem_detail.data,
+                                         ctx->problem_detail.len);
+
+    b->last = ngx_sprintf(b->last,
+                          "\",\"code\":\"%V\",\"request_id\":\"%V\"}\n",
+                          &ctx->problem_code, &ctx->request_id);
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    return cl;
+}
+
+
+/* the problem goes out once; nginx's own page is swallowed */
+
+ngx_int_t
+ngx_http_openbank_problem_body(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in,
+    ngx_http_output_body_filter_pt next)
+{
+    ngx_chain_t  *cl, *out;
+
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+        cl->buf->file_pos = cl->buf->file_last;
+    }
+
+    if (ctx->problem_sent) {
+        return NGX_OK;
+    }
+
+    ctx->problem_sent = 1;
+    out = ctx->problem_out;
+
+    return next(r, out);
+}
+
+
+/* the caller's X-Request-ID when it is sane, else a new UUID (v4) */
+
+ngx_int_t
+ngx_http_openbank_request_id(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx)
+{
+    u_char           *p;
+    ngx_uint_t        n;
+    ngx_table_elt_t  *h;
+    u_char            rnd[16];
+
+    if (ctx->request_id.len) {
+        return NGX_OK;
+    }
+
+    h = ngx_http_openbank_find_header(&r->main->headers_in.headers,
+                                      "X-Request-ID", &n);
+
+    if (h && n == 1
+        && ngx_http_openbank_valid_request_id(&h->value) == NGX_OK)
+    {
+        ctx->request_id = h->value;
+        return NGX_OK;
+    }
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return NGX_ERROR;
+    }
+
+    rnd[6] = (rnd[6] & 0x0f) | 0x40;
+    rnd[8] = (rnd[8] & 0x3f) | 0x80;
+
+    p = ngx_hex_dump(ctx->request_id_data, rnd, 4);
+    *p++ = '-';
+    p = ngx_hex_dump(p, rnd + 4, 2);
+    *p++ = '-';
+    p = ngx_hex_dump(p, rnd + 6, 2);
+    *p++ = '-';
+    p = ngx_hex_dump(p, rnd + 8, 2);
+    *p++ = '-';
+    p = ngx_hex_dump(p, rnd + 10, 6);
+
+    ctx->request_id.data = ctx->request_id_data;
+    ctx->request_id.len = p - ctx->request_id_data;
+
+    return NGX_OK;
+}
+
+
+/* 1 to 128 of [A-Za-z0-9._:/+=@~-]: safe in JSON, logs and headers */
+
+static ngx_int_t
+ngx_http_openbank_valid_request_id(ngx_str_t *id)
+{
+    u_char      c;
+    ngx_uint_t  i;
+
+    if (id->len == 0 || id->len > NGX_HTTP_OPENBANK_REQUEST_ID_LEN) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < id->len; i++) {
+        c = id->data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '.' || c == '_'
+              || c == ':' || c == '/' || c == '+' || c == '='
+              || c == '@' || c == '~' || c == '-'))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* sets a response header, replacing one of the same name (the bank's) */
+
+ngx_table_elt_t *
+ngx_http_openbank_set_header(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash != 0
+            && h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            h[i].value = *value;
+            return &h[i];
+        }
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = len;
+    h->value = *value;
+
+    return h;
+}

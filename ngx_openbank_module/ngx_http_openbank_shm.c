@@ -1,0 +1,437 @@
+
+/*
+ * Copyright (C) The OpenBank gateway authors
+ *
+ * The shared zone ("openbank_zone") and the one keyed record store in it
+ * that every shared structure uses: rate and quota counters, caches,
+ * replay sets, idempotency records.  A record has a table (what it is),
+ * a key, a value of fixed size, an expiry, and says whether it may be
+ * evicted before it expires (caches) or not (everything that protects
+ * money or replays).  When the zone is full and nothing may go, creation
+ * fails and the caller refuses the request: never a silent acceptance.
+ */
+
+
+#include <ngx_http_openbank.h>
+
+
+#define NGX_HTTP_OPENBANK_ZONE_MAGIC    0x4f42000000000001ULL
+#define NGX_HTTP_OPENBANK_ZONE_MIN      (128 * 1024)
+#define NGX_HTTP_OPENBANK_RECLAIM_SCAN  256
+
+
+static ngx_int_t ngx_http_openbank_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_openbank_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_uint_t ngx_http_openbank_record_hash(ngx_uint_t table,
+    ngx_str_t *key);
+static ngx_uint_t ngx_http_openbank_zone_reclaim(
+    ngx_http_openbank_zone_t *zone, uint64_t now);
+
+
+char *
+ngx_http_openbank_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_openbank_main_conf_t *obmcf = conf;
+
+    ssize_t                    size;
+    ngx_str_t                 *value;
+    ngx_uint_t                 i;
+    ngx_shm_zone_t            *shm_zone, *old;
+    ngx_list_part_t           *part;
+    ngx_http_openbank_zone_t  *zone;
+
+    if (obmcf->shm_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_openbank_valid_name(&value[1]) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    size = ngx_parse_size(&value[2]);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < NGX_HTTP_OPENBANK_ZONE_MIN) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small: at least %dk",
+                           &value[1], NGX_HTTP_OPENBANK_ZONE_MIN / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * nginx would quietly make a new, empty zone when the size changes on
+     * reload, and every counter in it would be lost: refuse instead.
+     */
+
+    part = &((ngx_cycle_t *) ngx_cycle)->shared_memory.part;
+    old = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            old = part->elts;
+            i = 0;
+        }
+
+        if (old[i].tag == &ngx_http_openbank_module
+            && old[i].shm.name.len == value[1].len
+            && ngx_strncmp(old[i].shm.name.data, value[1].data,
+                           value[1].len) == 0
+            && old[i].shm.size != (size_t) size)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "zone \"%V\" cannot change its size on "
+                               "reload (from %uz to %z): stop and start "
+                               "nginx to resize it", &value[1],
+                               old[i].shm.size, size);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_openbank_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone = ngx_shared_memory_add(cf, &value[1], size,
+                                     &ngx_http_openbank_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already used", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone->init = ngx_http_openbank_init_zone;
+    shm_zone->data = zone;
+
+    obmcf->shm_zone = shm_zone;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_openbank_zone_t  *ozone = data;
+
+    size_t                     len;
+    ngx_http_openbank_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (ozone) {
+        if (ozone->sh->magic != NGX_HTTP_OPENBANK_ZONE_MAGIC) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "zone \"%V\" was made by another version of the "
+                          "openbank module: stop and start nginx",
+                          &shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+
+        zone->sh = ozone->sh;
+        zone->shpool = ozone->shpool;
+
+        return NGX_OK;
+    }
+
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        zone->sh = zone->shpool->data;
+        return NGX_OK;
+    }
+
+    zone->sh = ngx_slab_alloc(zone->shpool, sizeof(ngx_http_openbank_sh_t));
+    if (zone->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->shpool->data = zone->sh;
+
+    ngx_memzero(zone->sh, sizeof(ngx_http_openbank_sh_t));
+
+    zone->sh->magic = NGX_HTTP_OPENBANK_ZONE_MAGIC;
+
+    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
+                    ngx_http_openbank_rbtree_insert_value);
+
+    ngx_queue_init(&zone->sh->queue);
+
+    len = sizeof(" in openbank zone \"\"") + shm_zone->shm.name.len;
+
+    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
+    if (zone->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(zone->shpool->log_ctx, " in openbank zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full zone is the caller's to report, with what it means */
+
+    zone->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_openbank_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t           **p;
+    ngx_http_openbank_record_t   *rn, *rt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else { /* node->key == temp->key */
+
+            rn = (ngx_http_openbank_record_t *) node;
+            rt = (ngx_http_openbank_record_t *) temp;
+
+            if (rn->table != rt->table) {
+                p = (rn->table < rt->table) ? &temp->left : &temp->right;
+
+            } else {
+                p = (ngx_memn2cmp(rn->data, rt->data, rn->key_len,
+                                  rt->key_len) < 0)
+                    ? &temp->left : &temp->right;
+            }
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static ngx_uint_t
+ngx_http_openbank_record_hash(ngx_uint_t table, ngx_str_t *key)
+{
+    uint32_t  crc;
+
+    ngx_crc32_init(crc);
+    ngx_crc32_update(&crc, (u_char *) &table, sizeof(ngx_uint_t));
+    ngx_crc32_update(&crc, key->data, key->len);
+    ngx_crc32_final(crc);
+
+    return crc;
+}
+
+
+uint64_t
+ngx_http_openbank_now_ms(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/* the zone's lock must be held by the caller of every record function */
+
+ngx_http_openbank_record_t *
+ngx_http_openbank_record_lookup(ngx_http_openbank_zone_t *zone,
+    ngx_uint_t table, ngx_str_t *key, uint64_t now)
+{
+    ngx_int_t                    rc;
+    ngx_uint_t                   hash;
+    ngx_rbtree_node_t           *node, *sentinel;
+    ngx_http_openbank_record_t  *rec;
+
+    hash = ngx_http_openbank_record_hash(table, key);
+
+    node = zone->sh->rbtree.root;
+    sentinel = zone->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        /* hash == node->key */
+
+        rec = (ngx_http_openbank_record_t *) node;
+
+        if (table != rec->table) {
+            node = (table < rec->table) ? node->left : node->right;
+            continue;
+        }
+
+        rc = ngx_memn2cmp(key->data, rec->data, key->len, rec->key_len);
+
+        if (rc == 0) {
+            if (rec->expire && rec->expire <= now) {
+                ngx_http_openbank_record_delete(zone, rec);
+                return NULL;
+            }
+
+            ngx_queue_remove(&rec->queue);
+            ngx_queue_insert_head(&zone->sh->queue, &rec->queue);
+
+            return rec;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/*
+ * A new record with its value zeroed, or NULL when the zone has no room
+ * even after expired (and evictable) records are reclaimed.
+ */
+
+ngx_http_openbank_record_t *
+ngx_http_openbank_record_create(ngx_http_openbank_zone_t *zone,
+    ngx_uint_t table, ngx_str_t *key, size_t value_len, uint64_t expire,
+    ngx_uint_t evictable, uint64_t now)
+{
+    size_t                       size;
+    ngx_http_openbank_record_t  *rec;
+
+    if (key->len > 0xffff || value_len > 0xffffffff) {
+        return NULL;
+    }
+
+    size = offsetof(ngx_http_openbank_record_t, data)
+           + ngx_align(key->len, sizeof(uint64_t)) + value_len;
+
+    rec = ngx_slab_alloc_locked(zone->shpool, size);
+
+    if (rec == NULL && ngx_http_openbank_zone_reclaim(zone, now)) {
+        rec = ngx_slab_alloc_locked(zone->shpool, size);
+    }
+
+    if (rec == NULL) {
+        return NULL;
+    }
+
+    rec->node.key = ngx_http_openbank_record_hash(table, key);
+    rec->table = (u_char) table;
+    rec->evictable = evictable ? 1 : 0;
+    rec->key_len = (u_short) key->len;
+    rec->value_len = (uint32_t) value_len;
+    rec->expire = expire;
+
+    ngx_memcpy(rec->data, key->data, key->len);
+    ngx_memzero(ngx_http_openbank_record_value(rec), value_len);
+
+    ngx_rbtree_insert(&zone->sh->rbtree, &rec->node);
+    ngx_queue_insert_head(&zone->sh->queue, &rec->queue);
+
+    zone->sh->records++;
+
+    return rec;
+}
+
+
+void
+ngx_http_openbank_record_delete(ngx_http_openbank_zone_t *zone,
+    ngx_http_openbank_record_t *rec)
+{
+    ngx_queue_remove(&rec->queue);
+    ngx_rbtree_delete(&zone->sh->rbtree, &rec->node);
+    ngx_slab_free_locked(zone->shpool, rec);
+
+    zone->sh->records--;
+}
+
+
+u_char *
+ngx_http_openbank_record_value(ngx_http_openbank_record_t *rec)
+{
+    return rec->data + ngx_align(rec->key_len, sizeof(uint64_t));
+}
+
+
+/* frees expired and evictable records among the least recently used */
+
+static ngx_uint_t
+ngx_http_openbank_zone_reclaim(ngx_http_openbank_zone_t *zone, uint64_t now)
+{
+    ngx_uint_t                   n, freed;
+    ngx_queue_t                 *q, *prev;
+    ngx_http_openbank_record_t  *rec;
+
+    freed = 0;
+    q = ngx_queue_last(&zone->sh->queue);
+
+    for (n = 0;
+         n < NGX_HTTP_OPENBANK_RECLAIM_SCAN
+         && q != ngx_queue_sentinel(&zone->sh->queue);
+         n++)
+    {
+        prev = ngx_queue_prev(q);
+        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
+
+        if (rec->evictable || (rec->expire && rec->expire <= now)) {
+            ngx_http_openbank_record_delete(zone, rec);
+            freed++;
+        }
+
+        q = prev;
+    }
+
+    return freed;
+}
+
+
+void
+ngx_http_openbank_zone_usage(ngx_shm_zone_t *shm_zone, size_t *size,
+    size_t *used)
+{
+    ngx_slab_pool_t  *shpool;
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    *size = shm_zone->shm.size;
+    *used = *size - shpool->pfree * ngx_pagesize;
+}

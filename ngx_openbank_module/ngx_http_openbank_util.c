@@ -1,0 +1,357 @@
+
+/*
+ * Copyright (C) The OpenBank gateway authors
+ *
+ * Small helpers shared by the module's files: hashing, parsing of
+ * configuration values, reading files at load time.
+ */
+
+
+#include <ngx_http_openbank.h>
+
+#include <openssl/evp.h>
+
+
+#define NGX_HTTP_OPENBANK_NAME_MAX  64
+
+
+static ngx_int_t ngx_http_openbank_digits(u_char *p, ngx_uint_t n);
+
+
+static EVP_MD      *ngx_http_openbank_md_sha256;
+static EVP_MD_CTX  *ngx_http_openbank_md_ctx;
+
+
+/*
+ * SHA-256 with a digest fetched once: OpenSSL 3 would otherwise look the
+ * algorithm up on every call.
+ */
+
+void
+ngx_http_openbank_sha256(u_char *out, u_char *data, size_t len)
+{
+    unsigned int  n;
+
+    if (ngx_http_openbank_md_sha256 == NULL) {
+        ngx_http_openbank_md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+        ngx_http_openbank_md_ctx = EVP_MD_CTX_new();
+
+        if (ngx_http_openbank_md_sha256 == NULL
+            || ngx_http_openbank_md_ctx == NULL)
+        {
+            /* out of memory at start: a digest that matches nothing */
+            ngx_memzero(out, NGX_HTTP_OPENBANK_HASH_LEN);
+            return;
+        }
+    }
+
+    if (EVP_DigestInit_ex2(ngx_http_openbank_md_ctx,
+                           ngx_http_openbank_md_sha256, NULL) != 1
+        || EVP_DigestUpdate(ngx_http_openbank_md_ctx, data, len) != 1
+        || EVP_DigestFinal_ex(ngx_http_openbank_md_ctx, out, &n) != 1)
+    {
+        ngx_memzero(out, NGX_HTTP_OPENBANK_HASH_LEN);
+    }
+}
+
+
+/* "sha256:" and 64 hexadecimal digits */
+
+ngx_int_t
+ngx_http_openbank_parse_hash(ngx_str_t *value, u_char *out)
+{
+    u_char      *p;
+    ngx_int_t    hi, lo;
+    ngx_uint_t   i;
+
+    if (value->len != 7 + 2 * NGX_HTTP_OPENBANK_HASH_LEN
+        || ngx_strncmp(value->data, "sha256:", 7) != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    p = value->data + 7;
+
+    for (i = 0; i < NGX_HTTP_OPENBANK_HASH_LEN; i++) {
+        hi = ngx_hextoi(&p[2 * i], 1);
+        lo = ngx_hextoi(&p[2 * i + 1], 1);
+
+        if (hi == NGX_ERROR || lo == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        out[i] = (u_char) (hi * 16 + lo);
+    }
+
+    return NGX_OK;
+}
+
+
+/* reads a whole file of at most "max" bytes into the configuration pool */
+
+ngx_int_t
+ngx_http_openbank_read_file(ngx_conf_t *cf, ngx_str_t *name, size_t max,
+    ngx_str_t *out)
+{
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_file_info_t  fi;
+    u_char          *buf;
+
+    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", name);
+        return NGX_ERROR;
+    }
+
+    buf = NULL;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%V\" failed", name);
+        goto failed;
+    }
+
+    if (!ngx_is_file(&fi) || (size_t) ngx_file_size(&fi) > max) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" is not a regular file of at most "
+                           "%uz bytes", name, max);
+        goto failed;
+    }
+
+    out->len = (size_t) ngx_file_size(&fi);
+
+    /* one more byte, so that parsers may rely on a terminating NUL */
+
+    buf = ngx_pnalloc(cf->pool, out->len + 1);
+    if (buf == NULL) {
+        goto failed;
+    }
+
+    n = ngx_read_fd(fd, buf, out->len);
+
+    if (n == NGX_ERROR || (size_t) n != out->len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_read_fd_n " \"%V\" failed", name);
+        goto failed;
+    }
+
+    buf[out->len] = '\0';
+    out->data = buf;
+
+    ngx_close_file(fd);
+
+    return NGX_OK;
+
+failed:
+
+    ngx_close_file(fd);
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_digits(u_char *p, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_atoi(p, n);
+}
+
+
+/* "2027-06-30T00:00:00Z" or "2027-06-30" (midnight UTC) */
+
+time_t
+ngx_http_openbank_parse_time(ngx_str_t *value)
+{
+    u_char     *p;
+    ngx_int_t   year, month, day, hour, min, sec, mdays;
+
+    p = value->data;
+
+    if ((value->len != 10 && value->len != 20)
+        || p[4] != '-' || p[7] != '-')
+    {
+        return NGX_ERROR;
+    }
+
+    year = ngx_http_openbank_digits(p, 4);
+    month = ngx_http_openbank_digits(p + 5, 2);
+    day = ngx_http_openbank_digits(p + 8, 2);
+    hour = 0;
+    min = 0;
+    sec = 0;
+
+    if (value->len == 20) {
+        if (p[10] != 'T' || p[13] != ':' || p[16] != ':' || p[19] != 'Z') {
+            return NGX_ERROR;
+        }
+
+        hour = ngx_http_openbank_digits(p + 11, 2);
+        min = ngx_http_openbank_digits(p + 14, 2);
+        sec = ngx_http_openbank_digits(p + 17, 2);
+    }
+
+    if (year < 1970 || year > 9999 || month < 1 || month > 12
+        || day < 1 || hour < 0 || hour > 23 || min < 0 || min > 59
+        || sec < 0 || sec > 59)
+    {
+        return NGX_ERROR;
+    }
+
+    mdays = ngx_http_openbank_month_days(year, month);
+
+    if (day > mdays) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_openbank_days_from_civil(year, month, day) * 86400
+           + hour * 3600 + min * 60 + sec;
+}
+
+
+ngx_int_t
+ngx_http_openbank_month_days(ngx_int_t year, ngx_int_t month)
+{
+    static ngx_int_t  days[] = { 31, 28, 31, 30, 31, 30,
+                                 31, 31, 30, 31, 30, 31 };
+
+    if (month == 2
+        && ((year % 4 == 0 && year % 100 != 0) || year % 400 == 0))
+    {
+        return 29;
+    }
+
+    return days[month - 1];
+}
+
+
+/* days since 1970-01-01 of a proleptic Gregorian date */
+
+time_t
+ngx_http_openbank_days_from_civil(ngx_int_t year, ngx_int_t month,
+    ngx_int_t day)
+{
+    ngx_int_t  era, yoe, doy, doe;
+
+    year -= (month <= 2);
+    era = (year >= 0 ? year : year - 399) / 400;
+    yoe = year - era * 400;
+    doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return (time_t) era * 146097 + doe - 719468;
+}
+
+
+/* "UTC", "Z", "+08:00", "-05:30": seconds east of UTC */
+
+ngx_int_t
+ngx_http_openbank_parse_tz(ngx_str_t *value)
+{
+    u_char     *p;
+    ngx_int_t   hour, min;
+
+    p = value->data;
+
+    if ((value->len == 3 && ngx_strncasecmp(p, (u_char *) "UTC", 3) == 0)
+        || (value->len == 1 && p[0] == 'Z'))
+    {
+        return 0;
+    }
+
+    if (value->len != 6 || (p[0] != '+' && p[0] != '-') || p[3] != ':') {
+        return NGX_CONF_UNSET;
+    }
+
+    hour = ngx_http_openbank_digits(p + 1, 2);
+    min = ngx_http_openbank_digits(p + 4, 2);
+
+    if (hour < 0 || hour > 14 || min < 0 || min > 59) {
+        return NGX_CONF_UNSET;
+    }
+
+    return (p[0] == '-' ? -1 : 1) * (hour * 3600 + min * 60);
+}
+
+
+/* names of partners, plans, scopes and products: [A-Za-z0-9_-]{1,64} */
+
+ngx_int_t
+ngx_http_openbank_valid_name(ngx_str_t *name)
+{
+    u_char      c;
+    ngx_uint_t  i;
+
+    if (name->len == 0 || name->len > NGX_HTTP_OPENBANK_NAME_MAX) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < name->len; i++) {
+        c = name->data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The first header of that name in a list, and how many there are:
+ * a credential sent twice is refused rather than guessed at.
+ */
+
+ngx_table_elt_t *
+ngx_http_openbank_find_header(ngx_list_t *headers, const char *name,
+    ngx_uint_t *count)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *found;
+
+    len = ngx_strlen(name);
+    part = &headers->part;
+    h = part->elts;
+    found = NULL;
+    *count = 0;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            if (found == NULL) {
+                found = &h[i];
+            }
+
+            (*count)++;
+        }
+    }
+
+    return found;
+}
