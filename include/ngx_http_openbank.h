@@ -99,6 +99,57 @@ typedef struct {
 } ngx_http_openbank_jwks_t;
 
 
+/* the gateway's own signing keys (ngx_http_openbank_keys.c) */
+
+typedef struct {
+    ngx_str_t                     kid;
+    ngx_uint_t                    type;        /* NGX_HTTP_OPENBANK_KEY_* */
+    ngx_str_t                     alg;         /* ES256, PS256 or EdDSA */
+    EVP_PKEY                     *pkey;        /* private, ready */
+    ngx_str_t                     jwk;         /* the public JWK, JSON */
+    u_char                        id[NGX_HTTP_OPENBANK_HASH_LEN];
+                                               /* SHA-256 of the issuer and
+                                                  the public key */
+} ngx_http_openbank_signing_key_t;
+
+
+/* the record tables of issue 3 in the shared zone */
+
+#define NGX_HTTP_OPENBANK_TABLE_TOKEN      0x30  /* verified tokens */
+#define NGX_HTTP_OPENBANK_TABLE_REVOKED    0x31  /* revoked token jtis */
+#define NGX_HTTP_OPENBANK_TABLE_ASSERTION  0x32  /* used assertion jtis */
+
+
+/* a parsed, not yet trusted JWT (ngx_http_openbank_jwt.c) */
+
+#define NGX_HTTP_OPENBANK_TOKEN_MAX     8192
+#define NGX_HTTP_OPENBANK_JWT_AUD_MAX   8
+#define NGX_HTTP_OPENBANK_JWT_NO_TIME   (-1)
+
+typedef struct {
+    ngx_str_t                     signing_input;   /* header.claims */
+    ngx_str_t                     signature;       /* decoded */
+    ngx_str_t                     alg;
+    ngx_str_t                     kid;
+    ngx_str_t                     typ;
+    ngx_str_t                     iss;
+    ngx_str_t                     sub;
+    ngx_str_t                     client_id;
+    ngx_str_t                     jti;
+    ngx_str_t                     scope;
+    ngx_str_t                     x5t;             /* cnf x5t#S256 */
+    ngx_str_t                     aud[NGX_HTTP_OPENBANK_JWT_AUD_MAX];
+    ngx_uint_t                    naud;
+    int64_t                       exp;
+    int64_t                       nbf;
+    int64_t                       iat;
+    unsigned                      has_exp:1;
+    unsigned                      has_nbf:1;
+    unsigned                      has_iat:1;
+    unsigned                      has_cnf:1;
+} ngx_http_openbank_jwt_t;
+
+
 /* a name a location uses that some partner must be able to hold */
 
 typedef struct {
@@ -120,6 +171,13 @@ typedef struct {
     ngx_array_t                   refs;        /* ngx_http_openbank_ref_t */
 
     time_t                        loaded;      /* when the conf was read */
+
+    ngx_str_t                     issuer;      /* openbank_issuer */
+    ngx_array_t                   signing_keys;
+                                      /* ngx_http_openbank_signing_key_t */
+    time_t                        token_ttl;
+    time_t                        clock_skew;
+    void                         *oauth;       /* ngx_http_openbank_oauth.c */
 } ngx_http_openbank_main_conf_t;
 
 
@@ -189,6 +247,9 @@ typedef struct {
     unsigned                      problem_sent:1;
 
     u_char                        request_id_data[36];
+
+    u_char                        token_cnf[NGX_HTTP_OPENBANK_HASH_LEN];
+    unsigned                      token_bound:1;  /* cnf x5t#S256 */
 } ngx_http_openbank_ctx_t;
 
 
@@ -274,6 +335,59 @@ ngx_int_t ngx_http_openbank_jwks_parse(ngx_pool_t *pool, ngx_str_t *text,
     ngx_http_openbank_jwks_t *jwks, u_char *err, size_t err_len);
 ngx_http_openbank_jwk_t *ngx_http_openbank_jwks_find(
     ngx_http_openbank_jwks_t *jwks, ngx_str_t *kid);
+
+/* ngx_http_openbank_jwt.c */
+ngx_int_t ngx_http_openbank_jwt_parse(ngx_pool_t *pool, ngx_str_t *token,
+    ngx_http_openbank_jwt_t *jwt, const char **err);
+ngx_int_t ngx_http_openbank_jwt_verify(ngx_http_openbank_jwt_t *jwt,
+    EVP_PKEY *pkey, ngx_uint_t type, ngx_str_t *alg);
+ngx_int_t ngx_http_openbank_jwt_sign(ngx_pool_t *pool,
+    ngx_http_openbank_signing_key_t *key, ngx_str_t *claims, ngx_str_t *out);
+ngx_int_t ngx_http_openbank_random_id(u_char *out);
+
+/* ngx_http_openbank_keys.c */
+char *ngx_http_openbank_issuer(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_openbank_signing_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_http_openbank_signing_key_t *ngx_http_openbank_signing_key_find(
+    ngx_http_openbank_main_conf_t *obmcf, ngx_str_t *kid);
+
+/* ngx_http_openbank_oauth.c */
+ngx_int_t ngx_http_openbank_oauth_init(ngx_conf_t *cf,
+    ngx_http_openbank_main_conf_t *obmcf);
+ngx_int_t ngx_http_openbank_oauth_init_module(ngx_cycle_t *cycle);
+char *ngx_http_openbank_token_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_openbank_introspection_endpoint(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_openbank_revocation_endpoint(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_openbank_jwks_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_openbank_metadata_endpoint(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+ngx_http_openbank_partner_t *ngx_http_openbank_partner_by_client_id(
+    ngx_http_openbank_main_conf_t *obmcf, ngx_str_t *client_id);
+ngx_int_t ngx_http_openbank_client_cert(ngx_http_request_t *r, u_char *hash);
+
+/* ngx_http_openbank_token.c */
+ngx_int_t ngx_http_openbank_bearer(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_table_elt_t *h, ngx_uint_t n);
+ngx_int_t ngx_http_openbank_binding_check(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+ngx_int_t ngx_http_openbank_token_check(ngx_http_request_t *r,
+    ngx_str_t *token, ngx_http_openbank_jwt_t *jwt,
+    ngx_http_openbank_partner_t **partner,
+    ngx_http_openbank_signing_key_t **key, const char **err);
+ngx_int_t ngx_http_openbank_revoke(ngx_http_request_t *r, ngx_str_t *token,
+    ngx_http_openbank_jwt_t *jwt);
+ngx_int_t ngx_http_openbank_revoked_load(ngx_cycle_t *cycle,
+    ngx_http_openbank_main_conf_t *obmcf);
+
+/* ngx_http_openbank_file.c */
+ngx_int_t ngx_http_openbank_write_file(ngx_log_t *log, ngx_str_t *name,
+    u_char *data, size_t len);
 
 /* ngx_http_openbank_util.c */
 void ngx_http_openbank_sha256(u_char *out, u_char *data, size_t len);

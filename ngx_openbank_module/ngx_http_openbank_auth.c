@@ -36,6 +36,14 @@ ngx_http_openbank_identify(ngx_http_request_t *r,
         }
     }
 
+    if (oblcf->auth & NGX_HTTP_OPENBANK_AUTH_TOKEN) {
+        h = ngx_http_openbank_find_header(&r->headers_in.headers,
+                                          "Authorization", &n);
+        if (h) {
+            return ngx_http_openbank_bearer(r, ctx, h, n);
+        }
+    }
+
     if (oblcf->auth == NGX_HTTP_OPENBANK_AUTH_API_KEY) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
                                         "invalid_token",

@@ -32,6 +32,7 @@ static char *ngx_http_openbank_auth(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_openbank_name(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_openbank_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_openbank_init_module(ngx_cycle_t *cycle);
 
 
 /*
@@ -42,6 +43,7 @@ static ngx_http_openbank_check_pt  ngx_http_openbank_checks[] = {
     ngx_http_openbank_version_check,
     ngx_http_openbank_identify,
     ngx_http_openbank_scope_check,
+    ngx_http_openbank_binding_check,
     NULL
 };
 
@@ -125,6 +127,69 @@ static ngx_command_t  ngx_http_openbank_commands[] = {
       0,
       NULL },
 
+    { ngx_string("openbank_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_openbank_issuer,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_signing_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_openbank_signing_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_token_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_openbank_main_conf_t, token_ttl),
+      NULL },
+
+    { ngx_string("openbank_clock_skew"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_openbank_main_conf_t, clock_skew),
+      NULL },
+
+    { ngx_string("openbank_token_endpoint"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_openbank_token_endpoint,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_introspection_endpoint"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_openbank_introspection_endpoint,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_revocation_endpoint"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_openbank_revocation_endpoint,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_jwks_endpoint"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_openbank_jwks_endpoint,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_metadata_endpoint"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_openbank_metadata_endpoint,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -150,7 +215,7 @@ ngx_module_t  ngx_http_openbank_module = {
     ngx_http_openbank_commands,            /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_openbank_init_module,         /* init module */
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -409,6 +474,8 @@ ngx_http_openbank_create_main_conf(ngx_conf_t *cf)
      */
 
     obmcf->tz_offset = NGX_CONF_UNSET;
+    obmcf->token_ttl = NGX_CONF_UNSET;
+    obmcf->clock_skew = NGX_CONF_UNSET;
     obmcf->loaded = ngx_time();
 
     if (ngx_array_init(&obmcf->plans, cf->pool, 4,
@@ -438,6 +505,21 @@ ngx_http_openbank_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (obmcf->tz_offset == NGX_CONF_UNSET) {
         obmcf->tz_offset = 0;
+    }
+
+    ngx_conf_init_value(obmcf->token_ttl, 300);
+    ngx_conf_init_value(obmcf->clock_skew, 60);
+
+    if (obmcf->token_ttl < 1 || obmcf->token_ttl > 86400) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"openbank_token_ttl\" must be 1s to 1d");
+        return NGX_CONF_ERROR;
+    }
+
+    if (obmcf->clock_skew > 600) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"openbank_clock_skew\" must be at most 10m");
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
@@ -663,6 +745,10 @@ ngx_http_openbank_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_openbank_oauth_init(cf, obmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
@@ -677,6 +763,19 @@ ngx_http_openbank_init(ngx_conf_t *cf)
 
     ngx_http_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_http_openbank_body_filter;
+
+    return NGX_OK;
+}
+
+
+/* once the zones exist: durable state comes back into them */
+
+static ngx_int_t
+ngx_http_openbank_init_module(ngx_cycle_t *cycle)
+{
+    if (ngx_http_openbank_oauth_init_module(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }

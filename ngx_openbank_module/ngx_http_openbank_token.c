@@ -1,0 +1,862 @@
+
+/*
+ * Copyright (C) The OpenBank gateway authors
+ *
+ * Access tokens on the hot path: "Authorization: Bearer".  A token is
+ * verified once (signature with a ready key, alg pinned by the key's
+ * type, iss, aud, exp and nbf with openbank_clock_skew, revocation) and
+ * then remembered in the shared zone under the SHA-256 of its text, so
+ * that every later request with it costs one lookup and no crypto.
+ *
+ * Revocation puts the token's jti in the zone (never evicted, until the
+ * token would have expired) and drops the cached token, under one lock,
+ * so that no worker accepts it from the next request on; the revoked
+ * jtis are also kept in a file under openbank_state, replaced
+ * atomically, and read back at start.
+ */
+
+
+#include <ngx_http_openbank.h>
+
+
+#define NGX_HTTP_OPENBANK_SCOPE_CACHE_MAX  1024
+#define NGX_HTTP_OPENBANK_REVOKED_FILE     "revoked-tokens"
+#define NGX_HTTP_OPENBANK_REVOKED_MAX      (16 * 1024 * 1024)
+
+
+/* the value of a verified token in the zone; client_id and scope follow */
+
+typedef struct {
+    int64_t                       exp;
+    u_char                        key_id[NGX_HTTP_OPENBANK_HASH_LEN];
+    u_char                        cnf[NGX_HTTP_OPENBANK_HASH_LEN];
+    u_char                        bound;
+    u_char                        client_id_len;
+    uint16_t                      scope_len;
+} ngx_http_openbank_token_value_t;
+
+
+static ngx_int_t ngx_http_openbank_bearer_invalid(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, const char *why);
+static ngx_int_t ngx_http_openbank_token_scopes(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, u_char *scope, size_t len);
+static ngx_int_t ngx_http_openbank_token_cache(ngx_http_request_t *r,
+    ngx_str_t *hash, ngx_http_openbank_jwt_t *jwt,
+    ngx_http_openbank_signing_key_t *key, u_char *cnf, ngx_uint_t bound);
+static ngx_int_t ngx_http_openbank_revoked_save(ngx_http_request_t *r,
+    ngx_http_openbank_jwt_t *jwt);
+static ngx_int_t ngx_http_openbank_read_state(ngx_log_t *log, ngx_pool_t *pool,
+    ngx_str_t *name, ngx_str_t *out);
+
+
+ngx_int_t
+ngx_http_openbank_bearer(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
+    ngx_table_elt_t *h, ngx_uint_t n)
+{
+    u_char                           *p, *last;
+    u_char                            hash[NGX_HTTP_OPENBANK_HASH_LEN];
+    u_char                            buf[sizeof(
+                                          ngx_http_openbank_token_value_t)
+                                          + 255
+                                          + NGX_HTTP_OPENBANK_SCOPE_CACHE_MAX];
+    uint64_t                          now_ms;
+    ngx_int_t                         rc;
+    ngx_str_t                         token, key, client_id;
+    ngx_uint_t                        i, hit;
+    const char                       *why;
+    ngx_http_openbank_jwt_t           jwt;
+    ngx_http_openbank_zone_t         *zone;
+    ngx_http_openbank_record_t       *rec;
+    ngx_http_openbank_partner_t      *partner;
+    ngx_http_openbank_main_conf_t    *obmcf;
+    ngx_http_openbank_token_value_t  *tv;
+    ngx_http_openbank_signing_key_t  *skey;
+
+    if (n > 1) {
+        return ngx_http_openbank_bearer_invalid(r, ctx, "Authorization is "
+                                                "sent more than once");
+    }
+
+    if (h->value.len < 7
+        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) != 0)
+    {
+        return ngx_http_openbank_bearer_invalid(r, ctx, "Authorization "
+                                                "must be \"Bearer\" and an "
+                                                "access token");
+    }
+
+    p = h->value.data + 7;
+    last = h->value.data + h->value.len;
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    while (last > p && last[-1] == ' ') {
+        last--;
+    }
+
+    token.data = p;
+    token.len = last - p;
+
+    if (token.len == 0 || token.len > NGX_HTTP_OPENBANK_TOKEN_MAX) {
+        return ngx_http_openbank_bearer_invalid(r, ctx, "the access token "
+                                                "is empty or too long");
+    }
+
+    for ( /* void */ ; p < last; p++) {
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')
+              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
+              || *p == '.'))
+        {
+            return ngx_http_openbank_bearer_invalid(r, ctx, "the access "
+                                                    "token is not a JWT");
+        }
+    }
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+
+    if (obmcf->signing_keys.nelts == 0 || obmcf->shm_zone == NULL) {
+        return ngx_http_openbank_bearer_invalid(r, ctx, "this gateway "
+                                                "issues no tokens");
+    }
+
+    ngx_http_openbank_sha256(hash, token.data, token.len);
+
+    key.data = hash;
+    key.len = sizeof(hash);
+
+    zone = obmcf->shm_zone->data;
+    now_ms = ngx_http_openbank_now_ms();
+    tv = (ngx_http_openbank_token_value_t *) buf;
+    hit = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_TOKEN,
+                                          &key, now_ms);
+
+    if (rec && rec->value_len <= sizeof(buf)) {
+        ngx_memcpy(buf, ngx_http_openbank_record_value(rec), rec->value_len);
+        hit = 1;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (hit) {
+
+        /* a key since removed (or another issuer) no longer vouches */
+
+        skey = obmcf->signing_keys.elts;
+
+        for (i = 0; i < obmcf->signing_keys.nelts; i++) {
+            if (ngx_memcmp(skey[i].id, tv->key_id,
+                           NGX_HTTP_OPENBANK_HASH_LEN) == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == obmcf->signing_keys.nelts) {
+            return ngx_http_openbank_bearer_invalid(r, ctx, "the token's "
+                                                    "signing key is no "
+                                                    "longer trusted");
+        }
+
+        client_id.data = buf + sizeof(ngx_http_openbank_token_value_t);
+        client_id.len = tv->client_id_len;
+
+        partner = ngx_http_openbank_partner_by_client_id(obmcf, &client_id);
+
+        if (partner == NULL) {
+            return ngx_http_openbank_bearer_invalid(r, ctx, "the token's "
+                                                    "client is unknown");
+        }
+
+        ctx->partner = partner;
+
+        if (tv->bound) {
+            ngx_memcpy(ctx->token_cnf, tv->cnf, NGX_HTTP_OPENBANK_HASH_LEN);
+            ctx->token_bound = 1;
+        }
+
+        return ngx_http_openbank_token_scopes(r, ctx,
+                                              client_id.data + client_id.len,
+                                              tv->scope_len);
+    }
+
+    /* not seen yet: the whole verification, once */
+
+    rc = ngx_http_openbank_token_check(r, &token, &jwt, &partner, &skey,
+                                       &why);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_openbank_bearer_invalid(r, ctx, why);
+    }
+
+    ctx->partner = partner;
+
+    if (jwt.has_cnf) {
+        p = ctx->token_cnf;
+        key.data = jwt.x5t.data;
+        key.len = jwt.x5t.len;
+        token.data = p;
+
+        if (jwt.x5t.len != 43
+            || ngx_http_openbank_decode_base64url(&token, &key) != NGX_OK
+            || token.len != NGX_HTTP_OPENBANK_HASH_LEN)
+        {
+            return ngx_http_openbank_bearer_invalid(r, ctx, "the token's "
+                                                    "cnf is malformed");
+        }
+
+        ctx->token_bound = 1;
+    }
+
+    key.data = hash;
+    key.len = sizeof(hash);
+
+    rc = ngx_http_openbank_token_cache(r, &key, &jwt, skey, ctx->token_cnf,
+                                       ctx->token_bound);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_openbank_bearer_invalid(r, ctx, "the token is "
+                                                "revoked");
+    }
+
+    return ngx_http_openbank_token_scopes(r, ctx, jwt.scope.data,
+                                          jwt.scope.len);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_bearer_invalid(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, const char *why)
+{
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "openbank: access token refused: %s", why);
+
+    return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                    "invalid_token", "%s", why);
+}
+
+
+/* the token's scopes that its partner still holds */
+
+static ngx_int_t
+ngx_http_openbank_token_scopes(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, u_char *scope, size_t len)
+{
+    u_char       *p, *q, *last;
+    ngx_str_t     one, *s;
+    ngx_array_t  *scopes;
+
+    scopes = ngx_array_create(r->pool, 4, sizeof(ngx_str_t));
+    if (scopes == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = scope + len;
+
+    for (p = scope; p < last; p = q + 1) {
+        q = ngx_strlchr(p, last, ' ');
+        if (q == NULL) {
+            q = last;
+        }
+
+        one.data = p;
+        one.len = q - p;
+
+        if (one.len == 0
+            || !ngx_http_openbank_partner_has_scope(ctx->partner, &one))
+        {
+            continue;
+        }
+
+        s = ngx_array_push(scopes);
+        if (s == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* the cached bytes live on the stack of the caller: copy */
+
+        s->data = ngx_pnalloc(r->pool, one.len);
+        if (s->data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(s->data, one.data, one.len);
+        s->len = one.len;
+    }
+
+    ctx->scopes = scopes;
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Remembers a verified token, unless its jti was revoked meanwhile: the
+ * check and the insertion are under the same lock as revocation's.
+ * NGX_DECLINED: revoked.  A full zone only means no caching.
+ */
+
+static ngx_int_t
+ngx_http_openbank_token_cache(ngx_http_request_t *r, ngx_str_t *hash,
+    ngx_http_openbank_jwt_t *jwt, ngx_http_openbank_signing_key_t *key,
+    u_char *cnf, ngx_uint_t bound)
+{
+    u_char                           *p;
+    size_t                            len;
+    uint64_t                          now_ms;
+    ngx_http_openbank_zone_t         *zone;
+    ngx_http_openbank_record_t       *rec;
+    ngx_http_openbank_main_conf_t    *obmcf;
+    ngx_http_openbank_token_value_t  *tv;
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+    zone = obmcf->shm_zone->data;
+    now_ms = ngx_http_openbank_now_ms();
+
+    len = sizeof(ngx_http_openbank_token_value_t) + jwt->client_id.len
+          + jwt->scope.len;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (ngx_http_openbank_record_lookup(zone,
+                                        NGX_HTTP_OPENBANK_TABLE_REVOKED,
+                                        &jwt->jti, now_ms))
+    {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    if (jwt->client_id.len > 255
+        || jwt->scope.len > NGX_HTTP_OPENBANK_SCOPE_CACHE_MAX
+        || (jwt->has_nbf && jwt->nbf > ngx_time()))
+    {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_OK;
+    }
+
+    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_TOKEN,
+                                          hash, now_ms);
+
+    if (rec == NULL) {
+        rec = ngx_http_openbank_record_create(zone,
+                                              NGX_HTTP_OPENBANK_TABLE_TOKEN,
+                                              hash, len,
+                                              (uint64_t) (jwt->exp
+                                                          + obmcf->clock_skew)
+                                              * 1000, 1, now_ms);
+        if (rec) {
+            tv = (ngx_http_openbank_token_value_t *)
+                     ngx_http_openbank_record_value(rec);
+
+            tv->exp = jwt->exp;
+            ngx_memcpy(tv->key_id, key->id, NGX_HTTP_OPENBANK_HASH_LEN);
+            ngx_memcpy(tv->cnf, cnf, NGX_HTTP_OPENBANK_HASH_LEN);
+            tv->bound = bound ? 1 : 0;
+            tv->client_id_len = (u_char) jwt->client_id.len;
+            tv->scope_len = (uint16_t) jwt->scope.len;
+
+            p = (u_char *) tv + sizeof(ngx_http_openbank_token_value_t);
+            p = ngx_cpymem(p, jwt->client_id.data, jwt->client_id.len);
+            ngx_memcpy(p, jwt->scope.data, jwt->scope.len);
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The whole verification of a token the gateway issued.  NGX_OK with the
+ * partner and the key, NGX_DECLINED with why, NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_openbank_token_check(ngx_http_request_t *r, ngx_str_t *token,
+    ngx_http_openbank_jwt_t *jwt, ngx_http_openbank_partner_t **partner,
+    ngx_http_openbank_signing_key_t **key, const char **err)
+{
+    time_t                           now;
+    ngx_int_t                        rc;
+    ngx_uint_t                       i;
+    ngx_http_openbank_zone_t        *zone;
+    ngx_http_openbank_record_t      *rec;
+    ngx_http_openbank_main_conf_t   *obmcf;
+    ngx_http_openbank_signing_key_t *k;
+
+    *partner = NULL;
+    *key = NULL;
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+
+    if (obmcf->signing_keys.nelts == 0 || obmcf->shm_zone == NULL) {
+        *err = "this gateway issues no tokens";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_openbank_jwt_parse(r->pool, token, jwt, err) != NGX_OK) {
+        if (*err && ngx_strcmp(*err, "out of memory") == 0) {
+            return NGX_ERROR;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    /* the kid names one of our keys; that key's type decides the alg */
+
+    k = ngx_http_openbank_signing_key_find(obmcf, &jwt->kid);
+
+    if (k == NULL) {
+        *err = "the token's kid is not a key of this gateway";
+        return NGX_DECLINED;
+    }
+
+    if (jwt->alg.len != k->alg.len
+        || ngx_strncmp(jwt->alg.data, k->alg.data, k->alg.len) != 0)
+    {
+        *err = "the token's alg is not its key's";
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_openbank_jwt_verify(jwt, k->pkey, k->type, &k->alg);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        *err = "the token's signature is not valid";
+        return NGX_DECLINED;
+    }
+
+    if (jwt->iss.len != obmcf->issuer.len
+        || ngx_strncmp(jwt->iss.data, obmcf->issuer.data, jwt->iss.len) != 0)
+    {
+        *err = "the token's iss is not this gateway";
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < jwt->naud; i++) {
+        if (jwt->aud[i].len == obmcf->issuer.len
+            && ngx_strncmp(jwt->aud[i].data, obmcf->issuer.data,
+                           obmcf->issuer.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == jwt->naud) {
+        *err = "the token's aud is not this gateway";
+        return NGX_DECLINED;
+    }
+
+    now = ngx_time();
+
+    if (!jwt->has_exp || jwt->exp + obmcf->clock_skew <= now) {
+        *err = "the token has expired";
+        return NGX_DECLINED;
+    }
+
+    if ((jwt->has_nbf && jwt->nbf > now + obmcf->clock_skew)
+        || (jwt->has_iat && jwt->iat > now + obmcf->clock_skew))
+    {
+        *err = "the token is not valid yet";
+        return NGX_DECLINED;
+    }
+
+    if (jwt->jti.len == 0 || jwt->jti.len > 255) {
+        *err = "the token has no jti";
+        return NGX_DECLINED;
+    }
+
+    *partner = ngx_http_openbank_partner_by_client_id(obmcf,
+                                                      &jwt->client_id);
+    if (*partner == NULL) {
+        *err = "the token's client is unknown";
+        return NGX_DECLINED;
+    }
+
+    zone = obmcf->shm_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    rec = ngx_http_openbank_record_lookup(zone,
+                                          NGX_HTTP_OPENBANK_TABLE_REVOKED,
+                                          &jwt->jti,
+                                          ngx_http_openbank_now_ms());
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (rec) {
+        *err = "the token is revoked";
+        return NGX_DECLINED;
+    }
+
+    *key = k;
+
+    return NGX_OK;
+}
+
+
+/* a token bound to a certificate is used on a connection with it only */
+
+ngx_int_t
+ngx_http_openbank_binding_check(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+    u_char     hash[NGX_HTTP_OPENBANK_HASH_LEN];
+
+    if (!ctx->token_bound) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_openbank_client_cert(r, hash);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_FORBIDDEN,
+                                        "certificate_mismatch",
+                                        "the token is bound to a client "
+                                        "certificate and none was "
+                                        "presented");
+    }
+
+    if (CRYPTO_memcmp(hash, ctx->token_cnf, NGX_HTTP_OPENBANK_HASH_LEN) != 0)
+    {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_FORBIDDEN,
+                                        "certificate_mismatch",
+                                        "the token is bound to another "
+                                        "client certificate");
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Revokes a verified token: NGX_OK, NGX_DECLINED when the zone or the
+ * state file cannot record it (the caller answers 503), NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_openbank_revoke(ngx_http_request_t *r, ngx_str_t *token,
+    ngx_http_openbank_jwt_t *jwt)
+{
+    uint64_t                        now_ms;
+    ngx_str_t                       key;
+    ngx_http_openbank_zone_t       *zone;
+    ngx_http_openbank_record_t     *rec;
+    ngx_http_openbank_main_conf_t  *obmcf;
+    u_char                          hash[NGX_HTTP_OPENBANK_HASH_LEN];
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+    zone = obmcf->shm_zone->data;
+    now_ms = ngx_http_openbank_now_ms();
+
+    ngx_http_openbank_sha256(hash, token->data, token->len);
+    key.data = hash;
+    key.len = sizeof(hash);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    rec = ngx_http_openbank_record_lookup(zone,
+                                          NGX_HTTP_OPENBANK_TABLE_REVOKED,
+                                          &jwt->jti, now_ms);
+    if (rec == NULL) {
+        rec = ngx_http_openbank_record_create(zone,
+                                              NGX_HTTP_OPENBANK_TABLE_REVOKED,
+                                              &jwt->jti, 0,
+                                              (uint64_t) (jwt->exp
+                                                          + obmcf->clock_skew)
+                                              * 1000, 0, now_ms);
+    }
+
+    if (rec == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "openbank: zone \"%V\" is full: cannot record a "
+                      "revoked token", &obmcf->shm_zone->shm.name);
+        return NGX_DECLINED;
+    }
+
+    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_TOKEN,
+                                          &key, now_ms);
+    if (rec) {
+        ngx_http_openbank_record_delete(zone, rec);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "openbank: token %V of client \"%V\" revoked",
+                  &jwt->jti, &jwt->client_id);
+
+    return ngx_http_openbank_revoked_save(r, jwt);
+}
+
+
+/*
+ * The file of revoked tokens: one "<exp> <jti>" a line.  Workers take
+ * turns with a lock on a file beside it, keep the lines still useful,
+ * add theirs, and replace the file atomically.
+ */
+
+static ngx_int_t
+ngx_http_openbank_revoked_save(ngx_http_request_t *r,
+    ngx_http_openbank_jwt_t *jwt)
+{
+    u_char                         *p, *q, *last, *out, *o;
+    time_t                          now, exp;
+    ngx_fd_t                        lock;
+    ngx_int_t                       rc;
+    ngx_str_t                       name, lock_name, old;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+
+    name.len = obmcf->state_path.len
+               + sizeof("/" NGX_HTTP_OPENBANK_REVOKED_FILE) - 1;
+    name.data = ngx_pnalloc(r->pool, name.len + 1);
+    lock_name.data = ngx_pnalloc(r->pool, name.len + sizeof(".lock"));
+
+    if (name.data == NULL || lock_name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(name.data, "%V/" NGX_HTTP_OPENBANK_REVOKED_FILE "%Z",
+                &obmcf->state_path);
+    ngx_sprintf(lock_name.data, "%V.lock%Z", &name);
+
+    lock = ngx_open_file(lock_name.data, NGX_FILE_RDWR,
+                         NGX_FILE_CREATE_OR_OPEN, NGX_FILE_DEFAULT_ACCESS);
+
+    if (lock == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+                      ngx_open_file_n " \"%s\" failed", lock_name.data);
+        return NGX_DECLINED;
+    }
+
+    if (ngx_lock_fd(lock) == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+                      ngx_lock_fd_n " \"%s\" failed", lock_name.data);
+        (void) ngx_close_file(lock);
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_openbank_read_state(r->connection->log, r->pool, &name,
+                                      &old);
+
+    if (rc == NGX_ERROR) {
+        goto done;
+    }
+
+    out = ngx_pnalloc(r->pool, old.len + NGX_TIME_T_LEN + jwt->jti.len + 2);
+    if (out == NULL) {
+        rc = NGX_ERROR;
+        goto done;
+    }
+
+    o = out;
+    now = ngx_time();
+    last = old.data + old.len;
+
+    for (p = old.data; p < last; p = q + 1) {
+        q = ngx_strlchr(p, last, '\n');
+        if (q == NULL) {
+            break;
+        }
+
+        exp = ngx_atotm(p, ngx_strlchr(p, q, ' ') ? ngx_strlchr(p, q, ' ') - p
+                                                  : 0);
+
+        if (exp == NGX_ERROR || exp + obmcf->clock_skew <= now) {
+            continue;
+        }
+
+        o = ngx_cpymem(o, p, q + 1 - p);
+    }
+
+    o = ngx_sprintf(o, "%L %V\n", jwt->exp, &jwt->jti);
+
+    rc = ngx_http_openbank_write_file(r->connection->log, &name, out,
+                                      o - out);
+
+done:
+
+    (void) ngx_unlock_fd(lock);
+    (void) ngx_close_file(lock);
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "openbank: the revocation of %V is not durable",
+                      &jwt->jti);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* at start: every revocation still useful goes back into the zone */
+
+ngx_int_t
+ngx_http_openbank_revoked_load(ngx_cycle_t *cycle,
+    ngx_http_openbank_main_conf_t *obmcf)
+{
+    u_char                      *p, *q, *sp, *last;
+    time_t                       now, exp;
+    uint64_t                     now_ms;
+    ngx_int_t                    rc;
+    ngx_str_t                    name, text, jti;
+    ngx_uint_t                   line, loaded;
+    ngx_http_openbank_zone_t    *zone;
+    ngx_http_openbank_record_t  *rec;
+
+    name.len = obmcf->state_path.len
+               + sizeof("/" NGX_HTTP_OPENBANK_REVOKED_FILE) - 1;
+    name.data = ngx_pnalloc(cycle->pool, name.len + 1);
+    if (name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(name.data, "%V/" NGX_HTTP_OPENBANK_REVOKED_FILE "%Z",
+                &obmcf->state_path);
+
+    rc = ngx_http_openbank_read_state(cycle->log, cycle->pool, &name, &text);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    zone = obmcf->shm_zone->data;
+    now = ngx_time();
+    now_ms = ngx_http_openbank_now_ms();
+    last = text.data + text.len;
+    line = 0;
+    loaded = 0;
+
+    for (p = text.data; p < last; p = q + 1) {
+        line++;
+
+        q = ngx_strlchr(p, last, '\n');
+        sp = q ? ngx_strlchr(p, q, ' ') : NULL;
+
+        exp = sp ? ngx_atotm(p, sp - p) : NGX_ERROR;
+
+        if (exp == NGX_ERROR || q - (sp + 1) == 0 || q - (sp + 1) > 255) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "openbank: \"%V\" is damaged at line %ui: the "
+                          "revoked tokens cannot be trusted", &name, line);
+            return NGX_ERROR;
+        }
+
+        if (exp + obmcf->clock_skew <= now) {
+            continue;
+        }
+
+        jti.data = sp + 1;
+        jti.len = q - (sp + 1);
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        rec = ngx_http_openbank_record_lookup(zone,
+                                              NGX_HTTP_OPENBANK_TABLE_REVOKED,
+                                              &jti, now_ms);
+        if (rec == NULL) {
+            rec = ngx_http_openbank_record_create(
+                      zone, NGX_HTTP_OPENBANK_TABLE_REVOKED, &jti, 0,
+                      (uint64_t) (exp + obmcf->clock_skew) * 1000, 0,
+                      now_ms);
+            loaded++;
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        if (rec == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "openbank: zone \"%V\" is too small for the "
+                          "revoked tokens of \"%V\"",
+                          &obmcf->shm_zone->shm.name, &name);
+            return NGX_ERROR;
+        }
+    }
+
+    if (loaded) {
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "openbank: %ui revoked tokens restored from \"%V\"",
+                      loaded, &name);
+    }
+
+    return NGX_OK;
+}
+
+
+/* a whole state file; a missing one is empty */
+
+static ngx_int_t
+ngx_http_openbank_read_state(ngx_log_t *log, ngx_pool_t *pool,
+    ngx_str_t *name, ngx_str_t *out)
+{
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_file_info_t  fi;
+
+    out->len = 0;
+    out->data = (u_char *) "";
+
+    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        if (ngx_errno == NGX_ENOENT) {
+            return NGX_OK;
+        }
+
+        ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
+                      ngx_open_file_n " \"%V\" failed", name);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > NGX_HTTP_OPENBANK_REVOKED_MAX)
+    {
+        ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
+                      "\"%V\" cannot be read or is too large", name);
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    out->len = ngx_file_size(&fi);
+    out->data = ngx_pnalloc(pool, out->len + 1);
+
+    if (out->data == NULL) {
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    n = ngx_read_fd(fd, out->data, out->len);
+
+    (void) ngx_close_file(fd);
+
+    if (n != (ssize_t) out->len) {
+        ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
+                      ngx_read_fd_n " \"%V\" failed", name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
