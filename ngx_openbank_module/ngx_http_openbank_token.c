@@ -144,6 +144,8 @@ ngx_http_openbank_bearer(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (hit) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "openbank: access token from the cache");
 
         /* a key since removed (or another issuer) no longer vouches */
 
@@ -197,6 +199,9 @@ ngx_http_openbank_bearer(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
     if (rc != NGX_OK) {
         return ngx_http_openbank_bearer_invalid(r, ctx, why);
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "openbank: access token %V verified", &jwt.jti);
 
     ctx->partner = partner;
 

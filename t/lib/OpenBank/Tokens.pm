@@ -20,7 +20,7 @@ use IO::Socket::INET;
 our @EXPORT = qw(
     $ISSUER $KEYS mint assertion basic b64u jwt_parts jwt_claims
     form_body json_decode token_config free_port gw_key partner_key
-    curl_tls cert_thumb
+    curl_tls cert_thumb sign_raw public_pem
 );
 
 our $ISSUER = 'https://gw.test';
@@ -97,6 +97,17 @@ sub assertion {
                       extra_headers => { kid => $kid,
                                          %{ $o{header} // {} } });
 }
+
+# a PS256 JWS over exactly these header and claims texts, with gw-ps
+sub sign_raw {
+    my ($header, $claims) = @_;
+    my ($key) = gw_key('gw-ps');
+    my $input = encode_b64u($header) . '.' . encode_b64u($claims);
+    return $input . '.'
+        . encode_b64u($key->sign_message($input, 'SHA256', 'pss', 32));
+}
+
+sub public_pem { my ($k) = gw_key($_[0]); return $k->export_key_pem('public') }
 
 sub basic { my ($id, $secret) = @_; return 'Basic ' . encode_b64("$id:$secret") }
 
