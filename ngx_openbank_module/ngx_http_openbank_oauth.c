@@ -144,15 +144,23 @@ ngx_http_openbank_endpoint(ngx_conf_t *cf, ngx_uint_t which,
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
-    if (oauth->path[which].len) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "is duplicate: already in location \"%V\"",
-                           &oauth->path[which]);
-        return NGX_CONF_ERROR;
-    }
-
     if (clcf->name.len == 0 || clcf->name.data[0] != '/' || clcf->regex) {
         return "must be in a location with a plain path";
+    }
+
+    /* several servers (HTTP, mTLS) may serve it, at one path: its URL */
+
+    if (oauth->path[which].len
+        && (oauth->path[which].len != clcf->name.len
+            || ngx_strncmp(oauth->path[which].data, clcf->name.data,
+                           clcf->name.len) != 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" is already at \"%V\": an endpoint has "
+                           "one path in every server, the one its URL names",
+                           &((ngx_str_t *) cf->args->elts)[0],
+                           &oauth->path[which]);
+        return NGX_CONF_ERROR;
     }
 
     oauth->path[which] = clcf->name;
