@@ -79,7 +79,7 @@ $(ASAN_MODULE): $(BUILD)/nginx-asan/objs/Makefile $(SOURCES)
 	@mkdir -p objs/asan
 	cp $(BUILD)/nginx-asan/objs/ngx_http_openbank_module.so $@
 
-run: $(MODULE)
+run: $(MODULE) run/pki/mtls.conf
 	@mkdir -p run/tmp run/bank
 	@# workers of a root master run as nobody: the bank writes its database
 	@if [ $$(id -u) = 0 ]; then chown nobody run/bank; fi
@@ -87,7 +87,28 @@ run: $(MODULE)
 	    > conf/.run.conf
 	@echo "openbank gateway on http://127.0.0.1:$(OB_PORT)" \
 	      "(demo credentials: conf/demo/credentials.json)"
+	@echo "and on https://127.0.0.1:8443 with client certificates" \
+	      "(CA: run/pki/ca.crt)"
 	exec nginx -p $(CURDIR)/ -c $(CURDIR)/conf/.run.conf -e stderr
+
+# The demo PKI of the TLS server on 8443, made once: a CA and a server
+# certificate it signs.  The demo partner's client certificate is
+# conf/demo/demo-client.crt (its fingerprint is in conf/nginx.conf).
+run/pki/mtls.conf:
+	@mkdir -p run/pki
+	openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+	    -nodes -days 3650 -subj "/CN=OpenBank demo CA" \
+	    -keyout run/pki/ca.key -out run/pki/ca.crt 2>/dev/null
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -subj "/CN=localhost" -keyout run/pki/server.key \
+	    -out run/pki/server.csr 2>/dev/null
+	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > run/pki/san.ext
+	openssl x509 -req -in run/pki/server.csr -CA run/pki/ca.crt \
+	    -CAkey run/pki/ca.key -CAcreateserial -days 825 \
+	    -extfile run/pki/san.ext -out run/pki/server.crt 2>/dev/null
+	rm -f run/pki/server.csr run/pki/san.ext
+	@if [ $$(id -u) = 0 ]; then chmod 600 run/pki/*.key; fi
+	echo 'include mtls-server.conf;' > $@
 
 test: $(MODULE)
 	prove -r t/

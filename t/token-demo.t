@@ -1,0 +1,157 @@
+# The demo of `make run`: the real conf/nginx.conf with the PKI that
+# `make run` makes (the Makefile's own rule), and the demo partner of
+# conf/demo/credentials.json getting tokens the three ways the integrator
+# guide (docs/tokens.md) shows: client_secret_basic, private_key_jwt with
+# its Ed25519 key, tls_client_auth with its certificate over TLS (curl
+# checks the server certificate against the demo CA).
+
+use lib 't/lib';
+use OpenBank::Test;
+use OpenBank::Tokens qw(free_port form_body jwt_claims json_decode);
+use HTTP::Tiny;
+use JSON::PP qw(decode_json);
+use Crypt::JWT qw(encode_jwt decode_jwt);
+use Crypt::PK::Ed25519;
+use IPC::Run ();
+use MIME::Base64 ();
+
+my $root = project_root();
+my $dir = servroot() . '/demo';
+my $port = server_port();
+my $tls = free_port();
+my $module = $ENV{TEST_NGINX_MODULE} || "$root/objs/ngx_openbank_module.so";
+my $creds = decode_json(slurp("$root/conf/demo/credentials.json"));
+
+system('rm', '-rf', $dir) == 0 or die;
+system('mkdir', '-p', "$dir/run/tmp", "$dir/run/bank", "$dir/objs") == 0
+    or die;
+system('cp', '-r', "$root/conf", "$root/lua", "$dir/") == 0 or die;
+symlink($module, "$dir/objs/ngx_openbank_module.so") or die;
+system('chown', 'nobody', "$dir/run/bank", "$dir/run") if $> == 0;
+
+is(system("make -s -C $dir -f $root/Makefile run/pki/mtls.conf >/dev/null"),
+   0, 'the Makefile makes the demo PKI');
+ok(-s "$dir/run/pki/server.crt" && -s "$dir/run/pki/ca.crt",
+   'a CA and a server certificate');
+
+my $conf = slurp("$dir/conf/nginx.conf");
+$conf =~ s/127\.0\.0\.1:8080;/127.0.0.1:$port;/g or die;
+$conf =~ s/daemon            off;/daemon            on;/ or die;
+$conf =~ s/error_log         stderr notice;/error_log run\/error.log info;/
+    or die;
+spew("$dir/conf/nginx.conf", $conf);
+my $mtls = slurp("$dir/conf/mtls-server.conf");
+$mtls =~ s/127\.0\.0\.1:8443/127.0.0.1:$tls/ or die;
+spew("$dir/conf/mtls-server.conf", $mtls);
+
+local %ENV = %ENV;
+if ($ENV{TEST_NGINX_ASAN}) {
+    chomp(my $asan = `gcc -print-file-name=libasan.so`);
+    $ENV{LD_PRELOAD} = $asan;
+    $ENV{ASAN_OPTIONS} = "log_path=$dir/run/asan:detect_leaks=0";
+}
+
+chdir $dir or die;
+is(system('/usr/sbin/nginx', '-p', "$dir/", '-c', "$dir/conf/nginx.conf",
+          '-e', "$dir/run/error.log"), 0, 'nginx starts with the mTLS server');
+delete $ENV{LD_PRELOAD};
+
+my $http = HTTP::Tiny->new(timeout => 10);
+my $base = "http://127.0.0.1:$port";
+wait_for_port();
+
+my $issuer = "http://127.0.0.1:$port";
+my $meta = decode_json($http->get("$base/.well-known/oauth-authorization-server")
+                       ->{content});
+is($meta->{token_endpoint}, "$issuer/oauth2/token", 'the metadata');
+
+# client_secret_basic
+my $res = $http->request('POST', "$base/oauth2/token", {
+    headers => { 'Content-Type' => 'application/x-www-form-urlencoded',
+                 Authorization => 'Basic ' . MIME::Base64::encode_base64(
+                     "$creds->{client_id}:$creds->{client_secret}", '') },
+    content => 'grant_type=client_credentials' });
+is($res->{status}, 200, 'client_secret_basic with credentials.json');
+my $token = decode_json($res->{content})->{access_token};
+my $jwks = $http->get("$base/.well-known/jwks.json")->{content};
+my $claims = eval { decode_jwt(token => $token, kid_keys => $jwks) };
+is($claims && $claims->{sub}, 'demo-erp', 'the token verifies (Crypt::JWT)');
+
+# private_key_jwt with the demo partner's Ed25519 key
+my $assertion = encode_jwt(
+    payload => { iss => $creds->{client_id}, sub => $creds->{client_id},
+                 aud => "$issuer/oauth2/token", jti => "demo-$$-" . time,
+                 iat => time, exp => time + 60 },
+    alg => 'EdDSA', key => Crypt::PK::Ed25519->new("$root/$creds->{signing_key}"),
+    extra_headers => { kid => $creds->{kid} });
+$res = $http->request('POST', "$base/oauth2/token", {
+    headers => { 'Content-Type' => 'application/x-www-form-urlencoded' },
+    content => form_body(grant_type => 'client_credentials',
+        client_assertion_type =>
+            'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion => $assertion) });
+is($res->{status}, 200, 'private_key_jwt with the demo Ed25519 key')
+    or diag $res->{content};
+
+# tls_client_auth over TLS, the server checked against the demo CA
+my @curl = ('curl', '-s', '--max-time', '10',
+            '--cacert', "$dir/run/pki/ca.crt",
+            '--cert', "$root/$creds->{client_certificate}",
+            '--key', "$root/$creds->{client_key}");
+my ($out, $err) = ('', '');
+IPC::Run::run([@curl, '-d', 'grant_type=client_credentials',
+               '-d', "client_id=$creds->{client_id}",
+               "https://127.0.0.1:$tls/oauth2/token"], \undef, \$out, \$err);
+my $bound = eval { decode_json($out)->{access_token} };
+ok($bound, 'tls_client_auth with the demo certificate') or diag "$out $err";
+ok($bound && jwt_claims($bound)->{cnf}{'x5t#S256'}, 'a bound token');
+
+$res = $http->get("$base/v1/accounts",
+                  { headers => { Authorization => "Bearer $bound" } });
+is($res->{status}, 403, 'the bound token without its certificate: 403');
+like($res->{content}, qr/certificate_mismatch/, 'certificate_mismatch');
+
+($out, $err) = ('', '');
+IPC::Run::run([@curl, '-o', '/dev/null', '-w', '%{http_code}',
+               '-H', "Authorization: Bearer $bound",
+               "https://127.0.0.1:$tls/v1/accounts"], \undef, \$out, \$err);
+isnt($out, '403', 'with its certificate it passes the gateway');
+
+done_testing();
+
+
+sub wait_for_port {
+    for (1 .. 100) {
+        my $r = $http->get("$base/.well-known/jwks.json");
+        return if $r->{status} != 599;
+        select(undef, undef, undef, 0.1);
+    }
+    diag(slurp("$dir/run/error.log"));
+    BAIL_OUT('nginx does not answer');
+}
+
+sub stop {
+    my $pid = slurp("$dir/run/nginx.pid");
+    chomp $pid;
+    kill 'QUIT', $pid;
+    for (1 .. 100) {
+        return unless kill 0, $pid;
+        select(undef, undef, undef, 0.1);
+    }
+    kill 'KILL', $pid;
+}
+
+sub slurp {
+    my ($path) = @_;
+    open my $fh, '<', $path or return '';
+    local $/;
+    return scalar <$fh>;
+}
+
+sub spew {
+    my ($path, $text) = @_;
+    open my $fh, '>', $path or die "$path: $!";
+    print $fh $text;
+}
+
+END { local $?; stop() if -s "$dir/run/nginx.pid" }
