@@ -34,7 +34,7 @@ DEPS_TEST  := libtest-base-perl libipc-run-perl libwww-perl \
               libcryptx-perl faketime libfaketime clang \
               libclang-rt-14-dev curl wrk
 
-.PHONY: all deps run test test-asan bench lint clean
+.PHONY: all deps run test test-asan bench lint clean fuzz
 
 all: $(MODULE)
 
@@ -118,6 +118,41 @@ test-asan: $(ASAN_MODULE)
 
 bench: $(MODULE)
 	bench/run
+
+# libFuzzer targets of the parsers of untrusted input (fuzz/): each runs
+# FUZZ_SECONDS from its seed corpus and fails on any crash or leak.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := jwt jwks
+FUZZ_NGX     := $(BUILD)/nginx
+FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=undefined -Wall \
+                -I$(FUZZ_NGX)/src/core -I$(FUZZ_NGX)/src/event \
+                -I$(FUZZ_NGX)/src/event/modules -I$(FUZZ_NGX)/src/os/unix \
+                -I$(FUZZ_NGX)/objs -I$(FUZZ_NGX)/src/http \
+                -I$(FUZZ_NGX)/src/http/modules -I$(FUZZ_NGX)/src/http/v2 \
+                -Iinclude
+FUZZ_SRCS    := ngx_openbank_module/ngx_http_openbank_jwt.c \
+                ngx_openbank_module/ngx_http_openbank_jwks.c \
+                ngx_openbank_module/ngx_http_openbank_util.c \
+                fuzz/ngx_stubs.c
+
+objs/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRCS) include/ngx_http_openbank.h \
+                  $(MODULE)
+	@mkdir -p objs/fuzz
+	clang $(FUZZ_CFLAGS) $< $(FUZZ_SRCS) -lcrypto -lyajl -o $@
+
+fuzz: $(addprefix objs/fuzz/fuzz_,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p objs/fuzz/corpus-$$t; \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+	    objs/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	        -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
+	        -artifact_prefix=objs/fuzz/$$t- -print_final_stats=1 \
+	        objs/fuzz/corpus-$$t fuzz/corpus/$$t \
+	        2> objs/fuzz/$$t.log \
+	    || { tail -60 objs/fuzz/$$t.log; exit 1; }; \
+	    grep -E '^stat::number_of_executed_units' objs/fuzz/$$t.log; \
+	done
 
 lint:
 	@files=$$(ls ngx_openbank_module/*.c ngx_openbank_module/*.h \
