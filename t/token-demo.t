@@ -117,6 +117,41 @@ IPC::Run::run([@curl, '-o', '/dev/null', '-w', '%{http_code}',
                "https://127.0.0.1:$tls/v1/accounts"], \undef, \$out, \$err);
 isnt($out, '403', 'with its certificate it passes the gateway');
 
+# the examples of docs/tokens.md, run as they are written (from the project
+# root, with the test's ports)
+my $doc = slurp("$root/docs/tokens.md");
+my @py = $doc =~ /```python\n(.*?)```/sg;
+my @sh = $doc =~ /```sh\n(.*?)```/sg;
+is(scalar @py, 4, 'docs/tokens.md has four Python examples');
+
+local $ENV{OB_BASE_URL} = $base;
+local $ENV{OB_TLS_URL} = "https://127.0.0.1:$tls";
+local $ENV{OB_CA} = "$dir/run/pki/ca.crt";
+chdir $root or die;
+
+for my $n (0 .. 2) {
+    my $code = $py[$n] . ($n == 0 ? $py[3] : '');
+    ($out, $err) = ('', '');
+    my $ok = IPC::Run::run(['/usr/bin/python3', '-c', $code], \undef, \$out,
+                           \$err);
+    ok($ok, "Python example " . ($n + 1) . " runs") or diag "$out$err";
+    unlike($out, qr/^403/m, 'and is not refused');
+}
+
+for my $cmd (@sh[0, 2]) {
+    my $c = $cmd =~ s/\\\n\s*/ /gr;
+    $c =~ s/127\.0\.0\.1:8080/127.0.0.1:$port/g;
+    $c =~ s/127\.0\.0\.1:8443/127.0.0.1:$tls/g;
+    $c =~ s{run/pki/ca\.crt}{$dir/run/pki/ca.crt}g;
+    my $answer = `$c`;
+    like($answer, qr/"access_token":"eyJ/, "curl example: $c")
+        or diag $answer;
+}
+
+my ($fp) = `$sh[3]` =~ /^([0-9a-f]{64})/;
+like(slurp("$root/conf/nginx.conf"), qr/certificate\s+sha256:$fp;/,
+     'the documented fingerprint command gives the configured one');
+
 done_testing();
 
 
