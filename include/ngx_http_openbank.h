@@ -107,6 +107,7 @@ typedef struct {
     ngx_str_t                     alg;         /* ES256, PS256 or EdDSA */
     EVP_PKEY                     *pkey;        /* private, ready */
     ngx_str_t                     jwk;         /* the public JWK, JSON */
+    EVP_PKEY_CTX                 *verify;      /* ready to verify digests */
     u_char                        id[NGX_HTTP_OPENBANK_HASH_LEN];
                                                /* SHA-256 of the issuer and
                                                   the public key */
@@ -340,7 +341,9 @@ ngx_http_openbank_jwk_t *ngx_http_openbank_jwks_find(
 ngx_int_t ngx_http_openbank_jwt_parse(ngx_pool_t *pool, ngx_str_t *token,
     ngx_http_openbank_jwt_t *jwt, const char **err);
 ngx_int_t ngx_http_openbank_jwt_verify(ngx_http_openbank_jwt_t *jwt,
-    EVP_PKEY *pkey, ngx_uint_t type, ngx_str_t *alg);
+    EVP_PKEY *pkey, ngx_uint_t type, ngx_str_t *alg, EVP_PKEY_CTX *ready);
+EVP_PKEY_CTX *ngx_http_openbank_jwt_verifier(EVP_PKEY *pkey,
+    ngx_uint_t type);
 ngx_int_t ngx_http_openbank_jwt_sign(ngx_pool_t *pool,
     ngx_http_openbank_signing_key_t *key, ngx_str_t *claims, ngx_str_t *out);
 ngx_int_t ngx_http_openbank_random_id(u_char *out);

@@ -263,10 +263,11 @@ ngx_http_openbank_jwt_parse(ngx_pool_t *pool, ngx_str_t *token,
 
 ngx_int_t
 ngx_http_openbank_jwt_verify(ngx_http_openbank_jwt_t *jwt, EVP_PKEY *pkey,
-    ngx_uint_t type, ngx_str_t *alg)
+    ngx_uint_t type, ngx_str_t *alg, EVP_PKEY_CTX *ready)
 {
     int            rc, len;
-    u_char        *sig, der[80], *p;
+    u_char        *sig, der[80], *p, digest[EVP_MAX_MD_SIZE];
+    unsigned int   digest_len;
     size_t         sig_len;
     BIGNUM        *r, *s;
     ECDSA_SIG     *ecsig;
@@ -335,10 +336,33 @@ ngx_http_openbank_jwt_verify(ngx_http_openbank_jwt_t *jwt, EVP_PKEY *pkey,
         return NGX_DECLINED;
     }
 
+    /*
+     * A key context initialized once verifies a digest at the cost of the
+     * RSA or ECDSA operation alone: an initialization per call would make
+     * OpenSSL 3 fetch the algorithm and build a context every time.
+     */
+
+    if (ready) {
+        if (EVP_DigestInit_ex2(mdctx, md, NULL) != 1
+            || EVP_DigestUpdate(mdctx, jwt->signing_input.data,
+                                jwt->signing_input.len)
+               != 1
+            || EVP_DigestFinal_ex(mdctx, digest, &digest_len) != 1)
+        {
+            ERR_clear_error();
+            return NGX_ERROR;
+        }
+
+        rc = EVP_PKEY_verify(ready, sig, sig_len, digest, digest_len);
+
+        ERR_clear_error();
+
+        return (rc == 1) ? NGX_OK : NGX_DECLINED;
+    }
+
     pctx = NULL;
 
-    if (EVP_DigestVerifyInit(mdctx, &pctx, md, NULL, pkey) != 1)
-    {
+    if (EVP_DigestVerifyInit(mdctx, &pctx, md, NULL, pkey) != 1) {
         ERR_clear_error();
         return NGX_ERROR;
     }
@@ -358,6 +382,51 @@ ngx_http_openbank_jwt_verify(ngx_http_openbank_jwt_t *jwt, EVP_PKEY *pkey,
     ERR_clear_error();
 
     return (rc == 1) ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * A verification context for a key of the gateway, initialized once (PS256
+ * or ES256 over a SHA-256 digest; Ed25519 signs the message itself).
+ */
+
+EVP_PKEY_CTX *
+ngx_http_openbank_jwt_verifier(EVP_PKEY *pkey, ngx_uint_t type)
+{
+    EVP_PKEY_CTX  *pctx;
+
+    if (type != NGX_HTTP_OPENBANK_KEY_RSA
+        && type != NGX_HTTP_OPENBANK_KEY_EC_P256)
+    {
+        return NULL;
+    }
+
+    if (ngx_http_openbank_jwt_md_ctx() == NULL) {
+        return NULL;
+    }
+
+    pctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    if (pctx == NULL) {
+        ERR_clear_error();
+        return NULL;
+    }
+
+    if (EVP_PKEY_verify_init(pctx) != 1
+        || EVP_PKEY_CTX_set_signature_md(pctx, ngx_http_openbank_jwt_sha256)
+           != 1
+        || (type == NGX_HTTP_OPENBANK_KEY_RSA
+            && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING)
+                != 1
+                || EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx,
+                                                    RSA_PSS_SALTLEN_DIGEST)
+                   != 1)))
+    {
+        EVP_PKEY_CTX_free(pctx);
+        ERR_clear_error();
+        return NULL;
+    }
+
+    return pctx;
 }
 
 

@@ -23,6 +23,7 @@ static ngx_int_t ngx_http_openbank_key_jwk(ngx_conf_t *cf,
 static ngx_int_t ngx_http_openbank_b64_bn(ngx_conf_t *cf, EVP_PKEY *pkey,
     const char *name, size_t pad, ngx_str_t *out);
 static void ngx_http_openbank_signing_key_cleanup(void *data);
+static void ngx_http_openbank_verifier_cleanup(void *data);
 
 
 char *
@@ -215,6 +216,24 @@ ngx_http_openbank_signing_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (key->type != NGX_HTTP_OPENBANK_KEY_ED25519) {
+        key->verify = ngx_http_openbank_jwt_verifier(pkey, key->type);
+
+        if (key->verify == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "cannot prepare signing key \"%V\"", &file);
+            return NGX_CONF_ERROR;
+        }
+
+        cln = ngx_pool_cleanup_add(cf->pool, 0);
+        if (cln == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        cln->handler = ngx_http_openbank_verifier_cleanup;
+        cln->data = key->verify;
+    }
+
     if (ngx_http_openbank_key_jwk(cf, key) != NGX_OK) {
         ERR_clear_error();
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -399,4 +418,11 @@ static void
 ngx_http_openbank_signing_key_cleanup(void *data)
 {
     EVP_PKEY_free(data);
+}
+
+
+static void
+ngx_http_openbank_verifier_cleanup(void *data)
+{
+    EVP_PKEY_CTX_free(data);
 }

@@ -953,7 +953,8 @@ ngx_http_openbank_client_jwt(ngx_http_request_t *r,
                                "the assertion's alg is not its key's");
     }
 
-    rc = ngx_http_openbank_jwt_verify(&jwt, jwk->pkey, jwk->type, &alg);
+    rc = ngx_http_openbank_jwt_verify(&jwt, jwk->pkey, jwk->type, &alg,
+                                      NULL);
 
     if (rc == NGX_ERROR) {
         ngx_http_openbank_fail(err, NGX_HTTP_INTERNAL_SERVER_ERROR, "", "");

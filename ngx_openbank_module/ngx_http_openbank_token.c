@@ -433,7 +433,8 @@ ngx_http_openbank_token_check(ngx_http_request_t *r, ngx_str_t *token,
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_openbank_jwt_verify(jwt, k->pkey, k->type, &k->alg);
+    rc = ngx_http_openbank_jwt_verify(jwt, k->pkey, k->type, &k->alg,
+                                      k->verify);
 
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
