@@ -494,6 +494,7 @@ static void
 ngx_http_openbank_form_body(ngx_http_request_t *r)
 {
     ngx_int_t                       rc;
+    ngx_http_openbank_ctx_t        *ctx;
     ngx_http_core_loc_conf_t       *clcf;
     ngx_http_openbank_form_t        form;
     ngx_http_openbank_oauth_t      *oauth;
@@ -516,6 +517,14 @@ ngx_http_openbank_form_body(ngx_http_request_t *r)
              : ngx_http_openbank_oauth_error(r, &err);
         ngx_http_finalize_request(r, rc);
         return;
+    }
+
+    /* $openbank_partner and $openbank_result in the access log */
+
+    ctx = ngx_http_openbank_get_ctx(r);
+    if (ctx) {
+        ctx->partner = client.partner;
+        ngx_str_set(&ctx->result, "ok");
     }
 
     if (clcf->name.len == oauth->path[NGX_HTTP_OPENBANK_EP_TOKEN].len

@@ -40,6 +40,20 @@ is($claims->{exp} - $claims->{iat}, 300, 'exp: iat + openbank_token_ttl');
 like($claims->{jti}, qr/^[A-Za-z0-9_-]{22}$/, 'jti: 16 random bytes');
 ok(!exists $claims->{cnf}, 'no cnf without a client certificate');
 
+# and by the openssl command: RSA-PSS, SHA-256, salt of 32 bytes
+{
+    my $tmp = servroot() . '/openssl-check';
+    mkdir $tmp;
+    my @p = jwt_parts($token);
+    open my $f, '>', "$tmp/input" or die; print $f "$p[0].$p[1]"; close $f;
+    open $f, '>', "$tmp/sig" or die;
+    print $f Crypt::Misc::decode_b64u($p[2]); close $f;
+    system("openssl pkey -in $OpenBank::Tokens::KEYS/gw-ps256.pem -pubout"
+           . " -out $tmp/pub.pem 2>/dev/null") == 0 or die;
+    my $out = `openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 -verify $tmp/pub.pem -signature $tmp/sig $tmp/input 2>&1`;
+    like($out, qr/Verified OK/, 'openssl dgst verifies the PS256 signature');
+}
+
 for my $i (1, 2) {
     $res = http_request('GET', '/v1/accounts',
                         { Authorization => "Bearer $token" });
