@@ -7,6 +7,11 @@
  * whose type pins the algorithm, and signing of the gateway's tokens.
  * ES256, PS256, RS256 and EdDSA go straight through OpenSSL EVP: keys are
  * never parsed here, they were built at load time.
+ *
+ * The JSON of a token is read with yajl's event parser, its memory taken
+ * from the request's pool: only the members the gateway uses are kept,
+ * a member twice (two readers could see two values) or of the wrong type
+ * is refused.
  */
 
 
@@ -18,22 +23,78 @@
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 
-#include <yajl/yajl_tree.h>
+#include <yajl/yajl_parse.h>
 
 
-#define NGX_HTTP_OPENBANK_JWT_PART_MAX  4096    /* decoded header, claims */
-#define NGX_HTTP_OPENBANK_JWT_SIG_MAX   1024    /* RSA-8192: 1024 bytes */
+#define NGX_HTTP_OPENBANK_JWT_PART_MAX     4096   /* decoded header, claims */
+#define NGX_HTTP_OPENBANK_JWT_SIG_MAX      1024   /* RSA-8192: 1024 bytes */
+#define NGX_HTTP_OPENBANK_JWT_MEMBERS_MAX  64
+#define NGX_HTTP_OPENBANK_JWT_DEPTH_MAX    16
+#define NGX_HTTP_OPENBANK_JWT_TIME_MAX     253402300799LL   /* 9999-12-31 */
 
 
-static ngx_int_t ngx_http_openbank_jwt_json(ngx_pool_t *pool, ngx_str_t *b64,
-    yajl_val *root, const char **err);
-static ngx_int_t ngx_http_openbank_jwt_string(ngx_pool_t *pool, yajl_val obj,
-    const char *name, ngx_str_t *out, const char **err);
-static ngx_int_t ngx_http_openbank_jwt_number(yajl_val obj, const char *name,
-    int64_t *out, const char **err);
-static ngx_int_t ngx_http_openbank_jwt_unique(yajl_val obj,
-    const char **err);
+/* where a member of the top object goes */
+
+#define NGX_HTTP_OPENBANK_JWT_IGNORE   0
+#define NGX_HTTP_OPENBANK_JWT_STRING   1
+#define NGX_HTTP_OPENBANK_JWT_TIME     2
+#define NGX_HTTP_OPENBANK_JWT_AUD      3
+#define NGX_HTTP_OPENBANK_JWT_CNF      4
+#define NGX_HTTP_OPENBANK_JWT_REFUSE   5
+
+
+typedef struct {
+    ngx_pool_t                   *pool;
+    ngx_http_openbank_jwt_t      *jwt;
+    ngx_uint_t                    header;      /* the header, else claims */
+    ngx_uint_t                    depth;       /* 1: in the top object */
+    ngx_uint_t                    kind;        /* of the current member */
+    ngx_str_t                    *string;      /* where its string goes */
+    int64_t                      *time;        /* where its time goes */
+    ngx_uint_t                    in_aud;      /* in the "aud" array */
+    ngx_uint_t                    in_cnf;      /* in the "cnf" object */
+    ngx_uint_t                    cnf_x5t;     /* at "x5t#S256" in it */
+    ngx_uint_t                    seen_cnf;
+    ngx_str_t                     members[NGX_HTTP_OPENBANK_JWT_MEMBERS_MAX];
+    ngx_uint_t                    nmembers;
+    const char                   *err;
+} ngx_http_openbank_jwt_ctx_t;
+
+
+static ngx_int_t ngx_http_openbank_jwt_json(ngx_http_openbank_jwt_ctx_t *ctx,
+    ngx_str_t *b64);
+static int ngx_http_openbank_jwt_start_map(void *data);
+static int ngx_http_openbank_jwt_end_map(void *data);
+static int ngx_http_openbank_jwt_start_array(void *data);
+static int ngx_http_openbank_jwt_end_array(void *data);
+static int ngx_http_openbank_jwt_key(void *data, const unsigned char *key,
+    size_t len);
+static int ngx_http_openbank_jwt_str(void *data, const unsigned char *s,
+    size_t len);
+static int ngx_http_openbank_jwt_num(void *data, const char *s, size_t len);
+static int ngx_http_openbank_jwt_null(void *data);
+static int ngx_http_openbank_jwt_bool(void *data, int b);
+static int ngx_http_openbank_jwt_scalar(ngx_http_openbank_jwt_ctx_t *ctx);
+static void *ngx_http_openbank_jwt_malloc(void *data, size_t size);
+static void *ngx_http_openbank_jwt_realloc(void *data, void *ptr,
+    size_t size);
+static void ngx_http_openbank_jwt_free(void *data, void *ptr);
 static EVP_MD_CTX *ngx_http_openbank_jwt_md_ctx(void);
+
+
+static yajl_callbacks  ngx_http_openbank_jwt_callbacks = {
+    ngx_http_openbank_jwt_null,
+    ngx_http_openbank_jwt_bool,
+    NULL,
+    NULL,
+    ngx_http_openbank_jwt_num,
+    ngx_http_openbank_jwt_str,
+    ngx_http_openbank_jwt_start_map,
+    ngx_http_openbank_jwt_key,
+    ngx_http_openbank_jwt_end_map,
+    ngx_http_openbank_jwt_start_array,
+    ngx_http_openbank_jwt_end_array
+};
 
 
 static EVP_MD      *ngx_http_openbank_jwt_sha256;
@@ -50,13 +111,15 @@ ngx_int_t
 ngx_http_openbank_jwt_parse(ngx_pool_t *pool, ngx_str_t *token,
     ngx_http_openbank_jwt_t *jwt, const char **err)
 {
-    u_char      *p, *dot1, *dot2, *last;
-    size_t       i;
-    yajl_val     header, claims, v, cnf;
-    ngx_str_t    part, sig;
-    const char  *path[2];
+    u_char                       *dot1, *dot2, *last;
+    ngx_str_t                     part, sig;
+    ngx_http_openbank_jwt_ctx_t   ctx;
 
     ngx_memzero(jwt, sizeof(ngx_http_openbank_jwt_t));
+
+    jwt->exp = NGX_HTTP_OPENBANK_JWT_NO_TIME;
+    jwt->nbf = NGX_HTTP_OPENBANK_JWT_NO_TIME;
+    jwt->iat = NGX_HTTP_OPENBANK_JWT_NO_TIME;
 
     *err = "is not a JWT";
 
@@ -108,70 +171,34 @@ ngx_http_openbank_jwt_parse(ngx_pool_t *pool, ngx_str_t *token,
         return NGX_ERROR;
     }
 
+    ngx_memzero(&ctx, sizeof(ngx_http_openbank_jwt_ctx_t));
+    ctx.pool = pool;
+    ctx.jwt = jwt;
+
     /* the header */
 
     part.data = token->data;
     part.len = dot1 - token->data;
+    ctx.header = 1;
 
-    if (ngx_http_openbank_jwt_json(pool, &part, &header, err) != NGX_OK) {
-        *err = (*err) ? *err : "has a header that is not a JSON object";
+    if (ngx_http_openbank_jwt_json(&ctx, &part) != NGX_OK) {
+        *err = ctx.err;
         return NGX_ERROR;
     }
 
-    if (ngx_http_openbank_jwt_unique(header, err) != NGX_OK
-        || ngx_http_openbank_jwt_string(pool, header, "alg", &jwt->alg, err)
-           != NGX_OK
-        || ngx_http_openbank_jwt_string(pool, header, "kid", &jwt->kid, err)
-           == NGX_ERROR
-        || ngx_http_openbank_jwt_string(pool, header, "typ", &jwt->typ, err)
-           == NGX_ERROR)
-    {
-        yajl_tree_free(header);
+    if (jwt->alg.data == NULL) {
+        *err = "has no \"alg\"";
         return NGX_ERROR;
     }
-
-    path[0] = "crit";
-    path[1] = NULL;
-
-    if (yajl_tree_get(header, path, yajl_t_any) != NULL) {
-        yajl_tree_free(header);
-        *err = "has a \"crit\" header the gateway does not understand";
-        return NGX_ERROR;
-    }
-
-    yajl_tree_free(header);
 
     /* the claims */
 
     part.data = dot1 + 1;
     part.len = dot2 - part.data;
+    ctx.header = 0;
 
-    if (ngx_http_openbank_jwt_json(pool, &part, &claims, err) != NGX_OK) {
-        *err = (*err) ? *err : "has claims that are not a JSON object";
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_openbank_jwt_unique(claims, err) != NGX_OK
-        || ngx_http_openbank_jwt_string(pool, claims, "iss", &jwt->iss, err)
-           == NGX_ERROR
-        || ngx_http_openbank_jwt_string(pool, claims, "sub", &jwt->sub, err)
-           == NGX_ERROR
-        || ngx_http_openbank_jwt_string(pool, claims, "client_id",
-                                        &jwt->client_id, err)
-           == NGX_ERROR
-        || ngx_http_openbank_jwt_string(pool, claims, "jti", &jwt->jti, err)
-           == NGX_ERROR
-        || ngx_http_openbank_jwt_string(pool, claims, "scope", &jwt->scope,
-                                        err)
-           == NGX_ERROR
-        || ngx_http_openbank_jwt_number(claims, "exp", &jwt->exp, err)
-           == NGX_ERROR
-        || ngx_http_openbank_jwt_number(claims, "nbf", &jwt->nbf, err)
-           == NGX_ERROR
-        || ngx_http_openbank_jwt_number(claims, "iat", &jwt->iat, err)
-           == NGX_ERROR)
-    {
-        yajl_tree_free(claims);
+    if (ngx_http_openbank_jwt_json(&ctx, &part) != NGX_OK) {
+        *err = ctx.err;
         return NGX_ERROR;
     }
 
@@ -179,80 +206,530 @@ ngx_http_openbank_jwt_parse(ngx_pool_t *pool, ngx_str_t *token,
     jwt->has_nbf = (jwt->nbf != NGX_HTTP_OPENBANK_JWT_NO_TIME);
     jwt->has_iat = (jwt->iat != NGX_HTTP_OPENBANK_JWT_NO_TIME);
 
-    /* "aud": a string or an array of strings (RFC 7519 4.1.3) */
-
-    path[0] = "aud";
-    v = yajl_tree_get(claims, path, yajl_t_any);
-
-    if (v && YAJL_IS_STRING(v)) {
-        if (ngx_http_openbank_jwt_string(pool, claims, "aud", &jwt->aud[0],
-                                         err)
-            != NGX_OK)
-        {
-            yajl_tree_free(claims);
-            return NGX_ERROR;
-        }
-
-        jwt->naud = 1;
-
-    } else if (v && YAJL_IS_ARRAY(v)
-               && YAJL_GET_ARRAY(v)->len <= NGX_HTTP_OPENBANK_JWT_AUD_MAX)
-    {
-        for (i = 0; i < YAJL_GET_ARRAY(v)->len; i++) {
-            cnf = YAJL_GET_ARRAY(v)->values[i];
-
-            if (!YAJL_IS_STRING(cnf)) {
-                yajl_tree_free(claims);
-                *err = "has an \"aud\" that is not a string";
-                return NGX_ERROR;
-            }
-
-            p = (u_char *) YAJL_GET_STRING(cnf);
-            jwt->aud[i].len = ngx_strlen(p);
-            jwt->aud[i].data = ngx_pnalloc(pool, jwt->aud[i].len + 1);
-
-            if (jwt->aud[i].data == NULL) {
-                yajl_tree_free(claims);
-                *err = "out of memory";
-                return NGX_ERROR;
-            }
-
-            ngx_memcpy(jwt->aud[i].data, p, jwt->aud[i].len + 1);
-        }
-
-        jwt->naud = YAJL_GET_ARRAY(v)->len;
-
-    } else if (v) {
-        yajl_tree_free(claims);
-        *err = "has an \"aud\" that is neither a string nor a short array";
-        return NGX_ERROR;
-    }
-
-    /* "cnf": {"x5t#S256": "..."} (RFC 8705 3.1) */
-
-    path[0] = "cnf";
-    cnf = yajl_tree_get(claims, path, yajl_t_any);
-
-    if (cnf) {
-        if (!YAJL_IS_OBJECT(cnf)
-            || ngx_http_openbank_jwt_unique(cnf, err) != NGX_OK
-            || ngx_http_openbank_jwt_string(pool, cnf, "x5t#S256",
-                                            &jwt->x5t, err)
-               != NGX_OK)
-        {
-            yajl_tree_free(claims);
-            *err = "has a \"cnf\" without a string \"x5t#S256\"";
-            return NGX_ERROR;
-        }
-
-        jwt->has_cnf = 1;
-    }
-
-    yajl_tree_free(claims);
-
     *err = NULL;
 
     return NGX_OK;
+}
+
+
+/* one part: base64url, then a JSON object read by events */
+
+static ngx_int_t
+ngx_http_openbank_jwt_json(ngx_http_openbank_jwt_ctx_t *ctx, ngx_str_t *b64)
+{
+    ngx_str_t          json;
+    yajl_status        status;
+    yajl_handle        yh;
+    yajl_alloc_funcs   afs;
+
+    if (b64->len == 0
+        || ngx_base64_decoded_length(b64->len)
+           > NGX_HTTP_OPENBANK_JWT_PART_MAX)
+    {
+        ctx->err = "has an empty or too long part";
+        return NGX_ERROR;
+    }
+
+    json.data = ngx_pnalloc(ctx->pool, ngx_base64_decoded_length(b64->len));
+    if (json.data == NULL) {
+        ctx->err = "out of memory";
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_openbank_decode_base64url(&json, b64) != NGX_OK) {
+        ctx->err = "has a part that is not base64url";
+        return NGX_ERROR;
+    }
+
+    ctx->depth = 0;
+    ctx->nmembers = 0;
+    ctx->in_aud = 0;
+    ctx->in_cnf = 0;
+    ctx->kind = NGX_HTTP_OPENBANK_JWT_IGNORE;
+    ctx->err = NULL;
+
+    afs.malloc = ngx_http_openbank_jwt_malloc;
+    afs.realloc = ngx_http_openbank_jwt_realloc;
+    afs.free = ngx_http_openbank_jwt_free;
+    afs.ctx = ctx->pool;
+
+    yh = yajl_alloc(&ngx_http_openbank_jwt_callbacks, &afs, ctx);
+    if (yh == NULL) {
+        ctx->err = "out of memory";
+        return NGX_ERROR;
+    }
+
+    status = yajl_parse(yh, json.data, json.len);
+
+    if (status == yajl_status_ok) {
+        status = yajl_complete_parse(yh);
+    }
+
+    yajl_free(yh);
+
+    if (status != yajl_status_ok) {
+        if (ctx->err == NULL) {
+            ctx->err = "has a part that is not JSON";
+        }
+
+        return NGX_ERROR;
+    }
+
+    if (ctx->depth != 0) {
+        ctx->err = "has a part that is not a JSON object";
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static int
+ngx_http_openbank_jwt_start_map(void *data)
+{
+    ngx_http_openbank_jwt_ctx_t  *ctx = data;
+
+    if (ctx->depth == 0) {
+        ctx->depth = 1;
+        ctx->kind = NGX_HTTP_OPENBANK_JWT_IGNORE;
+        return 1;
+    }
+
+    if (ctx->depth == 1) {
+        switch (ctx->kind) {
+
+        case NGX_HTTP_OPENBANK_JWT_CNF:
+            ctx->in_cnf = 1;
+            ctx->cnf_x5t = 0;
+            ctx->seen_cnf = 0;
+            break;
+
+        case NGX_HTTP_OPENBANK_JWT_IGNORE:
+            break;
+
+        default:
+            return ngx_http_openbank_jwt_scalar(ctx);
+        }
+
+    } else if (ctx->in_aud || (ctx->in_cnf && ctx->depth == 2
+                               && ctx->cnf_x5t))
+    {
+        ctx->err = "has a member of the wrong type";
+        return 0;
+    }
+
+    if (++ctx->depth > NGX_HTTP_OPENBANK_JWT_DEPTH_MAX) {
+        ctx->err = "nests too deep";
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_openbank_jwt_end_map(void *data)
+{
+    ngx_http_openbank_jwt_ctx_t  *ctx = data;
+
+    if (ctx->in_cnf && ctx->depth == 2) {
+        ctx->in_cnf = 0;
+
+        if (ctx->jwt->x5t.data == NULL) {
+            ctx->err = "has a \"cnf\" without a string \"x5t#S256\"";
+            return 0;
+        }
+
+        ctx->jwt->has_cnf = 1;
+    }
+
+    ctx->depth--;
+
+    if (ctx->depth == 1) {
+        ctx->kind = NGX_HTTP_OPENBANK_JWT_IGNORE;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_openbank_jwt_start_array(void *data)
+{
+    ngx_http_openbank_jwt_ctx_t  *ctx = data;
+
+    if (ctx->depth == 0) {
+        ctx->err = "has a part that is not a JSON object";
+        return 0;
+    }
+
+    if (ctx->depth == 1) {
+        switch (ctx->kind) {
+
+        case NGX_HTTP_OPENBANK_JWT_AUD:
+            ctx->in_aud = 1;
+            break;
+
+        case NGX_HTTP_OPENBANK_JWT_IGNORE:
+            break;
+
+        default:
+            return ngx_http_openbank_jwt_scalar(ctx);
+        }
+
+    } else if (ctx->in_aud || (ctx->in_cnf && ctx->depth == 2
+                               && ctx->cnf_x5t))
+    {
+        ctx->err = "has a member of the wrong type";
+        return 0;
+    }
+
+    if (++ctx->depth > NGX_HTTP_OPENBANK_JWT_DEPTH_MAX) {
+        ctx->err = "nests too deep";
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_openbank_jwt_end_array(void *data)
+{
+    ngx_http_openbank_jwt_ctx_t  *ctx = data;
+
+    if (ctx->in_aud && ctx->depth == 2) {
+        ctx->in_aud = 0;
+    }
+
+    ctx->depth--;
+
+    if (ctx->depth == 1) {
+        ctx->kind = NGX_HTTP_OPENBANK_JWT_IGNORE;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_openbank_jwt_key(void *data, const unsigned char *key, size_t len)
+{
+    ngx_http_openbank_jwt_ctx_t  *ctx = data;
+
+    ngx_uint_t                i;
+    ngx_str_t                *m;
+    ngx_http_openbank_jwt_t  *jwt;
+
+    if (ctx->in_cnf && ctx->depth == 2) {
+        ctx->cnf_x5t = (len == 8 && ngx_strncmp(key, "x5t#S256", 8) == 0);
+
+        if (ctx->cnf_x5t) {
+            if (ctx->seen_cnf) {
+                ctx->err = "has a duplicate member";
+                return 0;
+            }
+
+            ctx->seen_cnf = 1;
+        }
+
+        return 1;
+    }
+
+    if (ctx->depth != 1) {
+        return 1;
+    }
+
+    /* a member twice: refused */
+
+    for (i = 0; i < ctx->nmembers; i++) {
+        m = &ctx->members[i];
+
+        if (m->len == len && ngx_memcmp(m->data, key, len) == 0) {
+            ctx->err = "has a duplicate member";
+            return 0;
+        }
+    }
+
+    if (ctx->nmembers == NGX_HTTP_OPENBANK_JWT_MEMBERS_MAX) {
+        ctx->err = "has too many members";
+        return 0;
+    }
+
+    /* yajl's buffer changes: keep a copy */
+
+    m = &ctx->members[ctx->nmembers++];
+    m->data = ngx_pnalloc(ctx->pool, len ? len : 1);
+    if (m->data == NULL) {
+        ctx->err = "out of memory";
+        return 0;
+    }
+
+    ngx_memcpy(m->data, key, len);
+    m->len = len;
+
+    jwt = ctx->jwt;
+    ctx->kind = NGX_HTTP_OPENBANK_JWT_STRING;
+    ctx->string = NULL;
+    ctx->time = NULL;
+
+#define ngx_http_openbank_jwt_is(name)                                       \
+    (len == sizeof(name) - 1 && ngx_strncmp(key, name, len) == 0)
+
+    if (ctx->header) {
+        if (ngx_http_openbank_jwt_is("alg")) {
+            ctx->string = &jwt->alg;
+
+        } else if (ngx_http_openbank_jwt_is("kid")) {
+            ctx->string = &jwt->kid;
+
+        } else if (ngx_http_openbank_jwt_is("typ")) {
+            ctx->string = &jwt->typ;
+
+        } else if (ngx_http_openbank_jwt_is("crit")) {
+            ctx->err = "has a \"crit\" header the gateway does not "
+                       "understand";
+            return 0;
+
+        } else {
+            ctx->kind = NGX_HTTP_OPENBANK_JWT_IGNORE;
+        }
+
+        return 1;
+    }
+
+    if (ngx_http_openbank_jwt_is("iss")) {
+        ctx->string = &jwt->iss;
+
+    } else if (ngx_http_openbank_jwt_is("sub")) {
+        ctx->string = &jwt->sub;
+
+    } else if (ngx_http_openbank_jwt_is("client_id")) {
+        ctx->string = &jwt->client_id;
+
+    } else if (ngx_http_openbank_jwt_is("jti")) {
+        ctx->string = &jwt->jti;
+
+    } else if (ngx_http_openbank_jwt_is("scope")) {
+        ctx->string = &jwt->scope;
+
+    } else if (ngx_http_openbank_jwt_is("exp")) {
+        ctx->kind = NGX_HTTP_OPENBANK_JWT_TIME;
+        ctx->time = &jwt->exp;
+
+    } else if (ngx_http_openbank_jwt_is("nbf")) {
+        ctx->kind = NGX_HTTP_OPENBANK_JWT_TIME;
+        ctx->time = &jwt->nbf;
+
+    } else if (ngx_http_openbank_jwt_is("iat")) {
+        ctx->kind = NGX_HTTP_OPENBANK_JWT_TIME;
+        ctx->time = &jwt->iat;
+
+    } else if (ngx_http_openbank_jwt_is("aud")) {
+        ctx->kind = NGX_HTTP_OPENBANK_JWT_AUD;
+
+    } else if (ngx_http_openbank_jwt_is("cnf")) {
+        ctx->kind = NGX_HTTP_OPENBANK_JWT_CNF;
+
+    } else {
+        ctx->kind = NGX_HTTP_OPENBANK_JWT_IGNORE;
+    }
+
+#undef ngx_http_openbank_jwt_is
+
+    return 1;
+}
+
+
+static int
+ngx_http_openbank_jwt_str(void *data, const unsigned char *s, size_t len)
+{
+    ngx_http_openbank_jwt_ctx_t  *ctx = data;
+
+    ngx_str_t  *out;
+
+    out = NULL;
+
+    if (ctx->depth == 0) {
+        ctx->err = "has a part that is not a JSON object";
+        return 0;
+    }
+
+    if (ctx->in_aud && ctx->depth == 2) {
+        if (ctx->jwt->naud == NGX_HTTP_OPENBANK_JWT_AUD_MAX) {
+            ctx->err = "has an \"aud\" of too many values";
+            return 0;
+        }
+
+        out = &ctx->jwt->aud[ctx->jwt->naud++];
+
+    } else if (ctx->in_cnf && ctx->depth == 2) {
+        if (!ctx->cnf_x5t) {
+            return 1;
+        }
+
+        out = &ctx->jwt->x5t;
+
+    } else if (ctx->depth == 1) {
+        switch (ctx->kind) {
+
+        case NGX_HTTP_OPENBANK_JWT_STRING:
+            out = ctx->string;
+            break;
+
+        case NGX_HTTP_OPENBANK_JWT_AUD:
+            ctx->jwt->naud = 1;
+            out = &ctx->jwt->aud[0];
+            break;
+
+        case NGX_HTTP_OPENBANK_JWT_IGNORE:
+            return 1;
+
+        default:
+            return ngx_http_openbank_jwt_scalar(ctx);
+        }
+
+    } else {
+        return 1;
+    }
+
+    out->data = ngx_pnalloc(ctx->pool, len + 1);
+    if (out->data == NULL) {
+        ctx->err = "out of memory";
+        return 0;
+    }
+
+    ngx_memcpy(out->data, s, len);
+    out->data[len] = '\0';
+    out->len = len;
+
+    return 1;
+}
+
+
+/* a NumericDate: a plain integer (no sign, fraction or exponent) */
+
+static int
+ngx_http_openbank_jwt_num(void *data, const char *s, size_t len)
+{
+    ngx_http_openbank_jwt_ctx_t  *ctx = data;
+
+    size_t   i;
+    int64_t  v;
+
+    if (ctx->depth == 1 && ctx->kind == NGX_HTTP_OPENBANK_JWT_TIME) {
+
+        if (len == 0 || len > 12) {
+            ctx->err = "has a time claim that is not a plain integer";
+            return 0;
+        }
+
+        for (v = 0, i = 0; i < len; i++) {
+            if (s[i] < '0' || s[i] > '9') {
+                ctx->err = "has a time claim that is not a plain integer";
+                return 0;
+            }
+
+            v = v * 10 + (s[i] - '0');
+        }
+
+        if (v > NGX_HTTP_OPENBANK_JWT_TIME_MAX) {
+            ctx->err = "has a time claim that is not a plain integer";
+            return 0;
+        }
+
+        *ctx->time = v;
+
+        return 1;
+    }
+
+    return ngx_http_openbank_jwt_scalar(ctx);
+}
+
+
+static int
+ngx_http_openbank_jwt_null(void *data)
+{
+    return ngx_http_openbank_jwt_scalar(data);
+}
+
+
+static int
+ngx_http_openbank_jwt_bool(void *data, int b)
+{
+    return ngx_http_openbank_jwt_scalar(data);
+}
+
+
+/* a value the gateway does not read: fine, unless it sits where one is */
+
+static int
+ngx_http_openbank_jwt_scalar(ngx_http_openbank_jwt_ctx_t *ctx)
+{
+    if (ctx->depth == 0) {
+        ctx->err = "has a part that is not a JSON object";
+        return 0;
+    }
+
+    if ((ctx->depth == 1 && ctx->kind != NGX_HTTP_OPENBANK_JWT_IGNORE)
+        || (ctx->depth == 2 && ctx->in_aud)
+        || (ctx->depth == 2 && ctx->in_cnf && ctx->cnf_x5t))
+    {
+        ctx->err = "has a member of the wrong type";
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/* yajl's memory from the pool: freed with the request */
+
+static void *
+ngx_http_openbank_jwt_malloc(void *data, size_t size)
+{
+    size_t  *p;
+
+    p = ngx_palloc(data, sizeof(size_t) + size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    *p = size;
+
+    return p + 1;
+}
+
+
+static void *
+ngx_http_openbank_jwt_realloc(void *data, void *ptr, size_t size)
+{
+    size_t  *old, *p;
+
+    if (ptr == NULL) {
+        return ngx_http_openbank_jwt_malloc(data, size);
+    }
+
+    old = (size_t *) ptr - 1;
+
+    if (*old >= size) {
+        return ptr;
+    }
+
+    p = ngx_http_openbank_jwt_malloc(data, size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, ptr, *old);
+
+    return p;
+}
+
+
+static void
+ngx_http_openbank_jwt_free(void *data, void *ptr)
+{
 }
 
 
@@ -572,174 +1049,6 @@ ngx_http_openbank_random_id(u_char *out)
     src.len = sizeof(rnd);
     dst.data = out;
     ngx_encode_base64url(&dst, &src);
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_openbank_jwt_json(ngx_pool_t *pool, ngx_str_t *b64, yajl_val *root,
-    const char **err)
-{
-    u_char     *buf;
-    ngx_str_t   json;
-
-    *err = NULL;
-
-    if (b64->len == 0
-        || ngx_base64_decoded_length(b64->len)
-           > NGX_HTTP_OPENBANK_JWT_PART_MAX)
-    {
-        *err = "has an empty or too long part";
-        return NGX_ERROR;
-    }
-
-    buf = ngx_pnalloc(pool, ngx_base64_decoded_length(b64->len) + 1);
-    if (buf == NULL) {
-        *err = "out of memory";
-        return NGX_ERROR;
-    }
-
-    json.data = buf;
-
-    if (ngx_http_openbank_decode_base64url(&json, b64) != NGX_OK) {
-        *err = "has a part that is not base64url";
-        return NGX_ERROR;
-    }
-
-    buf[json.len] = '\0';
-
-    if (ngx_strlen(buf) != json.len) {
-        *err = "has a NUL in its JSON";
-        return NGX_ERROR;
-    }
-
-    *root = yajl_tree_parse((const char *) buf, NULL, 0);
-
-    if (*root == NULL) {
-        *err = "has a part that is not JSON";
-        return NGX_ERROR;
-    }
-
-    if (!YAJL_IS_OBJECT(*root)) {
-        yajl_tree_free(*root);
-        *err = "has a part that is not a JSON object";
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/* NGX_OK, NGX_DECLINED when absent, NGX_ERROR when not a string */
-
-static ngx_int_t
-ngx_http_openbank_jwt_string(ngx_pool_t *pool, yajl_val obj,
-    const char *name, ngx_str_t *out, const char **err)
-{
-    size_t       i, len;
-    yajl_val     v;
-    const char  *s;
-
-    v = NULL;
-
-    for (i = 0; i < YAJL_GET_OBJECT(obj)->len; i++) {
-        if (ngx_strcmp(YAJL_GET_OBJECT(obj)->keys[i], name) == 0) {
-            v = YAJL_GET_OBJECT(obj)->values[i];
-            break;
-        }
-    }
-
-    if (v == NULL) {
-        ngx_str_null(out);
-        *err = "lacks a required member";
-        return NGX_DECLINED;
-    }
-
-    if (!YAJL_IS_STRING(v)) {
-        *err = "has a member of the wrong type";
-        return NGX_ERROR;
-    }
-
-    s = YAJL_GET_STRING(v);
-    len = ngx_strlen(s);
-
-    out->data = ngx_pnalloc(pool, len + 1);
-    if (out->data == NULL) {
-        *err = "out of memory";
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(out->data, s, len + 1);
-    out->len = len;
-
-    return NGX_OK;
-}
-
-
-/* a NumericDate: an integer; absent is NGX_HTTP_OPENBANK_JWT_NO_TIME */
-
-static ngx_int_t
-ngx_http_openbank_jwt_number(yajl_val obj, const char *name, int64_t *out,
-    const char **err)
-{
-    size_t    i;
-    yajl_val  v;
-
-    *out = NGX_HTTP_OPENBANK_JWT_NO_TIME;
-
-    v = NULL;
-
-    for (i = 0; i < YAJL_GET_OBJECT(obj)->len; i++) {
-        if (ngx_strcmp(YAJL_GET_OBJECT(obj)->keys[i], name) == 0) {
-            v = YAJL_GET_OBJECT(obj)->values[i];
-            break;
-        }
-    }
-
-    if (v == NULL) {
-        return NGX_DECLINED;
-    }
-
-    if (!YAJL_IS_INTEGER(v)
-        || YAJL_GET_INTEGER(v) < 0
-        || YAJL_GET_INTEGER(v) > 253402300799LL)    /* 9999-12-31 */
-    {
-        *err = "has a time claim that is not a plain integer";
-        return NGX_ERROR;
-    }
-
-    *out = YAJL_GET_INTEGER(v);
-
-    return NGX_OK;
-}
-
-
-/* a member twice is refused: two readers could see two values */
-
-static ngx_int_t
-ngx_http_openbank_jwt_unique(yajl_val obj, const char **err)
-{
-    size_t  i, j, n;
-
-    n = YAJL_GET_OBJECT(obj)->len;
-
-    if (n > 64) {
-        *err = "has too many members";
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < n; i++) {
-        for (j = i + 1; j < n; j++) {
-            if (ngx_strcmp(YAJL_GET_OBJECT(obj)->keys[i],
-                           YAJL_GET_OBJECT(obj)->keys[j])
-                == 0)
-            {
-                *err = "has a duplicate member";
-                return NGX_ERROR;
-            }
-        }
-    }
 
     return NGX_OK;
 }

@@ -578,3 +578,90 @@ GET /v1/both
 --- more_headers eval: bearer(mint(kid => 'gw-es'))
 --- response_body
 partner=acme
+
+=== TEST 54: control: unknown members, nested, are ignored
+--- http_config eval: $::http
+--- config eval: $::config
+--- request
+GET /v1/accounts
+--- more_headers eval
+bearer(mint(claims => { ext => { a => [1, { b => undef }], c => \1 },
+                        note => 'x' }, header => { x5u => 'https://x' }))
+--- response_body
+partner=acme
+
+=== TEST 55: a cnf that is not an object
+--- http_config eval: $::http
+--- config eval: $::config
+--- request
+GET /v1/accounts
+--- more_headers eval: bearer(mint(claims => { cnf => 'x' }))
+--- error_code: 401
+
+=== TEST 56: a cnf without x5t#S256
+--- http_config eval: $::http
+--- config eval: $::config
+--- request
+GET /v1/accounts
+--- more_headers eval: bearer(mint(claims => { cnf => { jkt => 'abc' } }))
+--- error_code: 401
+
+=== TEST 57: a cnf x5t#S256 that is not a string
+--- http_config eval: $::http
+--- config eval: $::config
+--- request
+GET /v1/accounts
+--- more_headers eval: bearer(mint(claims => { cnf => { 'x5t#S256' => [1] } }))
+--- error_code: 401
+
+=== TEST 58: a cnf x5t#S256 that is not a SHA-256
+--- http_config eval: $::http
+--- config eval: $::config
+--- request
+GET /v1/accounts
+--- more_headers eval: bearer(mint(claims => { cnf => { 'x5t#S256' => 'abc' } }))
+--- error_code: 401
+--- error_log
+the token's cnf is malformed
+
+=== TEST 59: an aud that is a number
+--- http_config eval: $::http
+--- config eval: $::config
+--- request
+GET /v1/accounts
+--- more_headers eval: bearer(mint(claims => { aud => 7 }))
+--- error_code: 401
+
+=== TEST 60: an aud array with an array inside
+--- http_config eval: $::http
+--- config eval: $::config
+--- request
+GET /v1/accounts
+--- more_headers eval: bearer(mint(claims => { aud => ['https://gw.test', ['x']] }))
+--- error_code: 401
+
+=== TEST 61: a scope that is not a string
+--- http_config eval: $::http
+--- config eval: $::config
+--- request
+GET /v1/accounts
+--- more_headers eval: bearer(mint(claims => { scope => ['accounts'] }))
+--- error_code: 401
+
+=== TEST 62: JSON nested 20 deep
+--- http_config eval: $::http
+--- config eval: $::config
+--- request
+GET /v1/accounts
+--- more_headers eval
+bearer(sign_raw('{"alg":"PS256","kid":"gw-ps"}',
+                raw_claims(',"x":' . ('[' x 20) . (']' x 20))))
+--- error_code: 401
+
+=== TEST 63: a negative exp
+--- http_config eval: $::http
+--- config eval: $::config
+--- request
+GET /v1/accounts
+--- more_headers eval: bearer(mint(claims => { exp => -1 }))
+--- error_code: 401
