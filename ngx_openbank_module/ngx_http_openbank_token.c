@@ -104,16 +104,6 @@ ngx_http_openbank_bearer(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
                                                 "is empty or too long");
     }
 
-    for ( /* void */ ; p < last; p++) {
-        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')
-              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
-              || *p == '.'))
-        {
-            return ngx_http_openbank_bearer_invalid(r, ctx, "the access "
-                                                    "token is not a JWT");
-        }
-    }
-
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
 
     if (obmcf->signing_keys.nelts == 0 || obmcf->shm_zone == NULL) {
@@ -188,6 +178,16 @@ ngx_http_openbank_bearer(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
     }
 
     /* not seen yet: the whole verification, once */
+
+    for (p = token.data; p < last; p++) {
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')
+              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
+              || *p == '.'))
+        {
+            return ngx_http_openbank_bearer_invalid(r, ctx, "the access "
+                                                    "token is not a JWT");
+        }
+    }
 
     rc = ngx_http_openbank_token_check(r, &token, &jwt, &partner, &skey,
                                        &why);
