@@ -66,6 +66,7 @@ typedef struct {
     time_t                      retry_after;
 
     unsigned                    rate_known:1;
+    unsigned                    rate_taken:1;
     unsigned                    quota_known:1;
 } ngx_http_openbank_limits_t;
 
@@ -91,6 +92,9 @@ static void ngx_http_openbank_peek(ngx_http_openbank_zone_t *zone,
     ngx_http_openbank_partner_t *partner, ngx_http_openbank_limits_t *limits,
     uint64_t now_ms);
 static void ngx_http_openbank_changed(void);
+static void ngx_http_openbank_rate_refund(ngx_http_openbank_zone_t *zone,
+    ngx_http_openbank_partner_t *partner, ngx_http_openbank_limits_t *limits,
+    uint64_t now_ms);
 static ngx_int_t ngx_http_openbank_full(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, const char *what);
 static ngx_int_t ngx_http_openbank_snapshot(ngx_log_t *log,
@@ -98,6 +102,8 @@ static ngx_int_t ngx_http_openbank_snapshot(ngx_log_t *log,
 static void ngx_http_openbank_snapshot_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_openbank_restore(ngx_cycle_t *cycle,
     ngx_http_openbank_main_conf_t *obmcf);
+static ngx_int_t ngx_http_openbank_load(ngx_log_t *log, ngx_pool_t *pool,
+    ngx_str_t *path, ngx_str_t *body);
 static ngx_int_t ngx_http_openbank_restore_line(ngx_log_t *log,
     ngx_http_openbank_zone_t *zone, u_char *p, u_char *last,
     uint64_t now_ms);
@@ -219,6 +225,7 @@ ngx_http_openbank_rate_check(ngx_http_request_t *r,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     limits->rate_known = 1;
+    limits->rate_taken = 1;
 
     return NGX_DECLINED;
 }
@@ -297,6 +304,13 @@ ngx_http_openbank_quota_take(ngx_http_request_t *r,
 
     if (v->used >= quota->limit) {
         limits->used = v->used;
+
+        /* a call refused for its quota does not count against the rate */
+
+        if (limits->rate_taken) {
+            ngx_http_openbank_rate_refund(zone, ctx->partner, limits, now_ms);
+        }
+
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
         limits->quota_known = 1;
@@ -347,6 +361,40 @@ ngx_http_openbank_full(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
                                     "state_unavailable",
                                     "the gateway has no room to count this "
                                     "call: try again later");
+}
+
+
+static void
+ngx_http_openbank_rate_refund(ngx_http_openbank_zone_t *zone,
+    ngx_http_openbank_partner_t *partner, ngx_http_openbank_limits_t *limits,
+    uint64_t now_ms)
+{
+    uint64_t                     now, t, tat;
+    ngx_http_openbank_rate_t    *v;
+    ngx_http_openbank_record_t  *rec;
+
+    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_RATE,
+                                          &partner->name, now_ms);
+    if (rec == NULL) {
+        return;
+    }
+
+    v = (ngx_http_openbank_rate_t *) ngx_http_openbank_record_value(rec);
+
+    now = now_ms * NGX_HTTP_OPENBANK_MS_NS;
+    t = ngx_http_openbank_rate_interval(partner->plan);
+    tat = ngx_http_openbank_rate_tat(v, t, now);
+
+    tat = (tat > now + t) ? tat - t : now;
+
+    v->tat = tat;
+    v->interval = t;
+    rec->expire = tat / NGX_HTTP_OPENBANK_MS_NS + 1;
+
+    limits->rate_taken = 0;
+
+    ngx_http_openbank_rate_state(partner->plan, tat, now, &limits->remaining,
+                                 &limits->reset);
 }
 
 
@@ -819,7 +867,7 @@ ngx_http_openbank_snapshot(ngx_log_t *log,
     size_t                       len;
     uint64_t                     now_ms, generation;
     ngx_int_t                    rc;
-    ngx_str_t                    path;
+    ngx_str_t                    path, prev;
     ngx_queue_t                 *q;
     ngx_http_openbank_zone_t    *zone;
     ngx_http_openbank_rate_t    *rate;
@@ -831,6 +879,12 @@ ngx_http_openbank_snapshot(ngx_log_t *log,
     now_ms = ngx_http_openbank_now_ms();
 
     if (ngx_http_openbank_state_file(NULL, obmcf, "", &path) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_openbank_state_file(NULL, obmcf, ".prev", &prev) != NGX_OK)
+    {
+        ngx_free(path.data);
         return NGX_ERROR;
     }
 
@@ -847,6 +901,7 @@ ngx_http_openbank_snapshot(ngx_log_t *log,
     if (buf == NULL) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
         ngx_free(path.data);
+        ngx_free(prev.data);
         return NGX_ERROR;
     }
 
@@ -889,6 +944,16 @@ ngx_http_openbank_snapshot(ngx_log_t *log,
     p = ngx_hex_dump(p, hash, NGX_HTTP_OPENBANK_HASH_LEN);
     *p++ = '\n';
 
+    /* the last good snapshot stays as ".prev" until this one is in */
+
+    if (ngx_rename_file(path.data, prev.data) == NGX_FILE_ERROR
+        && ngx_errno != NGX_ENOENT)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_rename_file_n " \"%V\" to \"%V\" failed",
+                      &path, &prev);
+    }
+
     rc = ngx_http_openbank_state_write(log, &path, buf, p - buf);
 
     if (rc == NGX_OK) {
@@ -897,6 +962,7 @@ ngx_http_openbank_snapshot(ngx_log_t *log,
 
     ngx_free(buf);
     ngx_free(path.data);
+    ngx_free(prev.data);
 
     return rc;
 }
@@ -960,13 +1026,11 @@ ngx_http_openbank_restore(ngx_cycle_t *cycle,
     u_char                      *p, *last, *eol;
     uint64_t                     now_ms;
     ngx_int_t                    rc;
-    ngx_str_t                    path, aside, text;
-    ngx_uint_t                   n, bad;
+    ngx_str_t                    path, prev, text;
+    ngx_uint_t                   n;
     ngx_pool_t                  *pool;
     ngx_http_openbank_zone_t    *zone;
     ngx_http_openbank_record_t  *rec;
-    u_char                       hash[NGX_HTTP_OPENBANK_HASH_LEN];
-    u_char                       hex[2 * NGX_HTTP_OPENBANK_HASH_LEN];
 
     zone = obmcf->shm_zone->data;
     now_ms = ngx_http_openbank_now_ms();
@@ -1008,16 +1072,47 @@ ngx_http_openbank_restore(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    if (ngx_http_openbank_state_file(pool, obmcf, "", &path) != NGX_OK) {
+    if (ngx_http_openbank_state_file(pool, obmcf, "", &path) != NGX_OK
+        || ngx_http_openbank_state_file(pool, obmcf, ".prev", &prev)
+           != NGX_OK)
+    {
         ngx_destroy_pool(pool);
         return NGX_ERROR;
     }
 
-    rc = ngx_http_openbank_state_read(cycle->log, pool, &path, &text);
+    /*
+     * The snapshot, else the one before it (a crash between the two
+     * renames of a write, or a file damaged on disk).
+     */
+
+    rc = ngx_http_openbank_load(cycle->log, pool, &path, &text);
+
+    if (rc == NGX_DECLINED || rc == NGX_ABORT) {
+        rc = ngx_http_openbank_load(cycle->log, pool, &prev, &text);
+
+        if (rc == NGX_OK) {
+            ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                          "counters restored from the previous snapshot "
+                          "\"%V\": up to two intervals of use are lost",
+                          &prev);
+            path = prev;
+
+        } else if (rc == NGX_ABORT) {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                          "no valid counters snapshot under \"%V\": rate "
+                          "and quota counters start from zero",
+                          &obmcf->state_path);
+        }
+    }
 
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
                       "no counters to restore in \"%V\"", &path);
+        ngx_destroy_pool(pool);
+        return NGX_OK;
+    }
+
+    if (rc == NGX_ABORT) {
         ngx_destroy_pool(pool);
         return NGX_OK;
     }
@@ -1028,60 +1123,8 @@ ngx_http_openbank_restore(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    /* the header, then the checksum over everything before its line */
-
     p = text.data;
     last = text.data + text.len;
-    bad = 1;
-
-    n = sizeof("sha256 \n") - 1 + 2 * NGX_HTTP_OPENBANK_HASH_LEN;
-
-    if (text.len >= sizeof(NGX_HTTP_OPENBANK_SNAP_HEAD) - 1 + n
-        && ngx_strncmp(p, NGX_HTTP_OPENBANK_SNAP_HEAD,
-                       sizeof(NGX_HTTP_OPENBANK_SNAP_HEAD) - 1) == 0
-        && ngx_strncmp(last - n, "sha256 ", sizeof("sha256 ") - 1) == 0
-        && last[-1] == '\n')
-    {
-        ngx_http_openbank_sha256(hash, p, last - n - p);
-        ngx_hex_dump(hex, hash, NGX_HTTP_OPENBANK_HASH_LEN);
-
-        if (ngx_strncmp(hex, last - n + sizeof("sha256 ") - 1,
-                        2 * NGX_HTTP_OPENBANK_HASH_LEN) == 0)
-        {
-            bad = 0;
-        }
-    }
-
-    if (bad) {
-        aside.data = ngx_pnalloc(pool, path.len + sizeof(".corrupt.")
-                                       + NGX_TIME_T_LEN);
-        if (aside.data == NULL) {
-            ngx_destroy_pool(pool);
-            return NGX_ERROR;
-        }
-
-        aside.len = ngx_sprintf(aside.data, "%V.corrupt.%T%Z", &path,
-                                ngx_time())
-                    - aside.data - 1;
-
-        if (ngx_rename_file(path.data, aside.data) == NGX_FILE_ERROR) {
-            ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
-                          ngx_rename_file_n " \"%V\" to \"%V\" failed",
-                          &path, &aside);
-            ngx_destroy_pool(pool);
-            return NGX_ERROR;
-        }
-
-        ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
-                      "counters file \"%V\" is corrupt or truncated (bad "
-                      "checksum): set aside as \"%V\"; rate and quota "
-                      "counters start from zero", &path, &aside);
-        ngx_destroy_pool(pool);
-        return NGX_OK;
-    }
-
-    last -= n;
-    p += sizeof(NGX_HTTP_OPENBANK_SNAP_HEAD) - 1;
     n = 0;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
@@ -1119,6 +1162,78 @@ ngx_http_openbank_restore(ngx_cycle_t *cycle,
     ngx_destroy_pool(pool);
 
     return NGX_OK;
+}
+
+
+/*
+ * Reads and checks a snapshot: NGX_OK with its counter lines in "body",
+ * NGX_DECLINED when there is none, NGX_ABORT when it was corrupt (it is
+ * renamed aside and logged), NGX_ERROR when it cannot be read.
+ */
+
+static ngx_int_t
+ngx_http_openbank_load(ngx_log_t *log, ngx_pool_t *pool, ngx_str_t *path,
+    ngx_str_t *body)
+{
+    u_char     *p, *last;
+    size_t      n;
+    ngx_int_t   rc;
+    ngx_str_t   text, aside;
+    u_char      hash[NGX_HTTP_OPENBANK_HASH_LEN];
+    u_char      hex[2 * NGX_HTTP_OPENBANK_HASH_LEN];
+
+    rc = ngx_http_openbank_state_read(log, pool, path, &text);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* the header, then the checksum over everything before its line */
+
+    p = text.data;
+    last = text.data + text.len;
+
+    n = sizeof("sha256 \n") - 1 + 2 * NGX_HTTP_OPENBANK_HASH_LEN;
+
+    if (text.len >= sizeof(NGX_HTTP_OPENBANK_SNAP_HEAD) - 1 + n
+        && ngx_strncmp(p, NGX_HTTP_OPENBANK_SNAP_HEAD,
+                       sizeof(NGX_HTTP_OPENBANK_SNAP_HEAD) - 1) == 0
+        && ngx_strncmp(last - n, "sha256 ", sizeof("sha256 ") - 1) == 0
+        && last[-1] == '\n')
+    {
+        ngx_http_openbank_sha256(hash, p, last - n - p);
+        ngx_hex_dump(hex, hash, NGX_HTTP_OPENBANK_HASH_LEN);
+
+        if (ngx_strncmp(hex, last - n + sizeof("sha256 ") - 1,
+                        2 * NGX_HTTP_OPENBANK_HASH_LEN) == 0)
+        {
+            body->data = p + sizeof(NGX_HTTP_OPENBANK_SNAP_HEAD) - 1;
+            body->len = last - n - body->data;
+            return NGX_OK;
+        }
+    }
+
+    aside.data = ngx_pnalloc(pool, path->len + sizeof(".corrupt.")
+                                   + NGX_TIME_T_LEN);
+    if (aside.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    aside.len = ngx_sprintf(aside.data, "%V.corrupt.%T%Z", path, ngx_time())
+                - aside.data - 1;
+
+    if (ngx_rename_file(path->data, aside.data) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_rename_file_n " \"%V\" to \"%V\" failed",
+                      path, &aside);
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, log, 0,
+                  "counters file \"%V\" is corrupt or truncated (bad "
+                  "checksum): set aside as \"%V\"", path, &aside);
+
+    return NGX_ABORT;
 }
 
 
