@@ -1214,12 +1214,13 @@ ngx_http_openbank_load(ngx_log_t *log, ngx_pool_t *pool, ngx_str_t *path,
     }
 
     aside.data = ngx_pnalloc(pool, path->len + sizeof(".corrupt.")
-                                   + NGX_TIME_T_LEN);
+                                   + NGX_INT64_LEN);
     if (aside.data == NULL) {
         return NGX_ERROR;
     }
 
-    aside.len = ngx_sprintf(aside.data, "%V.corrupt.%T%Z", path, ngx_time())
+    aside.len = ngx_sprintf(aside.data, "%V.corrupt.%uL%Z", path,
+                            ngx_http_openbank_now_ms())
                 - aside.data - 1;
 
     if (ngx_rename_file(path->data, aside.data) == NGX_FILE_ERROR) {
