@@ -51,11 +51,16 @@ sub quota_of ($product) {
 # $days, $next: the lengths of that month and of the next one
 sub rollover ($start, $days, $next, $month_start, $next_start) {
     local $ENV{TZ} = 'UTC';
-    local $ENV{FAKETIME} = "\@$start";
+    # libfaketime reads FAKETIME again every few seconds: nginx must keep
+    # it in its workers' environment ("env"), and an offset is stable
+    my ($y, $mo, $d, $h, $mi, $se) = $start =~ /(\d+)/g;
+    my $offset = timegm($se, $mi, $h, $d, $mo - 1, $y) - time;
+    local $ENV{FAKETIME} = sprintf('%+ds', $offset);
     local $ENV{FAKETIME_DONT_FAKE_MONOTONIC} = 1;
     local $ENV{LD_PRELOAD} = $lib;
 
-    start_nginx({ http_config => $http, config => $config, workers => 2 });
+    start_nginx({ main_config => "env FAKETIME;\nenv FAKETIME_DONT_FAKE_MONOTONIC;",
+                  http_config => $http, config => $config, workers => 2 });
 
     is(call('payments')->status, 200, "$start: payment") for 1 .. 2;
     my $res = call('payments');
