@@ -30,7 +30,6 @@
 #define NGX_HTTP_OPENBANK_NS         1000000000ULL
 #define NGX_HTTP_OPENBANK_MS_NS      1000000ULL
 #define NGX_HTTP_OPENBANK_KEY_MAX    255
-#define NGX_HTTP_OPENBANK_LINE_MAX   (NGX_HTTP_OPENBANK_KEY_MAX + 64)
 #define NGX_HTTP_OPENBANK_SNAP_HEAD  "openbank-counters 1\n"
 #define NGX_HTTP_OPENBANK_SNAP_FILE  "/counters"
 #define NGX_HTTP_OPENBANK_CAPACITY_MAX  ((uint64_t) 1 << 61)
@@ -392,6 +391,8 @@ ngx_http_openbank_rate_refund(ngx_http_openbank_zone_t *zone,
     rec->expire = tat / NGX_HTTP_OPENBANK_MS_NS + 1;
 
     limits->rate_taken = 0;
+
+    ngx_http_openbank_changed();
 
     ngx_http_openbank_rate_state(partner->plan, tat, now, &limits->remaining,
                                  &limits->reset);
@@ -893,9 +894,24 @@ ngx_http_openbank_snapshot(ngx_log_t *log,
     generation = ngx_http_openbank_meta
                  ? ngx_http_openbank_meta->generation : 0;
 
+    /* the exact room the counters need: the zone holds other records */
+
     len = sizeof(NGX_HTTP_OPENBANK_SNAP_HEAD) - 1
-          + zone->sh->records * NGX_HTTP_OPENBANK_LINE_MAX
           + sizeof("sha256 \n") + 2 * NGX_HTTP_OPENBANK_HASH_LEN;
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         q != ngx_queue_sentinel(&zone->sh->queue);
+         q = ngx_queue_next(q))
+    {
+        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
+
+        if (rec->table == NGX_HTTP_OPENBANK_TABLE_RATE
+            || rec->table == NGX_HTTP_OPENBANK_TABLE_QUOTA)
+        {
+            len += sizeof("quota   \n") - 1 + rec->key_len
+                   + 2 * NGX_INT64_LEN;
+        }
+    }
 
     buf = ngx_alloc(len, log);
     if (buf == NULL) {
@@ -1118,9 +1134,23 @@ ngx_http_openbank_restore(ngx_cycle_t *cycle,
     }
 
     if (rc != NGX_OK) {
-        /* unreadable: keep it where it is, start nothing on a guess */
         ngx_destroy_pool(pool);
-        return NGX_ERROR;
+
+        /*
+         * Unreadable: keep it where it is and start nothing on a guess;
+         * but a failure here on reload would end the master (nginx exits
+         * when a module fails to initialise), so a reload that brings a
+         * new zone goes on with an [alert].
+         */
+
+        if (ngx_is_init_cycle((ngx_cycle_t *) ngx_cycle)) {
+            return NGX_ERROR;
+        }
+
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "counters of \"%V\" not restored into the new zone",
+                      &obmcf->state_path);
+        return NGX_OK;
     }
 
     p = text.data;

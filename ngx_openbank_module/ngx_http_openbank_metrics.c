@@ -296,8 +296,20 @@ ngx_http_openbank_metrics_handler(ngx_http_request_t *r)
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    len = 4096 + zone->sh->records * NGX_HTTP_OPENBANK_METRIC_LINE
-          + NGX_HTTP_OPENBANK_REASONS * 96;
+    /* the exact room: the zone holds many other records */
+
+    len = 4096 + NGX_HTTP_OPENBANK_REASONS * 96;
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         q != ngx_queue_sentinel(&zone->sh->queue);
+         q = ngx_queue_next(q))
+    {
+        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
+
+        if (rec->table == NGX_HTTP_OPENBANK_TABLE_METRICS) {
+            len += NGX_HTTP_OPENBANK_METRIC_LINE;
+        }
+    }
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
