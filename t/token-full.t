@@ -40,10 +40,13 @@ $res = http_request('POST', '/oauth2/token', \%h,
                               client_assertion => $first));
 is($res->status, 401, 'the first assertion is still refused as a replay');
 
-# tokens still verify: the cache is only a cache
-is(http_request('GET', '/v1/accounts',
-                { Authorization => 'Bearer ' . mint() })->status, 200,
-   'a token is still accepted (verified, not cached)');
+# tokens still verify: the cache is only a cache (the rate limiter, which
+# needs room in the zone too, may refuse with 503 state_unavailable)
+$res = http_request('GET', '/v1/accounts', { Authorization => 'Bearer ' . mint() });
+ok($res->status == 200
+   || ($res->status == 503 && $res->body =~ /"state_unavailable"/),
+   'a valid token is not refused as a token when it cannot be cached')
+    or diag $res->status . ' ' . $res->body;
 
 stop_nginx();
 done_testing();
