@@ -36,6 +36,24 @@ typedef struct {
 } ngx_http_openbank_token_value_t;
 
 
+/* base64url and ".": the characters of a compact JWS */
+
+static uint32_t  ngx_http_openbank_jws_chars[] = {
+    0x00000000, /* 0000 0000 0000 0000  0000 0000 0000 0000 */
+
+                /* ?>=< ;:98 7654 3210  /.-, +*)( '&%$ #"!  */
+    0x03ff6000, /* 0000 0011 1111 1111  0110 0000 0000 0000 */
+
+                /* _^]\ [ZYX WVUT SRQP  ONML KJIH GFED CBA@ */
+    0x87fffffe, /* 1000 0111 1111 1111  1111 1111 1111 1110 */
+
+                /*  ~}| {zyx wvut srqp  onml kjih gfed cba` */
+    0x07fffffe, /* 0000 0111 1111 1111  1111 1111 1111 1110 */
+
+    0x00000000, 0x00000000, 0x00000000, 0x00000000
+};
+
+
 static ngx_int_t ngx_http_openbank_bearer_invalid(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, const char *why);
 static ngx_int_t ngx_http_openbank_token_scopes(ngx_http_request_t *r,
@@ -180,10 +198,7 @@ ngx_http_openbank_bearer(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
     /* not seen yet: the whole verification, once */
 
     for (p = token.data; p < last; p++) {
-        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')
-              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
-              || *p == '.'))
-        {
+        if (!(ngx_http_openbank_jws_chars[*p >> 5] & (1U << (*p & 0x1f)))) {
             return ngx_http_openbank_bearer_invalid(r, ctx, "the access "
                                                     "token is not a JWT");
         }
