@@ -27,6 +27,13 @@
 
 #define NGX_HTTP_OPENBANK_GONE           410
 
+#define NGX_HTTP_OPENBANK_SIGNATURE_OFF       0
+#define NGX_HTTP_OPENBANK_SIGNATURE_OPTIONAL  1
+#define NGX_HTTP_OPENBANK_SIGNATURE_REQUIRED  2
+
+/* record tables of the shared zone */
+#define NGX_HTTP_OPENBANK_TABLE_NONCE    0x51  /* RFC 9421 nonces */
+
 
 /* load-time configuration: plans and partners */
 
@@ -99,6 +106,18 @@ typedef struct {
 } ngx_http_openbank_jwks_t;
 
 
+/*
+ * The gateway's own signing keys ("openbank_signing_key"), the first
+ * signs; the OAuth issue owns the directive, signed responses use it.
+ */
+
+typedef struct {
+    ngx_str_t                     kid;
+    ngx_uint_t                    type;        /* NGX_HTTP_OPENBANK_KEY_* */
+    EVP_PKEY                     *pkey;        /* private */
+} ngx_http_openbank_signing_key_t;
+
+
 /* a name a location uses that some partner must be able to hold */
 
 typedef struct {
@@ -120,6 +139,9 @@ typedef struct {
     ngx_array_t                   refs;        /* ngx_http_openbank_ref_t */
 
     time_t                        loaded;      /* when the conf was read */
+
+    time_t                        clock_skew;  /* openbank_clock_skew */
+    ngx_array_t                   signing_keys; /* signing_key_t */
 } ngx_http_openbank_main_conf_t;
 
 
@@ -140,6 +162,7 @@ typedef struct {
     ngx_str_t                     product;
     ngx_http_openbank_version_t  *version;
     ngx_flag_t                    status;
+    ngx_uint_t                    signature;   /* SIGNATURE_* */
 } ngx_http_openbank_loc_conf_t;
 
 
@@ -151,6 +174,7 @@ typedef struct {
     ngx_rbtree_node_t             sentinel;
     ngx_queue_t                   queue;       /* least recently used last */
     ngx_uint_t                    records;
+    time_t                        started;     /* when the zone was made */
 } ngx_http_openbank_sh_t;
 
 
@@ -187,6 +211,8 @@ typedef struct {
     ngx_str_t                     problem_detail;
     ngx_chain_t                  *problem_out; /* replaces nginx's page */
     unsigned                      problem_sent:1;
+
+    void                         *signature;   /* _signature.c's state */
 
     u_char                        request_id_data[36];
 } ngx_http_openbank_ctx_t;
@@ -266,6 +292,18 @@ void ngx_http_openbank_zone_usage(ngx_shm_zone_t *shm_zone,
 
 /* ngx_http_openbank_status.c */
 char *ngx_http_openbank_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_openbank_signature.c */
+ngx_int_t ngx_http_openbank_signature_check(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+ngx_int_t ngx_http_openbank_signature_header(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+ngx_int_t ngx_http_openbank_signature_body(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in,
+    ngx_http_output_header_filter_pt next_header,
+    ngx_http_output_body_filter_pt next_body);
+char *ngx_http_openbank_signing_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* ngx_http_openbank_jwks.c */

@@ -32,6 +32,16 @@ static char *ngx_http_openbank_auth(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_openbank_name(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_openbank_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_openbank_body_out(ngx_http_request_t *r,
+    ngx_chain_t *in);
+
+
+static ngx_conf_enum_t  ngx_http_openbank_signature_modes[] = {
+    { ngx_string("off"), NGX_HTTP_OPENBANK_SIGNATURE_OFF },
+    { ngx_string("optional"), NGX_HTTP_OPENBANK_SIGNATURE_OPTIONAL },
+    { ngx_string("required"), NGX_HTTP_OPENBANK_SIGNATURE_REQUIRED },
+    { ngx_null_string, 0 }
+};
 
 
 /*
@@ -42,6 +52,7 @@ static ngx_http_openbank_check_pt  ngx_http_openbank_checks[] = {
     ngx_http_openbank_version_check,
     ngx_http_openbank_identify,
     ngx_http_openbank_scope_check,
+    ngx_http_openbank_signature_check,
     NULL
 };
 
@@ -122,6 +133,27 @@ static ngx_command_t  ngx_http_openbank_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_openbank_status,
       NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_signature"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_openbank_loc_conf_t, signature),
+      &ngx_http_openbank_signature_modes },
+
+    { ngx_string("openbank_clock_skew"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_openbank_main_conf_t, clock_skew),
+      NULL },
+
+    { ngx_string("openbank_signing_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_openbank_signing_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -253,6 +285,7 @@ ngx_http_openbank_access_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_openbank_header_filter(ngx_http_request_t *r)
 {
+    ngx_int_t                      rc;
     ngx_table_elt_t               *h;
     ngx_http_openbank_ctx_t       *ctx;
     ngx_http_openbank_loc_conf_t  *oblcf;
@@ -292,6 +325,14 @@ ngx_http_openbank_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    /* last: a signed response holds its header until the body is known */
+
+    rc = ngx_http_openbank_signature_header(r, ctx);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     return ngx_http_next_header_filter(r);
 }
 
@@ -309,7 +350,26 @@ ngx_http_openbank_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     if (ctx && ctx->problem_out) {
         return ngx_http_openbank_problem_body(r, ctx, in,
-                                              ngx_http_next_body_filter);
+                                              ngx_http_openbank_body_out);
+    }
+
+    return ngx_http_openbank_body_out(r, in);
+}
+
+
+/* the body as it leaves: a signed response is held and signed here */
+
+static ngx_int_t
+ngx_http_openbank_body_out(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_http_openbank_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+
+    if (ctx && ctx->signature) {
+        return ngx_http_openbank_signature_body(r, ctx, in,
+                                                ngx_http_next_header_filter,
+                                                ngx_http_next_body_filter);
     }
 
     return ngx_http_next_body_filter(r, in);
@@ -410,6 +470,7 @@ ngx_http_openbank_create_main_conf(ngx_conf_t *cf)
 
     obmcf->tz_offset = NGX_CONF_UNSET;
     obmcf->loaded = ngx_time();
+    obmcf->clock_skew = NGX_CONF_UNSET;
 
     if (ngx_array_init(&obmcf->plans, cf->pool, 4,
                        sizeof(ngx_http_openbank_plan_t))
@@ -422,6 +483,9 @@ ngx_http_openbank_create_main_conf(ngx_conf_t *cf)
            != NGX_OK
         || ngx_array_init(&obmcf->refs, cf->pool, 8,
                           sizeof(ngx_http_openbank_ref_t))
+           != NGX_OK
+        || ngx_array_init(&obmcf->signing_keys, cf->pool, 2,
+                          sizeof(ngx_http_openbank_signing_key_t))
            != NGX_OK)
     {
         return NULL;
@@ -439,6 +503,8 @@ ngx_http_openbank_init_main_conf(ngx_conf_t *cf, void *conf)
     if (obmcf->tz_offset == NGX_CONF_UNSET) {
         obmcf->tz_offset = 0;
     }
+
+    ngx_conf_init_value(obmcf->clock_skew, 60);
 
     return NGX_CONF_OK;
 }
@@ -465,6 +531,7 @@ ngx_http_openbank_create_loc_conf(ngx_conf_t *cf)
     conf->auth = NGX_CONF_UNSET_UINT;
     conf->version = NGX_CONF_UNSET_PTR;
     conf->status = NGX_CONF_UNSET;
+    conf->signature = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -481,6 +548,8 @@ ngx_http_openbank_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->product, prev->product, "");
     ngx_conf_merge_ptr_value(conf->version, prev->version, NULL);
     ngx_conf_merge_value(conf->status, prev->status, 0);
+    ngx_conf_merge_uint_value(conf->signature, prev->signature,
+                              NGX_HTTP_OPENBANK_SIGNATURE_OFF);
 
     /* a location that authenticates partners is an API location */
 
@@ -493,6 +562,13 @@ ngx_http_openbank_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if ((conf->scope.len || conf->product.len) && conf->auth == 0) {
         return "with \"openbank_scope\" or \"openbank_product\" "
                "requires \"openbank_auth\" in the same location";
+    }
+
+    if (conf->signature != NGX_HTTP_OPENBANK_SIGNATURE_OFF
+        && conf->auth == 0)
+    {
+        return "with \"openbank_signature\" requires \"openbank_auth\": "
+               "the signer is the authenticated partner";
     }
 
     return NGX_CONF_OK;

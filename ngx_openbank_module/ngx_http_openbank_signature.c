@@ -688,7 +688,8 @@ ngx_http_openbank_signature_key(ngx_http_request_t *r,
     ngx_http_openbank_partner_t *partner, ngx_http_openbank_sig_params_t *sp,
     EVP_PKEY **pkey, ngx_uint_t *alg)
 {
-    ngx_uint_t  named;
+    ngx_uint_t                named;
+    ngx_http_openbank_jwk_t  *jwk;
 
     named = 0;
 
@@ -709,8 +710,60 @@ ngx_http_openbank_signature_key(ngx_http_request_t *r,
         *pkey = NULL;
 
     } else {
-        /* the partner's JWKS: wired when the shared loader lands */
-        return NGX_DECLINED;
+        if (partner->jwks == NULL) {
+            return NGX_DECLINED;
+        }
+
+        jwk = ngx_http_openbank_jwks_find(partner->jwks, &sp->keyid);
+        if (jwk == NULL) {
+            return NGX_DECLINED;
+        }
+
+        *pkey = jwk->pkey;
+
+        switch (jwk->type) {
+
+        case NGX_HTTP_OPENBANK_KEY_ED25519:
+            *alg = NGX_HTTP_OPENBANK_SIG_ED25519;
+            break;
+
+        case NGX_HTTP_OPENBANK_KEY_EC_P256:
+            *alg = NGX_HTTP_OPENBANK_SIG_ECDSA_P256;
+            break;
+
+        case NGX_HTTP_OPENBANK_KEY_SM2:
+            *alg = NGX_HTTP_OPENBANK_SIG_SM2;
+            break;
+
+        case NGX_HTTP_OPENBANK_KEY_RSA:
+
+            /* the JWK's alg decides, else the signature's, else PSS */
+
+            if (jwk->alg.len == 5
+                && ngx_strncmp(jwk->alg.data, "RS256", 5) == 0)
+            {
+                *alg = NGX_HTTP_OPENBANK_SIG_RSA_V1_5;
+
+            } else if (jwk->alg.len == 0
+                       && named == NGX_HTTP_OPENBANK_SIG_RSA_V1_5)
+            {
+                *alg = NGX_HTTP_OPENBANK_SIG_RSA_V1_5;
+
+            } else if (jwk->alg.len == 0
+                       || (jwk->alg.len == 5
+                           && ngx_strncmp(jwk->alg.data, "PS512", 5) == 0))
+            {
+                *alg = NGX_HTTP_OPENBANK_SIG_RSA_PSS;
+
+            } else {
+                return NGX_ABORT;
+            }
+
+            break;
+
+        default:
+            return NGX_DECLINED;
+        }
     }
 
     if (named && named != *alg) {
@@ -1102,7 +1155,7 @@ ngx_http_openbank_signature_sign(ngx_http_request_t *r,
     u_char                          *p;
     size_t                           siglen;
     ngx_str_t                        value, input, base, label;
-    ngx_uint_t                       others;
+    ngx_uint_t                       others, alg;
     const char                      *err;
     ngx_http_openbank_msg_t          msg;
     ngx_http_openbank_sf_member_t   *m;
@@ -1177,7 +1230,13 @@ ngx_http_openbank_signature_sign(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (ngx_http_openbank_sig_sign(key->alg, key->pkey, NULL, base.data,
+    alg = (key->type == NGX_HTTP_OPENBANK_KEY_RSA)
+          ? NGX_HTTP_OPENBANK_SIG_RSA_PSS
+          : (key->type == NGX_HTTP_OPENBANK_KEY_EC_P256)
+            ? NGX_HTTP_OPENBANK_SIG_ECDSA_P256
+            : NGX_HTTP_OPENBANK_SIG_ED25519;
+
+    if (ngx_http_openbank_sig_sign(alg, key->pkey, NULL, base.data,
                                    base.len, sig, &siglen)
         != NGX_OK)
     {
