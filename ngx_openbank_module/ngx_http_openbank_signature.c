@@ -1123,6 +1123,15 @@ ngx_http_openbank_signature_body(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    /* the whole body is known: its length too */
+
+    r->headers_out.content_length_n = sc->len;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
     rc = next_header(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
