@@ -208,6 +208,85 @@ load_key(const char *file, int private, ngx_str_t *secret)
 }
 
 
+/*
+ * sigtool bench MSG N ALG KEY KEYID CREATED: N signatures of MSG with
+ * nonces "b1", "b2", ..., one "nonce signature" line each, for the
+ * benchmark's pre-signed requests.
+ */
+
+static int
+bench(int argc, char **argv)
+{
+    long                            i, n;
+    size_t                          siglen;
+    ngx_str_t                       label, secret, name;
+    ngx_uint_t                      alg, others;
+    EVP_PKEY                       *pkey;
+    const char                     *err;
+    ngx_http_openbank_msg_t         msg;
+    ngx_http_openbank_sbuf_t        b;
+    ngx_http_openbank_sf_member_t   m;
+    char                            input[1024];
+    u_char                          sig[NGX_HTTP_OPENBANK_SIG_MAX_LEN];
+    u_char                          out[2 * NGX_HTTP_OPENBANK_SIG_MAX_LEN];
+    static u_char                   base[65536];
+
+    if (argc != 8 || load_msg(argv[2], &msg) != 0) {
+        fprintf(stderr, "usage: sigtool bench MSG N ALG KEY KEYID CREATED\n");
+        return 2;
+    }
+
+    n = atol(argv[3]);
+    name.data = (u_char *) argv[4];
+    name.len = strlen(argv[4]);
+    alg = ngx_http_openbank_sig_alg(&name);
+    secret.len = 0;
+    pkey = load_key(argv[5], 1, &secret);
+
+    if (alg == 0 || pkey == NULL) {
+        fprintf(stderr, "bad algorithm or key\n");
+        return 2;
+    }
+
+    label.data = (u_char *) "sig";
+    label.len = 3;
+
+    for (i = 1; i <= n; i++) {
+        snprintf(input, sizeof(input),
+                 "sig=(\"@method\" \"@target-uri\" \"content-digest\")"
+                 ";created=%s;keyid=\"%s\";nonce=\"b%ld\"",
+                 argv[7], argv[6], i);
+
+        if (ngx_http_openbank_sf_dict_get((u_char *) input,
+                                          (u_char *) input + strlen(input),
+                                          &label, &m, &others)
+            != NGX_OK)
+        {
+            return 2;
+        }
+
+        memset(&b, 0, sizeof(b));
+        b.start = base;
+        b.pos = base;
+        b.end = base + sizeof(base);
+
+        if (ngx_http_openbank_sig_base(&msg, &m, &b, &err) != NGX_OK
+            || ngx_http_openbank_sig_sign(alg, pkey, &secret, base,
+                                          b.pos - base, sig, &siglen)
+               != NGX_OK)
+        {
+            fprintf(stderr, "signing failed\n");
+            return 2;
+        }
+
+        out[ngx_http_openbank_base64_encode(out, sig, siglen)] = '\0';
+        printf("b%ld %s\n", i, out);
+    }
+
+    return 0;
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -223,6 +302,10 @@ main(int argc, char **argv)
     u_char                          sig[NGX_HTTP_OPENBANK_SIG_MAX_LEN];
     u_char                          out[2 * NGX_HTTP_OPENBANK_SIG_MAX_LEN];
     static u_char                   base[65536];
+
+    if (strcmp(argv[1], "bench") == 0) {
+        return bench(argc, argv);
+    }
 
     if (argc < 5 || load_msg(argv[2], &msg) != 0) {
         fprintf(stderr, "usage: sigtool base|verify|sign MSG INPUT ...\n");
