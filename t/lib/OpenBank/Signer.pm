@@ -18,7 +18,7 @@ use Crypt::PK::RSA;
 use File::Temp qw(tempfile);
 
 our @EXPORT = qw(sign_request content_digest signature_base b64
-                 verify_response sm2_sign);
+                 verify_response sm2_sign make_keys slurp);
 
 sub b64 { my $s = encode_base64($_[0], ''); return $s }
 
@@ -138,7 +138,8 @@ sub sign_request {
 
 # verify_response(status => 200, headers => {lowercase => value}, body,
 #   req => {method, scheme, authority, path, query}, pub => PEM file of
-#   the gateway's key): dies with the reason, or returns 1
+#   the gateway's public key, type => ed25519 | ec | rsa): dies with the
+#   reason, or returns 1
 sub verify_response {
     my %a = @_;
     my $h = $a{headers};
@@ -159,11 +160,12 @@ sub verify_response {
         or die "Signature $h->{signature}";
     my $sig = decode_base64($1);
     my $pem = do { local $/; open my $f, '<', $a{pub} or die $!; <$f> };
+    my $type = $a{type} // 'ed25519';
     my $ok;
-    if ($pem =~ /RSA|MII[BCE]/ && $pem !~ /MCowBQYDK2Vw/ && $pem !~ /MFkw/) {
+    if ($type eq 'rsa') {
         $ok = Crypt::PK::RSA->new(\$pem)
                   ->verify_message($sig, $base, 'SHA512', 'pss', 64);
-    } elsif ($pem =~ /MFkw|EC/) {
+    } elsif ($type eq 'ec') {
         $ok = Crypt::PK::ECC->new(\$pem)
                   ->verify_message_rfc7518($sig, $base, 'SHA256');
     } else {
@@ -171,6 +173,58 @@ sub verify_response {
     }
     die "the response's signature does not verify" unless $ok;
     return 1;
+}
+
+sub slurp { local $/; open my $f, '<', $_[0] or die "$_[0]: $!"; <$f> }
+
+sub b64url { my $s = b64($_[0]); $s =~ tr{+/}{-_}; $s =~ s/=+$//; $s }
+
+# keys made with the openssl command in $dir: name => {pem => private key
+# file, pub => public key file, jwk => public JWK text with kid}
+sub make_keys {
+    my ($dir) = @_;
+    my %spec = (
+        ed      => ['-algorithm ed25519', {}],
+        ec      => ['-algorithm EC -pkeyopt ec_paramgen_curve:P-256', {}],
+        rsa     => ['-algorithm RSA -pkeyopt rsa_keygen_bits:2048',
+                    { alg => 'PS512' }],
+        rs256   => ['-algorithm RSA -pkeyopt rsa_keygen_bits:2048',
+                    { alg => 'RS256' }],
+        rsanone => ['-algorithm RSA -pkeyopt rsa_keygen_bits:2048', {}],
+        sm2     => ['-algorithm EC -pkeyopt ec_paramgen_curve:SM2', {}],
+        gw      => ['-algorithm ed25519', {}],
+        gwec    => ['-algorithm EC -pkeyopt ec_paramgen_curve:P-256', {}],
+        gwrsa   => ['-algorithm RSA -pkeyopt rsa_keygen_bits:2048', {}],
+    );
+    my %k;
+    for my $name (sort keys %spec) {
+        my ($opts, $extra) = @{ $spec{$name} };
+        my $pem = "$dir/$name.pem";
+        system("openssl genpkey $opts -out $pem 2>/dev/null") == 0
+            or die "openssl genpkey $opts";
+        system("openssl pkey -in $pem -pubout -out $dir/$name.pub.pem") == 0
+            or die "openssl pkey";
+        my $jwk;
+        if ($name eq 'sm2') {
+            my $der = `openssl pkey -in $pem -pubout -outform DER`;
+            my $pt = substr($der, -64);
+            $jwk = { kty => 'EC', crv => 'SM2',
+                     x => b64url(substr($pt, 0, 32)),
+                     y => b64url(substr($pt, 32)) };
+        } else {
+            my $class = $name =~ /^(ed|gw)$/ ? 'Crypt::PK::Ed25519'
+                      : $name =~ /ec$/       ? 'Crypt::PK::ECC'
+                      :                        'Crypt::PK::RSA';
+            $jwk = $class->new($pem)->export_key_jwk('public', 1);
+        }
+        $jwk->{kid} = "$name-1";
+        $jwk->{$_} = $extra->{$_} for keys %$extra;
+        require JSON::PP;
+        $k{$name} = { pem => $pem, pub => "$dir/$name.pub.pem",
+                      jwk => JSON::PP->new->canonical->encode($jwk),
+                      kid => "$name-1" };
+    }
+    return \%k;
 }
 
 1;
