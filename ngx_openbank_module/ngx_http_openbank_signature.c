@@ -136,6 +136,11 @@ ngx_http_openbank_signature_check(ngx_http_request_t *r,
 
             sc->state = NGX_HTTP_OPENBANK_SIG_READING;
 
+            /* a body in a file keeps its name, for ngx.req.get_body_file() */
+
+            r->request_body_in_persistent_file = 1;
+            r->request_body_in_clean_file = 1;
+
             rc = ngx_http_read_client_request_body(r,
                                       ngx_http_openbank_signature_body_read);
 
