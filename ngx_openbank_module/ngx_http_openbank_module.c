@@ -543,6 +543,8 @@ ngx_http_openbank_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_openbank_loc_conf_t *prev = parent;
     ngx_http_openbank_loc_conf_t *conf = child;
 
+    ngx_http_openbank_main_conf_t  *obmcf;
+
     ngx_conf_merge_uint_value(conf->auth, prev->auth, 0);
     ngx_conf_merge_str_value(conf->scope, prev->scope, "");
     ngx_conf_merge_str_value(conf->product, prev->product, "");
@@ -569,6 +571,18 @@ ngx_http_openbank_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     {
         return "with \"openbank_signature\" requires \"openbank_auth\": "
                "the signer is the authenticated partner";
+    }
+
+    obmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_openbank_module);
+
+    if (conf->signature != NGX_HTTP_OPENBANK_SIGNATURE_OFF
+        && prev->signature != conf->signature
+        && obmcf->signing_keys.nelts == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"openbank_signature\" without "
+                           "\"openbank_signing_key\": responses to signed "
+                           "requests will not be signed");
     }
 
     return NGX_CONF_OK;
