@@ -87,6 +87,10 @@ ngx_http_openbank_signature_check(ngx_http_request_t *r,
     ngx_http_openbank_sig_ctx_t   *sc;
     ngx_http_openbank_loc_conf_t  *oblcf;
 
+    static ngx_str_t  accept = ngx_string(
+        "sig=(\"@method\" \"@target-uri\" \"content-digest\")"
+        ";created;nonce");
+
     oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
 
     if (oblcf->signature == NGX_HTTP_OPENBANK_SIGNATURE_OFF
@@ -105,6 +109,16 @@ ngx_http_openbank_signature_check(ngx_http_request_t *r,
 
         if (in == NULL && sig == NULL) {
             if (oblcf->signature == NGX_HTTP_OPENBANK_SIGNATURE_REQUIRED) {
+
+                /* what to sign, as RFC 9421 section 5.1 asks for it */
+
+                if (ngx_http_openbank_set_header(r, "Accept-Signature",
+                                                 &accept)
+                    == NULL)
+                {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                }
+
                 return ngx_http_openbank_refuse(r, ctx,
                            NGX_HTTP_UNAUTHORIZED, "signature_missing",
                            "this endpoint needs an RFC 9421 signature: "

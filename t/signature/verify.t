@@ -195,6 +195,7 @@ X-API-Key: key-acme
 --- response_headers
 !WWW-Authenticate
 !Signature
+Accept-Signature: sig=("@method" "@target-uri" "content-digest");created;nonce
 --- response_json
 {"code": "signature_missing"}
 
