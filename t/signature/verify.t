@@ -145,6 +145,24 @@ Signature: ^sig=:[A-Za-z0-9+/]{86}==:$
 --- error_code: 200
 --- response_body eval: "ok acme $::body\n"
 
+=== TEST 7b: sm2-sm3 with the signature as raw r||s (64 bytes)
+--- http_config eval: $::http
+--- user_files eval: $::files
+--- config eval: $::config
+--- request eval: "POST /v1/pay\n$::body"
+--- more_headers eval: ::signed(key_name => 'sm2', alg => 'sm2-sm3-raw')
+--- error_code: 200
+
+=== TEST 7c: an ECDSA signature in DER instead of raw r||s is refused
+--- http_config eval: $::http
+--- user_files eval: $::files
+--- config eval: $::config
+--- request eval: "POST /v1/pay\n$::body"
+--- more_headers eval: ::signed(key_name => 'ec', alg => 'ecdsa-p256-sha256-der')
+--- error_code: 401
+--- response_json
+{"code": "signature_invalid", "detail": "the signature does not verify (ecdsa-p256-sha256)"}
+
 === TEST 8: hmac-sha256 with the partner's secret (keyid "hmac")
 --- http_config eval: $::http
 --- user_files eval: $::files

@@ -93,6 +93,10 @@ sub sign_with {
                    ->sign_message($base, 'SHA256', 'v1.5');
     }
     if ($alg eq 'sm2-sm3') { return sm2_sign($key, $base) }
+    if ($alg eq 'sm2-sm3-raw') { return der_to_raw(sm2_sign($key, $base)) }
+    if ($alg eq 'ecdsa-p256-sha256-der') {
+        return Crypt::PK::ECC->new($key)->sign_message($base, 'SHA256');
+    }
     die "alg $alg";
 }
 
@@ -173,6 +177,16 @@ sub verify_response {
     }
     die "the response's signature does not verify" unless $ok;
     return 1;
+}
+
+# an ECDSA/SM2 DER signature (SEQUENCE of two INTEGERs) as raw r||s
+sub der_to_raw {
+    my ($der) = @_;
+    my ($rl) = unpack('x3 C', $der);
+    my $r = substr($der, 4, $rl);
+    my ($sl) = unpack('C', substr($der, 5 + $rl, 1));
+    my $s = substr($der, 6 + $rl, $sl);
+    return join '', map { substr(("\0" x 32) . $_, -32) } $r, $s;
 }
 
 sub slurp { local $/; open my $f, '<', $_[0] or die "$_[0]: $!"; <$f> }
