@@ -45,6 +45,10 @@ location /opt/ {
     openbank_signature  optional;
     content_by_lua_block { ngx.say("ok ", ngx.var.openbank_partner) }
 }
+location /off/ {
+    openbank_auth       api_key;
+    content_by_lua_block { ngx.say("ok ", ngx.var.openbank_partner) }
+}
 EOT
 
 our $files = [
@@ -231,6 +235,32 @@ X-API-Key: key-acme
 !Signature-Input
 --- response_body
 ok acme
+
+=== TEST 13b: optional, a good signature: verified, and the response is signed
+--- http_config eval: $::http
+--- user_files eval: $::files
+--- config eval: $::config
+--- request
+GET /opt/x
+--- more_headers eval: ::signed(method => 'GET', path => '/opt/x', body => undef)
+--- error_code: 200
+--- response_headers_like
+Signature-Input: ^sig=\("@status" "content-digest" "@method";req "@target-uri";req\);created=\d+;keyid="gw-1"$
+Signature: ^sig=:[A-Za-z0-9+/]{86}==:$
+--- response_body
+ok acme
+
+=== TEST 13c: off: a signature is ignored, even a bad one, and nothing is signed
+--- http_config eval: $::http
+--- user_files eval: $::files
+--- config eval: $::config
+--- request
+GET /off/x
+--- more_headers eval: ::signed(method => 'GET', path => '/elsewhere', body => undef)
+--- error_code: 200
+--- response_headers
+!Signature
+!Content-Digest
 
 === TEST 14: optional, a bad signature is still refused
 --- http_config eval: $::http
