@@ -69,6 +69,7 @@ static ngx_int_t ngx_http_openbank_signature_build(ngx_http_request_t *r,
     ngx_str_t *base, const char **err);
 static ngx_int_t ngx_http_openbank_signature_sign(ngx_http_request_t *r,
     ngx_http_openbank_sig_ctx_t *sc);
+static void ngx_http_openbank_signature_marker(void *data);
 
 
 /* the response's covered components: CONTRACT section 3.3 */
@@ -84,6 +85,7 @@ ngx_http_openbank_signature_check(ngx_http_request_t *r,
     ngx_int_t                      rc;
     ngx_uint_t                     n_in, n_sig;
     ngx_table_elt_t               *in, *sig;
+    ngx_pool_cleanup_t            *cln;
     ngx_http_openbank_sig_ctx_t   *sc;
     ngx_http_openbank_loc_conf_t  *oblcf;
 
@@ -102,6 +104,24 @@ ngx_http_openbank_signature_check(ngx_http_request_t *r,
     sc = ctx->signature;
 
     if (sc == NULL) {
+
+        /*
+         * An internal redirect forgets the modules' contexts, not the
+         * request's pool: a signature verified before it is found again
+         * there, and is not taken for a replay of itself.
+         */
+
+        for (cln = r->pool->cleanup; cln; cln = cln->next) {
+            if (cln->handler == ngx_http_openbank_signature_marker) {
+                sc = cln->data;
+                ctx->signature = sc;
+                sc->holding = 0;
+                sc->passing = 0;
+
+                return NGX_DECLINED;
+            }
+        }
+
         in = ngx_http_openbank_find_header(&r->headers_in.headers,
                                            "Signature-Input", &n_in);
         sig = ngx_http_openbank_find_header(&r->headers_in.headers,
@@ -208,6 +228,7 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
     ngx_str_t                       in, sig, digest, base, label;
     ngx_uint_t                      alg, others;
     const char                     *err;
+    ngx_pool_cleanup_t             *cln;
     ngx_http_openbank_sf_member_t  *m_in, *m_sig;
     ngx_http_openbank_sig_params_t  sp;
     ngx_http_openbank_main_conf_t  *obmcf;
@@ -423,6 +444,14 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
     if (rc != NGX_DECLINED) {
         return rc;
     }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_openbank_signature_marker;
+    cln->data = sc;
 
     sc->verified = 1;
 
@@ -1293,4 +1322,12 @@ ngx_http_openbank_signature_sign(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/* marks a request whose signature was verified (see above) */
+
+static void
+ngx_http_openbank_signature_marker(void *data)
+{
 }

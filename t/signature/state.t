@@ -50,6 +50,11 @@ location /big/ {
     openbank_signature  required;
     content_by_lua_block { ngx.print(string.rep("x", 2 * 1024 * 1024)) }
 }
+location /redirect/ {
+    openbank_auth       api_key;
+    openbank_signature  required;
+    content_by_lua_block { ngx.exec("/v1/redirected") }
+}
 location /nobody/ {
     openbank_auth       api_key;
     openbank_signature  required;
@@ -132,6 +137,12 @@ is(length $res->{body}, 2 * 1024 * 1024, 'arrives whole');
 ok(!$res->{headers}{signature}, 'unsigned');
 like(error_log_since($off), qr/\[warn\].*response larger than 1048576 bytes is not signed/,
      'and the log says so');
+
+# an internal redirect after the check is not a replay of itself
+$res = send_signed(path => '/redirect/x', body => $body);
+is($res->{status}, 200, 'a signed request redirected internally');
+is($res->{body}, "POST $body\n", 'reaches the second location');
+check_response($res, 'after the redirect', path => '/redirect/x');
 
 # --- bodies: in a temporary file, chunked ---------------------------
 
