@@ -488,7 +488,8 @@ static uint64_t
 ngx_http_openbank_rate_tat(ngx_http_openbank_rate_t *v, uint64_t t,
     uint64_t now)
 {
-    uint64_t  debt;
+    uint64_t     debt;
+    long double  d;
 
     if (v->tat <= now) {
         return now;
@@ -497,7 +498,15 @@ ngx_http_openbank_rate_tat(ngx_http_openbank_rate_t *v, uint64_t t,
     debt = v->tat - now;
 
     if (v->interval && v->interval != t) {
-        debt = (uint64_t) ((long double) debt * t / v->interval);
+        d = (long double) debt * t / v->interval;
+        debt = (d < (long double) NGX_HTTP_OPENBANK_CAPACITY_MAX)
+               ? (uint64_t) d : NGX_HTTP_OPENBANK_CAPACITY_MAX;
+    }
+
+    /* never more than any bucket holds (a restored file may say more) */
+
+    if (debt > NGX_HTTP_OPENBANK_CAPACITY_MAX) {
+        debt = NGX_HTTP_OPENBANK_CAPACITY_MAX;
     }
 
     return now + debt;
