@@ -56,6 +56,7 @@ stop_nginx();
 write_snapshot(
     "quota acme/payments/day/$day $end_ms 7",           # good
     "rate globex $future_ns 12000000000",               # good: 45 s of debt
+    "rate initech 9223372036854775807 1",               # absurd, but well-formed
     "quota initech/payments/day/" . ($day - 86400) . " " . ($day * 1000) . " 9",
                                                         # yesterday: expired
     "quota acme/payments/day/$day $end_ms",             # a field missing
@@ -74,8 +75,8 @@ start_nginx({ http_config => $http, config => $config });
 my $log = error_log_since($offset);
 my $malformed = () = $log =~ /\[error\].*malformed line in the counters file: ignored/g;
 is($malformed, 9, 'each malformed line is logged (9)');
-like($log, qr/\[notice\].*2 counters restored from ".*\/state\/counters"/,
-     'the two good lines are restored');
+like($log, qr/\[notice\].*3 counters restored from ".*\/state\/counters"/,
+     'the three well-formed lines are restored');
 unlike($log, qr/\[(alert|crit|emerg)\]/, 'nothing worse');
 
 my ($q) = grep { $_->{product} eq 'payments' } @{ status_of('acme')->{quotas} };
@@ -86,7 +87,11 @@ is($q->{used}, 0, "initech: yesterday's count is not today's");
 my $g = status_of('globex')->{rate};
 ok($g->{remaining} <= 1, "globex: the debt of the rate is restored ($g->{remaining} left)");
 
-my $res = http_request('GET', '/v1/payments', { 'X-API-Key' => 'key-acme' });
+my $res = http_request('GET', '/v1/payments', { 'X-API-Key' => 'key-initech' });
+is($res->status, 429, 'initech: an absurd rate state limits, and crashes nothing');
+like($res->header('Retry-After'), qr/^\d+$/, 'with a Retry-After');
+
+$res = http_request('GET', '/v1/payments', { 'X-API-Key' => 'key-acme' });
 is($res->status, 200, 'acme is served');
 like($res->header('RateLimit'), qr/"payments-day";r=2;/, 'with 2 left');
 
