@@ -19,8 +19,10 @@
  * rate to requests at the new one), and a partner removed and added back
  * within a window finds its usage.
  *
- * The records are snapshotted to "<openbank_state>/counters" by one worker
- * every "interval" and at exit, and restored once when the zone is new.
+ * The records are snapshotted to "<openbank_state>/counters" every
+ * "interval" by nginx's cache manager process (never by a worker that
+ * serves requests: the file is fsync()ed) and by the master at exit, and
+ * restored by the master once, when the zone is new.
  */
 
 
@@ -1450,7 +1452,29 @@ ngx_http_openbank_valid_key(u_char *p, size_t len)
 }
 
 
-/* one worker (the first) writes the snapshots */
+/*
+ * The "manager" of the openbank_state path: nginx runs it in its cache
+ * manager process, again after the number of milliseconds it returns.
+ */
+
+ngx_msec_t
+ngx_http_openbank_limit_manager(void *data)
+{
+    ngx_http_openbank_main_conf_t *obmcf = data;
+
+    if (obmcf->shm_zone
+        && (ngx_http_openbank_meta == NULL
+            || ngx_http_openbank_meta->generation
+               != ngx_http_openbank_written))
+    {
+        (void) ngx_http_openbank_snapshot(ngx_cycle->log, obmcf);
+    }
+
+    return obmcf->state_interval;
+}
+
+
+/* without a master (master_process off), the process writes them itself */
 
 ngx_int_t
 ngx_http_openbank_limit_init_process(ngx_cycle_t *cycle)
@@ -1464,12 +1488,7 @@ ngx_http_openbank_limit_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_process == NGX_PROCESS_WORKER && ngx_worker != 0) {
-        return NGX_OK;
-    }
-
-    if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE)
-    {
+    if (ngx_process != NGX_PROCESS_SINGLE) {
         return NGX_OK;
     }
 
