@@ -327,10 +327,10 @@ ngx_http_openbank_metrics_handler(ngx_http_request_t *r)
     p = b->last;
 
     p = ngx_cpymem(p, "# HELP openbank_requests_total API requests by "
-                   "partner, product and status.\n"
+                   "partner, product, status and endpoint.\n"
                    "# TYPE openbank_requests_total counter\n",
                    sizeof("# HELP openbank_requests_total API requests by "
-                          "partner, product and status.\n"
+                          "partner, product, status and endpoint.\n"
                           "# TYPE openbank_requests_total counter\n") - 1);
 
     for (q = ngx_queue_head(&zone->sh->queue);
