@@ -130,6 +130,9 @@ static ngx_str_t  ngx_http_openbank_meta_key = ngx_string("counters");
 
 static uint64_t   ngx_http_openbank_swept;
 
+/* the master of the cache manager process that writes the snapshots */
+static ngx_pid_t  ngx_http_openbank_master;
+
 
 static ngx_http_openbank_limits_t *
 ngx_http_openbank_get_limits(ngx_http_request_t *r,
@@ -1462,6 +1465,19 @@ ngx_http_openbank_limit_manager(void *data)
 {
     ngx_http_openbank_main_conf_t *obmcf = data;
 
+    /*
+     * An orphan (its master was killed) would go on writing the counters
+     * of a zone nobody uses over those of the next nginx: it leaves.
+     */
+
+    if (ngx_http_openbank_master && getppid() != ngx_http_openbank_master) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "the master process is gone: the counters are no "
+                      "longer written by this process");
+        ngx_terminate = 1;
+        return 1000;
+    }
+
     if (obmcf->shm_zone
         && (ngx_http_openbank_meta == NULL
             || ngx_http_openbank_meta->generation
@@ -1485,6 +1501,11 @@ ngx_http_openbank_limit_init_process(ngx_cycle_t *cycle)
     obmcf = ngx_http_openbank_cycle_conf(cycle);
 
     if (obmcf == NULL || obmcf->state_path.len == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_process == NGX_PROCESS_HELPER) {
+        ngx_http_openbank_master = getppid();
         return NGX_OK;
     }
 
