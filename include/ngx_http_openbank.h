@@ -315,6 +315,7 @@ u_char *ngx_http_openbank_limit_status(u_char *p,
 size_t ngx_http_openbank_limit_status_len(
     ngx_http_openbank_partner_t *partner);
 ngx_int_t ngx_http_openbank_limit_init_module(ngx_cycle_t *cycle);
+ngx_msec_t ngx_http_openbank_limit_manager(void *data);
 ngx_int_t ngx_http_openbank_limit_init_process(ngx_cycle_t *cycle);
 void ngx_http_openbank_limit_exit_process(ngx_cycle_t *cycle);
 void ngx_http_openbank_limit_exit_master(ngx_cycle_t *cycle);

@@ -671,6 +671,10 @@ ngx_http_openbank_state(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     path->conf_file = cf->conf_file->file.name.data;
     path->line = cf->conf_file->line;
 
+    /* nginx's cache manager process writes the counters' snapshots */
+    path->manager = ngx_http_openbank_limit_manager;
+    path->data = obmcf;
+
     if (ngx_add_path(cf, &path) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
