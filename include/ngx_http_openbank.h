@@ -27,6 +27,13 @@
 
 #define NGX_HTTP_OPENBANK_GONE           410
 
+#define NGX_HTTP_OPENBANK_SIGNATURE_OFF       0
+#define NGX_HTTP_OPENBANK_SIGNATURE_OPTIONAL  1
+#define NGX_HTTP_OPENBANK_SIGNATURE_REQUIRED  2
+
+/* record tables of the shared zone */
+#define NGX_HTTP_OPENBANK_TABLE_NONCE    0x51  /* RFC 9421 nonces */
+
 
 /* load-time configuration: plans and partners */
 
@@ -99,7 +106,11 @@ typedef struct {
 } ngx_http_openbank_jwks_t;
 
 
-/* the gateway's own signing keys (ngx_http_openbank_keys.c) */
+/*
+ * The gateway's own signing keys ("openbank_signing_key",
+ * ngx_http_openbank_keys.c): the first signs tokens and signed
+ * responses, all verify tokens and are in the JWKS.
+ */
 
 typedef struct {
     ngx_str_t                     kid;
@@ -178,7 +189,7 @@ typedef struct {
     ngx_array_t                   signing_keys;
                                       /* ngx_http_openbank_signing_key_t */
     time_t                        token_ttl;
-    time_t                        clock_skew;
+    time_t                        clock_skew;  /* openbank_clock_skew */
     void                         *oauth;       /* ngx_http_openbank_oauth.c */
 } ngx_http_openbank_main_conf_t;
 
@@ -200,6 +211,7 @@ typedef struct {
     ngx_str_t                     product;
     ngx_http_openbank_version_t  *version;
     ngx_flag_t                    status;
+    ngx_uint_t                    signature;   /* SIGNATURE_* */
 } ngx_http_openbank_loc_conf_t;
 
 
@@ -211,6 +223,7 @@ typedef struct {
     ngx_rbtree_node_t             sentinel;
     ngx_queue_t                   queue;       /* least recently used last */
     ngx_uint_t                    records;
+    time_t                        started;     /* when the zone was made */
 } ngx_http_openbank_sh_t;
 
 
@@ -247,6 +260,8 @@ typedef struct {
     ngx_str_t                     problem_detail;
     ngx_chain_t                  *problem_out; /* replaces nginx's page */
     unsigned                      problem_sent:1;
+
+    void                         *signature;   /* _signature.c's state */
 
     u_char                        request_id_data[36];
 
@@ -350,6 +365,7 @@ u_char *ngx_http_openbank_limit_status(u_char *p,
 size_t ngx_http_openbank_limit_status_len(
     ngx_http_openbank_partner_t *partner);
 ngx_int_t ngx_http_openbank_limit_init_module(ngx_cycle_t *cycle);
+ngx_msec_t ngx_http_openbank_limit_manager(void *data);
 ngx_int_t ngx_http_openbank_limit_init_process(ngx_cycle_t *cycle);
 void ngx_http_openbank_limit_exit_process(ngx_cycle_t *cycle);
 void ngx_http_openbank_limit_exit_master(ngx_cycle_t *cycle);
@@ -368,6 +384,16 @@ ngx_int_t ngx_http_openbank_metrics_init(ngx_conf_t *cf);
 /* ngx_http_openbank_status.c */
 char *ngx_http_openbank_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_http_openbank_signature.c */
+ngx_int_t ngx_http_openbank_signature_check(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+ngx_int_t ngx_http_openbank_signature_header(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+ngx_int_t ngx_http_openbank_signature_body(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in,
+    ngx_http_output_header_filter_pt next_header,
+    ngx_http_output_body_filter_pt next_body);
 
 /* ngx_http_openbank_jwks.c */
 void *ngx_http_openbank_jwks_load(ngx_conf_t *cf, ngx_str_t *file);

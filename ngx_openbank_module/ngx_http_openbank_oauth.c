@@ -239,20 +239,21 @@ ngx_http_openbank_oauth_init(ngx_conf_t *cf,
         return NGX_OK;
     }
 
-    if (obmcf->issuer.len == 0) {
+    /* signing keys alone may serve response signatures only */
+
+    if (oauth && obmcf->issuer.len == 0) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "signing keys and OAuth endpoints need "
-                      "\"openbank_issuer\"");
+                      "OAuth endpoints need \"openbank_issuer\"");
         return NGX_ERROR;
     }
 
-    if (obmcf->signing_keys.nelts == 0) {
+    if (oauth && obmcf->signing_keys.nelts == 0) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "OAuth endpoints need an \"openbank_signing_key\"");
         return NGX_ERROR;
     }
 
-    if (obmcf->shm_zone == NULL) {
+    if (oauth && obmcf->shm_zone == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "tokens need an \"openbank_zone\"");
         return NGX_ERROR;
@@ -282,6 +283,10 @@ ngx_http_openbank_oauth_init(ngx_conf_t *cf,
         }
 
         obmcf->oauth = oauth;
+    }
+
+    if (obmcf->issuer.len == 0) {
+        return NGX_OK;      /* no tokens: signing keys for responses */
     }
 
     if (oauth->path[NGX_HTTP_OPENBANK_EP_REVOKE].len

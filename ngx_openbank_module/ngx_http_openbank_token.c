@@ -124,7 +124,9 @@ ngx_http_openbank_bearer(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
 
-    if (obmcf->signing_keys.nelts == 0 || obmcf->shm_zone == NULL) {
+    if (obmcf->signing_keys.nelts == 0 || obmcf->shm_zone == NULL
+        || obmcf->issuer.len == 0)
+    {
         return ngx_http_openbank_bearer_invalid(r, ctx, "this gateway "
                                                 "issues no tokens");
     }
@@ -419,7 +421,9 @@ ngx_http_openbank_token_check(ngx_http_request_t *r, ngx_str_t *token,
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
 
-    if (obmcf->signing_keys.nelts == 0 || obmcf->shm_zone == NULL) {
+    if (obmcf->signing_keys.nelts == 0 || obmcf->shm_zone == NULL
+        || obmcf->issuer.len == 0)
+    {
         *err = "this gateway issues no tokens";
         return NGX_DECLINED;
     }

@@ -103,12 +103,28 @@ $::base . "openbank_issuer https://gw.test/?a=1;\n" . $::key
 --- error_log eval
 qr/\[emerg\].*invalid issuer "https:\/\/gw\.test\/\?a=1": no query/
 
-=== TEST 11: a signing key without an issuer
+=== TEST 11: a token endpoint without an issuer
 --- http_config eval: $::base . $::key
 --- config
+location = /oauth2/token { openbank_token_endpoint; }
 --- must_die
 --- error_log eval
-qr/\[emerg\].*signing keys and OAuth endpoints need "openbank_issuer"/
+qr/\[emerg\].*OAuth endpoints need "openbank_issuer"/
+
+=== TEST 11b: control: a signing key without an issuer (response signatures)
+--- http_config eval: $::base . $::key
+--- config
+location /v1/ {
+    openbank_auth token;
+    openbank_scope accounts;
+    content_by_lua_block { ngx.say("reached") }
+}
+--- request
+GET /v1/a
+--- more_headers eval: "Authorization: Bearer " . mint(kid => 'k1', key_of => 'gw-es')
+--- error_code: 401
+--- error_log
+this gateway issues no tokens
 
 === TEST 12: a token endpoint without a signing key
 --- http_config eval: $::base . $::iss
