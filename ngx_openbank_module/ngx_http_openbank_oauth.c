@@ -107,6 +107,7 @@ static ngx_int_t ngx_http_openbank_oauth_error(ngx_http_request_t *r,
 static ngx_int_t ngx_http_openbank_aud_ok(ngx_http_openbank_jwt_t *jwt,
     ngx_http_openbank_main_conf_t *obmcf, ngx_http_request_t *r);
 static u_char *ngx_http_openbank_json_str(u_char *p, ngx_str_t *s);
+static ngx_str_t *ngx_http_openbank_loggable(ngx_str_t *s);
 static size_t ngx_http_openbank_json_len(ngx_str_t *s);
 
 
@@ -860,7 +861,7 @@ ngx_http_openbank_client_basic(ngx_http_request_t *r, ngx_str_t *value,
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "openbank: client_secret_basic failed for "
-                      "client_id \"%V\"", &id);
+                      "client_id \"%V\"", ngx_http_openbank_loggable(&id));
 
         ngx_http_openbank_fail(err, NGX_HTTP_UNAUTHORIZED, "invalid_client",
                                "unknown client or wrong secret");
@@ -977,7 +978,9 @@ ngx_http_openbank_client_jwt(ngx_http_request_t *r,
     if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "openbank: client assertion of \"%V\" has a bad "
-                      "signature or alg \"%V\"", &jwt.iss, &jwt.alg);
+                      "signature or alg \"%V\"",
+                      ngx_http_openbank_loggable(&jwt.iss),
+                      ngx_http_openbank_loggable(&jwt.alg));
         ngx_http_openbank_fail(err, NGX_HTTP_UNAUTHORIZED, "invalid_client",
                                "the assertion's signature or alg is not "
                                "valid for its key");
@@ -1039,7 +1042,7 @@ ngx_http_openbank_client_jwt(ngx_http_request_t *r,
 
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "openbank: replayed client assertion of \"%V\"",
-                      &jwt.iss);
+                      ngx_http_openbank_loggable(&jwt.iss));
 
         ngx_http_openbank_fail(err, NGX_HTTP_UNAUTHORIZED, "invalid_client",
                                "the assertion's jti was already used");
@@ -1100,7 +1103,7 @@ ngx_http_openbank_client_tls(ngx_http_request_t *r,
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "openbank: tls_client_auth failed for client_id "
-                      "\"%V\"", &form->client_id);
+                      "\"%V\"", ngx_http_openbank_loggable(&form->client_id));
 
         ngx_http_openbank_fail(err, NGX_HTTP_UNAUTHORIZED, "invalid_client",
                                "unknown client, or no client certificate "
@@ -1634,4 +1637,26 @@ ngx_http_openbank_oauth_init_module(ngx_cycle_t *cycle)
     }
 
     return ngx_http_openbank_revoked_load(cycle, obmcf);
+}
+
+
+/* what a client sent, fit for a log line: visible ASCII, not too long */
+
+static ngx_str_t *
+ngx_http_openbank_loggable(ngx_str_t *s)
+{
+    u_char            *p;
+    static ngx_str_t   unfit = ngx_string("(not printable)");
+
+    if (s->len > 255) {
+        return &unfit;
+    }
+
+    for (p = s->data; p < s->data + s->len; p++) {
+        if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') {
+            return &unfit;
+        }
+    }
+
+    return s;
 }

@@ -382,3 +382,19 @@ POST /oauth2/token
 --- error_code: 400
 --- response_json
 {"error": "invalid_request"}
+
+=== TEST 23: a client_id with a newline is not written raw to the log
+--- http_config eval: $::http
+--- config eval: $::config
+--- request
+POST /oauth2/token
+grant_type=client_credentials
+--- more_headers eval
+"Authorization: " . basic("evil\n2026/11/23 [emerg] forged", 'x') . "\n"
+. "Content-Type: application/x-www-form-urlencoded"
+--- error_code: 401
+--- error_log
+client_secret_basic failed for client_id "(not printable)"
+--- no_error_log
+[emerg] forged
+
