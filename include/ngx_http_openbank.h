@@ -453,10 +453,6 @@ ngx_int_t ngx_http_openbank_revoke(ngx_http_request_t *r, ngx_str_t *token,
 ngx_int_t ngx_http_openbank_revoked_load(ngx_cycle_t *cycle,
     ngx_http_openbank_main_conf_t *obmcf);
 
-/* ngx_http_openbank_file.c */
-ngx_int_t ngx_http_openbank_write_file(ngx_log_t *log, ngx_str_t *name,
-    u_char *data, size_t len);
-
 /* ngx_http_openbank_util.c */
 void ngx_http_openbank_sha256(u_char *out, u_char *data, size_t len);
 ngx_int_t ngx_http_openbank_parse_hash(ngx_str_t *value, u_char *out);

@@ -718,8 +718,8 @@ ngx_http_openbank_revoked_save(ngx_http_request_t *r,
 
     o = ngx_sprintf(o, "%L %V\n", jwt->exp, &jwt->jti);
 
-    rc = ngx_http_openbank_write_file(r->connection->log, &name, out,
-                                      o - out);
+    rc = ngx_http_openbank_state_write(r->connection->log, &name, out,
+                                       o - out);
 
 done:
 
