@@ -42,6 +42,8 @@ static ngx_http_openbank_check_pt  ngx_http_openbank_checks[] = {
     ngx_http_openbank_version_check,
     ngx_http_openbank_identify,
     ngx_http_openbank_scope_check,
+    /* (the signature check goes here: it may read the body first) */
+    ngx_http_openbank_idempotency_check,   /* before quota, which stays last */
     NULL
 };
 
@@ -125,6 +127,13 @@ static ngx_command_t  ngx_http_openbank_commands[] = {
       0,
       NULL },
 
+    { ngx_string("openbank_idempotency"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_openbank_loc_conf_t, idempotency),
+      &ngx_http_openbank_idempotency_modes },
+
       ngx_null_command
 };
 
@@ -150,7 +159,7 @@ ngx_module_t  ngx_http_openbank_module = {
     ngx_http_openbank_commands,            /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_openbank_idempotency_init_module, /* init module */
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -253,6 +262,7 @@ ngx_http_openbank_access_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_openbank_header_filter(ngx_http_request_t *r)
 {
+    ngx_int_t                      rc;
     ngx_table_elt_t               *h;
     ngx_http_openbank_ctx_t       *ctx;
     ngx_http_openbank_loc_conf_t  *oblcf;
@@ -292,6 +302,14 @@ ngx_http_openbank_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    /* last: may hold the header until the answer is durable */
+
+    rc = ngx_http_openbank_idempotency_header(r, ctx);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     return ngx_http_next_header_filter(r);
 }
 
@@ -310,6 +328,12 @@ ngx_http_openbank_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     if (ctx && ctx->problem_out) {
         return ngx_http_openbank_problem_body(r, ctx, in,
                                               ngx_http_next_body_filter);
+    }
+
+    if (ctx && ctx->idempotency) {
+        return ngx_http_openbank_idempotency_body(r, ctx, in,
+                                                  ngx_http_next_header_filter,
+                                                  ngx_http_next_body_filter);
     }
 
     return ngx_http_next_body_filter(r, in);
@@ -465,6 +489,7 @@ ngx_http_openbank_create_loc_conf(ngx_conf_t *cf)
     conf->auth = NGX_CONF_UNSET_UINT;
     conf->version = NGX_CONF_UNSET_PTR;
     conf->status = NGX_CONF_UNSET;
+    conf->idempotency = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -481,6 +506,8 @@ ngx_http_openbank_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->product, prev->product, "");
     ngx_conf_merge_ptr_value(conf->version, prev->version, NULL);
     ngx_conf_merge_value(conf->status, prev->status, 0);
+    ngx_conf_merge_uint_value(conf->idempotency, prev->idempotency,
+                              NGX_HTTP_OPENBANK_IDEMPOTENCY_OFF);
 
     /* a location that authenticates partners is an API location */
 
@@ -495,7 +522,7 @@ ngx_http_openbank_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                "requires \"openbank_auth\" in the same location";
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_openbank_idempotency_merge(cf, conf);
 }
 
 
