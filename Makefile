@@ -27,7 +27,7 @@ CFLAGS_ASAN   := -g -O1 -fPIC -fsanitize=address -fno-omit-frame-pointer \
 # Build and run: the module's libraries, nginx and its Lua module.
 DEPS_BUILD := gcc make nginx nginx-dev libnginx-mod-http-lua \
               libnginx-mod-http-ndk libluajit2-5.1-dev libssl-dev \
-              libjwt-dev libyajl-dev libsqlite3-dev openssl
+              libjwt-dev libyajl-dev libsqlite3-dev lua-cjson openssl
 # Tests, memory checks and the benchmark.
 DEPS_TEST  := libtest-base-perl libipc-run-perl libwww-perl \
               libcrypt-jwt-perl libtext-diff-perl libjson-perl \
@@ -54,22 +54,28 @@ $(BUILD)/.deps: Makefile
 	fi
 	@mkdir -p $(BUILD) && touch $@
 
-# nginx's configure writes into its source tree: build in a copy.
-define build_module
+# nginx's configure writes into its source tree: build in a copy of it,
+# configured again only when the module's config changes.
+define configure_nginx
 	rm -rf $(1) && mkdir -p $(1) && cp -r $(NGINX_SRC)/. $(1)/
 	cd $(1) && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
 	    --with-cc-opt="$(2)" --with-ld-opt="$(3)" \
 	    --add-dynamic-module=$(MODULE_DIR) > configure.log
-	$(MAKE) -C $(1) -f objs/Makefile modules
 endef
 
-$(MODULE): $(BUILD)/.deps $(SOURCES)
-	$(call build_module,$(BUILD)/nginx,$(CFLAGS_COMMON),)
+$(BUILD)/nginx/objs/Makefile: $(BUILD)/.deps ngx_openbank_module/config
+	$(call configure_nginx,$(BUILD)/nginx,$(CFLAGS_COMMON),)
+
+$(BUILD)/nginx-asan/objs/Makefile: $(BUILD)/.deps ngx_openbank_module/config
+	$(call configure_nginx,$(BUILD)/nginx-asan,$(CFLAGS_ASAN),-fsanitize=address)
+
+$(MODULE): $(BUILD)/nginx/objs/Makefile $(SOURCES)
+	$(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules
 	@mkdir -p objs
 	cp $(BUILD)/nginx/objs/ngx_http_openbank_module.so $@
 
-$(ASAN_MODULE): $(BUILD)/.deps $(SOURCES)
-	$(call build_module,$(BUILD)/nginx-asan,$(CFLAGS_ASAN),-fsanitize=address)
+$(ASAN_MODULE): $(BUILD)/nginx-asan/objs/Makefile $(SOURCES)
+	$(MAKE) -s -C $(BUILD)/nginx-asan -f objs/Makefile modules
 	@mkdir -p objs/asan
 	cp $(BUILD)/nginx-asan/objs/ngx_http_openbank_module.so $@
 

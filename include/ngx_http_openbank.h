@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 
 #define NGX_HTTP_OPENBANK_HASH_LEN       32     /* SHA-256 */
@@ -85,6 +86,26 @@ typedef struct {
     u_char                        hash[NGX_HTTP_OPENBANK_HASH_LEN];
     ngx_http_openbank_partner_t  *partner;
 } ngx_http_openbank_key_t;
+
+
+/* a partner's public key, from its JWKS (ngx_http_openbank_jwks.c) */
+
+#define NGX_HTTP_OPENBANK_KEY_RSA        1
+#define NGX_HTTP_OPENBANK_KEY_EC_P256    2
+#define NGX_HTTP_OPENBANK_KEY_ED25519    3
+#define NGX_HTTP_OPENBANK_KEY_SM2        4
+
+typedef struct {
+    ngx_str_t                     kid;
+    ngx_uint_t                    type;        /* NGX_HTTP_OPENBANK_KEY_* */
+    ngx_str_t                     alg;         /* the JWK's, or empty */
+    EVP_PKEY                     *pkey;        /* ready, public only */
+} ngx_http_openbank_jwk_t;
+
+
+typedef struct {
+    ngx_array_t                   keys;        /* ngx_http_openbank_jwk_t */
+} ngx_http_openbank_jwks_t;
 
 
 /* a name a location uses that some partner must be able to hold */
@@ -261,6 +282,10 @@ char *ngx_http_openbank_status(ngx_conf_t *cf, ngx_command_t *cmd,
 
 /* ngx_http_openbank_jwks.c */
 void *ngx_http_openbank_jwks_load(ngx_conf_t *cf, ngx_str_t *file);
+ngx_int_t ngx_http_openbank_jwks_parse(ngx_pool_t *pool, ngx_str_t *text,
+    ngx_http_openbank_jwks_t *jwks, u_char *err, size_t err_len);
+ngx_http_openbank_jwk_t *ngx_http_openbank_jwks_find(
+    ngx_http_openbank_jwks_t *jwks, ngx_str_t *kid);
 
 /* ngx_http_openbank_idempotency.c */
 ngx_int_t ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
@@ -300,6 +325,7 @@ time_t ngx_http_openbank_days_from_civil(ngx_int_t year, ngx_int_t month,
     ngx_int_t day);
 ngx_int_t ngx_http_openbank_parse_tz(ngx_str_t *value);
 ngx_int_t ngx_http_openbank_valid_name(ngx_str_t *name);
+ngx_int_t ngx_http_openbank_decode_base64url(ngx_str_t *dst, ngx_str_t *src);
 
 
 extern ngx_module_t  ngx_http_openbank_module;

@@ -863,7 +863,9 @@ ngx_http_openbank_partners_init(ngx_conf_t *cf,
 
     if (obmcf->partners.nelts && obmcf->shm_zone == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "partners are declared but no \"openbank_zone\" is");
+                      "partner \"%V\" in %V:%ui needs an \"openbank_zone\"",
+                      &partner[0].name, &partner[0].conf_file,
+                      partner[0].conf_line);
         return NGX_ERROR;
     }
 

@@ -355,3 +355,55 @@ ngx_http_openbank_find_header(ngx_list_t *headers, const char *name,
 
     return found;
 }
+
+
+/*
+ * base64url as JOSE uses it (RFC 7515 2): no padding, and no bits set
+ * after the last byte, so that one value has exactly one encoding.
+ * "dst->data" must have room for ngx_base64_decoded_length(src->len).
+ */
+
+ngx_int_t
+ngx_http_openbank_decode_base64url(ngx_str_t *dst, ngx_str_t *src)
+{
+    u_char      c;
+    ngx_uint_t  bits;
+
+    static const u_char  alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    if (src->len % 4 == 1) {
+        return NGX_ERROR;
+    }
+
+    if (src->len == 0) {
+        dst->len = 0;
+        return NGX_OK;
+    }
+
+    c = src->data[src->len - 1];
+
+    if (c == '=') {
+        return NGX_ERROR;
+    }
+
+    if (src->len % 4 != 0) {
+        for (bits = 0; bits < 64; bits++) {
+            if (alphabet[bits] == c) {
+                break;
+            }
+        }
+
+        if (bits == 64 || (bits & (src->len % 4 == 2 ? 0x0f : 0x03))) {
+            return NGX_ERROR;
+        }
+    }
+
+    /* nginx's decoder stops at the first "=": refuse any before that */
+
+    if (ngx_strlchr(src->data, src->data + src->len, '=') != NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_decode_base64url(dst, src);
+}

@@ -1,0 +1,314 @@
+-- The sandbox bank's schema, its migrations and its seed data.
+--
+-- The schema version is the database's PRAGMA user_version: version N means
+-- MIGRATIONS[1..N] have run.  migrate() runs the missing ones, in one
+-- BEGIN IMMEDIATE transaction that first reads user_version, so when every
+-- worker opens a fresh database at once exactly one of them creates and
+-- seeds it and the others, waiting on the write lock, find it done.
+--
+-- To grow the schema (payments, idempotency keys, escrows, ...) append a
+-- migration; never edit one that has shipped:
+--
+--   MIGRATIONS[2] = function(conn)
+--       return conn:exec([[ CREATE TABLE payments (...) STRICT; ... ]])
+--   end
+--
+-- Tables of version 1:
+--
+--   partners      the gateway's partners (id = its partner name, the
+--                 X-OpenBank-Partner header)
+--   accounts      every account the bank keeps: partners' accounts
+--                 (partner set), other customers' (partner NULL, kind
+--                 'customer': payees, verification targets) and the bank's
+--                 own (kind 'internal': the equity/funding account that
+--                 opening balances come from; later escrow holdings and
+--                 clearing).  balance = booked minor units = SUM(entries);
+--                 held = minor units reserved (pending payments),
+--                 available = balance - held.
+--   transactions  one row per ledger transaction (kind, the reference of
+--                 the business object it books, description, booked_at)
+--   entries       its legs: account, signed amount in minor units (+ credit,
+--                 - debit), currency, booked_at, description; they sum to
+--                 zero per transaction and currency (openbank.ledger)
+--
+-- Times are integer milliseconds since the Unix epoch, UTC.
+
+local ledger = require "openbank.ledger"
+local money = require "openbank.money"
+
+local math_floor = math.floor
+local ngx_log = ngx.log
+local ngx_NOTICE = ngx.NOTICE
+local ngx_now = ngx.now
+local ngx_update_time = ngx.update_time
+local pairs = pairs
+local str_format = string.format
+
+
+local _M = {}
+
+
+local V1 = [[
+CREATE TABLE partners (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE accounts (
+    number      TEXT PRIMARY KEY,
+    partner     TEXT REFERENCES partners (id),
+    kind        TEXT NOT NULL DEFAULT 'customer'
+                CHECK (kind IN ('customer', 'internal')),
+    name        TEXT NOT NULL,
+    bank_code   TEXT NOT NULL,
+    currency    TEXT NOT NULL CHECK (length(currency) = 3),
+    balance     INTEGER NOT NULL DEFAULT 0,
+    held        INTEGER NOT NULL DEFAULT 0 CHECK (held >= 0),
+    status      TEXT NOT NULL DEFAULT 'active'
+                CHECK (status IN ('active', 'blocked', 'closed')),
+    created_at  INTEGER NOT NULL,
+    -- A customer account never goes below what is held on it (so never
+    -- below zero): release a hold before booking the payment it held for.
+    -- Internal accounts (equity) may be negative.
+    CHECK (kind = 'internal' OR balance >= held),
+    CHECK (kind = 'customer' OR partner IS NULL)
+) STRICT;
+
+CREATE INDEX accounts_by_partner ON accounts (partner, number);
+
+CREATE TABLE transactions (
+    id          TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    reference   TEXT,
+    description TEXT NOT NULL,
+    booked_at   INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX transactions_by_reference ON transactions (reference);
+
+CREATE TABLE entries (
+    id          INTEGER PRIMARY KEY,
+    txn_id      TEXT NOT NULL REFERENCES transactions (id),
+    account     TEXT NOT NULL REFERENCES accounts (number),
+    amount      INTEGER NOT NULL CHECK (amount <> 0),
+    currency    TEXT NOT NULL,
+    booked_at   INTEGER NOT NULL,
+    description TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX entries_by_account ON entries (account, booked_at, id);
+CREATE INDEX entries_by_txn ON entries (txn_id);
+
+CREATE TRIGGER entries_currency BEFORE INSERT ON entries
+WHEN EXISTS (SELECT 1 FROM accounts
+             WHERE number = NEW.account AND currency <> NEW.currency)
+BEGIN
+    SELECT RAISE(ABORT, 'entry currency differs from its account');
+END;
+
+CREATE TRIGGER entries_apply AFTER INSERT ON entries
+BEGIN
+    UPDATE accounts SET balance = balance + NEW.amount
+    WHERE number = NEW.account;
+END;
+
+CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries
+BEGIN
+    SELECT RAISE(ABORT, 'ledger entries are immutable');
+END;
+
+CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
+BEGIN
+    SELECT RAISE(ABORT, 'ledger entries are immutable');
+END;
+
+CREATE TRIGGER transactions_no_update BEFORE UPDATE ON transactions
+BEGIN
+    SELECT RAISE(ABORT, 'ledger transactions are immutable');
+END;
+
+CREATE TRIGGER transactions_no_delete BEFORE DELETE ON transactions
+BEGIN
+    SELECT RAISE(ABORT, 'ledger transactions are immutable');
+END;
+]]
+
+
+local BANK_CODE = "OBKCNSH"
+
+_M.BANK_CODE = BANK_CODE
+
+-- The bank's funding account per currency: opening balances are booked
+-- against it, so that balance == SUM(entries) from the first day.
+_M.EQUITY = { CNY = "INT-EQUITY-CNY" }
+
+
+local SEED = {
+    partners = {
+        { "demo", "Demo Trading Co., Ltd." },
+        { "other", "Other Industries Ltd." },
+    },
+
+    -- number, partner, name, currency, opening balance, status.  demo's
+    -- accounts are those of conf/demo/credentials.json.
+    accounts = {
+        { "6222020000000001", "demo", "Demo Trading Co., Ltd.",
+          "CNY", "1000000.00" },
+        { "6222020000000002", "demo", "Demo Trading Co., Ltd.",
+          "CNY", "250000.00" },
+        { "6222020000000101", "other", "Other Industries Ltd.",
+          "CNY", "50000.00" },
+
+        -- Other customers of the bank: payees and verification targets.
+        { "6222020000000201", nil, "Shanghai Supplier Co., Ltd.",
+          "CNY", "80000.00" },
+        { "6222020000000202", nil, "上海供应商有限公司",
+          "CNY", "120000.00" },
+        { "6222020000000203", nil, "Beijing Logistics Ltd.",
+          "CNY", "30000.00" },
+        { "6222020000000204", nil, "Hangzhou Dormant Trading Co., Ltd.",
+          "CNY", nil, "closed" },
+    },
+}
+
+
+local SQL_PARTNER = [[
+INSERT INTO partners (id, name, created_at) VALUES (?, ?, ?)]]
+
+local SQL_ACCOUNT = [[
+INSERT INTO accounts (number, partner, kind, name, bank_code, currency,
+                      status, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)]]
+
+
+local function seed(conn, now)
+    local ok, err
+
+    for i = 1, #SEED.partners do
+        local p = SEED.partners[i]
+        ok, err = conn:run(SQL_PARTNER, p[1], p[2], now)
+        if not ok then
+            return nil, err
+        end
+    end
+
+    for cur, number in pairs(_M.EQUITY) do
+        ok, err = conn:run(SQL_ACCOUNT, number, nil, "internal",
+                           "OpenBank sandbox funding (equity)", BANK_CODE,
+                           cur, "active", now)
+        if not ok then
+            return nil, err
+        end
+    end
+
+    for i = 1, #SEED.accounts do
+        local a = SEED.accounts[i]
+        local number, currency, opening = a[1], a[4], a[5]
+
+        ok, err = conn:run(SQL_ACCOUNT, number, a[2], "customer", a[3],
+                           BANK_CODE, currency, a[6] or "active", now)
+        if not ok then
+            return nil, err
+        end
+
+        if opening then
+            local minor
+            minor, err = money.parse_value(opening)
+            if not minor then
+                return nil, "seed " .. number .. ": " .. err
+            end
+
+            ok, err = ledger.post(conn, {
+                id = "txn_opening_" .. number,
+                kind = "opening",
+                reference = number,
+                description = "Opening balance",
+                booked_at = now,
+                legs = {
+                    { account = _M.EQUITY[currency], amount = -minor,
+                      currency = currency },
+                    { account = number, amount = minor,
+                      currency = currency },
+                },
+            })
+            if not ok then
+                return nil, err
+            end
+        end
+    end
+
+    return true
+end
+
+
+local MIGRATIONS = {
+    -- 1: accounts, ledger, seed data.
+    function(conn, now)
+        local ok, err = conn:exec(V1)
+        if not ok then
+            return nil, err
+        end
+
+        return seed(conn, now)
+    end,
+}
+
+_M.VERSION = #MIGRATIONS
+
+
+local function migrate_locked(conn)
+    local row, err = conn:first("PRAGMA user_version")
+    if not row then
+        return nil, err or "no user_version"
+    end
+
+    local from = row.user_version
+    local to = #MIGRATIONS
+
+    if from > to then
+        return nil, str_format("database schema version %d is newer than "
+                               .. "this code's (%d)", from, to)
+    end
+
+    if from == to then
+        return true
+    end
+
+    ngx_update_time()
+    local now = math_floor(ngx_now() * 1000)
+
+    for v = from + 1, to do
+        local ok
+        ok, err = MIGRATIONS[v](conn, now)
+        if not ok then
+            return nil, str_format("migration %d: %s", v, err)
+        end
+    end
+
+    local ok
+    ok, err = ledger.verify(conn)
+    if not ok then
+        return nil, "ledger after migration: " .. err
+    end
+
+    -- PRAGMA takes no bound parameters; `to` is this file's constant.
+    ok, err = conn:exec(str_format("PRAGMA user_version = %d", to))
+    if not ok then
+        return nil, err
+    end
+
+    ngx_log(ngx_NOTICE, "openbank bank: ", conn.path, ": schema version ",
+            from, " -> ", to, from == 0 and " (created and seeded)" or "")
+
+    return true
+end
+
+
+-- db.open()'s on_open: brings the database to this code's schema version.
+function _M.migrate(conn)
+    return conn:transaction(migrate_locked)
+end
+
+
+return _M
