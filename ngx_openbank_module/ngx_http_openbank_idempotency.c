@@ -652,16 +652,14 @@ ngx_http_openbank_idempotency_replay(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        /*
+         * Location goes back as the bank sent it, in the list only: as
+         * for the first answer, nginx does not make it absolute.
+         */
+
         h->hash = 1;
         h->key = name;
         h->value = value;
-
-        if (name.len == sizeof("Location") - 1
-            && ngx_strncasecmp(name.data, (u_char *) "Location", name.len)
-               == 0)
-        {
-            r->headers_out.location = h;
-        }
     }
 
     if ((size_t) (last - p) != resp.body_len) {
