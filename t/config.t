@@ -362,7 +362,7 @@ location = /t { return 200; }
 {"keys": [
 --- must_die
 --- error_log eval
-qr/\[emerg\].*jwks "\S+bad\.jwks\.json" is not JSON.* in \S+nginx\.conf:\d+/
+qr/\[emerg\].*jwks "\S+bad\.jwks\.json":? is not JSON.* in \S+nginx\.conf:\d+/
 
 === TEST 39: jwks without keys is refused
 --- http_config eval
