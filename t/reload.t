@@ -56,10 +56,11 @@ like(call('key-acme'), qr/^401 /, 'acme is refused after its removal')
 
 # resizing the zone on reload is refused: the old configuration serves on
 my $offset = error_log_offset();
-ok(!reload_nginx({ http_config => http_config(partners => ['globex', 'acme'],
-                                               zone => '2m'),
-                   config => $config, workers => 2 }),
-   'a reload that resizes the zone is refused');
+my ($reloaded) = reload_nginx({ http_config => http_config(
+                                    partners => ['globex', 'acme'],
+                                    zone => '2m'),
+                                config => $config, workers => 2 });
+ok(!$reloaded, 'a reload that resizes the zone is refused');
 like(error_log_since($offset),
      qr/\[emerg\].*zone "openbank" cannot change its size on reload \(from 1048576 to 2097152\): stop and start nginx to resize it/,
      'and the error log says why');
@@ -68,10 +69,11 @@ like(call('key-acme'), qr/^401 /, 'including its partners');
 
 # a broken configuration is refused the same way
 $offset = error_log_offset();
-ok(!reload_nginx({ http_config => http_config(partners => ['globex'],
-                       extra => "openbank_plan q { rate 1r/x; }\n"),
-                   config => $config, workers => 2 }),
-   'a reload with an invalid rate is refused');
+($reloaded) = reload_nginx({ http_config => http_config(
+                                 partners => ['globex'],
+                                 extra => "openbank_plan q { rate 1r/x; }\n"),
+                             config => $config, workers => 2 });
+ok(!$reloaded, 'a reload with an invalid rate is refused');
 like(error_log_since($offset), qr/\[emerg\].*invalid rate "1r\/x"/,
      'and the error log says why');
 is(call('key-globex'), "200 hello globex\n", 'the old configuration serves');
