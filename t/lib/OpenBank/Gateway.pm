@@ -55,7 +55,7 @@ sub creds {
 #     edit => sub { my $conf = shift; ...; $conf })
 sub new {
     my ($class, $name, %o) = @_;
-    my $dir = "$ROOT/t/servroot-$name";
+    my $dir = "$ROOT/t/servroot-gw-$name";
     my $self = bless { name => $name, dir => $dir, port => free_port(),
                        %o }, $class;
 
