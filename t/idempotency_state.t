@@ -149,8 +149,8 @@ for my $case (
         $c =~ s/openbank_idempotency  required;/$case->[0]/ or die;
         return $c;
     });
-    my $out = `/usr/sbin/nginx -t -p @{[ $bad->dir ]}/ -c @{[ $bad->dir ]}/conf/nginx.conf 2>&1`;
-    isnt($?, 0, "nginx -t refuses: $case->[0]");
+    my ($rc, $out) = $bad->test_config;
+    isnt($rc, 0, "nginx -t refuses: $case->[0]");
     like($out, $case->[1], '... saying why');
 }
 
@@ -159,8 +159,8 @@ my $nostate = OpenBank::Gateway->new('idem-conf', edit => sub {
     $c =~ s/openbank_state     run\/state;\n// or die;
     return $c;
 });
-my $out = `/usr/sbin/nginx -t -p @{[ $nostate->dir ]}/ -c @{[ $nostate->dir ]}/conf/nginx.conf 2>&1`;
-isnt($?, 0, 'openbank_idempotency without openbank_state: nginx -t fails');
+my ($rc, $out) = $nostate->test_config;
+isnt($rc, 0, 'openbank_idempotency without openbank_state: nginx -t fails');
 like($out, qr/requires "openbank_zone" and "openbank_state"/, '... saying why');
 
 done_testing();

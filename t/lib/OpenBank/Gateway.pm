@@ -175,6 +175,24 @@ sub start {
     die "nginx does not listen on $self->{port}";
 }
 
+# nginx -t on the copy: (exit status, output)
+sub test_config {
+    my ($self) = @_;
+    my $dir = $self->{dir};
+    local %ENV = %ENV;
+    if ($ENV{TEST_NGINX_ASAN}) {
+        chomp(my $asan = `gcc -print-file-name=libasan.so`);
+        $ENV{LD_PRELOAD} = $asan;
+        $ENV{ASAN_OPTIONS} = "log_path=$dir/run/asan:detect_leaks=0";
+    }
+    my $cwd = getcwd();
+    chdir $dir or die;
+    my $out = `/usr/sbin/nginx -t -p $dir/ -c $dir/conf/nginx.conf 2>&1`;
+    my $rc = $?;
+    chdir $cwd;
+    return ($rc, $out);
+}
+
 sub pids {
     my ($self) = @_;
     my $master = slurp("$self->{dir}/run/nginx.pid");
