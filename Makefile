@@ -32,7 +32,9 @@ DEPS_BUILD := gcc make nginx nginx-dev libnginx-mod-http-lua \
 DEPS_TEST  := libtest-base-perl libipc-run-perl libwww-perl \
               libcrypt-jwt-perl libtext-diff-perl libjson-perl \
               libcryptx-perl faketime libfaketime clang \
-              libclang-rt-14-dev curl wrk libyaml-libyaml-perl
+              libclang-rt-14-dev curl wrk
+# OpenAPI test (YAML) and the integrator guide's Python example.
+DEPS_TEST  += libyaml-libyaml-perl python3-requests
 
 .PHONY: all deps run test test-asan bench lint clean
 
