@@ -23,6 +23,10 @@
 #include <sys/file.h>
 #include <openssl/evp.h>
 
+#if !(NGX_THREADS)
+#error "the openbank module needs nginx built --with-threads"
+#endif
+
 
 #define NGX_HTTP_OPENBANK_IDEM_TTL           (24ULL * 60 * 60 * 1000)
 #define NGX_HTTP_OPENBANK_IDEM_KEY_MAX       255
@@ -99,12 +103,30 @@ typedef struct {
     size_t                        headers_len;
     ngx_buf_t                    *body;
 
+    ngx_http_request_t           *request;
+    u_char                       *record;      /* framed journal record */
+    size_t                        record_len;
+    ngx_queue_t                   queue;       /* in the commit batch */
+
     unsigned                      reading:1;
     unsigned                      body_read:1;
     unsigned                      owner:1;
     unsigned                      holding:1;
     unsigned                      finished:1;
+    unsigned                      queued:1;    /* waits for the commit */
+    unsigned                      durable:1;   /* committed: send it */
+    unsigned                      last:1;      /* the body is complete */
 } ngx_http_openbank_idem_ctx_t;
+
+
+typedef struct {
+    ngx_fd_t                      fd;
+    u_char                       *buf;
+    size_t                        len;
+    ngx_int_t                     rc;
+    ngx_err_t                     err;
+    ngx_http_openbank_zone_t     *zone;
+} ngx_http_openbank_idem_io_t;
 
 
 typedef struct {
@@ -130,8 +152,22 @@ static ngx_int_t ngx_http_openbank_idempotency_capture(ngx_http_request_t *r,
     ngx_http_openbank_idem_ctx_t *ic);
 static ngx_int_t ngx_http_openbank_idempotency_keep(ngx_http_request_t *r,
     ngx_http_openbank_idem_ctx_t *ic, ngx_buf_t *b);
-static void ngx_http_openbank_idempotency_store(ngx_http_request_t *r,
+static ngx_int_t ngx_http_openbank_idempotency_record(ngx_http_request_t *r,
     ngx_http_openbank_idem_ctx_t *ic);
+static void ngx_http_openbank_idempotency_commit(ngx_queue_t *batch,
+    ngx_log_t *log);
+static ngx_int_t ngx_http_openbank_idempotency_prepare(ngx_queue_t *batch,
+    ngx_http_openbank_idem_io_t *io, ngx_log_t *log);
+static void ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
+    ngx_http_openbank_idem_io_t *io, ngx_log_t *log);
+static void ngx_http_openbank_idempotency_wake(ngx_queue_t *batch);
+static void ngx_http_openbank_idempotency_write(void *data, ngx_log_t *log);
+static void ngx_http_openbank_idempotency_written(ngx_event_t *ev);
+static void ngx_http_openbank_idempotency_flush(ngx_event_t *ev);
+static ngx_int_t ngx_http_openbank_idempotency_send(ngx_http_request_t *r,
+    ngx_http_openbank_idem_ctx_t *ic, ngx_chain_t *rest,
+    ngx_http_output_header_filter_pt next_header,
+    ngx_http_output_body_filter_pt next_body);
 static ngx_http_openbank_idem_meta_t *ngx_http_openbank_idempotency_meta(
     ngx_http_openbank_zone_t *zone, uint64_t now, ngx_uint_t create);
 static ngx_int_t ngx_http_openbank_idempotency_paths(ngx_cycle_t *cycle,
@@ -175,6 +211,33 @@ static ngx_fd_t    ngx_http_openbank_idem_lock_fd = NGX_INVALID_FILE;
 static uint64_t    ngx_http_openbank_idem_generation;
 static uint32_t    ngx_http_openbank_idem_seq;
 
+/*
+ * Group commit: the answers completed during one pass of the event loop
+ * wait in this batch and are written with one write() and one
+ * fdatasync() by a posted event at the end of the pass.
+ */
+
+static EVP_MD_CTX  *ngx_http_openbank_idem_md;
+static EVP_MD      *ngx_http_openbank_idem_sha256;
+
+static ngx_queue_t  ngx_http_openbank_idem_batch;
+static ngx_event_t  ngx_http_openbank_idem_flush_event;
+
+/*
+ * The batch being written: write() and fdatasync() run in a thread of
+ * nginx's default thread pool, so that the worker goes on serving (and
+ * the next batch grows) while the disk syncs.  One batch at a time.
+ */
+
+
+static ngx_queue_t         ngx_http_openbank_idem_writing;
+static ngx_thread_task_t  *ngx_http_openbank_idem_task;
+static ngx_uint_t          ngx_http_openbank_idem_busy;
+static ngx_str_t           ngx_http_openbank_idem_pool = ngx_string("default");
+
+/* r->buffered while an answer waits for its commit (as image_filter) */
+#define NGX_HTTP_OPENBANK_IDEM_BUFFERED  0x08
+
 
 char *
 ngx_http_openbank_idempotency_merge(ngx_conf_t *cf,
@@ -196,6 +259,12 @@ ngx_http_openbank_idempotency_merge(ngx_conf_t *cf,
     if (conf->auth == 0) {
         return "with \"openbank_idempotency\" requires \"openbank_auth\" "
                "in the same location: keys are scoped to the partner";
+    }
+
+    /* the journal's writes and syncs run in the default thread pool */
+
+    if (ngx_thread_pool_add(cf, NULL) == NULL) {
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
@@ -364,14 +433,23 @@ ngx_http_openbank_idempotency_fingerprint(ngx_http_request_t *r,
     u_char         body[NGX_HTTP_OPENBANK_HASH_LEN];
     u_char         buf[4096];
 
-    md = EVP_MD_CTX_new();
-    if (md == NULL) {
-        return NGX_ERROR;
+    /* one digest context per process, reused */
+
+    if (ngx_http_openbank_idem_md == NULL) {
+        ngx_http_openbank_idem_md = EVP_MD_CTX_new();
+        ngx_http_openbank_idem_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+
+        if (ngx_http_openbank_idem_md == NULL
+            || ngx_http_openbank_idem_sha256 == NULL)
+        {
+            return NGX_ERROR;
+        }
     }
 
+    md = ngx_http_openbank_idem_md;
     rc = NGX_ERROR;
 
-    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    if (EVP_DigestInit_ex(md, ngx_http_openbank_idem_sha256, NULL) != 1) {
         goto done;
     }
 
@@ -409,7 +487,7 @@ ngx_http_openbank_idempotency_fingerprint(ngx_http_request_t *r,
     }
 
     if (EVP_DigestFinal_ex(md, body, &len) != 1
-        || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1
+        || EVP_DigestInit_ex(md, ngx_http_openbank_idem_sha256, NULL) != 1
         || EVP_DigestUpdate(md, r->method_name.data, r->method_name.len)
            != 1
         || EVP_DigestUpdate(md, "\n", 1) != 1
@@ -425,8 +503,6 @@ ngx_http_openbank_idempotency_fingerprint(ngx_http_request_t *r,
     rc = NGX_OK;
 
 done:
-
-    EVP_MD_CTX_free(md);
 
     return rc;
 }
@@ -712,6 +788,13 @@ ngx_http_openbank_idempotency_cleanup(void *data)
 {
     ngx_http_openbank_idem_ctx_t  *ic = data;
 
+    if (ic->queued) {
+        /* the request went away before its commit: its answer is lost */
+        ngx_queue_remove(&ic->queue);
+        ic->queued = 0;
+        ic->finished = 0;
+    }
+
     if (ic->owner && !ic->finished) {
         ngx_http_openbank_idempotency_release(ic);
         ic->finished = 1;
@@ -756,6 +839,7 @@ ngx_http_openbank_idempotency_header(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx)
 {
     ngx_uint_t                     status;
+    ngx_queue_t                    batch;
     ngx_http_openbank_idem_ctx_t  *ic;
 
     ic = ctx->idempotency;
@@ -787,8 +871,17 @@ ngx_http_openbank_idempotency_header(ngx_http_request_t *r,
     if (r->header_only || status == NGX_HTTP_NO_CONTENT
         || status == NGX_HTTP_NOT_MODIFIED)
     {
-        ngx_http_openbank_idempotency_store(r, ic);
+        /* no body will come: commit this one now */
+
         ic->finished = 1;
+
+        if (ngx_http_openbank_idempotency_record(r, ic) == NGX_OK) {
+            ngx_queue_init(&batch);
+            ngx_queue_insert_tail(&batch, &ic->queue);
+            ngx_http_openbank_idempotency_commit(&batch, r->connection->log);
+            ngx_queue_remove(&ic->queue);
+        }
+
         return NGX_DECLINED;
     }
 
@@ -901,7 +994,9 @@ ngx_http_openbank_idempotency_capture(ngx_http_request_t *r,
 
 /*
  * Called by the body filter while the header is held: keeps the body;
- * at its end, makes the answer durable, then sends header and body.
+ * at its end, queues the answer for the next group commit and holds the
+ * request (r->buffered) until it is durable; then, called again with the
+ * request's write event, sends header and body.
  */
 
 ngx_int_t
@@ -910,17 +1005,26 @@ ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
     ngx_http_output_header_filter_pt next_header,
     ngx_http_output_body_filter_pt next_body)
 {
-    ngx_int_t                      rc, last;
-    ngx_chain_t                   *cl, head, *out;
+    ngx_int_t                      rc;
+    ngx_chain_t                   *cl;
     ngx_http_openbank_idem_ctx_t  *ic;
 
     ic = ctx->idempotency;
 
-    if (ic == NULL || !ic->holding) {
+    if (ic == NULL || (!ic->holding && !ic->durable)) {
         return next_body(r, in);
     }
 
-    last = 0;
+    if (ic->durable) {
+        ic->durable = 0;
+        return ngx_http_openbank_idempotency_send(r, ic, in, next_header,
+                                                  next_body);
+    }
+
+    if (ic->queued) {
+        /* nothing more may come after the last buffer */
+        return NGX_OK;
+    }
 
     for (cl = in; cl; cl = cl->next) {
 
@@ -936,14 +1040,14 @@ ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
         }
 
         if (cl->buf->last_buf) {
-            last = 1;
+            ic->last = 1;
         }
 
         cl->buf->pos = cl->buf->last;
         cl->buf->file_pos = cl->buf->file_last;
     }
 
-    if (cl == NULL && !last) {
+    if (cl == NULL && !ic->last) {
         return NGX_OK;
     }
 
@@ -958,9 +1062,45 @@ ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
 
         ngx_http_openbank_idempotency_release(ic);
 
-    } else {
-        ngx_http_openbank_idempotency_store(r, ic);
+        return ngx_http_openbank_idempotency_send(r, ic, cl, next_header,
+                                                  next_body);
     }
+
+    if (ngx_http_openbank_idempotency_record(r, ic) != NGX_OK) {
+        ngx_http_openbank_idempotency_release(ic);
+
+        return ngx_http_openbank_idempotency_send(r, ic, NULL, next_header,
+                                                  next_body);
+    }
+
+    if (ngx_http_openbank_idem_flush_event.handler == NULL) {
+        ngx_queue_init(&ngx_http_openbank_idem_batch);
+        ngx_http_openbank_idem_flush_event.handler =
+                                        ngx_http_openbank_idempotency_flush;
+        ngx_http_openbank_idem_flush_event.log = ngx_cycle->log;
+    }
+
+    ngx_queue_insert_tail(&ngx_http_openbank_idem_batch, &ic->queue);
+    ic->queued = 1;
+    ic->request = r;
+    r->buffered |= NGX_HTTP_OPENBANK_IDEM_BUFFERED;
+
+    ngx_post_event(&ngx_http_openbank_idem_flush_event, &ngx_posted_events);
+
+    return NGX_OK;
+}
+
+
+/* the held header, the kept body, and what was not kept ("rest") */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_send(ngx_http_request_t *r,
+    ngx_http_openbank_idem_ctx_t *ic, ngx_chain_t *rest,
+    ngx_http_output_header_filter_pt next_header,
+    ngx_http_output_body_filter_pt next_body)
+{
+    ngx_int_t     rc;
+    ngx_chain_t   head, *out;
 
     rc = next_header(r);
 
@@ -968,13 +1108,13 @@ ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
         return rc;
     }
 
-    out = cl;
+    out = rest;
 
     if (ic->body && ic->body->last > ic->body->pos) {
-        ic->body->last_buf = last;
-        ic->body->last_in_chain = last;
+        ic->body->last_buf = (rest == NULL && ic->last);
+        ic->body->last_in_chain = ic->body->last_buf;
         head.buf = ic->body;
-        head.next = cl;
+        head.next = rest;
         out = &head;
 
     } else if (out == NULL) {
@@ -993,6 +1133,164 @@ ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
 }
 
 
+/*
+ * The end of an event loop pass: commits the batch, then wakes each
+ * request up through its write event (ngx_http_writer sends the answer
+ * through the filters and finalises the request).
+ */
+
+static void
+ngx_http_openbank_idempotency_flush(ngx_event_t *ev)
+{
+    ngx_int_t                     rc;
+    ngx_thread_pool_t            *tp;
+    ngx_queue_t                  *batch;
+    ngx_http_openbank_idem_io_t  *io;
+
+    if (ngx_http_openbank_idem_busy
+        || ngx_queue_empty(&ngx_http_openbank_idem_batch))
+    {
+        /* a batch is being written: this one follows when it is done */
+        return;
+    }
+
+    /* the batch is taken whole: answers completing meanwhile wait */
+
+    batch = &ngx_http_openbank_idem_writing;
+    *batch = ngx_http_openbank_idem_batch;
+    batch->next->prev = batch;
+    batch->prev->next = batch;
+    ngx_queue_init(&ngx_http_openbank_idem_batch);
+
+    if (ngx_http_openbank_idem_task == NULL) {
+        ngx_http_openbank_idem_task = ngx_thread_task_alloc(
+                                           ngx_cycle->pool,
+                                           sizeof(ngx_http_openbank_idem_io_t));
+        if (ngx_http_openbank_idem_task == NULL) {
+            goto sync;
+        }
+
+        ngx_http_openbank_idem_task->handler =
+                                        ngx_http_openbank_idempotency_write;
+        ngx_http_openbank_idem_task->event.handler =
+                                        ngx_http_openbank_idempotency_written;
+        ngx_http_openbank_idem_task->event.log = ngx_cycle->log;
+    }
+
+    io = ngx_http_openbank_idem_task->ctx;
+
+    rc = ngx_http_openbank_idempotency_prepare(batch, io, ev->log);
+
+    if (rc == NGX_OK) {
+        tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle,
+                                 &ngx_http_openbank_idem_pool);
+
+        if (tp && ngx_thread_task_post(tp, ngx_http_openbank_idem_task)
+                  == NGX_OK)
+        {
+            ngx_http_openbank_idem_busy = 1;
+            return;
+        }
+
+        io->rc = ngx_http_openbank_journal_append(io->fd,
+                                           &ngx_http_openbank_idem_journal,
+                                           io->buf, io->len, ev->log);
+    }
+
+    ngx_http_openbank_idempotency_finish(batch, io, ev->log);
+    ngx_http_openbank_idempotency_wake(batch);
+
+    return;
+
+sync:
+
+    ngx_http_openbank_idempotency_commit(batch, ev->log);
+    ngx_http_openbank_idempotency_wake(batch);
+}
+
+
+/* in a thread of the pool: nothing but the system calls */
+
+static void
+ngx_http_openbank_idempotency_write(void *data, ngx_log_t *log)
+{
+    ngx_http_openbank_idem_io_t *io = data;
+
+    ssize_t  n;
+
+    n = write(io->fd, io->buf, io->len);
+
+    if (n != (ssize_t) io->len) {
+        io->err = (n == -1) ? ngx_errno : 0;
+        io->rc = NGX_ERROR;
+        return;
+    }
+
+    if (fdatasync(io->fd) == -1) {
+        io->err = ngx_errno;
+        io->rc = NGX_DECLINED;
+        return;
+    }
+
+    io->rc = NGX_OK;
+}
+
+
+/* back in the worker: the batch is durable (or not), answer it */
+
+static void
+ngx_http_openbank_idempotency_written(ngx_event_t *ev)
+{
+    ngx_http_openbank_idem_io_t  *io;
+
+    io = ngx_http_openbank_idem_task->ctx;
+
+    ngx_http_openbank_idem_busy = 0;
+
+    if (io->rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, ev->log, io->err,
+                      "openbank: %s journal \"%V\" failed",
+                      io->rc == NGX_ERROR ? "write() to" : "fdatasync() of",
+                      &ngx_http_openbank_idem_journal);
+        io->rc = NGX_ERROR;
+    }
+
+    ngx_http_openbank_idempotency_finish(&ngx_http_openbank_idem_writing,
+                                         io, ev->log);
+    ngx_http_openbank_idempotency_wake(&ngx_http_openbank_idem_writing);
+
+    if (!ngx_queue_empty(&ngx_http_openbank_idem_batch)) {
+        ngx_post_event(&ngx_http_openbank_idem_flush_event,
+                       &ngx_posted_events);
+    }
+}
+
+
+/* the requests of a committed batch send their answers */
+
+static void
+ngx_http_openbank_idempotency_wake(ngx_queue_t *batch)
+{
+    ngx_queue_t                   *q;
+    ngx_http_request_t            *r;
+    ngx_http_openbank_idem_ctx_t  *ic;
+
+    while (!ngx_queue_empty(batch)) {
+        q = ngx_queue_head(batch);
+        ngx_queue_remove(q);
+
+        ic = ngx_queue_data(q, ngx_http_openbank_idem_ctx_t, queue);
+        ic->queued = 0;
+        ic->durable = 1;
+
+        r = ic->request;
+        r->buffered &= ~NGX_HTTP_OPENBANK_IDEM_BUFFERED;
+
+        ngx_post_event(r->connection->write, &ngx_posted_events);
+    }
+}
+
+
 /* NGX_OK: kept; NGX_DECLINED: the answer is too large to keep */
 
 static ngx_int_t
@@ -1000,6 +1298,7 @@ ngx_http_openbank_idempotency_keep(ngx_http_request_t *r,
     ngx_http_openbank_idem_ctx_t *ic, ngx_buf_t *b)
 {
     off_t    size;
+    size_t   alloc;
     ssize_t  n;
 
     if (ngx_buf_in_memory(b)) {
@@ -1017,8 +1316,16 @@ ngx_http_openbank_idempotency_keep(ngx_http_request_t *r,
     }
 
     if (ic->body == NULL) {
-        ic->body = ngx_create_temp_buf(r->pool,
-                                       NGX_HTTP_OPENBANK_IDEM_RESPONSE_MAX);
+        /* the announced length when there is one, else the most kept */
+        alloc = NGX_HTTP_OPENBANK_IDEM_RESPONSE_MAX;
+
+        if (r->headers_out.content_length_n > 0
+            && (size_t) r->headers_out.content_length_n < alloc)
+        {
+            alloc = (size_t) r->headers_out.content_length_n;
+        }
+
+        ic->body = ngx_create_temp_buf(r->pool, alloc);
         if (ic->body == NULL) {
             return NGX_ERROR;
         }
@@ -1045,52 +1352,37 @@ ngx_http_openbank_idempotency_keep(ngx_http_request_t *r,
 }
 
 
-/*
- * Writes the answer to the journal (fdatasync'd) and then to the zone.
- * A failure is logged: the answer still goes out (the bank has acted),
- * and new keys are refused with 503 until a write succeeds again.
- */
+/* the answer as a framed journal record, in ic->record */
 
-static void
-ngx_http_openbank_idempotency_store(ngx_http_request_t *r,
+static ngx_int_t
+ngx_http_openbank_idempotency_record(ngx_http_request_t *r,
     ngx_http_openbank_idem_ctx_t *ic)
 {
-    u_char                             *rec, *p;
+    u_char                             *p;
     size_t                              body_len, resp_len, len;
-    uint64_t                            now, generation;
-    ngx_int_t                           rc, compact;
-    ngx_log_t                          *log;
-    ngx_http_openbank_idem_t            v, *nv;
-    ngx_http_openbank_zone_t           *zone;
-    ngx_core_conf_t                    *ccf;
-    ngx_http_openbank_record_t         *old, *nrec;
-    ngx_http_openbank_idem_meta_t      *meta;
+    ngx_http_openbank_idem_t            v;
     ngx_http_openbank_idem_entry_t      entry;
     ngx_http_openbank_idem_response_t   resp;
-    ngx_http_openbank_main_conf_t      *obmcf;
-
-    log = r->connection->log;
-    zone = ic->zone;
 
     body_len = ic->body ? (size_t) (ic->body->last - ic->body->pos) : 0;
     resp_len = sizeof(resp) + ic->headers_len + body_len;
 
     if (resp_len > NGX_HTTP_OPENBANK_IDEM_RESPONSE_MAX + 4096) {
-        ngx_log_error(NGX_LOG_WARN, log, 0,
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "openbank: answer headers too large to keep for "
                       "its Idempotency-Key");
-        ngx_http_openbank_idempotency_release(ic);
-        return;
+        return NGX_DECLINED;
     }
 
     len = NGX_HTTP_OPENBANK_JOURNAL_FRAME + sizeof(entry) + ic->key.len
           + sizeof(v) + resp_len;
 
-    rec = ngx_pnalloc(r->pool, len);
-    if (rec == NULL) {
-        ngx_http_openbank_idempotency_release(ic);
-        return;
+    ic->record = ngx_pnalloc(r->pool, len);
+    if (ic->record == NULL) {
+        return NGX_ERROR;
     }
+
+    ic->record_len = len;
 
     ngx_memzero(&entry, sizeof(entry));
     entry.expire = ic->expire;
@@ -1107,10 +1399,9 @@ ngx_http_openbank_idempotency_store(ngx_http_request_t *r,
     resp.nheaders = (uint16_t) ic->nheaders;
     resp.body_len = (uint32_t) body_len;
 
-    p = rec + NGX_HTTP_OPENBANK_JOURNAL_FRAME;
+    p = ic->record + NGX_HTTP_OPENBANK_JOURNAL_FRAME;
     p = ngx_cpymem(p, &entry, sizeof(entry));
     p = ngx_cpymem(p, ic->key.data, ic->key.len);
-    nv = (ngx_http_openbank_idem_t *) p;
     p = ngx_cpymem(p, &v, sizeof(v));
     p = ngx_cpymem(p, &resp, sizeof(resp));
     p = ngx_cpymem(p, ic->headers, ic->headers_len);
@@ -1119,80 +1410,201 @@ ngx_http_openbank_idempotency_store(ngx_http_request_t *r,
         p = ngx_cpymem(p, ic->body->pos, body_len);
     }
 
-    ngx_http_openbank_journal_frame(rec, len - NGX_HTTP_OPENBANK_JOURNAL_FRAME);
+    ngx_http_openbank_journal_frame(ic->record,
+                                    len - NGX_HTTP_OPENBANK_JOURNAL_FRAME);
 
-    /*
-     * A shared lock on the lock file keeps a compaction (exclusive) from
-     * running between the write and the zone's update.
-     */
+    return NGX_OK;
+}
 
-    rc = ngx_http_openbank_idempotency_open(log);
 
-    if (rc == NGX_OK) {
-        if (flock(ngx_http_openbank_idem_lock_fd, LOCK_SH) == -1) {
-            ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                          "openbank: flock() \"%V\" failed",
-                          &ngx_http_openbank_idem_lock);
-            rc = NGX_ERROR;
-        }
+/*
+ * Writes the batch's answers to the journal (one write, one fdatasync)
+ * in the worker, then puts them in the zone: for the rare answer without
+ * a body (204), and when no thread can be had.
+ */
+
+static void
+ngx_http_openbank_idempotency_commit(ngx_queue_t *batch, ngx_log_t *log)
+{
+    ngx_http_openbank_idem_io_t  io;
+
+    if (ngx_http_openbank_idempotency_prepare(batch, &io, log) == NGX_OK) {
+        io.rc = ngx_http_openbank_journal_append(io.fd,
+                                           &ngx_http_openbank_idem_journal,
+                                           io.buf, io.len, log);
     }
 
-    if (rc == NGX_OK) {
-        ngx_shmtx_lock(&zone->shpool->mutex);
-        meta = ngx_http_openbank_idempotency_meta(zone, 0, 0);
-        generation = meta ? meta->generation : 0;
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_openbank_idempotency_finish(batch, &io, log);
+}
 
-        if (generation != ngx_http_openbank_idem_generation
-            && ngx_http_openbank_idem_fd != NGX_INVALID_FILE)
-        {
-            (void) close(ngx_http_openbank_idem_fd);
-            ngx_http_openbank_idem_fd = NGX_INVALID_FILE;
-        }
 
-        if (ngx_http_openbank_idem_fd == NGX_INVALID_FILE) {
-            ngx_http_openbank_idem_fd = ngx_http_openbank_journal_open(
+/*
+ * The batch's records in one buffer, the journal open (reopened after a
+ * compaction), and a shared lock on the lock file, which keeps a
+ * compaction (exclusive) from running between the write and the zone's
+ * update.  NGX_OK: io->fd, io->buf and io->len are ready to write.
+ */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_prepare(ngx_queue_t *batch,
+    ngx_http_openbank_idem_io_t *io, ngx_log_t *log)
+{
+    u_char                         *p;
+    uint64_t                        generation;
+    ngx_queue_t                    *q;
+    ngx_http_openbank_idem_ctx_t   *ic;
+    ngx_http_openbank_idem_meta_t  *meta;
+
+    io->len = 0;
+    io->buf = NULL;
+    io->zone = NULL;
+    io->rc = NGX_ERROR;
+    io->err = 0;
+    io->fd = NGX_INVALID_FILE;
+
+    for (q = ngx_queue_head(batch);
+         q != ngx_queue_sentinel(batch);
+         q = ngx_queue_next(q))
+    {
+        ic = ngx_queue_data(q, ngx_http_openbank_idem_ctx_t, queue);
+        io->len += ic->record_len;
+        io->zone = ic->zone;
+    }
+
+    if (io->zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    io->buf = ngx_alloc(io->len, log);
+    if (io->buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = io->buf;
+
+    for (q = ngx_queue_head(batch);
+         q != ngx_queue_sentinel(batch);
+         q = ngx_queue_next(q))
+    {
+        ic = ngx_queue_data(q, ngx_http_openbank_idem_ctx_t, queue);
+        p = ngx_cpymem(p, ic->record, ic->record_len);
+    }
+
+    if (ngx_http_openbank_idempotency_open(log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (flock(ngx_http_openbank_idem_lock_fd, LOCK_SH) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      "openbank: flock() \"%V\" failed",
+                      &ngx_http_openbank_idem_lock);
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&io->zone->shpool->mutex);
+    meta = ngx_http_openbank_idempotency_meta(io->zone, 0, 0);
+    generation = meta ? meta->generation : 0;
+    ngx_shmtx_unlock(&io->zone->shpool->mutex);
+
+    if (generation != ngx_http_openbank_idem_generation
+        && ngx_http_openbank_idem_fd != NGX_INVALID_FILE)
+    {
+        (void) close(ngx_http_openbank_idem_fd);
+        ngx_http_openbank_idem_fd = NGX_INVALID_FILE;
+    }
+
+    if (ngx_http_openbank_idem_fd == NGX_INVALID_FILE) {
+        ngx_http_openbank_idem_fd = ngx_http_openbank_journal_open(
                                        &ngx_http_openbank_idem_journal, log);
-            ngx_http_openbank_idem_generation = generation;
-        }
+        ngx_http_openbank_idem_generation = generation;
+    }
 
-        if (ngx_http_openbank_idem_fd == NGX_INVALID_FILE) {
-            rc = NGX_ERROR;
+    if (ngx_http_openbank_idem_fd == NGX_INVALID_FILE) {
+        (void) flock(ngx_http_openbank_idem_lock_fd, LOCK_UN);
+        return NGX_ERROR;
+    }
 
-        } else {
-            rc = ngx_http_openbank_journal_append(ngx_http_openbank_idem_fd,
-                                           &ngx_http_openbank_idem_journal,
-                                           rec, len, log);
-        }
+    io->fd = ngx_http_openbank_idem_fd;
+
+    return NGX_OK;
+}
+
+
+/*
+ * After the write: each answer of the batch goes into the zone in place
+ * of its in-flight record (whether or not the write succeeded: the bank
+ * has acted, a retry must get the answer), the lock is released.  A
+ * failed write is logged and makes new keys 503 for a while.
+ */
+
+static void
+ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
+    ngx_http_openbank_idem_io_t *io, ngx_log_t *log)
+{
+    u_char                          *value;
+    size_t                           vlen, skip;
+    uint64_t                         now;
+    ngx_int_t                        compact, full;
+    ngx_queue_t                     *q;
+    ngx_core_conf_t                 *ccf;
+    ngx_http_openbank_zone_t        *zone;
+    ngx_http_openbank_record_t      *old, *nrec;
+    ngx_http_openbank_idem_ctx_t    *ic;
+    ngx_http_openbank_idem_meta_t   *meta;
+    ngx_http_openbank_main_conf_t   *obmcf;
+
+    if (io->buf) {
+        ngx_free(io->buf);
+        io->buf = NULL;
+    }
+
+    zone = io->zone;
+
+    if (zone == NULL) {
+        return;
     }
 
     now = ngx_http_openbank_now_ms();
     compact = 0;
+    full = 0;
+    skip = NGX_HTTP_OPENBANK_JOURNAL_FRAME
+           + sizeof(ngx_http_openbank_idem_entry_t);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    old = ngx_http_openbank_record_lookup(zone,
+    for (q = ngx_queue_head(batch);
+         q != ngx_queue_sentinel(batch);
+         q = ngx_queue_next(q))
+    {
+        ic = ngx_queue_data(q, ngx_http_openbank_idem_ctx_t, queue);
+
+        old = ngx_http_openbank_record_lookup(zone,
                                           NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
                                           &ic->key, now);
-    if (old) {
-        ngx_http_openbank_record_delete(zone, old);
-    }
+        if (old) {
+            ngx_http_openbank_record_delete(zone, old);
+        }
 
-    nrec = ngx_http_openbank_record_create(zone,
+        value = ic->record + skip + ic->key.len;
+        vlen = ic->record_len - skip - ic->key.len;
+
+        nrec = ngx_http_openbank_record_create(zone,
                                   NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                  &ic->key, sizeof(v) + resp_len,
-                                  ic->expire, 0, now);
-    if (nrec) {
-        ngx_memcpy(ngx_http_openbank_record_value(nrec), nv,
-                   sizeof(v) + resp_len);
+                                  &ic->key, vlen, ic->expire, 0, now);
+        if (nrec) {
+            ngx_memcpy(ngx_http_openbank_record_value(nrec), value, vlen);
+
+        } else {
+            full++;
+        }
     }
 
     meta = ngx_http_openbank_idempotency_meta(zone, now, 1);
 
     if (meta) {
-        if (rc == NGX_OK) {
+        if (io->rc == NGX_OK) {
             meta->failed = 0;
-            meta->bytes += len;
+            meta->bytes += io->len;
 
             if (meta->bytes > NGX_HTTP_OPENBANK_IDEM_COMPACT_MIN
                 && meta->bytes > meta->base)
@@ -1207,22 +1619,23 @@ ngx_http_openbank_idempotency_store(ngx_http_request_t *r,
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    if (ngx_http_openbank_idem_lock_fd != NGX_INVALID_FILE) {
+    if (io->fd != NGX_INVALID_FILE) {
         (void) flock(ngx_http_openbank_idem_lock_fd, LOCK_UN);
     }
 
-    if (nrec == NULL) {
-        obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+    obmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                ngx_http_openbank_module);
 
+    if (full) {
         ngx_log_error(NGX_LOG_ALERT, log, 0,
-                      "openbank: zone \"%V\" is full, the answer to an "
-                      "idempotency key is kept only in the journal",
-                      &obmcf->shm_zone->shm.name);
+                      "openbank: zone \"%V\" is full, %i answers to "
+                      "idempotency keys are kept only in the journal",
+                      &obmcf->shm_zone->shm.name, full);
     }
 
-    if (rc != NGX_OK) {
+    if (io->rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, log, 0,
-                      "openbank: an answer to an idempotency key is not "
+                      "openbank: answers to idempotency keys are not "
                       "durable; new keys are refused until the journal "
                       "is writable");
     }
