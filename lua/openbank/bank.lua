@@ -42,6 +42,9 @@ local ngx_ERR = ngx.ERR
 local re_find = ngx.re.find
 local req_get_method = ngx.req.get_method
 local pcall = pcall
+local io_open = io.open
+local ngx_req = ngx.req
+local ngx_sleep = ngx.sleep
 local str_sub = string.sub
 local tonumber = tonumber
 local tostring = tostring
@@ -99,13 +102,13 @@ local KEY_RE = [[^[\x21-\x7e]{1,255}\z]]
 
 
 local function request_text(method)
-    ngx.req.read_body()
+    ngx_req.read_body()
 
-    local body = ngx.req.get_body_data()
+    local body = ngx_req.get_body_data()
     if not body then
-        local file = ngx.req.get_body_file()
+        local file = ngx_req.get_body_file()
         if file then
-            local f = io.open(file, "rb")
+            local f = io_open(file, "rb")
             if f then
                 body = f:read("*a")
                 f:close()
@@ -291,7 +294,7 @@ function _M.handle()
         -- while it is in flight
         local hold = tonumber(ngx_var.openbank_bank_debug_delay)
         if hold and hold > 0 then
-            ngx.sleep(hold)
+            ngx_sleep(hold)
         end
 
         local text = key and request_text(method)

@@ -29,6 +29,8 @@ local schema = require "openbank.schema"
 local util = require "openbank.util"
 
 local iso = util.iso
+local ngx_req = ngx.req
+local worker_pid = ngx.worker.pid
 local to_json = money.to_json
 local next = next
 local tostring = tostring
@@ -171,7 +173,7 @@ local txn_seq = 0
 
 local function txn_n()
     txn_seq = txn_seq + 1
-    return tostring(ngx.worker.pid()) .. "_" .. txn_seq
+    return tostring(worker_pid()) .. "_" .. txn_seq
 end
 
 
@@ -451,9 +453,9 @@ end
 
 -- an optional JSON body: {} or nothing; `fields` the ones allowed
 local function optional_body(fields)
-    ngx.req.read_body()
-    local data = ngx.req.get_body_data()
-    if (not data or data == "") and not ngx.req.get_body_file() then
+    ngx_req.read_body()
+    local data = ngx_req.get_body_data()
+    if (not data or data == "") and not ngx_req.get_body_file() then
         return {}
     end
 

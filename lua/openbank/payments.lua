@@ -28,7 +28,13 @@ local ngx_ERR = ngx.ERR
 local ngx_timer_at = ngx.timer.at
 local ngx_var = ngx.var
 local re_match = ngx.re.match
+local math_floor = math.floor
+local math_min = math.min
+local ngx_get_uri_args = ngx.req.get_uri_args
+local pairs = pairs
 local tonumber = tonumber
+local tostring = tostring
+local type = type
 local to_json = money.to_json
 local iso = util.iso
 
@@ -151,7 +157,7 @@ end
 
 
 local function step(conn, now, delay)
-    local half = now - math.floor(delay / 2)
+    local half = now - math_floor(delay / 2)
 
     local rows, err = conn:query(SQL_DUE_PENDING, half)
     if not rows then
@@ -221,7 +227,7 @@ end
 
 -- Moves every payment whose time has come one or two steps on.
 function _M.advance(conn, now, delay)
-    local row, err = conn:first(SQL_ANY_DUE, now - math.floor(delay / 2),
+    local row, err = conn:first(SQL_ANY_DUE, now - math_floor(delay / 2),
                                 now - delay)
     if err then
         return nil, err
@@ -262,7 +268,7 @@ end
 
 function _M.schedule(delay)
     local path = ngx_var.openbank_bank_db
-    local half = math.floor(delay / 2)
+    local half = math_floor(delay / 2)
 
     -- a failed timer only delays: the next read advances the payment
     ngx_timer_at(half / 1000, on_timer, path, delay)
@@ -410,7 +416,7 @@ end
 
 -- GET /v1/payments?from=&to=&status=&limit=&cursor=
 function _M.list(req)
-    local args = ngx.req.get_uri_args(16)
+    local args = ngx_get_uri_args(16)
     local tz = util.timezone()
 
     for k, v in pairs(args) do
@@ -461,7 +467,7 @@ function _M.list(req)
     end
 
     local list = {}
-    for i = 1, math.min(#rows, limit) do
+    for i = 1, math_min(#rows, limit) do
         list[i] = view(rows[i])
     end
 

@@ -13,6 +13,8 @@ local util = require "openbank.util"
 
 local to_json = money.to_json
 local iso = util.iso
+local ngx_get_uri_args = ngx.req.get_uri_args
+local type = type
 
 
 local _M = {}
@@ -36,7 +38,7 @@ ORDER BY e.booked_at, e.id]]
 
 
 function _M.get(req)
-    local args = ngx.req.get_uri_args(8)
+    local args = ngx_get_uri_args(8)
     local tz, tzname = util.timezone()
 
     if type(args.date) ~= "string" then

@@ -16,6 +16,9 @@ local re_match = ngx.re.match
 local re_find = ngx.re.find
 local str_format = string.format
 local str_byte = string.byte
+local tbl_concat = table.concat
+local io_open = io.open
+local ngx_req = ngx.req
 local str_sub = string.sub
 local tonumber = tonumber
 local tostring = tostring
@@ -54,7 +57,7 @@ function _M.id(prefix)
                  .. str_sub(HEX, b % 16 + 1, b % 16 + 1)
     end
 
-    return prefix .. table.concat(out)
+    return prefix .. tbl_concat(out)
 end
 
 
@@ -203,13 +206,13 @@ end
 
 -- The request body as a JSON object, or nil, problem (400 invalid_body).
 function _M.body_object()
-    ngx.req.read_body()
+    ngx_req.read_body()
 
-    local data = ngx.req.get_body_data()
+    local data = ngx_req.get_body_data()
     if not data then
-        local file = ngx.req.get_body_file()
+        local file = ngx_req.get_body_file()
         if file then
-            local f = io.open(file, "rb")
+            local f = io_open(file, "rb")
             if f then
                 data = f:read("*a")
                 f:close()

@@ -28,11 +28,13 @@ local problem = require "openbank.problem"
 local util = require "openbank.util"
 
 local math_floor = math.floor
+local math_max = math.max
 local math_min = math.min
 local str_byte = string.byte
 local str_char = string.char
 local str_lower = string.lower
 local tbl_concat = table.concat
+local tostring = tostring
 
 
 local _M = {}
@@ -263,7 +265,7 @@ function _M.compare(given, actual)
         return "match"
     end
 
-    local longer = math.max(#a, #b)
+    local longer = math_max(#a, #b)
     if d <= 2 and d <= math_floor(longer * 0.2) then
         return "close_match"
     end

@@ -287,17 +287,17 @@ sub payments_with_reference {
 
 sub error_log { slurp("$_[0]{dir}/run/error.log") }
 
-# no [alert], [emerg] or [crit] beyond those the test expects (regexes),
+# no [alert], [emerg], [crit] or [error] beyond those the test expects (regexes),
 # no AddressSanitizer report
 sub check_log {
     my ($self, @expected) = @_;
     my @bad;
     for my $line (split /\n/, $self->error_log) {
-        next unless $line =~ /\[(alert|emerg|crit)\]/;
+        next unless $line =~ /\[(alert|emerg|crit|error)\]/;
         next if grep { $line =~ $_ } @expected;
         push @bad, $line;
     }
-    ok(!@bad, "$self->{name}: no unexpected [alert], [crit] or [emerg]")
+    ok(!@bad, "$self->{name}: no unexpected [alert], [crit], [emerg] or [error]")
         or diag(join "\n", @bad);
 
     my @asan = glob("$self->{dir}/run/asan*");
