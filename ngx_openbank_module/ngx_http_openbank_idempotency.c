@@ -217,6 +217,9 @@ static uint32_t    ngx_http_openbank_idem_seq;
  * fdatasync() by a posted event at the end of the pass.
  */
 
+static ngx_http_openbank_idem_meta_t  *ngx_http_openbank_idem_meta;
+static ngx_http_openbank_sh_t         *ngx_http_openbank_idem_meta_sh;
+
 static EVP_MD_CTX  *ngx_http_openbank_idem_md;
 static EVP_MD      *ngx_http_openbank_idem_sha256;
 
@@ -1656,6 +1659,12 @@ ngx_http_openbank_idempotency_meta(ngx_http_openbank_zone_t *zone,
 {
     ngx_http_openbank_record_t  *rec;
 
+    /* never deleted (no expiry, not evictable): its place is kept */
+
+    if (ngx_http_openbank_idem_meta_sh == zone->sh) {
+        return ngx_http_openbank_idem_meta;
+    }
+
     rec = ngx_http_openbank_record_lookup(zone,
                                           NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
                                           &ngx_http_openbank_idem_meta_key,
@@ -1672,8 +1681,11 @@ ngx_http_openbank_idempotency_meta(ngx_http_openbank_zone_t *zone,
         return NULL;
     }
 
-    return (ngx_http_openbank_idem_meta_t *)
-               ngx_http_openbank_record_value(rec);
+    ngx_http_openbank_idem_meta = (ngx_http_openbank_idem_meta_t *)
+                                      ngx_http_openbank_record_value(rec);
+    ngx_http_openbank_idem_meta_sh = zone->sh;
+
+    return ngx_http_openbank_idem_meta;
 }
 
 
