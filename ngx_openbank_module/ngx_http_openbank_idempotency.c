@@ -1892,7 +1892,14 @@ ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
     ngx_http_openbank_idem_meta_t  *meta;
     ngx_http_openbank_main_conf_t  *obmcf;
 
-    if (ngx_test_config || cycle->conf_ctx[ngx_http_module.index] == NULL) {
+    /*
+     * Not in "nginx -t", and not in "nginx -s ...": that process reads
+     * the configuration too, but the running workers own the journal.
+     */
+
+    if (ngx_test_config || ngx_process == NGX_PROCESS_SIGNALLER
+        || cycle->conf_ctx[ngx_http_module.index] == NULL)
+    {
         return NGX_OK;
     }
 

@@ -24,7 +24,7 @@
 
 
 #define NGX_HTTP_OPENBANK_JOURNAL_MAGIC   0x314a424fU    /* "OBJ1" */
-#define NGX_HTTP_OPENBANK_JOURNAL_MAX     (64 * 1024 * 1024)
+#define NGX_HTTP_OPENBANK_JOURNAL_MAX     (1024 * 1024 * 1024)
 
 
 static ngx_int_t ngx_http_openbank_journal_sync_dir(ngx_str_t *path,

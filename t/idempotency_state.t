@@ -35,10 +35,21 @@ for my $i (1 .. 3) {
     is($r->{status}, 201, "payment $i");
     $first{$i} = $r->{content};
 }
-$gw->stop;
 
 ok(-s $journal, 'the journal exists under openbank_state');
 my $size = -s $journal;
+
+# a reload keeps the zone: the journal is neither read nor rewritten
+my $inode = (stat $journal)[1];
+$gw->reload;
+my $rr = $gw->post('/v1/payments', payment('st-1'), 'Idempotency-Key' => 'st-1');
+is($rr->{headers}{'idempotent-replayed'}, 'true', 'after a reload: replayed');
+is($rr->{content}, $first{1}, '... the first answer');
+is((stat $journal)[1], $inode, 'the journal was not rewritten by the reload');
+my @restored = $gw->error_log =~ /idempotency records restored/g;
+is(scalar @restored, 1, 'nor read again');
+$gw->stop;
+$size = -s $journal;
 
 # a torn last record: a crash in the middle of a write
 open my $fh, '>>', $journal or die;

@@ -193,6 +193,28 @@ sub test_config {
     return ($rc, $out);
 }
 
+# nginx -s reload on the copy; waits until a new worker generation serves
+sub reload {
+    my ($self) = @_;
+    my $dir = $self->{dir};
+    my @old = grep { $_ != ($self->pids)[0] } $self->pids;
+    local %ENV = %ENV;
+    if ($ENV{TEST_NGINX_ASAN}) {
+        chomp(my $asan = `gcc -print-file-name=libasan.so`);
+        $ENV{LD_PRELOAD} = $asan;
+        $ENV{ASAN_OPTIONS} = "log_path=$dir/run/asan:detect_leaks=0";
+    }
+    my $cwd = getcwd();
+    chdir $dir or die;
+    system('/usr/sbin/nginx', '-p', "$dir/", '-c', "$dir/conf/nginx.conf",
+           '-s', 'reload') == 0 or die "reload failed";
+    chdir $cwd;
+    for (1 .. 200) {
+        last unless grep { kill 0, $_ } @old;
+        sleep 0.05;
+    }
+}
+
 sub pids {
     my ($self) = @_;
     my $master = slurp("$self->{dir}/run/nginx.pid");
