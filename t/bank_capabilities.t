@@ -76,6 +76,12 @@ ok($r->{json}{accepted_at} && $r->{json}{settled_at}, 'accepted_at, settled_at')
 is(cents(balance('6222020000000001')->{balance}{value}), $before - 125000,
    'the debtor paid 1250.00');
 
+# the worker's timer settles without anyone reading
+$r = pay(value => '1.00', ref => 'by-timer');
+sleep 2;
+my (undef, $st) = $gw->payments_with_reference('by-timer');
+is($st, 'settled', 'settled by the timer, nobody read it meanwhile');
+
 # rejections, with reasons
 for my $case (
     [ { value => '9999999.00' }, 'insufficient_funds' ],

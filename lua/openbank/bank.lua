@@ -243,6 +243,9 @@ function _M.handle()
         return unavailable(request_id, err)
     end
 
+    -- this worker's settlement and expiry timer
+    payments.tick(path, util.settle_delay_ms())
+
     local row
     row, err = conn:first(SQL_PARTNER, partner)
     if err then
@@ -310,9 +313,6 @@ function _M.handle()
             status, body, headers = body.status, body.body, hdrs
         end
 
-        if ok and status and req.after then
-            req.after(util.settle_delay_ms())
-        end
 
     else
         local now = util.now_ms()

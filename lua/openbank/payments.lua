@@ -10,10 +10,9 @@
 -- After the whole delay it is `settled`: the hold is released and the
 -- ledger books debtor -amount, creditor +amount in one transaction.
 --
--- The steps run from an ngx.timer set when the payment is created, and
--- also before every read (advance()), so that a worker restart that lost
--- its timers never leaves a payment stuck and a read never shows a state
--- older than the clock allows.
+-- The steps run from a recurring ngx.timer of each worker (tick()), and
+-- also before every read (advance()), so that a read never shows a state
+-- older than the clock allows, even right after a restart.
 
 local ledger = require "openbank.ledger"
 local json = require "openbank.json"
@@ -25,8 +24,7 @@ local ngx_decode_base64 = ngx.decode_base64
 local ngx_encode_base64 = ngx.encode_base64
 local ngx_log = ngx.log
 local ngx_ERR = ngx.ERR
-local ngx_timer_at = ngx.timer.at
-local ngx_var = ngx.var
+local ngx_timer_every = ngx.timer.every
 local re_match = ngx.re.match
 local math_floor = math.floor
 local math_min = math.min
@@ -266,13 +264,24 @@ local function on_timer(premature, path, delay)
 end
 
 
-function _M.schedule(delay)
-    local path = ngx_var.openbank_bank_db
-    local half = math_floor(delay / 2)
+-- One recurring timer per worker and database moves payments on and
+-- expires escrows (TICK seconds apart), so the number of timers never
+-- grows with the number of payments; reads advance too (advance()).
+local TICK = 0.2
+local ticking = {}
 
-    -- a failed timer only delays: the next read advances the payment
-    ngx_timer_at(half / 1000, on_timer, path, delay)
-    ngx_timer_at(delay / 1000 + 0.01, on_timer, path, delay)
+function _M.tick(path, delay)
+    if ticking[path] then
+        return
+    end
+
+    local ok, err = ngx_timer_every(TICK, on_timer, path, delay)
+    if not ok then
+        ngx_log(ngx_ERR, "openbank bank: settlement timer: ", err)
+        return
+    end
+
+    ticking[path] = true
 end
 
 
@@ -348,7 +357,6 @@ function _M.create(req)
         return nil, err or "payment vanished"
     end
 
-    req.after = _M.schedule
 
     return 201, view(p), { "Location", "/v1/payments/" .. id }
 end

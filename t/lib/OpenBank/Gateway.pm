@@ -129,9 +129,10 @@ sub configure {
                 local schema = require "openbank.schema"
                 local conn = assert(db.open(ngx.var.openbank_bank_db,
                                             schema.migrate))
-                local r = conn:first("SELECT COUNT(*) AS n FROM payments "
+                local r = conn:first("SELECT COUNT(*) AS n, "
+                    .. "group_concat(status) AS s FROM payments "
                     .. "WHERE reference = ?", ngx.var.arg_reference)
-                ngx.say(r.n)
+                ngx.say(r.n, " ", r.s or "")
             }
         }
 CONF
@@ -303,8 +304,9 @@ sub ledger {
 sub payments_with_reference {
     my ($self, $ref) = @_;
     my $n = $self->ledger("/_test/payments?reference=$ref");
-    chomp $n;
-    return $n;
+    my ($count, $statuses) = split / /, $n;
+    chomp $statuses;
+    return wantarray ? ($count, $statuses) : $count;
 }
 
 sub error_log { slurp("$_[0]{dir}/run/error.log") }
