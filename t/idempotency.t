@@ -110,8 +110,28 @@ $r2 = $gw->post('/v1/payments', { reference => 'x' },
 is($r2->{status}, 400, 'replayed');
 is($r2->{headers}{'idempotent-replayed'}, 'true', 'as a replay');
 
+# bodies that nginx keeps in a temporary file are fingerprinted from it
+my $big = '{"reference":"' . ('b' x 100_000) . '"}';
+$r1 = $gw->post('/v1/payments', $big, 'Idempotency-Key' => 'key-big');
+is($r1->{status}, 400, 'a 100 kB body (in a temporary file): the bank '
+   . 'refuses it');
+$r2 = $gw->post('/v1/payments', $big, 'Idempotency-Key' => 'key-big');
+is($r2->{headers}{'idempotent-replayed'}, 'true', 'the same: replayed');
+(my $big2 = $big) =~ s/b"/c"/;
+$r = $gw->post('/v1/payments', $big2, 'Idempotency-Key' => 'key-big');
+is($r->{status}, 422, 'one byte changed at its end: 422');
+
+# a body over client_max_body_size: 413 before any record is made
+$r = $gw->post('/v1/payments', '{"x":"' . ('z' x 1_100_000) . '"}',
+               'Idempotency-Key' => 'key-huge');
+is($r->{status}, 413, 'over client_max_body_size: 413');
+is($r->{json}{code}, 'payload_too_large', 'payload_too_large');
+$r = $gw->post('/v1/payments', payment('idem-huge'),
+               'Idempotency-Key' => 'key-huge');
+is($r->{status}, 201, 'the key was not taken by the refused request');
+
 $gw->stop;
-$gw->check_log;
+$gw->check_log(qr/client intended to send too large body/);
 
 # --- in flight, and 20 at once: the bank holds every POST for a while
 my $slow = OpenBank::Gateway->new('idempotency-slow', settle_delay => 0.2,
@@ -197,11 +217,12 @@ is($r->{json}{id}, $b1->{json}{id}, 'the same payment');
 is($r->{headers}{'idempotent-replayed'}, 'true', 'replayed by the bank');
 is($gw->payments_with_reference('idem-lost'), 1, 'one payment');
 
+
 $r = $gw->post('/v1/payments', payment('idem-lost', '99.00'),
                'Idempotency-Key' => 'key-lost');
 is($r->{status}, 422, 'the bank too refuses the key with another body');
 $gw->stop;
-$gw->check_log;
+$gw->check_log(qr/client intended to send too large body/);
 
 # --- a crash of the whole gateway while the request is at the bank
 my $crash = OpenBank::Gateway->new('idempotency-crash', settle_delay => 0.2,
