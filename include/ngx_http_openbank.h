@@ -122,6 +122,7 @@ typedef struct {
     ngx_shm_zone_t               *shm_zone;
     ngx_str_t                     state_path;
     ngx_int_t                     tz_offset;   /* seconds east of UTC */
+    ngx_msec_t                    state_interval; /* counter snapshots */
 
     ngx_array_t                   plans;       /* ngx_http_openbank_plan_t */
     ngx_array_t                   partners;    /* ngx_http_openbank_partner_t */
@@ -201,6 +202,8 @@ typedef struct {
     void                         *idempotency; /* _idempotency.c */
 
     u_char                        request_id_data[36];
+
+    void                         *limits;      /* ngx_http_openbank_limits_t */
 } ngx_http_openbank_ctx_t;
 
 
@@ -275,6 +278,43 @@ void ngx_http_openbank_record_delete(ngx_http_openbank_zone_t *zone,
 u_char *ngx_http_openbank_record_value(ngx_http_openbank_record_t *rec);
 void ngx_http_openbank_zone_usage(ngx_shm_zone_t *shm_zone,
     size_t *size, size_t *used);
+
+/*
+ * Tables of the record store used by the rate limits, quotas and metrics
+ * (issue 4 keeps to 0x40-0x4f so that other tables never collide).
+ */
+#define NGX_HTTP_OPENBANK_TABLE_RATE     0x40
+#define NGX_HTTP_OPENBANK_TABLE_QUOTA    0x41
+#define NGX_HTTP_OPENBANK_TABLE_METRICS  0x42
+#define NGX_HTTP_OPENBANK_TABLE_META     0x43
+
+/* ngx_http_openbank_limit.c */
+ngx_int_t ngx_http_openbank_rate_check(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+ngx_int_t ngx_http_openbank_quota_take(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+ngx_int_t ngx_http_openbank_limit_headers(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+u_char *ngx_http_openbank_limit_status(u_char *p,
+    ngx_http_openbank_main_conf_t *obmcf, ngx_http_openbank_partner_t *partner,
+    uint64_t now);
+size_t ngx_http_openbank_limit_status_len(
+    ngx_http_openbank_partner_t *partner);
+ngx_int_t ngx_http_openbank_limit_init_module(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_openbank_limit_init_process(ngx_cycle_t *cycle);
+void ngx_http_openbank_limit_exit_process(ngx_cycle_t *cycle);
+void ngx_http_openbank_limit_exit_master(ngx_cycle_t *cycle);
+
+/* ngx_http_openbank_state.c: durable files, written atomically */
+ngx_int_t ngx_http_openbank_state_write(ngx_log_t *log, ngx_str_t *path,
+    u_char *buf, size_t len);
+ngx_int_t ngx_http_openbank_state_read(ngx_log_t *log, ngx_pool_t *pool,
+    ngx_str_t *path, ngx_str_t *out);
+
+/* ngx_http_openbank_metrics.c */
+char *ngx_http_openbank_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_openbank_metrics_init(ngx_conf_t *cf);
 
 /* ngx_http_openbank_status.c */
 char *ngx_http_openbank_status(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -32,6 +32,10 @@ static char *ngx_http_openbank_auth(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_openbank_name(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_openbank_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_openbank_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_openbank_init_process(ngx_cycle_t *cycle);
+static void ngx_http_openbank_exit_process(ngx_cycle_t *cycle);
+static void ngx_http_openbank_exit_master(ngx_cycle_t *cycle);
 
 
 /*
@@ -41,9 +45,13 @@ static ngx_int_t ngx_http_openbank_init(ngx_conf_t *cf);
 static ngx_http_openbank_check_pt  ngx_http_openbank_checks[] = {
     ngx_http_openbank_version_check,
     ngx_http_openbank_identify,
+    ngx_http_openbank_rate_check,
     ngx_http_openbank_scope_check,
     /* (the signature check goes here: it may read the body first) */
     ngx_http_openbank_idempotency_check,   /* before quota, which stays last */
+
+    /* the quota takes its unit: this must stay the LAST check */
+    ngx_http_openbank_quota_take,
     NULL
 };
 
@@ -58,7 +66,7 @@ static ngx_command_t  ngx_http_openbank_commands[] = {
       NULL },
 
     { ngx_string("openbank_state"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_openbank_state,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -127,6 +135,13 @@ static ngx_command_t  ngx_http_openbank_commands[] = {
       0,
       NULL },
 
+    { ngx_string("openbank_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_openbank_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("openbank_idempotency"),
       NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,
@@ -159,12 +174,12 @@ ngx_module_t  ngx_http_openbank_module = {
     ngx_http_openbank_commands,            /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    ngx_http_openbank_idempotency_init_module, /* init module */
-    NULL,                                  /* init process */
+    ngx_http_openbank_init_module,         /* init module */
+    ngx_http_openbank_init_process,        /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
-    NULL,                                  /* exit master */
+    ngx_http_openbank_exit_process,        /* exit process */
+    ngx_http_openbank_exit_master,         /* exit master */
     NGX_MODULE_V1_PADDING
 };
 
@@ -302,6 +317,12 @@ ngx_http_openbank_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    if (oblcf->api && ctx->partner
+        && ngx_http_openbank_limit_headers(r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     /* last: may hold the header until the answer is durable */
 
     rc = ngx_http_openbank_idempotency_header(r, ctx);
@@ -433,6 +454,7 @@ ngx_http_openbank_create_main_conf(ngx_conf_t *cf)
      */
 
     obmcf->tz_offset = NGX_CONF_UNSET;
+    obmcf->state_interval = NGX_CONF_UNSET_MSEC;
     obmcf->loaded = ngx_time();
 
     if (ngx_array_init(&obmcf->plans, cf->pool, 4,
@@ -463,6 +485,8 @@ ngx_http_openbank_init_main_conf(ngx_conf_t *cf, void *conf)
     if (obmcf->tz_offset == NGX_CONF_UNSET) {
         obmcf->tz_offset = 0;
     }
+
+    ngx_conf_init_msec_value(obmcf->state_interval, 1000);
 
     return NGX_CONF_OK;
 }
@@ -549,6 +573,30 @@ ngx_http_openbank_state(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     obmcf->state_path = value[1];
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "interval=", 9) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\": expected "
+                               "\"interval=TIME\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        value[2].data += 9;
+        value[2].len -= 9;
+
+        obmcf->state_interval = ngx_parse_time(&value[2], 0);
+
+        if (obmcf->state_interval == (ngx_msec_t) NGX_ERROR
+            || obmcf->state_interval < 10)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid interval \"%V\": expected a time "
+                               "of at least 10ms, such as \"1s\"",
+                               &value[2]);
+            return NGX_CONF_ERROR;
+        }
+    }
 
     /* nginx creates it at start, owned by the workers' user */
 
@@ -699,6 +747,10 @@ ngx_http_openbank_init(ngx_conf_t *cf)
 
     *h = ngx_http_openbank_access_handler;
 
+    if (ngx_http_openbank_metrics_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_openbank_header_filter;
 
@@ -706,4 +758,36 @@ ngx_http_openbank_init(ngx_conf_t *cf)
     ngx_http_top_body_filter = ngx_http_openbank_body_filter;
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_init_module(ngx_cycle_t *cycle)
+{
+    if (ngx_http_openbank_limit_init_module(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_openbank_idempotency_init_module(cycle);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_http_openbank_limit_init_process(cycle);
+}
+
+
+static void
+ngx_http_openbank_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_openbank_limit_exit_process(cycle);
+}
+
+
+static void
+ngx_http_openbank_exit_master(ngx_cycle_t *cycle)
+{
+    ngx_http_openbank_limit_exit_master(cycle);
 }

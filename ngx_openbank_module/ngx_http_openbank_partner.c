@@ -831,6 +831,7 @@ ngx_http_openbank_partners_init(ngx_conf_t *cf,
     ngx_http_openbank_main_conf_t *obmcf)
 {
     ngx_uint_t                    i, j;
+    ngx_http_openbank_key_t      *key;
     ngx_http_openbank_ref_t      *ref;
     ngx_http_openbank_plan_t     *plan;
     ngx_http_openbank_partner_t  *partner;
@@ -879,6 +880,19 @@ ngx_http_openbank_partners_init(ngx_conf_t *cf,
                           &ref[i].conf_file, ref[i].conf_line);
             return NGX_ERROR;
         }
+    }
+
+    /*
+     * The partners array may have moved while it grew (ngx_array_push()
+     * copies it): a key holds the copy it saw, so point it at the array's
+     * final place, by index.
+     */
+
+    key = obmcf->api_keys.elts;
+    partner = obmcf->partners.elts;
+
+    for (i = 0; i < obmcf->api_keys.nelts; i++) {
+        key[i].partner = &partner[key[i].partner->index];
     }
 
     ngx_sort(obmcf->api_keys.elts, obmcf->api_keys.nelts,

@@ -11,8 +11,6 @@
 
 
 static ngx_int_t ngx_http_openbank_status_handler(ngx_http_request_t *r);
-static u_char *ngx_http_openbank_status_quotas(u_char *p,
-    ngx_http_openbank_partner_t *partner);
 
 
 char *
@@ -35,26 +33,22 @@ ngx_http_openbank_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-#define NGX_HTTP_OPENBANK_QUOTA_JSON_LEN                                     \
-    (sizeof("{\"product\":\"\",\"limit\":,\"window\":\"month\"},") - 1      \
-     + 64 + NGX_INT_T_LEN)
-
 #define NGX_HTTP_OPENBANK_PARTNER_JSON_LEN                                   \
-    (sizeof("{\"name\":\"\",\"plan\":\"\",\"rate\":{\"limit\":,"            \
-            "\"period\":,\"burst\":},\"quotas\":[]},") - 1                  \
-     + 2 * 64 + 3 * NGX_INT_T_LEN)
+    (sizeof("{\"name\":\"\",\"plan\":\"\",},") - 1 + 2 * 64)
 
 
 static ngx_int_t
 ngx_http_openbank_status_handler(ngx_http_request_t *r)
 {
     size_t                          len, size, used;
+    uint64_t                        now;
     ngx_int_t                       rc;
     ngx_buf_t                      *b;
-    ngx_uint_t                      i, nquotas;
+    ngx_uint_t                      i, records;
     ngx_chain_t                     out;
     ngx_http_openbank_plan_t       *plan;
     ngx_http_openbank_partner_t    *partner;
+    ngx_http_openbank_zone_t       *zone;
     ngx_http_openbank_main_conf_t  *obmcf;
 
     if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
@@ -73,11 +67,8 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
                  "\"used\":,\"records\":}}\n") + 64 + 3 * NGX_INT_T_LEN;
 
     for (i = 0; i < obmcf->partners.nelts; i++) {
-        plan = partner[i].plan;
-        nquotas = plan->quotas.nelts + partner[i].quotas.nelts;
-
         len += NGX_HTTP_OPENBANK_PARTNER_JSON_LEN
-               + nquotas * NGX_HTTP_OPENBANK_QUOTA_JSON_LEN;
+               + ngx_http_openbank_limit_status_len(&partner[i]);
     }
 
     b = ngx_create_temp_buf(r->pool, len);
@@ -88,30 +79,35 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
     b->last = ngx_cpymem(b->last, "{\"partners\":[",
                          sizeof("{\"partners\":[") - 1);
 
+    /* one lock for the whole answer: a consistent picture */
+
+    zone = obmcf->shm_zone->data;
+    now = ngx_http_openbank_now_ms();
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
     for (i = 0; i < obmcf->partners.nelts; i++) {
         plan = partner[i].plan;
 
         b->last = ngx_sprintf(b->last,
-                              "%s{\"name\":\"%V\",\"plan\":\"%V\","
-                              "\"rate\":{\"limit\":%ui,\"period\":%ui,"
-                              "\"burst\":%ui},\"quotas\":[",
-                              i ? "," : "", &partner[i].name, &plan->name,
-                              plan->rate, plan->period, plan->burst);
+                              "%s{\"name\":\"%V\",\"plan\":\"%V\",",
+                              i ? "," : "", &partner[i].name, &plan->name);
 
-        b->last = ngx_http_openbank_status_quotas(b->last, &partner[i]);
+        b->last = ngx_http_openbank_limit_status(b->last, obmcf, &partner[i],
+                                                 now);
 
-        *b->last++ = ']';
         *b->last++ = '}';
     }
 
     ngx_http_openbank_zone_usage(obmcf->shm_zone, &size, &used);
+    records = zone->sh->records;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 
     b->last = ngx_sprintf(b->last,
                           "],\"zone\":{\"name\":\"%V\",\"size\":%uz,"
                           "\"used\":%uz,\"records\":%ui}}\n",
-                          &obmcf->shm_zone->shm.name, size, used,
-                          ((ngx_http_openbank_zone_t *)
-                           obmcf->shm_zone->data)->sh->records);
+                          &obmcf->shm_zone->shm.name, size, used, records);
 
     b->last_buf = 1;
     b->last_in_chain = 1;
@@ -131,43 +127,4 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
-}
-
-
-/* each product once: the partner's own quota, else its plan's */
-
-static u_char *
-ngx_http_openbank_status_quotas(u_char *p, ngx_http_openbank_partner_t *partner)
-{
-    ngx_uint_t                  i, n, first;
-    ngx_array_t                *lists[2];
-    ngx_http_openbank_quota_t  *quota, *effective;
-
-    lists[0] = &partner->quotas;
-    lists[1] = &partner->plan->quotas;
-    first = 1;
-
-    for (n = 0; n < 2; n++) {
-
-        quota = lists[n]->elts;
-
-        for (i = 0; i < lists[n]->nelts; i++) {
-
-            effective = ngx_http_openbank_partner_quota(partner,
-                                                        &quota[i].product);
-            if (effective != &quota[i]) {
-                continue;
-            }
-
-            p = ngx_sprintf(p, "%s{\"product\":\"%V\",\"limit\":%ui,"
-                            "\"window\":\"%s\"}",
-                            first ? "" : ",", &quota[i].product,
-                            quota[i].limit,
-                            quota[i].window == NGX_HTTP_OPENBANK_WINDOW_DAY
-                            ? "day" : "month");
-            first = 0;
-        }
-    }
-
-    return p;
 }

@@ -1,0 +1,1467 @@
+
+/*
+ * Copyright (C) The OpenBank gateway authors
+ *
+ * Rate limits and quotas.
+ *
+ * The rate is a GCRA per partner: one record (key: the partner's name)
+ * holds the theoretical arrival time "tat" in unix nanoseconds and the
+ * cost of one request when it was set.  A request is admitted when
+ * max(tat, now) + T - now <= burst * T, so that no more than
+ * burst + elapsed / T requests are ever admitted, whatever the workers.
+ *
+ * A quota is a counter per partner, product and calendar window (key:
+ * "partner/product/day|month/window start"), taken last in the pipeline.
+ *
+ * Neither key holds anything of the configuration: a reload that changes
+ * a plan finds the same records (a raised limit gives back exactly the
+ * difference; a rate change converts the debt from requests at the old
+ * rate to requests at the new one), and a partner removed and added back
+ * within a window finds its usage.
+ *
+ * The records are snapshotted to "<openbank_state>/counters" by one worker
+ * every "interval" and at exit, and restored once when the zone is new.
+ */
+
+
+#include <ngx_http_openbank.h>
+
+
+#define NGX_HTTP_OPENBANK_NS         1000000000ULL
+#define NGX_HTTP_OPENBANK_MS_NS      1000000ULL
+#define NGX_HTTP_OPENBANK_KEY_MAX    255
+#define NGX_HTTP_OPENBANK_SNAP_HEAD  "openbank-counters 1\n"
+#define NGX_HTTP_OPENBANK_SNAP_FILE  "/counters"
+#define NGX_HTTP_OPENBANK_CAPACITY_MAX  ((uint64_t) 1 << 61)
+
+
+typedef struct {
+    uint64_t                    tat;        /* unix ns: bucket full again */
+    uint64_t                    interval;   /* ns per request, when set */
+} ngx_http_openbank_rate_t;
+
+
+typedef struct {
+    uint64_t                    used;
+} ngx_http_openbank_count_t;
+
+
+typedef struct {
+    uint64_t                    generation; /* bumped on every change */
+} ngx_http_openbank_meta_t;
+
+
+/* what the checks learnt, for the headers */
+
+typedef struct {
+    ngx_http_openbank_quota_t  *quota;
+    uint64_t                    used;
+    time_t                      start;      /* the window, unix seconds */
+    time_t                      end;
+
+    ngx_uint_t                  remaining;  /* of the rate */
+    time_t                      reset;
+
+    time_t                      retry_after;
+
+    unsigned                    rate_known:1;
+    unsigned                    rate_taken:1;
+    unsigned                    quota_known:1;
+} ngx_http_openbank_limits_t;
+
+
+static ngx_http_openbank_limits_t *ngx_http_openbank_get_limits(
+    ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx);
+static uint64_t ngx_http_openbank_rate_interval(
+    ngx_http_openbank_plan_t *plan);
+static uint64_t ngx_http_openbank_rate_capacity(
+    ngx_http_openbank_plan_t *plan, uint64_t t);
+static uint64_t ngx_http_openbank_rate_tat(ngx_http_openbank_rate_t *v,
+    uint64_t t, uint64_t now);
+static void ngx_http_openbank_rate_state(ngx_http_openbank_plan_t *plan,
+    uint64_t tat, uint64_t now, ngx_uint_t *remaining, time_t *reset);
+static void ngx_http_openbank_window(ngx_http_openbank_quota_t *quota,
+    ngx_int_t tz, time_t now, time_t *start, time_t *end);
+static void ngx_http_openbank_civil_from_days(time_t days, ngx_int_t *year,
+    ngx_int_t *month);
+static void ngx_http_openbank_quota_key(ngx_str_t *key, u_char *buf,
+    ngx_http_openbank_partner_t *partner, ngx_http_openbank_quota_t *quota,
+    time_t start);
+static void ngx_http_openbank_peek(ngx_http_openbank_zone_t *zone,
+    ngx_http_openbank_partner_t *partner, ngx_http_openbank_limits_t *limits,
+    uint64_t now_ms);
+static void ngx_http_openbank_changed(void);
+static void ngx_http_openbank_rate_refund(ngx_http_openbank_zone_t *zone,
+    ngx_http_openbank_partner_t *partner, ngx_http_openbank_limits_t *limits,
+    uint64_t now_ms);
+static ngx_int_t ngx_http_openbank_full(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, const char *what);
+static ngx_int_t ngx_http_openbank_snapshot(ngx_log_t *log,
+    ngx_http_openbank_main_conf_t *obmcf);
+static void ngx_http_openbank_snapshot_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_openbank_restore(ngx_cycle_t *cycle,
+    ngx_http_openbank_main_conf_t *obmcf);
+static ngx_int_t ngx_http_openbank_load(ngx_log_t *log, ngx_pool_t *pool,
+    ngx_str_t *path, ngx_str_t *body);
+static ngx_int_t ngx_http_openbank_restore_line(ngx_log_t *log,
+    ngx_http_openbank_zone_t *zone, u_char *p, u_char *last,
+    uint64_t now_ms);
+static ngx_int_t ngx_http_openbank_valid_key(u_char *p, size_t len);
+static ngx_int_t ngx_http_openbank_state_file(ngx_pool_t *pool,
+    ngx_http_openbank_main_conf_t *obmcf, const char *suffix,
+    ngx_str_t *path);
+static ngx_http_openbank_main_conf_t *ngx_http_openbank_cycle_conf(
+    ngx_cycle_t *cycle);
+
+
+/* set up once per zone (init_module), inherited by the workers */
+static ngx_http_openbank_meta_t  *ngx_http_openbank_meta;
+
+static ngx_event_t                ngx_http_openbank_snapshot_event;
+static uint64_t                   ngx_http_openbank_written;
+static ngx_uint_t                 ngx_http_openbank_snapshot_writer;
+
+static ngx_str_t  ngx_http_openbank_meta_key = ngx_string("counters");
+
+
+static ngx_http_openbank_limits_t *
+ngx_http_openbank_get_limits(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx)
+{
+    if (ctx->limits == NULL) {
+        ctx->limits = ngx_pcalloc(r->main->pool,
+                                  sizeof(ngx_http_openbank_limits_t));
+    }
+
+    return ctx->limits;
+}
+
+
+/* the rate: right after identify, one critical section */
+
+ngx_int_t
+ngx_http_openbank_rate_check(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx)
+{
+    uint64_t                        now_ms, now, t, b, tat;
+    ngx_http_openbank_plan_t       *plan;
+    ngx_http_openbank_rate_t       *v;
+    ngx_http_openbank_zone_t       *zone;
+    ngx_http_openbank_limits_t     *limits;
+    ngx_http_openbank_record_t     *rec;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    if (ctx->partner == NULL) {
+        return NGX_DECLINED;
+    }
+
+    limits = ngx_http_openbank_get_limits(r, ctx);
+    if (limits == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+    zone = obmcf->shm_zone->data;
+    plan = ctx->partner->plan;
+
+    t = ngx_http_openbank_rate_interval(plan);
+    b = ngx_http_openbank_rate_capacity(plan, t);
+
+    now_ms = ngx_http_openbank_now_ms();
+    now = now_ms * NGX_HTTP_OPENBANK_MS_NS;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_RATE,
+                                          &ctx->partner->name, now_ms);
+    if (rec == NULL) {
+        rec = ngx_http_openbank_record_create(zone,
+                                              NGX_HTTP_OPENBANK_TABLE_RATE,
+                                              &ctx->partner->name,
+                                              sizeof(ngx_http_openbank_rate_t),
+                                              0, 0, now_ms);
+        if (rec == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return ngx_http_openbank_full(r, ctx, "rate");
+        }
+    }
+
+    v = (ngx_http_openbank_rate_t *) ngx_http_openbank_record_value(rec);
+
+    tat = ngx_http_openbank_rate_tat(v, t, now) + t;
+
+    if (tat - now > b) {
+        ngx_http_openbank_rate_state(plan, tat - t, now, &limits->remaining,
+                                     &limits->reset);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        limits->rate_known = 1;
+        limits->retry_after = (time_t) ((tat - b - now
+                                         + NGX_HTTP_OPENBANK_NS - 1)
+                                        / NGX_HTTP_OPENBANK_NS);
+        if (limits->retry_after < 1) {
+            limits->retry_after = 1;
+        }
+
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_TOO_MANY_REQUESTS,
+                                        "rate_limited",
+                                        "the plan allows %ui requests per "
+                                        "%s: retry in %T s", plan->rate,
+                                        plan->period == 1 ? "second"
+                                                          : "minute",
+                                        limits->retry_after);
+    }
+
+    v->tat = tat;
+    v->interval = t;
+    rec->expire = tat / NGX_HTTP_OPENBANK_MS_NS + 1;
+
+    ngx_http_openbank_changed();
+
+    ngx_http_openbank_rate_state(plan, tat, now, &limits->remaining,
+                                 &limits->reset);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    limits->rate_known = 1;
+    limits->rate_taken = 1;
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The quota: one unit of the product's calendar counter.  This check is
+ * the LAST of the pipeline (see ngx_http_openbank_checks[]), so that a
+ * call refused by any other check never counts.
+ */
+
+ngx_int_t
+ngx_http_openbank_quota_take(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx)
+{
+    time_t                          now;
+    uint64_t                        now_ms;
+    ngx_str_t                       key;
+    ngx_http_openbank_zone_t       *zone;
+    ngx_http_openbank_quota_t      *quota;
+    ngx_http_openbank_count_t      *v;
+    ngx_http_openbank_limits_t     *limits;
+    ngx_http_openbank_record_t     *rec;
+    ngx_http_openbank_loc_conf_t   *oblcf;
+    ngx_http_openbank_main_conf_t  *obmcf;
+    u_char                          buf[NGX_HTTP_OPENBANK_KEY_MAX];
+
+    oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
+
+    if (ctx->partner == NULL || oblcf->product.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    quota = ngx_http_openbank_partner_quota(ctx->partner, &oblcf->product);
+
+    if (quota == NULL) {
+        /* no quota for this product in the partner's plan: rate only */
+        return NGX_DECLINED;
+    }
+
+    limits = ngx_http_openbank_get_limits(r, ctx);
+    if (limits == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+    zone = obmcf->shm_zone->data;
+
+    now_ms = ngx_http_openbank_now_ms();
+    now = (time_t) (now_ms / 1000);
+
+    limits->quota = quota;
+    ngx_http_openbank_window(quota, obmcf->tz_offset, now, &limits->start,
+                             &limits->end);
+    ngx_http_openbank_quota_key(&key, buf, ctx->partner, quota,
+                                limits->start);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_QUOTA,
+                                          &key, now_ms);
+    if (rec == NULL) {
+        rec = ngx_http_openbank_record_create(zone,
+                                              NGX_HTTP_OPENBANK_TABLE_QUOTA,
+                                              &key,
+                                              sizeof(ngx_http_openbank_count_t),
+                                              (uint64_t) limits->end * 1000,
+                                              0, now_ms);
+        if (rec == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return ngx_http_openbank_full(r, ctx, "quota");
+        }
+    }
+
+    v = (ngx_http_openbank_count_t *) ngx_http_openbank_record_value(rec);
+
+    if (v->used >= quota->limit) {
+        limits->used = v->used;
+
+        /* a call refused for its quota does not count against the rate */
+
+        if (limits->rate_taken) {
+            ngx_http_openbank_rate_refund(zone, ctx->partner, limits, now_ms);
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        limits->quota_known = 1;
+        limits->retry_after = limits->end - now;
+
+        if (limits->retry_after < 1) {
+            limits->retry_after = 1;
+        }
+
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_TOO_MANY_REQUESTS,
+                                        "quota_exceeded",
+                                        "the %ui calls of \"%V\" a %s are "
+                                        "used: retry in %T s", quota->limit,
+                                        &quota->product,
+                                        quota->window
+                                        == NGX_HTTP_OPENBANK_WINDOW_DAY
+                                        ? "day" : "month",
+                                        limits->retry_after);
+    }
+
+    v->used++;
+    limits->used = v->used;
+
+    ngx_http_openbank_changed();
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    limits->quota_known = 1;
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_full(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
+    const char *what)
+{
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "openbank zone \"%V\" is full: no room for the %s "
+                  "counter of partner \"%V\", request refused",
+                  &obmcf->shm_zone->shm.name, what, &ctx->partner->name);
+
+    return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "state_unavailable",
+                                    "the gateway has no room to count this "
+                                    "call: try again later");
+}
+
+
+static void
+ngx_http_openbank_rate_refund(ngx_http_openbank_zone_t *zone,
+    ngx_http_openbank_partner_t *partner, ngx_http_openbank_limits_t *limits,
+    uint64_t now_ms)
+{
+    uint64_t                     now, t, tat;
+    ngx_http_openbank_rate_t    *v;
+    ngx_http_openbank_record_t  *rec;
+
+    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_RATE,
+                                          &partner->name, now_ms);
+    if (rec == NULL) {
+        return;
+    }
+
+    v = (ngx_http_openbank_rate_t *) ngx_http_openbank_record_value(rec);
+
+    now = now_ms * NGX_HTTP_OPENBANK_MS_NS;
+    t = ngx_http_openbank_rate_interval(partner->plan);
+    tat = ngx_http_openbank_rate_tat(v, t, now);
+
+    tat = (tat > now + t) ? tat - t : now;
+
+    v->tat = tat;
+    v->interval = t;
+    rec->expire = tat / NGX_HTTP_OPENBANK_MS_NS + 1;
+
+    limits->rate_taken = 0;
+
+    ngx_http_openbank_changed();
+
+    ngx_http_openbank_rate_state(partner->plan, tat, now, &limits->remaining,
+                                 &limits->reset);
+}
+
+
+static void
+ngx_http_openbank_changed(void)
+{
+    if (ngx_http_openbank_meta) {
+        ngx_http_openbank_meta->generation++;
+    }
+}
+
+
+static uint64_t
+ngx_http_openbank_rate_interval(ngx_http_openbank_plan_t *plan)
+{
+    uint64_t  t;
+
+    t = (uint64_t) plan->period * NGX_HTTP_OPENBANK_NS / plan->rate;
+
+    return t ? t : 1;
+}
+
+
+static uint64_t
+ngx_http_openbank_rate_capacity(ngx_http_openbank_plan_t *plan, uint64_t t)
+{
+    if (plan->burst > NGX_HTTP_OPENBANK_CAPACITY_MAX / t) {
+        return NGX_HTTP_OPENBANK_CAPACITY_MAX;
+    }
+
+    return plan->burst * t;
+}
+
+
+/* the tat at the current rate: a debt in requests survives a rate change */
+
+static uint64_t
+ngx_http_openbank_rate_tat(ngx_http_openbank_rate_t *v, uint64_t t,
+    uint64_t now)
+{
+    uint64_t  debt;
+
+    if (v->tat <= now) {
+        return now;
+    }
+
+    debt = v->tat - now;
+
+    if (v->interval && v->interval != t) {
+        debt = (uint64_t) ((long double) debt * t / v->interval);
+    }
+
+    return now + debt;
+}
+
+
+static void
+ngx_http_openbank_rate_state(ngx_http_openbank_plan_t *plan, uint64_t tat,
+    uint64_t now, ngx_uint_t *remaining, time_t *reset)
+{
+    uint64_t  t, b;
+
+    if (tat <= now) {
+        *remaining = plan->burst;
+        *reset = 0;
+        return;
+    }
+
+    t = ngx_http_openbank_rate_interval(plan);
+    b = ngx_http_openbank_rate_capacity(plan, t);
+
+    *remaining = (tat - now >= b) ? 0 : (ngx_uint_t) ((now + b - tat) / t);
+
+    if (*remaining > plan->burst) {
+        *remaining = plan->burst;
+    }
+
+    *reset = (time_t) ((tat - now + NGX_HTTP_OPENBANK_NS - 1)
+                       / NGX_HTTP_OPENBANK_NS);
+}
+
+
+/* the calendar window of "now" in the configured time zone */
+
+static void
+ngx_http_openbank_window(ngx_http_openbank_quota_t *quota, ngx_int_t tz,
+    time_t now, time_t *start, time_t *end)
+{
+    time_t     local, days, first;
+    ngx_int_t  year, month;
+
+    local = now + tz;
+    days = local / 86400;
+
+    if (local % 86400 < 0) {
+        days--;
+    }
+
+    if (quota->window == NGX_HTTP_OPENBANK_WINDOW_DAY) {
+        *start = days * 86400 - tz;
+        *end = *start + 86400;
+        return;
+    }
+
+    ngx_http_openbank_civil_from_days(days, &year, &month);
+
+    first = ngx_http_openbank_days_from_civil(year, month, 1);
+
+    *start = first * 86400 - tz;
+    *end = *start + ngx_http_openbank_month_days(year, month) * 86400;
+}
+
+
+/* the inverse of days_from_civil (H. Hinnant's algorithm) */
+
+static void
+ngx_http_openbank_civil_from_days(time_t days, ngx_int_t *year,
+    ngx_int_t *month)
+{
+    time_t  z, era, doe, yoe, doy, mp;
+
+    z = days + 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+
+    *month = (ngx_int_t) (mp < 10 ? mp + 3 : mp - 9);
+    *year = (ngx_int_t) (yoe + era * 400 + (*month <= 2));
+}
+
+
+static void
+ngx_http_openbank_quota_key(ngx_str_t *key, u_char *buf,
+    ngx_http_openbank_partner_t *partner, ngx_http_openbank_quota_t *quota,
+    time_t start)
+{
+    u_char  *p;
+
+    p = ngx_snprintf(buf, NGX_HTTP_OPENBANK_KEY_MAX, "%V/%V/%s/%T",
+                     &partner->name, &quota->product,
+                     quota->window == NGX_HTTP_OPENBANK_WINDOW_DAY
+                     ? "day" : "month", start);
+
+    key->data = buf;
+    key->len = p - buf;
+}
+
+
+/* what a refused or unmetered response shows: read, never take */
+
+static void
+ngx_http_openbank_peek(ngx_http_openbank_zone_t *zone,
+    ngx_http_openbank_partner_t *partner, ngx_http_openbank_limits_t *limits,
+    uint64_t now_ms)
+{
+    uint64_t                     now, tat, t;
+    ngx_str_t                    key;
+    ngx_http_openbank_record_t  *rec;
+    u_char                       buf[NGX_HTTP_OPENBANK_KEY_MAX];
+
+    now = now_ms * NGX_HTTP_OPENBANK_MS_NS;
+
+    if (!limits->rate_known) {
+        rec = ngx_http_openbank_record_lookup(zone,
+                                              NGX_HTTP_OPENBANK_TABLE_RATE,
+                                              &partner->name, now_ms);
+        tat = now;
+
+        if (rec) {
+            t = ngx_http_openbank_rate_interval(partner->plan);
+            tat = ngx_http_openbank_rate_tat(
+                      (ngx_http_openbank_rate_t *)
+                      ngx_http_openbank_record_value(rec), t, now);
+        }
+
+        ngx_http_openbank_rate_state(partner->plan, tat, now,
+                                     &limits->remaining, &limits->reset);
+        limits->rate_known = 1;
+    }
+
+    if (limits->quota && !limits->quota_known) {
+        ngx_http_openbank_quota_key(&key, buf, partner, limits->quota,
+                                    limits->start);
+
+        rec = ngx_http_openbank_record_lookup(zone,
+                                              NGX_HTTP_OPENBANK_TABLE_QUOTA,
+                                              &key, now_ms);
+        limits->used = rec ? ((ngx_http_openbank_count_t *)
+                              ngx_http_openbank_record_value(rec))->used
+                           : 0;
+        limits->quota_known = 1;
+    }
+}
+
+
+/*
+ * RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers)
+ * on every API response once the partner is known, 429s included.
+ */
+
+ngx_int_t
+ngx_http_openbank_limit_headers(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx)
+{
+    size_t                          len;
+    time_t                          now;
+    uint64_t                        now_ms, remaining;
+    ngx_str_t                       policy, state, retry;
+    ngx_http_openbank_plan_t       *plan;
+    ngx_http_openbank_zone_t       *zone;
+    ngx_http_openbank_limits_t     *limits;
+    ngx_http_openbank_loc_conf_t   *oblcf;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    if (ctx->partner == NULL) {
+        return NGX_OK;
+    }
+
+    limits = ngx_http_openbank_get_limits(r, ctx);
+    if (limits == NULL) {
+        return NGX_ERROR;
+    }
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+    oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
+    zone = obmcf->shm_zone->data;
+    plan = ctx->partner->plan;
+
+    now_ms = ngx_http_openbank_now_ms();
+    now = (time_t) (now_ms / 1000);
+
+    if (limits->quota == NULL && oblcf->product.len) {
+        limits->quota = ngx_http_openbank_partner_quota(ctx->partner,
+                                                        &oblcf->product);
+        if (limits->quota) {
+            ngx_http_openbank_window(limits->quota, obmcf->tz_offset, now,
+                                     &limits->start, &limits->end);
+        }
+    }
+
+    if (!limits->rate_known || (limits->quota && !limits->quota_known)) {
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        ngx_http_openbank_peek(zone, ctx->partner, limits, now_ms);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+    }
+
+    len = sizeof("\"rate\";q=;w=, \"-month\";q=;w=") - 1
+          + 2 * NGX_INT_T_LEN + 2 * NGX_TIME_T_LEN;
+
+    if (limits->quota) {
+        len += limits->quota->product.len;
+    }
+
+    policy.data = ngx_pnalloc(r->pool, 2 * len);
+    if (policy.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    state.data = policy.data + len;
+
+    policy.len = ngx_sprintf(policy.data, "\"rate\";q=%ui;w=%ui",
+                             plan->rate, plan->period)
+                 - policy.data;
+
+    state.len = ngx_sprintf(state.data, "\"rate\";r=%ui;t=%T",
+                            limits->remaining, limits->reset)
+                - state.data;
+
+    if (limits->quota) {
+        remaining = (limits->used < limits->quota->limit)
+                    ? limits->quota->limit - limits->used : 0;
+
+        policy.len = ngx_sprintf(policy.data + policy.len,
+                                 ", \"%V-%s\";q=%ui;w=%T",
+                                 &limits->quota->product,
+                                 limits->quota->window
+                                 == NGX_HTTP_OPENBANK_WINDOW_DAY
+                                 ? "day" : "month",
+                                 limits->quota->limit,
+                                 limits->end - limits->start)
+                     - policy.data;
+
+        state.len = ngx_sprintf(state.data + state.len,
+                                ", \"%V-%s\";r=%uL;t=%T",
+                                &limits->quota->product,
+                                limits->quota->window
+                                == NGX_HTTP_OPENBANK_WINDOW_DAY
+                                ? "day" : "month",
+                                remaining,
+                                limits->end > now ? limits->end - now : 0)
+                    - state.data;
+    }
+
+    if (ngx_http_openbank_set_header(r, "RateLimit-Policy", &policy) == NULL
+        || ngx_http_openbank_set_header(r, "RateLimit", &state) == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    if (r->headers_out.status == NGX_HTTP_TOO_MANY_REQUESTS
+        && limits->retry_after)
+    {
+        retry.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (retry.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        retry.len = ngx_sprintf(retry.data, "%T", limits->retry_after)
+                    - retry.data;
+
+        if (ngx_http_openbank_set_header(r, "Retry-After", &retry) == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* status: "rate":{...},"quotas":[...]; the caller holds the zone's lock */
+
+size_t
+ngx_http_openbank_limit_status_len(ngx_http_openbank_partner_t *partner)
+{
+    size_t  n;
+
+    n = partner->quotas.nelts + partner->plan->quotas.nelts;
+
+    return sizeof("\"rate\":{\"limit\":,\"period\":,\"burst\":,"
+                  "\"remaining\":,\"reset\":},\"quotas\":[]") - 1
+           + 5 * NGX_INT_T_LEN
+           + n * (sizeof("{\"product\":\"\",\"window\":\"month\","
+                         "\"limit\":,\"used\":,\"remaining\":,"
+                         "\"reset\":,\"window_start\":},") - 1
+                  + 64 + 5 * NGX_INT_T_LEN);
+}
+
+
+u_char *
+ngx_http_openbank_limit_status(u_char *p,
+    ngx_http_openbank_main_conf_t *obmcf, ngx_http_openbank_partner_t *partner,
+    uint64_t now_ms)
+{
+    time_t                       now;
+    uint64_t                     remaining;
+    ngx_uint_t                   i, n, first;
+    ngx_array_t                 *lists[2];
+    ngx_http_openbank_zone_t    *zone;
+    ngx_http_openbank_quota_t   *quota;
+    ngx_http_openbank_limits_t   limits;
+
+    zone = obmcf->shm_zone->data;
+    now = (time_t) (now_ms / 1000);
+
+    ngx_memzero(&limits, sizeof(ngx_http_openbank_limits_t));
+
+    ngx_http_openbank_peek(zone, partner, &limits, now_ms);
+
+    p = ngx_sprintf(p, "\"rate\":{\"limit\":%ui,\"period\":%ui,"
+                    "\"burst\":%ui,\"remaining\":%ui,\"reset\":%T},"
+                    "\"quotas\":[",
+                    partner->plan->rate, partner->plan->period,
+                    partner->plan->burst, limits.remaining, limits.reset);
+
+    /* each product once: the partner's own quota, else its plan's */
+
+    lists[0] = &partner->quotas;
+    lists[1] = &partner->plan->quotas;
+    first = 1;
+
+    for (n = 0; n < 2; n++) {
+
+        quota = lists[n]->elts;
+
+        for (i = 0; i < lists[n]->nelts; i++) {
+
+            if (ngx_http_openbank_partner_quota(partner, &quota[i].product)
+                != &quota[i])
+            {
+                continue;
+            }
+
+            limits.quota = &quota[i];
+            limits.quota_known = 0;
+            ngx_http_openbank_window(&quota[i], obmcf->tz_offset, now,
+                                     &limits.start, &limits.end);
+            ngx_http_openbank_peek(zone, partner, &limits, now_ms);
+
+            remaining = (limits.used < quota[i].limit)
+                        ? quota[i].limit - limits.used : 0;
+
+            p = ngx_sprintf(p, "%s{\"product\":\"%V\",\"window\":\"%s\","
+                            "\"limit\":%ui,\"used\":%uL,\"remaining\":%uL,"
+                            "\"reset\":%T,\"window_start\":%T}",
+                            first ? "" : ",", &quota[i].product,
+                            quota[i].window == NGX_HTTP_OPENBANK_WINDOW_DAY
+                            ? "day" : "month",
+                            quota[i].limit, limits.used, remaining,
+                            limits.end - now, limits.start);
+            first = 0;
+        }
+    }
+
+    *p++ = ']';
+
+    return p;
+}
+
+
+/* durability: the snapshot */
+
+static ngx_http_openbank_main_conf_t *
+ngx_http_openbank_cycle_conf(ngx_cycle_t *cycle)
+{
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    if (cycle->conf_ctx == NULL
+        || cycle->conf_ctx[ngx_http_module.index] == NULL)
+    {
+        return NULL;
+    }
+
+    obmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                ngx_http_openbank_module);
+
+    if (obmcf == NULL || obmcf->shm_zone == NULL) {
+        return NULL;
+    }
+
+    return obmcf;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_state_file(ngx_pool_t *pool,
+    ngx_http_openbank_main_conf_t *obmcf, const char *suffix, ngx_str_t *path)
+{
+    size_t  len;
+
+    len = obmcf->state_path.len + sizeof(NGX_HTTP_OPENBANK_SNAP_FILE)
+          + ngx_strlen(suffix);
+
+    path->data = pool ? ngx_pnalloc(pool, len) : ngx_alloc(len, ngx_cycle->log);
+    if (path->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    path->len = ngx_sprintf(path->data, "%V" NGX_HTTP_OPENBANK_SNAP_FILE "%s%Z",
+                            &obmcf->state_path, suffix)
+                - path->data - 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * "openbank-counters 1", then one line a live counter:
+ *     rate <key> <tat ns> <ns per request>
+ *     quota <key> <expiry ms> <used>
+ * and "sha256 <hex of everything above>".
+ */
+
+static ngx_int_t
+ngx_http_openbank_snapshot(ngx_log_t *log,
+    ngx_http_openbank_main_conf_t *obmcf)
+{
+    u_char                      *buf, *p;
+    size_t                       len;
+    uint64_t                     now_ms, generation;
+    ngx_int_t                    rc;
+    ngx_str_t                    path, prev;
+    ngx_queue_t                 *q;
+    ngx_http_openbank_zone_t    *zone;
+    ngx_http_openbank_rate_t    *rate;
+    ngx_http_openbank_count_t   *count;
+    ngx_http_openbank_record_t  *rec;
+    u_char                       hash[NGX_HTTP_OPENBANK_HASH_LEN];
+
+    zone = obmcf->shm_zone->data;
+    now_ms = ngx_http_openbank_now_ms();
+
+    if (ngx_http_openbank_state_file(NULL, obmcf, "", &path) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_openbank_state_file(NULL, obmcf, ".prev", &prev) != NGX_OK)
+    {
+        ngx_free(path.data);
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    generation = ngx_http_openbank_meta
+                 ? ngx_http_openbank_meta->generation : 0;
+
+    /* the exact room the counters need: the zone holds other records */
+
+    len = sizeof(NGX_HTTP_OPENBANK_SNAP_HEAD) - 1
+          + sizeof("sha256 \n") + 2 * NGX_HTTP_OPENBANK_HASH_LEN;
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         q != ngx_queue_sentinel(&zone->sh->queue);
+         q = ngx_queue_next(q))
+    {
+        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
+
+        if (rec->table == NGX_HTTP_OPENBANK_TABLE_RATE
+            || rec->table == NGX_HTTP_OPENBANK_TABLE_QUOTA)
+        {
+            len += sizeof("quota   \n") - 1 + rec->key_len
+                   + 2 * NGX_INT64_LEN;
+        }
+    }
+
+    buf = ngx_alloc(len, log);
+    if (buf == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_free(path.data);
+        ngx_free(prev.data);
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(buf, NGX_HTTP_OPENBANK_SNAP_HEAD,
+                   sizeof(NGX_HTTP_OPENBANK_SNAP_HEAD) - 1);
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         q != ngx_queue_sentinel(&zone->sh->queue);
+         q = ngx_queue_next(q))
+    {
+        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
+
+        if (rec->expire && rec->expire <= now_ms) {
+            continue;
+        }
+
+        if (rec->table == NGX_HTTP_OPENBANK_TABLE_RATE) {
+            rate = (ngx_http_openbank_rate_t *)
+                   ngx_http_openbank_record_value(rec);
+
+            p = ngx_sprintf(p, "rate %*s %uL %uL\n",
+                            (size_t) rec->key_len, rec->data,
+                            rate->tat, rate->interval);
+
+        } else if (rec->table == NGX_HTTP_OPENBANK_TABLE_QUOTA) {
+            count = (ngx_http_openbank_count_t *)
+                    ngx_http_openbank_record_value(rec);
+
+            p = ngx_sprintf(p, "quota %*s %uL %uL\n",
+                            (size_t) rec->key_len, rec->data,
+                            rec->expire, count->used);
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_http_openbank_sha256(hash, buf, p - buf);
+
+    p = ngx_cpymem(p, "sha256 ", sizeof("sha256 ") - 1);
+    p = ngx_hex_dump(p, hash, NGX_HTTP_OPENBANK_HASH_LEN);
+    *p++ = '\n';
+
+    /* the last good snapshot stays as ".prev" until this one is in */
+
+    if (ngx_rename_file(path.data, prev.data) == NGX_FILE_ERROR
+        && ngx_errno != NGX_ENOENT)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_rename_file_n " \"%V\" to \"%V\" failed",
+                      &path, &prev);
+    }
+
+    rc = ngx_http_openbank_state_write(log, &path, buf, p - buf);
+
+    if (rc == NGX_OK) {
+        ngx_http_openbank_written = generation;
+    }
+
+    ngx_free(buf);
+    ngx_free(path.data);
+    ngx_free(prev.data);
+
+    return rc;
+}
+
+
+static void
+ngx_http_openbank_snapshot_handler(ngx_event_t *ev)
+{
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    obmcf = ngx_http_openbank_cycle_conf((ngx_cycle_t *) ngx_cycle);
+
+    if (obmcf == NULL) {
+        return;
+    }
+
+    if (ngx_http_openbank_meta == NULL
+        || ngx_http_openbank_meta->generation != ngx_http_openbank_written)
+    {
+        (void) ngx_http_openbank_snapshot(ev->log, obmcf);
+    }
+
+    ngx_add_timer(ev, obmcf->state_interval);
+}
+
+
+/*
+ * Runs in the master (and in "nginx -t", where it does nothing) once the
+ * zone is set up: a zone that has no "counters" record is new, and the
+ * counters are restored into it before any worker exists.  A reload finds
+ * the record and restores nothing.
+ */
+
+ngx_int_t
+ngx_http_openbank_limit_init_module(ngx_cycle_t *cycle)
+{
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    if (ngx_test_config) {
+        return NGX_OK;
+    }
+
+    obmcf = ngx_http_openbank_cycle_conf(cycle);
+
+    if (obmcf == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_openbank_restore(cycle, obmcf);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_restore(ngx_cycle_t *cycle,
+    ngx_http_openbank_main_conf_t *obmcf)
+{
+    u_char                      *p, *last, *eol;
+    uint64_t                     now_ms;
+    ngx_int_t                    rc;
+    ngx_str_t                    path, prev, text;
+    ngx_uint_t                   n;
+    ngx_pool_t                  *pool;
+    ngx_http_openbank_zone_t    *zone;
+    ngx_http_openbank_record_t  *rec;
+
+    zone = obmcf->shm_zone->data;
+    now_ms = ngx_http_openbank_now_ms();
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_META,
+                                          &ngx_http_openbank_meta_key, 0);
+    if (rec) {
+        ngx_http_openbank_meta = (ngx_http_openbank_meta_t *)
+                                 ngx_http_openbank_record_value(rec);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_OK;
+    }
+
+    rec = ngx_http_openbank_record_create(zone, NGX_HTTP_OPENBANK_TABLE_META,
+                                          &ngx_http_openbank_meta_key,
+                                          sizeof(ngx_http_openbank_meta_t),
+                                          0, 0, now_ms);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (rec == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "openbank zone \"%V\" is too small",
+                      &obmcf->shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    ngx_http_openbank_meta = (ngx_http_openbank_meta_t *)
+                             ngx_http_openbank_record_value(rec);
+
+    if (obmcf->state_path.len == 0) {
+        return NGX_OK;
+    }
+
+    pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, cycle->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_openbank_state_file(pool, obmcf, "", &path) != NGX_OK
+        || ngx_http_openbank_state_file(pool, obmcf, ".prev", &prev)
+           != NGX_OK)
+    {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    /*
+     * The snapshot, else the one before it (a crash between the two
+     * renames of a write, or a file damaged on disk).
+     */
+
+    rc = ngx_http_openbank_load(cycle->log, pool, &path, &text);
+
+    if (rc == NGX_DECLINED || rc == NGX_ABORT) {
+        rc = ngx_http_openbank_load(cycle->log, pool, &prev, &text);
+
+        if (rc == NGX_OK) {
+            ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                          "counters restored from the previous snapshot "
+                          "\"%V\": up to two intervals of use are lost",
+                          &prev);
+            path = prev;
+
+        } else if (rc == NGX_ABORT) {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                          "no valid counters snapshot under \"%V\": rate "
+                          "and quota counters start from zero",
+                          &obmcf->state_path);
+        }
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "no counters to restore in \"%V\"", &path);
+        ngx_destroy_pool(pool);
+        return NGX_OK;
+    }
+
+    if (rc == NGX_ABORT) {
+        ngx_destroy_pool(pool);
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_destroy_pool(pool);
+
+        /*
+         * Unreadable: keep it where it is and start nothing on a guess;
+         * but a failure here on reload would end the master (nginx exits
+         * when a module fails to initialise), so a reload that brings a
+         * new zone goes on with an [alert].
+         */
+
+        if (ngx_is_init_cycle((ngx_cycle_t *) ngx_cycle)) {
+            return NGX_ERROR;
+        }
+
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "counters of \"%V\" not restored into the new zone",
+                      &obmcf->state_path);
+        return NGX_OK;
+    }
+
+    p = text.data;
+    last = text.data + text.len;
+    n = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    while (p < last) {
+        eol = ngx_strlchr(p, last, '\n');
+        if (eol == NULL) {
+            eol = last;
+        }
+
+        rc = ngx_http_openbank_restore_line(cycle->log, zone, p, eol,
+                                            now_ms);
+        if (rc == NGX_ERROR) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                          "openbank zone \"%V\" is full: %ui counters "
+                          "of \"%V\" restored, the rest is lost",
+                          &obmcf->shm_zone->shm.name, n, &path);
+            ngx_destroy_pool(pool);
+            return NGX_OK;
+        }
+
+        if (rc == NGX_OK) {
+            n++;
+        }
+
+        p = eol + 1;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                  "%ui counters restored from \"%V\"", n, &path);
+
+    ngx_destroy_pool(pool);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Reads and checks a snapshot: NGX_OK with its counter lines in "body",
+ * NGX_DECLINED when there is none, NGX_ABORT when it was corrupt (it is
+ * renamed aside and logged), NGX_ERROR when it cannot be read.
+ */
+
+static ngx_int_t
+ngx_http_openbank_load(ngx_log_t *log, ngx_pool_t *pool, ngx_str_t *path,
+    ngx_str_t *body)
+{
+    u_char     *p, *last;
+    size_t      n;
+    ngx_int_t   rc;
+    ngx_str_t   text, aside;
+    u_char      hash[NGX_HTTP_OPENBANK_HASH_LEN];
+    u_char      hex[2 * NGX_HTTP_OPENBANK_HASH_LEN];
+
+    rc = ngx_http_openbank_state_read(log, pool, path, &text);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* the header, then the checksum over everything before its line */
+
+    p = text.data;
+    last = text.data + text.len;
+
+    n = sizeof("sha256 \n") - 1 + 2 * NGX_HTTP_OPENBANK_HASH_LEN;
+
+    if (text.len >= sizeof(NGX_HTTP_OPENBANK_SNAP_HEAD) - 1 + n
+        && ngx_strncmp(p, NGX_HTTP_OPENBANK_SNAP_HEAD,
+                       sizeof(NGX_HTTP_OPENBANK_SNAP_HEAD) - 1) == 0
+        && ngx_strncmp(last - n, "sha256 ", sizeof("sha256 ") - 1) == 0
+        && last[-1] == '\n')
+    {
+        ngx_http_openbank_sha256(hash, p, last - n - p);
+        ngx_hex_dump(hex, hash, NGX_HTTP_OPENBANK_HASH_LEN);
+
+        if (ngx_strncmp(hex, last - n + sizeof("sha256 ") - 1,
+                        2 * NGX_HTTP_OPENBANK_HASH_LEN) == 0)
+        {
+            body->data = p + sizeof(NGX_HTTP_OPENBANK_SNAP_HEAD) - 1;
+            body->len = last - n - body->data;
+            return NGX_OK;
+        }
+    }
+
+    aside.data = ngx_pnalloc(pool, path->len + sizeof(".corrupt.")
+                                   + NGX_INT64_LEN);
+    if (aside.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    aside.len = ngx_sprintf(aside.data, "%V.corrupt.%uL%Z", path,
+                            ngx_http_openbank_now_ms())
+                - aside.data - 1;
+
+    if (ngx_rename_file(path->data, aside.data) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_rename_file_n " \"%V\" to \"%V\" failed",
+                      path, &aside);
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, log, 0,
+                  "counters file \"%V\" is corrupt or truncated (bad "
+                  "checksum): set aside as \"%V\"", path, &aside);
+
+    return NGX_ABORT;
+}
+
+
+/* NGX_OK: restored; NGX_DECLINED: expired or malformed; NGX_ERROR: full */
+
+static ngx_int_t
+ngx_http_openbank_restore_line(ngx_log_t *log, ngx_http_openbank_zone_t *zone,
+    u_char *p, u_char *last, uint64_t now_ms)
+{
+    u_char                      *f[4];
+    size_t                       l[4], size;
+    uint64_t                     a, b, expire;
+    ngx_str_t                    key;
+    ngx_uint_t                   i, table;
+    ngx_http_openbank_rate_t    *rate;
+    ngx_http_openbank_count_t   *count;
+    ngx_http_openbank_record_t  *rec;
+
+    for (i = 0; i < 4; i++) {
+        f[i] = p;
+
+        while (p < last && *p != ' ') {
+            p++;
+        }
+
+        l[i] = p - f[i];
+
+        if (l[i] == 0 || (i < 3 && p == last) || (i == 3 && p != last)) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "malformed line in the counters file: ignored");
+            return NGX_DECLINED;
+        }
+
+        p++;
+    }
+
+    a = (uint64_t) ngx_atoof(f[2], l[2]);
+    b = (uint64_t) ngx_atoof(f[3], l[3]);
+
+    if ((off_t) a == NGX_ERROR || (off_t) b == NGX_ERROR
+        || ngx_http_openbank_valid_key(f[1], l[1]) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "malformed line in the counters file: ignored");
+        return NGX_DECLINED;
+    }
+
+    if (l[0] == 4 && ngx_strncmp(f[0], "rate", 4) == 0) {
+        table = NGX_HTTP_OPENBANK_TABLE_RATE;
+        expire = a / NGX_HTTP_OPENBANK_MS_NS + 1;
+
+    } else if (l[0] == 5 && ngx_strncmp(f[0], "quota", 5) == 0) {
+        table = NGX_HTTP_OPENBANK_TABLE_QUOTA;
+        expire = a;
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "malformed line in the counters file: ignored");
+        return NGX_DECLINED;
+    }
+
+    if (expire <= now_ms) {
+        return NGX_DECLINED;
+    }
+
+    key.data = f[1];
+    key.len = l[1];
+
+    rec = ngx_http_openbank_record_lookup(zone, table, &key, now_ms);
+
+    if (rec == NULL) {
+        size = (table == NGX_HTTP_OPENBANK_TABLE_RATE)
+               ? sizeof(ngx_http_openbank_rate_t)
+               : sizeof(ngx_http_openbank_count_t);
+
+        rec = ngx_http_openbank_record_create(zone, table, &key, size,
+                                              expire, 0, now_ms);
+        if (rec == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    rec->expire = expire;
+
+    if (table == NGX_HTTP_OPENBANK_TABLE_RATE) {
+        rate = (ngx_http_openbank_rate_t *) ngx_http_openbank_record_value(rec);
+        rate->tat = a;
+        rate->interval = b;
+
+    } else {
+        count = (ngx_http_openbank_count_t *)
+                ngx_http_openbank_record_value(rec);
+        count->used = b;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_valid_key(u_char *p, size_t len)
+{
+    u_char  c;
+    size_t  i;
+
+    if (len == 0 || len > NGX_HTTP_OPENBANK_KEY_MAX) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < len; i++) {
+        c = p[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '-' || c == '_'
+              || c == '/'))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* one worker (the first) writes the snapshots */
+
+ngx_int_t
+ngx_http_openbank_limit_init_process(ngx_cycle_t *cycle)
+{
+    ngx_event_t                    *ev;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    obmcf = ngx_http_openbank_cycle_conf(cycle);
+
+    if (obmcf == NULL || obmcf->state_path.len == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_process == NGX_PROCESS_WORKER && ngx_worker != 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    ngx_http_openbank_snapshot_writer = 1;
+    ngx_http_openbank_written = ngx_http_openbank_meta
+                                ? ngx_http_openbank_meta->generation : 0;
+
+    ev = &ngx_http_openbank_snapshot_event;
+
+    ev->handler = ngx_http_openbank_snapshot_handler;
+    ev->log = cycle->log;
+    ev->data = cycle;
+    ev->cancelable = 1;
+
+    ngx_add_timer(ev, obmcf->state_interval);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_openbank_limit_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    if (!ngx_http_openbank_snapshot_writer) {
+        return;
+    }
+
+    obmcf = ngx_http_openbank_cycle_conf(cycle);
+
+    if (obmcf == NULL || obmcf->state_path.len == 0) {
+        return;
+    }
+
+    (void) ngx_http_openbank_snapshot(cycle->log, obmcf);
+}
+
+
+/* the last word: every worker has gone */
+
+void
+ngx_http_openbank_limit_exit_master(ngx_cycle_t *cycle)
+{
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    obmcf = ngx_http_openbank_cycle_conf(cycle);
+
+    if (obmcf == NULL || obmcf->state_path.len == 0
+        || ngx_http_openbank_meta == NULL)
+    {
+        return;
+    }
+
+    (void) ngx_http_openbank_snapshot(cycle->log, obmcf);
+}

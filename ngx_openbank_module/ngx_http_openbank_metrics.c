@@ -1,0 +1,453 @@
+
+/*
+ * Copyright (C) The OpenBank gateway authors
+ *
+ * "openbank_metrics": Prometheus text of what the API locations did.
+ *
+ * The counters live in the shared zone, in records that are never
+ * evicted: one a partner, product and status (created the first time the
+ * triple is seen, a few dozen bytes), and one fixed-size record for the
+ * refusals by reason, the latency histogram and the requests that could
+ * not be counted.  The log phase takes the zone's lock once a request; a
+ * scrape takes it once and walks the records.
+ */
+
+
+#include <ngx_http_openbank.h>
+
+
+#define NGX_HTTP_OPENBANK_METRIC_KEY_MAX  160
+#define NGX_HTTP_OPENBANK_METRIC_LINE     (NGX_HTTP_OPENBANK_METRIC_KEY_MAX \
+                                           + 128)
+
+
+typedef struct {
+    uint64_t                     count;
+} ngx_http_openbank_metric_t;
+
+
+static ngx_str_t  ngx_http_openbank_reasons[] = {
+    ngx_string("invalid_request"),
+    ngx_string("invalid_body"),
+    ngx_string("idempotency_key_missing"),
+    ngx_string("invalid_token"),
+    ngx_string("signature_missing"),
+    ngx_string("signature_invalid"),
+    ngx_string("replayed_request"),
+    ngx_string("insufficient_scope"),
+    ngx_string("certificate_mismatch"),
+    ngx_string("not_found"),
+    ngx_string("idempotency_in_flight"),
+    ngx_string("invalid_state"),
+    ngx_string("version_retired"),
+    ngx_string("payload_too_large"),
+    ngx_string("idempotency_key_reused"),
+    ngx_string("rate_limited"),
+    ngx_string("quota_exceeded"),
+    ngx_string("upstream_unavailable"),
+    ngx_string("state_unavailable"),
+    ngx_string("internal_error"),
+    ngx_string("other")
+};
+
+#define NGX_HTTP_OPENBANK_REASONS                                            \
+    (sizeof(ngx_http_openbank_reasons) / sizeof(ngx_str_t))
+
+
+/* upper bounds of the latency buckets, in milliseconds */
+
+static ngx_uint_t  ngx_http_openbank_buckets[] = {
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000
+};
+
+#define NGX_HTTP_OPENBANK_BUCKETS                                            \
+    (sizeof(ngx_http_openbank_buckets) / sizeof(ngx_uint_t))
+
+
+typedef struct {
+    uint64_t                     reasons[NGX_HTTP_OPENBANK_REASONS];
+    uint64_t                     buckets[NGX_HTTP_OPENBANK_BUCKETS + 1];
+    uint64_t                     count;
+    uint64_t                     sum_ms;
+    uint64_t                     dropped;   /* zone full: not counted */
+} ngx_http_openbank_metrics_t;
+
+
+static ngx_int_t ngx_http_openbank_metrics_log(ngx_http_request_t *r);
+static ngx_int_t ngx_http_openbank_metrics_handler(ngx_http_request_t *r);
+static ngx_http_openbank_metrics_t *ngx_http_openbank_metrics_global(
+    ngx_http_openbank_zone_t *zone, uint64_t now);
+
+
+static ngx_str_t  ngx_http_openbank_metrics_key = ngx_string("*");
+
+/* the record is never evicted nor deleted: its address is stable */
+static ngx_http_openbank_metrics_t  *ngx_http_openbank_global;
+
+
+char *
+ngx_http_openbank_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    obmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_openbank_module);
+
+    if (obmcf->shm_zone == NULL) {
+        return "requires \"openbank_zone\" before it";
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "is duplicate";
+    }
+
+    clcf->handler = ngx_http_openbank_metrics_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_openbank_metrics_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_openbank_metrics_log;
+
+    return NGX_OK;
+}
+
+
+static ngx_http_openbank_metrics_t *
+ngx_http_openbank_metrics_global(ngx_http_openbank_zone_t *zone, uint64_t now)
+{
+    ngx_http_openbank_record_t  *rec;
+
+    if (ngx_http_openbank_global) {
+        return ngx_http_openbank_global;
+    }
+
+    rec = ngx_http_openbank_record_lookup(zone,
+                                          NGX_HTTP_OPENBANK_TABLE_METRICS,
+                                          &ngx_http_openbank_metrics_key,
+                                          now);
+    if (rec == NULL) {
+        rec = ngx_http_openbank_record_create(zone,
+                                          NGX_HTTP_OPENBANK_TABLE_METRICS,
+                                          &ngx_http_openbank_metrics_key,
+                                          sizeof(ngx_http_openbank_metrics_t),
+                                          0, 0, now);
+        if (rec == NULL) {
+            return NULL;
+        }
+    }
+
+    ngx_http_openbank_global = (ngx_http_openbank_metrics_t *)
+                               ngx_http_openbank_record_value(rec);
+
+    return ngx_http_openbank_global;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_metrics_log(ngx_http_request_t *r)
+{
+    u_char                         *p;
+    uint64_t                        now;
+    ngx_int_t                       ms;
+    ngx_str_t                       key, *partner;
+    ngx_uint_t                      i, status;
+    ngx_time_t                     *tp;
+    ngx_http_openbank_ctx_t        *ctx;
+    ngx_http_openbank_zone_t       *zone;
+    ngx_http_openbank_metric_t     *m;
+    ngx_http_openbank_metrics_t    *g;
+    ngx_http_openbank_record_t     *rec;
+    ngx_http_openbank_loc_conf_t   *oblcf;
+    ngx_http_openbank_main_conf_t  *obmcf;
+    ngx_str_t                       none = ngx_null_string;
+    u_char                          buf[NGX_HTTP_OPENBANK_METRIC_KEY_MAX];
+
+    oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+
+    if (!oblcf->api || obmcf->shm_zone == NULL) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+    partner = (ctx && ctx->partner) ? &ctx->partner->name : &none;
+
+    status = r->headers_out.status;
+
+    tp = ngx_timeofday();
+    ms = (ngx_int_t) ((tp->sec - r->start_sec) * 1000
+                      + (tp->msec - r->start_msec));
+    if (ms < 0) {
+        ms = 0;
+    }
+
+    p = ngx_snprintf(buf, sizeof(buf), "%V/%V/%ui", partner, &oblcf->product,
+                     status);
+    key.data = buf;
+    key.len = p - buf;
+
+    zone = obmcf->shm_zone->data;
+    now = ngx_http_openbank_now_ms();
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    g = ngx_http_openbank_metrics_global(zone, now);
+
+    rec = ngx_http_openbank_record_lookup(zone,
+                                          NGX_HTTP_OPENBANK_TABLE_METRICS,
+                                          &key, now);
+    if (rec == NULL) {
+        rec = ngx_http_openbank_record_create(zone,
+                                          NGX_HTTP_OPENBANK_TABLE_METRICS,
+                                          &key,
+                                          sizeof(ngx_http_openbank_metric_t),
+                                          0, 0, now);
+    }
+
+    if (g == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_OK;
+    }
+
+    if (rec == NULL) {
+        g->dropped++;
+
+    } else {
+        m = (ngx_http_openbank_metric_t *) ngx_http_openbank_record_value(rec);
+        m->count++;
+    }
+
+    if (ctx && ctx->problem_code.len && status >= NGX_HTTP_BAD_REQUEST) {
+        for (i = 0; i < NGX_HTTP_OPENBANK_REASONS - 1; i++) {
+            if (ngx_http_openbank_reasons[i].len == ctx->problem_code.len
+                && ngx_strncmp(ngx_http_openbank_reasons[i].data,
+                               ctx->problem_code.data,
+                               ctx->problem_code.len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        g->reasons[i]++;
+    }
+
+    for (i = 0; i < NGX_HTTP_OPENBANK_BUCKETS; i++) {
+        if ((ngx_uint_t) ms <= ngx_http_openbank_buckets[i]) {
+            break;
+        }
+    }
+
+    g->buckets[i]++;
+    g->count++;
+    g->sum_ms += ms;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_metrics_handler(ngx_http_request_t *r)
+{
+    u_char                         *p, *slash1, *slash2, *end;
+    size_t                          len, size, used;
+    uint64_t                        now, cumulative;
+    ngx_int_t                       rc;
+    ngx_buf_t                      *b;
+    ngx_uint_t                      k, records;
+    ngx_chain_t                     out;
+    ngx_queue_t                    *q;
+    ngx_http_openbank_zone_t       *zone;
+    ngx_http_openbank_metric_t     *m;
+    ngx_http_openbank_metrics_t    *g, copy;
+    ngx_http_openbank_record_t     *rec;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+    zone = obmcf->shm_zone->data;
+    now = ngx_http_openbank_now_ms();
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    /* the exact room: the zone holds many other records */
+
+    len = 4096 + NGX_HTTP_OPENBANK_REASONS * 96;
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         q != ngx_queue_sentinel(&zone->sh->queue);
+         q = ngx_queue_next(q))
+    {
+        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
+
+        if (rec->table == NGX_HTTP_OPENBANK_TABLE_METRICS) {
+            len += NGX_HTTP_OPENBANK_METRIC_LINE;
+        }
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = b->last;
+
+    p = ngx_cpymem(p, "# HELP openbank_requests_total API requests by "
+                   "partner, product and status.\n"
+                   "# TYPE openbank_requests_total counter\n",
+                   sizeof("# HELP openbank_requests_total API requests by "
+                          "partner, product and status.\n"
+                          "# TYPE openbank_requests_total counter\n") - 1);
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         q != ngx_queue_sentinel(&zone->sh->queue);
+         q = ngx_queue_next(q))
+    {
+        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
+
+        if (rec->table != NGX_HTTP_OPENBANK_TABLE_METRICS
+            || rec->key_len > NGX_HTTP_OPENBANK_METRIC_KEY_MAX)
+        {
+            continue;
+        }
+
+        /* "partner/product/status": names never hold a "/" */
+
+        end = rec->data + rec->key_len;
+        slash1 = ngx_strlchr(rec->data, end, '/');
+        slash2 = slash1 ? ngx_strlchr(slash1 + 1, end, '/') : NULL;
+
+        if (slash2 == NULL) {
+            continue;
+        }
+
+        m = (ngx_http_openbank_metric_t *) ngx_http_openbank_record_value(rec);
+
+        p = ngx_sprintf(p, "openbank_requests_total{partner=\"%*s\","
+                        "product=\"%*s\",status=\"%*s\"} %uL\n",
+                        (size_t) (slash1 - rec->data), rec->data,
+                        (size_t) (slash2 - slash1 - 1), slash1 + 1,
+                        (size_t) (end - slash2 - 1), slash2 + 1,
+                        m->count);
+    }
+
+    g = ngx_http_openbank_metrics_global(zone, now);
+
+    if (g) {
+        copy = *g;
+
+    } else {
+        ngx_memzero(&copy, sizeof(ngx_http_openbank_metrics_t));
+    }
+
+    ngx_http_openbank_zone_usage(obmcf->shm_zone, &size, &used);
+    records = zone->sh->records;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    p = ngx_sprintf(p, "# HELP openbank_refusals_total Requests the gateway "
+                    "refused or failed, by problem code.\n"
+                    "# TYPE openbank_refusals_total counter\n");
+
+    for (k = 0; k < NGX_HTTP_OPENBANK_REASONS; k++) {
+        p = ngx_sprintf(p, "openbank_refusals_total{reason=\"%V\"} %uL\n",
+                        &ngx_http_openbank_reasons[k],
+                        copy.reasons[k]);
+    }
+
+    p = ngx_sprintf(p, "# HELP openbank_request_duration_seconds Time "
+                    "from the first byte of a request to its log "
+                    "line.\n"
+                    "# TYPE openbank_request_duration_seconds "
+                    "histogram\n");
+
+    cumulative = 0;
+
+    for (k = 0; k < NGX_HTTP_OPENBANK_BUCKETS; k++) {
+        cumulative += copy.buckets[k];
+
+        p = ngx_sprintf(p, "openbank_request_duration_seconds_bucket"
+                        "{le=\"%ui.%03ui\"} %uL\n",
+                        ngx_http_openbank_buckets[k] / 1000,
+                        ngx_http_openbank_buckets[k] % 1000,
+                        cumulative);
+    }
+
+    cumulative += copy.buckets[NGX_HTTP_OPENBANK_BUCKETS];
+
+    p = ngx_sprintf(p, "openbank_request_duration_seconds_bucket"
+                    "{le=\"+Inf\"} %uL\n"
+                    "openbank_request_duration_seconds_sum %uL.%03uL\n"
+                    "openbank_request_duration_seconds_count %uL\n",
+                    cumulative, copy.sum_ms / 1000, copy.sum_ms % 1000,
+                    copy.count);
+
+    p = ngx_sprintf(p, "# HELP openbank_metrics_dropped_total Requests not "
+                    "counted by partner because the zone was full.\n"
+                    "# TYPE openbank_metrics_dropped_total counter\n"
+                    "openbank_metrics_dropped_total %uL\n"
+                    "# HELP openbank_zone_size_bytes Size of the shared "
+                    "zone.\n"
+                    "# TYPE openbank_zone_size_bytes gauge\n"
+                    "openbank_zone_size_bytes{zone=\"%V\"} %uz\n"
+                    "# HELP openbank_zone_used_bytes Pages of the shared "
+                    "zone in use.\n"
+                    "# TYPE openbank_zone_used_bytes gauge\n"
+                    "openbank_zone_used_bytes{zone=\"%V\"} %uz\n"
+                    "# HELP openbank_zone_records Records in the shared "
+                    "zone.\n"
+                    "# TYPE openbank_zone_records gauge\n"
+                    "openbank_zone_records{zone=\"%V\"} %ui\n",
+                    copy.dropped,
+                    &obmcf->shm_zone->shm.name, size,
+                    &obmcf->shm_zone->shm.name, used,
+                    &obmcf->shm_zone->shm.name, records);
+
+    b->last = p;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

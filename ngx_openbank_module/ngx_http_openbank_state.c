@@ -1,0 +1,220 @@
+
+/*
+ * Copyright (C) The OpenBank gateway authors
+ *
+ * Durable files under "openbank_state", written atomically: a temporary
+ * file beside the target, written and fsync()ed, renamed over the target,
+ * and the directory fsync()ed, so that after a crash a reader finds either
+ * the old content or the new one, never a mix.  Readers still check what
+ * they read (the writers put a checksum in their files): a disk can lie.
+ */
+
+
+#include <ngx_http_openbank.h>
+
+
+#define NGX_HTTP_OPENBANK_STATE_MAX  (256 * 1024 * 1024)
+
+
+static ngx_int_t ngx_http_openbank_state_sync_dir(ngx_log_t *log,
+    u_char *file);
+
+
+ngx_int_t
+ngx_http_openbank_state_write(ngx_log_t *log, ngx_str_t *path, u_char *buf,
+    size_t len)
+{
+    u_char     *tmp;
+    ssize_t     n;
+    ngx_fd_t    fd;
+    ngx_err_t   err;
+
+    tmp = ngx_alloc(path->len + sizeof(".tmp.") + NGX_INT_T_LEN, log);
+    if (tmp == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_sprintf(tmp, "%V.tmp.%P%Z", path, ngx_pid);
+
+    fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE, 0600);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_open_file_n " \"%s\" failed", tmp);
+        ngx_free(tmp);
+        return NGX_ERROR;
+    }
+
+    while (len) {
+        n = write(fd, buf, len);
+
+        if (n == -1) {
+            err = ngx_errno;
+
+            if (err == NGX_EINTR) {
+                continue;
+            }
+
+            ngx_log_error(NGX_LOG_ALERT, log, err,
+                          "write() \"%s\" failed", tmp);
+            goto failed;
+        }
+
+        buf += n;
+        len -= n;
+    }
+
+    if (fsync(fd) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      "fsync() \"%s\" failed", tmp);
+        goto failed;
+    }
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", tmp);
+        fd = NGX_INVALID_FILE;
+        goto failed;
+    }
+
+    fd = NGX_INVALID_FILE;
+
+    if (ngx_rename_file(tmp, path->data) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_rename_file_n " \"%s\" to \"%V\" failed",
+                      tmp, path);
+        goto failed;
+    }
+
+    ngx_free(tmp);
+
+    return ngx_http_openbank_state_sync_dir(log, path->data);
+
+failed:
+
+    if (fd != NGX_INVALID_FILE) {
+        (void) ngx_close_file(fd);
+    }
+
+    (void) ngx_delete_file(tmp);
+    ngx_free(tmp);
+
+    return NGX_ERROR;
+}
+
+
+/* the rename itself is durable only once the directory is synced */
+
+static ngx_int_t
+ngx_http_openbank_state_sync_dir(ngx_log_t *log, u_char *file)
+{
+    u_char    *slash;
+    ngx_fd_t   fd;
+    u_char     dir[NGX_MAX_PATH];
+
+    slash = (u_char *) strrchr((char *) file, '/');
+
+    if (slash == NULL) {
+        ngx_cpystrn(dir, (u_char *) ".", 2);
+
+    } else if ((size_t) (slash - file) + 1 > sizeof(dir)) {
+        return NGX_ERROR;
+
+    } else {
+        ngx_cpystrn(dir, file, slash - file + 1);
+    }
+
+    fd = ngx_open_file(dir, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_open_file_n " \"%s\" failed", dir);
+        return NGX_ERROR;
+    }
+
+    if (fsync(fd) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      "fsync() \"%s\" failed", dir);
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    (void) ngx_close_file(fd);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The whole file into the pool, NUL-terminated: NGX_OK, NGX_DECLINED
+ * when there is no such file, NGX_ERROR (logged) otherwise.
+ */
+
+ngx_int_t
+ngx_http_openbank_state_read(ngx_log_t *log, ngx_pool_t *pool,
+    ngx_str_t *path, ngx_str_t *out)
+{
+    u_char           *buf;
+    off_t             size;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_err_t         err;
+    ngx_file_info_t   fi;
+
+    fd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        err = ngx_errno;
+
+        if (err == NGX_ENOENT) {
+            return NGX_DECLINED;
+        }
+
+        ngx_log_error(NGX_LOG_ALERT, log, err,
+                      ngx_open_file_n " \"%V\" failed", path);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_fd_info_n " \"%V\" failed", path);
+        goto failed;
+    }
+
+    size = ngx_file_size(&fi);
+
+    if (size > NGX_HTTP_OPENBANK_STATE_MAX) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "state file \"%V\" is too large (%O bytes)",
+                      path, size);
+        goto failed;
+    }
+
+    buf = ngx_pnalloc(pool, (size_t) size + 1);
+    if (buf == NULL) {
+        goto failed;
+    }
+
+    n = ngx_read_fd(fd, buf, (size_t) size);
+
+    if (n == -1) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_read_fd_n " \"%V\" failed", path);
+        goto failed;
+    }
+
+    buf[n] = '\0';
+
+    out->data = buf;
+    out->len = n;
+
+    (void) ngx_close_file(fd);
+
+    return NGX_OK;
+
+failed:
+
+    (void) ngx_close_file(fd);
+
+    return NGX_ERROR;
+}
