@@ -20,6 +20,7 @@
 
 #include <ngx_http_openbank.h>
 
+#include <fcntl.h>
 #include <sys/file.h>
 #include <openssl/evp.h>
 
@@ -34,6 +35,7 @@
 #define NGX_HTTP_OPENBANK_IDEM_STALE         (300 * 1000)
 #define NGX_HTTP_OPENBANK_IDEM_RETRY         1000
 #define NGX_HTTP_OPENBANK_IDEM_COMPACT_MIN   (4 * 1024 * 1024)
+#define NGX_HTTP_OPENBANK_IDEM_PREALLOC      (1024 * 1024)
 
 #define NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT     1
 #define NGX_HTTP_OPENBANK_IDEM_DONE          2
@@ -91,6 +93,7 @@ typedef struct {
     ngx_str_t                     key;         /* partner '\0' key */
     u_char                        fingerprint[NGX_HTTP_OPENBANK_HASH_LEN];
     ngx_http_openbank_zone_t     *zone;
+    ngx_http_openbank_record_t   *rec;         /* in flight, while ours */
     uint64_t                      expire;
     uint32_t                      seq;
 
@@ -658,6 +661,7 @@ own:
 
     ic->seq = v->owner_seq;
     ic->expire = rec->expire;
+    ic->rec = rec;
     ic->owner = 1;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -1219,7 +1223,24 @@ ngx_http_openbank_idempotency_write(void *data, ngx_log_t *log)
 {
     ngx_http_openbank_idem_io_t *io = data;
 
-    ssize_t  n;
+    off_t            end;
+    ssize_t          n;
+    struct stat      st;
+
+    /*
+     * Blocks are reserved ahead of the appends (past the end of the
+     * file, which keeps its size), so that a sync does not also have to
+     * allocate them.
+     */
+
+    if (fstat(io->fd, &st) == 0) {
+        end = st.st_size + (off_t) io->len;
+
+        if ((off_t) st.st_blocks * 512 < end) {
+            (void) fallocate(io->fd, FALLOC_FL_KEEP_SIZE, st.st_size,
+                             NGX_HTTP_OPENBANK_IDEM_PREALLOC);
+        }
+    }
 
     n = write(io->fd, io->buf, io->len);
 
@@ -1551,6 +1572,7 @@ ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
     ngx_queue_t                     *q;
     ngx_core_conf_t                 *ccf;
     ngx_http_openbank_zone_t        *zone;
+    ngx_http_openbank_idem_t        *v;
     ngx_http_openbank_record_t      *old, *nrec;
     ngx_http_openbank_idem_ctx_t    *ic;
     ngx_http_openbank_idem_meta_t   *meta;
@@ -1581,12 +1603,35 @@ ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
     {
         ic = ngx_queue_data(q, ngx_http_openbank_idem_ctx_t, queue);
 
-        old = ngx_http_openbank_record_lookup(zone,
+        /*
+         * The in-flight record is where take() left it unless it expired
+         * (24 hours) or was taken over; then it is looked up.  Records are
+         * freed only by expiry, never while unexpired and ours.
+         */
+
+        old = ic->rec;
+        v = old ? (ngx_http_openbank_idem_t *)
+                      ngx_http_openbank_record_value(old) : NULL;
+
+        if (old == NULL
+            || old->table != NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY
+            || old->expire <= now
+            || old->key_len != ic->key.len
+            || ngx_memcmp(old->data, ic->key.data, ic->key.len) != 0
+            || v->state != NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT
+            || v->owner_pid != (int32_t) ngx_pid
+            || v->owner_seq != ic->seq)
+        {
+            old = ngx_http_openbank_record_lookup(zone,
                                           NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
                                           &ic->key, now);
+        }
+
         if (old) {
             ngx_http_openbank_record_delete(zone, old);
         }
+
+        ic->rec = NULL;
 
         value = ic->record + skip + ic->key.len;
         vlen = ic->record_len - skip - ic->key.len;
