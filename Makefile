@@ -32,7 +32,7 @@ DEPS_BUILD := gcc make nginx nginx-dev libnginx-mod-http-lua \
 DEPS_TEST  := libtest-base-perl libipc-run-perl libwww-perl \
               libcrypt-jwt-perl libtext-diff-perl libjson-perl \
               libcryptx-perl faketime libfaketime clang \
-              libclang-rt-14-dev curl wrk
+              libclang-rt-14-dev curl wrk python3-cryptography
 # OpenAPI test (YAML) and the integrator guide's Python example.
 DEPS_TEST  += libyaml-libyaml-perl python3-requests
 
@@ -114,3 +114,28 @@ lint:
 
 clean:
 	rm -rf $(BUILD) objs run/tmp conf/.run.conf t/servroot*
+
+# RFC 9421: the module's signature code alone, for the tests and the docs
+# (t/tools/sigtool.c), and its libFuzzer target (fuzz/).
+SIG_INCS := -Iinclude -I$(BUILD)/nginx/objs -I$(NGINX_SRC)/src/core \
+            -I$(NGINX_SRC)/src/event -I$(NGINX_SRC)/src/event/modules \
+            -I$(NGINX_SRC)/src/os/unix
+SIG_SRCS := ngx_openbank_module/ngx_http_openbank_httpsig.c \
+            include/ngx_http_openbank_httpsig.h
+FUZZ_SECONDS ?= 60
+
+objs/sigtool: $(MODULE) t/tools/sigtool.c $(SIG_SRCS)
+	$(CC) -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter $(SIG_INCS) \
+	    -o $@ t/tools/sigtool.c ngx_openbank_module/ngx_http_openbank_httpsig.c \
+	    -lcrypto
+
+objs/fuzz-signature: $(MODULE) fuzz/fuzz_signature.c $(SIG_SRCS)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $(SIG_INCS) \
+	    -o $@ fuzz/fuzz_signature.c \
+	    ngx_openbank_module/ngx_http_openbank_httpsig.c -lcrypto
+
+.PHONY: fuzz-signature
+fuzz-signature: objs/fuzz-signature
+	@mkdir -p $(BUILD)/fuzz-signature-corpus
+	objs/fuzz-signature -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    $(BUILD)/fuzz-signature-corpus fuzz/corpus/signature

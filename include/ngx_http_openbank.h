@@ -27,6 +27,13 @@
 
 #define NGX_HTTP_OPENBANK_GONE           410
 
+#define NGX_HTTP_OPENBANK_SIGNATURE_OFF       0
+#define NGX_HTTP_OPENBANK_SIGNATURE_OPTIONAL  1
+#define NGX_HTTP_OPENBANK_SIGNATURE_REQUIRED  2
+
+/* record tables of the shared zone */
+#define NGX_HTTP_OPENBANK_TABLE_NONCE    0x51  /* RFC 9421 nonces */
+
 /* record tables of the shared zone; numbered by issue to never clash */
 #define NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY  6
 
@@ -108,6 +115,18 @@ typedef struct {
 } ngx_http_openbank_jwks_t;
 
 
+/*
+ * The gateway's own signing keys ("openbank_signing_key"), the first
+ * signs; the OAuth issue owns the directive, signed responses use it.
+ */
+
+typedef struct {
+    ngx_str_t                     kid;
+    ngx_uint_t                    type;        /* NGX_HTTP_OPENBANK_KEY_* */
+    EVP_PKEY                     *pkey;        /* private */
+} ngx_http_openbank_signing_key_t;
+
+
 /* a name a location uses that some partner must be able to hold */
 
 typedef struct {
@@ -130,6 +149,9 @@ typedef struct {
     ngx_array_t                   refs;        /* ngx_http_openbank_ref_t */
 
     time_t                        loaded;      /* when the conf was read */
+
+    time_t                        clock_skew;  /* openbank_clock_skew */
+    ngx_array_t                   signing_keys; /* signing_key_t */
 } ngx_http_openbank_main_conf_t;
 
 
@@ -150,6 +172,7 @@ typedef struct {
     ngx_str_t                     product;
     ngx_http_openbank_version_t  *version;
     ngx_flag_t                    status;
+    ngx_uint_t                    signature;   /* SIGNATURE_* */
     ngx_uint_t                    idempotency; /* ..._IDEMPOTENCY_* */
 } ngx_http_openbank_loc_conf_t;
 
@@ -162,6 +185,7 @@ typedef struct {
     ngx_rbtree_node_t             sentinel;
     ngx_queue_t                   queue;       /* least recently used last */
     ngx_uint_t                    records;
+    time_t                        started;     /* when the zone was made */
 } ngx_http_openbank_sh_t;
 
 
@@ -199,6 +223,7 @@ typedef struct {
     ngx_chain_t                  *problem_out; /* replaces nginx's page */
     unsigned                      problem_sent:1;
 
+    void                         *signature;   /* _signature.c's state */
     void                         *idempotency; /* _idempotency.c */
 
     u_char                        request_id_data[36];
@@ -301,6 +326,7 @@ u_char *ngx_http_openbank_limit_status(u_char *p,
 size_t ngx_http_openbank_limit_status_len(
     ngx_http_openbank_partner_t *partner);
 ngx_int_t ngx_http_openbank_limit_init_module(ngx_cycle_t *cycle);
+ngx_msec_t ngx_http_openbank_limit_manager(void *data);
 ngx_int_t ngx_http_openbank_limit_init_process(ngx_cycle_t *cycle);
 void ngx_http_openbank_limit_exit_process(ngx_cycle_t *cycle);
 void ngx_http_openbank_limit_exit_master(ngx_cycle_t *cycle);
@@ -318,6 +344,18 @@ ngx_int_t ngx_http_openbank_metrics_init(ngx_conf_t *cf);
 
 /* ngx_http_openbank_status.c */
 char *ngx_http_openbank_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_openbank_signature.c */
+ngx_int_t ngx_http_openbank_signature_check(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+ngx_int_t ngx_http_openbank_signature_header(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+ngx_int_t ngx_http_openbank_signature_body(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in,
+    ngx_http_output_header_filter_pt next_header,
+    ngx_http_output_body_filter_pt next_body);
+char *ngx_http_openbank_signing_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* ngx_http_openbank_jwks.c */

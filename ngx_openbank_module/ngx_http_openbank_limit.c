@@ -19,8 +19,10 @@
  * rate to requests at the new one), and a partner removed and added back
  * within a window finds its usage.
  *
- * The records are snapshotted to "<openbank_state>/counters" by one worker
- * every "interval" and at exit, and restored once when the zone is new.
+ * The records are snapshotted to "<openbank_state>/counters" every
+ * "interval" by nginx's cache manager process (never by a worker that
+ * serves requests: the file is fsync()ed) and by the master at exit, and
+ * restored by the master once, when the zone is new.
  */
 
 
@@ -91,6 +93,9 @@ static void ngx_http_openbank_peek(ngx_http_openbank_zone_t *zone,
     ngx_http_openbank_partner_t *partner, ngx_http_openbank_limits_t *limits,
     uint64_t now_ms);
 static void ngx_http_openbank_changed(void);
+static ngx_http_openbank_record_t *ngx_http_openbank_counter_create(
+    ngx_http_openbank_zone_t *zone, ngx_uint_t table, ngx_str_t *key,
+    size_t size, uint64_t expire, uint64_t now);
 static void ngx_http_openbank_rate_refund(ngx_http_openbank_zone_t *zone,
     ngx_http_openbank_partner_t *partner, ngx_http_openbank_limits_t *limits,
     uint64_t now_ms);
@@ -122,6 +127,11 @@ static uint64_t                   ngx_http_openbank_written;
 static ngx_uint_t                 ngx_http_openbank_snapshot_writer;
 
 static ngx_str_t  ngx_http_openbank_meta_key = ngx_string("counters");
+
+static uint64_t   ngx_http_openbank_swept;
+
+/* the master of the cache manager process that writes the snapshots */
+static ngx_pid_t  ngx_http_openbank_master;
 
 
 static ngx_http_openbank_limits_t *
@@ -175,11 +185,11 @@ ngx_http_openbank_rate_check(ngx_http_request_t *r,
     rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_RATE,
                                           &ctx->partner->name, now_ms);
     if (rec == NULL) {
-        rec = ngx_http_openbank_record_create(zone,
-                                              NGX_HTTP_OPENBANK_TABLE_RATE,
-                                              &ctx->partner->name,
-                                              sizeof(ngx_http_openbank_rate_t),
-                                              0, 0, now_ms);
+        rec = ngx_http_openbank_counter_create(zone,
+                                               NGX_HTTP_OPENBANK_TABLE_RATE,
+                                               &ctx->partner->name,
+                                               sizeof(ngx_http_openbank_rate_t),
+                                               0, now_ms);
         if (rec == NULL) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
             return ngx_http_openbank_full(r, ctx, "rate");
@@ -287,12 +297,10 @@ ngx_http_openbank_quota_take(ngx_http_request_t *r,
     rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_QUOTA,
                                           &key, now_ms);
     if (rec == NULL) {
-        rec = ngx_http_openbank_record_create(zone,
-                                              NGX_HTTP_OPENBANK_TABLE_QUOTA,
-                                              &key,
-                                              sizeof(ngx_http_openbank_count_t),
-                                              (uint64_t) limits->end * 1000,
-                                              0, now_ms);
+        rec = ngx_http_openbank_counter_create(zone,
+                                        NGX_HTTP_OPENBANK_TABLE_QUOTA, &key,
+                                        sizeof(ngx_http_openbank_count_t),
+                                        (uint64_t) limits->end * 1000, now_ms);
         if (rec == NULL) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
             return ngx_http_openbank_full(r, ctx, "quota");
@@ -360,6 +368,55 @@ ngx_http_openbank_full(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
                                     "state_unavailable",
                                     "the gateway has no room to count this "
                                     "call: try again later");
+}
+
+
+/*
+ * A counter is never evicted before it expires.  When the zone has no room,
+ * the store's reclaim looks at the least recently used records only, and
+ * counters that live for a day or a month gather there: so every expired
+ * record of the zone is swept once, at most once a second a process, before
+ * the caller is told that the zone is full.
+ */
+
+static ngx_http_openbank_record_t *
+ngx_http_openbank_counter_create(ngx_http_openbank_zone_t *zone,
+    ngx_uint_t table, ngx_str_t *key, size_t size, uint64_t expire,
+    uint64_t now)
+{
+    ngx_uint_t                   freed;
+    ngx_queue_t                 *q, *next;
+    ngx_http_openbank_record_t  *rec;
+
+    rec = ngx_http_openbank_record_create(zone, table, key, size, expire, 0,
+                                          now);
+
+    if (rec || now - ngx_http_openbank_swept < 1000) {
+        return rec;
+    }
+
+    ngx_http_openbank_swept = now;
+    freed = 0;
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         q != ngx_queue_sentinel(&zone->sh->queue);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
+
+        if (rec->expire && rec->expire <= now) {
+            ngx_http_openbank_record_delete(zone, rec);
+            freed++;
+        }
+    }
+
+    if (freed == 0) {
+        return NULL;
+    }
+
+    return ngx_http_openbank_record_create(zone, table, key, size, expire, 0,
+                                           now);
 }
 
 
@@ -436,7 +493,8 @@ static uint64_t
 ngx_http_openbank_rate_tat(ngx_http_openbank_rate_t *v, uint64_t t,
     uint64_t now)
 {
-    uint64_t  debt;
+    uint64_t     debt;
+    long double  d;
 
     if (v->tat <= now) {
         return now;
@@ -445,7 +503,15 @@ ngx_http_openbank_rate_tat(ngx_http_openbank_rate_t *v, uint64_t t,
     debt = v->tat - now;
 
     if (v->interval && v->interval != t) {
-        debt = (uint64_t) ((long double) debt * t / v->interval);
+        d = (long double) debt * t / v->interval;
+        debt = (d < (long double) NGX_HTTP_OPENBANK_CAPACITY_MAX)
+               ? (uint64_t) d : NGX_HTTP_OPENBANK_CAPACITY_MAX;
+    }
+
+    /* never more than any bucket holds (a restored file may say more) */
+
+    if (debt > NGX_HTTP_OPENBANK_CAPACITY_MAX) {
+        debt = NGX_HTTP_OPENBANK_CAPACITY_MAX;
     }
 
     return now + debt;
@@ -1340,8 +1406,8 @@ ngx_http_openbank_restore_line(ngx_log_t *log, ngx_http_openbank_zone_t *zone,
                ? sizeof(ngx_http_openbank_rate_t)
                : sizeof(ngx_http_openbank_count_t);
 
-        rec = ngx_http_openbank_record_create(zone, table, &key, size,
-                                              expire, 0, now_ms);
+        rec = ngx_http_openbank_counter_create(zone, table, &key, size,
+                                               expire, now_ms);
         if (rec == NULL) {
             return NGX_ERROR;
         }
@@ -1389,7 +1455,42 @@ ngx_http_openbank_valid_key(u_char *p, size_t len)
 }
 
 
-/* one worker (the first) writes the snapshots */
+/*
+ * The "manager" of the openbank_state path: nginx runs it in its cache
+ * manager process, again after the number of milliseconds it returns.
+ */
+
+ngx_msec_t
+ngx_http_openbank_limit_manager(void *data)
+{
+    ngx_http_openbank_main_conf_t *obmcf = data;
+
+    /*
+     * An orphan (its master was killed) would go on writing the counters
+     * of a zone nobody uses over those of the next nginx: it leaves.
+     */
+
+    if (ngx_http_openbank_master && getppid() != ngx_http_openbank_master) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "the master process is gone: the counters are no "
+                      "longer written by this process");
+        ngx_terminate = 1;
+        return 1000;
+    }
+
+    if (obmcf->shm_zone
+        && (ngx_http_openbank_meta == NULL
+            || ngx_http_openbank_meta->generation
+               != ngx_http_openbank_written))
+    {
+        (void) ngx_http_openbank_snapshot(ngx_cycle->log, obmcf);
+    }
+
+    return obmcf->state_interval;
+}
+
+
+/* without a master (master_process off), the process writes them itself */
 
 ngx_int_t
 ngx_http_openbank_limit_init_process(ngx_cycle_t *cycle)
@@ -1403,12 +1504,12 @@ ngx_http_openbank_limit_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_process == NGX_PROCESS_WORKER && ngx_worker != 0) {
+    if (ngx_process == NGX_PROCESS_HELPER) {
+        ngx_http_openbank_master = getppid();
         return NGX_OK;
     }
 
-    if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE)
-    {
+    if (ngx_process != NGX_PROCESS_SINGLE) {
         return NGX_OK;
     }
 

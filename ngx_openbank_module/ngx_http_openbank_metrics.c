@@ -5,20 +5,21 @@
  * "openbank_metrics": Prometheus text of what the API locations did.
  *
  * The counters live in the shared zone, in records that are never
- * evicted: one a partner, product and status (created the first time the
- * triple is seen, a few dozen bytes), and one fixed-size record for the
- * refusals by reason, the latency histogram and the requests that could
- * not be counted.  The log phase takes the zone's lock once a request; a
- * scrape takes it once and walks the records.
+ * evicted: one a partner, product, status and endpoint (the location's
+ * name), created the first time it is seen (128 or 256 bytes), and one
+ * fixed-size record for the refusals by reason, the latency histogram
+ * and the requests that could not be counted.  The log phase takes the
+ * zone's lock once a request; a scrape takes it once and walks the
+ * records.
  */
 
 
 #include <ngx_http_openbank.h>
 
 
-#define NGX_HTTP_OPENBANK_METRIC_KEY_MAX  160
-#define NGX_HTTP_OPENBANK_METRIC_LINE     (NGX_HTTP_OPENBANK_METRIC_KEY_MAX \
-                                           + 128)
+#define NGX_HTTP_OPENBANK_METRIC_KEY_MAX  256
+#define NGX_HTTP_OPENBANK_METRIC_LINE                                        \
+    (2 * NGX_HTTP_OPENBANK_METRIC_KEY_MAX + 128)
 
 
 typedef struct {
@@ -74,6 +75,7 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_openbank_metrics_log(ngx_http_request_t *r);
+static u_char *ngx_http_openbank_label(u_char *p, u_char *src, size_t len);
 static ngx_int_t ngx_http_openbank_metrics_handler(ngx_http_request_t *r);
 static ngx_http_openbank_metrics_t *ngx_http_openbank_metrics_global(
     ngx_http_openbank_zone_t *zone, uint64_t now);
@@ -173,6 +175,7 @@ ngx_http_openbank_metrics_log(ngx_http_request_t *r)
     ngx_http_openbank_metric_t     *m;
     ngx_http_openbank_metrics_t    *g;
     ngx_http_openbank_record_t     *rec;
+    ngx_http_core_loc_conf_t       *clcf;
     ngx_http_openbank_loc_conf_t   *oblcf;
     ngx_http_openbank_main_conf_t  *obmcf;
     ngx_str_t                       none = ngx_null_string;
@@ -197,8 +200,12 @@ ngx_http_openbank_metrics_log(ngx_http_request_t *r)
         ms = 0;
     }
 
-    p = ngx_snprintf(buf, sizeof(buf), "%V/%V/%ui", partner, &oblcf->product,
-                     status);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    /* "partner/product/status/endpoint": only the endpoint may hold "/" */
+
+    p = ngx_snprintf(buf, sizeof(buf), "%V/%V/%ui/%V", partner,
+                     &oblcf->product, status, &clcf->name);
     key.data = buf;
     key.len = p - buf;
 
@@ -267,7 +274,7 @@ ngx_http_openbank_metrics_log(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_openbank_metrics_handler(ngx_http_request_t *r)
 {
-    u_char                         *p, *slash1, *slash2, *end;
+    u_char                         *p, *slash1, *slash2, *slash3, *end;
     size_t                          len, size, used;
     uint64_t                        now, cumulative;
     ngx_int_t                       rc;
@@ -320,10 +327,10 @@ ngx_http_openbank_metrics_handler(ngx_http_request_t *r)
     p = b->last;
 
     p = ngx_cpymem(p, "# HELP openbank_requests_total API requests by "
-                   "partner, product and status.\n"
+                   "partner, product, status and endpoint.\n"
                    "# TYPE openbank_requests_total counter\n",
                    sizeof("# HELP openbank_requests_total API requests by "
-                          "partner, product and status.\n"
+                          "partner, product, status and endpoint.\n"
                           "# TYPE openbank_requests_total counter\n") - 1);
 
     for (q = ngx_queue_head(&zone->sh->queue);
@@ -343,19 +350,23 @@ ngx_http_openbank_metrics_handler(ngx_http_request_t *r)
         end = rec->data + rec->key_len;
         slash1 = ngx_strlchr(rec->data, end, '/');
         slash2 = slash1 ? ngx_strlchr(slash1 + 1, end, '/') : NULL;
+        slash3 = slash2 ? ngx_strlchr(slash2 + 1, end, '/') : NULL;
 
-        if (slash2 == NULL) {
+        if (slash3 == NULL) {
             continue;
         }
 
         m = (ngx_http_openbank_metric_t *) ngx_http_openbank_record_value(rec);
 
         p = ngx_sprintf(p, "openbank_requests_total{partner=\"%*s\","
-                        "product=\"%*s\",status=\"%*s\"} %uL\n",
+                        "product=\"%*s\",status=\"%*s\",endpoint=\"",
                         (size_t) (slash1 - rec->data), rec->data,
                         (size_t) (slash2 - slash1 - 1), slash1 + 1,
-                        (size_t) (end - slash2 - 1), slash2 + 1,
-                        m->count);
+                        (size_t) (slash3 - slash2 - 1), slash2 + 1);
+
+        p = ngx_http_openbank_label(p, slash3 + 1, end - slash3 - 1);
+
+        p = ngx_sprintf(p, "\"} %uL\n", m->count);
     }
 
     g = ngx_http_openbank_metrics_global(zone, now);
@@ -450,4 +461,35 @@ ngx_http_openbank_metrics_handler(ngx_http_request_t *r)
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/* a label value: backslash, double quote and new line escaped */
+
+static u_char *
+ngx_http_openbank_label(u_char *p, u_char *src, size_t len)
+{
+    while (len--) {
+
+        switch (*src) {
+
+        case '\\':
+        case '"':
+            *p++ = '\\';
+            *p++ = *src;
+            break;
+
+        case '\n':
+            *p++ = '\\';
+            *p++ = 'n';
+            break;
+
+        default:
+            *p++ = *src;
+        }
+
+        src++;
+    }
+
+    return p;
 }

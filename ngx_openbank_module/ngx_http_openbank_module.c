@@ -36,6 +36,19 @@ static ngx_int_t ngx_http_openbank_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_openbank_init_process(ngx_cycle_t *cycle);
 static void ngx_http_openbank_exit_process(ngx_cycle_t *cycle);
 static void ngx_http_openbank_exit_master(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_openbank_body_out(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_openbank_header_out(ngx_http_request_t *r);
+static ngx_int_t ngx_http_openbank_body_sign(ngx_http_request_t *r,
+    ngx_chain_t *in);
+
+
+static ngx_conf_enum_t  ngx_http_openbank_signature_modes[] = {
+    { ngx_string("off"), NGX_HTTP_OPENBANK_SIGNATURE_OFF },
+    { ngx_string("optional"), NGX_HTTP_OPENBANK_SIGNATURE_OPTIONAL },
+    { ngx_string("required"), NGX_HTTP_OPENBANK_SIGNATURE_REQUIRED },
+    { ngx_null_string, 0 }
+};
 
 
 /*
@@ -47,7 +60,7 @@ static ngx_http_openbank_check_pt  ngx_http_openbank_checks[] = {
     ngx_http_openbank_identify,
     ngx_http_openbank_rate_check,
     ngx_http_openbank_scope_check,
-    /* (the signature check goes here: it may read the body first) */
+    ngx_http_openbank_signature_check,     /* may read the body first */
     ngx_http_openbank_idempotency_check,   /* before quota, which stays last */
 
     /* the quota takes its unit: this must stay the LAST check */
@@ -132,6 +145,27 @@ static ngx_command_t  ngx_http_openbank_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_openbank_status,
       NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_signature"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_openbank_loc_conf_t, signature),
+      &ngx_http_openbank_signature_modes },
+
+    { ngx_string("openbank_clock_skew"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_openbank_main_conf_t, clock_skew),
+      NULL },
+
+    { ngx_string("openbank_signing_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_openbank_signing_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -323,9 +357,35 @@ ngx_http_openbank_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    /* last: may hold the header until the answer is durable */
+    /*
+     * Last but one: an answer kept for its Idempotency-Key is held until
+     * it is durable, and kept as the bank sent it (unsigned: a replay is
+     * signed for the request it answers).
+     */
 
     rc = ngx_http_openbank_idempotency_header(r, ctx);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    return ngx_http_openbank_header_out(r);
+}
+
+
+/* the header as it leaves: a signed response is held here */
+
+static ngx_int_t
+ngx_http_openbank_header_out(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    ngx_http_openbank_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+
+    /* last: a signed response holds its header until the body is known */
+
+    rc = ngx_http_openbank_signature_header(r, ctx);
 
     if (rc != NGX_DECLINED) {
         return rc;
@@ -348,13 +408,48 @@ ngx_http_openbank_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     if (ctx && ctx->problem_out) {
         return ngx_http_openbank_problem_body(r, ctx, in,
-                                              ngx_http_next_body_filter);
+                                              ngx_http_openbank_body_out);
     }
+
+    return ngx_http_openbank_body_out(r, in);
+}
+
+
+/*
+ * The body as it leaves: an answer kept for its Idempotency-Key is held
+ * here until it is durable, then goes on (header and body) to be signed.
+ */
+
+static ngx_int_t
+ngx_http_openbank_body_out(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_http_openbank_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
 
     if (ctx && ctx->idempotency) {
         return ngx_http_openbank_idempotency_body(r, ctx, in,
-                                                  ngx_http_next_header_filter,
-                                                  ngx_http_next_body_filter);
+                                                  ngx_http_openbank_header_out,
+                                                  ngx_http_openbank_body_sign);
+    }
+
+    return ngx_http_openbank_body_sign(r, in);
+}
+
+
+/* a signed response is held and signed here */
+
+static ngx_int_t
+ngx_http_openbank_body_sign(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_http_openbank_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+
+    if (ctx && ctx->signature) {
+        return ngx_http_openbank_signature_body(r, ctx, in,
+                                                ngx_http_next_header_filter,
+                                                ngx_http_next_body_filter);
     }
 
     return ngx_http_next_body_filter(r, in);
@@ -456,6 +551,7 @@ ngx_http_openbank_create_main_conf(ngx_conf_t *cf)
     obmcf->tz_offset = NGX_CONF_UNSET;
     obmcf->state_interval = NGX_CONF_UNSET_MSEC;
     obmcf->loaded = ngx_time();
+    obmcf->clock_skew = NGX_CONF_UNSET;
 
     if (ngx_array_init(&obmcf->plans, cf->pool, 4,
                        sizeof(ngx_http_openbank_plan_t))
@@ -468,6 +564,9 @@ ngx_http_openbank_create_main_conf(ngx_conf_t *cf)
            != NGX_OK
         || ngx_array_init(&obmcf->refs, cf->pool, 8,
                           sizeof(ngx_http_openbank_ref_t))
+           != NGX_OK
+        || ngx_array_init(&obmcf->signing_keys, cf->pool, 2,
+                          sizeof(ngx_http_openbank_signing_key_t))
            != NGX_OK)
     {
         return NULL;
@@ -486,6 +585,7 @@ ngx_http_openbank_init_main_conf(ngx_conf_t *cf, void *conf)
         obmcf->tz_offset = 0;
     }
 
+    ngx_conf_init_value(obmcf->clock_skew, 60);
     ngx_conf_init_msec_value(obmcf->state_interval, 1000);
 
     return NGX_CONF_OK;
@@ -513,6 +613,7 @@ ngx_http_openbank_create_loc_conf(ngx_conf_t *cf)
     conf->auth = NGX_CONF_UNSET_UINT;
     conf->version = NGX_CONF_UNSET_PTR;
     conf->status = NGX_CONF_UNSET;
+    conf->signature = NGX_CONF_UNSET_UINT;
     conf->idempotency = NGX_CONF_UNSET_UINT;
 
     return conf;
@@ -525,11 +626,15 @@ ngx_http_openbank_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_openbank_loc_conf_t *prev = parent;
     ngx_http_openbank_loc_conf_t *conf = child;
 
+    ngx_http_openbank_main_conf_t  *obmcf;
+
     ngx_conf_merge_uint_value(conf->auth, prev->auth, 0);
     ngx_conf_merge_str_value(conf->scope, prev->scope, "");
     ngx_conf_merge_str_value(conf->product, prev->product, "");
     ngx_conf_merge_ptr_value(conf->version, prev->version, NULL);
     ngx_conf_merge_value(conf->status, prev->status, 0);
+    ngx_conf_merge_uint_value(conf->signature, prev->signature,
+                              NGX_HTTP_OPENBANK_SIGNATURE_OFF);
     ngx_conf_merge_uint_value(conf->idempotency, prev->idempotency,
                               NGX_HTTP_OPENBANK_IDEMPOTENCY_OFF);
 
@@ -544,6 +649,25 @@ ngx_http_openbank_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if ((conf->scope.len || conf->product.len) && conf->auth == 0) {
         return "with \"openbank_scope\" or \"openbank_product\" "
                "requires \"openbank_auth\" in the same location";
+    }
+
+    if (conf->signature != NGX_HTTP_OPENBANK_SIGNATURE_OFF
+        && conf->auth == 0)
+    {
+        return "with \"openbank_signature\" requires \"openbank_auth\": "
+               "the signer is the authenticated partner";
+    }
+
+    obmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_openbank_module);
+
+    if (conf->signature != NGX_HTTP_OPENBANK_SIGNATURE_OFF
+        && prev->signature != conf->signature
+        && obmcf->signing_keys.nelts == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"openbank_signature\" without "
+                           "\"openbank_signing_key\": responses to signed "
+                           "requests will not be signed");
     }
 
     return ngx_http_openbank_idempotency_merge(cf, conf);
@@ -608,6 +732,10 @@ ngx_http_openbank_state(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     path->name = value[1];
     path->conf_file = cf->conf_file->file.name.data;
     path->line = cf->conf_file->line;
+
+    /* nginx's cache manager process writes the counters' snapshots */
+    path->manager = ngx_http_openbank_limit_manager;
+    path->data = obmcf;
 
     if (ngx_add_path(cf, &path) != NGX_OK) {
         return NGX_CONF_ERROR;

@@ -218,8 +218,14 @@ ngx_http_openbank_problem_header(ngx_http_request_t *r,
         ngx_http_openbank_default_problem(r, ctx, status);
     }
 
+    /* a bad signature is not a bad token: no Bearer challenge for it */
+
     if (status == NGX_HTTP_UNAUTHORIZED
-        && r->headers_out.www_authenticate == NULL)
+        && r->headers_out.www_authenticate == NULL
+        && !(ctx->problem_code.len > 9
+             && (ngx_strncmp(ctx->problem_code.data, "signature", 9) == 0
+                 || ngx_strncmp(ctx->problem_code.data, "replayed_", 9)
+                    == 0)))
     {
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {

@@ -172,6 +172,7 @@ ngx_http_openbank_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_memzero(zone->sh, sizeof(ngx_http_openbank_sh_t));
 
     zone->sh->magic = NGX_HTTP_OPENBANK_ZONE_MAGIC;
+    zone->sh->started = ngx_time();
 
     ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
                     ngx_http_openbank_rbtree_insert_value);

@@ -121,6 +121,28 @@ start_nginx({ http_config => http_config(quota => 9), config => $config,
 my $g = used('globex')->{used};
 ok($g >= 5 && $g <= 6, "globex after kill -9: $g (5 kept, the last may be lost)");
 
+# The cache manager process writes the snapshots: when its master is
+# killed, it leaves instead of writing a dead zone over the next nginx's.
+my @children = worker_pids();
+my ($manager) = grep {
+    (do { local (@ARGV, $/) = "/proc/$_/cmdline"; <> } // '') =~ /cache manager/
+} @children;
+ok($manager, 'a cache manager process writes the snapshots');
+kill KILL => nginx_pid(), grep { $_ != $manager } @children;
+my $gone = 0;
+for (1 .. 50) {
+    waitpid $manager, 1;    # WNOHANG: the harness adopts orphans
+    my $stat = -e "/proc/$manager/stat"
+        ? do { local (@ARGV, $/) = "/proc/$manager/stat"; <> } // '' : '';
+    if ($stat !~ /\)\s+[^Z]/) { $gone = 1; last }
+    select undef, undef, undef, 0.1;
+}
+ok($gone, 'the orphaned cache manager left on its own');
+kill_nginx();
+start_nginx({ http_config => http_config(quota => 9), config => $config,
+              workers => 2 });
+is(used('globex')->{used}, $g, 'the counters are those it had');
+
 # A corrupt current snapshot: logged, set aside, the previous one is used.
 stop_nginx();
 open my $fh, '>', "$state/counters" or die;

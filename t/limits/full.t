@@ -52,5 +52,14 @@ $res = http_request('GET', '/v1/payments', { 'X-API-Key' => 'key-1' });
 is($res->status, 200, 'partner 1 is still served');
 like($res->header('RateLimit'), qr/"payments-day";r=98;/, 'and metered');
 
+# Room comes back only as counters expire: the rate counters (10r/m: a
+# bucket is full again 6 s after its last call) go, quotas stay.
+sleep 7;
+$res = http_request('GET', '/v1/payments', { 'X-API-Key' => 'key-' . ($served + 1) });
+is($res->status, 200, 'expired rate counters made room for the next partner');
+$res = http_request('GET', '/v1/payments', { 'X-API-Key' => 'key-1' });
+like($res->header('RateLimit'), qr/"payments-day";r=97;/,
+     'while the quota counters were kept');
+
 stop_nginx();
 done_testing();

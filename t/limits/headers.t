@@ -135,7 +135,7 @@ X-API-Key: key-slow
 --- response_headers
 RateLimit-Policy: "rate";q=5;w=60, "payments-day";q=80000;w=86400
 --- response_headers_like
-RateLimit: ^"rate";r=[01];t=(12|24|25), "payments-day";r=7999[89];t=\d+$
+RateLimit: ^"rate";r=[01];t=([1-9]|1\d|2[0-4]), "payments-day";r=7999[89];t=\d+$
 --- no_error_log
 [error]
 
@@ -208,8 +208,8 @@ GET /v1/payments
 X-API-Key: key-slower
 --- error_code: 429
 --- response_headers_like
-Retry-After: ^(5\d|60)$
-RateLimit: ^"rate";r=0;t=(5\d|60), "payments-day";r=99;t=\d+$
+Retry-After: ^([1-9]|[1-5]\d|60)$
+RateLimit: ^"rate";r=0;t=([1-9]|[1-5]\d|60), "payments-day";r=99;t=\d+$
 RateLimit-Policy: ^"rate";q=1;w=60, "payments-day";q=100;w=86400$
 --- response_json
 {"code": "rate_limited", "status": 429, "type": "urn:openbank:problem:rate_limited",

@@ -24,6 +24,10 @@ location /v1/payments {
     openbank_product  payments;
     content_by_lua_block { ngx.say("paid") }
 }
+location ~ '^/v1/we"ird\d' {
+    openbank_auth     api_key;
+    content_by_lua_block { ngx.say("odd") }
+}
 location = /openbank/status { openbank_status; }
 location = /metrics         { openbank_metrics; }
 EOT
@@ -41,6 +45,8 @@ is(pay('key-nobody'), 401, 'an unknown key');
 
 my $res = http_request('GET', '/openbank/status');
 is($res->status, 200, 'status');
+is(http_request('GET', '/v1/we%22ird7', { 'X-API-Key' => 'key-globex' })->status,
+   200, 'a regex location with a quote and a backslash');
 like($res->header('Content-Type'), qr{^application/json}, 'JSON');
 my $s = decode_json($res->body);
 
@@ -82,20 +88,22 @@ sub metric ($name) {
     return $m =~ /^\Q$name\E (\S+)$/m ? $1 : undef;
 }
 
-is(metric('openbank_requests_total{partner="acme",product="payments",status="200"}'),
+is(metric('openbank_requests_total{partner="acme",product="payments",status="200",endpoint="/v1/payments"}'),
    3, 'acme 200s');
-is(metric('openbank_requests_total{partner="acme",product="payments",status="429"}'),
+is(metric('openbank_requests_total{partner="acme",product="payments",status="429",endpoint="/v1/payments"}'),
    2, 'acme 429s');
-is(metric('openbank_requests_total{partner="globex",product="payments",status="403"}'),
+is(metric('openbank_requests_total{partner="globex",product="payments",status="403",endpoint="/v1/payments"}'),
    1, 'globex 403');
-is(metric('openbank_requests_total{partner="",product="payments",status="401"}'),
+is(metric('openbank_requests_total{partner="",product="payments",status="401",endpoint="/v1/payments"}'),
    1, 'unknown partner: empty label');
+is(metric('openbank_requests_total{partner="globex",product="",status="200",endpoint="^/v1/we\\"ird\\\\d"}'),
+   1, 'the endpoint label is escaped');
 is(metric('openbank_refusals_total{reason="rate_limited"}'), 2, 'rate_limited');
 is(metric('openbank_refusals_total{reason="insufficient_scope"}'), 1, 'scope');
 is(metric('openbank_refusals_total{reason="invalid_token"}'), 1, 'invalid_token');
 is(metric('openbank_refusals_total{reason="quota_exceeded"}'), 0, 'no quota refusal');
-is(metric('openbank_request_duration_seconds_count'), 7, 'seven API requests timed');
-is(metric('openbank_request_duration_seconds_bucket{le="+Inf"}'), 7, '+Inf bucket');
+is(metric('openbank_request_duration_seconds_count'), 8, 'eight API requests timed');
+is(metric('openbank_request_duration_seconds_bucket{le="+Inf"}'), 8, '+Inf bucket');
 my @b = $m =~ /^openbank_request_duration_seconds_bucket\{le="[^"]+"\} (\d+)$/mg;
 is_deeply([ sort { $a <=> $b } @b ], \@b, 'buckets are cumulative');
 like($m, qr/^# TYPE openbank_request_duration_seconds histogram$/m, 'histogram type');
@@ -106,7 +114,7 @@ is(metric('openbank_metrics_dropped_total'), 0, 'nothing dropped');
 
 # status and metrics are not API calls: they count nothing
 $res = http_request('GET', '/metrics');
-is(($res->body =~ /^openbank_request_duration_seconds_count (\d+)$/m)[0], 7,
+is(($res->body =~ /^openbank_request_duration_seconds_count (\d+)$/m)[0], 8,
    'scrapes are not counted');
 
 stop_nginx();

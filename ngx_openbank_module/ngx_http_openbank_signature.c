@@ -1,0 +1,1333 @@
+
+/*
+ * Copyright (C) The OpenBank gateway authors
+ *
+ * RFC 9421 signatures on the partner's requests ("openbank_signature"):
+ * the body is read, Content-Digest (RFC 9530) checked, the signature base
+ * built and verified with the partner's key, and the nonce recorded once
+ * for all workers.  A verified request gets a signed response: the
+ * response body is held (up to NGX_HTTP_OPENBANK_SIG_RESPONSE_MAX), its
+ * Content-Digest computed, and Signature-Input and Signature added with
+ * the gateway's first signing key.
+ *
+ * Replays after a restart: the nonce set lives in the shared zone, which
+ * a reload keeps and a restart empties; a signature created before the
+ * zone was made (the gateway's start) is refused, so no nonce seen before
+ * a restart can be accepted after it.
+ */
+
+
+#include <ngx_http_openbank.h>
+#include <ngx_http_openbank_httpsig.h>
+
+#include <openssl/sha.h>
+
+
+#define NGX_HTTP_OPENBANK_SIG_FIELD_MAX     8192
+#define NGX_HTTP_OPENBANK_SIG_NONCE_MAX     128
+#define NGX_HTTP_OPENBANK_SIG_RESPONSE_MAX  (1024 * 1024)
+
+#define NGX_HTTP_OPENBANK_SIG_NEW           0
+#define NGX_HTTP_OPENBANK_SIG_READING       1
+#define NGX_HTTP_OPENBANK_SIG_READ          2
+
+
+typedef struct {
+    ngx_uint_t                     state;
+    ngx_uint_t                     verified;   /* the response is signed */
+    ngx_http_openbank_msg_t        msg;        /* the request */
+    ngx_http_request_t            *r;
+
+    /* the response being held */
+    ngx_uint_t                     holding;
+    ngx_uint_t                     passing;    /* too large: unsigned */
+    u_char                        *buf;
+    size_t                         len;
+    size_t                         size;
+} ngx_http_openbank_sig_ctx_t;
+
+
+static ngx_int_t ngx_http_openbank_signature_verify(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_sig_ctx_t *sc);
+static void ngx_http_openbank_signature_body_read(ngx_http_request_t *r);
+static ngx_int_t ngx_http_openbank_signature_field(ngx_http_request_t *r,
+    ngx_list_t *headers, const char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_openbank_signature_msg(ngx_http_request_t *r,
+    ngx_http_openbank_msg_t *msg);
+static ngx_int_t ngx_http_openbank_signature_header_value(
+    ngx_http_openbank_msg_t *msg, ngx_uint_t req, ngx_str_t *name,
+    ngx_http_openbank_sbuf_t *b);
+static ngx_int_t ngx_http_openbank_signature_key(ngx_http_request_t *r,
+    ngx_http_openbank_partner_t *partner,
+    ngx_http_openbank_sig_params_t *sp, EVP_PKEY **pkey, ngx_uint_t *alg);
+static ngx_int_t ngx_http_openbank_signature_digest(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *field);
+static ngx_int_t ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_sig_params_t *sp);
+static ngx_int_t ngx_http_openbank_signature_build(ngx_http_request_t *r,
+    ngx_http_openbank_msg_t *msg, ngx_http_openbank_sf_member_t *m,
+    ngx_str_t *base, const char **err);
+static ngx_int_t ngx_http_openbank_signature_sign(ngx_http_request_t *r,
+    ngx_http_openbank_sig_ctx_t *sc);
+static void ngx_http_openbank_signature_marker(void *data);
+
+
+/* the response's covered components: CONTRACT section 3.3 */
+
+#define NGX_HTTP_OPENBANK_SIG_RESPONSE_COMPONENTS                            \
+    "(\"@status\" \"content-digest\" \"@method\";req \"@target-uri\";req)"
+
+
+ngx_int_t
+ngx_http_openbank_signature_check(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx)
+{
+    ngx_int_t                      rc;
+    ngx_uint_t                     n_in, n_sig;
+    ngx_table_elt_t               *in, *sig;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_openbank_sig_ctx_t   *sc;
+    ngx_http_openbank_loc_conf_t  *oblcf;
+
+    static ngx_str_t  accept = ngx_string(
+        "sig=(\"@method\" \"@target-uri\" \"content-digest\")"
+        ";created;nonce");
+
+    oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
+
+    if (oblcf->signature == NGX_HTTP_OPENBANK_SIGNATURE_OFF
+        || ctx->partner == NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    sc = ctx->signature;
+
+    if (sc == NULL) {
+
+        /*
+         * An internal redirect forgets the modules' contexts, not the
+         * request's pool: a signature verified before it is found again
+         * there, and is not taken for a replay of itself.
+         */
+
+        for (cln = r->pool->cleanup; cln; cln = cln->next) {
+            if (cln->handler == ngx_http_openbank_signature_marker) {
+                sc = cln->data;
+                ctx->signature = sc;
+                sc->holding = 0;
+                sc->passing = 0;
+
+                return NGX_DECLINED;
+            }
+        }
+
+        in = ngx_http_openbank_find_header(&r->headers_in.headers,
+                                           "Signature-Input", &n_in);
+        sig = ngx_http_openbank_find_header(&r->headers_in.headers,
+                                            "Signature", &n_sig);
+
+        if (in == NULL && sig == NULL) {
+            if (oblcf->signature == NGX_HTTP_OPENBANK_SIGNATURE_REQUIRED) {
+
+                /* what to sign, as RFC 9421 section 5.1 asks for it */
+
+                if (ngx_http_openbank_set_header(r, "Accept-Signature",
+                                                 &accept)
+                    == NULL)
+                {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                }
+
+                return ngx_http_openbank_refuse(r, ctx,
+                           NGX_HTTP_UNAUTHORIZED, "signature_missing",
+                           "this endpoint needs an RFC 9421 signature: "
+                           "Signature-Input and Signature with label "
+                           "\"sig\"");
+            }
+
+            return NGX_DECLINED;
+        }
+
+        if (in == NULL || sig == NULL) {
+            return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                            "signature_invalid",
+                                            "Signature-Input and Signature "
+                                            "go together");
+        }
+
+        sc = ngx_pcalloc(r->pool, sizeof(ngx_http_openbank_sig_ctx_t));
+        if (sc == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        sc->r = r;
+        ctx->signature = sc;
+
+        if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+
+            /* as ngx_http_mirror_module does: resume the phases after */
+
+            sc->state = NGX_HTTP_OPENBANK_SIG_READING;
+
+            /* a body in a file keeps its name, for ngx.req.get_body_file() */
+
+            r->request_body_in_persistent_file = 1;
+            r->request_body_in_clean_file = 1;
+
+            rc = ngx_http_read_client_request_body(r,
+                                      ngx_http_openbank_signature_body_read);
+
+            if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+                return rc;
+            }
+
+            ngx_http_finalize_request(r, NGX_DONE);
+            return NGX_DONE;
+        }
+
+        sc->state = NGX_HTTP_OPENBANK_SIG_READ;
+    }
+
+    if (sc->state != NGX_HTTP_OPENBANK_SIG_READ) {
+        return NGX_DONE;
+    }
+
+    if (sc->verified) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_openbank_signature_verify(r, ctx, sc);
+}
+
+
+static void
+ngx_http_openbank_signature_body_read(ngx_http_request_t *r)
+{
+    ngx_http_openbank_ctx_t      *ctx;
+    ngx_http_openbank_sig_ctx_t  *sc;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+    sc = ctx->signature;
+
+    sc->state = NGX_HTTP_OPENBANK_SIG_READ;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_signature_verify(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_sig_ctx_t *sc)
+{
+    size_t                          siglen;
+    time_t                          now, skew;
+    EVP_PKEY                       *pkey;
+    ngx_int_t                       rc, body;
+    ngx_str_t                       in, sig, digest, base, label;
+    ngx_uint_t                      alg, others;
+    const char                     *err;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_openbank_sf_member_t  *m_in, *m_sig;
+    ngx_http_openbank_sig_params_t  sp;
+    ngx_http_openbank_main_conf_t  *obmcf;
+    ngx_http_openbank_zone_t       *zone;
+    u_char                          raw[NGX_HTTP_OPENBANK_SIG_MAX_LEN];
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+
+    if (ngx_http_openbank_signature_field(r, &r->headers_in.headers,
+                                          "Signature-Input", &in)
+        != NGX_OK
+        || ngx_http_openbank_signature_field(r, &r->headers_in.headers,
+                                             "Signature", &sig)
+           != NGX_OK)
+    {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                        "signature_invalid",
+                                        "Signature-Input or Signature is "
+                                        "larger than %d bytes",
+                                        NGX_HTTP_OPENBANK_SIG_FIELD_MAX);
+    }
+
+    m_in = ngx_palloc(r->pool, 2 * sizeof(ngx_http_openbank_sf_member_t));
+    if (m_in == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    m_sig = m_in + 1;
+
+    ngx_str_set(&label, "sig");
+
+    rc = ngx_http_openbank_sf_dict_get(in.data, in.data + in.len, &label,
+                                       m_in, &others);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                        "signature_invalid",
+                                        "Signature-Input is not a valid "
+                                        "structured field dictionary");
+    }
+
+    if (rc == NGX_DECLINED || others) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                        "signature_invalid",
+                                        "the signature must be the only "
+                                        "one and labelled \"sig\"");
+    }
+
+    rc = ngx_http_openbank_sf_dict_get(sig.data, sig.data + sig.len, &label,
+                                       m_sig, &others);
+
+    if (rc != NGX_OK || others || m_sig->inner
+        || m_sig->items[0].value.type != NGX_HTTP_OPENBANK_SF_BYTES
+        || ngx_http_openbank_base64_decode(raw, sizeof(raw),
+                                           &m_sig->items[0].value.raw,
+                                           &siglen)
+           != NGX_OK
+        || siglen == 0)
+    {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                        "signature_invalid",
+                                        "Signature must hold one byte "
+                                        "sequence labelled \"sig\"");
+    }
+
+    if (ngx_http_openbank_sig_params(m_in, &sp, &err) != NGX_OK) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                        "signature_invalid", "%s", err);
+    }
+
+    if (!sp.has_created || sp.keyid.len == 0 || sp.nonce.len == 0) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                        "signature_invalid",
+                                        "the signature needs the "
+                                        "parameters created, keyid and "
+                                        "nonce");
+    }
+
+    if (sp.nonce.len > NGX_HTTP_OPENBANK_SIG_NONCE_MAX) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                        "signature_invalid",
+                                        "the nonce is longer than %d "
+                                        "characters",
+                                        NGX_HTTP_OPENBANK_SIG_NONCE_MAX);
+    }
+
+    now = ngx_time();
+    skew = obmcf->clock_skew;
+    zone = obmcf->shm_zone ? obmcf->shm_zone->data : NULL;
+
+    if (sp.created > now + skew) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                        "signature_invalid",
+                                        "the signature was created in the "
+                                        "future: check the clock");
+    }
+
+    if (sp.created < now - skew) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                        "signature_invalid",
+                                        "the signature was created more "
+                                        "than %T seconds ago", skew);
+    }
+
+    if (zone && sp.created < zone->sh->started) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                        "signature_invalid",
+                                        "the signature was created before "
+                                        "the gateway started: sign again");
+    }
+
+    if (sp.expires != -1
+        && (sp.expires < sp.created || sp.expires + skew < now))
+    {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                        "signature_invalid",
+                                        "the signature has expired");
+    }
+
+    /* the components the contract demands */
+
+    body = (r->headers_in.content_length_n > 0 || r->headers_in.chunked);
+
+    if (ngx_http_openbank_signature_msg(r, &sc->msg) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!ngx_http_openbank_sig_covers(m_in, "@method")
+        || !(ngx_http_openbank_sig_covers(m_in, "@target-uri")
+             || (ngx_http_openbank_sig_covers(m_in, "@authority")
+                 && ngx_http_openbank_sig_covers(m_in, "@path")
+                 && (!sc->msg.has_query
+                     || ngx_http_openbank_sig_covers(m_in, "@query"))))
+        || (body && !ngx_http_openbank_sig_covers(m_in, "content-digest")))
+    {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                        "signature_invalid",
+                                        "the signature must cover "
+                                        "\"@method\", \"@target-uri\" (or "
+                                        "\"@authority\", \"@path\" and "
+                                        "\"@query\") and, with a body, "
+                                        "\"content-digest\"");
+    }
+
+    /* the key and its algorithm */
+
+    pkey = NULL;
+
+    rc = ngx_http_openbank_signature_key(r, ctx->partner, &sp, &pkey, &alg);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                        "signature_invalid",
+                                        "keyid \"%V\" is not one of the "
+                                        "partner's keys", &sp.keyid);
+    }
+
+    if (rc == NGX_ABORT) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                        "signature_invalid",
+                                        "alg \"%V\" does not match the key "
+                                        "\"%V\"", &sp.alg, &sp.keyid);
+    }
+
+    if (ngx_http_openbank_signature_build(r, &sc->msg, m_in, &base, &err)
+        != NGX_OK)
+    {
+        if (err == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                        "signature_invalid", "%s", err);
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "openbank signature base: \"%V\"", &base);
+
+    rc = ngx_http_openbank_sig_verify(alg, pkey, &ctx->partner->hmac_secret,
+                                      base.data, base.len, raw, siglen);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                        "signature_invalid",
+                                        "the signature does not verify "
+                                        "(%s)",
+                                        ngx_http_openbank_sig_alg_name(alg));
+    }
+
+    /* the body against Content-Digest */
+
+    rc = ngx_http_openbank_signature_field(r, &r->headers_in.headers,
+                                           "Content-Digest", &digest);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                        "signature_invalid",
+                                        "Content-Digest is too large");
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_openbank_signature_digest(r, ctx, &digest);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    rc = ngx_http_openbank_signature_nonce(r, ctx, &sp);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_openbank_signature_marker;
+    cln->data = sc;
+
+    sc->verified = 1;
+
+    return NGX_DECLINED;
+}
+
+
+/* a field's lines joined with ", ": NGX_DECLINED when absent */
+
+static ngx_int_t
+ngx_http_openbank_signature_field(ngx_http_request_t *r, ngx_list_t *headers,
+    const char *name, ngx_str_t *value)
+{
+    u_char           *p;
+    size_t            len, n;
+    ngx_uint_t        i, count;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    n = ngx_strlen(name);
+    len = 0;
+    count = 0;
+    value->len = 0;
+    value->data = NULL;
+
+    for (i = 0; i < 2; i++) {
+
+        part = &headers->part;
+        h = part->elts;
+
+        for (count = 0; /* void */ ; h++) {
+
+            if ((ngx_uint_t) (h - (ngx_table_elt_t *) part->elts)
+                >= part->nelts)
+            {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+
+                if (part->nelts == 0) {
+                    continue;
+                }
+            }
+
+            if (h->hash == 0 || h->key.len != n
+                || ngx_strncasecmp(h->key.data, (u_char *) name, n) != 0)
+            {
+                continue;
+            }
+
+            if (i == 0) {
+                len += h->value.len + (count ? 2 : 0);
+
+            } else {
+                p = value->data + value->len;
+
+                if (count) {
+                    *p++ = ','; *p++ = ' ';
+                }
+
+                ngx_memcpy(p, h->value.data, h->value.len);
+                value->len = p + h->value.len - value->data;
+            }
+
+            count++;
+        }
+
+        if (count == 0) {
+            return NGX_DECLINED;
+        }
+
+        if (i == 0) {
+            if (len > NGX_HTTP_OPENBANK_SIG_FIELD_MAX) {
+                return NGX_ERROR;
+            }
+
+            value->data = ngx_pnalloc(r->pool, len + 1);
+            if (value->data == NULL) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the request as RFC 9421 section 2.2 sees it */
+
+static ngx_int_t
+ngx_http_openbank_signature_msg(ngx_http_request_t *r,
+    ngx_http_openbank_msg_t *msg)
+{
+    u_char     *p, *q, *last;
+    ngx_str_t   host;
+
+    ngx_memzero(msg, sizeof(ngx_http_openbank_msg_t));
+
+    msg->method = r->method_name;
+
+#if (NGX_HTTP_SSL)
+    if (r->connection->ssl) {
+        ngx_str_set(&msg->scheme, "https");
+    } else
+#endif
+    {
+        ngx_str_set(&msg->scheme, "http");
+    }
+
+    if (r->headers_in.host) {
+        host = r->headers_in.host->value;
+
+    } else {
+        host = r->headers_in.server;
+    }
+
+    p = ngx_pnalloc(r->pool, host.len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_strlow(p, host.data, host.len);
+
+    msg->authority.data = p;
+    msg->authority.len = host.len;
+
+    /* the scheme's default port is left out */
+
+    last = p + host.len;
+
+    if ((msg->scheme.len == 4 && host.len > 3
+         && ngx_strncmp(last - 3, ":80", 3) == 0)
+        || (msg->scheme.len == 5 && host.len > 4
+            && ngx_strncmp(last - 4, ":443", 4) == 0))
+    {
+        for (q = last - 1; *q != ':'; q--) { /* void */ }
+
+        if (q > p && (q[-1] == ']' || ngx_strlchr(p, q, ':') == NULL)) {
+            msg->authority.len = q - p;
+        }
+    }
+
+    msg->request_target = r->unparsed_uri;
+
+    p = r->unparsed_uri.data;
+    last = p + r->unparsed_uri.len;
+    q = ngx_strlchr(p, last, '?');
+
+    msg->path.data = p;
+    msg->path.len = (q ? q : last) - p;
+
+    if (msg->path.len == 0) {
+        ngx_str_set(&msg->path, "/");
+    }
+
+    if (q) {
+        msg->has_query = 1;
+        msg->query.data = q + 1;
+        msg->query.len = last - (q + 1);
+    }
+
+    msg->header = ngx_http_openbank_signature_header_value;
+    msg->data = r;
+
+    return NGX_OK;
+}
+
+
+/* a field for the base: lines trimmed and joined with ", " */
+
+static ngx_int_t
+ngx_http_openbank_signature_header_value(ngx_http_openbank_msg_t *msg,
+    ngx_uint_t req, ngx_str_t *name, ngx_http_openbank_sbuf_t *b)
+{
+    u_char              *p, *last;
+    ngx_uint_t           i, count;
+    ngx_list_t          *headers;
+    ngx_list_part_t     *part;
+    ngx_table_elt_t     *h;
+    ngx_http_request_t  *r;
+
+    r = msg->data;
+
+    headers = (msg->status && !req) ? &r->headers_out.headers
+                                    : &r->headers_in.headers;
+
+    part = &headers->part;
+    h = part->elts;
+    count = 0;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+
+            if (part->nelts == 0) {
+                break;
+            }
+        }
+
+        if (h[i].hash == 0 || h[i].key.len != name->len
+            || ngx_strncasecmp(h[i].key.data, name->data, name->len) != 0)
+        {
+            continue;
+        }
+
+        p = h[i].value.data;
+        last = p + h[i].value.len;
+
+        while (p < last && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+            last--;
+        }
+
+        if (count++) {
+            ngx_http_openbank_sbuf_str(b, ", ");
+        }
+
+        ngx_http_openbank_sbuf_add(b, p, last - p);
+    }
+
+    return count ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* the base, counted then written */
+
+static ngx_int_t
+ngx_http_openbank_signature_build(ngx_http_request_t *r,
+    ngx_http_openbank_msg_t *msg, ngx_http_openbank_sf_member_t *m,
+    ngx_str_t *base, const char **err)
+{
+    ngx_http_openbank_sbuf_t  b;
+
+    ngx_memzero(&b, sizeof(ngx_http_openbank_sbuf_t));
+
+    if (ngx_http_openbank_sig_base(msg, m, &b, err) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    b.start = ngx_pnalloc(r->pool, b.len);
+    if (b.start == NULL) {
+        *err = NULL;
+        return NGX_ERROR;
+    }
+
+    b.pos = b.start;
+    b.end = b.start + b.len;
+    b.len = 0;
+
+    if (ngx_http_openbank_sig_base(msg, m, &b, err) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    base->data = b.start;
+    base->len = b.pos - b.start;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The partner's key named by keyid: "hmac" is its shared secret, other
+ * names are kids of its JWKS.  NGX_DECLINED: no such key; NGX_ABORT: the
+ * alg parameter contradicts the key.
+ */
+
+static ngx_int_t
+ngx_http_openbank_signature_key(ngx_http_request_t *r,
+    ngx_http_openbank_partner_t *partner, ngx_http_openbank_sig_params_t *sp,
+    EVP_PKEY **pkey, ngx_uint_t *alg)
+{
+    ngx_uint_t                named;
+    ngx_http_openbank_jwk_t  *jwk;
+
+    named = 0;
+
+    if (sp->alg.len) {
+        named = ngx_http_openbank_sig_alg(&sp->alg);
+
+        if (named == 0) {
+            return NGX_ABORT;
+        }
+    }
+
+    if (sp->keyid.len == 4 && ngx_strncmp(sp->keyid.data, "hmac", 4) == 0) {
+        if (partner->hmac_secret.len == 0) {
+            return NGX_DECLINED;
+        }
+
+        *alg = NGX_HTTP_OPENBANK_SIG_HMAC;
+        *pkey = NULL;
+
+    } else {
+        if (partner->jwks == NULL) {
+            return NGX_DECLINED;
+        }
+
+        jwk = ngx_http_openbank_jwks_find(partner->jwks, &sp->keyid);
+        if (jwk == NULL) {
+            return NGX_DECLINED;
+        }
+
+        *pkey = jwk->pkey;
+
+        switch (jwk->type) {
+
+        case NGX_HTTP_OPENBANK_KEY_ED25519:
+            *alg = NGX_HTTP_OPENBANK_SIG_ED25519;
+            break;
+
+        case NGX_HTTP_OPENBANK_KEY_EC_P256:
+            *alg = NGX_HTTP_OPENBANK_SIG_ECDSA_P256;
+            break;
+
+        case NGX_HTTP_OPENBANK_KEY_SM2:
+            *alg = NGX_HTTP_OPENBANK_SIG_SM2;
+            break;
+
+        case NGX_HTTP_OPENBANK_KEY_RSA:
+
+            /* the JWK's alg decides, else the signature's, else PSS */
+
+            if (jwk->alg.len == 5
+                && ngx_strncmp(jwk->alg.data, "RS256", 5) == 0)
+            {
+                *alg = NGX_HTTP_OPENBANK_SIG_RSA_V1_5;
+
+            } else if (jwk->alg.len == 0
+                       && named == NGX_HTTP_OPENBANK_SIG_RSA_V1_5)
+            {
+                *alg = NGX_HTTP_OPENBANK_SIG_RSA_V1_5;
+
+            } else if (jwk->alg.len == 0
+                       || (jwk->alg.len == 5
+                           && ngx_strncmp(jwk->alg.data, "PS512", 5) == 0))
+            {
+                *alg = NGX_HTTP_OPENBANK_SIG_RSA_PSS;
+
+            } else {
+                return NGX_ABORT;
+            }
+
+            break;
+
+        default:
+            return NGX_DECLINED;
+        }
+    }
+
+    if (named && named != *alg) {
+        return NGX_ABORT;
+    }
+
+    return NGX_OK;
+}
+
+
+/* Content-Digest (RFC 9530) against the body: sha-256 and sha-512 */
+
+static ngx_int_t
+ngx_http_openbank_signature_digest(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *field)
+{
+    off_t                           off;
+    size_t                          len, dlen;
+    ssize_t                         n;
+    ngx_int_t                       rc;
+    ngx_buf_t                      *b;
+    ngx_str_t                       key;
+    ngx_uint_t                      i, others, checked;
+    ngx_chain_t                    *cl;
+    EVP_MD_CTX                     *md;
+    const EVP_MD                   *digest;
+    ngx_http_openbank_sf_member_t  *m;
+    u_char                          want[SHA512_DIGEST_LENGTH];
+    u_char                          got[EVP_MAX_MD_SIZE];
+    u_char                          chunk[8192];
+
+    static const char  *names[] = { "sha-256", "sha-512" };
+
+    m = ngx_palloc(r->pool, sizeof(ngx_http_openbank_sf_member_t));
+    if (m == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_openbank_sf_parse_dict(field->data, field->data + field->len)
+        == NGX_ERROR)
+    {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                        "signature_invalid",
+                                        "Content-Digest is not a valid "
+                                        "structured field dictionary");
+    }
+
+    checked = 0;
+
+    for (i = 0; i < 2; i++) {
+        key.data = (u_char *) names[i];
+        key.len = 7;
+
+        rc = ngx_http_openbank_sf_dict_get(field->data,
+                                           field->data + field->len,
+                                           &key, m, &others);
+        if (rc == NGX_DECLINED) {
+            continue;
+        }
+
+        digest = i ? EVP_sha512() : EVP_sha256();
+
+        if (rc != NGX_OK || m->inner
+            || m->items[0].value.type != NGX_HTTP_OPENBANK_SF_BYTES
+            || ngx_http_openbank_base64_decode(want, sizeof(want),
+                                               &m->items[0].value.raw,
+                                               &dlen)
+               != NGX_OK
+            || dlen != (size_t) EVP_MD_get_size(digest))
+        {
+            return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                            "signature_invalid",
+                                            "Content-Digest's %s is not a "
+                                            "digest", names[i]);
+        }
+
+        md = EVP_MD_CTX_new();
+        if (md == NULL || EVP_DigestInit_ex(md, digest, NULL) != 1) {
+            EVP_MD_CTX_free(md);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        for (cl = r->request_body ? r->request_body->bufs : NULL;
+             cl;
+             cl = cl->next)
+        {
+            b = cl->buf;
+
+            if (!b->in_file || b->file == NULL) {
+                EVP_DigestUpdate(md, b->pos, b->last - b->pos);
+                continue;
+            }
+
+            for (off = b->file_pos; off < b->file_last; off += n) {
+                len = ngx_min((size_t) (b->file_last - off), sizeof(chunk));
+
+                n = ngx_read_file(b->file, chunk, len, off);
+
+                if (n <= 0) {
+                    EVP_MD_CTX_free(md);
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                }
+
+                EVP_DigestUpdate(md, chunk, n);
+            }
+        }
+
+        EVP_DigestFinal_ex(md, got, NULL);
+        EVP_MD_CTX_free(md);
+
+        if (CRYPTO_memcmp(got, want, dlen) != 0) {
+            return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                            "signature_invalid",
+                                            "the body does not match "
+                                            "Content-Digest (%s)",
+                                            names[i]);
+        }
+
+        checked++;
+    }
+
+    if (checked == 0) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                        "signature_invalid",
+                                        "Content-Digest must hold sha-256 "
+                                        "or sha-512");
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The nonce, once per partner for every worker: the record lives until
+ * the signature could no longer be accepted (created + skew); it may not
+ * be evicted, and a zone too full to record it refuses the request.
+ */
+
+static ngx_int_t
+ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_sig_params_t *sp)
+{
+    u_char                         *p;
+    uint64_t                        now, expire;
+    ngx_str_t                       key;
+    ngx_http_openbank_zone_t       *zone;
+    ngx_http_openbank_record_t     *rec;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+
+    if (obmcf->shm_zone == NULL) {
+        return ngx_http_openbank_refuse(r, ctx,
+                                        NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "state_unavailable",
+                                        "no openbank_zone to record "
+                                        "nonces in");
+    }
+
+    zone = obmcf->shm_zone->data;
+
+    key.len = ctx->partner->name.len + 1 + sp->nonce.len;
+    key.data = ngx_pnalloc(r->pool, key.len);
+    if (key.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(key.data, ctx->partner->name.data,
+                   ctx->partner->name.len);
+    *p++ = ' ';
+    ngx_memcpy(p, sp->nonce.data, sp->nonce.len);
+
+    now = ngx_http_openbank_now_ms();
+    expire = ((uint64_t) sp->created + obmcf->clock_skew + 1) * 1000;
+
+    if (expire <= now) {
+        expire = now + 1000;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_NONCE,
+                                          &key, now);
+    if (rec) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                        "replayed_request",
+                                        "this nonce was already used");
+    }
+
+    rec = ngx_http_openbank_record_create(zone, NGX_HTTP_OPENBANK_TABLE_NONCE,
+                                          &key, 0, expire, 0, now);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (rec == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "openbank: zone \"%V\" is full: cannot record a "
+                      "signature's nonce, refusing the request",
+                      &obmcf->shm_zone->shm.name);
+
+        return ngx_http_openbank_refuse(r, ctx,
+                                        NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "state_unavailable",
+                                        "the replay set is full");
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* signed responses */
+
+ngx_int_t
+ngx_http_openbank_signature_header(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx)
+{
+    ngx_http_openbank_sig_ctx_t    *sc;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    sc = ctx->signature;
+
+    if (sc == NULL || !sc->verified || sc->holding || sc->passing) {
+        return NGX_DECLINED;
+    }
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+
+    if (obmcf->signing_keys.nelts == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (r->header_only) {
+        if (ngx_http_openbank_signature_sign(r, sc) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        sc->passing = 1;
+        return NGX_DECLINED;
+    }
+
+    sc->holding = 1;
+
+    r->filter_need_in_memory = 1;
+    r->allow_ranges = 0;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_openbank_signature_body(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in,
+    ngx_http_output_header_filter_pt next_header,
+    ngx_http_output_body_filter_pt next_body)
+{
+    u_char                       *p;
+    off_t                         size;
+    ssize_t                       n;
+    ngx_int_t                     rc;
+    ngx_buf_t                    *b, *out;
+    ngx_uint_t                    last;
+    ngx_chain_t                  *cl, head;
+    ngx_http_openbank_sig_ctx_t  *sc;
+
+    sc = ctx->signature;
+
+    if (sc == NULL || !sc->holding) {
+        return next_body(r, in);
+    }
+
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+        size = ngx_buf_size(b);
+
+        if ((off_t) sc->len + size > NGX_HTTP_OPENBANK_SIG_RESPONSE_MAX) {
+
+            /* too large to hold: it goes out unsigned */
+
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "openbank: response larger than %d bytes is "
+                          "not signed", NGX_HTTP_OPENBANK_SIG_RESPONSE_MAX);
+
+            sc->holding = 0;
+            sc->passing = 1;
+
+            rc = next_header(r);
+
+            if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+                return rc;
+            }
+
+            out = ngx_calloc_buf(r->pool);
+            if (out == NULL) {
+                return NGX_ERROR;
+            }
+
+            out->pos = sc->buf;
+            out->last = sc->buf + sc->len;
+            out->memory = (sc->len > 0);
+
+            head.buf = out;
+            head.next = cl;
+
+            return next_body(r, sc->len ? &head : cl);
+        }
+
+        if (sc->len + size > sc->size) {
+            sc->size = ngx_max(sc->size * 2, sc->len + (size_t) size);
+            sc->size = ngx_max(sc->size, 4096);
+
+            p = ngx_pnalloc(r->pool, sc->size);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (sc->len) {
+                ngx_memcpy(p, sc->buf, sc->len);
+            }
+
+            sc->buf = p;
+        }
+
+        if (ngx_buf_in_memory(b)) {
+            sc->len = ngx_cpymem(sc->buf + sc->len, b->pos, b->last - b->pos)
+                      - sc->buf;
+
+        } else if (b->in_file && b->file) {
+            n = ngx_read_file(b->file, sc->buf + sc->len, (size_t) size,
+                              b->file_pos);
+            if (n != (ssize_t) size) {
+                return NGX_ERROR;
+            }
+
+            sc->len += n;
+        }
+
+        b->pos = b->last;
+        b->file_pos = b->file_last;
+
+        if (b->last_buf) {
+            last = 1;
+        }
+    }
+
+    if (!last) {
+        return NGX_OK;
+    }
+
+    sc->holding = 0;
+    sc->passing = 1;
+
+    if (ngx_http_openbank_signature_sign(r, sc) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* the whole body is known: its length too */
+
+    r->headers_out.content_length_n = sc->len;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    rc = next_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out = ngx_calloc_buf(r->pool);
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->pos = sc->buf;
+    out->last = sc->buf + sc->len;
+    out->memory = (sc->len > 0);
+    out->last_buf = 1;
+
+    head.buf = out;
+    head.next = NULL;
+
+    return next_body(r, &head);
+}
+
+
+/* Content-Digest, Signature-Input and Signature on the response */
+
+static ngx_int_t
+ngx_http_openbank_signature_sign(ngx_http_request_t *r,
+    ngx_http_openbank_sig_ctx_t *sc)
+{
+    u_char                          *p;
+    size_t                           siglen;
+    ngx_str_t                        value, input, base, label;
+    ngx_uint_t                       others, alg;
+    const char                      *err;
+    ngx_http_openbank_msg_t          msg;
+    ngx_http_openbank_sf_member_t   *m;
+    ngx_http_openbank_signing_key_t *key;
+    ngx_http_openbank_main_conf_t   *obmcf;
+    u_char                           md[SHA256_DIGEST_LENGTH];
+    u_char                           sig[NGX_HTTP_OPENBANK_SIG_MAX_LEN];
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+    key = obmcf->signing_keys.elts;
+
+    /* Content-Digest */
+
+    SHA256(sc->buf ? sc->buf : (u_char *) "", sc->len, md);
+
+    value.data = ngx_pnalloc(r->pool, sizeof("sha-256=::") - 1 + 44);
+    if (value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(value.data, "sha-256=:", 9);
+    p += ngx_http_openbank_base64_encode(p, md, sizeof(md));
+    *p++ = ':';
+    value.len = p - value.data;
+
+    if (ngx_http_openbank_set_header(r, "Content-Digest", &value) == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* Signature-Input, exactly as CONTRACT section 3.3 has it */
+
+    input.data = ngx_pnalloc(r->pool,
+                     sizeof("sig=" NGX_HTTP_OPENBANK_SIG_RESPONSE_COMPONENTS
+                            ";created=;keyid=\"\"")
+                     + NGX_TIME_T_LEN + key->kid.len);
+    if (input.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    input.len = ngx_sprintf(input.data,
+                            "sig=" NGX_HTTP_OPENBANK_SIG_RESPONSE_COMPONENTS
+                            ";created=%T;keyid=\"%V\"",
+                            ngx_time(), &key->kid)
+                - input.data;
+
+    m = ngx_palloc(r->pool, sizeof(ngx_http_openbank_sf_member_t));
+    if (m == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&label, "sig");
+
+    if (ngx_http_openbank_sf_dict_get(input.data, input.data + input.len,
+                                      &label, m, &others)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "openbank: signing key id \"%V\" is not a valid "
+                      "structured field string", &key->kid);
+        return NGX_ERROR;
+    }
+
+    msg = sc->msg;
+    msg.status = r->headers_out.status;
+
+    if (ngx_http_openbank_signature_build(r, &msg, m, &base, &err)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "openbank: cannot build a response's signature "
+                      "base: %s", err ? err : "no memory");
+        return NGX_ERROR;
+    }
+
+    alg = (key->type == NGX_HTTP_OPENBANK_KEY_RSA)
+          ? NGX_HTTP_OPENBANK_SIG_RSA_PSS
+          : (key->type == NGX_HTTP_OPENBANK_KEY_EC_P256)
+            ? NGX_HTTP_OPENBANK_SIG_ECDSA_P256
+            : NGX_HTTP_OPENBANK_SIG_ED25519;
+
+    if (ngx_http_openbank_sig_sign(alg, key->pkey, NULL, base.data,
+                                   base.len, sig, &siglen)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "openbank: signing a response with \"%V\" failed",
+                      &key->kid);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_openbank_set_header(r, "Signature-Input", &input) == NULL) {
+        return NGX_ERROR;
+    }
+
+    value.data = ngx_pnalloc(r->pool, sizeof("sig=::") + 4 * (siglen / 3 + 1));
+    if (value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(value.data, "sig=:", 5);
+    p += ngx_http_openbank_base64_encode(p, sig, siglen);
+    *p++ = ':';
+    value.len = p - value.data;
+
+    if (ngx_http_openbank_set_header(r, "Signature", &value) == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* marks a request whose signature was verified (see above) */
+
+static void
+ngx_http_openbank_signature_marker(void *data)
+{
+}
