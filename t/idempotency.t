@@ -247,7 +247,39 @@ $r2 = $crash->post('/v1/payments', $body, 'Idempotency-Key' => 'key-crash');
 is($r2->{headers}{'idempotent-replayed'}, 'true', 'then replayed');
 is($crash->payments_with_reference('idem-crash'), 1,
    'and the bank holds exactly one payment');
+
+# --- a worker (not the whole gateway) dies with the key in flight: the
+# zone keeps the in-flight record of a process that is gone, and the next
+# request with the key takes it over
+$body = JSON::PP->new->canonical->encode(payment('idem-worker'));
+$crash->{debug_delay} = 3;
+$crash->configure;
 $crash->stop;
-$crash->check_log;
+$crash->start;
+$pid = fork // die;
+if ($pid == 0) {
+    $crash->post('/v1/payments', $body, 'Idempotency-Key' => 'key-worker');
+    _exit(0);
+}
+sleep 1;
+my (undef, @workers) = $crash->pids;
+kill 'KILL', @workers;
+waitpid $pid, 0;
+for (1 .. 100) {
+    my (undef, @w) = $crash->pids;
+    last if @w == @workers;
+    sleep 0.1;
+}
+$r = $crash->post('/v1/payments', $body, 'Idempotency-Key' => 'key-worker');
+is($r->{status}, 201, 'after a worker died in flight: 201 (taken over)')
+    or diag($r->{content});
+like($crash->error_log, qr/taking over an abandoned in-flight idempotency key/,
+     '... with a [warn]');
+$r2 = $crash->post('/v1/payments', $body, 'Idempotency-Key' => 'key-worker');
+is($r2->{headers}{'idempotent-replayed'}, 'true', 'then replayed');
+is($crash->payments_with_reference('idem-worker'), 1, 'one payment');
+
+$crash->stop;
+$crash->check_log(qr/exited on signal 9/);
 
 done_testing();
