@@ -369,7 +369,7 @@ ngx_http_openbank_jwk_t *ngx_http_openbank_jwks_find(
 ngx_int_t ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
 char *ngx_http_openbank_idempotency_merge(ngx_conf_t *cf,
-    ngx_http_openbank_loc_conf_t *conf);
+    ngx_http_openbank_loc_conf_t *prev, ngx_http_openbank_loc_conf_t *conf);
 ngx_int_t ngx_http_openbank_idempotency_header(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
 ngx_int_t ngx_http_openbank_idempotency_body(ngx_http_request_t *r,

@@ -247,11 +247,17 @@ static ngx_str_t           ngx_http_openbank_idem_pool = ngx_string("default");
 
 char *
 ngx_http_openbank_idempotency_merge(ngx_conf_t *cf,
-    ngx_http_openbank_loc_conf_t *conf)
+    ngx_http_openbank_loc_conf_t *prev, ngx_http_openbank_loc_conf_t *conf)
 {
     ngx_http_openbank_main_conf_t  *obmcf;
 
     if (conf->idempotency == NGX_HTTP_OPENBANK_IDEMPOTENCY_OFF) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->auth == 0 && conf->idempotency == prev->idempotency) {
+        /* inherited by a location without partners (status, metrics) */
+        conf->idempotency = NGX_HTTP_OPENBANK_IDEMPOTENCY_OFF;
         return NGX_CONF_OK;
     }
 

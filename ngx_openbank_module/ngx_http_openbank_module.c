@@ -670,7 +670,7 @@ ngx_http_openbank_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "requests will not be signed");
     }
 
-    return ngx_http_openbank_idempotency_merge(cf, conf);
+    return ngx_http_openbank_idempotency_merge(cf, prev, conf);
 }
 
 

@@ -174,4 +174,26 @@ my ($rc, $out) = $nostate->test_config;
 isnt($rc, 0, 'openbank_idempotency without openbank_state: nginx -t fails');
 like($out, qr/requires "openbank_zone" and "openbank_state"/, '... saying why');
 
+# at server level it applies to the locations with partners; one without
+# (status) inherits nothing; set there explicitly, it is an error
+my $srv = OpenBank::Gateway->new('idem-conf', edit => sub {
+    my $c = shift;
+    $c =~ s/(listen  127\.0\.0\.1:\d+;\n)/$1        openbank_idempotency  required;\n/
+        or die;
+    return $c;
+});
+($rc, $out) = $srv->test_config;
+is($rc, 0, 'openbank_idempotency at server level: nginx -t is fine')
+    or diag($out);
+
+my $noauth = OpenBank::Gateway->new('idem-conf', edit => sub {
+    my $c = shift;
+    $c =~ s/(            openbank_status;\n)/$1            openbank_idempotency  required;\n/
+        or die;
+    return $c;
+});
+($rc, $out) = $noauth->test_config;
+isnt($rc, 0, 'in a location without openbank_auth: nginx -t fails');
+like($out, qr/requires "openbank_auth"/, '... saying why');
+
 done_testing();
