@@ -249,15 +249,22 @@ char *
 ngx_http_openbank_idempotency_merge(ngx_conf_t *cf,
     ngx_http_openbank_loc_conf_t *prev, ngx_http_openbank_loc_conf_t *conf)
 {
+    ngx_http_core_loc_conf_t       *clcf;
     ngx_http_openbank_main_conf_t  *obmcf;
 
     if (conf->idempotency == NGX_HTTP_OPENBANK_IDEMPOTENCY_OFF) {
         return NGX_CONF_OK;
     }
 
-    if (conf->auth == 0 && conf->idempotency == prev->idempotency) {
-        /* inherited by a location without partners (status, metrics) */
-        conf->idempotency = NGX_HTTP_OPENBANK_IDEMPOTENCY_OFF;
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (conf->auth == 0
+        && (clcf->name.len == 0 || conf->idempotency == prev->idempotency))
+    {
+        /*
+         * server level, or inherited by a location without partners
+         * (status, metrics): nothing to do there
+         */
         return NGX_CONF_OK;
     }
 
