@@ -93,9 +93,6 @@ static void ngx_http_openbank_peek(ngx_http_openbank_zone_t *zone,
     ngx_http_openbank_partner_t *partner, ngx_http_openbank_limits_t *limits,
     uint64_t now_ms);
 static void ngx_http_openbank_changed(void);
-static ngx_http_openbank_record_t *ngx_http_openbank_counter_create(
-    ngx_http_openbank_zone_t *zone, ngx_uint_t table, ngx_str_t *key,
-    size_t size, uint64_t expire, uint64_t now);
 static void ngx_http_openbank_rate_refund(ngx_http_openbank_zone_t *zone,
     ngx_http_openbank_partner_t *partner, ngx_http_openbank_limits_t *limits,
     uint64_t now_ms);
@@ -128,7 +125,6 @@ static ngx_uint_t                 ngx_http_openbank_snapshot_writer;
 
 static ngx_str_t  ngx_http_openbank_meta_key = ngx_string("counters");
 
-static uint64_t   ngx_http_openbank_swept;
 
 /* the master of the cache manager process that writes the snapshots */
 static ngx_pid_t  ngx_http_openbank_master;
@@ -185,11 +181,11 @@ ngx_http_openbank_rate_check(ngx_http_request_t *r,
     rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_RATE,
                                           &ctx->partner->name, now_ms);
     if (rec == NULL) {
-        rec = ngx_http_openbank_counter_create(zone,
-                                               NGX_HTTP_OPENBANK_TABLE_RATE,
-                                               &ctx->partner->name,
-                                               sizeof(ngx_http_openbank_rate_t),
-                                               0, now_ms);
+        rec = ngx_http_openbank_record_create(zone,
+                                              NGX_HTTP_OPENBANK_TABLE_RATE,
+                                              &ctx->partner->name,
+                                              sizeof(ngx_http_openbank_rate_t),
+                                              0, 0, now_ms);
         if (rec == NULL) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
             return ngx_http_openbank_full(r, ctx, "rate");
@@ -297,10 +293,11 @@ ngx_http_openbank_quota_take(ngx_http_request_t *r,
     rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_QUOTA,
                                           &key, now_ms);
     if (rec == NULL) {
-        rec = ngx_http_openbank_counter_create(zone,
+        rec = ngx_http_openbank_record_create(zone,
                                         NGX_HTTP_OPENBANK_TABLE_QUOTA, &key,
                                         sizeof(ngx_http_openbank_count_t),
-                                        (uint64_t) limits->end * 1000, now_ms);
+                                        (uint64_t) limits->end * 1000, 0,
+                                        now_ms);
         if (rec == NULL) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
             return ngx_http_openbank_full(r, ctx, "quota");
@@ -368,55 +365,6 @@ ngx_http_openbank_full(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
                                     "state_unavailable",
                                     "the gateway has no room to count this "
                                     "call: try again later");
-}
-
-
-/*
- * A counter is never evicted before it expires.  When the zone has no room,
- * the store's reclaim looks at the least recently used records only, and
- * counters that live for a day or a month gather there: so every expired
- * record of the zone is swept once, at most once a second a process, before
- * the caller is told that the zone is full.
- */
-
-static ngx_http_openbank_record_t *
-ngx_http_openbank_counter_create(ngx_http_openbank_zone_t *zone,
-    ngx_uint_t table, ngx_str_t *key, size_t size, uint64_t expire,
-    uint64_t now)
-{
-    ngx_uint_t                   freed;
-    ngx_queue_t                 *q, *next;
-    ngx_http_openbank_record_t  *rec;
-
-    rec = ngx_http_openbank_record_create(zone, table, key, size, expire, 0,
-                                          now);
-
-    if (rec || now - ngx_http_openbank_swept < 1000) {
-        return rec;
-    }
-
-    ngx_http_openbank_swept = now;
-    freed = 0;
-
-    for (q = ngx_queue_head(&zone->sh->queue);
-         q != ngx_queue_sentinel(&zone->sh->queue);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
-
-        if (rec->expire && rec->expire <= now) {
-            ngx_http_openbank_record_delete(zone, rec);
-            freed++;
-        }
-    }
-
-    if (freed == 0) {
-        return NULL;
-    }
-
-    return ngx_http_openbank_record_create(zone, table, key, size, expire, 0,
-                                           now);
 }
 
 
@@ -1406,8 +1354,8 @@ ngx_http_openbank_restore_line(ngx_log_t *log, ngx_http_openbank_zone_t *zone,
                ? sizeof(ngx_http_openbank_rate_t)
                : sizeof(ngx_http_openbank_count_t);
 
-        rec = ngx_http_openbank_counter_create(zone, table, &key, size,
-                                               expire, now_ms);
+        rec = ngx_http_openbank_record_create(zone, table, &key, size,
+                                              expire, 0, now_ms);
         if (rec == NULL) {
             return NGX_ERROR;
         }

@@ -421,34 +421,14 @@ ngx_table_elt_t *
 ngx_http_openbank_set_header(ngx_http_request_t *r, const char *name,
     ngx_str_t *value)
 {
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
+    ngx_uint_t        n;
     ngx_table_elt_t  *h;
 
-    len = ngx_strlen(name);
-    part = &r->headers_out.headers.part;
-    h = part->elts;
+    h = ngx_http_openbank_find_header(&r->headers_out.headers, name, &n);
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash != 0
-            && h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            h[i].value = *value;
-            return &h[i];
-        }
+    if (h) {
+        h->value = *value;
+        return h;
     }
 
     h = ngx_list_push(&r->headers_out.headers);
@@ -458,7 +438,7 @@ ngx_http_openbank_set_header(ngx_http_request_t *r, const char *name,
 
     h->hash = 1;
     h->key.data = (u_char *) name;
-    h->key.len = len;
+    h->key.len = ngx_strlen(name);
     h->value = *value;
 
     return h;

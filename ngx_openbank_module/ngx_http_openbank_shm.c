@@ -28,6 +28,11 @@ static ngx_uint_t ngx_http_openbank_record_hash(ngx_uint_t table,
     ngx_str_t *key);
 static ngx_uint_t ngx_http_openbank_zone_reclaim(
     ngx_http_openbank_zone_t *zone, uint64_t now);
+static ngx_uint_t ngx_http_openbank_zone_sweep(ngx_http_openbank_zone_t *zone,
+    uint64_t now);
+
+
+static uint64_t  ngx_http_openbank_swept;
 
 
 char *
@@ -351,6 +356,10 @@ ngx_http_openbank_record_create(ngx_http_openbank_zone_t *zone,
         rec = ngx_slab_alloc_locked(zone->shpool, size);
     }
 
+    if (rec == NULL && ngx_http_openbank_zone_sweep(zone, now)) {
+        rec = ngx_slab_alloc_locked(zone->shpool, size);
+    }
+
     if (rec == NULL) {
         return NULL;
     }
@@ -419,6 +428,44 @@ ngx_http_openbank_zone_reclaim(ngx_http_openbank_zone_t *zone, uint64_t now)
         }
 
         q = prev;
+    }
+
+    return freed;
+}
+
+
+/*
+ * Records that live for a day or a month gather at the least recently
+ * used end, where the reclaim above stops looking: before a caller is told
+ * that the zone is full, every expired record is swept, at most once a
+ * second a process.
+ */
+
+static ngx_uint_t
+ngx_http_openbank_zone_sweep(ngx_http_openbank_zone_t *zone, uint64_t now)
+{
+    ngx_uint_t                   freed;
+    ngx_queue_t                 *q, *next;
+    ngx_http_openbank_record_t  *rec;
+
+    if (now - ngx_http_openbank_swept < 1000) {
+        return 0;
+    }
+
+    ngx_http_openbank_swept = now;
+    freed = 0;
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         q != ngx_queue_sentinel(&zone->sh->queue);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
+
+        if (rec->expire && rec->expire <= now) {
+            ngx_http_openbank_record_delete(zone, rec);
+            freed++;
+        }
     }
 
     return freed;

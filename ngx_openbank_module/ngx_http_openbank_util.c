@@ -342,7 +342,10 @@ ngx_http_openbank_find_header(ngx_list_t *headers, const char *name,
             i = 0;
         }
 
-        if (h[i].key.len == len
+        /* a header deleted by a filter has its hash zeroed */
+
+        if (h[i].hash != 0
+            && h[i].key.len == len
             && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
         {
             if (found == NULL) {
