@@ -33,6 +33,8 @@ DEPS_TEST  := libtest-base-perl libipc-run-perl libwww-perl \
               libcrypt-jwt-perl libtext-diff-perl libjson-perl \
               libcryptx-perl faketime libfaketime clang \
               libclang-rt-14-dev curl wrk python3-cryptography
+# OpenAPI test (YAML) and the integrator guide's Python example.
+DEPS_TEST  += libyaml-libyaml-perl python3-requests
 
 .PHONY: all deps run test test-asan bench lint clean fuzz
 

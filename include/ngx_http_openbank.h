@@ -34,6 +34,15 @@
 /* record tables of the shared zone */
 #define NGX_HTTP_OPENBANK_TABLE_NONCE    0x51  /* RFC 9421 nonces */
 
+/* record tables of the shared zone; numbered by issue to never clash */
+#define NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY  6
+
+#define NGX_HTTP_OPENBANK_IDEMPOTENCY_OFF       0
+#define NGX_HTTP_OPENBANK_IDEMPOTENCY_OPTIONAL  1
+#define NGX_HTTP_OPENBANK_IDEMPOTENCY_REQUIRED  2
+
+#define NGX_HTTP_OPENBANK_JOURNAL_FRAME  12
+
 
 /* load-time configuration: plans and partners */
 
@@ -212,6 +221,7 @@ typedef struct {
     ngx_http_openbank_version_t  *version;
     ngx_flag_t                    status;
     ngx_uint_t                    signature;   /* SIGNATURE_* */
+    ngx_uint_t                    idempotency; /* ..._IDEMPOTENCY_* */
 } ngx_http_openbank_loc_conf_t;
 
 
@@ -262,6 +272,7 @@ typedef struct {
     unsigned                      problem_sent:1;
 
     void                         *signature;   /* _signature.c's state */
+    void                         *idempotency; /* _idempotency.c */
 
     u_char                        request_id_data[36];
 
@@ -452,6 +463,33 @@ ngx_int_t ngx_http_openbank_revoke(ngx_http_request_t *r, ngx_str_t *token,
     ngx_http_openbank_jwt_t *jwt);
 ngx_int_t ngx_http_openbank_revoked_load(ngx_cycle_t *cycle,
     ngx_http_openbank_main_conf_t *obmcf);
+
+/* ngx_http_openbank_idempotency.c */
+ngx_int_t ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+char *ngx_http_openbank_idempotency_merge(ngx_conf_t *cf,
+    ngx_http_openbank_loc_conf_t *prev, ngx_http_openbank_loc_conf_t *conf);
+ngx_int_t ngx_http_openbank_idempotency_header(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+ngx_int_t ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in,
+    ngx_http_output_header_filter_pt next_header,
+    ngx_http_output_body_filter_pt next_body);
+ngx_int_t ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle);
+extern ngx_conf_enum_t  ngx_http_openbank_idempotency_modes[];
+
+/* ngx_http_openbank_journal.c */
+typedef ngx_int_t (*ngx_http_openbank_journal_pt)(void *data,
+    u_char *payload, size_t len);
+
+void ngx_http_openbank_journal_frame(u_char *rec, size_t len);
+ngx_fd_t ngx_http_openbank_journal_open(ngx_str_t *name, ngx_log_t *log);
+ngx_int_t ngx_http_openbank_journal_append(ngx_fd_t fd, ngx_str_t *name,
+    u_char *data, size_t len, ngx_log_t *log);
+ngx_int_t ngx_http_openbank_journal_read(ngx_str_t *name, ngx_log_t *log,
+    ngx_http_openbank_journal_pt handler, void *data, size_t *skipped);
+ngx_int_t ngx_http_openbank_journal_rewrite(ngx_str_t *name, u_char *data,
+    size_t len, ngx_uid_t user, ngx_log_t *log);
 
 /* ngx_http_openbank_util.c */
 void ngx_http_openbank_sha256(u_char *out, u_char *data, size_t len);

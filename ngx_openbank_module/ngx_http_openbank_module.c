@@ -38,6 +38,9 @@ static void ngx_http_openbank_exit_process(ngx_cycle_t *cycle);
 static void ngx_http_openbank_exit_master(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_openbank_body_out(ngx_http_request_t *r,
     ngx_chain_t *in);
+static ngx_int_t ngx_http_openbank_header_out(ngx_http_request_t *r);
+static ngx_int_t ngx_http_openbank_body_sign(ngx_http_request_t *r,
+    ngx_chain_t *in);
 
 
 static ngx_conf_enum_t  ngx_http_openbank_signature_modes[] = {
@@ -58,7 +61,8 @@ static ngx_http_openbank_check_pt  ngx_http_openbank_checks[] = {
     ngx_http_openbank_rate_check,
     ngx_http_openbank_scope_check,
     ngx_http_openbank_binding_check,
-    ngx_http_openbank_signature_check,
+    ngx_http_openbank_signature_check,     /* may read the body first */
+    ngx_http_openbank_idempotency_check,   /* before quota, which stays last */
 
     /* the quota takes its unit: this must stay the LAST check */
     ngx_http_openbank_quota_take,
@@ -221,6 +225,13 @@ static ngx_command_t  ngx_http_openbank_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("openbank_idempotency"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_openbank_loc_conf_t, idempotency),
+      &ngx_http_openbank_idempotency_modes },
 
       ngx_null_command
 };
@@ -396,6 +407,32 @@ ngx_http_openbank_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    /*
+     * Last but one: an answer kept for its Idempotency-Key is held until
+     * it is durable, and kept as the bank sent it (unsigned: a replay is
+     * signed for the request it answers).
+     */
+
+    rc = ngx_http_openbank_idempotency_header(r, ctx);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    return ngx_http_openbank_header_out(r);
+}
+
+
+/* the header as it leaves: a signed response is held here */
+
+static ngx_int_t
+ngx_http_openbank_header_out(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    ngx_http_openbank_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+
     /* last: a signed response holds its header until the body is known */
 
     rc = ngx_http_openbank_signature_header(r, ctx);
@@ -428,10 +465,32 @@ ngx_http_openbank_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 }
 
 
-/* the body as it leaves: a signed response is held and signed here */
+/*
+ * The body as it leaves: an answer kept for its Idempotency-Key is held
+ * here until it is durable, then goes on (header and body) to be signed.
+ */
 
 static ngx_int_t
 ngx_http_openbank_body_out(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_http_openbank_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+
+    if (ctx && ctx->idempotency) {
+        return ngx_http_openbank_idempotency_body(r, ctx, in,
+                                                  ngx_http_openbank_header_out,
+                                                  ngx_http_openbank_body_sign);
+    }
+
+    return ngx_http_openbank_body_sign(r, in);
+}
+
+
+/* a signed response is held and signed here */
+
+static ngx_int_t
+ngx_http_openbank_body_sign(ngx_http_request_t *r, ngx_chain_t *in)
 {
     ngx_http_openbank_ctx_t  *ctx;
 
@@ -620,6 +679,7 @@ ngx_http_openbank_create_loc_conf(ngx_conf_t *cf)
     conf->version = NGX_CONF_UNSET_PTR;
     conf->status = NGX_CONF_UNSET;
     conf->signature = NGX_CONF_UNSET_UINT;
+    conf->idempotency = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -640,6 +700,8 @@ ngx_http_openbank_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->status, prev->status, 0);
     ngx_conf_merge_uint_value(conf->signature, prev->signature,
                               NGX_HTTP_OPENBANK_SIGNATURE_OFF);
+    ngx_conf_merge_uint_value(conf->idempotency, prev->idempotency,
+                              NGX_HTTP_OPENBANK_IDEMPOTENCY_OFF);
 
     /* a location that authenticates partners is an API location */
 
@@ -673,7 +735,7 @@ ngx_http_openbank_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "requests will not be signed");
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_openbank_idempotency_merge(cf, prev, conf);
 }
 
 
@@ -905,7 +967,11 @@ ngx_http_openbank_init_module(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_http_openbank_limit_init_module(cycle);
+    if (ngx_http_openbank_limit_init_module(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_openbank_idempotency_init_module(cycle);
 }
 
 

@@ -24,10 +24,15 @@
 
 local accounts = require "openbank.accounts"
 local db = require "openbank.db"
+local escrows = require "openbank.escrows"
 local json = require "openbank.json"
+local payments = require "openbank.payments"
 local problem = require "openbank.problem"
 local router = require "openbank.router"
 local schema = require "openbank.schema"
+local statements = require "openbank.statements"
+local util = require "openbank.util"
+local verifications = require "openbank.verifications"
 
 local ngx_header = ngx.header
 local ngx_log = ngx.log
@@ -37,7 +42,11 @@ local ngx_ERR = ngx.ERR
 local re_find = ngx.re.find
 local req_get_method = ngx.req.get_method
 local pcall = pcall
+local io_open = io.open
+local ngx_req = ngx.req
+local ngx_sleep = ngx.sleep
 local str_sub = string.sub
+local tonumber = tonumber
 local tostring = tostring
 local type = type
 
@@ -58,7 +67,107 @@ local _M = {}
 --   { "GET",  "/v1/statements",                statements.get },
 local routes = router.new({
     { "GET", "/v1/accounts", accounts.list },
+    { "POST", "/v1/payments", payments.create },
+    { "GET", "/v1/payments", payments.list },
+    { "GET", "/v1/payments/{id}", payments.get },
+    { "POST", "/v1/account-verifications", verifications.create },
+    { "POST", "/v1/escrows", escrows.create },
+    { "GET", "/v1/escrows/{id}", escrows.get },
+    { "POST", "/v1/escrows/{id}/fund", escrows.fund },
+    { "POST", "/v1/escrows/{id}/release", escrows.release },
+    { "POST", "/v1/escrows/{id}/refund", escrows.refund },
+    { "POST", "/v1/escrows/{id}/dispute", escrows.dispute },
+    { "POST", "/v1/escrows/{id}/cancel", escrows.cancel },
+    { "GET", "/v1/statements", statements.get },
 })
+
+
+-- The bank's own idempotency keys (issue 6): a POST with an
+-- Idempotency-Key runs in one transaction with the key's record, so a
+-- duplicate that reaches the bank (the gateway lost its record in a crash)
+-- gets the first answer again and never makes a second payment.  The
+-- request (method, path with query, body) must be byte for byte the same,
+-- else 422 idempotency_key_reused.  Refusals (4xx problems) roll back and
+-- are not kept: the same request gets the same refusal again.
+local SQL_KEY_GET = [[
+SELECT request, status, body, location FROM idempotency_keys
+WHERE partner = ? AND key = ?]]
+
+local SQL_KEY_PUT = [[
+INSERT INTO idempotency_keys (partner, key, request, status, body,
+                              location, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)]]
+
+local KEY_RE = [[^[\x21-\x7e]{1,255}\z]]
+
+
+local function request_text(method)
+    ngx_req.read_body()
+
+    local body = ngx_req.get_body_data()
+    if not body then
+        local file = ngx_req.get_body_file()
+        if file then
+            local f = io_open(file, "rb")
+            if f then
+                body = f:read("*a")
+                f:close()
+            end
+        end
+    end
+
+    return method .. " " .. ngx_var.request_uri .. "\n" .. (body or "")
+end
+
+
+local function run_post(conn, req, handler, key, text)
+    if key then
+        local row, err = conn:first(SQL_KEY_GET, req.partner, key)
+        if err then
+            return nil, err
+        end
+
+        if row then
+            if row.request ~= text then
+                return nil, problem.err("idempotency_key_reused",
+                                        "This Idempotency-Key was used "
+                                        .. "with another request.")
+            end
+
+            return "replay", row
+        end
+    end
+
+    local status, body, headers = handler(req)
+    if not status then
+        return nil, body, headers
+    end
+
+    local s, err = json.encode(body)
+    if not s then
+        return nil, "cannot encode the response: " .. tostring(err)
+    end
+
+    if key then
+        local location
+        if headers then
+            for i = 1, #headers, 2 do
+                if headers[i] == "Location" then
+                    location = headers[i + 1]
+                end
+            end
+        end
+
+        local ok
+        ok, err = conn:run(SQL_KEY_PUT, req.partner, key, text, status, s,
+                           location, util.now_ms())
+        if not ok then
+            return nil, err
+        end
+    end
+
+    return status, s, headers
+end
 
 
 local PARTNER_RE = [[^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\z]]
@@ -78,7 +187,10 @@ end
 
 
 local function send(status, body, headers)
-    local s, err = json.encode(body)
+    local s, err = body, nil
+    if type(body) ~= "string" then
+        s, err = json.encode(body)
+    end
     if not s then
         return nil, "cannot encode the response: " .. tostring(err)
     end
@@ -131,6 +243,9 @@ function _M.handle()
         return unavailable(request_id, err)
     end
 
+    -- this worker's settlement and expiry timer
+    payments.tick(path, util.settle_delay_ms())
+
     local row
     row, err = conn:first(SQL_PARTNER, partner)
     if err then
@@ -168,7 +283,50 @@ function _M.handle()
         path = uri,
     }
 
-    local ok, status, body, headers = pcall(handler, req)
+    local ok, status, body, headers
+
+    if method == "POST" then
+        local key = ngx_var.http_idempotency_key
+        if key and not re_find(key, KEY_RE, "jo") then
+            return problem.send("invalid_request", "Idempotency-Key must "
+                                .. "be 1 to 255 visible ASCII characters.",
+                                request_id)
+        end
+
+        -- tests: hold a POST before the bank acts, to crash the gateway
+        -- while it is in flight
+        local hold = tonumber(ngx_var.openbank_bank_debug_delay)
+        if hold and hold > 0 then
+            ngx_sleep(hold)
+        end
+
+        local text = key and request_text(method)
+
+        ok, status, body, headers = pcall(conn.transaction, conn, run_post,
+                                          req, handler, key, text)
+        if ok and status == "replay" then
+            local hdrs = { "Idempotent-Replayed", "true" }
+            if body.location then
+                hdrs[3] = "Location"
+                hdrs[4] = body.location
+            end
+            status, body, headers = body.status, body.body, hdrs
+        end
+
+
+    else
+        local now = util.now_ms()
+        ok, err = payments.advance(conn, now, util.settle_delay_ms())
+        if ok then
+            ok, err = escrows.advance(conn, now)
+        end
+        if not ok then
+            return unavailable(request_id, err)
+        end
+
+        ok, status, body, headers = pcall(handler, req)
+    end
+
     if not ok then
         return unavailable(request_id, method .. " " .. uri .. ": "
                                        .. tostring(status))
@@ -176,7 +334,8 @@ function _M.handle()
 
     if not status then
         if type(body) == "table" and problem.known(body.code) then
-            return problem.send(body.code, body.detail, request_id)
+            return problem.send(body.code, body.detail, request_id,
+                                type(headers) == "table" and headers or nil)
         end
 
         return unavailable(request_id, method .. " " .. uri .. ": "

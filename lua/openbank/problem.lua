@@ -32,6 +32,7 @@ local PROBLEMS = {
     invalid_state           = { 409, "Invalid state" },
     payload_too_large       = { 413, "Payload too large" },
     idempotency_key_reused  = { 422, "Idempotency key reused" },
+    rate_limited            = { 429, "Rate limited" },
     upstream_unavailable    = { 503, "Bank unavailable" },
 }
 

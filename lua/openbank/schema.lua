@@ -242,6 +242,111 @@ local function seed(conn, now)
 end
 
 
+-- Version 2 (issue 6): payments, the bank's own idempotency keys,
+-- escrows and their history, verification attempts, and the escrow
+-- holding account of each currency.
+--
+--   payments          seq orders them (newest first = seq descending:
+--                     the cursor of GET /v1/payments); status pending ->
+--                     accepted -> settled, or rejected with a reason
+--   idempotency_keys  (partner, key) unique: a duplicate POST that passed
+--                     the gateway (say, after it lost its record) gets the
+--                     first answer again, never a second payment
+--   escrows           the state machine of CONTRACT 3.6; amount, released
+--                     and refunded in minor units; held = amount - released
+--                     - refunded is on the escrow holding account while
+--                     funded, partially_released or disputed
+--   escrow_events     every move, for GET /v1/escrows/{id}
+--   verifications     attempts per (partner, account) against enumeration
+local V2 = [[
+CREATE TABLE payments (
+    seq         INTEGER PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    partner     TEXT NOT NULL REFERENCES partners (id),
+    debtor      TEXT NOT NULL REFERENCES accounts (number),
+    creditor    TEXT NOT NULL,
+    creditor_name TEXT NOT NULL,
+    creditor_bank_code TEXT NOT NULL,
+    amount      INTEGER NOT NULL CHECK (amount > 0),
+    currency    TEXT NOT NULL,
+    reference   TEXT NOT NULL,
+    status      TEXT NOT NULL
+                CHECK (status IN ('pending', 'accepted', 'settled',
+                                  'rejected')),
+    reason      TEXT,
+    created_at  INTEGER NOT NULL,
+    accepted_at INTEGER,
+    settled_at  INTEGER,
+    rejected_at INTEGER,
+    CHECK ((status = 'rejected') = (reason IS NOT NULL))
+) STRICT;
+
+CREATE INDEX payments_by_partner ON payments (partner, seq);
+CREATE INDEX payments_due ON payments (status, created_at);
+
+CREATE TABLE idempotency_keys (
+    partner     TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    request     TEXT NOT NULL,
+    status      INTEGER NOT NULL,
+    body        TEXT NOT NULL,
+    location    TEXT,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (partner, key)
+) STRICT;
+
+CREATE TABLE escrows (
+    seq         INTEGER PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    partner     TEXT NOT NULL REFERENCES partners (id),
+    payer       TEXT NOT NULL REFERENCES accounts (number),
+    payee       TEXT NOT NULL REFERENCES accounts (number),
+    amount      INTEGER NOT NULL CHECK (amount > 0),
+    released    INTEGER NOT NULL DEFAULT 0 CHECK (released >= 0),
+    refunded    INTEGER NOT NULL DEFAULT 0 CHECK (refunded >= 0),
+    currency    TEXT NOT NULL,
+    status      TEXT NOT NULL
+                CHECK (status IN ('awaiting_funding', 'funded',
+                                  'partially_released', 'released',
+                                  'refunded', 'cancelled', 'disputed',
+                                  'expired')),
+    milestones  TEXT,
+    expires_at  INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    CHECK (released + refunded <= amount)
+) STRICT;
+
+CREATE INDEX escrows_due ON escrows (status, expires_at);
+
+CREATE TABLE escrow_events (
+    id          INTEGER PRIMARY KEY,
+    escrow      TEXT NOT NULL REFERENCES escrows (id),
+    event       TEXT NOT NULL,
+    from_status TEXT NOT NULL,
+    to_status   TEXT NOT NULL,
+    amount      INTEGER,
+    at          INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX escrow_events_by_escrow ON escrow_events (escrow, id);
+
+CREATE TABLE verifications (
+    id          INTEGER PRIMARY KEY,
+    partner     TEXT NOT NULL,
+    account     TEXT NOT NULL,
+    result      TEXT NOT NULL,
+    at          INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX verifications_by_account ON verifications (partner, account, at);
+]]
+
+-- The escrow holding account per currency: the money of every funded
+-- escrow, and nothing else.
+_M.ESCROW = { CNY = "INT-ESCROW-CNY" }
+
+
 local MIGRATIONS = {
     -- 1: accounts, ledger, seed data.
     function(conn, now)
@@ -251,6 +356,25 @@ local MIGRATIONS = {
         end
 
         return seed(conn, now)
+    end,
+
+    -- 2: payments, idempotency keys, escrows, verifications.
+    function(conn, now)
+        local ok, err = conn:exec(V2)
+        if not ok then
+            return nil, err
+        end
+
+        for cur, number in pairs(_M.ESCROW) do
+            ok, err = conn:run(SQL_ACCOUNT, number, nil, "internal",
+                               "OpenBank escrow holdings", BANK_CODE, cur,
+                               "active", now)
+            if not ok then
+                return nil, err
+            end
+        end
+
+        return true
     end,
 }
 

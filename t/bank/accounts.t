@@ -316,7 +316,7 @@ location = /t {
 GET /t
 --- response_body
 verify: true
-version: 1
+version: 2
 6222020000000001 customer demo 100000000 100000000 Demo Trading Co., Ltd.
 6222020000000002 customer demo 25000000 25000000 Demo Trading Co., Ltd.
 6222020000000101 customer other 5000000 5000000 Other Industries Ltd.
@@ -325,6 +325,7 @@ version: 1
 6222020000000203 customer - 3000000 3000000 Beijing Logistics Ltd.
 6222020000000204 customer - 0 0 Hangzhou Dormant Trading Co., Ltd.
 INT-EQUITY-CNY internal - -153000000 -153000000 OpenBank sandbox funding (equity)
+INT-ESCROW-CNY internal - 0 0 OpenBank escrow holdings
 entries: 12 sum 0
 --- no_error_log
 [error]
@@ -409,7 +410,7 @@ location = /t {
         ngx.say("verify: ", tostring(require("openbank.ledger").verify(conn)))
         local seeded = 0
         for line in io.lines(ngx.config.prefix() .. "logs/error.log") do
-            if line:find("race.sqlite3: schema version 0 -> 1", 1, true) then
+            if line:find("race.sqlite3: schema version 0 -> 2", 1, true) then
                 seeded = seeded + 1
             end
         end
@@ -419,10 +420,10 @@ location = /t {
 --- request
 GET /t
 --- response_body
-2 partners, 8 accounts, 6 transactions, 12 entries
+2 partners, 9 accounts, 6 transactions, 12 entries
 verify: true
 seeded 1 time(s)
 --- error_log
-schema version 0 -> 1 (created and seeded)
+schema version 0 -> 2 (created and seeded)
 --- no_error_log
 [error]

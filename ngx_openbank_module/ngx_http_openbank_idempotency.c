@@ -1,0 +1,2146 @@
+
+/*
+ * Copyright (C) The OpenBank gateway authors
+ *
+ * Idempotency keys ("openbank_idempotency"): a POST that carries an
+ * Idempotency-Key is remembered for 24 hours under (partner, key) with
+ * the fingerprint of its method, path and body.  The first request marks
+ * the key in flight and goes on to the bank; its answer is kept (status,
+ * the headers that matter, body), written to the journal under
+ * "openbank_state" and only then sent.  A retry with the same fingerprint
+ * gets the kept answer with "Idempotent-Replayed: true" and never reaches
+ * the bank; another fingerprint is 422, a retry while the first is still
+ * running is 409.  See docs/idempotency.md.
+ *
+ * Records live in the shared zone (table NGX_HTTP_OPENBANK_TABLE_
+ * IDEMPOTENCY, never evicted before they expire); the journal
+ * (ngx_http_openbank_journal.c) is replayed into the zone at start.
+ */
+
+
+#include <ngx_http_openbank.h>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <openssl/evp.h>
+
+#if !(NGX_THREADS)
+#error "the openbank module needs nginx built --with-threads"
+#endif
+
+
+#define NGX_HTTP_OPENBANK_IDEM_TTL           (24ULL * 60 * 60 * 1000)
+#define NGX_HTTP_OPENBANK_IDEM_KEY_MAX       255
+#define NGX_HTTP_OPENBANK_IDEM_RESPONSE_MAX  (16 * 1024)
+#define NGX_HTTP_OPENBANK_IDEM_STALE         (300 * 1000)
+#define NGX_HTTP_OPENBANK_IDEM_RETRY         1000
+#define NGX_HTTP_OPENBANK_IDEM_COMPACT_MIN   (4 * 1024 * 1024)
+#define NGX_HTTP_OPENBANK_IDEM_PREALLOC      (1024 * 1024)
+
+#define NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT     1
+#define NGX_HTTP_OPENBANK_IDEM_DONE          2
+
+#define NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE    1
+
+
+/* the value of a record in the zone, followed by the kept response */
+
+typedef struct {
+    u_char                        state;
+    u_char                        reserved[3];
+    uint32_t                      owner_seq;
+    int32_t                       owner_pid;
+    uint32_t                      response_len;
+    uint64_t                      started;     /* unix ms */
+    u_char                        fingerprint[NGX_HTTP_OPENBANK_HASH_LEN];
+} ngx_http_openbank_idem_t;
+
+
+/*
+ * The kept response: this header, then "nheaders" times a name length,
+ * a value length, the name and the value, then the body.
+ */
+
+typedef struct {
+    uint16_t                      status;
+    uint16_t                      nheaders;
+    uint32_t                      body_len;
+} ngx_http_openbank_idem_response_t;
+
+
+/* a journal entry: this header, the key, a record value */
+
+typedef struct {
+    uint64_t                      expire;
+    uint16_t                      key_len;
+    u_char                        type;
+    u_char                        reserved[5];
+} ngx_http_openbank_idem_entry_t;
+
+
+/* the journal's shared bookkeeping, a record with a key no partner has */
+
+typedef struct {
+    uint64_t                      generation;  /* bumped by compaction */
+    uint64_t                      bytes;       /* appended since then */
+    uint64_t                      base;        /* size after compaction */
+    uint64_t                      failed;      /* last failed write, ms */
+    ngx_uint_t                    broken;      /* unreadable at start */
+} ngx_http_openbank_idem_meta_t;
+
+
+typedef struct {
+    ngx_str_t                     key;         /* partner '\0' key */
+    u_char                        fingerprint[NGX_HTTP_OPENBANK_HASH_LEN];
+    ngx_http_openbank_zone_t     *zone;
+    ngx_http_openbank_record_t   *rec;         /* in flight, while ours */
+    uint64_t                      expire;
+    uint32_t                      seq;
+
+    u_char                       *response;    /* replay */
+    size_t                        response_len;
+
+    ngx_uint_t                    status;      /* capture */
+    ngx_uint_t                    nheaders;
+    u_char                       *headers;
+    size_t                        headers_len;
+    ngx_buf_t                    *body;
+
+    ngx_http_request_t           *request;
+    u_char                       *record;      /* framed journal record */
+    size_t                        record_len;
+    ngx_queue_t                   queue;       /* in the commit batch */
+
+    unsigned                      reading:1;
+    unsigned                      body_read:1;
+    unsigned                      owner:1;
+    unsigned                      holding:1;
+    unsigned                      finished:1;
+    unsigned                      queued:1;    /* waits for the commit */
+    unsigned                      durable:1;   /* committed: send it */
+    unsigned                      last:1;      /* the body is complete */
+} ngx_http_openbank_idem_ctx_t;
+
+
+typedef struct {
+    ngx_fd_t                      fd;
+    u_char                       *buf;
+    size_t                        len;
+    ngx_int_t                     rc;
+    ngx_err_t                     err;
+    ngx_http_openbank_zone_t     *zone;
+} ngx_http_openbank_idem_io_t;
+
+
+typedef struct {
+    ngx_http_openbank_zone_t     *zone;
+    ngx_log_t                    *log;
+    uint64_t                      now;
+    ngx_uint_t                    loaded;
+    ngx_uint_t                    full;
+} ngx_http_openbank_idem_load_t;
+
+
+static void ngx_http_openbank_idempotency_body_read(ngx_http_request_t *r);
+static ngx_int_t ngx_http_openbank_idempotency_fingerprint(
+    ngx_http_request_t *r, ngx_http_openbank_idem_ctx_t *ic);
+static ngx_int_t ngx_http_openbank_idempotency_valid_key(ngx_str_t *key);
+static ngx_int_t ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_idem_ctx_t *ic);
+static ngx_int_t ngx_http_openbank_idempotency_replay(ngx_http_request_t *r);
+static void ngx_http_openbank_idempotency_cleanup(void *data);
+static void ngx_http_openbank_idempotency_release(
+    ngx_http_openbank_idem_ctx_t *ic);
+static ngx_int_t ngx_http_openbank_idempotency_capture(ngx_http_request_t *r,
+    ngx_http_openbank_idem_ctx_t *ic);
+static ngx_int_t ngx_http_openbank_idempotency_keep(ngx_http_request_t *r,
+    ngx_http_openbank_idem_ctx_t *ic, ngx_buf_t *b);
+static ngx_int_t ngx_http_openbank_idempotency_record(ngx_http_request_t *r,
+    ngx_http_openbank_idem_ctx_t *ic);
+static void ngx_http_openbank_idempotency_commit(ngx_queue_t *batch,
+    ngx_log_t *log);
+static ngx_int_t ngx_http_openbank_idempotency_prepare(ngx_queue_t *batch,
+    ngx_http_openbank_idem_io_t *io, ngx_log_t *log);
+static void ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
+    ngx_http_openbank_idem_io_t *io, ngx_log_t *log);
+static void ngx_http_openbank_idempotency_wake(ngx_queue_t *batch);
+static void ngx_http_openbank_idempotency_write(void *data, ngx_log_t *log);
+static void ngx_http_openbank_idempotency_written(ngx_event_t *ev);
+static void ngx_http_openbank_idempotency_flush(ngx_event_t *ev);
+static ngx_int_t ngx_http_openbank_idempotency_send(ngx_http_request_t *r,
+    ngx_http_openbank_idem_ctx_t *ic, ngx_chain_t *rest,
+    ngx_http_output_header_filter_pt next_header,
+    ngx_http_output_body_filter_pt next_body);
+static ngx_http_openbank_idem_meta_t *ngx_http_openbank_idempotency_meta(
+    ngx_http_openbank_zone_t *zone, uint64_t now, ngx_uint_t create);
+static ngx_int_t ngx_http_openbank_idempotency_paths(ngx_cycle_t *cycle,
+    ngx_str_t *state);
+static ngx_int_t ngx_http_openbank_idempotency_open(ngx_log_t *log);
+static void ngx_http_openbank_idempotency_compact(
+    ngx_http_openbank_zone_t *zone, ngx_uid_t user, ngx_log_t *log);
+static ngx_int_t ngx_http_openbank_idempotency_load(void *data,
+    u_char *payload, size_t len);
+
+
+ngx_conf_enum_t  ngx_http_openbank_idempotency_modes[] = {
+    { ngx_string("off"), NGX_HTTP_OPENBANK_IDEMPOTENCY_OFF },
+    { ngx_string("optional"), NGX_HTTP_OPENBANK_IDEMPOTENCY_OPTIONAL },
+    { ngx_string("required"), NGX_HTTP_OPENBANK_IDEMPOTENCY_REQUIRED },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_str_t  ngx_http_openbank_idem_meta_key =
+    ngx_string("\0journal");
+
+/* the headers of an answer that a replay gives back, besides its type */
+
+static ngx_str_t  ngx_http_openbank_idem_kept[] = {
+    ngx_string("Location"),
+    ngx_string("ETag"),
+    ngx_string("Link"),
+    ngx_string("Cache-Control"),
+    ngx_string("Content-Language"),
+    ngx_null_string
+};
+
+
+/* this process's view of the journal */
+
+static ngx_str_t   ngx_http_openbank_idem_journal;
+static ngx_str_t   ngx_http_openbank_idem_lock;
+static ngx_fd_t    ngx_http_openbank_idem_fd = NGX_INVALID_FILE;
+static ngx_fd_t    ngx_http_openbank_idem_lock_fd = NGX_INVALID_FILE;
+static uint64_t    ngx_http_openbank_idem_generation;
+static uint32_t    ngx_http_openbank_idem_seq;
+
+/*
+ * Group commit: the answers completed during one pass of the event loop
+ * wait in this batch and are written with one write() and one
+ * fdatasync() by a posted event at the end of the pass.
+ */
+
+static ngx_http_openbank_idem_meta_t  *ngx_http_openbank_idem_meta;
+static ngx_http_openbank_sh_t         *ngx_http_openbank_idem_meta_sh;
+
+static EVP_MD_CTX  *ngx_http_openbank_idem_md;
+static EVP_MD      *ngx_http_openbank_idem_sha256;
+
+static ngx_queue_t  ngx_http_openbank_idem_batch;
+static ngx_event_t  ngx_http_openbank_idem_flush_event;
+
+/*
+ * The batch being written: write() and fdatasync() run in a thread of
+ * nginx's default thread pool, so that the worker goes on serving (and
+ * the next batch grows) while the disk syncs.  One batch at a time.
+ */
+
+
+static ngx_queue_t         ngx_http_openbank_idem_writing;
+static ngx_thread_task_t  *ngx_http_openbank_idem_task;
+static ngx_uint_t          ngx_http_openbank_idem_busy;
+static ngx_str_t           ngx_http_openbank_idem_pool = ngx_string("default");
+
+/* r->buffered while an answer waits for its commit (as image_filter) */
+#define NGX_HTTP_OPENBANK_IDEM_BUFFERED  0x08
+
+
+char *
+ngx_http_openbank_idempotency_merge(ngx_conf_t *cf,
+    ngx_http_openbank_loc_conf_t *prev, ngx_http_openbank_loc_conf_t *conf)
+{
+    ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    if (conf->idempotency == NGX_HTTP_OPENBANK_IDEMPOTENCY_OFF) {
+        return NGX_CONF_OK;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (conf->auth == 0
+        && (clcf->name.len == 0 || conf->idempotency == prev->idempotency))
+    {
+        /*
+         * server level, or inherited by a location without partners
+         * (status, metrics): nothing to do there
+         */
+        return NGX_CONF_OK;
+    }
+
+    obmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_openbank_module);
+
+    if (obmcf->shm_zone == NULL || obmcf->state_path.len == 0) {
+        return "with \"openbank_idempotency\" requires \"openbank_zone\" "
+               "and \"openbank_state\"";
+    }
+
+    if (conf->auth == 0) {
+        return "with \"openbank_idempotency\" requires \"openbank_auth\" "
+               "in the same location: keys are scoped to the partner";
+    }
+
+    /* the journal's writes and syncs run in the default thread pool */
+
+    if (ngx_thread_pool_add(cf, NULL) == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The check of the access phase.  It runs after the partner is known and
+ * after the signature (which may have read the body already), before the
+ * quota: a replay or a refusal here costs no quota.
+ */
+
+ngx_int_t
+ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx)
+{
+    u_char                        *p;
+    ngx_int_t                      rc;
+    ngx_uint_t                     n;
+    ngx_table_elt_t               *h;
+    ngx_http_openbank_idem_ctx_t  *ic;
+    ngx_http_openbank_loc_conf_t  *oblcf;
+
+    oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
+
+    if (oblcf->idempotency == NGX_HTTP_OPENBANK_IDEMPOTENCY_OFF
+        || r->method != NGX_HTTP_POST
+        || ctx->partner == NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    ic = ctx->idempotency;
+
+    if (ic == NULL) {
+        h = ngx_http_openbank_find_header(&r->headers_in.headers,
+                                          "Idempotency-Key", &n);
+        if (h == NULL) {
+            if (oblcf->idempotency == NGX_HTTP_OPENBANK_IDEMPOTENCY_OPTIONAL) {
+                return NGX_DECLINED;
+            }
+
+            return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                            "idempotency_key_missing",
+                                            "a POST to this endpoint needs "
+                                            "an Idempotency-Key header");
+        }
+
+        if (n > 1) {
+            return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                            "invalid_request",
+                                            "Idempotency-Key is sent more "
+                                            "than once");
+        }
+
+        if (ngx_http_openbank_idempotency_valid_key(&h->value) != NGX_OK) {
+            return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                            "invalid_request",
+                                            "Idempotency-Key must be 1 to "
+                                            "%d visible ASCII characters",
+                                            NGX_HTTP_OPENBANK_IDEM_KEY_MAX);
+        }
+
+        ic = ngx_pcalloc(r->pool, sizeof(ngx_http_openbank_idem_ctx_t));
+        if (ic == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ic->key.len = ctx->partner->name.len + 1 + h->value.len;
+        ic->key.data = ngx_pnalloc(r->pool, ic->key.len);
+        if (ic->key.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ngx_cpymem(ic->key.data, ctx->partner->name.data,
+                       ctx->partner->name.len);
+        *p++ = '\0';
+        ngx_memcpy(p, h->value.data, h->value.len);
+
+        ctx->idempotency = ic;
+    }
+
+    if (!ic->body_read) {
+
+        if (ic->reading) {
+            return NGX_DONE;
+        }
+
+        ic->reading = 1;
+
+        rc = ngx_http_read_client_request_body(r,
+                                   ngx_http_openbank_idempotency_body_read);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        ngx_http_finalize_request(r, NGX_DONE);
+        return NGX_DONE;
+    }
+
+    if (ic->owner || ic->response) {
+        /* run again after a suspension by a later check */
+        return ic->response ? NGX_OK : NGX_DECLINED;
+    }
+
+    if (ngx_http_openbank_idempotency_fingerprint(r, ic) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_openbank_idempotency_take(r, ctx, ic);
+}
+
+
+static void
+ngx_http_openbank_idempotency_body_read(ngx_http_request_t *r)
+{
+    ngx_http_openbank_ctx_t       *ctx;
+    ngx_http_openbank_idem_ctx_t  *ic;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+    ic = ctx->idempotency;
+
+    ic->body_read = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+/* 1 to 255 visible ASCII characters (RFC 9110 token-ish, no spaces) */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_valid_key(ngx_str_t *key)
+{
+    ngx_uint_t  i;
+
+    if (key->len == 0 || key->len > NGX_HTTP_OPENBANK_IDEM_KEY_MAX) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < key->len; i++) {
+        if (key->data[i] < 0x21 || key->data[i] > 0x7e) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* SHA-256 of the method, the path (with its query) and SHA-256(body) */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_fingerprint(ngx_http_request_t *r,
+    ngx_http_openbank_idem_ctx_t *ic)
+{
+    off_t          offset;
+    size_t         size;
+    ssize_t        n;
+    ngx_buf_t     *b;
+    ngx_int_t      rc;
+    EVP_MD_CTX    *md;
+    ngx_chain_t   *cl;
+    unsigned int   len;
+    u_char         body[NGX_HTTP_OPENBANK_HASH_LEN];
+    u_char         buf[4096];
+
+    /* one digest context per process, reused */
+
+    if (ngx_http_openbank_idem_md == NULL) {
+        ngx_http_openbank_idem_md = EVP_MD_CTX_new();
+        ngx_http_openbank_idem_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+
+        if (ngx_http_openbank_idem_md == NULL
+            || ngx_http_openbank_idem_sha256 == NULL)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    md = ngx_http_openbank_idem_md;
+    rc = NGX_ERROR;
+
+    if (EVP_DigestInit_ex(md, ngx_http_openbank_idem_sha256, NULL) != 1) {
+        goto done;
+    }
+
+    if (r->request_body) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            b = cl->buf;
+
+            if (ngx_buf_in_memory(b)) {
+                if (EVP_DigestUpdate(md, b->pos, b->last - b->pos) != 1) {
+                    goto done;
+                }
+
+                continue;
+            }
+
+            if (!b->in_file) {
+                continue;
+            }
+
+            for (offset = b->file_pos; offset < b->file_last; offset += n) {
+                size = (size_t) ngx_min(b->file_last - offset,
+                                        (off_t) sizeof(buf));
+
+                n = ngx_read_file(b->file, buf, size, offset);
+
+                if (n == NGX_ERROR || n == 0) {
+                    goto done;
+                }
+
+                if (EVP_DigestUpdate(md, buf, n) != 1) {
+                    goto done;
+                }
+            }
+        }
+    }
+
+    if (EVP_DigestFinal_ex(md, body, &len) != 1
+        || EVP_DigestInit_ex(md, ngx_http_openbank_idem_sha256, NULL) != 1
+        || EVP_DigestUpdate(md, r->method_name.data, r->method_name.len)
+           != 1
+        || EVP_DigestUpdate(md, "\n", 1) != 1
+        || EVP_DigestUpdate(md, r->unparsed_uri.data, r->unparsed_uri.len)
+           != 1
+        || EVP_DigestUpdate(md, "\n", 1) != 1
+        || EVP_DigestUpdate(md, body, sizeof(body)) != 1
+        || EVP_DigestFinal_ex(md, ic->fingerprint, &len) != 1)
+    {
+        goto done;
+    }
+
+    rc = NGX_OK;
+
+done:
+
+    return rc;
+}
+
+
+/* replay, refuse, or mark the key in flight: one look under the lock */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_idem_ctx_t *ic)
+{
+    uint64_t                        now;
+    ngx_uint_t                      stale;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_openbank_idem_t       *v;
+    ngx_http_openbank_zone_t       *zone;
+    ngx_http_openbank_record_t     *rec;
+    ngx_http_openbank_idem_meta_t  *meta;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+    zone = obmcf->shm_zone->data;
+    ic->zone = zone;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    now = ngx_http_openbank_now_ms();
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    meta = ngx_http_openbank_idempotency_meta(zone, now, 0);
+
+    if (meta == NULL || meta->broken
+        || (meta->failed && now - meta->failed < NGX_HTTP_OPENBANK_IDEM_RETRY))
+    {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "openbank: idempotency journal unavailable, "
+                      "request refused");
+
+        return ngx_http_openbank_refuse(r, ctx,
+                                        NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "state_unavailable",
+                                        "the gateway cannot record "
+                                        "idempotency keys durably now");
+    }
+
+    rec = ngx_http_openbank_record_lookup(zone,
+                                          NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                          &ic->key, now);
+
+    if (rec == NULL) {
+        rec = ngx_http_openbank_record_create(zone,
+                                  NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                  &ic->key, sizeof(ngx_http_openbank_idem_t),
+                                  now + NGX_HTTP_OPENBANK_IDEM_TTL, 0, now);
+
+        if (rec == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "openbank: zone \"%V\" is full, idempotency "
+                          "record not created: request refused",
+                          &obmcf->shm_zone->shm.name);
+
+            return ngx_http_openbank_refuse(r, ctx,
+                                            NGX_HTTP_SERVICE_UNAVAILABLE,
+                                            "state_unavailable",
+                                            "the gateway has no room for "
+                                            "another idempotency key now");
+        }
+
+        v = (ngx_http_openbank_idem_t *) ngx_http_openbank_record_value(rec);
+        v->state = NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT;
+        ngx_memcpy(v->fingerprint, ic->fingerprint,
+                   NGX_HTTP_OPENBANK_HASH_LEN);
+
+        goto own;
+    }
+
+    v = (ngx_http_openbank_idem_t *) ngx_http_openbank_record_value(rec);
+
+    if (ngx_memcmp(v->fingerprint, ic->fingerprint,
+                   NGX_HTTP_OPENBANK_HASH_LEN) != 0)
+    {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        return ngx_http_openbank_refuse(r, ctx,
+                                        422,
+                                        "idempotency_key_reused",
+                                        "this Idempotency-Key was used with "
+                                        "another method, path or body");
+    }
+
+    if (v->state == NGX_HTTP_OPENBANK_IDEM_DONE) {
+        ic->response_len = v->response_len;
+        ic->response = ngx_pnalloc(r->pool, v->response_len);
+
+        if (ic->response) {
+            ngx_memcpy(ic->response, (u_char *) (v + 1), v->response_len);
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        if (ic->response == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_str_set(&ctx->result, "replayed");
+
+        /* the answer is sent by the content phase, without the bank */
+        r->content_handler = ngx_http_openbank_idempotency_replay;
+
+        return NGX_OK;
+    }
+
+    /* in flight: abandoned by a worker that died, or really running */
+
+    stale = (now - v->started > NGX_HTTP_OPENBANK_IDEM_STALE);
+
+    if (!stale && v->owner_pid != (int32_t) ngx_pid
+        && kill(v->owner_pid, 0) == -1 && ngx_errno == NGX_ESRCH)
+    {
+        stale = 1;
+    }
+
+    if (!stale) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_CONFLICT,
+                                        "idempotency_in_flight",
+                                        "a request with this "
+                                        "Idempotency-Key is still being "
+                                        "processed: retry later");
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "openbank: taking over an abandoned in-flight "
+                  "idempotency key (worker %D)", v->owner_pid);
+
+own:
+
+    v->owner_pid = (int32_t) ngx_pid;
+    v->owner_seq = ++ngx_http_openbank_idem_seq;
+    v->started = now;
+
+    ic->seq = v->owner_seq;
+    ic->expire = rec->expire;
+    ic->rec = rec;
+    ic->owner = 1;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    cln->handler = ngx_http_openbank_idempotency_cleanup;
+    cln->data = ic;
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_replay(ngx_http_request_t *r)
+{
+    u_char                             *p, *last;
+    uint16_t                            len[2];
+    ngx_buf_t                          *b;
+    ngx_int_t                           rc;
+    ngx_str_t                           name, value;
+    ngx_uint_t                          i;
+    ngx_chain_t                         out;
+    ngx_table_elt_t                    *h;
+    ngx_http_openbank_ctx_t            *ctx;
+    ngx_http_openbank_idem_ctx_t       *ic;
+    ngx_http_openbank_idem_response_t   resp;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+    ic = ctx->idempotency;
+
+    p = ic->response;
+    last = p + ic->response_len;
+
+    if ((size_t) (last - p) < sizeof(resp)) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(&resp, p, sizeof(resp));
+    p += sizeof(resp);
+
+    r->headers_out.status = resp.status;
+
+    for (i = 0; i < resp.nheaders; i++) {
+        if ((size_t) (last - p) < sizeof(len)) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(len, p, sizeof(len));
+        p += sizeof(len);
+
+        if ((size_t) (last - p) < (size_t) len[0] + len[1]) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        name.data = p;
+        name.len = len[0];
+        value.data = p + len[0];
+        value.len = len[1];
+        p += len[0] + len[1];
+
+        if (name.len == sizeof("Content-Type") - 1
+            && ngx_strncasecmp(name.data, (u_char *) "Content-Type",
+                               name.len) == 0)
+        {
+            r->headers_out.content_type = value;
+            r->headers_out.content_type_len = value.len;
+            continue;
+        }
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /*
+         * Location goes back as the bank sent it, in the list only: as
+         * for the first answer, nginx does not make it absolute.
+         */
+
+        h->hash = 1;
+        h->key = name;
+        h->value = value;
+    }
+
+    if ((size_t) (last - p) != resp.body_len) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Idempotent-Replayed");
+    ngx_str_set(&h->value, "true");
+
+    r->headers_out.content_length_n = resp.body_len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    if (resp.body_len == 0) {
+        return ngx_http_send_special(r, NGX_HTTP_LAST);
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = p;
+    b->last = last;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* the request ends without its answer kept: the key may be used again */
+
+static void
+ngx_http_openbank_idempotency_cleanup(void *data)
+{
+    ngx_http_openbank_idem_ctx_t  *ic = data;
+
+    if (ic->queued) {
+        /* the request went away before its commit: its answer is lost */
+        ngx_queue_remove(&ic->queue);
+        ic->queued = 0;
+        ic->finished = 0;
+    }
+
+    if (ic->owner && !ic->finished) {
+        ngx_http_openbank_idempotency_release(ic);
+        ic->finished = 1;
+    }
+}
+
+
+static void
+ngx_http_openbank_idempotency_release(ngx_http_openbank_idem_ctx_t *ic)
+{
+    ngx_http_openbank_idem_t    *v;
+    ngx_http_openbank_record_t  *rec;
+
+    ngx_shmtx_lock(&ic->zone->shpool->mutex);
+
+    rec = ngx_http_openbank_record_lookup(ic->zone,
+                                          NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                          &ic->key,
+                                          ngx_http_openbank_now_ms());
+    if (rec) {
+        v = (ngx_http_openbank_idem_t *) ngx_http_openbank_record_value(rec);
+
+        if (v->state == NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT
+            && v->owner_pid == (int32_t) ngx_pid
+            && v->owner_seq == ic->seq)
+        {
+            ngx_http_openbank_record_delete(ic->zone, rec);
+        }
+    }
+
+    ngx_shmtx_unlock(&ic->zone->shpool->mutex);
+}
+
+
+/*
+ * Called by the header filter, last.  NGX_DECLINED: send the header now;
+ * NGX_OK: the header is held until the body is kept and durable.
+ */
+
+ngx_int_t
+ngx_http_openbank_idempotency_header(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx)
+{
+    ngx_uint_t                     status;
+    ngx_queue_t                    batch;
+    ngx_http_openbank_idem_ctx_t  *ic;
+
+    ic = ctx->idempotency;
+
+    if (ic == NULL || !ic->owner || ic->finished) {
+        return NGX_DECLINED;
+    }
+
+    status = r->headers_out.status;
+
+    /*
+     * The gateway's own refusals and errors, and the bank's 5xx, are not
+     * answers to keep: the key is released and a retry goes to the bank,
+     * whose own idempotency key check makes it safe.
+     */
+
+    if (r->err_status || ctx->problem_status
+        || status < NGX_HTTP_OK || status >= NGX_HTTP_INTERNAL_SERVER_ERROR)
+    {
+        ngx_http_openbank_idempotency_release(ic);
+        ic->finished = 1;
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_openbank_idempotency_capture(r, ic) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (r->header_only || status == NGX_HTTP_NO_CONTENT
+        || status == NGX_HTTP_NOT_MODIFIED)
+    {
+        /* no body will come: commit this one now */
+
+        ic->finished = 1;
+
+        if (ngx_http_openbank_idempotency_record(r, ic) == NGX_OK) {
+            ngx_queue_init(&batch);
+            ngx_queue_insert_tail(&batch, &ic->queue);
+            ngx_http_openbank_idempotency_commit(&batch, r->connection->log);
+            ngx_queue_remove(&ic->queue);
+        }
+
+        return NGX_DECLINED;
+    }
+
+    ic->holding = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_capture(ngx_http_request_t *r,
+    ngx_http_openbank_idem_ctx_t *ic)
+{
+    u_char           *p;
+    size_t            len;
+    uint16_t          l[2];
+    ngx_str_t        *k, type;
+    ngx_uint_t        i, pass;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    ic->status = r->headers_out.status;
+
+    type.len = r->headers_out.content_type.len;
+    type.data = r->headers_out.content_type.data;
+
+    len = 0;
+    p = NULL;
+
+    /* pass 0 measures, pass 1 copies */
+
+    for (pass = 0; pass < 2; pass++) {
+
+        ic->nheaders = 0;
+
+        if (type.len) {
+            if (pass) {
+                l[0] = sizeof("Content-Type") - 1;
+                l[1] = (uint16_t) type.len;
+                p = ngx_cpymem(p, l, sizeof(l));
+                p = ngx_cpymem(p, "Content-Type", l[0]);
+                p = ngx_cpymem(p, type.data, type.len);
+            }
+
+            len += sizeof(l) + sizeof("Content-Type") - 1 + type.len;
+            ic->nheaders++;
+        }
+
+        part = &r->headers_out.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */ ; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].hash == 0 || h[i].key.len > 0xffff
+                || h[i].value.len > 0xffff)
+            {
+                continue;
+            }
+
+            for (k = ngx_http_openbank_idem_kept; k->len; k++) {
+                if (k->len == h[i].key.len
+                    && ngx_strncasecmp(k->data, h[i].key.data, k->len) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (k->len == 0) {
+                continue;
+            }
+
+            if (pass) {
+                l[0] = (uint16_t) k->len;
+                l[1] = (uint16_t) h[i].value.len;
+                p = ngx_cpymem(p, l, sizeof(l));
+                p = ngx_cpymem(p, k->data, k->len);
+                p = ngx_cpymem(p, h[i].value.data, h[i].value.len);
+
+            } else {
+                len += sizeof(l) + k->len + h[i].value.len;
+            }
+
+            ic->nheaders++;
+        }
+
+        if (pass == 0) {
+            ic->headers_len = len;
+            ic->headers = ngx_pnalloc(r->pool, len ? len : 1);
+            if (ic->headers == NULL) {
+                return NGX_ERROR;
+            }
+
+            p = ic->headers;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Called by the body filter while the header is held: keeps the body;
+ * at its end, queues the answer for the next group commit and holds the
+ * request (r->buffered) until it is durable; then, called again with the
+ * request's write event, sends header and body.
+ */
+
+ngx_int_t
+ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in,
+    ngx_http_output_header_filter_pt next_header,
+    ngx_http_output_body_filter_pt next_body)
+{
+    ngx_int_t                      rc;
+    ngx_chain_t                   *cl;
+    ngx_http_openbank_idem_ctx_t  *ic;
+
+    ic = ctx->idempotency;
+
+    if (ic == NULL || (!ic->holding && !ic->durable)) {
+        return next_body(r, in);
+    }
+
+    if (ic->durable) {
+        ic->durable = 0;
+        return ngx_http_openbank_idempotency_send(r, ic, in, next_header,
+                                                  next_body);
+    }
+
+    if (ic->queued) {
+        /* nothing more may come after the last buffer */
+        return NGX_OK;
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+
+        rc = ngx_http_openbank_idempotency_keep(r, ic, cl->buf);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            /* too large to keep: let it go as it is */
+            break;
+        }
+
+        if (cl->buf->last_buf) {
+            ic->last = 1;
+        }
+
+        cl->buf->pos = cl->buf->last;
+        cl->buf->file_pos = cl->buf->file_last;
+    }
+
+    if (cl == NULL && !ic->last) {
+        return NGX_OK;
+    }
+
+    ic->holding = 0;
+    ic->finished = 1;
+
+    if (cl) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "openbank: answer larger than %d bytes not kept for "
+                      "its Idempotency-Key",
+                      NGX_HTTP_OPENBANK_IDEM_RESPONSE_MAX);
+
+        ngx_http_openbank_idempotency_release(ic);
+
+        return ngx_http_openbank_idempotency_send(r, ic, cl, next_header,
+                                                  next_body);
+    }
+
+    if (ngx_http_openbank_idempotency_record(r, ic) != NGX_OK) {
+        ngx_http_openbank_idempotency_release(ic);
+
+        return ngx_http_openbank_idempotency_send(r, ic, NULL, next_header,
+                                                  next_body);
+    }
+
+    if (ngx_http_openbank_idem_flush_event.handler == NULL) {
+        ngx_queue_init(&ngx_http_openbank_idem_batch);
+        ngx_http_openbank_idem_flush_event.handler =
+                                        ngx_http_openbank_idempotency_flush;
+        ngx_http_openbank_idem_flush_event.log = ngx_cycle->log;
+    }
+
+    ngx_queue_insert_tail(&ngx_http_openbank_idem_batch, &ic->queue);
+    ic->queued = 1;
+    ic->request = r;
+    r->buffered |= NGX_HTTP_OPENBANK_IDEM_BUFFERED;
+
+    ngx_post_event(&ngx_http_openbank_idem_flush_event, &ngx_posted_events);
+
+    return NGX_OK;
+}
+
+
+/* the held header, the kept body, and what was not kept ("rest") */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_send(ngx_http_request_t *r,
+    ngx_http_openbank_idem_ctx_t *ic, ngx_chain_t *rest,
+    ngx_http_output_header_filter_pt next_header,
+    ngx_http_output_body_filter_pt next_body)
+{
+    ngx_int_t     rc;
+    ngx_chain_t   head, *out;
+
+    rc = next_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out = rest;
+
+    if (ic->body && ic->body->last > ic->body->pos) {
+        ic->body->last_buf = (rest == NULL && ic->last);
+        ic->body->last_in_chain = ic->body->last_buf;
+        head.buf = ic->body;
+        head.next = rest;
+        out = &head;
+
+    } else if (out == NULL) {
+        head.buf = ngx_calloc_buf(r->pool);
+        if (head.buf == NULL) {
+            return NGX_ERROR;
+        }
+
+        head.buf->last_buf = 1;
+        head.buf->last_in_chain = 1;
+        head.next = NULL;
+        out = &head;
+    }
+
+    return next_body(r, out);
+}
+
+
+/*
+ * The end of an event loop pass: commits the batch, then wakes each
+ * request up through its write event (ngx_http_writer sends the answer
+ * through the filters and finalises the request).
+ */
+
+static void
+ngx_http_openbank_idempotency_flush(ngx_event_t *ev)
+{
+    ngx_int_t                     rc;
+    ngx_thread_pool_t            *tp;
+    ngx_queue_t                  *batch;
+    ngx_http_openbank_idem_io_t  *io;
+
+    if (ngx_http_openbank_idem_busy
+        || ngx_queue_empty(&ngx_http_openbank_idem_batch))
+    {
+        /* a batch is being written: this one follows when it is done */
+        return;
+    }
+
+    /* the batch is taken whole: answers completing meanwhile wait */
+
+    batch = &ngx_http_openbank_idem_writing;
+    *batch = ngx_http_openbank_idem_batch;
+    batch->next->prev = batch;
+    batch->prev->next = batch;
+    ngx_queue_init(&ngx_http_openbank_idem_batch);
+
+    if (ngx_http_openbank_idem_task == NULL) {
+        ngx_http_openbank_idem_task = ngx_thread_task_alloc(
+                                           ngx_cycle->pool,
+                                           sizeof(ngx_http_openbank_idem_io_t));
+        if (ngx_http_openbank_idem_task == NULL) {
+            goto sync;
+        }
+
+        ngx_http_openbank_idem_task->handler =
+                                        ngx_http_openbank_idempotency_write;
+        ngx_http_openbank_idem_task->event.handler =
+                                        ngx_http_openbank_idempotency_written;
+        ngx_http_openbank_idem_task->event.log = ngx_cycle->log;
+    }
+
+    io = ngx_http_openbank_idem_task->ctx;
+
+    rc = ngx_http_openbank_idempotency_prepare(batch, io, ev->log);
+
+    if (rc == NGX_OK) {
+        tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle,
+                                 &ngx_http_openbank_idem_pool);
+
+        if (tp && ngx_thread_task_post(tp, ngx_http_openbank_idem_task)
+                  == NGX_OK)
+        {
+            ngx_http_openbank_idem_busy = 1;
+            return;
+        }
+
+        io->rc = ngx_http_openbank_journal_append(io->fd,
+                                           &ngx_http_openbank_idem_journal,
+                                           io->buf, io->len, ev->log);
+    }
+
+    ngx_http_openbank_idempotency_finish(batch, io, ev->log);
+    ngx_http_openbank_idempotency_wake(batch);
+
+    return;
+
+sync:
+
+    ngx_http_openbank_idempotency_commit(batch, ev->log);
+    ngx_http_openbank_idempotency_wake(batch);
+}
+
+
+/* in a thread of the pool: nothing but the system calls */
+
+static void
+ngx_http_openbank_idempotency_write(void *data, ngx_log_t *log)
+{
+    ngx_http_openbank_idem_io_t *io = data;
+
+    off_t            end;
+    ssize_t          n;
+    struct stat      st;
+
+    /*
+     * Blocks are reserved ahead of the appends (past the end of the
+     * file, which keeps its size), so that a sync does not also have to
+     * allocate them.
+     */
+
+    if (fstat(io->fd, &st) == 0) {
+        end = st.st_size + (off_t) io->len;
+
+        if ((off_t) st.st_blocks * 512 < end) {
+            (void) fallocate(io->fd, FALLOC_FL_KEEP_SIZE, st.st_size,
+                             NGX_HTTP_OPENBANK_IDEM_PREALLOC);
+        }
+    }
+
+    n = write(io->fd, io->buf, io->len);
+
+    if (n != (ssize_t) io->len) {
+        io->err = (n == -1) ? ngx_errno : 0;
+        io->rc = NGX_ERROR;
+        return;
+    }
+
+    if (fdatasync(io->fd) == -1) {
+        io->err = ngx_errno;
+        io->rc = NGX_DECLINED;
+        return;
+    }
+
+    io->rc = NGX_OK;
+}
+
+
+/* back in the worker: the batch is durable (or not), answer it */
+
+static void
+ngx_http_openbank_idempotency_written(ngx_event_t *ev)
+{
+    ngx_http_openbank_idem_io_t  *io;
+
+    io = ngx_http_openbank_idem_task->ctx;
+
+    ngx_http_openbank_idem_busy = 0;
+
+    if (io->rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, ev->log, io->err,
+                      "openbank: %s journal \"%V\" failed",
+                      io->rc == NGX_ERROR ? "write() to" : "fdatasync() of",
+                      &ngx_http_openbank_idem_journal);
+        io->rc = NGX_ERROR;
+    }
+
+    ngx_http_openbank_idempotency_finish(&ngx_http_openbank_idem_writing,
+                                         io, ev->log);
+    ngx_http_openbank_idempotency_wake(&ngx_http_openbank_idem_writing);
+
+    if (!ngx_queue_empty(&ngx_http_openbank_idem_batch)) {
+        ngx_post_event(&ngx_http_openbank_idem_flush_event,
+                       &ngx_posted_events);
+    }
+}
+
+
+/* the requests of a committed batch send their answers */
+
+static void
+ngx_http_openbank_idempotency_wake(ngx_queue_t *batch)
+{
+    ngx_queue_t                   *q;
+    ngx_http_request_t            *r;
+    ngx_http_openbank_idem_ctx_t  *ic;
+
+    while (!ngx_queue_empty(batch)) {
+        q = ngx_queue_head(batch);
+        ngx_queue_remove(q);
+
+        ic = ngx_queue_data(q, ngx_http_openbank_idem_ctx_t, queue);
+        ic->queued = 0;
+        ic->durable = 1;
+
+        r = ic->request;
+        r->buffered &= ~NGX_HTTP_OPENBANK_IDEM_BUFFERED;
+
+        ngx_post_event(r->connection->write, &ngx_posted_events);
+    }
+}
+
+
+/* NGX_OK: kept; NGX_DECLINED: the answer is too large to keep */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_keep(ngx_http_request_t *r,
+    ngx_http_openbank_idem_ctx_t *ic, ngx_buf_t *b)
+{
+    off_t    size;
+    size_t   alloc;
+    ssize_t  n;
+
+    if (ngx_buf_in_memory(b)) {
+        size = b->last - b->pos;
+
+    } else if (b->in_file) {
+        size = b->file_last - b->file_pos;
+
+    } else {
+        return NGX_OK;
+    }
+
+    if (size == 0) {
+        return NGX_OK;
+    }
+
+    if (ic->body == NULL) {
+        /* the announced length when there is one, else the most kept */
+        alloc = NGX_HTTP_OPENBANK_IDEM_RESPONSE_MAX;
+
+        if (r->headers_out.content_length_n > 0
+            && (size_t) r->headers_out.content_length_n < alloc)
+        {
+            alloc = (size_t) r->headers_out.content_length_n;
+        }
+
+        ic->body = ngx_create_temp_buf(r->pool, alloc);
+        if (ic->body == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (size > ic->body->end - ic->body->last) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_buf_in_memory(b)) {
+        ic->body->last = ngx_cpymem(ic->body->last, b->pos, (size_t) size);
+        return NGX_OK;
+    }
+
+    n = ngx_read_file(b->file, ic->body->last, (size_t) size, b->file_pos);
+
+    if (n != (ssize_t) size) {
+        return NGX_ERROR;
+    }
+
+    ic->body->last += n;
+
+    return NGX_OK;
+}
+
+
+/* the answer as a framed journal record, in ic->record */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_record(ngx_http_request_t *r,
+    ngx_http_openbank_idem_ctx_t *ic)
+{
+    u_char                             *p;
+    size_t                              body_len, resp_len, len;
+    ngx_http_openbank_idem_t            v;
+    ngx_http_openbank_idem_entry_t      entry;
+    ngx_http_openbank_idem_response_t   resp;
+
+    body_len = ic->body ? (size_t) (ic->body->last - ic->body->pos) : 0;
+    resp_len = sizeof(resp) + ic->headers_len + body_len;
+
+    if (resp_len > NGX_HTTP_OPENBANK_IDEM_RESPONSE_MAX + 4096) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "openbank: answer headers too large to keep for "
+                      "its Idempotency-Key");
+        return NGX_DECLINED;
+    }
+
+    len = NGX_HTTP_OPENBANK_JOURNAL_FRAME + sizeof(entry) + ic->key.len
+          + sizeof(v) + resp_len;
+
+    ic->record = ngx_pnalloc(r->pool, len);
+    if (ic->record == NULL) {
+        return NGX_ERROR;
+    }
+
+    ic->record_len = len;
+
+    ngx_memzero(&entry, sizeof(entry));
+    entry.expire = ic->expire;
+    entry.key_len = (uint16_t) ic->key.len;
+    entry.type = NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE;
+
+    ngx_memzero(&v, sizeof(v));
+    v.state = NGX_HTTP_OPENBANK_IDEM_DONE;
+    v.response_len = (uint32_t) resp_len;
+    v.started = ngx_http_openbank_now_ms();
+    ngx_memcpy(v.fingerprint, ic->fingerprint, NGX_HTTP_OPENBANK_HASH_LEN);
+
+    resp.status = (uint16_t) ic->status;
+    resp.nheaders = (uint16_t) ic->nheaders;
+    resp.body_len = (uint32_t) body_len;
+
+    p = ic->record + NGX_HTTP_OPENBANK_JOURNAL_FRAME;
+    p = ngx_cpymem(p, &entry, sizeof(entry));
+    p = ngx_cpymem(p, ic->key.data, ic->key.len);
+    p = ngx_cpymem(p, &v, sizeof(v));
+    p = ngx_cpymem(p, &resp, sizeof(resp));
+    p = ngx_cpymem(p, ic->headers, ic->headers_len);
+
+    if (body_len) {
+        p = ngx_cpymem(p, ic->body->pos, body_len);
+    }
+
+    ngx_http_openbank_journal_frame(ic->record,
+                                    len - NGX_HTTP_OPENBANK_JOURNAL_FRAME);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Writes the batch's answers to the journal (one write, one fdatasync)
+ * in the worker, then puts them in the zone: for the rare answer without
+ * a body (204), and when no thread can be had.
+ */
+
+static void
+ngx_http_openbank_idempotency_commit(ngx_queue_t *batch, ngx_log_t *log)
+{
+    ngx_http_openbank_idem_io_t  io;
+
+    if (ngx_http_openbank_idempotency_prepare(batch, &io, log) == NGX_OK) {
+        io.rc = ngx_http_openbank_journal_append(io.fd,
+                                           &ngx_http_openbank_idem_journal,
+                                           io.buf, io.len, log);
+    }
+
+    ngx_http_openbank_idempotency_finish(batch, &io, log);
+}
+
+
+/*
+ * The batch's records in one buffer, the journal open (reopened after a
+ * compaction), and a shared lock on the lock file, which keeps a
+ * compaction (exclusive) from running between the write and the zone's
+ * update.  NGX_OK: io->fd, io->buf and io->len are ready to write.
+ */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_prepare(ngx_queue_t *batch,
+    ngx_http_openbank_idem_io_t *io, ngx_log_t *log)
+{
+    u_char                         *p;
+    uint64_t                        generation;
+    ngx_queue_t                    *q;
+    ngx_http_openbank_idem_ctx_t   *ic;
+    ngx_http_openbank_idem_meta_t  *meta;
+
+    io->len = 0;
+    io->buf = NULL;
+    io->zone = NULL;
+    io->rc = NGX_ERROR;
+    io->err = 0;
+    io->fd = NGX_INVALID_FILE;
+
+    for (q = ngx_queue_head(batch);
+         q != ngx_queue_sentinel(batch);
+         q = ngx_queue_next(q))
+    {
+        ic = ngx_queue_data(q, ngx_http_openbank_idem_ctx_t, queue);
+        io->len += ic->record_len;
+        io->zone = ic->zone;
+    }
+
+    if (io->zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    io->buf = ngx_alloc(io->len, log);
+    if (io->buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = io->buf;
+
+    for (q = ngx_queue_head(batch);
+         q != ngx_queue_sentinel(batch);
+         q = ngx_queue_next(q))
+    {
+        ic = ngx_queue_data(q, ngx_http_openbank_idem_ctx_t, queue);
+        p = ngx_cpymem(p, ic->record, ic->record_len);
+    }
+
+    if (ngx_http_openbank_idempotency_open(log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (flock(ngx_http_openbank_idem_lock_fd, LOCK_SH) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      "openbank: flock() \"%V\" failed",
+                      &ngx_http_openbank_idem_lock);
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&io->zone->shpool->mutex);
+    meta = ngx_http_openbank_idempotency_meta(io->zone, 0, 0);
+    generation = meta ? meta->generation : 0;
+    ngx_shmtx_unlock(&io->zone->shpool->mutex);
+
+    if (generation != ngx_http_openbank_idem_generation
+        && ngx_http_openbank_idem_fd != NGX_INVALID_FILE)
+    {
+        (void) close(ngx_http_openbank_idem_fd);
+        ngx_http_openbank_idem_fd = NGX_INVALID_FILE;
+    }
+
+    if (ngx_http_openbank_idem_fd == NGX_INVALID_FILE) {
+        ngx_http_openbank_idem_fd = ngx_http_openbank_journal_open(
+                                       &ngx_http_openbank_idem_journal, log);
+        ngx_http_openbank_idem_generation = generation;
+    }
+
+    if (ngx_http_openbank_idem_fd == NGX_INVALID_FILE) {
+        (void) flock(ngx_http_openbank_idem_lock_fd, LOCK_UN);
+        return NGX_ERROR;
+    }
+
+    io->fd = ngx_http_openbank_idem_fd;
+
+    return NGX_OK;
+}
+
+
+/*
+ * After the write: each answer of the batch goes into the zone in place
+ * of its in-flight record (whether or not the write succeeded: the bank
+ * has acted, a retry must get the answer), the lock is released.  A
+ * failed write is logged and makes new keys 503 for a while.
+ */
+
+static void
+ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
+    ngx_http_openbank_idem_io_t *io, ngx_log_t *log)
+{
+    u_char                          *value;
+    size_t                           vlen, skip;
+    uint64_t                         now;
+    ngx_int_t                        compact, full;
+    ngx_queue_t                     *q;
+    ngx_core_conf_t                 *ccf;
+    ngx_http_openbank_zone_t        *zone;
+    ngx_http_openbank_idem_t        *v;
+    ngx_http_openbank_record_t      *old, *nrec;
+    ngx_http_openbank_idem_ctx_t    *ic;
+    ngx_http_openbank_idem_meta_t   *meta;
+    ngx_http_openbank_main_conf_t   *obmcf;
+
+    if (io->buf) {
+        ngx_free(io->buf);
+        io->buf = NULL;
+    }
+
+    zone = io->zone;
+
+    if (zone == NULL) {
+        return;
+    }
+
+    now = ngx_http_openbank_now_ms();
+    compact = 0;
+    full = 0;
+    skip = NGX_HTTP_OPENBANK_JOURNAL_FRAME
+           + sizeof(ngx_http_openbank_idem_entry_t);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(batch);
+         q != ngx_queue_sentinel(batch);
+         q = ngx_queue_next(q))
+    {
+        ic = ngx_queue_data(q, ngx_http_openbank_idem_ctx_t, queue);
+
+        /*
+         * The in-flight record is where take() left it unless it expired
+         * (24 hours) or was taken over; then it is looked up.  Records are
+         * freed only by expiry, never while unexpired and ours.
+         */
+
+        old = ic->rec;
+        v = old ? (ngx_http_openbank_idem_t *)
+                      ngx_http_openbank_record_value(old) : NULL;
+
+        if (old == NULL
+            || old->table != NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY
+            || old->expire <= now
+            || old->key_len != ic->key.len
+            || ngx_memcmp(old->data, ic->key.data, ic->key.len) != 0
+            || v->state != NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT
+            || v->owner_pid != (int32_t) ngx_pid
+            || v->owner_seq != ic->seq)
+        {
+            old = ngx_http_openbank_record_lookup(zone,
+                                          NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                          &ic->key, now);
+        }
+
+        if (old) {
+            ngx_http_openbank_record_delete(zone, old);
+        }
+
+        ic->rec = NULL;
+
+        value = ic->record + skip + ic->key.len;
+        vlen = ic->record_len - skip - ic->key.len;
+
+        nrec = ngx_http_openbank_record_create(zone,
+                                  NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                  &ic->key, vlen, ic->expire, 0, now);
+        if (nrec) {
+            ngx_memcpy(ngx_http_openbank_record_value(nrec), value, vlen);
+
+        } else {
+            full++;
+        }
+    }
+
+    meta = ngx_http_openbank_idempotency_meta(zone, now, 1);
+
+    if (meta) {
+        if (io->rc == NGX_OK) {
+            meta->failed = 0;
+            meta->bytes += io->len;
+
+            if (meta->bytes > NGX_HTTP_OPENBANK_IDEM_COMPACT_MIN
+                && meta->bytes > meta->base)
+            {
+                compact = 1;
+            }
+
+        } else {
+            meta->failed = now;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (io->fd != NGX_INVALID_FILE) {
+        (void) flock(ngx_http_openbank_idem_lock_fd, LOCK_UN);
+    }
+
+    obmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                ngx_http_openbank_module);
+
+    if (full) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "openbank: zone \"%V\" is full, %i answers to "
+                      "idempotency keys are kept only in the journal",
+                      &obmcf->shm_zone->shm.name, full);
+    }
+
+    if (io->rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "openbank: answers to idempotency keys are not "
+                      "durable; new keys are refused until the journal "
+                      "is writable");
+    }
+
+    if (compact) {
+        ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx,
+                                               ngx_core_module);
+        ngx_http_openbank_idempotency_compact(zone, ccf->user, log);
+    }
+}
+
+
+/* the journal's bookkeeping record (the caller holds the zone's lock) */
+
+static ngx_http_openbank_idem_meta_t *
+ngx_http_openbank_idempotency_meta(ngx_http_openbank_zone_t *zone,
+    uint64_t now, ngx_uint_t create)
+{
+    ngx_http_openbank_record_t  *rec;
+
+    /* never deleted (no expiry, not evictable): its place is kept */
+
+    if (ngx_http_openbank_idem_meta_sh == zone->sh) {
+        return ngx_http_openbank_idem_meta;
+    }
+
+    rec = ngx_http_openbank_record_lookup(zone,
+                                          NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                          &ngx_http_openbank_idem_meta_key,
+                                          0);
+    if (rec == NULL && create) {
+        rec = ngx_http_openbank_record_create(zone,
+                                   NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                   &ngx_http_openbank_idem_meta_key,
+                                   sizeof(ngx_http_openbank_idem_meta_t),
+                                   0, 0, now);
+    }
+
+    if (rec == NULL) {
+        return NULL;
+    }
+
+    ngx_http_openbank_idem_meta = (ngx_http_openbank_idem_meta_t *)
+                                      ngx_http_openbank_record_value(rec);
+    ngx_http_openbank_idem_meta_sh = zone->sh;
+
+    return ngx_http_openbank_idem_meta;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_paths(ngx_cycle_t *cycle, ngx_str_t *state)
+{
+    u_char  *p;
+
+    if (ngx_http_openbank_idem_journal.len) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(cycle->pool, 2 * state->len
+                                 + sizeof("/idempotency.journal")
+                                 + sizeof("/idempotency.lock"));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_openbank_idem_journal.data = p;
+    p = ngx_sprintf(p, "%V/idempotency.journal%Z", state);
+    ngx_http_openbank_idem_journal.len = p - 1
+                                         - ngx_http_openbank_idem_journal.data;
+
+    ngx_http_openbank_idem_lock.data = p;
+    p = ngx_sprintf(p, "%V/idempotency.lock%Z", state);
+    ngx_http_openbank_idem_lock.len = p - 1 - ngx_http_openbank_idem_lock.data;
+
+    return NGX_OK;
+}
+
+
+/* a worker opens the lock file on its first write */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_open(ngx_log_t *log)
+{
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    if (ngx_http_openbank_idem_lock_fd != NGX_INVALID_FILE) {
+        return NGX_OK;
+    }
+
+    obmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                ngx_http_openbank_module);
+
+    if (ngx_http_openbank_idempotency_paths((ngx_cycle_t *) ngx_cycle,
+                                            &obmcf->state_path)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_openbank_idem_lock_fd = open(
+                              (char *) ngx_http_openbank_idem_lock.data,
+                              O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+    if (ngx_http_openbank_idem_lock_fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      "openbank: open() \"%V\" failed",
+                      &ngx_http_openbank_idem_lock);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Rewrites the journal with the records the zone holds (expired ones are
+ * gone).  Only one process compacts; the others' writes wait for it on
+ * the lock file, then reopen the new journal (its generation changed).
+ */
+
+static void
+ngx_http_openbank_idempotency_compact(ngx_http_openbank_zone_t *zone,
+    ngx_uid_t user, ngx_log_t *log)
+{
+    u_char                          *buf, *p, *start;
+    size_t                           size, len;
+    uint64_t                         now;
+    ngx_uint_t                       pass;
+    ngx_queue_t                     *q;
+    ngx_http_openbank_idem_t        *v;
+    ngx_http_openbank_record_t      *rec;
+    ngx_http_openbank_idem_meta_t   *meta;
+    ngx_http_openbank_idem_entry_t   entry;
+
+    if (ngx_http_openbank_idem_lock_fd != NGX_INVALID_FILE
+        && flock(ngx_http_openbank_idem_lock_fd, LOCK_EX | LOCK_NB) == -1)
+    {
+        return;
+    }
+
+    now = ngx_http_openbank_now_ms();
+    buf = NULL;
+    size = 0;
+    p = NULL;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (pass = 0; pass < 2; pass++) {
+
+        for (q = ngx_queue_head(&zone->sh->queue);
+             q != ngx_queue_sentinel(&zone->sh->queue);
+             q = ngx_queue_next(q))
+        {
+            rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
+
+            if (rec->table != NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY
+                || rec->key_len == 0 || rec->data[0] == '\0'
+                || (rec->expire && rec->expire <= now))
+            {
+                continue;
+            }
+
+            v = (ngx_http_openbank_idem_t *)
+                    ngx_http_openbank_record_value(rec);
+
+            if (v->state != NGX_HTTP_OPENBANK_IDEM_DONE) {
+                continue;
+            }
+
+            len = sizeof(entry) + rec->key_len + rec->value_len;
+
+            if (pass == 0) {
+                size += NGX_HTTP_OPENBANK_JOURNAL_FRAME + len;
+                continue;
+            }
+
+            start = p;
+            p += NGX_HTTP_OPENBANK_JOURNAL_FRAME;
+
+            ngx_memzero(&entry, sizeof(entry));
+            entry.expire = rec->expire;
+            entry.key_len = rec->key_len;
+            entry.type = NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE;
+
+            p = ngx_cpymem(p, &entry, sizeof(entry));
+            p = ngx_cpymem(p, rec->data, rec->key_len);
+            p = ngx_cpymem(p, v, rec->value_len);
+
+            ngx_http_openbank_journal_frame(start, len);
+        }
+
+        if (pass == 0) {
+            buf = ngx_alloc(size ? size : 1, log);
+            if (buf == NULL) {
+                ngx_shmtx_unlock(&zone->shpool->mutex);
+                goto done;
+            }
+
+            p = buf;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (ngx_http_openbank_journal_rewrite(&ngx_http_openbank_idem_journal,
+                                          buf, size, user, log)
+        == NGX_OK)
+    {
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        meta = ngx_http_openbank_idempotency_meta(zone, now, 1);
+        if (meta) {
+            meta->generation++;
+            meta->bytes = 0;
+            meta->base = size;
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "openbank: idempotency journal compacted to %uz "
+                      "bytes", size);
+    }
+
+    ngx_free(buf);
+
+done:
+
+    if (ngx_http_openbank_idem_lock_fd != NGX_INVALID_FILE) {
+        (void) flock(ngx_http_openbank_idem_lock_fd, LOCK_UN);
+    }
+}
+
+
+/*
+ * At start (in the master, once per zone): the journal's records go into
+ * the zone, then the journal is rewritten without what expired or was
+ * torn.  An unreadable journal makes idempotent requests 503.
+ */
+
+ngx_int_t
+ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
+{
+    size_t                          skipped;
+    ngx_int_t                       rc;
+    ngx_fd_t                        fd;
+    ngx_core_conf_t                *ccf;
+    ngx_http_openbank_zone_t       *zone;
+    ngx_http_openbank_idem_load_t   ld;
+    ngx_http_openbank_idem_meta_t  *meta;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    /*
+     * Not in "nginx -t", and not in "nginx -s ...": that process reads
+     * the configuration too, but the running workers own the journal.
+     */
+
+    if (ngx_test_config || ngx_process == NGX_PROCESS_SIGNALLER
+        || cycle->conf_ctx[ngx_http_module.index] == NULL)
+    {
+        return NGX_OK;
+    }
+
+    obmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                ngx_http_openbank_module);
+
+    if (obmcf == NULL || obmcf->shm_zone == NULL
+        || obmcf->state_path.len == 0)
+    {
+        return NGX_OK;
+    }
+
+    zone = obmcf->shm_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    meta = ngx_http_openbank_idempotency_meta(zone, 0, 0);
+
+    if (meta) {
+        /* a reload: the zone already holds the journal */
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_OK;
+    }
+
+    meta = ngx_http_openbank_idempotency_meta(zone,
+                                              ngx_http_openbank_now_ms(), 1);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (meta == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "openbank: no room in zone \"%V\" for the "
+                      "idempotency journal", &obmcf->shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    ngx_http_openbank_idem_journal.len = 0;
+
+    if (ngx_http_openbank_idempotency_paths(cycle, &obmcf->state_path)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    /* the lock file, owned by the workers' user */
+
+    fd = open((char *) ngx_http_openbank_idem_lock.data,
+              O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+    if (fd == NGX_INVALID_FILE
+        || (ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT && geteuid() == 0
+            && fchown(fd, ccf->user, (gid_t) -1) == -1))
+    {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                      "openbank: cannot create \"%V\": idempotent requests "
+                      "will be refused", &ngx_http_openbank_idem_lock);
+        meta->broken = 1;
+
+        if (fd != NGX_INVALID_FILE) {
+            (void) close(fd);
+        }
+
+        return NGX_OK;
+    }
+
+    (void) close(fd);
+
+    ld.zone = zone;
+    ld.log = cycle->log;
+    ld.now = ngx_http_openbank_now_ms();
+    ld.loaded = 0;
+    ld.full = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    rc = ngx_http_openbank_journal_read(&ngx_http_openbank_idem_journal,
+                                        cycle->log,
+                                        ngx_http_openbank_idempotency_load,
+                                        &ld, &skipped);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "openbank: idempotency journal \"%V\" is unreadable: "
+                      "idempotent requests will be refused with 503",
+                      &ngx_http_openbank_idem_journal);
+        meta->broken = 1;
+        return NGX_OK;
+    }
+
+    if (skipped) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "openbank: idempotency journal \"%V\": %uz bytes of "
+                      "torn or damaged records ignored",
+                      &ngx_http_openbank_idem_journal, skipped);
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                  "openbank: %ui idempotency records restored from \"%V\"",
+                  ld.loaded, &ngx_http_openbank_idem_journal);
+
+    if (ld.full) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "openbank: zone \"%V\" cannot hold the idempotency "
+                      "journal: %ui records left out, journal kept as is",
+                      &obmcf->shm_zone->shm.name, ld.full);
+        return NGX_OK;
+    }
+
+    if (rc == NGX_OK || skipped) {
+        ngx_http_openbank_idempotency_compact(zone, ccf->user, cycle->log);
+    }
+
+    /* the workers open the files under their own names */
+
+    ngx_http_openbank_idem_journal.len = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_load(void *data, u_char *payload, size_t len)
+{
+    ngx_http_openbank_idem_load_t *ld = data;
+
+    ngx_str_t                        key;
+    ngx_http_openbank_idem_t         v;
+    ngx_http_openbank_record_t      *rec;
+    ngx_http_openbank_idem_entry_t   entry;
+
+    if (len < sizeof(entry)) {
+        return NGX_OK;
+    }
+
+    ngx_memcpy(&entry, payload, sizeof(entry));
+
+    if (entry.type != NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE
+        || entry.key_len == 0
+        || len < sizeof(entry) + entry.key_len + sizeof(v))
+    {
+        return NGX_OK;
+    }
+
+    key.data = payload + sizeof(entry);
+    key.len = entry.key_len;
+
+    ngx_memcpy(&v, key.data + key.len, sizeof(v));
+
+    len -= sizeof(entry) + key.len;
+
+    if (key.data[0] == '\0' || entry.expire <= ld->now
+        || v.state != NGX_HTTP_OPENBANK_IDEM_DONE
+        || v.response_len != len - sizeof(v))
+    {
+        return NGX_OK;
+    }
+
+    /* a later record of the same key wins */
+
+    rec = ngx_http_openbank_record_lookup(ld->zone,
+                                          NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                          &key, ld->now);
+    if (rec) {
+        ngx_http_openbank_record_delete(ld->zone, rec);
+        ld->loaded--;
+    }
+
+    rec = ngx_http_openbank_record_create(ld->zone,
+                                          NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                          &key, len, entry.expire, 0,
+                                          ld->now);
+    if (rec == NULL) {
+        ld->full++;
+        return NGX_OK;
+    }
+
+    ngx_memcpy(ngx_http_openbank_record_value(rec), key.data + key.len, len);
+
+    ld->loaded++;
+
+    return NGX_OK;
+}
