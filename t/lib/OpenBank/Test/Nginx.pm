@@ -543,7 +543,13 @@ sub stop () {
 # SIGKILL the master and every worker (crash tests).
 sub kill_all () {
     return unless $Running;
-    my @pids = ($Running->{pid}, worker_pids());
+    my $master = $Running->{pid};
+    my @pids = ($master, worker_pids());
+    # A daemon master leads its own process group, with every worker in it:
+    # killing the group also takes a worker the master forked a moment ago
+    # (after a crash), which a list of its children could miss.
+    my ($pgrp) = _slurp("/proc/$master/stat") =~ /\)\s+\S\s+\d+\s+(\d+)/;
+    kill KILL => -$master if defined $pgrp && $pgrp == $master;
     kill KILL => @pids;
     poll_until(2, sub { !grep { pid_alive($_) } @pids });
     $Running = undef;
