@@ -161,4 +161,7 @@ ngx_int_t ngx_http_openbank_sig_sign(ngx_uint_t alg, EVP_PKEY *pkey,
     size_t *siglen);
 
 
+const EVP_MD *ngx_http_openbank_httpsig_md(ngx_uint_t sha512);
+
+
 #endif /* _NGX_HTTP_OPENBANK_HTTPSIG_H_INCLUDED_ */

@@ -22,6 +22,8 @@
 #define NGX_HTTP_OPENBANK_SM2_ID          "1234567812345678"
 
 
+static ngx_int_t ngx_http_openbank_sig_hmac(ngx_str_t *secret, u_char *data,
+    size_t len, u_char *out, unsigned int *outlen);
 static ngx_int_t ngx_http_openbank_sf_key(u_char **pp, u_char *last,
     ngx_str_t *key);
 static ngx_int_t ngx_http_openbank_sf_bare(u_char **pp, u_char *last,
@@ -1451,9 +1453,8 @@ ngx_http_openbank_sig_verify(ngx_uint_t alg, EVP_PKEY *pkey,
             return NGX_DECLINED;
         }
 
-        if (HMAC(EVP_sha256(), secret->data, (int) secret->len, base, len,
-                 mac, &maclen)
-            == NULL)
+        if (ngx_http_openbank_sig_hmac(secret, base, len, mac, &maclen)
+            != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -1506,10 +1507,10 @@ ngx_http_openbank_sig_verify(ngx_uint_t alg, EVP_PKEY *pkey,
     switch (alg) {
     case NGX_HTTP_OPENBANK_SIG_ECDSA_P256:
     case NGX_HTTP_OPENBANK_SIG_RSA_V1_5:
-        digest = EVP_sha256();
+        digest = ngx_http_openbank_httpsig_md(0);
         break;
     case NGX_HTTP_OPENBANK_SIG_RSA_PSS:
-        digest = EVP_sha512();
+        digest = ngx_http_openbank_httpsig_md(1);
         break;
     case NGX_HTTP_OPENBANK_SIG_SM2:
         digest = EVP_sm3();
@@ -1539,7 +1540,9 @@ ngx_http_openbank_sig_verify(ngx_uint_t alg, EVP_PKEY *pkey,
     if (alg == NGX_HTTP_OPENBANK_SIG_RSA_PSS) {
         if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0
             || EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 64) <= 0
-            || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha512()) <= 0)
+            || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx,
+                                            ngx_http_openbank_httpsig_md(1))
+               <= 0)
         {
             rc = -1;
             goto done;
@@ -1585,9 +1588,8 @@ ngx_http_openbank_sig_sign(ngx_uint_t alg, EVP_PKEY *pkey,
     u_char         der[NGX_HTTP_OPENBANK_SIG_MAX_LEN];
 
     if (alg == NGX_HTTP_OPENBANK_SIG_HMAC) {
-        if (HMAC(EVP_sha256(), secret->data, (int) secret->len, base, len,
-                 sig, &maclen)
-            == NULL)
+        if (ngx_http_openbank_sig_hmac(secret, base, len, sig, &maclen)
+            != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -1613,10 +1615,10 @@ ngx_http_openbank_sig_sign(ngx_uint_t alg, EVP_PKEY *pkey,
     switch (alg) {
     case NGX_HTTP_OPENBANK_SIG_ECDSA_P256:
     case NGX_HTTP_OPENBANK_SIG_RSA_V1_5:
-        digest = EVP_sha256();
+        digest = ngx_http_openbank_httpsig_md(0);
         break;
     case NGX_HTTP_OPENBANK_SIG_RSA_PSS:
-        digest = EVP_sha512();
+        digest = ngx_http_openbank_httpsig_md(1);
         break;
     case NGX_HTTP_OPENBANK_SIG_SM2:
         digest = EVP_sm3();
@@ -1644,7 +1646,9 @@ ngx_http_openbank_sig_sign(ngx_uint_t alg, EVP_PKEY *pkey,
     if (alg == NGX_HTTP_OPENBANK_SIG_RSA_PSS) {
         if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0
             || EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 64) <= 0
-            || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha512()) <= 0)
+            || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx,
+                                            ngx_http_openbank_httpsig_md(1))
+               <= 0)
         {
             goto done;
         }
@@ -1687,6 +1691,74 @@ done:
         ERR_clear_error();
         return NGX_ERROR;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * OpenSSL 3 looks an algorithm up by name on every call that names it
+ * implicitly (EVP_sha256(), HMAC()): the digests and the HMAC context are
+ * fetched once a process instead.
+ */
+
+const EVP_MD *
+ngx_http_openbank_httpsig_md(ngx_uint_t sha512)
+{
+    static EVP_MD  *md[2];
+
+    if (md[sha512] == NULL) {
+        md[sha512] = EVP_MD_fetch(NULL, sha512 ? "SHA512" : "SHA256", NULL);
+
+        if (md[sha512] == NULL) {
+            return sha512 ? EVP_sha512() : EVP_sha256();
+        }
+    }
+
+    return md[sha512];
+}
+
+
+/* the digest is set once; later inits only give the key */
+
+static ngx_int_t
+ngx_http_openbank_sig_hmac(ngx_str_t *secret, u_char *data, size_t len,
+    u_char *out, unsigned int *outlen)
+{
+    size_t              n;
+    OSSL_PARAM          params[2], *p;
+    EVP_MAC            *mac;
+    static EVP_MAC_CTX  *ctx;
+
+    p = NULL;
+
+    if (ctx == NULL) {
+        mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+        if (mac == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx = EVP_MAC_CTX_new(mac);
+        EVP_MAC_free(mac);
+
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                     (char *) "SHA256", 0);
+        params[1] = OSSL_PARAM_construct_end();
+        p = params;
+    }
+
+    if (EVP_MAC_init(ctx, secret->data, secret->len, p) != 1
+        || EVP_MAC_update(ctx, data, len) != 1
+        || EVP_MAC_final(ctx, out, &n, EVP_MAX_MD_SIZE) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    *outlen = (unsigned int) n;
 
     return NGX_OK;
 }

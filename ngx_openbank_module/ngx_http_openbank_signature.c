@@ -872,7 +872,7 @@ ngx_http_openbank_signature_digest(ngx_http_request_t *r,
             continue;
         }
 
-        digest = i ? EVP_sha512() : EVP_sha256();
+        digest = ngx_http_openbank_httpsig_md(i);
 
         if (rc != NGX_OK || m->inner
             || m->items[0].value.type != NGX_HTTP_OPENBANK_SF_BYTES
