@@ -384,6 +384,8 @@ void ngx_http_openbank_limit_exit_master(ngx_cycle_t *cycle);
 /* ngx_http_openbank_state.c: durable files, written atomically */
 ngx_int_t ngx_http_openbank_state_write(ngx_log_t *log, ngx_str_t *path,
     u_char *buf, size_t len);
+ngx_int_t ngx_http_openbank_state_write_as(ngx_log_t *log, ngx_str_t *path,
+    u_char *buf, size_t len, ngx_uid_t user);
 ngx_int_t ngx_http_openbank_state_read(ngx_log_t *log, ngx_pool_t *pool,
     ngx_str_t *path, ngx_str_t *out);
 

@@ -27,8 +27,6 @@
 #define NGX_HTTP_OPENBANK_JOURNAL_MAX     (1024 * 1024 * 1024)
 
 
-static ngx_int_t ngx_http_openbank_journal_sync_dir(ngx_str_t *path,
-    ngx_log_t *log);
 
 
 /*
@@ -206,114 +204,6 @@ ngx_int_t
 ngx_http_openbank_journal_rewrite(ngx_str_t *name, u_char *data, size_t len,
     ngx_uid_t user, ngx_log_t *log)
 {
-    u_char    *tmp;
-    ssize_t    n;
-    ngx_fd_t   fd;
-
-    tmp = ngx_alloc(name->len + sizeof(".tmp"), log);
-    if (tmp == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(tmp, "%V.tmp%Z", name);
-
-    fd = open((char *) tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-    if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      "openbank: open() \"%s\" failed", tmp);
-        ngx_free(tmp);
-        return NGX_ERROR;
-    }
-
-    if (user != (ngx_uid_t) NGX_CONF_UNSET_UINT && geteuid() == 0
-        && fchown(fd, user, (gid_t) -1) == -1)
-    {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      "openbank: fchown() \"%s\" failed", tmp);
-        goto failed;
-    }
-
-    n = len ? write(fd, data, len) : 0;
-
-    if (n != (ssize_t) len || fsync(fd) == -1) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      "openbank: writing \"%s\" failed", tmp);
-        goto failed;
-    }
-
-    if (close(fd) == -1) {
-        fd = NGX_INVALID_FILE;
-        goto failed;
-    }
-
-    fd = NGX_INVALID_FILE;
-
-    if (rename((char *) tmp, (char *) name->data) == -1) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      "openbank: rename() \"%s\" to \"%V\" failed",
-                      tmp, name);
-        goto failed;
-    }
-
-    ngx_free(tmp);
-
-    return ngx_http_openbank_journal_sync_dir(name, log);
-
-failed:
-
-    if (fd != NGX_INVALID_FILE) {
-        (void) close(fd);
-    }
-
-    (void) unlink((char *) tmp);
-    ngx_free(tmp);
-
-    return NGX_ERROR;
+    return ngx_http_openbank_state_write_as(log, name, data, len, user);
 }
 
-
-static ngx_int_t
-ngx_http_openbank_journal_sync_dir(ngx_str_t *path, ngx_log_t *log)
-{
-    u_char    *p, *dir;
-    ngx_fd_t   fd;
-
-    dir = ngx_alloc(path->len + 1, log);
-    if (dir == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(dir, path->data, path->len);
-    *p = '\0';
-
-    while (p > dir && *p != '/') {
-        p--;
-    }
-
-    if (p == dir) {
-        ngx_free(dir);
-        return NGX_OK;
-    }
-
-    *p = '\0';
-
-    fd = open((char *) dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-    if (fd == -1 || fsync(fd) == -1) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      "openbank: fsync() of folder \"%s\" failed", dir);
-
-        if (fd != -1) {
-            (void) close(fd);
-        }
-
-        ngx_free(dir);
-        return NGX_ERROR;
-    }
-
-    (void) close(fd);
-    ngx_free(dir);
-
-    return NGX_OK;
-}

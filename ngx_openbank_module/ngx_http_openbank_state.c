@@ -24,6 +24,20 @@ ngx_int_t
 ngx_http_openbank_state_write(ngx_log_t *log, ngx_str_t *path, u_char *buf,
     size_t len)
 {
+    return ngx_http_openbank_state_write_as(log, path, buf, len,
+                                            (ngx_uid_t) NGX_CONF_UNSET_UINT);
+}
+
+
+/*
+ * The same, the file given to "user" when root writes it (the master, at
+ * start, writes files the workers go on with).
+ */
+
+ngx_int_t
+ngx_http_openbank_state_write_as(ngx_log_t *log, ngx_str_t *path,
+    u_char *buf, size_t len, ngx_uid_t user)
+{
     u_char     *tmp;
     ssize_t     n;
     ngx_fd_t    fd;
@@ -43,6 +57,14 @@ ngx_http_openbank_state_write(ngx_log_t *log, ngx_str_t *path, u_char *buf,
                       ngx_open_file_n " \"%s\" failed", tmp);
         ngx_free(tmp);
         return NGX_ERROR;
+    }
+
+    if (user != (ngx_uid_t) NGX_CONF_UNSET_UINT && geteuid() == 0
+        && fchown(fd, user, (gid_t) -1) == -1)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      "fchown() \"%s\" failed", tmp);
+        goto failed;
     }
 
     while (len) {
