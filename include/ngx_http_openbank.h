@@ -14,6 +14,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/evp.h>
 
 
 #define NGX_HTTP_OPENBANK_HASH_LEN       32     /* SHA-256 */
@@ -504,6 +505,8 @@ time_t ngx_http_openbank_days_from_civil(ngx_int_t year, ngx_int_t month,
     ngx_int_t day);
 ngx_int_t ngx_http_openbank_parse_tz(ngx_str_t *value);
 ngx_int_t ngx_http_openbank_valid_name(ngx_str_t *name);
+ngx_int_t ngx_http_openbank_body_digest(ngx_http_request_t *r,
+    EVP_MD_CTX *md);
 ngx_int_t ngx_http_openbank_decode_base64url(ngx_str_t *dst, ngx_str_t *src);
 
 

@@ -441,16 +441,10 @@ static ngx_int_t
 ngx_http_openbank_idempotency_fingerprint(ngx_http_request_t *r,
     ngx_http_openbank_idem_ctx_t *ic)
 {
-    off_t          offset;
-    size_t         size;
-    ssize_t        n;
-    ngx_buf_t     *b;
     ngx_int_t      rc;
     EVP_MD_CTX    *md;
-    ngx_chain_t   *cl;
     unsigned int   len;
     u_char         body[NGX_HTTP_OPENBANK_HASH_LEN];
-    u_char         buf[4096];
 
     /* one digest context per process, reused */
 
@@ -472,37 +466,8 @@ ngx_http_openbank_idempotency_fingerprint(ngx_http_request_t *r,
         goto done;
     }
 
-    if (r->request_body) {
-        for (cl = r->request_body->bufs; cl; cl = cl->next) {
-            b = cl->buf;
-
-            if (ngx_buf_in_memory(b)) {
-                if (EVP_DigestUpdate(md, b->pos, b->last - b->pos) != 1) {
-                    goto done;
-                }
-
-                continue;
-            }
-
-            if (!b->in_file) {
-                continue;
-            }
-
-            for (offset = b->file_pos; offset < b->file_last; offset += n) {
-                size = (size_t) ngx_min(b->file_last - offset,
-                                        (off_t) sizeof(buf));
-
-                n = ngx_read_file(b->file, buf, size, offset);
-
-                if (n == NGX_ERROR || n == 0) {
-                    goto done;
-                }
-
-                if (EVP_DigestUpdate(md, buf, n) != 1) {
-                    goto done;
-                }
-            }
-        }
+    if (ngx_http_openbank_body_digest(r, md) != NGX_OK) {
+        goto done;
     }
 
     if (EVP_DigestFinal_ex(md, body, &len) != 1

@@ -828,20 +828,15 @@ static ngx_int_t
 ngx_http_openbank_signature_digest(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *field)
 {
-    off_t                           off;
-    size_t                          len, dlen;
-    ssize_t                         n;
+    size_t                          dlen;
     ngx_int_t                       rc;
-    ngx_buf_t                      *b;
     ngx_str_t                       key;
     ngx_uint_t                      i, others, checked;
-    ngx_chain_t                    *cl;
     EVP_MD_CTX                     *md;
     const EVP_MD                   *digest;
     ngx_http_openbank_sf_member_t  *m;
     u_char                          want[SHA512_DIGEST_LENGTH];
     u_char                          got[EVP_MAX_MD_SIZE];
-    u_char                          chunk[8192];
 
     static const char  *names[] = { "sha-256", "sha-512" };
 
@@ -894,32 +889,13 @@ ngx_http_openbank_signature_digest(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        for (cl = r->request_body ? r->request_body->bufs : NULL;
-             cl;
-             cl = cl->next)
+        if (ngx_http_openbank_body_digest(r, md) != NGX_OK
+            || EVP_DigestFinal_ex(md, got, NULL) != 1)
         {
-            b = cl->buf;
-
-            if (!b->in_file || b->file == NULL) {
-                EVP_DigestUpdate(md, b->pos, b->last - b->pos);
-                continue;
-            }
-
-            for (off = b->file_pos; off < b->file_last; off += n) {
-                len = ngx_min((size_t) (b->file_last - off), sizeof(chunk));
-
-                n = ngx_read_file(b->file, chunk, len, off);
-
-                if (n <= 0) {
-                    EVP_MD_CTX_free(md);
-                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
-                }
-
-                EVP_DigestUpdate(md, chunk, n);
-            }
+            EVP_MD_CTX_free(md);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        EVP_DigestFinal_ex(md, got, NULL);
         EVP_MD_CTX_free(md);
 
         if (CRYPTO_memcmp(got, want, dlen) != 0) {

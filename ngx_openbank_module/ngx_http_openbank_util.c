@@ -410,3 +410,56 @@ ngx_http_openbank_decode_base64url(ngx_str_t *dst, ngx_str_t *src)
 
     return ngx_decode_base64url(dst, src);
 }
+
+
+/*
+ * Feeds the whole request body to a digest: its buffers in memory, and
+ * what nginx wrote to a temporary file, read back in pieces.
+ */
+
+ngx_int_t
+ngx_http_openbank_body_digest(ngx_http_request_t *r, EVP_MD_CTX *md)
+{
+    off_t         offset;
+    size_t        size;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+    u_char        buf[4096];
+
+    if (r->request_body == NULL) {
+        return NGX_OK;
+    }
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            if (EVP_DigestUpdate(md, b->pos, b->last - b->pos) != 1) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (!b->in_file || b->file == NULL) {
+            continue;
+        }
+
+        for (offset = b->file_pos; offset < b->file_last; offset += n) {
+            size = (size_t) ngx_min(b->file_last - offset, (off_t) sizeof(buf));
+
+            n = ngx_read_file(b->file, buf, size, offset);
+
+            if (n == NGX_ERROR || n == 0) {
+                return NGX_ERROR;
+            }
+
+            if (EVP_DigestUpdate(md, buf, n) != 1) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
