@@ -454,3 +454,12 @@ ngx_conf_log_error(ngx_uint_t level, ngx_conf_t *cf, ngx_err_t err,
     const char *fmt, ...)
 {
 }
+
+
+/* request bodies are not read by the fuzzed parsers */
+
+ssize_t
+ngx_read_file(ngx_file_t *file, u_char *buf, size_t size, off_t offset)
+{
+    return NGX_ERROR;
+}
