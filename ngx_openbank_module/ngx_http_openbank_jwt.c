@@ -75,6 +75,8 @@ static int ngx_http_openbank_jwt_num(void *data, const char *s, size_t len);
 static int ngx_http_openbank_jwt_null(void *data);
 static int ngx_http_openbank_jwt_bool(void *data, int b);
 static int ngx_http_openbank_jwt_scalar(ngx_http_openbank_jwt_ctx_t *ctx);
+static int ngx_http_openbank_jwt_nest(ngx_http_openbank_jwt_ctx_t *ctx);
+static int ngx_http_openbank_jwt_unnest(ngx_http_openbank_jwt_ctx_t *ctx);
 static void *ngx_http_openbank_jwt_malloc(void *data, size_t size);
 static void *ngx_http_openbank_jwt_realloc(void *data, void *ptr,
     size_t size);
@@ -284,6 +286,46 @@ ngx_http_openbank_jwt_json(ngx_http_openbank_jwt_ctx_t *ctx, ngx_str_t *b64)
 }
 
 
+/*
+ * Into a map or an array below a claim: nothing may nest inside "aud" or
+ * inside "cnf"'s "x5t#S256", and nothing deeper than the bound.
+ */
+
+static int
+ngx_http_openbank_jwt_nest(ngx_http_openbank_jwt_ctx_t *ctx)
+{
+    if (ctx->depth > 1
+        && (ctx->in_aud
+            || (ctx->in_cnf && ctx->depth == 2 && ctx->cnf_x5t)))
+    {
+        ctx->err = "has a member of the wrong type";
+        return 0;
+    }
+
+    if (++ctx->depth > NGX_HTTP_OPENBANK_JWT_DEPTH_MAX) {
+        ctx->err = "nests too deep";
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/* out of a map or an array: back at the top level, the next claim */
+
+static int
+ngx_http_openbank_jwt_unnest(ngx_http_openbank_jwt_ctx_t *ctx)
+{
+    ctx->depth--;
+
+    if (ctx->depth == 1) {
+        ctx->kind = NGX_HTTP_OPENBANK_JWT_IGNORE;
+    }
+
+    return 1;
+}
+
+
 static int
 ngx_http_openbank_jwt_start_map(void *data)
 {
@@ -310,20 +352,9 @@ ngx_http_openbank_jwt_start_map(void *data)
         default:
             return ngx_http_openbank_jwt_scalar(ctx);
         }
-
-    } else if (ctx->in_aud || (ctx->in_cnf && ctx->depth == 2
-                               && ctx->cnf_x5t))
-    {
-        ctx->err = "has a member of the wrong type";
-        return 0;
     }
 
-    if (++ctx->depth > NGX_HTTP_OPENBANK_JWT_DEPTH_MAX) {
-        ctx->err = "nests too deep";
-        return 0;
-    }
-
-    return 1;
+    return ngx_http_openbank_jwt_nest(ctx);
 }
 
 
@@ -343,13 +374,7 @@ ngx_http_openbank_jwt_end_map(void *data)
         ctx->jwt->has_cnf = 1;
     }
 
-    ctx->depth--;
-
-    if (ctx->depth == 1) {
-        ctx->kind = NGX_HTTP_OPENBANK_JWT_IGNORE;
-    }
-
-    return 1;
+    return ngx_http_openbank_jwt_unnest(ctx);
 }
 
 
@@ -376,20 +401,9 @@ ngx_http_openbank_jwt_start_array(void *data)
         default:
             return ngx_http_openbank_jwt_scalar(ctx);
         }
-
-    } else if (ctx->in_aud || (ctx->in_cnf && ctx->depth == 2
-                               && ctx->cnf_x5t))
-    {
-        ctx->err = "has a member of the wrong type";
-        return 0;
     }
 
-    if (++ctx->depth > NGX_HTTP_OPENBANK_JWT_DEPTH_MAX) {
-        ctx->err = "nests too deep";
-        return 0;
-    }
-
-    return 1;
+    return ngx_http_openbank_jwt_nest(ctx);
 }
 
 
@@ -402,13 +416,7 @@ ngx_http_openbank_jwt_end_array(void *data)
         ctx->in_aud = 0;
     }
 
-    ctx->depth--;
-
-    if (ctx->depth == 1) {
-        ctx->kind = NGX_HTTP_OPENBANK_JWT_IGNORE;
-    }
-
-    return 1;
+    return ngx_http_openbank_jwt_unnest(ctx);
 }
 
 
