@@ -230,8 +230,8 @@ typedef struct {
 
 typedef struct {
     uint64_t                      magic;       /* layout version */
-    ngx_rbtree_t                  rbtree;
-    ngx_rbtree_node_t             sentinel;
+    struct ngx_http_openbank_record_s  **buckets;
+    ngx_uint_t                    mask;        /* buckets - 1 */
     ngx_queue_t                   queue;       /* least recently used last */
     ngx_uint_t                    records;
     time_t                        started;     /* when the zone was made */
@@ -244,16 +244,20 @@ typedef struct {
 } ngx_http_openbank_zone_t;
 
 
-typedef struct {
-    ngx_rbtree_node_t             node;        /* key: hash of table, key */
+typedef struct ngx_http_openbank_record_s  ngx_http_openbank_record_t;
+
+struct ngx_http_openbank_record_s {
+    ngx_http_openbank_record_t   *next;        /* in its hash bucket */
     ngx_queue_t                   queue;
     uint64_t                      expire;      /* unix ms, 0: never */
+    uint32_t                      hash;        /* of table and key */
     uint32_t                      value_len;
     u_short                       key_len;
     u_char                        table;       /* NGX_HTTP_OPENBANK_TABLE_* */
     u_char                        evictable;   /* may go before it expires */
+    u_char                        pad[4];      /* data on 8 bytes */
     u_char                        data[1];     /* key, aligned, value */
-} ngx_http_openbank_record_t;
+};
 
 
 /* per request */

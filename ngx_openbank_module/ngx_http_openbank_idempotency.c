@@ -627,9 +627,11 @@ ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
                                         "processed: retry later");
     }
 
-    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "openbank: taking over an abandoned in-flight "
-                  "idempotency key (worker %D)", v->owner_pid);
+    if (v->owner_pid) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "openbank: taking over an abandoned in-flight "
+                      "idempotency key (worker %D)", v->owner_pid);
+    }
 
 own:
 
@@ -1605,10 +1607,6 @@ ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
                                           &ic->key, now);
         }
 
-        if (old) {
-            ngx_http_openbank_record_delete(zone, old);
-        }
-
         ic->rec = NULL;
 
         value = ic->record + skip + ic->key.len;
@@ -1620,8 +1618,26 @@ ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
         if (nrec) {
             ngx_memcpy(ngx_http_openbank_record_value(nrec), value, vlen);
 
-        } else {
-            full++;
+            if (old) {
+                ngx_http_openbank_record_delete(zone, old);
+            }
+
+            continue;
+        }
+
+        /*
+         * No room for the answer: the in-flight record stays, so that the
+         * key keeps its fingerprint and its room, and is left to the next
+         * retry at once, which reaches the bank and its own key.
+         */
+
+        full++;
+
+        if (old) {
+            v = (ngx_http_openbank_idem_t *)
+                    ngx_http_openbank_record_value(old);
+            v->owner_pid = 0;
+            v->started = 0;
         }
     }
 

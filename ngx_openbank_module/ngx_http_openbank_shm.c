@@ -15,16 +15,17 @@
 #include <ngx_http_openbank.h>
 
 
-#define NGX_HTTP_OPENBANK_ZONE_MAGIC    0x4f42000000000002ULL
+#define NGX_HTTP_OPENBANK_ZONE_MAGIC    0x4f42000000000003ULL
 #define NGX_HTTP_OPENBANK_ZONE_MIN      (128 * 1024)
+
+/* one hash bucket (a pointer) for each this many bytes of the zone */
+#define NGX_HTTP_OPENBANK_ZONE_BUCKET   256
 #define NGX_HTTP_OPENBANK_RECLAIM_SCAN  256
 
 
 static ngx_int_t ngx_http_openbank_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static void ngx_http_openbank_rbtree_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static ngx_uint_t ngx_http_openbank_record_hash(ngx_uint_t table,
+static uint32_t ngx_http_openbank_record_hash(ngx_uint_t table,
     ngx_str_t *key);
 static ngx_uint_t ngx_http_openbank_zone_reclaim(
     ngx_http_openbank_zone_t *zone, uint64_t now);
@@ -141,6 +142,7 @@ ngx_http_openbank_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_openbank_zone_t  *ozone = data;
 
     size_t                     len;
+    ngx_uint_t                 n;
     ngx_http_openbank_zone_t  *zone;
 
     zone = shm_zone->data;
@@ -179,8 +181,25 @@ ngx_http_openbank_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone->sh->magic = NGX_HTTP_OPENBANK_ZONE_MAGIC;
     zone->sh->started = ngx_time();
 
-    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
-                    ngx_http_openbank_rbtree_insert_value);
+    /*
+     * The index is a hash table of chained records, sized once by the
+     * zone: a power of two of buckets, a lookup a few cache lines whatever
+     * the number of records (a tree of a million nonces is twenty).
+     */
+
+    n = 256;
+
+    while (n * 2 * NGX_HTTP_OPENBANK_ZONE_BUCKET <= shm_zone->shm.size) {
+        n *= 2;
+    }
+
+    zone->sh->buckets = ngx_slab_calloc(zone->shpool,
+                                     n * sizeof(ngx_http_openbank_record_t *));
+    if (zone->sh->buckets == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->sh->mask = n - 1;
 
     ngx_queue_init(&zone->sh->queue);
 
@@ -202,62 +221,10 @@ ngx_http_openbank_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
-static void
-ngx_http_openbank_rbtree_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t           **p;
-    ngx_http_openbank_record_t   *rn, *rt;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else { /* node->key == temp->key */
-
-            rn = (ngx_http_openbank_record_t *) node;
-            rt = (ngx_http_openbank_record_t *) temp;
-
-            if (rn->table != rt->table) {
-                p = (rn->table < rt->table) ? &temp->left : &temp->right;
-
-            } else {
-                p = (ngx_memn2cmp(rn->data, rt->data, rn->key_len,
-                                  rt->key_len) < 0)
-                    ? &temp->left : &temp->right;
-            }
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
-
-
-static ngx_uint_t
+static uint32_t
 ngx_http_openbank_record_hash(ngx_uint_t table, ngx_str_t *key)
 {
-    uint32_t  crc;
-
-    ngx_crc32_init(crc);
-    ngx_crc32_update(&crc, (u_char *) &table, sizeof(ngx_uint_t));
-    ngx_crc32_update(&crc, key->data, key->len);
-    ngx_crc32_final(crc);
-
-    return crc;
+    return ngx_murmur_hash2(key->data, key->len) ^ (table * 0x9e3779b1);
 }
 
 
@@ -278,52 +245,34 @@ ngx_http_openbank_record_t *
 ngx_http_openbank_record_lookup(ngx_http_openbank_zone_t *zone,
     ngx_uint_t table, ngx_str_t *key, uint64_t now)
 {
-    ngx_int_t                    rc;
-    ngx_uint_t                   hash;
-    ngx_rbtree_node_t           *node, *sentinel;
+    uint32_t                     hash;
     ngx_http_openbank_record_t  *rec;
 
     hash = ngx_http_openbank_record_hash(table, key);
 
-    node = zone->sh->rbtree.root;
-    sentinel = zone->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
+    for (rec = zone->sh->buckets[hash & zone->sh->mask];
+         rec;
+         rec = rec->next)
+    {
+        if (rec->hash != hash
+            || rec->table != table
+            || rec->key_len != key->len
+            || ngx_memcmp(rec->data, key->data, key->len) != 0)
+        {
             continue;
         }
 
-        if (hash > node->key) {
-            node = node->right;
-            continue;
+        if (rec->expire && rec->expire <= now) {
+            ngx_http_openbank_record_delete(zone, rec);
+            return NULL;
         }
 
-        /* hash == node->key */
-
-        rec = (ngx_http_openbank_record_t *) node;
-
-        if (table != rec->table) {
-            node = (table < rec->table) ? node->left : node->right;
-            continue;
-        }
-
-        rc = ngx_memn2cmp(key->data, rec->data, key->len, rec->key_len);
-
-        if (rc == 0) {
-            if (rec->expire && rec->expire <= now) {
-                ngx_http_openbank_record_delete(zone, rec);
-                return NULL;
-            }
-
+        if (ngx_queue_head(&zone->sh->queue) != &rec->queue) {
             ngx_queue_remove(&rec->queue);
             ngx_queue_insert_head(&zone->sh->queue, &rec->queue);
-
-            return rec;
         }
 
-        node = (rc < 0) ? node->left : node->right;
+        return rec;
     }
 
     return NULL;
@@ -340,8 +289,8 @@ ngx_http_openbank_record_create(ngx_http_openbank_zone_t *zone,
     ngx_uint_t table, ngx_str_t *key, size_t value_len, uint64_t expire,
     ngx_uint_t evictable, uint64_t now)
 {
-    size_t                       size;
-    ngx_http_openbank_record_t  *rec;
+    size_t                        size;
+    ngx_http_openbank_record_t   *rec, **bucket;
 
     if (key->len > 0xffff || value_len > 0xffffffff) {
         return NULL;
@@ -364,7 +313,7 @@ ngx_http_openbank_record_create(ngx_http_openbank_zone_t *zone,
         return NULL;
     }
 
-    rec->node.key = ngx_http_openbank_record_hash(table, key);
+    rec->hash = ngx_http_openbank_record_hash(table, key);
     rec->table = (u_char) table;
     rec->evictable = evictable ? 1 : 0;
     rec->key_len = (u_short) key->len;
@@ -374,7 +323,10 @@ ngx_http_openbank_record_create(ngx_http_openbank_zone_t *zone,
     ngx_memcpy(rec->data, key->data, key->len);
     ngx_memzero(ngx_http_openbank_record_value(rec), value_len);
 
-    ngx_rbtree_insert(&zone->sh->rbtree, &rec->node);
+    bucket = &zone->sh->buckets[rec->hash & zone->sh->mask];
+    rec->next = *bucket;
+    *bucket = rec;
+
     ngx_queue_insert_head(&zone->sh->queue, &rec->queue);
 
     zone->sh->records++;
@@ -387,8 +339,18 @@ void
 ngx_http_openbank_record_delete(ngx_http_openbank_zone_t *zone,
     ngx_http_openbank_record_t *rec)
 {
+    ngx_http_openbank_record_t  **p;
+
+    for (p = &zone->sh->buckets[rec->hash & zone->sh->mask];
+         *p != rec;
+         p = &(*p)->next)
+    {
+        /* void */
+    }
+
+    *p = rec->next;
+
     ngx_queue_remove(&rec->queue);
-    ngx_rbtree_delete(&zone->sh->rbtree, &rec->node);
     ngx_slab_free_locked(zone->shpool, rec);
 
     zone->sh->records--;
