@@ -7,8 +7,8 @@ binmode STDOUT, ':utf8';
 my ($date, $nginx, $nproc, $tck, $wrk) = split /\t/, $ENV{BENCH_META};
 my (@rows, %by);
 while (<STDIN>) {
-    chomp; my ($name, $st, @f) = split /\t/;
-    my %r = (name => $name, check => $f[-1] // '');
+    chomp; my ($name, $basename, $st, @f) = split /\t/;
+    my %r = (name => $name, basename => $basename, check => $f[-1] // '');
     if ($st eq 'measured') {
         my ($req, $dur, $p50, $p99, $bad, $first, $sockerr, $ticks) = @f;
         %r = (%r, req => $req, secs => $dur / 1e6, p50 => $p50 / 1e3, p99 => $p99 / 1e3,
@@ -21,17 +21,24 @@ while (<STDIN>) {
     }
     push @rows, \%r; $by{$name} = \%r;
 }
-my $base = $by{proxy};
-$base = undef unless $base && $base->{check} eq 'ok';
-for my $r (@rows) {
-    next unless $base && $r->{check} eq 'ok';
-    $r->{vs_rps} = $r->{rps} / $base->{rps};
-    $r->{vs_cpu} = $r->{cpu} - $base->{cpu};
+# Each row against proxy, and against its baseline: a plain proxy sent the
+# same requests (the same wrk script), so that only the gateway differs.
+sub ok { my $r = shift; $r && $r->{check} eq 'ok' ? $r : undef }
+for my $r (grep { ok($_) } @rows) {
+    if (my $p = ok($by{proxy})) {
+        $r->{vs_rps} = $r->{rps} / $p->{rps};
+        $r->{vs_cpu} = $r->{cpu} - $p->{cpu};
+    }
+    if (my $b = ok($by{$r->{basename}})) {
+        $r->{base_rps} = $r->{rps} / $b->{rps};
+        $r->{base_cpu} = $r->{cpu} - $b->{cpu};
+    }
 }
 
 # Machine-readable copy.
 my @cols = qw(scenario requests seconds req_per_s p50_ms p99_ms cpu_us_per_req
-              req_per_s_vs_proxy cpu_us_per_req_vs_proxy check);
+              req_per_s_vs_proxy cpu_us_per_req_vs_proxy
+              baseline req_per_s_vs_baseline cpu_us_per_req_vs_baseline check);
 open my $tsv, '>:utf8', $ARGV[0] or die "$ARGV[0]: $!";
 print $tsv "# date: $date\n# nginx: $nginx\n# nproc: $nproc\n# CLK_TCK: $tck\n# wrk: $wrk\n";
 print $tsv join("\t", @cols), "\n";
@@ -39,25 +46,27 @@ for my $r (@rows) {
     my @v = ($r->{name}, map { defined $r->{$_->[0]} ? sprintf($_->[1], $r->{$_->[0]}) : '' }
              [req => '%d'], [secs => '%.2f'], [rps => '%.0f'], [p50 => '%.3f'], [p99 => '%.3f'],
              [cpu => '%.1f'], [vs_rps => '%.3f'], [vs_cpu => '%+.1f']);
-    print $tsv join("\t", @v, $r->{check}), "\n";
+    my @b = ($r->{basename}, map { defined $r->{$_->[0]} ? sprintf($_->[1], $r->{$_->[0]}) : '' }
+             [base_rps => '%.3f'], [base_cpu => '%+.1f']);
+    print $tsv join("\t", @v, @b, $r->{check}), "\n";
 }
 close $tsv;
 
 # The table.
-my $fmt = "%-10s %9s %9s %11s %15s %20s  %s\n";
+my $fmt = "%-18s %7s %8s %6s | %6s %7s | %-17s %6s %7s | %s\n";
+my $f = sub { my ($r, $k, $fm) = @_; defined $r->{$k} ? sprintf($fm, $r->{$k}) : '-' };
 print "openbank bench: $date, $nginx, nproc $nproc, $wrk\n";
-printf $fmt, 'scenario', 'req/s', 'p99', 'CPU µs/req', 'req/s vs proxy', 'CPU µs/req vs proxy', 'check';
+printf $fmt, '', '', '', 'CPU', 'vs proxy', '', 'vs baseline', '', '', '';
+printf $fmt, 'scenario', 'req/s', 'p99', 'µs/req', 'req/s', 'CPU µs', 'baseline', 'req/s', 'CPU µs', 'check';
 for my $r (@rows) {
-    my $m = defined $r->{req};
-    printf $fmt, $r->{name},
-        $m ? sprintf('%.0f', $r->{rps}) : '-', $m ? sprintf('%.2fms', $r->{p99}) : '-',
-        $m ? sprintf('%.1f', $r->{cpu}) : '-',
-        defined $r->{vs_rps} ? sprintf('%.2fx', $r->{vs_rps}) : '-',
-        defined $r->{vs_cpu} ? sprintf('%+.1f', $r->{vs_cpu}) : '-',
+    printf $fmt, $r->{name}, $f->($r, 'rps', '%.0f'), $f->($r, 'p99', '%.2fms'),
+        $f->($r, 'cpu', '%.1f'), $f->($r, 'vs_rps', '%.2fx'), $f->($r, 'vs_cpu', '%+.1f'),
+        $r->{basename} // '-', $f->($r, 'base_rps', '%.2fx'), $f->($r, 'base_cpu', '%+.1f'),
         $r->{check};
 }
 print "req/s, p99: seen by wrk.  CPU µs/req: user+sys CPU of the measured nginx's worker per request\n",
-      "(upstream nginx and wrk not counted; the steadier figure).  vs proxy: req/s ratio, CPU µs difference.\n";
+      "(upstream nginx and wrk not counted; the steadier figure).  vs proxy, vs baseline: req/s ratio,\n",
+      "CPU µs difference; a baseline is a plain proxy sent the same requests by the same wrk script.\n";
 my @bad = grep { $_->{check} =~ /^(INVALID|FAILED)/ } @rows;
 printf STDERR "\n!!! %s: %s%s\n", $_->{name}, $_->{check},
     $_->{check} =~ /^INVALID/ ? ' -- its figures are NOT a result' : '' for @bad;

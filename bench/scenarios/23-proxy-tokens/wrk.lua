@@ -1,0 +1,1 @@
+../41-token-miss/wrk.lua

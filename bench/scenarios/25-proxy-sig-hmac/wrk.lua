@@ -1,0 +1,1 @@
+../../lib/presigned.lua
