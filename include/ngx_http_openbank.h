@@ -264,6 +264,18 @@ struct ngx_http_openbank_record_s {
 
 typedef struct {
     ngx_uint_t                    stage;       /* next check to run */
+
+    /*
+     * The checks run once per client request, in the first location that
+     * has them; an internal redirect keeps what they decided (see
+     * ngx_http_openbank_find_ctx()).
+     */
+    ngx_http_openbank_loc_conf_t *conf;        /* where the checks ran */
+    ngx_int_t                     access_rc;   /* what they decided */
+    ngx_http_handler_pt           content_handler; /* for NGX_OK */
+    unsigned                      checked:1;   /* access_rc is known */
+    unsigned                      redirected:1; /* found after a redirect */
+
     ngx_http_openbank_partner_t  *partner;
     ngx_array_t                  *scopes;      /* granted: ngx_str_t */
 
@@ -297,7 +309,10 @@ typedef ngx_int_t (*ngx_http_openbank_check_pt)(ngx_http_request_t *r,
 
 
 /* ngx_http_openbank_module.c */
+ngx_http_openbank_ctx_t *ngx_http_openbank_find_ctx(ngx_http_request_t *r);
 ngx_http_openbank_ctx_t *ngx_http_openbank_get_ctx(ngx_http_request_t *r);
+ngx_http_openbank_loc_conf_t *ngx_http_openbank_api_conf(
+    ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx);
 
 /* ngx_http_openbank_partner.c */
 char *ngx_http_openbank_plan_block(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -408,6 +423,7 @@ ngx_int_t ngx_http_openbank_signature_check(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
 ngx_int_t ngx_http_openbank_signature_header(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
+void ngx_http_openbank_signature_redirected(ngx_http_openbank_ctx_t *ctx);
 ngx_int_t ngx_http_openbank_signature_body(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in,
     ngx_http_output_header_filter_pt next_header,

@@ -404,7 +404,7 @@ ngx_http_openbank_idempotency_body_read(ngx_http_request_t *r)
     ngx_http_openbank_ctx_t       *ctx;
     ngx_http_openbank_idem_ctx_t  *ic;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+    ctx = ngx_http_openbank_find_ctx(r);
     ic = ctx->idempotency;
 
     ic->body_read = 1;
@@ -668,7 +668,7 @@ ngx_http_openbank_idempotency_replay(ngx_http_request_t *r)
     ngx_http_openbank_idem_ctx_t       *ic;
     ngx_http_openbank_idem_response_t   resp;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+    ctx = ngx_http_openbank_find_ctx(r);
     ic = ctx->idempotency;
 
     p = ic->response;

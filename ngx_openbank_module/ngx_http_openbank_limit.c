@@ -636,7 +636,7 @@ ngx_http_openbank_limit_headers(ngx_http_request_t *r,
     }
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
-    oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
+    oblcf = ngx_http_openbank_api_conf(r, ctx);
     zone = obmcf->shm_zone->data;
     plan = ctx->partner->plan;
 

@@ -181,14 +181,21 @@ ngx_http_openbank_metrics_log(ngx_http_request_t *r)
     ngx_str_t                       none = ngx_null_string;
     u_char                          buf[NGX_HTTP_OPENBANK_METRIC_KEY_MAX];
 
-    oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
 
-    if (!oblcf->api || obmcf->shm_zone == NULL) {
+    if (obmcf->shm_zone == NULL) {
         return NGX_OK;
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+    /* counted as a call of the location where the checks ran */
+
+    ctx = ngx_http_openbank_find_ctx(r);
+    oblcf = ngx_http_openbank_api_conf(r, ctx);
+
+    if (!oblcf->api) {
+        return NGX_OK;
+    }
+
     partner = (ctx && ctx->partner) ? &ctx->partner->name : &none;
 
     status = r->headers_out.status;

@@ -11,7 +11,10 @@
 #include <ngx_http_openbank.h>
 
 
+static void ngx_http_openbank_ctx_marker(void *data);
 static ngx_int_t ngx_http_openbank_access_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_openbank_access_again(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_loc_conf_t *oblcf);
 static ngx_int_t ngx_http_openbank_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -296,23 +299,108 @@ static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
+/*
+ * The request's ctx, or NULL.  An internal redirect (error_page,
+ * try_files, X-Accel-Redirect, ngx.exec, a named location) and
+ * ngx_http_filter_finalize_request() zero r->ctx, not the request's
+ * pool: as ngx_http_realip_module does, the ctx is found again through
+ * the pool cleanup that marks it, and set again.  So a client request is
+ * identified, counted, verified and answered once, whatever location it
+ * ends in.
+ */
+
 ngx_http_openbank_ctx_t *
-ngx_http_openbank_get_ctx(ngx_http_request_t *r)
+ngx_http_openbank_find_ctx(ngx_http_request_t *r)
 {
+    ngx_pool_cleanup_t       *cln;
     ngx_http_openbank_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_openbank_module);
+    r = r->main;
 
-    if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->main->pool, sizeof(ngx_http_openbank_ctx_t));
-        if (ctx == NULL) {
-            return NULL;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+
+    if (ctx == NULL && (r->internal || r->filter_finalize)) {
+
+        for (cln = r->pool->cleanup; cln; cln = cln->next) {
+            if (cln->handler == ngx_http_openbank_ctx_marker) {
+                ctx = cln->data;
+                break;
+            }
         }
 
-        ngx_http_set_ctx(r->main, ctx, ngx_http_openbank_module);
+        if (ctx) {
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "openbank ctx found again after a redirect");
+
+            ngx_http_set_ctx(r, ctx, ngx_http_openbank_module);
+
+            ctx->redirected = 1;
+
+            /* the response that went out, if any, is not the last one */
+            ngx_http_openbank_signature_redirected(ctx);
+        }
     }
 
     return ctx;
+}
+
+
+/* the request's ctx, made on first use */
+
+ngx_http_openbank_ctx_t *
+ngx_http_openbank_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_openbank_ctx_t  *ctx;
+
+    ctx = ngx_http_openbank_find_ctx(r);
+
+    if (ctx) {
+        return ctx;
+    }
+
+    cln = ngx_pool_cleanup_add(r->main->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ctx = ngx_pcalloc(r->main->pool, sizeof(ngx_http_openbank_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_openbank_ctx_marker;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r->main, ctx, ngx_http_openbank_module);
+
+    return ctx;
+}
+
+
+/* marks the pool cleanup that holds the request's ctx */
+
+static void
+ngx_http_openbank_ctx_marker(void *data)
+{
+}
+
+
+/*
+ * The configuration the request is an API call of: the location where
+ * the checks ran, which stands for the whole client request, else the
+ * current one.
+ */
+
+ngx_http_openbank_loc_conf_t *
+ngx_http_openbank_api_conf(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx)
+{
+    if (ctx && ctx->conf) {
+        return ctx->conf;
+    }
+
+    return ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
 }
 
 
@@ -326,18 +414,47 @@ ngx_http_openbank_access_handler(ngx_http_request_t *r)
 
     oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
 
+    ctx = ngx_http_openbank_find_ctx(r);
+
+    if (ctx && ctx->checked) {
+        return ngx_http_openbank_access_again(r, ctx, oblcf);
+    }
+
     if (oblcf->auth == 0 && oblcf->version == NULL) {
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_openbank_get_ctx(r);
     if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ctx = ngx_http_openbank_get_ctx(r);
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     if (ngx_http_openbank_request_id(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    if (ctx->conf == NULL) {
+        ctx->conf = oblcf;
+
+    } else if (ctx->redirected) {
+
+        /*
+         * Redirected while a check waited for the body: nginx ended the
+         * read with an error page; nothing was verified, nothing runs.
+         */
+
+        rc = ngx_http_openbank_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                      "invalid_body",
+                                      "the request body could not be read");
+        ctx->access_rc = rc;
+        ctx->checked = 1;
+
+        return rc;
+    }
+
+    ctx->redirected = 0;
 
     for ( /* void */ ; ngx_http_openbank_checks[ctx->stage]; ctx->stage++) {
 
@@ -345,7 +462,15 @@ ngx_http_openbank_access_handler(ngx_http_request_t *r)
 
         rc = check(r, ctx);
 
+        if (rc == NGX_DONE || rc == NGX_AGAIN) {
+            return rc;
+        }
+
         if (rc != NGX_DECLINED) {
+            ctx->access_rc = rc;
+            ctx->content_handler = r->content_handler;
+            ctx->checked = 1;
+
             return rc;
         }
     }
@@ -354,7 +479,43 @@ ngx_http_openbank_access_handler(ngx_http_request_t *r)
         ngx_str_set(&ctx->result, "ok");
     }
 
+    ctx->access_rc = NGX_DECLINED;
+    ctx->checked = 1;
+
     return NGX_DECLINED;
+}
+
+
+/*
+ * The access phase again, after an internal redirect: the checks of the
+ * first location stand for the whole client request and do not run
+ * again, here or in any other location.  A request that passed goes on;
+ * one answered by a check (an idempotent replay) is answered the same
+ * way; a refused one is refused again where the checks apply, while a
+ * location without them (an error page) serves it as any other request.
+ */
+
+static ngx_int_t
+ngx_http_openbank_access_again(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_loc_conf_t *oblcf)
+{
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "openbank access again: %i", ctx->access_rc);
+
+    if (ctx->access_rc == NGX_DECLINED) {
+        return NGX_DECLINED;
+    }
+
+    if (ctx->access_rc == NGX_OK) {
+        r->content_handler = ctx->content_handler;
+        return NGX_OK;
+    }
+
+    if (oblcf->auth == 0 && oblcf->version == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return ctx->access_rc;
 }
 
 
@@ -401,7 +562,10 @@ ngx_http_openbank_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    if (oblcf->api && ctx->partner
+    /* an API call that went elsewhere by a redirect still is one */
+
+    if ((oblcf->api || ngx_http_openbank_api_conf(r, ctx)->api)
+        && ctx->partner
         && ngx_http_openbank_limit_headers(r, ctx) != NGX_OK)
     {
         return NGX_ERROR;
@@ -431,7 +595,7 @@ ngx_http_openbank_header_out(ngx_http_request_t *r)
     ngx_int_t                 rc;
     ngx_http_openbank_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+    ctx = ngx_http_openbank_find_ctx(r);
 
     /* last: a signed response holds its header until the body is known */
 
@@ -454,7 +618,7 @@ ngx_http_openbank_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         return ngx_http_next_body_filter(r, in);
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+    ctx = ngx_http_openbank_find_ctx(r);
 
     if (ctx && ctx->problem_out) {
         return ngx_http_openbank_problem_body(r, ctx, in,
@@ -475,7 +639,7 @@ ngx_http_openbank_body_out(ngx_http_request_t *r, ngx_chain_t *in)
 {
     ngx_http_openbank_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+    ctx = ngx_http_openbank_find_ctx(r);
 
     if (ctx && ctx->idempotency) {
         return ngx_http_openbank_idempotency_body(r, ctx, in,
@@ -494,7 +658,7 @@ ngx_http_openbank_body_sign(ngx_http_request_t *r, ngx_chain_t *in)
 {
     ngx_http_openbank_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+    ctx = ngx_http_openbank_find_ctx(r);
 
     if (ctx && ctx->signature) {
         return ngx_http_openbank_signature_body(r, ctx, in,
@@ -514,7 +678,7 @@ ngx_http_openbank_variable(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t       *ctx;
     ngx_http_openbank_loc_conf_t  *oblcf;
 
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_openbank_module);
+    ctx = ngx_http_openbank_find_ctx(r);
     value = NULL;
 
     switch (data) {
@@ -526,7 +690,7 @@ ngx_http_openbank_variable(ngx_http_request_t *r,
         break;
 
     case NGX_HTTP_OPENBANK_VAR_PRODUCT:
-        oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
+        oblcf = ngx_http_openbank_api_conf(r, ctx);
         if (oblcf->product.len) {
             value = &oblcf->product;
         }

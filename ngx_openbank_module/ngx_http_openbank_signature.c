@@ -69,7 +69,6 @@ static ngx_int_t ngx_http_openbank_signature_build(ngx_http_request_t *r,
     ngx_str_t *base, const char **err);
 static ngx_int_t ngx_http_openbank_signature_sign(ngx_http_request_t *r,
     ngx_http_openbank_sig_ctx_t *sc);
-static void ngx_http_openbank_signature_marker(void *data);
 
 
 /* the response's covered components: CONTRACT section 3.3 */
@@ -85,7 +84,6 @@ ngx_http_openbank_signature_check(ngx_http_request_t *r,
     ngx_int_t                      rc;
     ngx_uint_t                     n_in, n_sig;
     ngx_table_elt_t               *in, *sig;
-    ngx_pool_cleanup_t            *cln;
     ngx_http_openbank_sig_ctx_t   *sc;
     ngx_http_openbank_loc_conf_t  *oblcf;
 
@@ -104,24 +102,6 @@ ngx_http_openbank_signature_check(ngx_http_request_t *r,
     sc = ctx->signature;
 
     if (sc == NULL) {
-
-        /*
-         * An internal redirect forgets the modules' contexts, not the
-         * request's pool: a signature verified before it is found again
-         * there, and is not taken for a replay of itself.
-         */
-
-        for (cln = r->pool->cleanup; cln; cln = cln->next) {
-            if (cln->handler == ngx_http_openbank_signature_marker) {
-                sc = cln->data;
-                ctx->signature = sc;
-                sc->holding = 0;
-                sc->passing = 0;
-
-                return NGX_DECLINED;
-            }
-        }
-
         in = ngx_http_openbank_find_header(&r->headers_in.headers,
                                            "Signature-Input", &n_in);
         sig = ngx_http_openbank_find_header(&r->headers_in.headers,
@@ -207,7 +187,7 @@ ngx_http_openbank_signature_body_read(ngx_http_request_t *r)
     ngx_http_openbank_ctx_t      *ctx;
     ngx_http_openbank_sig_ctx_t  *sc;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+    ctx = ngx_http_openbank_find_ctx(r);
     sc = ctx->signature;
 
     sc->state = NGX_HTTP_OPENBANK_SIG_READ;
@@ -228,7 +208,6 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
     ngx_str_t                       in, sig, digest, base, label;
     ngx_uint_t                      alg, others;
     const char                     *err;
-    ngx_pool_cleanup_t             *cln;
     ngx_http_openbank_sf_member_t  *m_in, *m_sig;
     ngx_http_openbank_sig_params_t  sp;
     ngx_http_openbank_main_conf_t  *obmcf;
@@ -444,14 +423,6 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
     if (rc != NGX_DECLINED) {
         return rc;
     }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln->handler = ngx_http_openbank_signature_marker;
-    cln->data = sc;
 
     sc->verified = 1;
 
@@ -1002,6 +973,26 @@ ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
 
 /* signed responses */
 
+/*
+ * The ctx came back after an internal redirect or a filter's error: the
+ * response to sign is the one that goes out now, from its start.
+ */
+
+void
+ngx_http_openbank_signature_redirected(ngx_http_openbank_ctx_t *ctx)
+{
+    ngx_http_openbank_sig_ctx_t  *sc;
+
+    sc = ctx->signature;
+
+    if (sc) {
+        sc->holding = 0;
+        sc->passing = 0;
+        sc->len = 0;
+    }
+}
+
+
 ngx_int_t
 ngx_http_openbank_signature_header(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx)
@@ -1298,12 +1289,4 @@ ngx_http_openbank_signature_sign(ngx_http_request_t *r,
     }
 
     return NGX_OK;
-}
-
-
-/* marks a request whose signature was verified (see above) */
-
-static void
-ngx_http_openbank_signature_marker(void *data)
-{
 }
