@@ -54,6 +54,8 @@ static size_t ngx_http_openbank_form_encode(u_char *dst, u_char *p,
 static ngx_int_t ngx_http_openbank_str_eq(ngx_str_t *s, const char *c);
 static ngx_int_t ngx_http_openbank_sig_key_fits(ngx_uint_t alg,
     EVP_PKEY *pkey);
+static ngx_int_t ngx_http_openbank_sig_md_init(EVP_MD_CTX *md,
+    ngx_uint_t alg, EVP_PKEY *pkey, ngx_uint_t sign, EVP_PKEY_CTX **own);
 static ngx_int_t ngx_http_openbank_ecdsa_raw_to_der(u_char *sig,
     size_t siglen, size_t half, u_char *der, size_t *derlen);
 static ngx_int_t ngx_http_openbank_ecdsa_der_to_raw(u_char *der,
@@ -1430,6 +1432,78 @@ ngx_http_openbank_ecdsa_der_to_raw(u_char *der, size_t derlen, size_t half,
 
 
 /*
+ * Makes "md" sign (or verify) with "alg" and "pkey": the digest, SM2's
+ * user id (its key context is left in "own", for the caller to free with
+ * "md"), RSA's padding.
+ */
+
+static ngx_int_t
+ngx_http_openbank_sig_md_init(EVP_MD_CTX *md, ngx_uint_t alg, EVP_PKEY *pkey,
+    ngx_uint_t sign, EVP_PKEY_CTX **own)
+{
+    int            rc;
+    EVP_PKEY_CTX  *pctx;
+    const EVP_MD  *digest;
+
+    digest = NULL;
+
+    switch (alg) {
+    case NGX_HTTP_OPENBANK_SIG_ECDSA_P256:
+    case NGX_HTTP_OPENBANK_SIG_RSA_V1_5:
+        digest = ngx_http_openbank_httpsig_md(0);
+        break;
+    case NGX_HTTP_OPENBANK_SIG_RSA_PSS:
+        digest = ngx_http_openbank_httpsig_md(1);
+        break;
+    case NGX_HTTP_OPENBANK_SIG_SM2:
+        digest = EVP_sm3();
+        break;
+    }
+
+    if (alg == NGX_HTTP_OPENBANK_SIG_SM2) {
+        *own = EVP_PKEY_CTX_new(pkey, NULL);
+
+        if (*own == NULL
+            || EVP_PKEY_CTX_set1_id(*own, NGX_HTTP_OPENBANK_SM2_ID,
+                                    sizeof(NGX_HTTP_OPENBANK_SM2_ID) - 1)
+               <= 0)
+        {
+            return NGX_ERROR;
+        }
+
+        EVP_MD_CTX_set_pkey_ctx(md, *own);
+    }
+
+    pctx = NULL;
+
+    rc = sign ? EVP_DigestSignInit(md, &pctx, digest, NULL, pkey)
+              : EVP_DigestVerifyInit(md, &pctx, digest, NULL, pkey);
+
+    if (rc != 1) {
+        return NGX_ERROR;
+    }
+
+    if (alg == NGX_HTTP_OPENBANK_SIG_RSA_PSS) {
+        if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0
+            || EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 64) <= 0
+            || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx,
+                                            ngx_http_openbank_httpsig_md(1))
+               <= 0)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (alg == NGX_HTTP_OPENBANK_SIG_RSA_V1_5) {
+        if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * Verifies "sig" over the base: NGX_OK, NGX_DECLINED when it does not
  * verify (or the key does not fit the algorithm), NGX_ERROR when OpenSSL
  * failed for another reason.
@@ -1443,8 +1517,7 @@ ngx_http_openbank_sig_verify(ngx_uint_t alg, EVP_PKEY *pkey,
     size_t         derlen;
     unsigned int   maclen;
     EVP_MD_CTX    *md;
-    EVP_PKEY_CTX  *pctx, *own;
-    const EVP_MD  *digest;
+    EVP_PKEY_CTX  *own;
     u_char         mac[EVP_MAX_MD_SIZE];
     u_char         der[160];
 
@@ -1500,59 +1573,11 @@ ngx_http_openbank_sig_verify(ngx_uint_t alg, EVP_PKEY *pkey,
         return NGX_ERROR;
     }
 
-    pctx = NULL;
     own = NULL;
-    digest = NULL;
 
-    switch (alg) {
-    case NGX_HTTP_OPENBANK_SIG_ECDSA_P256:
-    case NGX_HTTP_OPENBANK_SIG_RSA_V1_5:
-        digest = ngx_http_openbank_httpsig_md(0);
-        break;
-    case NGX_HTTP_OPENBANK_SIG_RSA_PSS:
-        digest = ngx_http_openbank_httpsig_md(1);
-        break;
-    case NGX_HTTP_OPENBANK_SIG_SM2:
-        digest = EVP_sm3();
-        break;
-    }
-
-    if (alg == NGX_HTTP_OPENBANK_SIG_SM2) {
-        own = EVP_PKEY_CTX_new(pkey, NULL);
-
-        if (own == NULL
-            || EVP_PKEY_CTX_set1_id(own, NGX_HTTP_OPENBANK_SM2_ID,
-                                    sizeof(NGX_HTTP_OPENBANK_SM2_ID) - 1)
-               <= 0)
-        {
-            rc = -1;
-            goto done;
-        }
-
-        EVP_MD_CTX_set_pkey_ctx(md, own);
-    }
-
-    if (EVP_DigestVerifyInit(md, &pctx, digest, NULL, pkey) != 1) {
+    if (ngx_http_openbank_sig_md_init(md, alg, pkey, 0, &own) != NGX_OK) {
         rc = -1;
         goto done;
-    }
-
-    if (alg == NGX_HTTP_OPENBANK_SIG_RSA_PSS) {
-        if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0
-            || EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 64) <= 0
-            || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx,
-                                            ngx_http_openbank_httpsig_md(1))
-               <= 0)
-        {
-            rc = -1;
-            goto done;
-        }
-
-    } else if (alg == NGX_HTTP_OPENBANK_SIG_RSA_V1_5) {
-        if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0) {
-            rc = -1;
-            goto done;
-        }
     }
 
     rc = EVP_DigestVerify(md, sig, siglen, base, len);
@@ -1583,8 +1608,7 @@ ngx_http_openbank_sig_sign(ngx_uint_t alg, EVP_PKEY *pkey,
     size_t         n;
     unsigned int   maclen;
     EVP_MD_CTX    *md;
-    EVP_PKEY_CTX  *pctx, *own;
-    const EVP_MD  *digest;
+    EVP_PKEY_CTX  *own;
     u_char         der[NGX_HTTP_OPENBANK_SIG_MAX_LEN];
 
     if (alg == NGX_HTTP_OPENBANK_SIG_HMAC) {
@@ -1607,56 +1631,11 @@ ngx_http_openbank_sig_sign(ngx_uint_t alg, EVP_PKEY *pkey,
         return NGX_ERROR;
     }
 
-    pctx = NULL;
     own = NULL;
-    digest = NULL;
     rc = 0;
 
-    switch (alg) {
-    case NGX_HTTP_OPENBANK_SIG_ECDSA_P256:
-    case NGX_HTTP_OPENBANK_SIG_RSA_V1_5:
-        digest = ngx_http_openbank_httpsig_md(0);
-        break;
-    case NGX_HTTP_OPENBANK_SIG_RSA_PSS:
-        digest = ngx_http_openbank_httpsig_md(1);
-        break;
-    case NGX_HTTP_OPENBANK_SIG_SM2:
-        digest = EVP_sm3();
-        break;
-    }
-
-    if (alg == NGX_HTTP_OPENBANK_SIG_SM2) {
-        own = EVP_PKEY_CTX_new(pkey, NULL);
-
-        if (own == NULL
-            || EVP_PKEY_CTX_set1_id(own, NGX_HTTP_OPENBANK_SM2_ID,
-                                    sizeof(NGX_HTTP_OPENBANK_SM2_ID) - 1)
-               <= 0)
-        {
-            goto done;
-        }
-
-        EVP_MD_CTX_set_pkey_ctx(md, own);
-    }
-
-    if (EVP_DigestSignInit(md, &pctx, digest, NULL, pkey) != 1) {
+    if (ngx_http_openbank_sig_md_init(md, alg, pkey, 1, &own) != NGX_OK) {
         goto done;
-    }
-
-    if (alg == NGX_HTTP_OPENBANK_SIG_RSA_PSS) {
-        if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0
-            || EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 64) <= 0
-            || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx,
-                                            ngx_http_openbank_httpsig_md(1))
-               <= 0)
-        {
-            goto done;
-        }
-
-    } else if (alg == NGX_HTTP_OPENBANK_SIG_RSA_V1_5) {
-        if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0) {
-            goto done;
-        }
     }
 
     n = sizeof(der);
