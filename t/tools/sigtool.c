@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 
 
 #define MAX_HEADERS  64
@@ -209,16 +210,20 @@ load_key(const char *file, int private, ngx_str_t *secret)
 
 
 /*
- * sigtool bench MSG N ALG KEY KEYID CREATED: N signatures of MSG with
- * nonces "b1", "b2", ..., one "nonce signature" line each, for the
- * benchmark's pre-signed requests.
+ * sigtool bench MSG N ALG KEY KEYID CREATED PREFIX SUFFIX: N requests of
+ * MSG for the benchmark, each with the nonce "b0000001", "b0000002", ...
+ * and the body PREFIX nonce SUFFIX, one "nonce digest signature" line
+ * each (the body's sha-256 and the signature in base64).  The lines have
+ * one length, so that wrk finds line i without an index, and the bodies
+ * end differently, so that wrk's strings do not collide in LuaJIT's
+ * string table (bench/lib/presigned.lua).
  */
 
 static int
 bench(int argc, char **argv)
 {
     long                            i, n;
-    size_t                          siglen;
+    size_t                          siglen, len;
     ngx_str_t                       label, secret, name;
     ngx_uint_t                      alg, others;
     EVP_PKEY                       *pkey;
@@ -226,13 +231,18 @@ bench(int argc, char **argv)
     ngx_http_openbank_msg_t         msg;
     ngx_http_openbank_sbuf_t        b;
     ngx_http_openbank_sf_member_t   m;
-    char                            input[1024];
+    char                            nonce[32], input[1024], body[4096];
+    char                            digest[128];
+    u_char                          md[SHA256_DIGEST_LENGTH];
     u_char                          sig[NGX_HTTP_OPENBANK_SIG_MAX_LEN];
     u_char                          out[2 * NGX_HTTP_OPENBANK_SIG_MAX_LEN];
     static u_char                   base[65536];
 
-    if (argc != 8 || load_msg(argv[2], &msg) != 0) {
-        fprintf(stderr, "usage: sigtool bench MSG N ALG KEY KEYID CREATED\n");
+    if (argc != 10 || load_msg(argv[2], &msg) != 0
+        || nheaders == MAX_HEADERS)
+    {
+        fprintf(stderr, "usage: sigtool bench MSG N ALG KEY KEYID CREATED"
+                        " PREFIX SUFFIX\n");
         return 2;
     }
 
@@ -243,19 +253,35 @@ bench(int argc, char **argv)
     secret.len = 0;
     pkey = load_key(argv[5], 1, &secret);
 
-    if (alg == 0 || pkey == NULL) {
-        fprintf(stderr, "bad algorithm or key\n");
+    if (alg == 0 || pkey == NULL || n < 1 || n > 9999999) {
+        fprintf(stderr, "bad algorithm, key or count\n");
         return 2;
     }
 
     label.data = (u_char *) "sig";
     label.len = 3;
 
+    headers[nheaders].name = "Content-Digest";
+    headers[nheaders].value = digest;
+    nheaders++;
+
     for (i = 1; i <= n; i++) {
+        snprintf(nonce, sizeof(nonce), "b%07ld", i);
+
+        len = snprintf(body, sizeof(body), "%s%s%s", argv[8], nonce, argv[9]);
+        if (len >= sizeof(body)) {
+            fprintf(stderr, "body too long\n");
+            return 2;
+        }
+
+        SHA256((u_char *) body, len, md);
+        len = ngx_http_openbank_base64_encode(out, md, sizeof(md));
+        snprintf(digest, sizeof(digest), "sha-256=:%.*s:", (int) len, out);
+
         snprintf(input, sizeof(input),
                  "sig=(\"@method\" \"@target-uri\" \"content-digest\")"
-                 ";created=%s;keyid=\"%s\";nonce=\"b%ld\"",
-                 argv[7], argv[6], i);
+                 ";created=%s;keyid=\"%s\";nonce=\"%s\"",
+                 argv[7], argv[6], nonce);
 
         if (ngx_http_openbank_sf_dict_get((u_char *) input,
                                           (u_char *) input + strlen(input),
@@ -280,7 +306,7 @@ bench(int argc, char **argv)
         }
 
         out[ngx_http_openbank_base64_encode(out, sig, siglen)] = '\0';
-        printf("b%ld %s\n", i, out);
+        printf("%s %.44s %s\n", nonce, digest + 9, out);
     }
 
     return 0;
