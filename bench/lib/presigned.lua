@@ -15,8 +15,10 @@
 local f = assert(io.open("@DIR@/signed.txt", "r"))
 local signed = f:read("*a")
 f:close()
-local reclen = signed:find("\n", 1, true)            -- "nonce digest sig\n"
+-- each line "nonce digest sig\n": where each field starts, from line 1
+local reclen = signed:find("\n", 1, true)
 local nlen = signed:find(" ", 1, true) - 1
+local sigpos = signed:find(" ", nlen + 2, true) + 1
 local count = #signed / reclen
 local prefix, suffix = '@BODY_PREFIX@', '@BODY_SUFFIX@'
 local head = "POST /v1/payments HTTP/1.1\r\n"
@@ -44,7 +46,7 @@ function request()
    local o = (i - 1) * reclen
    local nonce = signed:sub(o + 1, o + nlen)
    return head .. nonce
-      .. '"\r\nContent-Digest: sha-256=:' .. signed:sub(o + nlen + 2, o + nlen + 45)
-      .. ':\r\nSignature: sig=:' .. signed:sub(o + nlen + 47, o + reclen - 1)
+      .. '"\r\nContent-Digest: sha-256=:' .. signed:sub(o + nlen + 2, o + sigpos - 2)
+      .. ':\r\nSignature: sig=:' .. signed:sub(o + sigpos, o + reclen - 1)
       .. ':\r\n\r\n' .. prefix .. nonce .. suffix
 end
