@@ -7,9 +7,10 @@ binmode STDOUT, ':utf8';
 my ($date, $nginx, $nproc, $tck, $wrk) = split /\t/, $ENV{BENCH_META};
 my (@rows, %by);
 while (<STDIN>) {
-    chomp; my ($name, $basename, $st, @f) = split /\t/;
-    my %r = (name => $name, basename => $basename, check => $f[-1] // '');
-    if ($st eq 'measured') {
+    chomp; my ($name, $basename, $refname, $st, @f) = split /\t/;
+    my %r = (name => $name, basename => $basename, refname => $refname,
+             reference => $st eq 'reference', check => $f[-1] // '');
+    if ($st eq 'measured' || $st eq 'reference') {
         my ($req, $dur, $p50, $p99, $bad, $first, $sockerr, $ticks) = @f;
         %r = (%r, req => $req, secs => $dur / 1e6, p50 => $p50 / 1e3, p99 => $p99 / 1e3,
               rps => $dur ? $req / ($dur / 1e6) : 0,
@@ -24,7 +25,10 @@ while (<STDIN>) {
 # Each row against proxy, and against its baseline: a plain proxy sent the
 # same requests (the same wrk script), so that only the gateway differs.
 sub ok { my $r = shift; $r && $r->{check} eq 'ok' ? $r : undef }
-for my $r (grep { ok($_) } @rows) {
+# A reference row (bench/run: a scenario's "measure") is the CPU time of
+# one operation, outside nginx: a scenario naming it in its "reference"
+# file is also shown beyond it, what the gateway costs besides that.
+for my $r (grep { ok($_) && !$_->{reference} } @rows) {
     if (my $p = ok($by{proxy})) {
         $r->{vs_rps} = $r->{rps} / $p->{rps};
         $r->{vs_cpu} = $r->{cpu} - $p->{cpu};
@@ -32,13 +36,18 @@ for my $r (grep { ok($_) } @rows) {
     if (my $b = ok($by{$r->{basename}})) {
         $r->{base_rps} = $r->{rps} / $b->{rps};
         $r->{base_cpu} = $r->{cpu} - $b->{cpu};
+        if (my $x = ok($by{$r->{refname}})) {
+            $r->{ref_cpu} = $x->{cpu};
+            $r->{beyond_cpu} = $r->{base_cpu} - $x->{cpu};
+        }
     }
 }
 
 # Machine-readable copy.
 my @cols = qw(scenario requests seconds req_per_s p50_ms p99_ms cpu_us_per_req
               req_per_s_vs_proxy cpu_us_per_req_vs_proxy
-              baseline req_per_s_vs_baseline cpu_us_per_req_vs_baseline check);
+              baseline req_per_s_vs_baseline cpu_us_per_req_vs_baseline
+              reference cpu_us_per_req_beyond_reference check);
 open my $tsv, '>:utf8', $ARGV[0] or die "$ARGV[0]: $!";
 print $tsv "# date: $date\n# nginx: $nginx\n# nproc: $nproc\n# CLK_TCK: $tck\n# wrk: $wrk\n";
 print $tsv join("\t", @cols), "\n";
@@ -48,7 +57,8 @@ for my $r (@rows) {
              [cpu => '%.1f'], [vs_rps => '%.3f'], [vs_cpu => '%+.1f']);
     my @b = ($r->{basename}, map { defined $r->{$_->[0]} ? sprintf($_->[1], $r->{$_->[0]}) : '' }
              [base_rps => '%.3f'], [base_cpu => '%+.1f']);
-    print $tsv join("\t", @v, @b, $r->{check}), "\n";
+    my @x = ($r->{refname}, defined $r->{beyond_cpu} ? sprintf('%+.1f', $r->{beyond_cpu}) : '');
+    print $tsv join("\t", @v, @b, @x, $r->{check}), "\n";
 }
 close $tsv;
 
@@ -59,6 +69,11 @@ print "openbank bench: $date, $nginx, nproc $nproc, $wrk\n";
 printf $fmt, '', '', '', 'CPU', 'vs proxy', '', 'vs baseline', '', '', '';
 printf $fmt, 'scenario', 'req/s', 'p99', 'µs/req', 'req/s', 'CPU µs', 'baseline', 'req/s', 'CPU µs', 'check';
 for my $r (@rows) {
+    if ($r->{reference}) {    # no latency, nothing to compare
+        printf $fmt, $r->{name}, $f->($r, 'rps', '%.0f'), '-', $f->($r, 'cpu', '%.1f'),
+            '-', '-', '-', '-', '-', "$r->{check} (reference: CPU µs per operation)";
+        next;
+    }
     printf $fmt, $r->{name}, $f->($r, 'rps', '%.0f'), $f->($r, 'p99', '%.2fms'),
         $f->($r, 'cpu', '%.1f'), $f->($r, 'vs_rps', '%.2fx'), $f->($r, 'vs_cpu', '%+.1f'),
         $r->{basename} // '-', $f->($r, 'base_rps', '%.2fx'), $f->($r, 'base_cpu', '%+.1f'),
@@ -67,6 +82,9 @@ for my $r (@rows) {
 print "req/s, p99: seen by wrk.  CPU µs/req: user+sys CPU of the measured nginx's worker per request\n",
       "(upstream nginx and wrk not counted; the steadier figure).  vs proxy, vs baseline: req/s ratio,\n",
       "CPU µs difference; a baseline is a plain proxy sent the same requests by the same wrk script.\n";
+printf "%s: CPU +%.1f µs/req over %s = one %s (%.1f µs) %+.1f µs\n",
+    $_->{name}, $_->{base_cpu}, $_->{basename}, $_->{refname}, $_->{ref_cpu}, $_->{beyond_cpu}
+    for grep { defined $_->{beyond_cpu} } @rows;
 my @bad = grep { $_->{check} =~ /^(INVALID|FAILED)/ } @rows;
 printf STDERR "\n!!! %s: %s%s\n", $_->{name}, $_->{check},
     $_->{check} =~ /^INVALID/ ? ' -- its figures are NOT a result' : '' for @bad;
