@@ -108,6 +108,9 @@ typedef struct {
     ngx_uint_t                    type;        /* NGX_HTTP_OPENBANK_KEY_* */
     ngx_str_t                     alg;         /* the JWK's, or empty */
     EVP_PKEY                     *pkey;        /* ready, public only */
+    EVP_MD_CTX                   *verifier;    /* a worker's, made at its
+                                                  first signature; NULL for
+                                                  most algorithms */
 } ngx_http_openbank_jwk_t;
 
 

@@ -1504,14 +1504,56 @@ ngx_http_openbank_sig_md_init(EVP_MD_CTX *md, ngx_uint_t alg, EVP_PKEY *pkey,
 
 
 /*
- * Verifies "sig" over the base: NGX_OK, NGX_DECLINED when it does not
- * verify (or the key does not fit the algorithm), NGX_ERROR when OpenSSL
- * failed for another reason.
+ * A context ready to verify with "alg" and "pkey" again and again, for
+ * the algorithm that verifies in one shot and keeps no state in it
+ * (Ed25519); NULL for the others.  A partner's key keeps one in each
+ * worker (ngx_http_openbank_signature.c): setting one up costs more than
+ * it seems in a loop (OpenSSL 3.0 looks the key's type up by name, in a
+ * walk of all its names), and more still in a worker whose caches the
+ * request has emptied.
+ */
+
+EVP_MD_CTX *
+ngx_http_openbank_sig_verifier(ngx_uint_t alg, EVP_PKEY *pkey)
+{
+    EVP_MD_CTX    *md;
+    EVP_PKEY_CTX  *own;
+
+    if (alg != NGX_HTTP_OPENBANK_SIG_ED25519
+        || !ngx_http_openbank_sig_key_fits(alg, pkey))
+    {
+        return NULL;
+    }
+
+    md = EVP_MD_CTX_new();
+    if (md == NULL) {
+        return NULL;
+    }
+
+    own = NULL;
+
+    if (ngx_http_openbank_sig_md_init(md, alg, pkey, 0, &own) != NGX_OK) {
+        EVP_MD_CTX_free(md);
+        ERR_clear_error();
+        return NULL;
+    }
+
+    return md;
+}
+
+
+/*
+ * Verifies "sig" over the base, with "ready" (from
+ * ngx_http_openbank_sig_verifier() for this "alg" and "pkey") or with a
+ * context of its own: NGX_OK, NGX_DECLINED when it does not verify (or
+ * the key does not fit the algorithm), NGX_ERROR when OpenSSL failed for
+ * another reason.
  */
 
 ngx_int_t
 ngx_http_openbank_sig_verify(ngx_uint_t alg, EVP_PKEY *pkey,
-    ngx_str_t *secret, u_char *base, size_t len, u_char *sig, size_t siglen)
+    EVP_MD_CTX *ready, ngx_str_t *secret, u_char *base, size_t len,
+    u_char *sig, size_t siglen)
 {
     int            rc;
     size_t         derlen;
@@ -1568,23 +1610,30 @@ ngx_http_openbank_sig_verify(ngx_uint_t alg, EVP_PKEY *pkey,
         siglen = derlen;
     }
 
-    md = EVP_MD_CTX_new();
-    if (md == NULL) {
-        return NGX_ERROR;
-    }
-
+    md = ready;
     own = NULL;
 
-    if (ngx_http_openbank_sig_md_init(md, alg, pkey, 0, &own) != NGX_OK) {
-        rc = -1;
-        goto done;
+    if (md == NULL) {
+        md = EVP_MD_CTX_new();
+        if (md == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_openbank_sig_md_init(md, alg, pkey, 0, &own) != NGX_OK)
+        {
+            rc = -1;
+            goto done;
+        }
     }
 
     rc = EVP_DigestVerify(md, sig, siglen, base, len);
 
 done:
 
-    EVP_MD_CTX_free(md);
+    if (md != ready) {
+        EVP_MD_CTX_free(md);
+    }
+
     EVP_PKEY_CTX_free(own);
 
     if (rc == 1) {

@@ -782,7 +782,9 @@ ngx_http_openbank_jwks_cleanup(void *data)
     jwk = jwks->keys.elts;
 
     for (i = 0; i < jwks->keys.nelts; i++) {
+        EVP_MD_CTX_free(jwk[i].verifier);
         EVP_PKEY_free(jwk[i].pkey);
+        jwk[i].verifier = NULL;
         jwk[i].pkey = NULL;
     }
 }

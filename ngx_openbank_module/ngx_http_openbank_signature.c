@@ -59,7 +59,8 @@ static ngx_int_t ngx_http_openbank_signature_header_value(
     ngx_http_openbank_sbuf_t *b);
 static ngx_int_t ngx_http_openbank_signature_key(ngx_http_request_t *r,
     ngx_http_openbank_partner_t *partner,
-    ngx_http_openbank_sig_params_t *sp, EVP_PKEY **pkey, ngx_uint_t *alg);
+    ngx_http_openbank_sig_params_t *sp, EVP_PKEY **pkey,
+    EVP_MD_CTX **ready, ngx_uint_t *alg);
 static ngx_int_t ngx_http_openbank_signature_digest(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *field);
 static ngx_int_t ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
@@ -205,6 +206,7 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
     time_t                          now, skew;
     EVP_PKEY                       *pkey;
     ngx_int_t                       rc, body;
+    EVP_MD_CTX                     *ready;
     ngx_str_t                       in, sig, digest, base, label;
     ngx_uint_t                      alg, others;
     const char                     *err;
@@ -355,8 +357,10 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
     /* the key and its algorithm */
 
     pkey = NULL;
+    ready = NULL;
 
-    rc = ngx_http_openbank_signature_key(r, ctx->partner, &sp, &pkey, &alg);
+    rc = ngx_http_openbank_signature_key(r, ctx->partner, &sp, &pkey,
+                                         &ready, &alg);
 
     if (rc == NGX_DECLINED) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
@@ -386,7 +390,8 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "openbank signature base: \"%V\"", &base);
 
-    rc = ngx_http_openbank_sig_verify(alg, pkey, &ctx->partner->hmac_secret,
+    rc = ngx_http_openbank_sig_verify(alg, pkey, ready,
+                                      &ctx->partner->hmac_secret,
                                       base.data, base.len, raw, siglen);
 
     if (rc == NGX_ERROR) {
@@ -705,7 +710,7 @@ ngx_http_openbank_signature_build(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_openbank_signature_key(ngx_http_request_t *r,
     ngx_http_openbank_partner_t *partner, ngx_http_openbank_sig_params_t *sp,
-    EVP_PKEY **pkey, ngx_uint_t *alg)
+    EVP_PKEY **pkey, EVP_MD_CTX **ready, ngx_uint_t *alg)
 {
     ngx_uint_t                named;
     ngx_http_openbank_jwk_t  *jwk;
@@ -783,6 +788,20 @@ ngx_http_openbank_signature_key(ngx_http_request_t *r,
         default:
             return NGX_DECLINED;
         }
+
+        if (named && named != *alg) {
+            return NGX_ABORT;
+        }
+
+        /* kept for the worker's life, or made again the next time */
+
+        if (jwk->verifier == NULL) {
+            jwk->verifier = ngx_http_openbank_sig_verifier(*alg, *pkey);
+        }
+
+        *ready = jwk->verifier;
+
+        return NGX_OK;
     }
 
     if (named && named != *alg) {

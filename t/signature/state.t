@@ -64,7 +64,8 @@ EOT
         user_files => [
             ['conf/gw.pem', slurp($k->{$gw}{pem})],
             ['conf/partners/acme.jwks.json',
-             '{"keys": [' . $k->{ed}{jwk} . ',' . $k->{ec}{jwk} . ']}'],
+             '{"keys": [' . ($o{ed} // $k->{ed}{jwk}) . ','
+             . $k->{ec}{jwk} . ']}'],
             ['conf/partners/acme.hmac', $secret],
         ],
     };
@@ -204,6 +205,34 @@ like($res->{body}, qr/created before the gateway started/, 'as signed '
      . 'before the start');
 is(send_signed(body => $body)->{status}, 200,
    'a request signed after the start is served');
+
+# --- the verification context each worker keeps for an Ed25519 key -
+
+# good, wrong (signed with another key), another algorithm, over and
+# over, on both workers: one request's verification never leaks into
+# the next
+my %got;
+for (1 .. 8) {
+    $got{good}{ send_signed(body => $body)->{status} }++;
+    $got{wrong}{ code(send_signed(body => $body, key => $k->{gw}{pem})) }++;
+    $got{ec}{ send_signed(body => $body, alg => 'ecdsa-p256-sha256',
+                          key => $k->{ec}{pem}, keyid => 'ec-1')->{status} }++;
+}
+is_deeply(\%got, { good => { 200 => 8 }, wrong => { signature_invalid => 8 },
+                   ec => { 200 => 8 } },
+          'ed25519 verified, refused and verified again, between ecdsa ones');
+
+# a reload that gives kid ed-1 another key: no worker verifies with the
+# old one
+(my $rotated = $k->{gw}{jwk}) =~ s/"gw-1"/"ed-1"/;
+ok(reload_nginx(sections(ed => $rotated)), 'reload: kid ed-1 is a new key');
+%got = ();
+for (1 .. 6) {
+    $got{old}{ code(send_signed(body => $body)) }++;
+    $got{new}{ send_signed(body => $body, key => $k->{gw}{pem})->{status} }++;
+}
+is_deeply(\%got, { old => { signature_invalid => 6 }, new => { 200 => 6 } },
+          'the old key is refused, the new one verifies');
 
 # --- EC P-256 and RSA gateway keys ----------------------------------
 
