@@ -498,7 +498,9 @@ main(int argc, char **argv)
         return rc == NGX_OK ? 0 : 1;
     }
 
-    if (strcmp(argv[1], "speed") == 0 && argc == 8) {
+    if ((strcmp(argv[1], "sign") == 0 && argc == 7)
+        || (strcmp(argv[1], "speed") == 0 && argc == 8))
+    {
         alg = ngx_http_openbank_sig_alg(&(ngx_str_t) {
                   strlen(argv[5]), (u_char *) argv[5] });
         pkey = load_key(argv[6], 1, &secret);
@@ -508,17 +510,8 @@ main(int argc, char **argv)
             return 2;
         }
 
-        return speed(alg, pkey, &secret, base, b.pos - base, argv[7]);
-    }
-
-    if (strcmp(argv[1], "sign") == 0 && argc == 7) {
-        alg = ngx_http_openbank_sig_alg(&(ngx_str_t) {
-                  strlen(argv[5]), (u_char *) argv[5] });
-        pkey = load_key(argv[6], 1, &secret);
-
-        if (alg == 0 || pkey == NULL) {
-            fprintf(stderr, "bad algorithm or key\n");
-            return 2;
+        if (argc == 8) {
+            return speed(alg, pkey, &secret, base, b.pos - base, argv[7]);
         }
 
         if (ngx_http_openbank_sig_sign(alg, pkey, &secret, base,
