@@ -716,6 +716,7 @@ ngx_http_openbank_signature_key(ngx_http_request_t *r,
     ngx_http_openbank_jwk_t  *jwk;
 
     named = 0;
+    jwk = NULL;
 
     if (sp->alg.len) {
         named = ngx_http_openbank_sig_alg(&sp->alg);
@@ -788,24 +789,20 @@ ngx_http_openbank_signature_key(ngx_http_request_t *r,
         default:
             return NGX_DECLINED;
         }
+    }
 
-        if (named && named != *alg) {
-            return NGX_ABORT;
-        }
+    if (named && named != *alg) {
+        return NGX_ABORT;
+    }
 
-        /* kept for the worker's life, or made again the next time */
+    /* a JWK's ready context: kept for the worker's life, or made again */
 
+    if (jwk) {
         if (jwk->verifier == NULL) {
             jwk->verifier = ngx_http_openbank_sig_verifier(*alg, *pkey);
         }
 
         *ready = jwk->verifier;
-
-        return NGX_OK;
-    }
-
-    if (named && named != *alg) {
-        return NGX_ABORT;
     }
 
     return NGX_OK;
