@@ -32,6 +32,7 @@ static char *ngx_http_openbank_parse_certificate(ngx_conf_t *cf,
     ngx_http_openbank_partner_t *partner);
 static char *ngx_http_openbank_parse_hmac_secret(ngx_conf_t *cf,
     ngx_http_openbank_partner_t *partner);
+static size_t ngx_http_openbank_secret_length(ngx_str_t *file);
 static char *ngx_http_openbank_parse_jwks(ngx_conf_t *cf,
     ngx_http_openbank_partner_t *partner);
 static char *ngx_http_openbank_check_partner(ngx_conf_t *cf,
@@ -682,9 +683,7 @@ ngx_http_openbank_parse_hmac_secret(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (secret.len && secret.data[secret.len - 1] == '\n') {
-        secret.len--;
-    }
+    secret.len = ngx_http_openbank_secret_length(&secret);
 
     if (secret.len < NGX_HTTP_OPENBANK_SECRET_MIN) {
         ngx_explicit_memzero(secret.data, secret.len);
@@ -698,6 +697,40 @@ ngx_http_openbank_parse_hmac_secret(ngx_conf_t *cf,
     partner->hmac_secret = secret;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A secret written as text (openssl rand -hex or -base64, an editor) ends
+ * in a newline that is no part of it: one final LF or CRLF is dropped when
+ * every other byte is printable ASCII.  Any other file is the secret byte
+ * for byte, a final 0x0a of random bytes included.
+ */
+
+static size_t
+ngx_http_openbank_secret_length(ngx_str_t *file)
+{
+    size_t  len, i;
+
+    len = file->len;
+
+    if (len == 0 || file->data[len - 1] != LF) {
+        return len;
+    }
+
+    len--;
+
+    if (len && file->data[len - 1] == CR) {
+        len--;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (file->data[i] < 0x20 || file->data[i] > 0x7e) {
+            return file->len;
+        }
+    }
+
+    return len;
 }
 
 
