@@ -63,6 +63,8 @@ ok(defined $k, 'new keys until an answer has no room in the zone')
     or BAIL_OUT($bad // 'the zone never ran out of room');
 is($first->{json}{status}, 'pending', 'that answer was sent all the same');
 is($gw->payments_with_reference("nf-$k"), 1, 'the bank made the payment');
+like(OpenBank::Gateway::slurp($gw->dir . '/run/state/idempotency.journal'),
+     qr/\0nf-$k(?!\d)/, 'the answer is in the journal');
 
 # a retry of the same request: to the bank again, which replays
 for my $n (1 .. 2) {
