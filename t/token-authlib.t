@@ -60,6 +60,7 @@ elif mode == "replay":
                                      alg="EdDSA")
     claims = jwt.decode(assertion, key)
     out["exp_ahead"] = claims["exp"] - int(time.time())
+    out["kid"] = claims.header.get("kid")
     form = {"grant_type": "client_credentials",
             "client_assertion_type":
                 "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -163,6 +164,7 @@ is($r->{status}, 200, 'and its token reads GET /v1/accounts');
 
 $r = authlib($long, 'replay');
 cmp_ok($r->{exp_ahead}, '>', 3000, 'authlib\'s assertion: exp an hour ahead');
+is($r->{kid}, $creds->{kid}, 'and the demo key\'s kid in its header');
 is_deeply($r->{statuses}, [200, 401], 'accepted once, then refused');
 is($r->{last}{error_description}, "the assertion's jti was already used",
    'as a replay');
