@@ -1017,8 +1017,8 @@ ngx_http_openbank_timezone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * openbank_assertion_lifetime: how far ahead a client assertion's exp may
- * be.  Its jti is kept in the zone until then, so the bound is that of
- * the memory one assertion holds: at most an hour.
+ * be.  Its jti is kept in the zone until then: the bound is also how long
+ * one assertion may hold zone memory, at most an hour.
  */
 
 static char *
