@@ -35,6 +35,7 @@ DEPS_TEST  := libtest-base-perl libipc-run-perl libwww-perl \
               libclang-rt-14-dev curl wrk python3-cryptography
 # OpenAPI test (YAML) and the integrator guide's Python example.
 DEPS_TEST  += libyaml-libyaml-perl python3-requests
+DEPS_TEST  += python3-authlib
 
 .PHONY: all deps run test test-asan bench lint clean fuzz
 

@@ -144,6 +144,10 @@ typedef struct {
 #define NGX_HTTP_OPENBANK_TABLE_REVOKED    0x31  /* revoked token jtis */
 #define NGX_HTTP_OPENBANK_TABLE_ASSERTION  0x32  /* used assertion jtis */
 
+/* how far ahead a client assertion's exp may be: the default, the most */
+#define NGX_HTTP_OPENBANK_ASSERTION_LIFETIME      300
+#define NGX_HTTP_OPENBANK_ASSERTION_LIFETIME_MAX  3600
+
 
 /* a parsed, not yet trusted JWT (ngx_http_openbank_jwt.c) */
 
@@ -203,6 +207,8 @@ typedef struct {
                                       /* ngx_http_openbank_signing_key_t */
     time_t                        token_ttl;
     time_t                        clock_skew;  /* openbank_clock_skew */
+    time_t                        assertion_lifetime;
+                                      /* openbank_assertion_lifetime */
     void                         *oauth;       /* ngx_http_openbank_oauth.c */
 } ngx_http_openbank_main_conf_t;
 

@@ -30,6 +30,8 @@ static char *ngx_http_openbank_state(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_openbank_timezone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_openbank_assertion_lifetime(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_openbank_auth(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_openbank_name(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -185,6 +187,13 @@ static ngx_command_t  ngx_http_openbank_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_openbank_main_conf_t, token_ttl),
+      NULL },
+
+    { ngx_string("openbank_assertion_lifetime"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_openbank_assertion_lifetime,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("openbank_token_endpoint"),
@@ -765,6 +774,7 @@ ngx_http_openbank_create_main_conf(ngx_conf_t *cf)
     obmcf->tz_offset = NGX_CONF_UNSET;
     obmcf->token_ttl = NGX_CONF_UNSET;
     obmcf->clock_skew = NGX_CONF_UNSET;
+    obmcf->assertion_lifetime = NGX_CONF_UNSET;
     obmcf->state_interval = NGX_CONF_UNSET_MSEC;
     obmcf->loaded = ngx_time();
 
@@ -802,6 +812,8 @@ ngx_http_openbank_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_value(obmcf->token_ttl, 300);
     ngx_conf_init_value(obmcf->clock_skew, 60);
+    ngx_conf_init_value(obmcf->assertion_lifetime,
+                        NGX_HTTP_OPENBANK_ASSERTION_LIFETIME);
 
     if (obmcf->token_ttl < 1 || obmcf->token_ttl > 86400) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -998,6 +1010,44 @@ ngx_http_openbank_timezone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     obmcf->tz_offset = offset;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * openbank_assertion_lifetime: how far ahead a client assertion's exp may
+ * be.  Its jti is kept in the zone until then: the bound is also how long
+ * one assertion may hold zone memory, at most an hour.
+ */
+
+static char *
+ngx_http_openbank_assertion_lifetime(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_openbank_main_conf_t *obmcf = conf;
+
+    time_t      lifetime;
+    ngx_str_t  *value;
+
+    if (obmcf->assertion_lifetime != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    lifetime = ngx_parse_time(&value[1], 1);
+
+    if (lifetime == (time_t) NGX_ERROR || lifetime < 1
+        || lifetime > NGX_HTTP_OPENBANK_ASSERTION_LIFETIME_MAX)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid assertion lifetime \"%V\": expected a "
+                           "time of 1s to 1h, such as \"5m\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    obmcf->assertion_lifetime = lifetime;
 
     return NGX_CONF_OK;
 }

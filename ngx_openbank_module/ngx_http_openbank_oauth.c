@@ -18,7 +18,6 @@
 
 
 #define NGX_HTTP_OPENBANK_FORM_MAX       16384
-#define NGX_HTTP_OPENBANK_ASSERTION_TTL  300     /* RFC 7523 exp limit */
 #define NGX_HTTP_OPENBANK_JTI_MAX        255
 
 #define NGX_HTTP_OPENBANK_EP_TOKEN       0
@@ -27,6 +26,10 @@
 #define NGX_HTTP_OPENBANK_EP_JWKS        3
 #define NGX_HTTP_OPENBANK_EP_METADATA    4
 #define NGX_HTTP_OPENBANK_EP_N           5
+
+#define NGX_HTTP_OPENBANK_EXP_AHEAD                                          \
+    "the assertion's exp is more than %T s ahead "                           \
+    "(openbank_assertion_lifetime)"
 
 #define NGX_HTTP_OPENBANK_JWT_BEARER                                         \
     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -999,10 +1002,19 @@ ngx_http_openbank_client_jwt(ngx_http_request_t *r,
                                "the assertion has expired or has no exp");
     }
 
-    if (jwt.exp > now + NGX_HTTP_OPENBANK_ASSERTION_TTL + obmcf->clock_skew) {
+    if (jwt.exp > now + obmcf->assertion_lifetime + obmcf->clock_skew) {
+        p = ngx_pnalloc(r->pool, sizeof(NGX_HTTP_OPENBANK_EXP_AHEAD)
+                                 + NGX_TIME_T_LEN);
+        if (p == NULL) {
+            ngx_http_openbank_fail(err, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
+                                   "");
+        }
+
+        ngx_sprintf(p, NGX_HTTP_OPENBANK_EXP_AHEAD "%Z",
+                    obmcf->assertion_lifetime);
+
         ngx_http_openbank_fail(err, NGX_HTTP_UNAUTHORIZED, "invalid_client",
-                               "the assertion's exp is more than 5 minutes "
-                               "ahead");
+                               (const char *) p);
     }
 
     if ((jwt.has_nbf && jwt.nbf > now + obmcf->clock_skew)

@@ -159,7 +159,7 @@ grant(assertion(claims => { aud => 'https://evil.test/oauth2/token' }))
 --- error_code: 401
 --- response_json eval: $::bad
 
-=== TEST 12: exp more than 5 minutes ahead
+=== TEST 12: exp more than 5 minutes ahead: the refusal says the bound
 --- http_config eval: $::http
 --- config eval: $::config
 --- request eval: grant(assertion(claims => { exp => time + 900 }))
@@ -167,7 +167,7 @@ grant(assertion(claims => { aud => 'https://evil.test/oauth2/token' }))
 --- error_code: 401
 --- response_json
 {"error": "invalid_client",
- "error_description": "the assertion's exp is more than 5 minutes ahead"}
+ "error_description": "the assertion's exp is more than 300 s ahead (openbank_assertion_lifetime)"}
 
 === TEST 13: control: exp just under 5 minutes ahead
 --- http_config eval: $::http
@@ -307,3 +307,33 @@ my @p = jwt_parts(assertion()); grant("$p[0]." . b64u('{"iss":') . ".$p[2]")
 --- more_headers eval: $::form
 --- error_code: 401
 --- response_json eval: $::bad
+
+=== TEST 28: openbank_assertion_lifetime 1h: exp 59 minutes ahead
+--- http_config eval: $::http . "openbank_assertion_lifetime 1h;\n"
+--- config eval: $::config
+--- request eval: grant(assertion(claims => { exp => time + 3540 }))
+--- more_headers eval: $::form
+--- response_json eval: $::ok
+--- no_error_log
+[error]
+
+=== TEST 29: openbank_assertion_lifetime 1h: more than an hour ahead
+--- http_config eval: $::http . "openbank_assertion_lifetime 1h;\n"
+--- config eval: $::config
+--- request eval: grant(assertion(claims => { exp => time + 3700 }))
+--- more_headers eval: $::form
+--- error_code: 401
+--- response_json
+{"error": "invalid_client",
+ "error_description": "the assertion's exp is more than 3600 s ahead (openbank_assertion_lifetime)"}
+
+=== TEST 30: openbank_assertion_lifetime 30s: exp 2 minutes ahead is refused
+--- http_config eval: $::http . "openbank_assertion_lifetime 30s;\n"
+--- config eval: $::config
+--- request eval: grant(assertion(claims => { exp => time + 120 }))
+--- more_headers eval: $::form
+--- error_code: 401
+--- response_json
+{"error": "invalid_client",
+ "error_description": "the assertion's exp is more than 30 s ahead (openbank_assertion_lifetime)"}
+

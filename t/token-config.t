@@ -188,3 +188,47 @@ location ~ ^/oauth2/token$ { openbank_token_endpoint; }
 --- must_die
 --- error_log eval
 qr/\[emerg\].*must be in a location with a plain path$::at/
+
+=== TEST 20: control: an assertion lifetime of an hour
+--- http_config eval
+$::base . $::iss . $::key . "openbank_assertion_lifetime 1h;\n"
+--- config
+location = /oauth2/token { openbank_token_endpoint; }
+location = /jwks { openbank_jwks_endpoint; }
+--- request
+GET /jwks
+--- response_json
+{"keys": [{"kid": "k1"}]}
+
+=== TEST 21: an assertion lifetime over an hour
+--- http_config eval
+$::base . $::iss . $::key . "openbank_assertion_lifetime 61m;\n"
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\].*invalid assertion lifetime "61m": expected a time of 1s to 1h, such as "5m"$::at/
+
+=== TEST 22: an assertion lifetime of zero
+--- http_config eval
+$::base . $::iss . $::key . "openbank_assertion_lifetime 0;\n"
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\].*invalid assertion lifetime "0": expected a time of 1s to 1h/
+
+=== TEST 23: an assertion lifetime that is not a time
+--- http_config eval
+$::base . $::iss . $::key . "openbank_assertion_lifetime 5minutes;\n"
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\].*invalid assertion lifetime "5minutes": expected a time of 1s to 1h, such as "5m"$::at/
+
+=== TEST 24: an assertion lifetime twice
+--- http_config eval
+$::base . $::iss . $::key
+. "openbank_assertion_lifetime 5m;\nopenbank_assertion_lifetime 10m;\n"
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"openbank_assertion_lifetime" directive is duplicate$::at/

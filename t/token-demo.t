@@ -2,8 +2,9 @@
 # `make run` makes (the Makefile's own rule), and the demo partner of
 # conf/demo/credentials.json getting tokens the three ways the integrator
 # guide (docs/tokens.md) shows: client_secret_basic, private_key_jwt with
-# its Ed25519 key, tls_client_auth with its certificate over TLS (curl
-# checks the server certificate against the demo CA).
+# its Ed25519 key (PyJWT, and authlib), tls_client_auth with its
+# certificate over TLS (curl checks the server certificate against the
+# demo CA).
 
 use lib 't/lib';
 use OpenBank::Test;
@@ -122,21 +123,37 @@ isnt($out, '403', 'with its certificate it passes the gateway');
 my $doc = slurp("$root/docs/tokens.md");
 my @py = $doc =~ /```python\n(.*?)```/sg;
 my @sh = $doc =~ /```sh\n(.*?)```/sg;
-is(scalar @py, 4, 'docs/tokens.md has four Python examples');
+is(scalar @py, 5, 'docs/tokens.md has five Python examples');
 
 local $ENV{OB_BASE_URL} = $base;
 local $ENV{OB_TLS_URL} = "https://127.0.0.1:$tls";
 local $ENV{OB_CA} = "$dir/run/pki/ca.crt";
 chdir $root or die;
 
-for my $n (0 .. 2) {
-    my $code = $py[$n] . ($n == 0 ? $py[3] : '');
+for my $n (0 .. 3) {
+    my $code = $py[$n] . ($n == 0 ? $py[4] : '');
     ($out, $err) = ('', '');
     my $ok = IPC::Run::run(['/usr/bin/python3', '-c', $code], \undef, \$out,
                            \$err);
     ok($ok, "Python example " . ($n + 1) . " runs") or diag "$out$err";
     unlike($out, qr/^403/m, 'and is not refused');
+    # authlib's private_key_jwt with the guide's exp, under the default bound
+    like($out, qr/^200$/m, 'authlib: its token reads GET /v1/accounts')
+        if $py[$n] =~ /authlib/;
 }
+
+# authlib's own PrivateKeyJWT (exp an hour ahead) gets the refusal the
+# guide quotes
+my ($refusal) = $doc =~ /default bound refuses \(`invalid_client`: "(.*?)"\)/s;
+$refusal =~ s/\s+/ /g if $refusal;
+my ($authlib) = grep { /authlib/ } @py;
+(my $plain = $authlib // '') =~ s/PrivateKeyJWT60\(token_url/PrivateKeyJWT(token_url/
+    or fail('the authlib example registers PrivateKeyJWT60');
+($out, $err) = ('', '');
+IPC::Run::run(['/usr/bin/python3', '-c', $plain], \undef, \$out, \$err);
+like($err, qr/invalid_client: \Q$refusal\E$/m,
+     "authlib's default assertion: \"$refusal\"") if $refusal;
+ok($refusal, 'the guide quotes the refusal of a too distant exp');
 
 for my $cmd (@sh[0, 2]) {
     my $c = $cmd =~ s/\\\n\s*/ /gr;
