@@ -500,6 +500,20 @@ ngx_http_openbank_access_handler(ngx_http_request_t *r)
         ngx_str_set(&ctx->result, "ok");
     }
 
+    if (oblcf->auth == 0) {
+
+        /*
+         * A sunset version only: no caller was identified, so this pass
+         * stands for nothing else, and a location the request is
+         * redirected to runs its own checks.
+         */
+
+        ctx->stage = 0;
+        ctx->conf = NULL;
+
+        return NGX_DECLINED;
+    }
+
     ctx->access_rc = NGX_DECLINED;
     ctx->checked = 1;
 
