@@ -108,20 +108,17 @@ ngx_http_openbank_signing_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (kid.len == 0 || kid.len > 64) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "signing key \"%V\" needs \"kid=\" with 1 to 64 "
-                           "characters", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
     for (p = kid.data; p < kid.data + kid.len; p++) {
         if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid kid \"%V\": visible ASCII without "
-                               "quotes or backslashes", &kid);
-            return NGX_CONF_ERROR;
+            break;
         }
+    }
+
+    if (kid.len == 0 || kid.len > 64 || p != kid.data + kid.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid kid \"%V\": 1 to 64 visible ASCII "
+                           "characters without quotes or backslashes", &kid);
+        return NGX_CONF_ERROR;
     }
 
     if (obmcf->signing_keys.elts == NULL

@@ -36,6 +36,10 @@ static char *ngx_http_openbank_auth(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_openbank_name(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_openbank_conf_set_sec(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_openbank_conf_set_enum(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_openbank_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_openbank_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_openbank_init_process(ngx_cycle_t *cycle);
@@ -46,6 +50,23 @@ static ngx_int_t ngx_http_openbank_body_out(ngx_http_request_t *r,
 static ngx_int_t ngx_http_openbank_header_out(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_body_sign(ngx_http_request_t *r,
     ngx_chain_t *in);
+
+
+/* a time in seconds, its bounds and how its error names them */
+typedef struct {
+    time_t                        min;
+    time_t                        max;
+    char                         *range;
+} ngx_http_openbank_sec_bounds_t;
+
+
+static ngx_http_openbank_sec_bounds_t  ngx_http_openbank_clock_skew_bounds = {
+    0, 600, "0s to 10m"
+};
+
+static ngx_http_openbank_sec_bounds_t  ngx_http_openbank_token_ttl_bounds = {
+    1, 86400, "1s to 1d"
+};
 
 
 static ngx_conf_enum_t  ngx_http_openbank_signature_modes[] = {
@@ -163,17 +184,17 @@ static ngx_command_t  ngx_http_openbank_commands[] = {
 
     { ngx_string("openbank_signature"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_openbank_conf_set_enum,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_openbank_loc_conf_t, signature),
       &ngx_http_openbank_signature_modes },
 
     { ngx_string("openbank_clock_skew"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_sec_slot,
+      ngx_http_openbank_conf_set_sec,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_openbank_main_conf_t, clock_skew),
-      NULL },
+      &ngx_http_openbank_clock_skew_bounds },
 
     { ngx_string("openbank_signing_key"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
@@ -184,10 +205,10 @@ static ngx_command_t  ngx_http_openbank_commands[] = {
 
     { ngx_string("openbank_token_ttl"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_sec_slot,
+      ngx_http_openbank_conf_set_sec,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_openbank_main_conf_t, token_ttl),
-      NULL },
+      &ngx_http_openbank_token_ttl_bounds },
 
     { ngx_string("openbank_assertion_lifetime"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -240,7 +261,7 @@ static ngx_command_t  ngx_http_openbank_commands[] = {
 
     { ngx_string("openbank_idempotency"),
       NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_openbank_conf_set_enum,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_openbank_loc_conf_t, idempotency),
       &ngx_http_openbank_idempotency_modes },
@@ -486,6 +507,20 @@ ngx_http_openbank_access_handler(ngx_http_request_t *r)
 
     if (ctx->result.len == 0) {
         ngx_str_set(&ctx->result, "ok");
+    }
+
+    if (oblcf->auth == 0) {
+
+        /*
+         * A sunset version only: no caller was identified, so this pass
+         * stands for nothing else, and a location the request is
+         * redirected to runs its own checks.
+         */
+
+        ctx->stage = 0;
+        ctx->conf = NULL;
+
+        return NGX_DECLINED;
     }
 
     ctx->access_rc = NGX_DECLINED;
@@ -815,18 +850,6 @@ ngx_http_openbank_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(obmcf->assertion_lifetime,
                         NGX_HTTP_OPENBANK_ASSERTION_LIFETIME);
 
-    if (obmcf->token_ttl < 1 || obmcf->token_ttl > 86400) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"openbank_token_ttl\" must be 1s to 1d");
-        return NGX_CONF_ERROR;
-    }
-
-    if (obmcf->clock_skew > 600) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"openbank_clock_skew\" must be at most 10m");
-        return NGX_CONF_ERROR;
-    }
-
     ngx_conf_init_msec_value(obmcf->state_interval, 1000);
 
     return NGX_CONF_OK;
@@ -1129,6 +1152,97 @@ ngx_http_openbank_name(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * As ngx_conf_set_sec_slot(), within the bounds of cmd->post, and the
+ * error quotes the value: invalid time "forever": expected 1s to 1d.
+ */
+
+static char *
+ngx_http_openbank_conf_set_sec(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char  *p = conf;
+
+    time_t                          *sp, t;
+    ngx_str_t                       *value;
+    ngx_http_openbank_sec_bounds_t  *bounds;
+
+    sp = (time_t *) (p + cmd->offset);
+
+    if (*sp != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    bounds = cmd->post;
+
+    t = ngx_parse_time(&value[1], 1);
+
+    if (t == (time_t) NGX_ERROR || t < bounds->min || t > bounds->max) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid time \"%V\": expected %s",
+                           &value[1], bounds->range);
+        return NGX_CONF_ERROR;
+    }
+
+    *sp = t;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * As ngx_conf_set_enum_slot(), and the error quotes the value and names
+ * the ones allowed: invalid value "maybe", it must be "off", "optional"
+ * or "required".
+ */
+
+static char *
+ngx_http_openbank_conf_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char  *p = conf;
+
+    u_char           *s;
+    ngx_str_t        *value;
+    ngx_uint_t       *np, i;
+    ngx_conf_enum_t  *e;
+    u_char            buf[256];
+
+    np = (ngx_uint_t *) (p + cmd->offset);
+
+    if (*np != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    e = cmd->post;
+
+    for (i = 0; e[i].name.len; i++) {
+        if (e[i].name.len == value[1].len
+            && ngx_strcasecmp(e[i].name.data, value[1].data) == 0)
+        {
+            *np = e[i].value;
+            return NGX_CONF_OK;
+        }
+    }
+
+    s = buf;
+
+    for (i = 0; e[i].name.len; i++) {
+        s = ngx_slprintf(s, buf + sizeof(buf), "%s\"%V\"",
+                         i == 0 ? "" : (e[i + 1].name.len ? ", " : " or "),
+                         &e[i].name);
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\", it must be %*s",
+                       &value[1], s - buf, buf);
+
+    return NGX_CONF_ERROR;
 }
 
 

@@ -70,8 +70,9 @@ ngx_http_openbank_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (size < NGX_HTTP_OPENBANK_ZONE_MIN) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is too small: at least %dk",
-                           &value[1], NGX_HTTP_OPENBANK_ZONE_MIN / 1024);
+                           "invalid zone size \"%V\": zone \"%V\" needs "
+                           "at least %dk", &value[2], &value[1],
+                           NGX_HTTP_OPENBANK_ZONE_MIN / 1024);
         return NGX_CONF_ERROR;
     }
 

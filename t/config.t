@@ -395,7 +395,7 @@ q{openbank_zone tiny 64k;
 location = /t { return 200; }
 --- must_die
 --- error_log eval
-qr/\[emerg\].*zone "tiny" is too small: at least 128k.* in \S+nginx\.conf:\d+/
+qr/\[emerg\].*invalid zone size "64k": zone "tiny" needs at least 128k in \S+nginx\.conf:\d+/
 
 === TEST 42: zone with a bad size is refused
 --- http_config eval

@@ -156,21 +156,21 @@ qr/\[emerg\].*tokens need an "openbank_zone"/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\].*"openbank_token_ttl" must be 1s to 1d/
+qr/\[emerg\].*invalid time "0": expected 1s to 1d$::at/
 
 === TEST 16: a token ttl that is not a time
 --- http_config eval: $::base . $::iss . $::key . "openbank_token_ttl soon;\n"
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\].*"openbank_token_ttl" directive invalid value$::at/
+qr/\[emerg\].*invalid time "soon": expected 1s to 1d$::at/
 
 === TEST 17: a clock skew over 10 minutes
 --- http_config eval: $::base . $::iss . $::key . "openbank_clock_skew 11m;\n"
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\].*"openbank_clock_skew" must be at most 10m/
+qr/\[emerg\].*invalid time "11m": expected 0s to 10m$::at/
 
 === TEST 18: one endpoint at two paths
 --- http_config eval: $::base . $::iss . $::key

@@ -30,6 +30,26 @@ location /vsoon/ {
     openbank_auth api_key;
     content_by_lua_block { ngx.say("reached") }
 }
+location /v0-docs/ {
+    openbank_version_sunset 2099-06-30T00:00:00Z successor=/v1/ deprecated=2026-01-01;
+    proxy_set_header X-OpenBank-Partner $openbank_partner;
+    proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/bank/;
+}
+location /v0-old-docs/ {
+    openbank_version_sunset 2020-01-01 successor=/v1/;
+    proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/bank/;
+}
+EOT
+
+# the bank behind the sunset-only locations: says what it got
+our $bank = <<'EOT';
+location /bank/ {
+    content_by_lua_block {
+        ngx.log(ngx.WARN, "bank reached: ", ngx.var.uri)
+        ngx.say("bank: ", ngx.var.uri, " partner=",
+                ngx.var.http_x_openbank_partner or "")
+    }
+}
 EOT
 
 repeat_each(2);
@@ -106,3 +126,159 @@ GET /vgone/x
 --- response_json
 {"code": "version_retired",
  "detail": "this API version was retired on Wed, 01 Jan 2020 00:00:00 GMT"}
+
+
+=== TEST 6: a location with only a sunset version asks for no credential
+--- http_config eval: $::http
+--- config eval: $::config . $::bank
+--- request
+GET /v0-docs/accounts
+--- error_code: 200
+--- response_body
+bank: /bank/accounts partner=
+--- response_headers
+Deprecation: @1767225600
+Sunset: Tue, 30 Jun 2099 00:00:00 GMT
+Link: </v1/>; rel="successor-version"
+!WWW-Authenticate
+!RateLimit-Policy
+!RateLimit
+--- no_error_log
+[error]
+
+
+=== TEST 7: a valid API key there names no partner and counts no rate
+--- http_config eval: $::http
+--- config eval: $::config . $::bank
+--- request
+GET /v0-docs/accounts
+--- more_headers
+X-API-Key: key-a
+--- error_code: 200
+--- response_body
+bank: /bank/accounts partner=
+--- response_headers
+Sunset: Tue, 30 Jun 2099 00:00:00 GMT
+!RateLimit-Policy
+!RateLimit
+--- no_error_log
+[error]
+
+
+=== TEST 8: a wrong API key there is not looked at either
+--- http_config eval: $::http
+--- config eval: $::config . $::bank
+--- request
+GET /v0-docs/accounts
+--- more_headers
+X-API-Key: no-such-key
+--- error_code: 200
+--- response_body
+bank: /bank/accounts partner=
+--- no_error_log
+[error]
+unknown API key
+
+
+=== TEST 9: a sunset-only location past its date is gone, the bank not reached
+--- http_config eval: $::http
+--- config eval: $::config . $::bank
+--- request
+GET /v0-old-docs/accounts
+--- error_code: 410
+--- response_headers
+Content-Type: application/problem+json
+Sunset: Wed, 01 Jan 2020 00:00:00 GMT
+Link: </v1/>; rel="successor-version"
+--- response_json
+{"code": "version_retired",
+ "detail": "this API version was retired on Wed, 01 Jan 2020 00:00:00 GMT; use /v1/"}
+--- no_error_log
+bank reached
+
+
+=== TEST 10: the server's openbank_idempotency does not apply without a partner
+--- http_config eval
+$::http . "openbank_state \$TEST_NGINX_SERVROOT/state;\n"
+--- config eval
+"openbank_idempotency required;\n" . $::config . $::bank
+--- request
+POST /v0-docs/payments
+{"amount": "1.00"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 200
+--- response_body
+bank: /bank/payments partner=
+--- no_error_log
+[error]
+
+
+=== TEST 11: nginx -t refuses a product where no partner is identified
+--- http_config eval: $::http
+--- config
+location /v0-docs/ {
+    openbank_version_sunset 2099-06-30;
+    openbank_product accounts;
+    return 200;
+}
+--- must_die
+--- error_log
+"openbank_scope" or "openbank_product" requires "openbank_auth" in the same location
+
+
+=== TEST 12: nginx -t refuses a signature where no partner is identified
+--- http_config eval: $::http
+--- config
+location /v0-docs/ {
+    openbank_version_sunset 2099-06-30;
+    openbank_signature optional;
+    return 200;
+}
+--- must_die
+--- error_log
+"openbank_signature" requires "openbank_auth"
+
+
+=== TEST 13: a sunset-only location that passes a request on opens no other
+--- http_config eval: $::http
+--- config eval
+$::config . $::bank . q{
+location /v0-moved/ {
+    openbank_version_sunset 2099-06-30;
+    try_files /nonexistent @v1;
+}
+location @v1 {
+    openbank_auth api_key;
+    content_by_lua_block { ngx.log(ngx.WARN, "bank reached: v1"); ngx.say("v1") }
+}}
+--- request
+GET /v0-moved/accounts
+--- error_code: 401
+--- response_json
+{"code": "invalid_token"}
+--- no_error_log
+bank reached
+
+
+=== TEST 14: ... and with the partner's key, the location it moves to lets it through
+--- http_config eval: $::http
+--- config eval
+$::config . $::bank . q{
+location /v0-moved/ {
+    openbank_version_sunset 2099-06-30;
+    try_files /nonexistent @v1;
+}
+location @v1 {
+    openbank_auth api_key;
+    content_by_lua_block { ngx.log(ngx.WARN, "bank reached: v1"); ngx.say("v1 ", ngx.var.openbank_partner) }
+}}
+--- request
+GET /v0-moved/accounts
+--- more_headers
+X-API-Key: key-a
+--- error_code: 200
+--- response_body
+v1 a
+--- response_headers
+RateLimit-Policy: "rate";q=100;w=1
