@@ -30,8 +30,6 @@ static char *ngx_http_openbank_state(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_openbank_timezone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_openbank_assertion_lifetime(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 static char *ngx_http_openbank_auth(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_openbank_name(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -66,6 +64,15 @@ static ngx_http_openbank_sec_bounds_t  ngx_http_openbank_clock_skew_bounds = {
 
 static ngx_http_openbank_sec_bounds_t  ngx_http_openbank_token_ttl_bounds = {
     1, 86400, "1s to 1d"
+};
+
+/*
+ * A client assertion's jti is kept in the zone until its exp: the bound
+ * is also how long one assertion may hold zone memory.
+ */
+static ngx_http_openbank_sec_bounds_t
+    ngx_http_openbank_assertion_lifetime_bounds = {
+    1, NGX_HTTP_OPENBANK_ASSERTION_LIFETIME_MAX, "1s to 1h"
 };
 
 
@@ -212,10 +219,10 @@ static ngx_command_t  ngx_http_openbank_commands[] = {
 
     { ngx_string("openbank_assertion_lifetime"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_openbank_assertion_lifetime,
+      ngx_http_openbank_conf_set_sec,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_openbank_main_conf_t, assertion_lifetime),
+      &ngx_http_openbank_assertion_lifetime_bounds },
 
     { ngx_string("openbank_token_endpoint"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -1033,44 +1040,6 @@ ngx_http_openbank_timezone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     obmcf->tz_offset = offset;
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * openbank_assertion_lifetime: how far ahead a client assertion's exp may
- * be.  Its jti is kept in the zone until then: the bound is also how long
- * one assertion may hold zone memory, at most an hour.
- */
-
-static char *
-ngx_http_openbank_assertion_lifetime(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_openbank_main_conf_t *obmcf = conf;
-
-    time_t      lifetime;
-    ngx_str_t  *value;
-
-    if (obmcf->assertion_lifetime != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    lifetime = ngx_parse_time(&value[1], 1);
-
-    if (lifetime == (time_t) NGX_ERROR || lifetime < 1
-        || lifetime > NGX_HTTP_OPENBANK_ASSERTION_LIFETIME_MAX)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid assertion lifetime \"%V\": expected a "
-                           "time of 1s to 1h, such as \"5m\"", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    obmcf->assertion_lifetime = lifetime;
 
     return NGX_CONF_OK;
 }

@@ -206,7 +206,7 @@ $::base . $::iss . $::key . "openbank_assertion_lifetime 61m;\n"
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\].*invalid assertion lifetime "61m": expected a time of 1s to 1h, such as "5m"$::at/
+qr/\[emerg\].*invalid time "61m": expected 1s to 1h$::at/
 
 === TEST 22: an assertion lifetime of zero
 --- http_config eval
@@ -214,7 +214,7 @@ $::base . $::iss . $::key . "openbank_assertion_lifetime 0;\n"
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\].*invalid assertion lifetime "0": expected a time of 1s to 1h/
+qr/\[emerg\].*invalid time "0": expected 1s to 1h/
 
 === TEST 23: an assertion lifetime that is not a time
 --- http_config eval
@@ -222,7 +222,7 @@ $::base . $::iss . $::key . "openbank_assertion_lifetime 5minutes;\n"
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\].*invalid assertion lifetime "5minutes": expected a time of 1s to 1h, such as "5m"$::at/
+qr/\[emerg\].*invalid time "5minutes": expected 1s to 1h$::at/
 
 === TEST 24: an assertion lifetime twice
 --- http_config eval
