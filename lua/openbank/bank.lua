@@ -21,6 +21,9 @@
 --   nil, problem.err(code, detail)  a problem of CONTRACT §3.1
 --   nil, "message"                  an internal failure: logged, and
 --                                   answered 503 upstream_unavailable
+--
+-- A Lua error outside a handler (a fault of the bank's own code) is logged
+-- and answered 500 internal_error, as a problem too.
 
 local accounts = require "openbank.accounts"
 local db = require "openbank.db"
@@ -238,7 +241,7 @@ local function send(status, body, headers)
 end
 
 
-function _M.handle()
+local function handle()
     local request_id = ngx_var.http_x_request_id
     if request_id then
         if re_find(request_id, REQUEST_ID_RE, "jo") then
@@ -374,6 +377,29 @@ function _M.handle()
     if not ok then
         return unavailable(request_id, method .. " " .. uri .. ": " .. err)
     end
+end
+
+
+function _M.handle()
+    local ok, err = pcall(handle)
+    if ok then
+        return
+    end
+
+    ngx_log(ngx_ERR, "openbank bank: ", req_get_method(), " ",
+            ngx_var.uri, ": ", tostring(err))
+
+    if ngx.headers_sent then
+        return ngx.exit(ngx.ERROR)
+    end
+
+    local request_id = ngx_var.http_x_request_id
+    if request_id and not re_find(request_id, REQUEST_ID_RE, "jo") then
+        request_id = nil
+    end
+
+    return problem.send("internal_error", "The bank failed to handle the "
+                        .. "request.", request_id)
 end
 
 
