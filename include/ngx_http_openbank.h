@@ -295,7 +295,9 @@ typedef struct {
     ngx_str_t                     problem_code;
     ngx_str_t                     problem_detail;
     ngx_chain_t                  *problem_out; /* replaces nginx's page */
+    ngx_str_t                     allow;       /* of a 405: Allow */
     unsigned                      problem_sent:1;
+    unsigned                      endpoint:1;  /* the module's endpoint */
 
     void                         *signature;   /* _signature.c's state */
     void                         *idempotency; /* _idempotency.c */
@@ -350,6 +352,8 @@ ngx_int_t ngx_http_openbank_refuse(ngx_http_request_t *r,
     const char *fmt, ...);
 ngx_int_t ngx_http_openbank_request_id(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
+ngx_int_t ngx_http_openbank_endpoint_start(ngx_http_request_t *r,
+    ngx_uint_t methods, const char *allow);
 ngx_int_t ngx_http_openbank_problem_header(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
 ngx_int_t ngx_http_openbank_problem_body(ngx_http_request_t *r,

@@ -607,7 +607,7 @@ ngx_http_openbank_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    if (oblcf->api
+    if ((oblcf->api || ctx->endpoint)
         && ngx_http_openbank_problem_header(r, ctx) != NGX_OK)
     {
         return NGX_ERROR;

@@ -443,8 +443,10 @@ ngx_http_openbank_static_handler(ngx_http_request_t *r)
     ngx_http_openbank_oauth_t      *oauth;
     ngx_http_openbank_main_conf_t  *obmcf;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
+    rc = ngx_http_openbank_endpoint_start(r, NGX_HTTP_GET|NGX_HTTP_HEAD,
+                                          "GET, HEAD");
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     rc = ngx_http_discard_request_body(r);
@@ -474,8 +476,9 @@ ngx_http_openbank_form_handler(ngx_http_request_t *r)
     ngx_int_t                rc;
     ngx_http_openbank_ctx_t  *ctx;
 
-    if (r->method != NGX_HTTP_POST) {
-        return NGX_HTTP_NOT_ALLOWED;
+    rc = ngx_http_openbank_endpoint_start(r, NGX_HTTP_POST, "POST");
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (r->headers_in.content_length_n > NGX_HTTP_OPENBANK_FORM_MAX) {

@@ -25,11 +25,19 @@ typedef struct {
 static ngx_str_t *ngx_http_openbank_problem_title(ngx_str_t *code);
 static void ngx_http_openbank_default_problem(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_uint_t status);
+static ngx_int_t ngx_http_openbank_allow_header(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
 static ngx_int_t ngx_http_openbank_valid_request_id(ngx_str_t *id);
 static u_char *ngx_http_openbank_random16(void);
 static ngx_chain_t *ngx_http_openbank_problem_render(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
 
+
+/*
+ * The title of each code.  The sandbox bank (lua/openbank/problem.lua)
+ * gives the same title for every code it shares with this table
+ * (t/problem_titles.t compares them).
+ */
 
 static ngx_http_openbank_problem_type_t  ngx_http_openbank_problem_types[] = {
     { ngx_string("invalid_request"), ngx_string("Invalid request") },
@@ -44,6 +52,7 @@ static ngx_http_openbank_problem_type_t  ngx_http_openbank_problem_types[] = {
     { ngx_string("certificate_mismatch"),
       ngx_string("Certificate mismatch") },
     { ngx_string("not_found"), ngx_string("Not found") },
+    { ngx_string("method_not_allowed"), ngx_string("Method not allowed") },
     { ngx_string("idempotency_in_flight"),
       ngx_string("Idempotent request in flight") },
     { ngx_string("invalid_state"), ngx_string("Invalid state") },
@@ -66,6 +75,9 @@ static ngx_str_t  ngx_http_openbank_problem_json =
 
 static ngx_str_t  ngx_http_openbank_www_authenticate =
     ngx_string("Bearer error=\"invalid_token\"");
+
+/* what nginx serves a file with, for a 405 of nginx's own */
+static ngx_str_t  ngx_http_openbank_allow_default = ngx_string("GET, HEAD");
 
 
 /*
@@ -106,6 +118,41 @@ ngx_http_openbank_refuse(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
 }
 
 
+/*
+ * The start of the content handler of each endpoint of the module (token,
+ * JWKS, status, metrics...): from here on, the request's error pages are
+ * problems as on an API location; a method outside "methods" is refused
+ * with 405 method_not_allowed and "allow" as its Allow header.
+ */
+
+ngx_int_t
+ngx_http_openbank_endpoint_start(ngx_http_request_t *r, ngx_uint_t methods,
+    const char *allow)
+{
+    ngx_http_openbank_ctx_t  *ctx;
+
+    ctx = ngx_http_openbank_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->endpoint = 1;
+
+    if (r->method & methods) {
+        return NGX_OK;
+    }
+
+    ctx->allow.data = (u_char *) allow;
+    ctx->allow.len = ngx_strlen(allow);
+
+    return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_ALLOWED,
+                                    "method_not_allowed",
+                                    "method %V is not allowed on %V; "
+                                    "allowed: %s",
+                                    &r->method_name, &r->uri, allow);
+}
+
+
 static ngx_str_t *
 ngx_http_openbank_problem_title(ngx_str_t *code)
 {
@@ -139,7 +186,7 @@ ngx_http_openbank_default_problem(ngx_http_request_t *r,
         break;
 
     case NGX_HTTP_NOT_ALLOWED:
-        (void) ngx_http_openbank_refuse(r, ctx, status, "invalid_request",
+        (void) ngx_http_openbank_refuse(r, ctx, status, "method_not_allowed",
                                         "method %V is not allowed on %V",
                                         &r->method_name, &r->uri);
         break;
@@ -219,6 +266,12 @@ ngx_http_openbank_problem_header(ngx_http_request_t *r,
         ngx_http_openbank_default_problem(r, ctx, status);
     }
 
+    if (status == NGX_HTTP_NOT_ALLOWED
+        && ngx_http_openbank_allow_header(r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     /* a bad signature is not a bad token: no Bearer challenge for it */
 
     if (status == NGX_HTTP_UNAUTHORIZED
@@ -259,6 +312,32 @@ ngx_http_openbank_problem_header(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A 405 says what the resource allows: the endpoint's methods, else an
+ * Allow a handler already set, else the methods of nginx's static files.
+ */
+
+static ngx_int_t
+ngx_http_openbank_allow_header(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx)
+{
+    ngx_uint_t  n;
+
+    if (ctx->allow.len) {
+        return ngx_http_openbank_set_header(r, "Allow", &ctx->allow)
+               ? NGX_OK : NGX_ERROR;
+    }
+
+    if (ngx_http_openbank_find_header(&r->headers_out.headers, "Allow", &n)) {
+        return NGX_OK;
+    }
+
+    return ngx_http_openbank_set_header(r, "Allow",
+                                        &ngx_http_openbank_allow_default)
+           ? NGX_OK : NGX_ERROR;
 }
 
 

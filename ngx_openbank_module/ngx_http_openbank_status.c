@@ -51,8 +51,10 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
     ngx_http_openbank_zone_t       *zone;
     ngx_http_openbank_main_conf_t  *obmcf;
 
-    if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
-        return NGX_HTTP_NOT_ALLOWED;
+    rc = ngx_http_openbank_endpoint_start(r, NGX_HTTP_GET|NGX_HTTP_HEAD,
+                                          "GET, HEAD");
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     rc = ngx_http_discard_request_body(r);

@@ -36,6 +36,23 @@ for my $ref ($yaml =~ m{\$ref: '#/([^']+)'}g) {
     ok($node, "\$ref #/$ref resolves");
 }
 
+# every operation documents 405 (with Allow) and 500, and the Problem's
+# codes include theirs
+my $responses = $doc->{components}{responses};
+ok($responses->{MethodNotAllowed}{headers}{Allow},
+   'MethodNotAllowed has an Allow header');
+my %codes = map { $_ => 1 } @{ $doc->{components}{schemas}{Problem}
+                                   {properties}{code}{enum} };
+ok($codes{method_not_allowed}, 'Problem.code has method_not_allowed');
+ok($codes{internal_error}, 'Problem.code has internal_error');
+for my $op (sort keys %documented) {
+    my $r = $documented{$op}{responses};
+    is($r->{405}{'$ref'}, '#/components/responses/MethodNotAllowed',
+       "$op documents 405");
+    is($r->{500}{'$ref'}, '#/components/responses/InternalError',
+       "$op documents 500");
+}
+
 # the bank's routes (lua/openbank/bank.lua's router table)
 my $bank = OpenBank::Gateway::slurp("$root/lua/openbank/bank.lua");
 my ($table) = $bank =~ /local routes = router\.new\(\{(.*?)\n\}\)/s;
@@ -101,6 +118,29 @@ for my $op (sort keys %documented) {
         or diag($res->{content});
     ok(!($res->{status} == 404 && ($res->{json}{detail} // '') =~ /no resource/i)
        && $res->{status} != 405, "$op is routed");
+}
+
+# a method a documented path does not take: 405 method_not_allowed, with
+# the documented methods in Allow (and HEAD with GET)
+my %methods;
+for my $op (keys %documented) {
+    my ($m, $p) = split / /, $op, 2;
+    push @{ $methods{$p} }, $m;
+}
+for my $p (sort keys %methods) {
+    my $served = $p =~ m{^/v1/} || $gwserver =~ /location\s+=\s+\Q$p\E\s/;
+    next unless $served;
+    (my $path = $p) =~ s/\{id\}/$p =~ m{^\/v1\/payments} ? $pay : $esc/e;
+    my $res = $gw->request('DELETE', $path);
+    is($res->{status}, 405, "DELETE $p: 405") or diag($res->{content});
+    like($res->{headers}{'content-type'}, qr{^application/problem\+json},
+         "DELETE $p: a problem");
+    is($res->{json}{code}, 'method_not_allowed', "DELETE $p: its code");
+    is($res->{json}{title}, 'Method not allowed', "DELETE $p: its title");
+    my @allow = grep { $_ ne 'HEAD' } split /,\s*/,
+                                           $res->{headers}{allow} // '';
+    is(join(', ', sort @allow), join(', ', sort @{ $methods{$p} }),
+       "DELETE $p: Allow lists the documented methods");
 }
 
 $gw->stop;

@@ -1,6 +1,9 @@
 # On API locations nginx's own error pages become problem+json; elsewhere
 # they stay as they are; the bank's answers pass untouched; every response
-# has a request id.
+# has a request id.  A method a resource does not take is 405
+# method_not_allowed with Allow, on API locations and on the module's own
+# endpoints (token, JWKS, status, metrics...); a failure is 500
+# internal_error.
 
 use lib 't/lib';
 use OpenBank::Test;
@@ -51,6 +54,37 @@ location /api404/ {
     openbank_api on;
     return 404;
 }
+location /api500/ {
+    openbank_api on;
+    return 500;
+}
+location /api405/ {
+    openbank_api on;
+    content_by_lua_block {
+        ngx.header["Allow"] = "GET, PUT"
+        ngx.exit(405)
+    }
+}
+EOT
+
+# the module's own endpoints
+our $ep_http = <<'EOT';
+openbank_zone openbank 1m;
+openbank_state $TEST_NGINX_SERVROOT/state;
+openbank_issuer https://gw.test;
+openbank_signing_key $TEST_NGINX_ROOT/t/keys/gw-es256.pem kid=gw-es;
+EOT
+
+our $ep_config = <<'EOT';
+location = /oauth2/token { openbank_token_endpoint; }
+location = /oauth2/introspect { openbank_introspection_endpoint; }
+location = /oauth2/revoke { openbank_revocation_endpoint; }
+location = /.well-known/jwks.json { openbank_jwks_endpoint; }
+location = /.well-known/oauth-authorization-server {
+    openbank_metadata_endpoint;
+}
+location = /openbank/status { openbank_status; }
+location = /metrics { openbank_metrics; }
 EOT
 
 repeat_each(2);
@@ -96,7 +130,7 @@ Content-Type: text/html
  "detail": "the request body is larger than 16 bytes"}
 
 
-=== TEST 4: a method nginx does not allow is invalid_request with 405
+=== TEST 4: a method nginx does not allow is method_not_allowed with Allow
 --- http_config eval: $::http
 --- config eval: $::config
 --- user_files
@@ -105,9 +139,16 @@ hello
 --- request
 POST /v1/static/a.txt
 --- error_code: 405
+--- response_headers
+Content-Type: application/problem+json
+Allow: GET, HEAD
 --- response_json
-{"code": "invalid_request", "status": 405,
- "detail": "method POST is not allowed on /v1/static/a.txt"}
+{"type": "urn:openbank:problem:method_not_allowed",
+ "title": "Method not allowed", "code": "method_not_allowed", "status": 405,
+ "detail": "method POST is not allowed on /v1/static/a.txt",
+ "request_id": "~^[0-9a-f-]{36}$"}
+--- no_error_log
+[error]
 
 
 === TEST 5: a bank that refuses connections is upstream_unavailable (502)
@@ -229,3 +270,214 @@ HEAD /api404/x
 --- response_headers
 Content-Type: application/problem+json
 --- response_body:
+
+
+=== TEST 15: a 405 with its own Allow keeps it
+--- http_config eval: $::http
+--- config eval: $::config
+--- request
+DELETE /api405/x
+--- error_code: 405
+--- response_headers
+Content-Type: application/problem+json
+Allow: GET, PUT
+--- response_json
+{"code": "method_not_allowed", "title": "Method not allowed"}
+
+
+=== TEST 16: a failure of the gateway is internal_error (500)
+--- http_config eval: $::http
+--- config eval: $::config
+--- request
+GET /api500/x
+--- error_code: 500
+--- response_headers
+Content-Type: application/problem+json
+--- response_json
+{"type": "urn:openbank:problem:internal_error", "title": "Internal error",
+ "status": 500, "code": "internal_error",
+ "detail": "the gateway failed to handle the request",
+ "request_id": "~^[0-9a-f-]{36}$"}
+
+
+=== TEST 17: GET /oauth2/token: 405 method_not_allowed, Allow: POST
+--- http_config eval: $::ep_http
+--- config eval: $::ep_config
+--- request
+GET /oauth2/token
+--- error_code: 405
+--- response_headers
+Content-Type: application/problem+json
+Allow: POST
+X-Request-ID: ep-17
+--- more_headers
+X-Request-ID: ep-17
+--- response_json
+{"type": "urn:openbank:problem:method_not_allowed",
+ "title": "Method not allowed", "status": 405, "code": "method_not_allowed",
+ "detail": "method GET is not allowed on /oauth2/token; allowed: POST",
+ "request_id": "ep-17"}
+--- no_error_log
+[error]
+
+
+=== TEST 18: PUT /oauth2/token: 405 method_not_allowed, Allow: POST
+--- http_config eval: $::ep_http
+--- config eval: $::ep_config
+--- request
+PUT /oauth2/token
+x
+--- error_code: 405
+--- response_headers
+Content-Type: application/problem+json
+Allow: POST
+X-Request-ID: ep-18
+--- more_headers
+X-Request-ID: ep-18
+--- response_json
+{"type": "urn:openbank:problem:method_not_allowed",
+ "title": "Method not allowed", "status": 405, "code": "method_not_allowed",
+ "detail": "method PUT is not allowed on /oauth2/token; allowed: POST",
+ "request_id": "ep-18"}
+--- no_error_log
+[error]
+
+
+=== TEST 19: GET /oauth2/introspect: 405 method_not_allowed, Allow: POST
+--- http_config eval: $::ep_http
+--- config eval: $::ep_config
+--- request
+GET /oauth2/introspect
+--- error_code: 405
+--- response_headers
+Content-Type: application/problem+json
+Allow: POST
+X-Request-ID: ep-19
+--- more_headers
+X-Request-ID: ep-19
+--- response_json
+{"type": "urn:openbank:problem:method_not_allowed",
+ "title": "Method not allowed", "status": 405, "code": "method_not_allowed",
+ "detail": "method GET is not allowed on /oauth2/introspect; allowed: POST",
+ "request_id": "ep-19"}
+--- no_error_log
+[error]
+
+
+=== TEST 20: GET /oauth2/revoke: 405 method_not_allowed, Allow: POST
+--- http_config eval: $::ep_http
+--- config eval: $::ep_config
+--- request
+GET /oauth2/revoke
+--- error_code: 405
+--- response_headers
+Content-Type: application/problem+json
+Allow: POST
+X-Request-ID: ep-20
+--- more_headers
+X-Request-ID: ep-20
+--- response_json
+{"type": "urn:openbank:problem:method_not_allowed",
+ "title": "Method not allowed", "status": 405, "code": "method_not_allowed",
+ "detail": "method GET is not allowed on /oauth2/revoke; allowed: POST",
+ "request_id": "ep-20"}
+--- no_error_log
+[error]
+
+
+=== TEST 21: POST /.well-known/jwks.json: 405 method_not_allowed, Allow: GET, HEAD
+--- http_config eval: $::ep_http
+--- config eval: $::ep_config
+--- request
+POST /.well-known/jwks.json
+x
+--- error_code: 405
+--- response_headers
+Content-Type: application/problem+json
+Allow: GET, HEAD
+X-Request-ID: ep-21
+--- more_headers
+X-Request-ID: ep-21
+--- response_json
+{"type": "urn:openbank:problem:method_not_allowed",
+ "title": "Method not allowed", "status": 405, "code": "method_not_allowed",
+ "detail": "method POST is not allowed on /.well-known/jwks.json; allowed: GET, HEAD",
+ "request_id": "ep-21"}
+--- no_error_log
+[error]
+
+
+=== TEST 22: DELETE /.well-known/oauth-authorization-server: 405 method_not_allowed, Allow: GET, HEAD
+--- http_config eval: $::ep_http
+--- config eval: $::ep_config
+--- request
+DELETE /.well-known/oauth-authorization-server
+--- error_code: 405
+--- response_headers
+Content-Type: application/problem+json
+Allow: GET, HEAD
+X-Request-ID: ep-22
+--- more_headers
+X-Request-ID: ep-22
+--- response_json
+{"type": "urn:openbank:problem:method_not_allowed",
+ "title": "Method not allowed", "status": 405, "code": "method_not_allowed",
+ "detail": "method DELETE is not allowed on /.well-known/oauth-authorization-server; allowed: GET, HEAD",
+ "request_id": "ep-22"}
+--- no_error_log
+[error]
+
+
+=== TEST 23: POST /openbank/status: 405 method_not_allowed, Allow: GET, HEAD
+--- http_config eval: $::ep_http
+--- config eval: $::ep_config
+--- request
+POST /openbank/status
+x
+--- error_code: 405
+--- response_headers
+Content-Type: application/problem+json
+Allow: GET, HEAD
+X-Request-ID: ep-23
+--- more_headers
+X-Request-ID: ep-23
+--- response_json
+{"type": "urn:openbank:problem:method_not_allowed",
+ "title": "Method not allowed", "status": 405, "code": "method_not_allowed",
+ "detail": "method POST is not allowed on /openbank/status; allowed: GET, HEAD",
+ "request_id": "ep-23"}
+--- no_error_log
+[error]
+
+
+=== TEST 24: POST /metrics: 405 method_not_allowed, Allow: GET, HEAD
+--- http_config eval: $::ep_http
+--- config eval: $::ep_config
+--- request
+POST /metrics
+x
+--- error_code: 405
+--- response_headers
+Content-Type: application/problem+json
+Allow: GET, HEAD
+X-Request-ID: ep-24
+--- more_headers
+X-Request-ID: ep-24
+--- response_json
+{"type": "urn:openbank:problem:method_not_allowed",
+ "title": "Method not allowed", "status": 405, "code": "method_not_allowed",
+ "detail": "method POST is not allowed on /metrics; allowed: GET, HEAD",
+ "request_id": "ep-24"}
+--- no_error_log
+[error]
+
+
+=== TEST 25: the endpoints' methods still answer
+--- http_config eval: $::ep_http
+--- config eval: $::ep_config
+--- request
+HEAD /.well-known/jwks.json
+--- error_code: 200
+--- response_headers
+Content-Type: application/json
+!Allow

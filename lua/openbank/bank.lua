@@ -21,6 +21,9 @@
 --   nil, problem.err(code, detail)  a problem of CONTRACT §3.1
 --   nil, "message"                  an internal failure: logged, and
 --                                   answered 503 upstream_unavailable
+--
+-- A Lua error outside a handler (a fault of the bank's own code) is logged
+-- and answered 500 internal_error, as a problem too.
 
 local accounts = require "openbank.accounts"
 local db = require "openbank.db"
@@ -82,21 +85,41 @@ local routes = router.new({
 })
 
 
--- The bank's own idempotency keys (issue 6): a POST with an
--- Idempotency-Key runs in one transaction with the key's record, so a
--- duplicate that reaches the bank (the gateway lost its record in a crash)
--- gets the first answer again and never makes a second payment.  The
--- request (method, path with query, body) must be byte for byte the same,
--- else 422 idempotency_key_reused.  Refusals (4xx problems) roll back and
--- are not kept: the same request gets the same refusal again.
+-- The bank's own idempotency keys: a POST with an Idempotency-Key runs in
+-- one transaction with the key's record, so a duplicate that reaches the
+-- bank (the gateway lost its record in a crash) gets the first answer
+-- again and never makes a second payment.  The request (method, path with
+-- query, body) must be byte for byte the same, else 422
+-- idempotency_key_reused.  Refusals (4xx problems) roll back and are not
+-- kept: the same request gets the same refusal again.
+--
+-- A key lives KEY_TTL_MS from its first request, as the gateway's do
+-- (docs/idempotency.md): past that, the same key is a new request and its
+-- record is replaced in the same transaction.  Every POST's transaction
+-- also deletes up to PURGE_BATCH expired records, oldest first (through
+-- the index on created_at): a POST adds at most one record and removes up
+-- to PURGE_BATCH, so the table holds little more than a day of keys and no
+-- POST pays for a large backlog.  A refused POST rolls its deletions back
+-- with the rest; the next one makes them.
+local KEY_TTL_MS = 24 * 60 * 60 * 1000
+local PURGE_BATCH = 100
+
+_M.KEY_TTL_MS = KEY_TTL_MS
+_M.PURGE_BATCH = PURGE_BATCH
+
 local SQL_KEY_GET = [[
-SELECT request, status, body, location FROM idempotency_keys
+SELECT request, status, body, location, created_at FROM idempotency_keys
 WHERE partner = ? AND key = ?]]
 
 local SQL_KEY_PUT = [[
-INSERT INTO idempotency_keys (partner, key, request, status, body,
-                              location, created_at)
+INSERT OR REPLACE INTO idempotency_keys (partner, key, request, status,
+                                         body, location, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?)]]
+
+local SQL_KEY_PURGE = [[
+DELETE FROM idempotency_keys WHERE rowid IN (
+    SELECT rowid FROM idempotency_keys WHERE created_at <= ?
+    ORDER BY created_at LIMIT ?)]]
 
 local KEY_RE = [[^[\x21-\x7e]{1,255}\z]]
 
@@ -120,14 +143,21 @@ local function request_text(method)
 end
 
 
-local function run_post(conn, req, handler, key, text)
+local function run_post(conn, req, handler, key, text, now)
+    local ok, err = conn:run(SQL_KEY_PURGE, now - KEY_TTL_MS, PURGE_BATCH)
+    if not ok then
+        return nil, err
+    end
+
     if key then
-        local row, err = conn:first(SQL_KEY_GET, req.partner, key)
+        local row
+        row, err = conn:first(SQL_KEY_GET, req.partner, key)
         if err then
             return nil, err
         end
 
-        if row then
+        -- an expired key is a new one: its record is replaced below
+        if row and now - row.created_at < KEY_TTL_MS then
             if row.request ~= text then
                 return nil, problem.err("idempotency_key_reused",
                                         "This Idempotency-Key was used "
@@ -143,7 +173,8 @@ local function run_post(conn, req, handler, key, text)
         return nil, body, headers
     end
 
-    local s, err = json.encode(body)
+    local s
+    s, err = json.encode(body)
     if not s then
         return nil, "cannot encode the response: " .. tostring(err)
     end
@@ -158,9 +189,8 @@ local function run_post(conn, req, handler, key, text)
             end
         end
 
-        local ok
         ok, err = conn:run(SQL_KEY_PUT, req.partner, key, text, status, s,
-                           location, util.now_ms())
+                           location, now)
         if not ok then
             return nil, err
         end
@@ -211,7 +241,7 @@ local function send(status, body, headers)
 end
 
 
-function _M.handle()
+local function handle()
     local request_id = ngx_var.http_x_request_id
     if request_id then
         if re_find(request_id, REQUEST_ID_RE, "jo") then
@@ -303,7 +333,8 @@ function _M.handle()
         local text = key and request_text(method)
 
         ok, status, body, headers = pcall(conn.transaction, conn, run_post,
-                                          req, handler, key, text)
+                                          req, handler, key, text,
+                                          util.now_ms())
         if ok and status == "replay" then
             local hdrs = { "Idempotent-Replayed", "true" }
             if body.location then
@@ -346,6 +377,29 @@ function _M.handle()
     if not ok then
         return unavailable(request_id, method .. " " .. uri .. ": " .. err)
     end
+end
+
+
+function _M.handle()
+    local ok, err = pcall(handle)
+    if ok then
+        return
+    end
+
+    ngx_log(ngx_ERR, "openbank bank: ", req_get_method(), " ",
+            ngx_var.uri, ": ", tostring(err))
+
+    if ngx.headers_sent then
+        return ngx.exit(ngx.ERROR)
+    end
+
+    local request_id = ngx_var.http_x_request_id
+    if request_id and not re_find(request_id, REQUEST_ID_RE, "jo") then
+        request_id = nil
+    end
+
+    return problem.send("internal_error", "The bank failed to handle the "
+                        .. "request.", request_id)
 end
 
 

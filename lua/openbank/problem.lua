@@ -20,12 +20,14 @@ local _M = {}
 
 
 -- code -> { status, title }: the codes of CONTRACT §3.1 that the bank can
--- give (the rest are the gateway's).
+-- give (the rest are the gateway's).  Each title is the gateway's for the
+-- same code (ngx_http_openbank_problem.c; t/problem_titles.t compares
+-- them).
 local PROBLEMS = {
     invalid_request         = { 400, "Invalid request" },
     invalid_body            = { 400, "Invalid body" },
     idempotency_key_missing = { 400, "Idempotency key missing" },
-    invalid_token           = { 401, "Invalid token" },
+    invalid_token           = { 401, "Invalid credential" },
     not_found               = { 404, "Not found" },
     method_not_allowed      = { 405, "Method not allowed" },
     idempotency_in_flight   = { 409, "Idempotent request in flight" },
@@ -33,13 +35,8 @@ local PROBLEMS = {
     payload_too_large       = { 413, "Payload too large" },
     idempotency_key_reused  = { 422, "Idempotency key reused" },
     rate_limited            = { 429, "Rate limited" },
-    upstream_unavailable    = { 503, "Bank unavailable" },
-}
-
--- 405 is not a status of the contract's table; its code is the generic
--- invalid_request (the title says what happened).
-local CODE_OF = {
-    method_not_allowed = "invalid_request",
+    internal_error          = { 500, "Internal error" },
+    upstream_unavailable    = { 503, "Upstream unavailable" },
 }
 
 
@@ -72,14 +69,13 @@ function _M.send(code, detail, request_id, headers)
     end
 
     local status = p[1]
-    local slug = CODE_OF[code] or code
 
     local body = json.encode({
-        type = "urn:openbank:problem:" .. slug,
+        type = "urn:openbank:problem:" .. code,
         title = p[2],
         status = status,
         detail = detail or p[2],
-        code = slug,
+        code = code,
         request_id = request_id or "",
     })
 

@@ -342,6 +342,13 @@ CREATE TABLE verifications (
 CREATE INDEX verifications_by_account ON verifications (partner, account, at);
 ]]
 
+-- Version 3: the bank's idempotency keys expire (24 hours, as the
+-- gateway's), and are deleted oldest first, a bounded batch at a time
+-- (openbank.bank): an index on their creation time.
+local V3 = [[
+CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
+]]
+
 -- The escrow holding account per currency: the money of every funded
 -- escrow, and nothing else.
 _M.ESCROW = { CNY = "INT-ESCROW-CNY" }
@@ -375,6 +382,11 @@ local MIGRATIONS = {
         end
 
         return true
+    end,
+
+    -- 3: idempotency keys by age, for their expiry.
+    function(conn)
+        return conn:exec(V3)
     end,
 }
 

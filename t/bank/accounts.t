@@ -97,7 +97,7 @@ Content-Type: application/problem+json
 WWW-Authenticate: Bearer error="invalid_token"
 !X-Request-ID
 --- response_json
-{"type": "urn:openbank:problem:invalid_token", "title": "Invalid token",
+{"type": "urn:openbank:problem:invalid_token", "title": "Invalid credential",
  "status": 401, "detail": "~\\S", "code": "invalid_token",
  "request_id": ""}
 --- no_error_log
@@ -202,7 +202,7 @@ X-OpenBank-Partner: demo
 
 
 
-=== TEST 10: POST on a GET route: 405 invalid_request with Allow
+=== TEST 10: POST on a GET route: 405 method_not_allowed with Allow
 --- config
 set $openbank_bank_db $TEST_NGINX_SERVROOT/bank.sqlite3;
 location / {
@@ -219,8 +219,9 @@ Content-Type: application/json
 Allow: GET
 Content-Type: application/problem+json
 --- response_json
-{"type": "urn:openbank:problem:invalid_request", "status": 405,
- "code": "invalid_request", "detail": "~POST", "request_id": ""}
+{"type": "urn:openbank:problem:method_not_allowed",
+ "title": "Method not allowed", "status": 405,
+ "code": "method_not_allowed", "detail": "~POST", "request_id": ""}
 --- no_error_log
 [error]
 
@@ -239,8 +240,9 @@ X-OpenBank-Partner: demo
 --- error_code: 405
 --- response_headers
 Allow: GET
+Content-Type: application/problem+json
 --- response_json
-{"code": "invalid_request"}
+{"code": "method_not_allowed", "title": "Method not allowed"}
 --- no_error_log
 [error]
 
@@ -316,7 +318,7 @@ location = /t {
 GET /t
 --- response_body
 verify: true
-version: 2
+version: 3
 6222020000000001 customer demo 100000000 100000000 Demo Trading Co., Ltd.
 6222020000000002 customer demo 25000000 25000000 Demo Trading Co., Ltd.
 6222020000000101 customer other 5000000 5000000 Other Industries Ltd.
@@ -410,7 +412,7 @@ location = /t {
         ngx.say("verify: ", tostring(require("openbank.ledger").verify(conn)))
         local seeded = 0
         for line in io.lines(ngx.config.prefix() .. "logs/error.log") do
-            if line:find("race.sqlite3: schema version 0 -> 2", 1, true) then
+            if line:find("race.sqlite3: schema version 0 -> 3", 1, true) then
                 seeded = seeded + 1
             end
         end
@@ -424,6 +426,87 @@ GET /t
 verify: true
 seeded 1 time(s)
 --- error_log
-schema version 0 -> 2 (created and seeded)
+schema version 0 -> 3 (created and seeded)
 --- no_error_log
 [error]
+
+
+
+=== TEST 18: GET on a POST-only route with a parameter: 405, Allow: POST
+--- config
+set $openbank_bank_db $TEST_NGINX_SERVROOT/bank.sqlite3;
+location / {
+    content_by_lua_block { require("openbank.bank").handle() }
+}
+--- request
+GET /v1/escrows/esc_0123/fund
+--- more_headers
+X-OpenBank-Partner: demo
+X-Request-ID: req-18
+--- error_code: 405
+--- response_headers
+Allow: POST
+Content-Type: application/problem+json
+--- response_json
+{"type": "urn:openbank:problem:method_not_allowed",
+ "title": "Method not allowed", "status": 405,
+ "code": "method_not_allowed",
+ "detail": "/v1/escrows/esc_0123/fund does not allow GET; allowed: POST.",
+ "request_id": "req-18"}
+--- no_error_log
+[error]
+
+
+
+=== TEST 19: PUT on a path of two methods: Allow lists both
+--- config
+set $openbank_bank_db $TEST_NGINX_SERVROOT/bank.sqlite3;
+location / {
+    content_by_lua_block { require("openbank.bank").handle() }
+}
+--- request
+PUT /v1/payments
+{}
+--- more_headers
+X-OpenBank-Partner: demo
+--- error_code: 405
+--- response_headers
+Allow: GET, POST
+Content-Type: application/problem+json
+--- response_json
+{"code": "method_not_allowed", "status": 405}
+--- no_error_log
+[error]
+
+
+
+=== TEST 20: a fault of the bank's own code: 500 internal_error, logged
+--- http_config
+init_by_lua_block {
+    require("openbank.payments").tick = function()
+        error("tick exploded")
+    end
+}
+--- config
+set $openbank_bank_db $TEST_NGINX_SERVROOT/bank.sqlite3;
+location / {
+    content_by_lua_block { require("openbank.bank").handle() }
+}
+--- request
+GET /v1/accounts
+--- more_headers
+X-OpenBank-Partner: demo
+X-Request-ID: req-20
+--- error_code: 500
+--- response_headers
+Content-Type: application/problem+json
+Cache-Control: no-store
+X-Request-ID: req-20
+--- response_json
+{"type": "urn:openbank:problem:internal_error", "title": "Internal error",
+ "status": 500, "code": "internal_error",
+ "detail": "The bank failed to handle the request.",
+ "request_id": "req-20"}
+--- error_log
+openbank bank: GET /v1/accounts:
+tick exploded
