@@ -280,6 +280,9 @@ is($r2->{headers}{'idempotent-replayed'}, 'true', 'then replayed');
 is($crash->payments_with_reference('idem-worker'), 1, 'one payment');
 
 $crash->stop;
-$crash->check_log(qr/exited on signal 9/);
+# the workers also serve the bank: one killed an instant before the other
+# may cut the other's connection to the bank
+$crash->check_log(qr/exited on signal 9/,
+                  qr/upstream prematurely closed connection/);
 
 done_testing();
