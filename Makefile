@@ -87,15 +87,19 @@ $(BUILD)/nginx/objs/Makefile: $(BUILD)/.deps ngx_openbank_module/config
 $(BUILD)/nginx-asan/objs/Makefile: $(BUILD)/.deps ngx_openbank_module/config
 	$(call configure_nginx,$(BUILD)/nginx-asan,$(CFLAGS_ASAN),-fsanitize=address)
 
+# The module is replaced by a rename, never written over: an nginx that
+# runs it (make run, a test) keeps the old file's mapping instead of
+# crashing.
 $(MODULE): $(BUILD)/nginx/objs/Makefile $(SOURCES)
 	$(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules
 	@mkdir -p objs
-	cp $(BUILD)/nginx/objs/ngx_http_openbank_module.so $@
+	cp $(BUILD)/nginx/objs/ngx_http_openbank_module.so $@.new && mv -f $@.new $@
 
 $(ASAN_MODULE): $(BUILD)/nginx-asan/objs/Makefile $(SOURCES)
 	$(MAKE) -s -C $(BUILD)/nginx-asan -f objs/Makefile modules
 	@mkdir -p objs/asan
-	cp $(BUILD)/nginx-asan/objs/ngx_http_openbank_module.so $@
+	cp $(BUILD)/nginx-asan/objs/ngx_http_openbank_module.so $@.new \
+	    && mv -f $@.new $@
 
 run: $(MODULE) run/pki/mtls.conf
 	@mkdir -p run/tmp run/bank
