@@ -212,7 +212,8 @@ $res = call('POST', '/v1/payments', \%apikey, payment_body(),
 is($res->{status}, 401, 'API key + a signature with the wrong alg: 401');
 is($res->{json}{code}, 'signature_invalid', 'signature_invalid');
 like($res->{json}{detail} // '', qr/alg/, 'the detail names the alg');
-ok(!exists $res->{headers}{signature}, 'a refusal of the signature is unsigned');
+ok(!exists $res->{headers}{signature},
+   'a refusal of the signature is unsigned');
 
 $res = call('POST', '/v1/payments', \%bearer, payment_body(),
             components => ['"@method"', '"@target-uri"']);

@@ -37,7 +37,8 @@ my ($id, $n) = ('', 0);
 my @expect = (
     [ 'the accounts', qr/^\{"accounts":\[/ ],
     [ 'the payee checked', qr/"result":"close_match"/ ],
-    [ 'a payment made', qr{^HTTP/1\.1 201 Created\r?\n.*^Location: /v1/payments/(pay_[0-9a-f]{24})\r?\n}ms ],
+    [ 'a payment made', qr{^HTTP/1\.1\ 201\ Created\r?\n.*
+                           ^Location:\ /v1/payments/(pay_[0-9a-f]{24})\r?\n}msx ],
     [ 'the payment', qr/"id":"pay_/ ],
     [ 'the payments, a page', qr/"payments":\[/ ],
     [ 'the statement', qr/"accounts":\[\{"/ ],

@@ -161,7 +161,8 @@ ok($calling && $introspect, 'docs/tokens.md shows how to call the API');
     # the three bodies, one after the other (curl adds no newline)
     my @json = eval { JSON::PP->new->incr_parse($answer) };
     is(scalar @json, 3, 'three answers') or diag $answer;
-    is(scalar @{ $json[0]{accounts} // [] }, 2, 'GET /v1/accounts with the token');
+    is(scalar @{ $json[0]{accounts} // [] }, 2,
+       'GET /v1/accounts with the token');
     is($json[1]{status}, 'pending', 'POST /v1/payments with the token')
         or diag $answer;
     is($json[2]{active}, JSON::PP::true, 'the token is active');

@@ -17,7 +17,8 @@ export function check(ok, what, why) {
         console.log(`ok - ${what}`);
     } else {
         failed++;
-        console.log(`not ok - ${what}` + (why ? ` # ${String(why).replace(/\n/g, ' ')}` : ''));
+        const note = why ? ` # ${String(why).replace(/\n/g, ' ')}` : '';
+        console.log(`not ok - ${what}${note}`);
     }
     return ok;
 }

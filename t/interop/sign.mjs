@@ -64,9 +64,15 @@ async function signedCall(method, path, cred, key, body, send = body) {
     const r = await fetch(request.url, { method, headers: signed.headers,
                                          body: send });
     const raw = Buffer.from(await r.arrayBuffer());
+    let json = {};
+    try {
+        json = JSON.parse(raw);
+    } catch {
+        /* not JSON */
+    }
     return { request, status: r.status, raw,
              headers: Object.fromEntries(r.headers),
-             json: (() => { try { return JSON.parse(raw); } catch { return {}; } })() };
+             json };
 }
 
 // the response's signature, verified by the library with the JWKS key

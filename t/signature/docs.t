@@ -118,7 +118,8 @@ SKIP: {
 
 # the HMAC variant: the shell snippet with OB_KID=hmac and its openssl
 # pkeyutl line replaced as the chapter says
-my ($hmac) = $doc =~ /## HMAC instead of a key pair\n.*?\n\n((?:    [^\n]*\n)+)/s;
+my ($hmac) = $doc
+    =~ /## HMAC instead of a key pair\n.*?\n\n((?:    [^\n]*\n)+)/s;
 ok($hmac && $hmac =~ /openssl dgst -sha256 -mac HMAC/,
    'the chapter shows the HMAC lines');
 SKIP: {
@@ -145,7 +146,8 @@ my ($base) = $doc =~ /exactly these four lines.*?\n```\n(.*?)\n```/s;
 my ($input) = $doc =~ /^    Signature-Input: (sig=.*nonce="kq3vCwOK7nVN2xdc")$/m;
 my ($sig) = $doc =~ /^    Signature: sig=:(\S+):$/m;
 my ($digest) = $base =~ /"content-digest": (\S+)/;
-my ($body) = $doc =~ /^    Content-Type: application\/json\n(?:    .*\n)*\n    (\{.*\})$/m;
+my ($body) = $doc
+    =~ /^    Content-Type: application\/json\n(?:    .*\n)*\n    (\{.*\})$/m;
 is($body, slurp("$root/docs/signing/sign_request.sh") =~ /^body='(.*)'$/m
           && $1, "the sample's body is the snippets'");
 is($digest, content_digest($body), "the sample's Content-Digest is its body's");
