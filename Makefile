@@ -6,7 +6,8 @@
 #   make test-asan  the suite with the module built with AddressSanitizer
 #   make bench      the benchmark, ratios against plain nginx
 #   make lint       nginx's C style: 80 columns, no tabs, no // comments
-#   make deps       the Debian packages all of the above need
+#   make deps       the Debian packages all of the above need, and the npm
+#                   packages of the interop test (t/interop)
 
 SHELL       := /bin/bash
 NGINX_SRC   := /usr/share/nginx/src
@@ -35,13 +36,15 @@ DEPS_TEST  := libtest-base-perl libipc-run-perl libwww-perl \
               libclang-rt-14-dev curl wrk python3-cryptography
 # OpenAPI test (YAML) and the integrator guide's Python example.
 DEPS_TEST  += libyaml-libyaml-perl python3-requests
-DEPS_TEST  += python3-authlib
+DEPS_TEST  += python3-authlib python3-jwt
 
 .PHONY: all deps run test test-asan bench lint clean fuzz
 
 all: $(MODULE)
 
-deps: $(BUILD)/.deps
+INTEROP     := t/interop/node_modules/.package-lock.json
+
+deps: $(BUILD)/.deps $(INTEROP)
 
 # apt-get only for what is missing; once installed, a stamp file.
 $(BUILD)/.deps: Makefile
@@ -56,6 +59,18 @@ $(BUILD)/.deps: Makefile
 	        $$missing; \
 	fi
 	@mkdir -p $(BUILD) && touch $@
+
+# The interop test's clients from the npm registry, as locked in
+# t/interop/package-lock.json (no install scripts); Debian's node and npm
+# only where the machine has no node.
+$(INTEROP): t/interop/package.json t/interop/package-lock.json | $(BUILD)/.deps
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	    echo "installing: nodejs npm"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -q && apt-get install -y -q --no-install-recommends \
+	        nodejs npm; \
+	fi
+	cd t/interop && npm ci --no-audit --no-fund --ignore-scripts
 
 # nginx's configure writes into its source tree: build in a copy of it,
 # configured again only when the module's config changes.
@@ -72,15 +87,19 @@ $(BUILD)/nginx/objs/Makefile: $(BUILD)/.deps ngx_openbank_module/config
 $(BUILD)/nginx-asan/objs/Makefile: $(BUILD)/.deps ngx_openbank_module/config
 	$(call configure_nginx,$(BUILD)/nginx-asan,$(CFLAGS_ASAN),-fsanitize=address)
 
+# The module is replaced by a rename, never written over: an nginx that
+# runs it (make run, a test) keeps the old file's mapping instead of
+# crashing.
 $(MODULE): $(BUILD)/nginx/objs/Makefile $(SOURCES)
 	$(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules
 	@mkdir -p objs
-	cp $(BUILD)/nginx/objs/ngx_http_openbank_module.so $@
+	cp $(BUILD)/nginx/objs/ngx_http_openbank_module.so $@.new && mv -f $@.new $@
 
 $(ASAN_MODULE): $(BUILD)/nginx-asan/objs/Makefile $(SOURCES)
 	$(MAKE) -s -C $(BUILD)/nginx-asan -f objs/Makefile modules
 	@mkdir -p objs/asan
-	cp $(BUILD)/nginx-asan/objs/ngx_http_openbank_module.so $@
+	cp $(BUILD)/nginx-asan/objs/ngx_http_openbank_module.so $@.new \
+	    && mv -f $@.new $@
 
 run: $(MODULE) run/pki/mtls.conf
 	@mkdir -p run/tmp run/bank
@@ -113,10 +132,10 @@ run/pki/mtls.conf:
 	@if [ $$(id -u) = 0 ]; then chmod 600 run/pki/*.key; fi
 	echo 'include mtls-server.conf;' > $@
 
-test: $(MODULE)
+test: $(MODULE) $(INTEROP)
 	prove -r t/
 
-test-asan: $(ASAN_MODULE)
+test-asan: $(ASAN_MODULE) $(INTEROP)
 	TEST_NGINX_ASAN=1 TEST_NGINX_MODULE=$(CURDIR)/$(ASAN_MODULE) prove -r t/
 
 bench: $(MODULE)

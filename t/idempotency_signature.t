@@ -22,7 +22,7 @@ my $gw = OpenBank::Gateway->new('idem-signed', settle_delay => 0.2,
             or die;
         $c =~ s/openbank_clock_skew\s+\d+s;/openbank_clock_skew 300s;/
             or die 'conf/nginx.conf has no openbank_clock_skew';
-        $c =~ s/(        location \/v1\/payments \{\n)/$1            openbank_signature    required;\n/
+        $c =~ s/(        location \/v1\/payments \{\n(?:            .*\n)*?            openbank_signature    )optional;/${1}required;/
             or die;
         return $c;
     });

@@ -1,6 +1,8 @@
-# docs/integrators.md stays true: its Python example runs against the
-# sandbox (conf/nginx.conf) from verification to a reconciled statement,
-# and its curl examples' paths are routes the gateway answers.
+# docs/integrators.md stays true: its curl steps, run as written in one
+# shell (the port aside), get their answers from the sandbox
+# (conf/nginx.conf) with the API key alone, its Python example runs from
+# verification to a reconciled statement, and its curl examples' paths
+# are routes the gateway answers.
 
 use strict;
 use warnings;
@@ -25,6 +27,36 @@ $creds->{base_url} = $gw->base;
 OpenBank::Gateway::spew($creds_file, encode_json($creds));
 OpenBank::Gateway::spew($gw->dir . '/guide.py', $py);
 $gw->start;
+
+# the curl steps of sections 1 to 6, one shell, from the project root
+my @sh = $guide =~ /```sh\n(.*?)```/sg;
+is(shift(@sh), "make run          # installs what is missing, builds, starts "
+   . "on 127.0.0.1:8080\n", 'the guide starts with make run');
+my $port = $gw->port;
+my ($id, $n) = ('', 0);
+my @expect = (
+    [ 'the accounts', qr/^\{"accounts":\[/ ],
+    [ 'the payee checked', qr/"result":"close_match"/ ],
+    [ 'a payment made', qr{^HTTP/1\.1\ 201\ Created\r?\n.*
+                           ^Location:\ /v1/payments/(pay_[0-9a-f]{24})\r?\n}msx ],
+    [ 'the payment', qr/"id":"pay_/ ],
+    [ 'the payments, a page', qr/"payments":\[/ ],
+    [ 'the statement', qr/"accounts":\[\{"/ ],
+    [ 'an escrow', qr/"status":"awaiting_funding"/ ],
+);
+is(scalar @sh, scalar @expect, 'the guide has its curl steps');
+my $exports = '';
+for my $step (@sh) {
+    my ($what, $re) = @{ $expect[$n++] // ['?', qr/^$/] };
+    (my $c = $step) =~ s/127\.0\.0\.1:8080/127.0.0.1:$port/g;
+    $c =~ s/pay_3f0c\.\.\./$id/g;        # the id of the payment made above
+    OpenBank::Gateway::spew($gw->dir . '/step.sh', "$exports$c");
+    my $out = `cd $root && bash @{[ $gw->dir ]}/step.sh 2>&1`;
+    like($out, $re, "step $n: $what") or diag $out;
+    unlike($out, qr/urn:openbank:problem/, "step $n: no problem");
+    ($id) = $out =~ $re if $n == 3;
+    $exports .= join '', $c =~ /^(export .*\n)/mg;   # the shell's variables
+}
 
 my $out = `cd @{[ $gw->dir ]} && python3 guide.py 2>&1`;
 is($?, 0, 'the Python example runs to its end') or diag($out);

@@ -165,6 +165,52 @@ for my $cmd (@sh[0, 2]) {
         or diag $answer;
 }
 
+# "Calling the API": a token on GET /v1/accounts and POST /v1/payments,
+# then introspected with the page's command
+my ($calling) = grep { /^TOKEN=\$\(curl/ } @sh;
+my ($introspect) = grep { /oauth2\/introspect/ } @sh;
+ok($calling && $introspect, 'docs/tokens.md shows how to call the API');
+{
+    my $c = "$calling\n$introspect";
+    $c =~ s/127\.0\.0\.1:8080/127.0.0.1:$port/g;
+    spew("$dir/calling.sh", $c);
+    my $answer = `bash $dir/calling.sh 2>&1`;
+    # the three bodies, one after the other (curl adds no newline)
+    my @json = eval { JSON::PP->new->incr_parse($answer) };
+    is(scalar @json, 3, 'three answers') or diag $answer;
+    is(scalar @{ $json[0]{accounts} // [] }, 2,
+       'GET /v1/accounts with the token');
+    is($json[1]{status}, 'pending', 'POST /v1/payments with the token')
+        or diag $answer;
+    is($json[2]{active}, JSON::PP::true, 'the token is active');
+}
+
+# the server on 8443 has the API's endpoints: a bound token of scope
+# payments pays there, with its certificate, and still needs an
+# Idempotency-Key
+my $pay = '{"debtor_account": {"number": "6222020000000001"}, '
+    . '"creditor_account": {"number": "6222020000000201", "name": '
+    . '"Shanghai Supplier Co., Ltd.", "bank_code": "OBKCNSH"}, "amount": '
+    . '{"value": "1.00", "currency": "CNY"}, "reference": "tls"}';
+($out, $err) = ('', '');
+IPC::Run::run([@curl, '-d', 'grant_type=client_credentials',
+               '-d', "client_id=$creds->{client_id}", '-d', 'scope=payments',
+               "https://127.0.0.1:$tls/oauth2/token"], \undef, \$out, \$err);
+my $paytoken = eval { decode_json($out)->{access_token} } // '';
+for my $case (['with an Idempotency-Key', 201,
+               ['-H', "Idempotency-Key: tls-$$-" . time]],
+              ['without an Idempotency-Key', 400, []]) {
+    my ($what, $want, $extra) = @$case;
+    ($out, $err) = ('', '');
+    IPC::Run::run([@curl, '-w', ' %{http_code}',
+                   '-H', "Authorization: Bearer $paytoken",
+                   '-H', 'Content-Type: application/json', @$extra,
+                   '--data-binary', $pay,
+                   "https://127.0.0.1:$tls/v1/payments"], \undef, \$out, \$err);
+    like($out, qr/ $want$/, "over TLS, a bound payments token $what: $want")
+        or diag "$out $err";
+}
+
 my ($fp) = `$sh[3]` =~ /^([0-9a-f]{64})/;
 like(slurp("$root/conf/nginx.conf"), qr/certificate\s+sha256:$fp;/,
      'the documented fingerprint command gives the configured one');

@@ -13,6 +13,7 @@ import java.security.SecureRandom;
 import java.security.Signature;
 import java.security.spec.PKCS8EncodedKeySpec;
 import java.util.Base64;
+import java.util.UUID;
 
 public class SignRequest {
     static String env(String name, String fallback) {
@@ -22,7 +23,10 @@ public class SignRequest {
 
     public static void main(String[] args) throws Exception {
         String baseUrl = env("OB_BASE_URL", "http://127.0.0.1:8080");
-        String apiKey = System.getenv("OB_API_KEY");
+        String token = System.getenv("OB_TOKEN");
+        String[] credential = token != null && !token.isEmpty()
+            ? new String[] {"Authorization", "Bearer " + token}
+            : new String[] {"X-API-Key", System.getenv("OB_API_KEY")};
         String kid = env("OB_KID", "demo-2026-11");
         String pem = Files.readString(Path.of(env("OB_KEY", "conf/demo/demo-ed25519.pem")));
         byte[] der = Base64.getMimeDecoder().decode(
@@ -31,8 +35,9 @@ public class SignRequest {
             .generatePrivate(new PKCS8EncodedKeySpec(der));
 
         URI uri = URI.create(baseUrl + "/v1/payments");
-        byte[] body = ("{\"debtor_account\": \"6222020000000001\", "
-            + "\"creditor_account\": \"6222020000000002\", "
+        byte[] body = ("{\"debtor_account\": {\"number\": \"6222020000000001\"}, "
+            + "\"creditor_account\": {\"number\": \"6222020000000201\", "
+            + "\"name\": \"Shanghai Supplier Co., Ltd.\", \"bank_code\": \"OBKCNSH\"}, "
             + "\"amount\": {\"value\": \"12.50\", \"currency\": \"CNY\"}, "
             + "\"reference\": \"invoice 42\"}").getBytes(StandardCharsets.UTF_8);
 
@@ -58,7 +63,9 @@ public class SignRequest {
         String signature = b64.encodeToString(signer.sign());
 
         HttpRequest request = HttpRequest.newBuilder(uri)
-            .header("X-API-Key", apiKey)
+            .header(credential[0], credential[1])
+            // store the Idempotency-Key before sending: a retry sends it again
+            .header("Idempotency-Key", UUID.randomUUID().toString())
             .header("Content-Type", "application/json")
             .header("Content-Digest", digest)
             .header("Signature-Input", "sig=" + params)

@@ -1,19 +1,25 @@
 # Sign a request to the gateway (RFC 9421, ed25519) with Python's
 # `cryptography` (Debian: python3-cryptography) and the standard library.
 import base64, hashlib, json, os, secrets, time, urllib.error, urllib.request
+import uuid
 from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 base_url = os.environ.get("OB_BASE_URL", "http://127.0.0.1:8080")
-api_key = os.environ["OB_API_KEY"]
+if os.environ.get("OB_TOKEN"):
+    credential = {"Authorization": "Bearer " + os.environ["OB_TOKEN"]}
+else:
+    credential = {"X-API-Key": os.environ["OB_API_KEY"]}
 kid = os.environ.get("OB_KID", "demo-2026-11")
 with open(os.environ.get("OB_KEY", "conf/demo/demo-ed25519.pem"), "rb") as f:
     key = load_pem_private_key(f.read(), password=None)
 
 url = base_url + "/v1/payments"
 body = json.dumps({
-    "debtor_account": "6222020000000001",
-    "creditor_account": "6222020000000002",
+    "debtor_account": {"number": "6222020000000001"},
+    "creditor_account": {"number": "6222020000000201",
+                         "name": "Shanghai Supplier Co., Ltd.",
+                         "bank_code": "OBKCNSH"},
     "amount": {"value": "12.50", "currency": "CNY"},
     "reference": "invoice 42",
 }).encode()
@@ -32,7 +38,8 @@ signature_base = (f'"@method": POST\n'
 signature = base64.b64encode(key.sign(signature_base.encode())).decode()
 
 request = urllib.request.Request(url, data=body, method="POST", headers={
-    "X-API-Key": api_key,
+    **credential,
+    "Idempotency-Key": str(uuid.uuid4()),   # store it: a retry sends it again
     "Content-Type": "application/json",
     "Content-Digest": digest,
     "Signature-Input": "sig=" + params,

@@ -4,7 +4,12 @@ set -e
 base_url=${OB_BASE_URL:-http://127.0.0.1:8080}
 kid=${OB_KID:-demo-2026-11}
 key=${OB_KEY:-conf/demo/demo-ed25519.pem}
-body='{"debtor_account": "6222020000000001", "creditor_account": "6222020000000002", "amount": {"value": "12.50", "currency": "CNY"}, "reference": "invoice 42"}'
+if [ -n "$OB_TOKEN" ]; then
+    credential="Authorization: Bearer $OB_TOKEN"
+else
+    credential="X-API-Key: $OB_API_KEY"
+fi
+body='{"debtor_account": {"number": "6222020000000001"}, "creditor_account": {"number": "6222020000000201", "name": "Shanghai Supplier Co., Ltd.", "bank_code": "OBKCNSH"}, "amount": {"value": "12.50", "currency": "CNY"}, "reference": "invoice 42"}'
 
 digest="sha-256=:$(printf '%s' "$body" | openssl dgst -sha256 -binary | base64 -w0):"
 # @target-uri: the URL as the gateway sees it (host in lowercase)
@@ -16,8 +21,10 @@ printf '"@method": POST\n"@target-uri": %s\n"content-digest": %s\n"@signature-pa
 signature=$(openssl pkeyutl -sign -inkey "$key" -rawin -in "$base_file" | base64 -w0)
 rm -f "$base_file"
 
+# store the Idempotency-Key before sending: a retry sends it again
 curl -sS -w ' %{http_code}\n' "$base_url/v1/payments" \
-    -H "X-API-Key: $OB_API_KEY" \
+    -H "$credential" \
+    -H "Idempotency-Key: $(cat /proc/sys/kernel/random/uuid)" \
     -H 'Content-Type: application/json' \
     -H "Content-Digest: $digest" \
     -H "Signature-Input: sig=$params" \
