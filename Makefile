@@ -38,7 +38,7 @@ DEPS_TEST  := libtest-base-perl libipc-run-perl libwww-perl \
 DEPS_TEST  += libyaml-libyaml-perl python3-requests
 DEPS_TEST  += python3-authlib python3-jwt
 
-.PHONY: all deps run test test-asan bench lint clean fuzz
+.PHONY: all deps run test test-asan bench lint clean fuzz FORCE
 
 all: $(MODULE)
 
@@ -46,8 +46,16 @@ INTEROP     := t/interop/node_modules/.package-lock.json
 
 deps: $(BUILD)/.deps $(INTEROP)
 
-# apt-get only for what is missing; once installed, a stamp file.
-$(BUILD)/.deps: Makefile
+# apt-get only for what is missing; once installed, a stamp file, made
+# again when the list of packages changes (not at every edit of this file).
+DEPS_LIST := $(BUILD)/.deps-list
+
+$(DEPS_LIST): FORCE
+	@mkdir -p $(BUILD)
+	@echo $(DEPS_BUILD) $(DEPS_TEST) | cmp -s - $@ \
+	    || echo $(DEPS_BUILD) $(DEPS_TEST) > $@
+
+$(BUILD)/.deps: $(DEPS_LIST)
 	@missing=$$(for p in $(DEPS_BUILD) $(DEPS_TEST); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 	        | grep -q '^install ok installed$$' || echo $$p; \
@@ -132,10 +140,13 @@ run/pki/mtls.conf:
 	@if [ $$(id -u) = 0 ]; then chmod 600 run/pki/*.key; fi
 	echo 'include mtls-server.conf;' > $@
 
-test: $(MODULE) $(INTEROP)
+# Everything the tests run is built before the first of them starts: no
+# test calls make, so prove -j never rebuilds the module under running
+# tests.
+test: $(MODULE) objs/sigtool $(INTEROP)
 	prove -r t/
 
-test-asan: $(ASAN_MODULE) $(INTEROP)
+test-asan: $(ASAN_MODULE) objs/sigtool $(INTEROP)
 	TEST_NGINX_ASAN=1 TEST_NGINX_MODULE=$(CURDIR)/$(ASAN_MODULE) prove -r t/
 
 bench: $(MODULE)
@@ -198,14 +209,15 @@ SIG_INCS := -Iinclude -I$(BUILD)/nginx/objs -I$(NGINX_SRC)/src/core \
             -I$(NGINX_SRC)/src/os/unix
 SIG_SRCS := ngx_openbank_module/ngx_http_openbank_httpsig.c \
             include/ngx_http_openbank_httpsig.h
-FUZZ_SECONDS ?= 60
 
-objs/sigtool: $(MODULE) t/tools/sigtool.c $(SIG_SRCS)
+objs/sigtool: $(BUILD)/nginx/objs/Makefile t/tools/sigtool.c $(SIG_SRCS)
+	@mkdir -p objs
 	$(CC) -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter $(SIG_INCS) \
 	    -o $@ t/tools/sigtool.c ngx_openbank_module/ngx_http_openbank_httpsig.c \
 	    -lcrypto
 
-objs/fuzz-signature: $(MODULE) fuzz/fuzz_signature.c $(SIG_SRCS)
+objs/fuzz-signature: $(BUILD)/nginx/objs/Makefile fuzz/fuzz_signature.c \
+                     $(SIG_SRCS)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(SIG_INCS) \
 	    -o $@ fuzz/fuzz_signature.c \
 	    ngx_openbank_module/ngx_http_openbank_httpsig.c -lcrypto
