@@ -527,14 +527,18 @@ ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
     probed = 0;
 
     /*
-     * Not opened yet by this worker, or the journal it appends to was
-     * removed (or compacted): whether it can be opened is checked first.
+     * Not opened yet by this worker, or the journal or lock file it holds
+     * was removed (or compacted): whether they open is checked first.
      */
 
     removed = (ngx_http_openbank_idem_fd == NGX_INVALID_FILE
+               || ngx_http_openbank_idem_lock_fd == NGX_INVALID_FILE
                || ngx_http_openbank_idempotency_moved(
                                            ngx_http_openbank_idem_fd,
-                                           &ngx_http_openbank_idem_journal));
+                                           &ngx_http_openbank_idem_journal)
+               || ngx_http_openbank_idempotency_moved(
+                                           ngx_http_openbank_idem_lock_fd,
+                                           &ngx_http_openbank_idem_lock));
 
 again:
 
@@ -1922,14 +1926,16 @@ ngx_http_openbank_idempotency_open(ngx_log_t *log)
 
 
 /*
- * Whether the journal can be opened for appending (it is made if it is
- * missing); the failure is logged at "level".
+ * Whether the journal and its lock file can be opened for writing (they
+ * are made if they are missing); the failure is logged at "level".
  */
 
 static ngx_int_t
 ngx_http_openbank_idempotency_probe(ngx_log_t *log, ngx_uint_t level)
 {
     ngx_fd_t                        fd;
+    ngx_str_t                      *name;
+    ngx_uint_t                      i;
     ngx_http_openbank_main_conf_t  *obmcf;
 
     obmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
@@ -1942,18 +1948,24 @@ ngx_http_openbank_idempotency_probe(ngx_log_t *log, ngx_uint_t level)
         return NGX_ERROR;
     }
 
-    fd = open((char *) ngx_http_openbank_idem_journal.data,
-              O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    for (i = 0; i < 2; i++) {
+        name = i ? &ngx_http_openbank_idem_lock
+                 : &ngx_http_openbank_idem_journal;
 
-    if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(level, log, ngx_errno,
-                      "openbank: open() idempotency journal \"%V\" "
-                      "failed: new idempotency keys are refused with 503 "
-                      "until it opens", &ngx_http_openbank_idem_journal);
-        return NGX_ERROR;
+        fd = open((char *) name->data,
+                  (i ? O_RDWR : O_WRONLY | O_APPEND) | O_CREAT | O_CLOEXEC,
+                  0600);
+
+        if (fd == NGX_INVALID_FILE) {
+            ngx_log_error(level, log, ngx_errno,
+                          "openbank: open() \"%V\" failed: new "
+                          "idempotency keys are refused with 503 until it "
+                          "opens", name);
+            return NGX_ERROR;
+        }
+
+        (void) close(fd);
     }
-
-    (void) close(fd);
 
     return NGX_OK;
 }

@@ -132,6 +132,7 @@ static ngx_uint_t                 ngx_http_openbank_snapshot_writer;
 /* the periodic snapshot's failures in a row, and when one was last logged */
 static ngx_uint_t                 ngx_http_openbank_snapshot_failures;
 static time_t                     ngx_http_openbank_snapshot_logged;
+static ngx_uint_t                 ngx_http_openbank_prev_failed;
 
 #define NGX_HTTP_OPENBANK_SNAP_QUIET  60    /* seconds between repeats */
 
@@ -992,13 +993,21 @@ ngx_http_openbank_snapshot(ngx_log_t *log, ngx_uint_t level,
     if (ngx_rename_file(path.data, prev.data) == NGX_FILE_ERROR
         && ngx_errno != NGX_ENOENT)
     {
-        /* the snapshot is written all the same: less than its failure */
+        /*
+         * The snapshot is written all the same, without its fallback:
+         * a [warn], once until the rename works again.
+         */
 
-        aside = (level == NGX_LOG_ALERT) ? NGX_LOG_WARN : level;
+        aside = ngx_http_openbank_prev_failed ? NGX_LOG_DEBUG : NGX_LOG_WARN;
 
         ngx_log_error(aside, log, ngx_errno,
                       ngx_rename_file_n " \"%V\" to \"%V\" failed",
                       &path, &prev);
+
+        ngx_http_openbank_prev_failed = 1;
+
+    } else {
+        ngx_http_openbank_prev_failed = 0;
     }
 
     rc = ngx_http_openbank_state_write_level(log, level, &path, buf, p - buf,
