@@ -1802,8 +1802,11 @@ ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
     if (compact) {
         ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx,
                                                ngx_core_module);
+
+        /* not done (another process holds the lock): after the next write */
+
         if (ngx_http_openbank_idempotency_compact(zone, ccf->user, log)
-            != NGX_ERROR)
+            == NGX_OK)
         {
             ngx_http_openbank_idem_lost = 0;
         }
@@ -1997,18 +2000,18 @@ ngx_http_openbank_idempotency_moved(ngx_fd_t fd, ngx_str_t *name)
  * Rewrites the journal with the records the zone holds (expired ones are
  * gone).  Only one process compacts; the others' writes wait for it on
  * the lock file, then reopen the new journal (its generation changed).
- * NGX_OK: rewritten; NGX_DECLINED: another process is compacting;
- * NGX_ERROR: not rewritten (logged).
+ * NGX_OK: rewritten; NGX_DECLINED: another process holds the lock (it
+ * appends or compacts); NGX_ERROR: not rewritten (logged).
  */
 
 static ngx_int_t
 ngx_http_openbank_idempotency_compact(ngx_http_openbank_zone_t *zone,
     ngx_uid_t user, ngx_log_t *log)
 {
-    ngx_int_t                        rc;
     u_char                          *buf, *p, *start;
     size_t                           size, len;
     uint64_t                         now;
+    ngx_int_t                        rc;
     ngx_uint_t                       pass;
     ngx_queue_t                     *q;
     ngx_http_openbank_idem_t        *v;

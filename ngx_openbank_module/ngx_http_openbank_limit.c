@@ -1091,7 +1091,7 @@ ngx_http_openbank_snapshot_periodic(ngx_http_openbank_main_conf_t *obmcf)
 }
 
 
-/* NGX_OK: the snapshot is there, a file (it may have been removed) */
+/* NGX_OK: the snapshot is there and a file (it may have been removed) */
 
 static ngx_int_t
 ngx_http_openbank_snapshot_present(ngx_http_openbank_main_conf_t *obmcf)
