@@ -95,19 +95,21 @@ $(BUILD)/nginx/objs/Makefile: $(BUILD)/.deps ngx_openbank_module/config
 $(BUILD)/nginx-asan/objs/Makefile: $(BUILD)/.deps ngx_openbank_module/config
 	$(call configure_nginx,$(BUILD)/nginx-asan,$(CFLAGS_ASAN),-fsanitize=address)
 
-# The module is replaced by a rename, never written over: an nginx that
-# runs it (make run, a test) keeps the old file's mapping instead of
-# crashing.
+# The module is installed by a rename, never written over: a running nginx
+# has the old file mapped, and its processes (a respawned cache manager,
+# a new worker) would run a mix of both builds and crash.
+define install_module
+	@mkdir -p $(dir $(2))
+	cp $(1) $(2).tmp.$$$$ && mv -f $(2).tmp.$$$$ $(2)
+endef
+
 $(MODULE): $(BUILD)/nginx/objs/Makefile $(SOURCES)
 	$(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules
-	@mkdir -p objs
-	cp $(BUILD)/nginx/objs/ngx_http_openbank_module.so $@.new && mv -f $@.new $@
+	$(call install_module,$(BUILD)/nginx/objs/ngx_http_openbank_module.so,$@)
 
 $(ASAN_MODULE): $(BUILD)/nginx-asan/objs/Makefile $(SOURCES)
 	$(MAKE) -s -C $(BUILD)/nginx-asan -f objs/Makefile modules
-	@mkdir -p objs/asan
-	cp $(BUILD)/nginx-asan/objs/ngx_http_openbank_module.so $@.new \
-	    && mv -f $@.new $@
+	$(call install_module,$(BUILD)/nginx-asan/objs/ngx_http_openbank_module.so,$@)
 
 run: $(MODULE) run/pki/mtls.conf
 	@mkdir -p run/tmp run/bank

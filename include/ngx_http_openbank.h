@@ -419,6 +419,9 @@ ngx_int_t ngx_http_openbank_state_write(ngx_log_t *log, ngx_str_t *path,
     u_char *buf, size_t len);
 ngx_int_t ngx_http_openbank_state_write_as(ngx_log_t *log, ngx_str_t *path,
     u_char *buf, size_t len, ngx_uid_t user);
+ngx_int_t ngx_http_openbank_state_write_level(ngx_log_t *log,
+    ngx_uint_t level, ngx_str_t *path, u_char *buf, size_t len,
+    ngx_uid_t user);
 ngx_int_t ngx_http_openbank_state_read(ngx_log_t *log, ngx_pool_t *pool,
     ngx_str_t *path, ngx_str_t *out);
 

@@ -176,7 +176,11 @@ static ngx_http_openbank_idem_meta_t *ngx_http_openbank_idempotency_meta(
 static ngx_int_t ngx_http_openbank_idempotency_paths(ngx_cycle_t *cycle,
     ngx_str_t *state);
 static ngx_int_t ngx_http_openbank_idempotency_open(ngx_log_t *log);
-static void ngx_http_openbank_idempotency_compact(
+static ngx_uint_t ngx_http_openbank_idempotency_moved(ngx_fd_t fd,
+    ngx_str_t *name);
+static ngx_int_t ngx_http_openbank_idempotency_probe(ngx_log_t *log,
+    ngx_uint_t level);
+static ngx_int_t ngx_http_openbank_idempotency_compact(
     ngx_http_openbank_zone_t *zone, ngx_uid_t user, ngx_log_t *log);
 static ngx_int_t ngx_http_openbank_idempotency_load(void *data,
     u_char *payload, size_t len);
@@ -213,6 +217,9 @@ static ngx_fd_t    ngx_http_openbank_idem_fd = NGX_INVALID_FILE;
 static ngx_fd_t    ngx_http_openbank_idem_lock_fd = NGX_INVALID_FILE;
 static uint64_t    ngx_http_openbank_idem_generation;
 static uint32_t    ngx_http_openbank_idem_seq;
+
+/* the journal was found made anew: rewrite it from the zone */
+static ngx_uint_t  ngx_http_openbank_idem_lost;
 
 /*
  * Group commit: the answers completed during one pass of the event loop
@@ -499,7 +506,8 @@ ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_idem_ctx_t *ic)
 {
     uint64_t                        now;
-    ngx_uint_t                      stale;
+    ngx_uint_t                      stale, probed, removed, level, check,
+                                    unavailable;
     ngx_pool_cleanup_t             *cln;
     ngx_http_openbank_idem_t       *v;
     ngx_http_openbank_zone_t       *zone;
@@ -516,33 +524,56 @@ ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    probed = 0;
+
+    /*
+     * Not opened yet by this worker, or the journal or lock file it holds
+     * was removed (or compacted): whether they open is checked first.
+     */
+
+    removed = (ngx_http_openbank_idem_fd == NGX_INVALID_FILE
+               || ngx_http_openbank_idem_lock_fd == NGX_INVALID_FILE
+               || ngx_http_openbank_idempotency_moved(
+                                           ngx_http_openbank_idem_fd,
+                                           &ngx_http_openbank_idem_journal)
+               || ngx_http_openbank_idempotency_moved(
+                                           ngx_http_openbank_idem_lock_fd,
+                                           &ngx_http_openbank_idem_lock));
+
+again:
+
     now = ngx_http_openbank_now_ms();
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     meta = ngx_http_openbank_idempotency_meta(zone, now, 0);
 
-    if (meta == NULL || meta->broken
-        || (meta->failed && now - meta->failed < NGX_HTTP_OPENBANK_IDEM_RETRY))
-    {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+    /*
+     * A key goes to the bank only if its answer can be made durable:
+     * after a failed write, or with the journal removed, the journal must
+     * open first ("check").  Kept answers are replayed all the same.
+     */
 
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "openbank: idempotency journal unavailable, "
-                      "request refused");
+    unavailable = (meta == NULL || meta->broken
+                   || (meta->failed
+                       && now - meta->failed < NGX_HTTP_OPENBANK_IDEM_RETRY));
 
-        return ngx_http_openbank_refuse(r, ctx,
-                                        NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "state_unavailable",
-                                        "the gateway cannot record "
-                                        "idempotency keys durably now");
-    }
+    check = (!unavailable && !probed && (removed || meta->failed));
 
     rec = ngx_http_openbank_record_lookup(zone,
                                           NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
                                           &ic->key, now);
 
     if (rec == NULL) {
+
+        if (check) {
+            goto probe;
+        }
+
+        if (unavailable) {
+            goto unavailable;
+        }
+
         rec = ngx_http_openbank_record_create(zone,
                                   NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
                                   &ic->key, sizeof(ngx_http_openbank_idem_t),
@@ -627,6 +658,14 @@ ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
                                         "processed: retry later");
     }
 
+    if (check) {
+        goto probe;
+    }
+
+    if (unavailable) {
+        goto unavailable;
+    }
+
     if (v->owner_pid) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "openbank: taking over an abandoned in-flight "
@@ -650,6 +689,39 @@ own:
     cln->data = ic;
 
     return NGX_DECLINED;
+
+probe:
+
+    /* the first failure is an [alert], the others while it lasts [info] */
+
+    level = meta->failed ? NGX_LOG_INFO : NGX_LOG_ALERT;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    probed = 1;
+
+    if (ngx_http_openbank_idempotency_probe(r->connection->log, level)
+        == NGX_OK)
+    {
+        goto again;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    meta->failed = now;
+
+unavailable:
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "openbank: idempotency journal unavailable, "
+                  "request refused");
+
+    return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "state_unavailable",
+                                    "the gateway cannot record "
+                                    "idempotency keys durably now");
 }
 
 
@@ -1454,7 +1526,9 @@ ngx_http_openbank_idempotency_prepare(ngx_queue_t *batch,
     ngx_http_openbank_idem_io_t *io, ngx_log_t *log)
 {
     u_char                         *p;
-    uint64_t                        generation;
+    uint64_t                        generation, failed, expected;
+    ngx_uint_t                      level;
+    struct stat                     st;
     ngx_queue_t                    *q;
     ngx_http_openbank_idem_ctx_t   *ic;
     ngx_http_openbank_idem_meta_t  *meta;
@@ -1508,10 +1582,19 @@ ngx_http_openbank_idempotency_prepare(ngx_queue_t *batch,
     ngx_shmtx_lock(&io->zone->shpool->mutex);
     meta = ngx_http_openbank_idempotency_meta(io->zone, 0, 0);
     generation = meta ? meta->generation : 0;
+    failed = meta ? meta->failed : 0;
+    expected = meta ? meta->base + meta->bytes : 0;
     ngx_shmtx_unlock(&io->zone->shpool->mutex);
 
-    if (generation != ngx_http_openbank_idem_generation
-        && ngx_http_openbank_idem_fd != NGX_INVALID_FILE)
+    /*
+     * Reopened after a compaction (its generation), and when the file is
+     * no longer the one at the journal's path (removed, replaced).
+     */
+
+    if (ngx_http_openbank_idem_fd != NGX_INVALID_FILE
+        && (generation != ngx_http_openbank_idem_generation
+            || ngx_http_openbank_idempotency_moved(ngx_http_openbank_idem_fd,
+                                          &ngx_http_openbank_idem_journal)))
     {
         (void) close(ngx_http_openbank_idem_fd);
         ngx_http_openbank_idem_fd = NGX_INVALID_FILE;
@@ -1521,6 +1604,30 @@ ngx_http_openbank_idempotency_prepare(ngx_queue_t *batch,
         ngx_http_openbank_idem_fd = ngx_http_openbank_journal_open(
                                        &ngx_http_openbank_idem_journal, log);
         ngx_http_openbank_idem_generation = generation;
+
+        /*
+         * Shorter than what was written to it: made anew, the records
+         * before are not in it.  Appends would go to a journal no restart
+         * could rebuild the zone from: it is rewritten from the zone
+         * after this write.  An [alert] unless the failure it follows
+         * (the directory gone) had one.
+         */
+
+        if (ngx_http_openbank_idem_fd != NGX_INVALID_FILE
+            && fstat(ngx_http_openbank_idem_fd, &st) == 0
+            && (uint64_t) st.st_size < expected)
+        {
+            level = failed ? NGX_LOG_NOTICE : NGX_LOG_ALERT;
+
+            ngx_log_error(level, log, 0,
+                          "openbank: idempotency journal \"%V\" was "
+                          "removed or replaced (%O bytes, %uL expected): "
+                          "it is made again from the records of the zone",
+                          &ngx_http_openbank_idem_journal, st.st_size,
+                          expected);
+
+            ngx_http_openbank_idem_lost = 1;
+        }
     }
 
     if (ngx_http_openbank_idem_fd == NGX_INVALID_FILE) {
@@ -1548,7 +1655,7 @@ ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
     u_char                          *value;
     size_t                           vlen, skip;
     uint64_t                         now;
-    ngx_int_t                        compact, full;
+    ngx_int_t                        compact, full, recovered;
     ngx_queue_t                     *q;
     ngx_core_conf_t                 *ccf;
     ngx_http_openbank_zone_t        *zone;
@@ -1572,6 +1679,7 @@ ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
     now = ngx_http_openbank_now_ms();
     compact = 0;
     full = 0;
+    recovered = 0;
     skip = NGX_HTTP_OPENBANK_JOURNAL_FRAME
            + sizeof(ngx_http_openbank_idem_entry_t);
 
@@ -1645,11 +1753,13 @@ ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
 
     if (meta) {
         if (io->rc == NGX_OK) {
+            recovered = (meta->failed != 0);
             meta->failed = 0;
             meta->bytes += io->len;
 
-            if (meta->bytes > NGX_HTTP_OPENBANK_IDEM_COMPACT_MIN
-                && meta->bytes > meta->base)
+            if ((meta->bytes > NGX_HTTP_OPENBANK_IDEM_COMPACT_MIN
+                 && meta->bytes > meta->base)
+                || ngx_http_openbank_idem_lost)
             {
                 compact = 1;
             }
@@ -1682,10 +1792,24 @@ ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
                       "is writable");
     }
 
+    if (recovered) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "openbank: idempotency journal \"%V\" written "
+                      "again: new keys are accepted",
+                      &ngx_http_openbank_idem_journal);
+    }
+
     if (compact) {
         ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx,
                                                ngx_core_module);
-        ngx_http_openbank_idempotency_compact(zone, ccf->user, log);
+
+        /* not done (another process holds the lock): after the next write */
+
+        if (ngx_http_openbank_idempotency_compact(zone, ccf->user, log)
+            == NGX_OK)
+        {
+            ngx_http_openbank_idem_lost = 0;
+        }
     }
 }
 
@@ -1765,7 +1889,18 @@ ngx_http_openbank_idempotency_open(ngx_log_t *log)
     ngx_http_openbank_main_conf_t  *obmcf;
 
     if (ngx_http_openbank_idem_lock_fd != NGX_INVALID_FILE) {
-        return NGX_OK;
+
+        if (!ngx_http_openbank_idempotency_moved(
+                                           ngx_http_openbank_idem_lock_fd,
+                                           &ngx_http_openbank_idem_lock))
+        {
+            return NGX_OK;
+        }
+
+        /* removed with the directory: the others reopen it too */
+
+        (void) close(ngx_http_openbank_idem_lock_fd);
+        ngx_http_openbank_idem_lock_fd = NGX_INVALID_FILE;
     }
 
     obmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
@@ -1794,18 +1929,89 @@ ngx_http_openbank_idempotency_open(ngx_log_t *log)
 
 
 /*
+ * Whether the journal and its lock file can be opened for writing (they
+ * are made if they are missing); the failure is logged at "level".
+ */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_probe(ngx_log_t *log, ngx_uint_t level)
+{
+    ngx_fd_t                        fd;
+    ngx_str_t                      *name;
+    ngx_uint_t                      i;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    obmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                ngx_http_openbank_module);
+
+    if (ngx_http_openbank_idempotency_paths((ngx_cycle_t *) ngx_cycle,
+                                            &obmcf->state_path)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < 2; i++) {
+        name = i ? &ngx_http_openbank_idem_lock
+                 : &ngx_http_openbank_idem_journal;
+
+        fd = open((char *) name->data,
+                  (i ? O_RDWR : O_WRONLY | O_APPEND) | O_CREAT | O_CLOEXEC,
+                  0600);
+
+        if (fd == NGX_INVALID_FILE) {
+            ngx_log_error(level, log, ngx_errno,
+                          "openbank: open() \"%V\" failed: new "
+                          "idempotency keys are refused with 503 until it "
+                          "opens", name);
+            return NGX_ERROR;
+        }
+
+        (void) close(fd);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The file this process holds open is no longer the one at "name": it
+ * was removed, replaced, or its directory was.
+ */
+
+static ngx_uint_t
+ngx_http_openbank_idempotency_moved(ngx_fd_t fd, ngx_str_t *name)
+{
+    struct stat  held, st;
+
+    if (fstat(fd, &held) == -1) {
+        return 0;
+    }
+
+    if (stat((char *) name->data, &st) == -1) {
+        return 1;
+    }
+
+    return held.st_ino != st.st_ino || held.st_dev != st.st_dev;
+}
+
+
+/*
  * Rewrites the journal with the records the zone holds (expired ones are
  * gone).  Only one process compacts; the others' writes wait for it on
  * the lock file, then reopen the new journal (its generation changed).
+ * NGX_OK: rewritten; NGX_DECLINED: another process holds the lock (it
+ * appends or compacts); NGX_ERROR: not rewritten (logged).
  */
 
-static void
+static ngx_int_t
 ngx_http_openbank_idempotency_compact(ngx_http_openbank_zone_t *zone,
     ngx_uid_t user, ngx_log_t *log)
 {
     u_char                          *buf, *p, *start;
     size_t                           size, len;
     uint64_t                         now;
+    ngx_int_t                        rc;
     ngx_uint_t                       pass;
     ngx_queue_t                     *q;
     ngx_http_openbank_idem_t        *v;
@@ -1816,13 +2022,14 @@ ngx_http_openbank_idempotency_compact(ngx_http_openbank_zone_t *zone,
     if (ngx_http_openbank_idem_lock_fd != NGX_INVALID_FILE
         && flock(ngx_http_openbank_idem_lock_fd, LOCK_EX | LOCK_NB) == -1)
     {
-        return;
+        return NGX_DECLINED;
     }
 
     now = ngx_http_openbank_now_ms();
     buf = NULL;
     size = 0;
     p = NULL;
+    rc = NGX_ERROR;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -1901,6 +2108,8 @@ ngx_http_openbank_idempotency_compact(ngx_http_openbank_zone_t *zone,
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
                       "openbank: idempotency journal compacted to %uz "
                       "bytes", size);
+
+        rc = NGX_OK;
     }
 
     ngx_free(buf);
@@ -1910,6 +2119,8 @@ done:
     if (ngx_http_openbank_idem_lock_fd != NGX_INVALID_FILE) {
         (void) flock(ngx_http_openbank_idem_lock_fd, LOCK_UN);
     }
+
+    return rc;
 }
 
 
@@ -2052,7 +2263,8 @@ ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
     }
 
     if (rc == NGX_OK || skipped) {
-        ngx_http_openbank_idempotency_compact(zone, ccf->user, cycle->log);
+        (void) ngx_http_openbank_idempotency_compact(zone, ccf->user,
+                                                     cycle->log);
     }
 
     /* the workers open the files under their own names */

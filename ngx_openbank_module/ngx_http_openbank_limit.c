@@ -99,7 +99,13 @@ static void ngx_http_openbank_rate_refund(ngx_http_openbank_zone_t *zone,
 static ngx_int_t ngx_http_openbank_full(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, const char *what);
 static ngx_int_t ngx_http_openbank_snapshot(ngx_log_t *log,
+    ngx_uint_t level, ngx_http_openbank_main_conf_t *obmcf);
+static void ngx_http_openbank_snapshot_periodic(
     ngx_http_openbank_main_conf_t *obmcf);
+static ngx_int_t ngx_http_openbank_snapshot_present(
+    ngx_http_openbank_main_conf_t *obmcf);
+static u_char *ngx_http_openbank_snapshot_log_handler(ngx_log_t *log,
+    u_char *buf, size_t len);
 static void ngx_http_openbank_snapshot_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_openbank_restore(ngx_cycle_t *cycle,
     ngx_http_openbank_main_conf_t *obmcf);
@@ -122,6 +128,13 @@ static ngx_http_openbank_meta_t  *ngx_http_openbank_meta;
 static ngx_event_t                ngx_http_openbank_snapshot_event;
 static uint64_t                   ngx_http_openbank_written;
 static ngx_uint_t                 ngx_http_openbank_snapshot_writer;
+
+/* the periodic snapshot's failures in a row, and when one was last logged */
+static ngx_uint_t                 ngx_http_openbank_snapshot_failures;
+static time_t                     ngx_http_openbank_snapshot_logged;
+static ngx_uint_t                 ngx_http_openbank_prev_failed;
+
+#define NGX_HTTP_OPENBANK_SNAP_QUIET  60    /* seconds between repeats */
 
 static ngx_str_t  ngx_http_openbank_meta_key = ngx_string("counters");
 
@@ -875,7 +888,7 @@ ngx_http_openbank_state_file(ngx_pool_t *pool,
  */
 
 static ngx_int_t
-ngx_http_openbank_snapshot(ngx_log_t *log,
+ngx_http_openbank_snapshot(ngx_log_t *log, ngx_uint_t level,
     ngx_http_openbank_main_conf_t *obmcf)
 {
     u_char                      *buf, *p;
@@ -883,6 +896,7 @@ ngx_http_openbank_snapshot(ngx_log_t *log,
     uint64_t                     now_ms, generation;
     ngx_int_t                    rc;
     ngx_str_t                    path, prev;
+    ngx_uint_t                   aside;
     ngx_queue_t                 *q;
     ngx_http_openbank_zone_t    *zone;
     ngx_http_openbank_rate_t    *rate;
@@ -979,12 +993,25 @@ ngx_http_openbank_snapshot(ngx_log_t *log,
     if (ngx_rename_file(path.data, prev.data) == NGX_FILE_ERROR
         && ngx_errno != NGX_ENOENT)
     {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+        /*
+         * The snapshot is written all the same, without its fallback:
+         * a [warn], once until the rename works again.
+         */
+
+        aside = ngx_http_openbank_prev_failed ? NGX_LOG_DEBUG : NGX_LOG_WARN;
+
+        ngx_log_error(aside, log, ngx_errno,
                       ngx_rename_file_n " \"%V\" to \"%V\" failed",
                       &path, &prev);
+
+        ngx_http_openbank_prev_failed = 1;
+
+    } else {
+        ngx_http_openbank_prev_failed = 0;
     }
 
-    rc = ngx_http_openbank_state_write(log, &path, buf, p - buf);
+    rc = ngx_http_openbank_state_write_level(log, level, &path, buf, p - buf,
+                                             (ngx_uid_t) NGX_CONF_UNSET_UINT);
 
     if (rc == NGX_OK) {
         ngx_http_openbank_written = generation;
@@ -995,6 +1022,115 @@ ngx_http_openbank_snapshot(ngx_log_t *log,
     ngx_free(prev.data);
 
     return rc;
+}
+
+
+/*
+ * The snapshot of every interval (the cache manager, or a single process):
+ * written when a counter changed, when the file is gone, and again after
+ * a failure.  A failure (the directory removed, a path that is not a
+ * directory, a full disk) is an [alert] once, with the path and the error,
+ * then an [info] at most once a minute while it lasts, and a [notice] when
+ * a snapshot is written again.  The counters stay in the zone meanwhile:
+ * the workers count and serve as usual.
+ */
+
+static void
+ngx_http_openbank_snapshot_periodic(ngx_http_openbank_main_conf_t *obmcf)
+{
+    time_t       now;
+    ngx_log_t    log;
+    ngx_uint_t   level;
+
+    if (ngx_http_openbank_snapshot_failures == 0
+        && ngx_http_openbank_meta != NULL
+        && ngx_http_openbank_meta->generation == ngx_http_openbank_written
+        && ngx_http_openbank_snapshot_present(obmcf) == NGX_OK)
+    {
+        return;
+    }
+
+    now = ngx_time();
+
+    if (ngx_http_openbank_snapshot_failures == 0) {
+        level = NGX_LOG_ALERT;
+
+    } else if (now - ngx_http_openbank_snapshot_logged
+               >= NGX_HTTP_OPENBANK_SNAP_QUIET)
+    {
+        level = NGX_LOG_INFO;
+
+    } else {
+        level = NGX_LOG_DEBUG;
+    }
+
+    /* every message of the attempt says what was being done */
+
+    log = *ngx_cycle->log;
+    log.handler = ngx_http_openbank_snapshot_log_handler;
+    log.data = obmcf;
+
+    if (ngx_http_openbank_snapshot(&log, level, obmcf) == NGX_OK) {
+
+        if (ngx_http_openbank_snapshot_failures) {
+            ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                          "openbank: counters written to \"%V\" again, "
+                          "after %ui failed attempts", &obmcf->state_path,
+                          ngx_http_openbank_snapshot_failures);
+        }
+
+        ngx_http_openbank_snapshot_failures = 0;
+        return;
+    }
+
+    if (level != NGX_LOG_DEBUG) {
+        ngx_http_openbank_snapshot_logged = now;
+    }
+
+    ngx_http_openbank_snapshot_failures++;
+}
+
+
+/* NGX_OK: the snapshot is there and a file (it may have been removed) */
+
+static ngx_int_t
+ngx_http_openbank_snapshot_present(ngx_http_openbank_main_conf_t *obmcf)
+{
+    ngx_int_t        rc;
+    ngx_str_t        path;
+    ngx_file_info_t  fi;
+
+    if (ngx_http_openbank_state_file(NULL, obmcf, "", &path) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = (ngx_file_info(path.data, &fi) == NGX_FILE_ERROR
+          || !ngx_is_file(&fi))
+         ? NGX_DECLINED : NGX_OK;
+
+    ngx_free(path.data);
+
+    return rc;
+}
+
+
+static u_char *
+ngx_http_openbank_snapshot_log_handler(ngx_log_t *log, u_char *buf,
+    size_t len)
+{
+    ngx_http_openbank_main_conf_t *obmcf = log->data;
+
+    if (ngx_http_openbank_snapshot_failures == 0) {
+        return ngx_snprintf(buf, len,
+                            " while writing the counters to \"%V\" (they "
+                            "stay in the zone; retried quietly until it "
+                            "works)", &obmcf->state_path);
+    }
+
+    return ngx_snprintf(buf, len,
+                        " while writing the counters to \"%V\" (%ui "
+                        "attempts failed)", &obmcf->state_path,
+                        ngx_http_openbank_snapshot_failures);
 }
 
 
@@ -1013,11 +1149,7 @@ ngx_http_openbank_snapshot_handler(ngx_event_t *ev)
         return;
     }
 
-    if (ngx_http_openbank_meta == NULL
-        || ngx_http_openbank_meta->generation != ngx_http_openbank_written)
-    {
-        (void) ngx_http_openbank_snapshot(ev->log, obmcf);
-    }
+    ngx_http_openbank_snapshot_periodic(obmcf);
 
     ngx_add_timer(ev, obmcf->state_interval);
 }
@@ -1426,12 +1558,8 @@ ngx_http_openbank_limit_manager(void *data)
         return 1000;
     }
 
-    if (obmcf->shm_zone
-        && (ngx_http_openbank_meta == NULL
-            || ngx_http_openbank_meta->generation
-               != ngx_http_openbank_written))
-    {
-        (void) ngx_http_openbank_snapshot(ngx_cycle->log, obmcf);
+    if (obmcf->shm_zone) {
+        ngx_http_openbank_snapshot_periodic(obmcf);
     }
 
     return obmcf->state_interval;
@@ -1493,7 +1621,7 @@ ngx_http_openbank_limit_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    (void) ngx_http_openbank_snapshot(cycle->log, obmcf);
+    (void) ngx_http_openbank_snapshot(cycle->log, NGX_LOG_ALERT, obmcf);
 }
 
 
@@ -1512,5 +1640,5 @@ ngx_http_openbank_limit_exit_master(ngx_cycle_t *cycle)
         return;
     }
 
-    (void) ngx_http_openbank_snapshot(cycle->log, obmcf);
+    (void) ngx_http_openbank_snapshot(cycle->log, NGX_LOG_ALERT, obmcf);
 }

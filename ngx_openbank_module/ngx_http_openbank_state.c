@@ -17,7 +17,7 @@
 
 
 static ngx_int_t ngx_http_openbank_state_sync_dir(ngx_log_t *log,
-    u_char *file);
+    ngx_uint_t level, u_char *file);
 
 
 ngx_int_t
@@ -38,6 +38,20 @@ ngx_int_t
 ngx_http_openbank_state_write_as(ngx_log_t *log, ngx_str_t *path,
     u_char *buf, size_t len, ngx_uid_t user)
 {
+    return ngx_http_openbank_state_write_level(log, NGX_LOG_ALERT, path, buf,
+                                               len, user);
+}
+
+
+/*
+ * The same, its failures logged at "level": a writer that retries (the
+ * counters' snapshots) says so once, not at every attempt.
+ */
+
+ngx_int_t
+ngx_http_openbank_state_write_level(ngx_log_t *log, ngx_uint_t level,
+    ngx_str_t *path, u_char *buf, size_t len, ngx_uid_t user)
+{
     u_char     *tmp;
     ssize_t     n;
     ngx_fd_t    fd;
@@ -53,7 +67,7 @@ ngx_http_openbank_state_write_as(ngx_log_t *log, ngx_str_t *path,
     fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE, 0600);
 
     if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+        ngx_log_error(level, log, ngx_errno,
                       ngx_open_file_n " \"%s\" failed", tmp);
         ngx_free(tmp);
         return NGX_ERROR;
@@ -62,7 +76,7 @@ ngx_http_openbank_state_write_as(ngx_log_t *log, ngx_str_t *path,
     if (user != (ngx_uid_t) NGX_CONF_UNSET_UINT && geteuid() == 0
         && fchown(fd, user, (gid_t) -1) == -1)
     {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+        ngx_log_error(level, log, ngx_errno,
                       "fchown() \"%s\" failed", tmp);
         goto failed;
     }
@@ -77,7 +91,7 @@ ngx_http_openbank_state_write_as(ngx_log_t *log, ngx_str_t *path,
                 continue;
             }
 
-            ngx_log_error(NGX_LOG_ALERT, log, err,
+            ngx_log_error(level, log, err,
                           "write() \"%s\" failed", tmp);
             goto failed;
         }
@@ -87,13 +101,13 @@ ngx_http_openbank_state_write_as(ngx_log_t *log, ngx_str_t *path,
     }
 
     if (fsync(fd) == -1) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+        ngx_log_error(level, log, ngx_errno,
                       "fsync() \"%s\" failed", tmp);
         goto failed;
     }
 
     if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+        ngx_log_error(level, log, ngx_errno,
                       ngx_close_file_n " \"%s\" failed", tmp);
         fd = NGX_INVALID_FILE;
         goto failed;
@@ -102,7 +116,7 @@ ngx_http_openbank_state_write_as(ngx_log_t *log, ngx_str_t *path,
     fd = NGX_INVALID_FILE;
 
     if (ngx_rename_file(tmp, path->data) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+        ngx_log_error(level, log, ngx_errno,
                       ngx_rename_file_n " \"%s\" to \"%V\" failed",
                       tmp, path);
         goto failed;
@@ -110,7 +124,7 @@ ngx_http_openbank_state_write_as(ngx_log_t *log, ngx_str_t *path,
 
     ngx_free(tmp);
 
-    return ngx_http_openbank_state_sync_dir(log, path->data);
+    return ngx_http_openbank_state_sync_dir(log, level, path->data);
 
 failed:
 
@@ -128,7 +142,8 @@ failed:
 /* the rename itself is durable only once the directory is synced */
 
 static ngx_int_t
-ngx_http_openbank_state_sync_dir(ngx_log_t *log, u_char *file)
+ngx_http_openbank_state_sync_dir(ngx_log_t *log, ngx_uint_t level,
+    u_char *file)
 {
     u_char    *slash;
     ngx_fd_t   fd;
@@ -149,13 +164,13 @@ ngx_http_openbank_state_sync_dir(ngx_log_t *log, u_char *file)
     fd = ngx_open_file(dir, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
 
     if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+        ngx_log_error(level, log, ngx_errno,
                       ngx_open_file_n " \"%s\" failed", dir);
         return NGX_ERROR;
     }
 
     if (fsync(fd) == -1) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+        ngx_log_error(level, log, ngx_errno,
                       "fsync() \"%s\" failed", dir);
         (void) ngx_close_file(fd);
         return NGX_ERROR;

@@ -637,19 +637,27 @@ ngx_http_openbank_revoke(ngx_http_request_t *r, ngx_str_t *token,
 
 /*
  * The file of revoked tokens: one "<exp> <jti>" a line.  Workers take
- * turns with a lock on a file beside it, keep the lines still useful,
- * add theirs, and replace the file atomically.
+ * turns with a lock on a file beside it, write every revocation the zone
+ * holds (those restored at start and every one since, theirs included:
+ * a file removed under the gateway is whole again at the next one), and
+ * replace the file atomically.
  */
 
 static ngx_int_t
 ngx_http_openbank_revoked_save(ngx_http_request_t *r,
     ngx_http_openbank_jwt_t *jwt)
 {
-    u_char                         *p, *q, *last, *out, *o;
-    time_t                          now, exp;
+    u_char                         *out, *o;
+    size_t                          size;
+    time_t                          exp;
+    uint64_t                        now_ms;
     ngx_fd_t                        lock;
     ngx_int_t                       rc;
-    ngx_str_t                       name, lock_name, old;
+    ngx_str_t                       name, lock_name;
+    ngx_uint_t                      pass;
+    ngx_queue_t                    *q;
+    ngx_http_openbank_zone_t       *zone;
+    ngx_http_openbank_record_t     *rec;
     ngx_http_openbank_main_conf_t  *obmcf;
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
@@ -683,40 +691,54 @@ ngx_http_openbank_revoked_save(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_openbank_read_state(r->connection->log, r->pool, &name,
-                                      &old);
+    zone = obmcf->shm_zone->data;
+    now_ms = ngx_http_openbank_now_ms();
+    out = NULL;
+    o = NULL;
+    size = 0;
 
-    if (rc == NGX_ERROR) {
-        goto done;
-    }
+    ngx_shmtx_lock(&zone->shpool->mutex);
 
-    out = ngx_pnalloc(r->pool, old.len + NGX_TIME_T_LEN + jwt->jti.len + 2);
-    if (out == NULL) {
-        rc = NGX_ERROR;
-        goto done;
-    }
+    for (pass = 0; pass < 2; pass++) {
 
-    o = out;
-    now = ngx_time();
-    last = old.data + old.len;
+        for (q = ngx_queue_head(&zone->sh->queue);
+             q != ngx_queue_sentinel(&zone->sh->queue);
+             q = ngx_queue_next(q))
+        {
+            rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
 
-    for (p = old.data; p < last; p = q + 1) {
-        q = ngx_strlchr(p, last, '\n');
-        if (q == NULL) {
-            break;
+            if (rec->table != NGX_HTTP_OPENBANK_TABLE_REVOKED
+                || rec->expire <= now_ms)
+            {
+                continue;
+            }
+
+            if (pass == 0) {
+                size += NGX_TIME_T_LEN + 2 + rec->key_len;
+                continue;
+            }
+
+            /* the record lasts the token's life and the clock skew */
+
+            exp = (time_t) (rec->expire / 1000) - obmcf->clock_skew;
+
+            o = ngx_sprintf(o, "%T %*s\n", exp, (size_t) rec->key_len,
+                            rec->data);
         }
 
-        exp = ngx_atotm(p, ngx_strlchr(p, q, ' ') ? ngx_strlchr(p, q, ' ') - p
-                                                  : 0);
+        if (pass == 0) {
+            out = ngx_pnalloc(r->pool, size + 1);
+            if (out == NULL) {
+                ngx_shmtx_unlock(&zone->shpool->mutex);
+                rc = NGX_ERROR;
+                goto done;
+            }
 
-        if (exp == NGX_ERROR || exp + obmcf->clock_skew <= now) {
-            continue;
+            o = out;
         }
-
-        o = ngx_cpymem(o, p, q + 1 - p);
     }
 
-    o = ngx_sprintf(o, "%L %V\n", jwt->exp, &jwt->jti);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 
     rc = ngx_http_openbank_state_write(r->connection->log, &name, out,
                                        o - out);
