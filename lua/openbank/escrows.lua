@@ -21,6 +21,7 @@
 -- partially_released or disputed; every move is one balanced ledger
 -- transaction, so money never appears or vanishes.
 
+local accounts = require "openbank.accounts"
 local json = require "openbank.json"
 local ledger = require "openbank.ledger"
 local money = require "openbank.money"
@@ -28,6 +29,7 @@ local problem = require "openbank.problem"
 local schema = require "openbank.schema"
 local util = require "openbank.util"
 
+local account = accounts.get
 local iso = util.iso
 local ngx_req = ngx.req
 local worker_pid = ngx.worker.pid
@@ -39,11 +41,6 @@ local type = type
 
 local _M = {}
 
-
-local SQL_ACCOUNT = [[
-SELECT number, partner, kind, name, bank_code, currency, balance, held,
-       status
-FROM accounts WHERE number = ?]]
 
 local SQL_INSERT = [[
 INSERT INTO escrows (id, partner, payer, payee, amount, currency, status,
@@ -80,14 +77,6 @@ LIMIT 1]]
 
 local MAX_MILESTONES = 20
 local MAX_LIFETIME_MS = 366 * 86400 * 1000
-
-local ALLOWED = {
-    fund = { awaiting_funding = true },
-    cancel = { awaiting_funding = true },
-    release = { funded = true, partially_released = true, disputed = true },
-    refund = { funded = true, partially_released = true, disputed = true },
-    dispute = { funded = true, partially_released = true },
-}
 
 local CREATE_FIELDS = {
     payer_account = true, payee_account = true, amount = true,
@@ -346,23 +335,18 @@ function _M.create(req)
 
     local conn = req.db
     local a
-    a, err = conn:first(SQL_ACCOUNT, payer.number)
-    if err then
+    a, err = accounts.own(conn, req.partner, payer.number, currency, "payer")
+    if not a then
         return nil, err
     end
 
-    if not a or a.partner ~= req.partner then
-        return nil, problem.err("invalid_body", "payer_account.number: "
-                                .. "not an account of yours")
-    end
-
-    if a.currency ~= currency or not schema.ESCROW[currency] then
+    if not schema.ESCROW[currency] then
         return nil, problem.err("invalid_body", "amount.currency: the "
                                 .. "payer account holds " .. a.currency)
     end
 
     local b
-    b, err = conn:first(SQL_ACCOUNT, payee.number)
+    b, err = account(conn, payee.number)
     if err then
         return nil, err
     end
@@ -474,184 +458,244 @@ local function optional_body(fields)
 end
 
 
-local ACTION_FIELDS = {
-    fund = {}, cancel = {}, refund = { reason = true },
-    dispute = { reason = true },
-    release = { amount = true, milestone = true },
-}
+-- The actions: each one function(conn, e, obj, now) that makes its move
+-- on the escrow e (its state already checked) and returns true, or nil
+-- and a problem or an error.
 
-
-local function action(name)
-    return function(req)
-        local obj, err = optional_body(ACTION_FIELDS[name])
-        if not obj then
-            return nil, err
-        end
-
-        if obj.reason ~= nil then
-            local ok
-            ok, err = util.text(obj.reason, "reason", 500)
-            if not ok then
-                return nil, err
-            end
-        end
-
-        local now = util.now_ms()
-        local conn = req.db
-        local e
-        e, err = load(req, now)
-        if not e then
-            return nil, err
-        end
-
-        if not ALLOWED[name][e.status] then
-            return nil, problem.err("invalid_state", "An escrow that is "
-                                    .. e.status .. " cannot be "
-                                    .. (name == "fund" and "funded"
-                                        or name == "release" and "released"
-                                        or name == "refund" and "refunded"
-                                        or name == "dispute" and "disputed"
-                                        or "cancelled") .. ".")
-        end
-
-        local remaining = e.amount - e.released - e.refunded
-        local ok
-
-        if name == "fund" then
-            local a
-            a, err = conn:first(SQL_ACCOUNT, e.payer)
-            if not a then
-                return nil, err or "payer account vanished"
-            end
-
-            if a.status ~= "active" or a.balance - a.held < e.amount then
-                return nil, problem.err("invalid_state", "The payer "
-                                        .. "account's available balance "
-                                        .. "does not cover the escrow.")
-            end
-
-            ok, err = ledger_move(conn, e, "fund", e.amount, e.payer,
-                                  holding(e), now)
-            if ok then
-                ok, err = move(conn, e, "fund", "funded", 0, 0, e.amount,
-                               nil, now)
-            end
-
-        elseif name == "cancel" then
-            ok, err = move(conn, e, "cancel", "cancelled", 0, 0, nil, nil,
-                           now)
-
-        elseif name == "dispute" then
-            ok, err = move(conn, e, "dispute", "disputed", e.released,
-                           e.refunded, nil, nil, now)
-
-        elseif name == "refund" then
-            ok, err = ledger_move(conn, e, "refund", remaining, holding(e),
-                                  e.payer, now)
-            if ok then
-                ok, err = move(conn, e, "refund", "refunded", e.released,
-                               e.refunded + remaining, remaining, nil, now)
-            end
-
-        else -- release
-            local amount = remaining
-            local ms_json
-
-            if obj.amount ~= nil and obj.milestone ~= nil then
-                return nil, problem.err("invalid_body", "amount: give "
-                                        .. "either amount or milestone")
-            end
-
-            if obj.amount ~= nil then
-                local cur
-                amount, cur = money.parse(obj.amount, "amount")
-                if not amount then
-                    return nil, problem.err("invalid_body", cur)
-                end
-
-                if cur ~= e.currency then
-                    return nil, problem.err("invalid_body", "amount."
-                                            .. "currency: must be "
-                                            .. e.currency)
-                end
-
-                if amount > remaining then
-                    return nil, problem.err("invalid_body", "amount: "
-                                            .. "exceeds what the escrow "
-                                            .. "holds")
-                end
-
-            elseif obj.milestone ~= nil then
-                if type(obj.milestone) ~= "string" or not e.milestones then
-                    return nil, problem.err("invalid_body", "milestone: "
-                                            .. "must name a milestone of "
-                                            .. "this escrow")
-                end
-
-                local ms = json.decode(e.milestones)
-                local found
-                for i = 1, #ms do
-                    if ms[i].name == obj.milestone then
-                        found = ms[i]
-                    end
-                end
-
-                if not found then
-                    return nil, problem.err("invalid_body", "milestone: "
-                                            .. "must name a milestone of "
-                                            .. "this escrow")
-                end
-
-                if found.released then
-                    return nil, problem.err("invalid_state", "Milestone "
-                                            .. "already released.")
-                end
-
-                if found.amount > remaining then
-                    return nil, problem.err("invalid_state", "The escrow "
-                                            .. "no longer holds the "
-                                            .. "milestone's amount.")
-                end
-
-                found.released = true
-                amount = found.amount
-                ms_json = json.encode(ms)
-            end
-
-            local released = e.released + amount
-            local to = (released + e.refunded == e.amount) and "released"
-                       or "partially_released"
-
-            ok, err = ledger_move(conn, e, "release", amount, holding(e),
-                                  e.payee, now)
-            if ok then
-                ok, err = move(conn, e, "release", to, released,
-                               e.refunded, amount, ms_json, now)
-            end
-        end
-
-        if not ok then
-            return nil, err
-        end
-
-        e = conn:first(SQL_GET, e.id, req.partner)
-
-        local v
-        v, err = view(conn, e)
-        if not v then
-            return nil, err
-        end
-
-        return 200, v
+local function fund(conn, e, obj, now)
+    local a, err = account(conn, e.payer)
+    if not a then
+        return nil, err or "payer account vanished"
     end
+
+    if a.status ~= "active" or a.balance - a.held < e.amount then
+        return nil, problem.err("invalid_state", "The payer account's "
+                                .. "available balance does not cover the "
+                                .. "escrow.")
+    end
+
+    local ok
+    ok, err = ledger_move(conn, e, "fund", e.amount, e.payer, holding(e),
+                          now)
+    if not ok then
+        return nil, err
+    end
+
+    return move(conn, e, "fund", "funded", 0, 0, e.amount, nil, now)
 end
 
 
-_M.fund = action("fund")
-_M.release = action("release")
-_M.refund = action("refund")
-_M.dispute = action("dispute")
-_M.cancel = action("cancel")
+local function cancel(conn, e, obj, now)
+    return move(conn, e, "cancel", "cancelled", 0, 0, nil, nil, now)
+end
+
+
+local function dispute(conn, e, obj, now)
+    return move(conn, e, "dispute", "disputed", e.released, e.refunded,
+                nil, nil, now)
+end
+
+
+local function refund(conn, e, obj, now)
+    local remaining = e.amount - e.released - e.refunded
+    local ok, err = ledger_move(conn, e, "refund", remaining, holding(e),
+                                e.payer, now)
+    if not ok then
+        return nil, err
+    end
+
+    return move(conn, e, "refund", "refunded", e.released,
+                e.refunded + remaining, remaining, nil, now)
+end
+
+
+-- the amount of a release by amount: what is asked, or nil and a problem
+local function release_amount(e, obj, remaining)
+    local amount, cur = money.parse(obj.amount, "amount")
+    if not amount then
+        return nil, problem.err("invalid_body", cur)
+    end
+
+    if cur ~= e.currency then
+        return nil, problem.err("invalid_body", "amount.currency: must be "
+                                .. e.currency)
+    end
+
+    if amount > remaining then
+        return nil, problem.err("invalid_body", "amount: exceeds what the "
+                                .. "escrow holds")
+    end
+
+    return amount
+end
+
+
+-- a release by milestone: its amount and the milestones with it
+-- released (JSON), or nil and a problem
+local function release_milestone(e, obj, remaining)
+    if type(obj.milestone) ~= "string" or not e.milestones then
+        return nil, problem.err("invalid_body", "milestone: must name a "
+                                .. "milestone of this escrow")
+    end
+
+    local ms = json.decode(e.milestones)
+    local found
+    for i = 1, #ms do
+        if ms[i].name == obj.milestone then
+            found = ms[i]
+        end
+    end
+
+    if not found then
+        return nil, problem.err("invalid_body", "milestone: must name a "
+                                .. "milestone of this escrow")
+    end
+
+    if found.released then
+        return nil, problem.err("invalid_state", "Milestone already "
+                                .. "released.")
+    end
+
+    if found.amount > remaining then
+        return nil, problem.err("invalid_state", "The escrow no longer "
+                                .. "holds the milestone's amount.")
+    end
+
+    found.released = true
+    return found.amount, json.encode(ms)
+end
+
+
+-- a release of `amount`, of a `milestone`, or else of all it holds
+local function release(conn, e, obj, now)
+    local remaining = e.amount - e.released - e.refunded
+    local amount = remaining
+    local ms_json, err
+
+    if obj.amount ~= nil and obj.milestone ~= nil then
+        return nil, problem.err("invalid_body", "amount: give either "
+                                .. "amount or milestone")
+    end
+
+    if obj.amount ~= nil then
+        amount, err = release_amount(e, obj, remaining)
+        if not amount then
+            return nil, err
+        end
+
+    elseif obj.milestone ~= nil then
+        amount, ms_json = release_milestone(e, obj, remaining)
+        if not amount then
+            return nil, ms_json
+        end
+    end
+
+    local released = e.released + amount
+    local to = (released + e.refunded == e.amount) and "released"
+               or "partially_released"
+
+    local ok
+    ok, err = ledger_move(conn, e, "release", amount, holding(e), e.payee,
+                          now)
+    if not ok then
+        return nil, err
+    end
+
+    return move(conn, e, "release", to, released, e.refunded, amount,
+                ms_json, now)
+end
+
+
+-- name -> the action: its function, the body fields it takes, the states
+-- it leaves and the word of its refusal ("cannot be funded")
+local ACTIONS = {
+    fund = { run = fund, fields = {}, done = "funded",
+             from = { awaiting_funding = true } },
+    cancel = { run = cancel, fields = {}, done = "cancelled",
+               from = { awaiting_funding = true } },
+    release = { run = release, fields = { amount = true, milestone = true },
+                done = "released",
+                from = { funded = true, partially_released = true,
+                         disputed = true } },
+    refund = { run = refund, fields = { reason = true }, done = "refunded",
+               from = { funded = true, partially_released = true,
+                        disputed = true } },
+    dispute = { run = dispute, fields = { reason = true }, done = "disputed",
+                from = { funded = true, partially_released = true } },
+}
+
+
+-- POST /v1/escrows/{id}/<name>: the body, the state, the move, the view
+local function act(req, name)
+    local action = ACTIONS[name]
+    local obj, err = optional_body(action.fields)
+    if not obj then
+        return nil, err
+    end
+
+    if obj.reason ~= nil then
+        local ok
+        ok, err = util.text(obj.reason, "reason", 500)
+        if not ok then
+            return nil, err
+        end
+    end
+
+    local now = util.now_ms()
+    local conn = req.db
+    local e
+    e, err = load(req, now)
+    if not e then
+        return nil, err
+    end
+
+    if not action.from[e.status] then
+        return nil, problem.err("invalid_state", "An escrow that is "
+                                .. e.status .. " cannot be " .. action.done
+                                .. ".")
+    end
+
+    local ok
+    ok, err = action.run(conn, e, obj, now)
+    if not ok then
+        return nil, err
+    end
+
+    e = conn:first(SQL_GET, e.id, req.partner)
+
+    local v
+    v, err = view(conn, e)
+    if not v then
+        return nil, err
+    end
+
+    return 200, v
+end
+
+
+function _M.fund(req)
+    return act(req, "fund")
+end
+
+
+function _M.release(req)
+    return act(req, "release")
+end
+
+
+function _M.refund(req)
+    return act(req, "refund")
+end
+
+
+function _M.dispute(req)
+    return act(req, "dispute")
+end
+
+
+function _M.cancel(req)
+    return act(req, "cancel")
+end
 
 
 return _M
