@@ -31,7 +31,16 @@ local util = require "openbank.util"
 
 local account = accounts.get
 local iso = util.iso
+local json_array = json.array
+local json_decode = json.decode
+local json_encode = json.encode
+local money_parse = money.parse
+local now_ms = util.now_ms
 local ngx_req = ngx.req
+local problem_err = problem.err
+local util_body_object = util.body_object
+local util_only = util.only
+local util_text = util.text
 local worker_pid = ngx.worker.pid
 local to_json = money.to_json
 local next = next
@@ -104,11 +113,11 @@ local function view(conn, e)
 
     local milestones
     if e.milestones then
-        milestones = json.decode(e.milestones)
+        milestones = json_decode(e.milestones)
         for i = 1, #milestones do
             milestones[i].amount = to_json(milestones[i].amount, e.currency)
         end
-        milestones = json.array(milestones)
+        milestones = json_array(milestones)
     end
 
     local held = 0
@@ -131,7 +140,7 @@ local function view(conn, e)
         expires_at = iso(e.expires_at),
         created_at = iso(e.created_at),
         updated_at = iso(e.updated_at),
-        history = json.array(history),
+        history = json_array(history),
     }
 end
 
@@ -235,13 +244,13 @@ end
 
 
 function _M.create(req)
-    local obj, err = util.body_object()
+    local obj, err = util_body_object()
     if not obj then
         return nil, err
     end
 
     local ok
-    ok, err = util.only(obj, CREATE_FIELDS)
+    ok, err = util_only(obj, CREATE_FIELDS)
     if not ok then
         return nil, err
     end
@@ -258,20 +267,20 @@ function _M.create(req)
         return nil, err
     end
 
-    local amount, currency = money.parse(obj.amount, "amount")
+    local amount, currency = money_parse(obj.amount, "amount")
     if not amount then
-        return nil, problem.err("invalid_body", currency)
+        return nil, problem_err("invalid_body", currency)
     end
 
-    local now = util.now_ms()
+    local now = now_ms()
     local expires = util.parse_datetime(obj.expires_at)
     if not expires then
-        return nil, problem.err("invalid_body", "expires_at: must be an "
+        return nil, problem_err("invalid_body", "expires_at: must be an "
                                 .. "RFC 3339 date-time")
     end
 
     if expires <= now or expires > now + MAX_LIFETIME_MS then
-        return nil, problem.err("invalid_body", "expires_at: must be in "
+        return nil, problem_err("invalid_body", "expires_at: must be in "
                                 .. "the future, within 366 days")
     end
 
@@ -281,7 +290,7 @@ function _M.create(req)
         if type(ms) ~= "table" or #ms == 0 or #ms > MAX_MILESTONES
            or next(ms, #ms > 0 and #ms or nil) ~= nil
         then
-            return nil, problem.err("invalid_body", "milestones: must be "
+            return nil, problem_err("invalid_body", "milestones: must be "
                                     .. "an array of 1 to " .. MAX_MILESTONES
                                     .. " milestones")
         end
@@ -292,33 +301,33 @@ function _M.create(req)
             local f = "milestones[" .. (i - 1) .. "]"
             local m = ms[i]
             if type(m) ~= "table" then
-                return nil, problem.err("invalid_body", f
+                return nil, problem_err("invalid_body", f
                                         .. ": must be an object")
             end
 
-            ok, err = util.only(m, { name = true, amount = true }, f .. ".")
+            ok, err = util_only(m, { name = true, amount = true }, f .. ".")
             if not ok then
                 return nil, err
             end
 
-            ok, err = util.text(m.name, f .. ".name", 140)
+            ok, err = util_text(m.name, f .. ".name", 140)
             if not ok then
                 return nil, err
             end
 
-            local n, c = money.parse(m.amount, f .. ".amount")
+            local n, c = money_parse(m.amount, f .. ".amount")
             if not n then
-                return nil, problem.err("invalid_body", c)
+                return nil, problem_err("invalid_body", c)
             end
 
             if c ~= currency then
-                return nil, problem.err("invalid_body", f .. ".amount."
+                return nil, problem_err("invalid_body", f .. ".amount."
                                         .. "currency: must be the escrow's")
             end
 
             for j = 1, #milestones do
                 if milestones[j].name == m.name then
-                    return nil, problem.err("invalid_body", f .. ".name: "
+                    return nil, problem_err("invalid_body", f .. ".name: "
                                             .. "given twice")
                 end
             end
@@ -328,7 +337,7 @@ function _M.create(req)
         end
 
         if sum ~= amount then
-            return nil, problem.err("invalid_body", "milestones: their "
+            return nil, problem_err("invalid_body", "milestones: their "
                                     .. "amounts must add up to amount")
         end
     end
@@ -341,7 +350,7 @@ function _M.create(req)
     end
 
     if not schema.ESCROW[currency] then
-        return nil, problem.err("invalid_body", "amount.currency: the "
+        return nil, problem_err("invalid_body", "amount.currency: the "
                                 .. "payer account holds " .. a.currency)
     end
 
@@ -354,7 +363,7 @@ function _M.create(req)
     if not b or b.kind ~= "customer" or b.status ~= "active"
        or b.currency ~= currency or b.number == a.number
     then
-        return nil, problem.err("invalid_body", "payee_account.number: "
+        return nil, problem_err("invalid_body", "payee_account.number: "
                                 .. "no active account of this bank in "
                                 .. currency .. " other than the payer")
     end
@@ -367,7 +376,7 @@ function _M.create(req)
 
     local ms_json
     if milestones then
-        ms_json, err = json.encode(milestones)
+        ms_json, err = json_encode(milestones)
         if not ms_json then
             return nil, err
         end
@@ -411,7 +420,7 @@ local function load(req, now)
     end
 
     if not e then
-        return nil, problem.err("not_found", "No escrow "
+        return nil, problem_err("not_found", "No escrow "
                                 .. req.params.id:sub(1, 64) .. ".")
     end
 
@@ -420,7 +429,7 @@ end
 
 
 function _M.get(req)
-    local e, err = load(req, util.now_ms())
+    local e, err = load(req, now_ms())
     if not e then
         return nil, err
     end
@@ -443,13 +452,13 @@ local function optional_body(fields)
         return {}
     end
 
-    local obj, err = util.body_object()
+    local obj, err = util_body_object()
     if not obj then
         return nil, err
     end
 
     local ok
-    ok, err = util.only(obj, fields)
+    ok, err = util_only(obj, fields)
     if not ok then
         return nil, err
     end
@@ -469,7 +478,7 @@ local function fund(conn, e, obj, now)
     end
 
     if a.status ~= "active" or a.balance - a.held < e.amount then
-        return nil, problem.err("invalid_state", "The payer account's "
+        return nil, problem_err("invalid_state", "The payer account's "
                                 .. "available balance does not cover the "
                                 .. "escrow.")
     end
@@ -511,18 +520,18 @@ end
 
 -- the amount of a release by amount: what is asked, or nil and a problem
 local function release_amount(e, obj, remaining)
-    local amount, cur = money.parse(obj.amount, "amount")
+    local amount, cur = money_parse(obj.amount, "amount")
     if not amount then
-        return nil, problem.err("invalid_body", cur)
+        return nil, problem_err("invalid_body", cur)
     end
 
     if cur ~= e.currency then
-        return nil, problem.err("invalid_body", "amount.currency: must be "
+        return nil, problem_err("invalid_body", "amount.currency: must be "
                                 .. e.currency)
     end
 
     if amount > remaining then
-        return nil, problem.err("invalid_body", "amount: exceeds what the "
+        return nil, problem_err("invalid_body", "amount: exceeds what the "
                                 .. "escrow holds")
     end
 
@@ -534,11 +543,11 @@ end
 -- released (JSON), or nil and a problem
 local function release_milestone(e, obj, remaining)
     if type(obj.milestone) ~= "string" or not e.milestones then
-        return nil, problem.err("invalid_body", "milestone: must name a "
+        return nil, problem_err("invalid_body", "milestone: must name a "
                                 .. "milestone of this escrow")
     end
 
-    local ms = json.decode(e.milestones)
+    local ms = json_decode(e.milestones)
     local found
     for i = 1, #ms do
         if ms[i].name == obj.milestone then
@@ -547,22 +556,22 @@ local function release_milestone(e, obj, remaining)
     end
 
     if not found then
-        return nil, problem.err("invalid_body", "milestone: must name a "
+        return nil, problem_err("invalid_body", "milestone: must name a "
                                 .. "milestone of this escrow")
     end
 
     if found.released then
-        return nil, problem.err("invalid_state", "Milestone already "
+        return nil, problem_err("invalid_state", "Milestone already "
                                 .. "released.")
     end
 
     if found.amount > remaining then
-        return nil, problem.err("invalid_state", "The escrow no longer "
+        return nil, problem_err("invalid_state", "The escrow no longer "
                                 .. "holds the milestone's amount.")
     end
 
     found.released = true
-    return found.amount, json.encode(ms)
+    return found.amount, json_encode(ms)
 end
 
 
@@ -573,7 +582,7 @@ local function release(conn, e, obj, now)
     local ms_json, err
 
     if obj.amount ~= nil and obj.milestone ~= nil then
-        return nil, problem.err("invalid_body", "amount: give either "
+        return nil, problem_err("invalid_body", "amount: give either "
                                 .. "amount or milestone")
     end
 
@@ -635,13 +644,13 @@ local function act(req, name)
 
     if obj.reason ~= nil then
         local ok
-        ok, err = util.text(obj.reason, "reason", 500)
+        ok, err = util_text(obj.reason, "reason", 500)
         if not ok then
             return nil, err
         end
     end
 
-    local now = util.now_ms()
+    local now = now_ms()
     local conn = req.db
     local e
     e, err = load(req, now)
@@ -650,7 +659,7 @@ local function act(req, name)
     end
 
     if not action.from[e.status] then
-        return nil, problem.err("invalid_state", "An escrow that is "
+        return nil, problem_err("invalid_state", "An escrow that is "
                                 .. e.status .. " cannot be " .. action.done
                                 .. ".")
     end

@@ -13,7 +13,8 @@ package OpenBank::Demo;
 #   my $demo = OpenBank::Demo->new('demo');
 #   ok($demo->listens, 'conf/nginx.conf listens on 127.0.0.1:8080');
 #   ok(eval { $demo->start }, 'nginx starts') or diag $@;
-#   my $res = $demo->get('/v1/accounts', 'X-API-Key' => $demo->creds->{api_key});
+#   my $res = $demo->get('/v1/accounts',
+#                        'X-API-Key' => $demo->creds->{api_key});
 #   $demo->stop;
 #
 # Options: log_level => 'info' (notice), tls => 1 (conf/mtls-server.conf's
@@ -51,9 +52,8 @@ sub configure {
     $self->{listens} = $conf =~ /listen  127\.0\.0\.1:8080;/;
     $conf =~ s/127\.0\.0\.1:8080;/127.0.0.1:$port;/g;
     $conf =~ s/daemon            off;/daemon            on;/ or die;
-    my $level = $self->{log_level} || 'notice';
-    $conf =~ s/error_log         stderr notice;/error_log run\/error.log $level;/
-        or die;
+    my $log = 'error_log run/error.log ' . ($self->{log_level} || 'notice');
+    $conf =~ s/error_log         stderr notice;/$log;/ or die;
     spew("$dir/conf/nginx.conf", $conf);
 
     if ($self->{tls}) {
