@@ -143,7 +143,7 @@ ok($calling && $introspect, 'docs/tokens.md shows how to call the API');
 {
     my $c = "$calling\n$introspect";
     $c =~ s/127\.0\.0\.1:8080/127.0.0.1:$port/g;
-    spew("$dir/calling.sh", $c);
+    OpenBank::Demo::spew("$dir/calling.sh", $c);
     my $answer = `bash $dir/calling.sh 2>&1`;
     # the three bodies, one after the other (curl adds no newline)
     my @json = eval { JSON::PP->new->incr_parse($answer) };
