@@ -253,6 +253,10 @@ local function on_timer(premature, path, delay)
             ok, err = escrows.advance(conn, util.now_ms())
         end
         if ok then
+            local collections = require "openbank.collections"
+            ok, err = collections.advance(conn, util.now_ms(), delay)
+        end
+        if ok then
             return
         end
     end
