@@ -370,12 +370,12 @@ local function handle()
             return unavailable(request_id, err)
         end
 
-        if method == "GET" then
-            ok, status, body, headers = pcall(handler, req)
-        else
-            -- DELETE: a move of state, in one transaction
+        if method == "DELETE" then
+            -- a move of state, in one transaction
             ok, status, body, headers = pcall(conn.transaction, conn,
                                               run_handler, handler, req)
+        else
+            ok, status, body, headers = pcall(handler, req)
         end
     end
 

@@ -34,13 +34,18 @@ local problem = require "openbank.problem"
 local util = require "openbank.util"
 
 local account = accounts.get
+local accounts_own = accounts.own
 local iso = util.iso
+local ledger_post = ledger.post
 local money_parse = money.parse
 local now_ms = util.now_ms
 local problem_err = problem.err
 local to_json = money.to_json
+local util_account = util.account
 local util_body_object = util.body_object
+local util_id = util.id
 local util_only = util.only
+local util_parse_datetime = util.parse_datetime
 local util_text = util.text
 local re_find = ngx.re.find
 local type = type
@@ -215,7 +220,7 @@ local function step(conn, now, delay)
             ok, err = conn:run(SQL_FAIL, reason, now, c.seq)
 
         else
-            ok, err = ledger.post(conn, {
+            ok, err = ledger_post(conn, {
                 id = "txn_" .. c.id,
                 kind = "collection",
                 reference = c.id,
@@ -312,14 +317,14 @@ function _M.create_mandate(req)
     end
 
     local payer
-    payer, err = util.account(obj.payer_account, "payer_account", false)
+    payer, err = util_account(obj.payer_account, "payer_account", false)
     if not payer then
         return nil, err
     end
 
     local creditor
     if obj.creditor_account ~= nil then
-        creditor, err = util.account(obj.creditor_account,
+        creditor, err = util_account(obj.creditor_account,
                                      "creditor_account", false)
         if not creditor then
             return nil, err
@@ -332,7 +337,7 @@ function _M.create_mandate(req)
     end
 
     local now = now_ms()
-    local expires = util.parse_datetime(obj.expires_at)
+    local expires = util_parse_datetime(obj.expires_at)
     if not expires then
         return nil, problem_err("invalid_body", "expires_at: must be an "
                                 .. "RFC 3339 date-time")
@@ -352,7 +357,7 @@ function _M.create_mandate(req)
     local creditor_number
     if creditor then
         local a
-        a, err = accounts.own(conn, req.partner, creditor.number, currency,
+        a, err = accounts_own(conn, req.partner, creditor.number, currency,
                               "creditor")
         if not a then
             return nil, err
@@ -390,7 +395,7 @@ function _M.create_mandate(req)
     end
 
     local id
-    id, err = util.id("mdt_")
+    id, err = util_id("mdt_")
     if not id then
         return nil, err
     end
@@ -519,7 +524,7 @@ function _M.create_collection(req)
     end
 
     local id
-    id, err = util.id("col_")
+    id, err = util_id("col_")
     if not id then
         return nil, err
     end

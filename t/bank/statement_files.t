@@ -103,7 +103,7 @@ import json, sys
 import xml.etree.ElementTree as ET
 NS = {'c': 'urn:iso:std:iso:20022:tech:xsd:camt.053.001.08'}
 root = ET.parse(sys.argv[1]).getroot()
-        ok($took <= 1, sprintf("10,000 entries in camt.053 in %.3f s (<= 1 s)",
+assert root.tag == '{%s}Document' % NS['c'], root.tag
 def signed(el):
     amt = el.find('c:Amt', NS)
     ind = el.find('c:CdtDbtInd', NS).text
