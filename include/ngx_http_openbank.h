@@ -232,6 +232,7 @@ typedef struct {
     ngx_flag_t                    status;
     ngx_uint_t                    signature;   /* SIGNATURE_* */
     ngx_uint_t                    idempotency; /* ..._IDEMPOTENCY_* */
+    ngx_uint_t                    checks;      /* those that apply, a mask */
 } ngx_http_openbank_loc_conf_t;
 
 
@@ -284,6 +285,8 @@ typedef struct {
     ngx_http_handler_pt           content_handler; /* for NGX_OK */
     unsigned                      checked:1;   /* access_rc is known */
     unsigned                      redirected:1; /* found after a redirect */
+    unsigned                      body_reading:1; /* waits for the body */
+    unsigned                      body_read:1; /* read, once for all */
 
     ngx_http_openbank_partner_t  *partner;
     ngx_array_t                  *scopes;      /* granted: ngx_str_t */
@@ -313,10 +316,14 @@ typedef struct {
 /*
  * One check of the access phase: NGX_DECLINED to go on to the next,
  * NGX_AGAIN or NGX_DONE to wait (the same check runs again when the
- * request is resumed), or an HTTP status set by ngx_http_openbank_refuse().
+ * request is resumed), NGX_HTTP_OPENBANK_READ_BODY to have the request
+ * body read first (then it runs again, with ctx->body_read), or an HTTP
+ * status set by ngx_http_openbank_refuse().
  */
 typedef ngx_int_t (*ngx_http_openbank_check_pt)(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
+
+#define NGX_HTTP_OPENBANK_READ_BODY      (-100)
 
 
 /* ngx_http_openbank_module.c */

@@ -111,8 +111,6 @@ typedef struct {
     size_t                        record_len;
     ngx_queue_t                   queue;       /* in the commit batch */
 
-    unsigned                      reading:1;
-    unsigned                      body_read:1;
     unsigned                      owner:1;
     unsigned                      holding:1;
     unsigned                      finished:1;
@@ -141,7 +139,6 @@ typedef struct {
 } ngx_http_openbank_idem_load_t;
 
 
-static void ngx_http_openbank_idempotency_body_read(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_idempotency_fingerprint(
     ngx_http_request_t *r, ngx_http_openbank_idem_ctx_t *ic);
 static ngx_int_t ngx_http_openbank_idempotency_valid_key(ngx_str_t *key);
@@ -308,7 +305,6 @@ ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx)
 {
     u_char                        *p;
-    ngx_int_t                      rc;
     ngx_uint_t                     n;
     ngx_table_elt_t               *h;
     ngx_http_openbank_idem_ctx_t  *ic;
@@ -316,10 +312,7 @@ ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
 
     oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
 
-    if (oblcf->idempotency == NGX_HTTP_OPENBANK_IDEMPOTENCY_OFF
-        || r->method != NGX_HTTP_POST
-        || ctx->partner == NULL)
-    {
+    if (r->method != NGX_HTTP_POST) {
         return NGX_DECLINED;
     }
 
@@ -373,23 +366,10 @@ ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
         ctx->idempotency = ic;
     }
 
-    if (!ic->body_read) {
+    /* the fingerprint covers the body */
 
-        if (ic->reading) {
-            return NGX_DONE;
-        }
-
-        ic->reading = 1;
-
-        rc = ngx_http_read_client_request_body(r,
-                                   ngx_http_openbank_idempotency_body_read);
-
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        ngx_http_finalize_request(r, NGX_DONE);
-        return NGX_DONE;
+    if (!ctx->body_read) {
+        return NGX_HTTP_OPENBANK_READ_BODY;
     }
 
     if (ic->owner || ic->response) {
@@ -402,22 +382,6 @@ ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
     }
 
     return ngx_http_openbank_idempotency_take(r, ctx, ic);
-}
-
-
-static void
-ngx_http_openbank_idempotency_body_read(ngx_http_request_t *r)
-{
-    ngx_http_openbank_ctx_t       *ctx;
-    ngx_http_openbank_idem_ctx_t  *ic;
-
-    ctx = ngx_http_openbank_find_ctx(r);
-    ic = ctx->idempotency;
-
-    ic->body_read = 1;
-
-    r->write_event_handler = ngx_http_core_run_phases;
-    ngx_http_core_run_phases(r);
 }
 
 

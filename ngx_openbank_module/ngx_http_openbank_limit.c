@@ -170,10 +170,6 @@ ngx_http_openbank_rate_check(ngx_http_request_t *r,
     ngx_http_openbank_record_t     *rec;
     ngx_http_openbank_main_conf_t  *obmcf;
 
-    if (ctx->partner == NULL) {
-        return NGX_DECLINED;
-    }
-
     limits = ngx_http_openbank_get_limits(r, ctx);
     if (limits == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -272,10 +268,6 @@ ngx_http_openbank_quota_take(ngx_http_request_t *r,
     u_char                          buf[NGX_HTTP_OPENBANK_KEY_MAX];
 
     oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
-
-    if (ctx->partner == NULL || oblcf->product.len == 0) {
-        return NGX_DECLINED;
-    }
 
     quota = ngx_http_openbank_partner_quota(ctx->partner, &oblcf->product);
 

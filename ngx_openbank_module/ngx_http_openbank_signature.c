@@ -27,13 +27,8 @@
 #define NGX_HTTP_OPENBANK_SIG_NONCE_MAX     128
 #define NGX_HTTP_OPENBANK_SIG_RESPONSE_MAX  (1024 * 1024)
 
-#define NGX_HTTP_OPENBANK_SIG_NEW           0
-#define NGX_HTTP_OPENBANK_SIG_READING       1
-#define NGX_HTTP_OPENBANK_SIG_READ          2
-
 
 typedef struct {
-    ngx_uint_t                     state;
     ngx_uint_t                     verified;   /* the response is signed */
     ngx_http_openbank_msg_t        msg;        /* the request */
     ngx_http_request_t            *r;
@@ -49,7 +44,6 @@ typedef struct {
 
 static ngx_int_t ngx_http_openbank_signature_verify(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_sig_ctx_t *sc);
-static void ngx_http_openbank_signature_body_read(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_signature_field(ngx_http_request_t *r,
     ngx_list_t *headers, const char *name, ngx_str_t *value);
 static ngx_int_t ngx_http_openbank_signature_msg(ngx_http_request_t *r,
@@ -82,7 +76,6 @@ ngx_int_t
 ngx_http_openbank_signature_check(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx)
 {
-    ngx_int_t                      rc;
     ngx_uint_t                     n_in, n_sig;
     ngx_table_elt_t               *in, *sig;
     ngx_http_openbank_sig_ctx_t   *sc;
@@ -93,12 +86,6 @@ ngx_http_openbank_signature_check(ngx_http_request_t *r,
         ";created;nonce");
 
     oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
-
-    if (oblcf->signature == NGX_HTTP_OPENBANK_SIGNATURE_OFF
-        || ctx->partner == NULL)
-    {
-        return NGX_DECLINED;
-    }
 
     sc = ctx->signature;
 
@@ -144,34 +131,14 @@ ngx_http_openbank_signature_check(ngx_http_request_t *r,
 
         sc->r = r;
         ctx->signature = sc;
-
-        if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
-
-            /* as ngx_http_mirror_module does: resume the phases after */
-
-            sc->state = NGX_HTTP_OPENBANK_SIG_READING;
-
-            /* a body in a file keeps its name, for ngx.req.get_body_file() */
-
-            r->request_body_in_persistent_file = 1;
-            r->request_body_in_clean_file = 1;
-
-            rc = ngx_http_read_client_request_body(r,
-                                      ngx_http_openbank_signature_body_read);
-
-            if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-                return rc;
-            }
-
-            ngx_http_finalize_request(r, NGX_DONE);
-            return NGX_DONE;
-        }
-
-        sc->state = NGX_HTTP_OPENBANK_SIG_READ;
     }
 
-    if (sc->state != NGX_HTTP_OPENBANK_SIG_READ) {
-        return NGX_DONE;
+    /* Content-Digest is checked against the body: read it first */
+
+    if (!ctx->body_read
+        && (r->headers_in.content_length_n > 0 || r->headers_in.chunked))
+    {
+        return NGX_HTTP_OPENBANK_READ_BODY;
     }
 
     if (sc->verified) {
@@ -179,22 +146,6 @@ ngx_http_openbank_signature_check(ngx_http_request_t *r,
     }
 
     return ngx_http_openbank_signature_verify(r, ctx, sc);
-}
-
-
-static void
-ngx_http_openbank_signature_body_read(ngx_http_request_t *r)
-{
-    ngx_http_openbank_ctx_t      *ctx;
-    ngx_http_openbank_sig_ctx_t  *sc;
-
-    ctx = ngx_http_openbank_find_ctx(r);
-    sc = ctx->signature;
-
-    sc->state = NGX_HTTP_OPENBANK_SIG_READ;
-
-    r->write_event_handler = ngx_http_core_run_phases;
-    ngx_http_core_run_phases(r);
 }
 
 
