@@ -165,9 +165,7 @@ static void ngx_http_openbank_idempotency_write(void *data, ngx_log_t *log);
 static void ngx_http_openbank_idempotency_written(ngx_event_t *ev);
 static void ngx_http_openbank_idempotency_flush(ngx_event_t *ev);
 static ngx_int_t ngx_http_openbank_idempotency_send(ngx_http_request_t *r,
-    ngx_http_openbank_idem_ctx_t *ic, ngx_chain_t *rest,
-    ngx_http_output_header_filter_pt next_header,
-    ngx_http_output_body_filter_pt next_body);
+    ngx_http_openbank_idem_ctx_t *ic, ngx_chain_t *rest);
 static ngx_http_openbank_idem_meta_t *ngx_http_openbank_idempotency_meta(
     ngx_http_openbank_zone_t *zone, uint64_t now, ngx_uint_t create);
 static ngx_int_t ngx_http_openbank_idempotency_paths(ngx_cycle_t *cycle,
@@ -853,11 +851,123 @@ ngx_http_openbank_idempotency_release(ngx_http_openbank_idem_ctx_t *ic)
 
 
 /*
- * Called by the header filter, last.  NGX_DECLINED: send the header now;
- * NGX_OK: the header is held until the body is kept and durable.
+ * The response filter of the answers kept for an Idempotency-Key, after
+ * the RateLimit headers and before the response signature (the order of
+ * "config"): the answer is kept as the bank sent it, unsigned, since a
+ * replay is signed for the request it answers.
  */
 
-ngx_int_t
+static ngx_int_t ngx_http_openbank_idempotency_filter_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_openbank_idempotency_header_filter(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_openbank_idempotency_body_filter(
+    ngx_http_request_t *r, ngx_chain_t *in);
+static ngx_int_t ngx_http_openbank_idempotency_header(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+static ngx_int_t ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in);
+
+
+static ngx_http_module_t  ngx_http_openbank_idempotency_filter_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_openbank_idempotency_filter_init, /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_openbank_idempotency_filter_module = {
+    NGX_MODULE_V1,
+    &ngx_http_openbank_idempotency_filter_module_ctx, /* module context */
+    NULL,                                  /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_header_filter(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    ngx_http_openbank_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_openbank_find_ctx(r);
+
+    if (ctx == NULL || ctx->idempotency == NULL) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    rc = ngx_http_openbank_idempotency_header(r, ctx);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in)
+{
+    ngx_http_openbank_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_openbank_find_ctx(r);
+
+    if (ctx == NULL || ctx->idempotency == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    return ngx_http_openbank_idempotency_body(r, ctx, in);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_openbank_idempotency_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_openbank_idempotency_body_filter;
+
+    return NGX_OK;
+}
+
+
+/*
+ * NGX_DECLINED: send the header now; NGX_OK: the header is held until
+ * the body is kept and durable.
+ */
+
+static ngx_int_t
 ngx_http_openbank_idempotency_header(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx)
 {
@@ -1022,11 +1132,9 @@ ngx_http_openbank_idempotency_capture(ngx_http_request_t *r,
  * request's write event, sends header and body.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in,
-    ngx_http_output_header_filter_pt next_header,
-    ngx_http_output_body_filter_pt next_body)
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in)
 {
     ngx_int_t                      rc;
     ngx_chain_t                   *cl;
@@ -1035,13 +1143,12 @@ ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
     ic = ctx->idempotency;
 
     if (ic == NULL || (!ic->holding && !ic->durable)) {
-        return next_body(r, in);
+        return ngx_http_next_body_filter(r, in);
     }
 
     if (ic->durable) {
         ic->durable = 0;
-        return ngx_http_openbank_idempotency_send(r, ic, in, next_header,
-                                                  next_body);
+        return ngx_http_openbank_idempotency_send(r, ic, in);
     }
 
     if (ic->queued) {
@@ -1085,15 +1192,13 @@ ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
 
         ngx_http_openbank_idempotency_release(ic);
 
-        return ngx_http_openbank_idempotency_send(r, ic, cl, next_header,
-                                                  next_body);
+        return ngx_http_openbank_idempotency_send(r, ic, cl);
     }
 
     if (ngx_http_openbank_idempotency_record(r, ic) != NGX_OK) {
         ngx_http_openbank_idempotency_release(ic);
 
-        return ngx_http_openbank_idempotency_send(r, ic, NULL, next_header,
-                                                  next_body);
+        return ngx_http_openbank_idempotency_send(r, ic, NULL);
     }
 
     if (ngx_http_openbank_idem_flush_event.handler == NULL) {
@@ -1118,14 +1223,12 @@ ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_openbank_idempotency_send(ngx_http_request_t *r,
-    ngx_http_openbank_idem_ctx_t *ic, ngx_chain_t *rest,
-    ngx_http_output_header_filter_pt next_header,
-    ngx_http_output_body_filter_pt next_body)
+    ngx_http_openbank_idem_ctx_t *ic, ngx_chain_t *rest)
 {
     ngx_int_t     rc;
     ngx_chain_t   head, *out;
 
-    rc = next_header(r);
+    rc = ngx_http_next_header_filter(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
         return rc;
@@ -1152,7 +1255,7 @@ ngx_http_openbank_idempotency_send(ngx_http_request_t *r,
         out = &head;
     }
 
-    return next_body(r, out);
+    return ngx_http_next_body_filter(r, out);
 }
 
 

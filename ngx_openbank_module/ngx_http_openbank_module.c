@@ -4,7 +4,9 @@
  *
  * The module's directives, configuration, the access phase pipeline
  * (every check, in its order, is a row of ngx_http_openbank_checks[]
- * below), the response filters and the variables.
+ * below), the first response filter and the variables.  The response
+ * side goes on in the filter modules of problem.c, limit.c,
+ * idempotency.c and signature.c, in the order "config" declares them.
  */
 
 
@@ -19,8 +21,6 @@ static ngx_int_t ngx_http_openbank_read_body(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
 static void ngx_http_openbank_body_read(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_header_filter(ngx_http_request_t *r);
-static ngx_int_t ngx_http_openbank_body_filter(ngx_http_request_t *r,
-    ngx_chain_t *in);
 static ngx_int_t ngx_http_openbank_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_openbank_add_variables(ngx_conf_t *cf);
@@ -48,11 +48,6 @@ static ngx_int_t ngx_http_openbank_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_openbank_init_process(ngx_cycle_t *cycle);
 static void ngx_http_openbank_exit_process(ngx_cycle_t *cycle);
 static void ngx_http_openbank_exit_master(ngx_cycle_t *cycle);
-static ngx_int_t ngx_http_openbank_body_out(ngx_http_request_t *r,
-    ngx_chain_t *in);
-static ngx_int_t ngx_http_openbank_header_out(ngx_http_request_t *r);
-static ngx_int_t ngx_http_openbank_body_sign(ngx_http_request_t *r,
-    ngx_chain_t *in);
 
 
 /* a time in seconds, its bounds and how its error names them */
@@ -391,7 +386,6 @@ static ngx_http_variable_t  ngx_http_openbank_vars[] = {
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
-static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
 /*
@@ -710,10 +704,16 @@ ngx_http_openbank_access_again(ngx_http_request_t *r,
 }
 
 
+/*
+ * The first of the response filters: X-Request-ID on every response,
+ * the version headers on sunset locations.  The problem, the RateLimit
+ * headers, the idempotency answer and the response signature follow, in
+ * their own filter modules.
+ */
+
 static ngx_int_t
 ngx_http_openbank_header_filter(ngx_http_request_t *r)
 {
-    ngx_int_t                      rc;
     ngx_table_elt_t               *h;
     ngx_http_openbank_ctx_t       *ctx;
     ngx_http_openbank_loc_conf_t  *oblcf;
@@ -747,117 +747,7 @@ ngx_http_openbank_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    if ((oblcf->api || ctx->endpoint)
-        && ngx_http_openbank_problem_header(r, ctx) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    /* an API call that went elsewhere by a redirect still is one */
-
-    if ((oblcf->api || ngx_http_openbank_api_conf(r, ctx)->api)
-        && ctx->partner
-        && ngx_http_openbank_limit_headers(r, ctx) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    /*
-     * Last but one: an answer kept for its Idempotency-Key is held until
-     * it is durable, and kept as the bank sent it (unsigned: a replay is
-     * signed for the request it answers).
-     */
-
-    rc = ngx_http_openbank_idempotency_header(r, ctx);
-
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    return ngx_http_openbank_header_out(r);
-}
-
-
-/* the header as it leaves: a signed response is held here */
-
-static ngx_int_t
-ngx_http_openbank_header_out(ngx_http_request_t *r)
-{
-    ngx_int_t                 rc;
-    ngx_http_openbank_ctx_t  *ctx;
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    /* last: a signed response holds its header until the body is known */
-
-    rc = ngx_http_openbank_signature_header(r, ctx);
-
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
     return ngx_http_next_header_filter(r);
-}
-
-
-static ngx_int_t
-ngx_http_openbank_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
-{
-    ngx_http_openbank_ctx_t  *ctx;
-
-    if (r != r->main) {
-        return ngx_http_next_body_filter(r, in);
-    }
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx && ctx->problem_out) {
-        return ngx_http_openbank_problem_body(r, ctx, in,
-                                              ngx_http_openbank_body_out);
-    }
-
-    return ngx_http_openbank_body_out(r, in);
-}
-
-
-/*
- * The body as it leaves: an answer kept for its Idempotency-Key is held
- * here until it is durable, then goes on (header and body) to be signed.
- */
-
-static ngx_int_t
-ngx_http_openbank_body_out(ngx_http_request_t *r, ngx_chain_t *in)
-{
-    ngx_http_openbank_ctx_t  *ctx;
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx && ctx->idempotency) {
-        return ngx_http_openbank_idempotency_body(r, ctx, in,
-                                                  ngx_http_openbank_header_out,
-                                                  ngx_http_openbank_body_sign);
-    }
-
-    return ngx_http_openbank_body_sign(r, in);
-}
-
-
-/* a signed response is held and signed here */
-
-static ngx_int_t
-ngx_http_openbank_body_sign(ngx_http_request_t *r, ngx_chain_t *in)
-{
-    ngx_http_openbank_ctx_t  *ctx;
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx && ctx->signature) {
-        return ngx_http_openbank_signature_body(r, ctx, in,
-                                                ngx_http_next_header_filter,
-                                                ngx_http_next_body_filter);
-    }
-
-    return ngx_http_next_body_filter(r, in);
 }
 
 
@@ -1449,9 +1339,6 @@ ngx_http_openbank_init(ngx_conf_t *cf)
 
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_openbank_header_filter;
-
-    ngx_http_next_body_filter = ngx_http_top_body_filter;
-    ngx_http_top_body_filter = ngx_http_openbank_body_filter;
 
     return NGX_OK;
 }
