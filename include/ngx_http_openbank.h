@@ -232,6 +232,7 @@ typedef struct {
     ngx_flag_t                    status;
     ngx_uint_t                    signature;   /* SIGNATURE_* */
     ngx_uint_t                    idempotency; /* ..._IDEMPOTENCY_* */
+    ngx_uint_t                    checks;      /* those that apply, a mask */
 } ngx_http_openbank_loc_conf_t;
 
 
@@ -284,6 +285,8 @@ typedef struct {
     ngx_http_handler_pt           content_handler; /* for NGX_OK */
     unsigned                      checked:1;   /* access_rc is known */
     unsigned                      redirected:1; /* found after a redirect */
+    unsigned                      body_reading:1; /* waits for the body */
+    unsigned                      body_read:1; /* read, once for all */
 
     ngx_http_openbank_partner_t  *partner;
     ngx_array_t                  *scopes;      /* granted: ngx_str_t */
@@ -313,10 +316,14 @@ typedef struct {
 /*
  * One check of the access phase: NGX_DECLINED to go on to the next,
  * NGX_AGAIN or NGX_DONE to wait (the same check runs again when the
- * request is resumed), or an HTTP status set by ngx_http_openbank_refuse().
+ * request is resumed), NGX_HTTP_OPENBANK_READ_BODY to have the request
+ * body read first (then it runs again, with ctx->body_read), or an HTTP
+ * status set by ngx_http_openbank_refuse().
  */
 typedef ngx_int_t (*ngx_http_openbank_check_pt)(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
+
+#define NGX_HTTP_OPENBANK_READ_BODY      (-100)
 
 
 /* ngx_http_openbank_module.c */
@@ -354,11 +361,6 @@ ngx_int_t ngx_http_openbank_request_id(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
 ngx_int_t ngx_http_openbank_endpoint_start(ngx_http_request_t *r,
     ngx_uint_t methods, const char *allow);
-ngx_int_t ngx_http_openbank_problem_header(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx);
-ngx_int_t ngx_http_openbank_problem_body(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in,
-    ngx_http_output_body_filter_pt next);
 ngx_table_elt_t *ngx_http_openbank_find_header(ngx_list_t *headers,
     const char *name, ngx_uint_t *count);
 ngx_table_elt_t *ngx_http_openbank_set_header(ngx_http_request_t *r,
@@ -401,8 +403,6 @@ ngx_int_t ngx_http_openbank_rate_check(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
 ngx_int_t ngx_http_openbank_quota_take(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
-ngx_int_t ngx_http_openbank_limit_headers(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx);
 u_char *ngx_http_openbank_limit_status(u_char *p,
     ngx_http_openbank_main_conf_t *obmcf, ngx_http_openbank_partner_t *partner,
     uint64_t now);
@@ -437,13 +437,7 @@ char *ngx_http_openbank_status(ngx_conf_t *cf, ngx_command_t *cmd,
 /* ngx_http_openbank_signature.c */
 ngx_int_t ngx_http_openbank_signature_check(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
-ngx_int_t ngx_http_openbank_signature_header(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx);
 void ngx_http_openbank_signature_redirected(ngx_http_openbank_ctx_t *ctx);
-ngx_int_t ngx_http_openbank_signature_body(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in,
-    ngx_http_output_header_filter_pt next_header,
-    ngx_http_output_body_filter_pt next_body);
 
 /* ngx_http_openbank_jwks.c */
 void *ngx_http_openbank_jwks_load(ngx_conf_t *cf, ngx_str_t *file);
@@ -508,12 +502,6 @@ ngx_int_t ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
 char *ngx_http_openbank_idempotency_merge(ngx_conf_t *cf,
     ngx_http_openbank_loc_conf_t *prev, ngx_http_openbank_loc_conf_t *conf);
-ngx_int_t ngx_http_openbank_idempotency_header(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx);
-ngx_int_t ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in,
-    ngx_http_output_header_filter_pt next_header,
-    ngx_http_output_body_filter_pt next_body);
 ngx_int_t ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle);
 extern ngx_conf_enum_t  ngx_http_openbank_idempotency_modes[];
 

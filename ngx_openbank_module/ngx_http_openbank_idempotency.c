@@ -111,8 +111,6 @@ typedef struct {
     size_t                        record_len;
     ngx_queue_t                   queue;       /* in the commit batch */
 
-    unsigned                      reading:1;
-    unsigned                      body_read:1;
     unsigned                      owner:1;
     unsigned                      holding:1;
     unsigned                      finished:1;
@@ -141,7 +139,6 @@ typedef struct {
 } ngx_http_openbank_idem_load_t;
 
 
-static void ngx_http_openbank_idempotency_body_read(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_idempotency_fingerprint(
     ngx_http_request_t *r, ngx_http_openbank_idem_ctx_t *ic);
 static ngx_int_t ngx_http_openbank_idempotency_valid_key(ngx_str_t *key);
@@ -168,9 +165,7 @@ static void ngx_http_openbank_idempotency_write(void *data, ngx_log_t *log);
 static void ngx_http_openbank_idempotency_written(ngx_event_t *ev);
 static void ngx_http_openbank_idempotency_flush(ngx_event_t *ev);
 static ngx_int_t ngx_http_openbank_idempotency_send(ngx_http_request_t *r,
-    ngx_http_openbank_idem_ctx_t *ic, ngx_chain_t *rest,
-    ngx_http_output_header_filter_pt next_header,
-    ngx_http_output_body_filter_pt next_body);
+    ngx_http_openbank_idem_ctx_t *ic, ngx_chain_t *rest);
 static ngx_http_openbank_idem_meta_t *ngx_http_openbank_idempotency_meta(
     ngx_http_openbank_zone_t *zone, uint64_t now, ngx_uint_t create);
 static ngx_int_t ngx_http_openbank_idempotency_paths(ngx_cycle_t *cycle,
@@ -308,7 +303,6 @@ ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx)
 {
     u_char                        *p;
-    ngx_int_t                      rc;
     ngx_uint_t                     n;
     ngx_table_elt_t               *h;
     ngx_http_openbank_idem_ctx_t  *ic;
@@ -316,10 +310,7 @@ ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
 
     oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
 
-    if (oblcf->idempotency == NGX_HTTP_OPENBANK_IDEMPOTENCY_OFF
-        || r->method != NGX_HTTP_POST
-        || ctx->partner == NULL)
-    {
+    if (r->method != NGX_HTTP_POST) {
         return NGX_DECLINED;
     }
 
@@ -373,23 +364,10 @@ ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
         ctx->idempotency = ic;
     }
 
-    if (!ic->body_read) {
+    /* the fingerprint covers the body */
 
-        if (ic->reading) {
-            return NGX_DONE;
-        }
-
-        ic->reading = 1;
-
-        rc = ngx_http_read_client_request_body(r,
-                                   ngx_http_openbank_idempotency_body_read);
-
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        ngx_http_finalize_request(r, NGX_DONE);
-        return NGX_DONE;
+    if (!ctx->body_read) {
+        return NGX_HTTP_OPENBANK_READ_BODY;
     }
 
     if (ic->owner || ic->response) {
@@ -402,22 +380,6 @@ ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
     }
 
     return ngx_http_openbank_idempotency_take(r, ctx, ic);
-}
-
-
-static void
-ngx_http_openbank_idempotency_body_read(ngx_http_request_t *r)
-{
-    ngx_http_openbank_ctx_t       *ctx;
-    ngx_http_openbank_idem_ctx_t  *ic;
-
-    ctx = ngx_http_openbank_find_ctx(r);
-    ic = ctx->idempotency;
-
-    ic->body_read = 1;
-
-    r->write_event_handler = ngx_http_core_run_phases;
-    ngx_http_core_run_phases(r);
 }
 
 
@@ -889,11 +851,123 @@ ngx_http_openbank_idempotency_release(ngx_http_openbank_idem_ctx_t *ic)
 
 
 /*
- * Called by the header filter, last.  NGX_DECLINED: send the header now;
- * NGX_OK: the header is held until the body is kept and durable.
+ * The response filter of the answers kept for an Idempotency-Key, after
+ * the RateLimit headers and before the response signature (the order of
+ * "config"): the answer is kept as the bank sent it, unsigned, since a
+ * replay is signed for the request it answers.
  */
 
-ngx_int_t
+static ngx_int_t ngx_http_openbank_idempotency_filter_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_openbank_idempotency_header_filter(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_openbank_idempotency_body_filter(
+    ngx_http_request_t *r, ngx_chain_t *in);
+static ngx_int_t ngx_http_openbank_idempotency_header(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+static ngx_int_t ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in);
+
+
+static ngx_http_module_t  ngx_http_openbank_idempotency_filter_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_openbank_idempotency_filter_init, /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_openbank_idempotency_filter_module = {
+    NGX_MODULE_V1,
+    &ngx_http_openbank_idempotency_filter_module_ctx, /* module context */
+    NULL,                                  /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_header_filter(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    ngx_http_openbank_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_openbank_find_ctx(r);
+
+    if (ctx == NULL || ctx->idempotency == NULL) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    rc = ngx_http_openbank_idempotency_header(r, ctx);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in)
+{
+    ngx_http_openbank_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_openbank_find_ctx(r);
+
+    if (ctx == NULL || ctx->idempotency == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    return ngx_http_openbank_idempotency_body(r, ctx, in);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_openbank_idempotency_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_openbank_idempotency_body_filter;
+
+    return NGX_OK;
+}
+
+
+/*
+ * NGX_DECLINED: send the header now; NGX_OK: the header is held until
+ * the body is kept and durable.
+ */
+
+static ngx_int_t
 ngx_http_openbank_idempotency_header(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx)
 {
@@ -1058,11 +1132,9 @@ ngx_http_openbank_idempotency_capture(ngx_http_request_t *r,
  * request's write event, sends header and body.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in,
-    ngx_http_output_header_filter_pt next_header,
-    ngx_http_output_body_filter_pt next_body)
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in)
 {
     ngx_int_t                      rc;
     ngx_chain_t                   *cl;
@@ -1071,13 +1143,12 @@ ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
     ic = ctx->idempotency;
 
     if (ic == NULL || (!ic->holding && !ic->durable)) {
-        return next_body(r, in);
+        return ngx_http_next_body_filter(r, in);
     }
 
     if (ic->durable) {
         ic->durable = 0;
-        return ngx_http_openbank_idempotency_send(r, ic, in, next_header,
-                                                  next_body);
+        return ngx_http_openbank_idempotency_send(r, ic, in);
     }
 
     if (ic->queued) {
@@ -1121,15 +1192,13 @@ ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
 
         ngx_http_openbank_idempotency_release(ic);
 
-        return ngx_http_openbank_idempotency_send(r, ic, cl, next_header,
-                                                  next_body);
+        return ngx_http_openbank_idempotency_send(r, ic, cl);
     }
 
     if (ngx_http_openbank_idempotency_record(r, ic) != NGX_OK) {
         ngx_http_openbank_idempotency_release(ic);
 
-        return ngx_http_openbank_idempotency_send(r, ic, NULL, next_header,
-                                                  next_body);
+        return ngx_http_openbank_idempotency_send(r, ic, NULL);
     }
 
     if (ngx_http_openbank_idem_flush_event.handler == NULL) {
@@ -1154,14 +1223,12 @@ ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_openbank_idempotency_send(ngx_http_request_t *r,
-    ngx_http_openbank_idem_ctx_t *ic, ngx_chain_t *rest,
-    ngx_http_output_header_filter_pt next_header,
-    ngx_http_output_body_filter_pt next_body)
+    ngx_http_openbank_idem_ctx_t *ic, ngx_chain_t *rest)
 {
     ngx_int_t     rc;
     ngx_chain_t   head, *out;
 
-    rc = next_header(r);
+    rc = ngx_http_next_header_filter(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
         return rc;
@@ -1188,7 +1255,7 @@ ngx_http_openbank_idempotency_send(ngx_http_request_t *r,
         out = &head;
     }
 
-    return next_body(r, out);
+    return ngx_http_next_body_filter(r, out);
 }
 
 

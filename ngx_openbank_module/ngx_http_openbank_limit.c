@@ -170,10 +170,6 @@ ngx_http_openbank_rate_check(ngx_http_request_t *r,
     ngx_http_openbank_record_t     *rec;
     ngx_http_openbank_main_conf_t  *obmcf;
 
-    if (ctx->partner == NULL) {
-        return NGX_DECLINED;
-    }
-
     limits = ngx_http_openbank_get_limits(r, ctx);
     if (limits == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -272,10 +268,6 @@ ngx_http_openbank_quota_take(ngx_http_request_t *r,
     u_char                          buf[NGX_HTTP_OPENBANK_KEY_MAX];
 
     oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
-
-    if (ctx->partner == NULL || oblcf->product.len == 0) {
-        return NGX_DECLINED;
-    }
 
     quota = ngx_http_openbank_partner_quota(ctx->partner, &oblcf->product);
 
@@ -621,11 +613,97 @@ ngx_http_openbank_peek(ngx_http_openbank_zone_t *zone,
 
 
 /*
+ * The response filter of the RateLimit headers, after the problem and
+ * before the idempotency answer (the order of "config").
+ */
+
+static ngx_int_t ngx_http_openbank_limit_filter_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_openbank_limit_header_filter(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_openbank_limit_headers(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+
+
+static ngx_http_module_t  ngx_http_openbank_limit_filter_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_openbank_limit_filter_init,   /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_openbank_limit_filter_module = {
+    NGX_MODULE_V1,
+    &ngx_http_openbank_limit_filter_module_ctx, /* module context */
+    NULL,                                  /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+
+
+/* an API call that went elsewhere by a redirect still is one */
+
+static ngx_int_t
+ngx_http_openbank_limit_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_openbank_ctx_t       *ctx;
+    ngx_http_openbank_loc_conf_t  *oblcf;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_openbank_find_ctx(r);
+
+    if (ctx == NULL || ctx->partner == NULL) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
+
+    if ((oblcf->api || ngx_http_openbank_api_conf(r, ctx)->api)
+        && ngx_http_openbank_limit_headers(r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_limit_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_openbank_limit_header_filter;
+
+    return NGX_OK;
+}
+
+
+/*
  * RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers)
  * on every API response once the partner is known, 429s included.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_openbank_limit_headers(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx)
 {
@@ -638,10 +716,6 @@ ngx_http_openbank_limit_headers(ngx_http_request_t *r,
     ngx_http_openbank_limits_t     *limits;
     ngx_http_openbank_loc_conf_t   *oblcf;
     ngx_http_openbank_main_conf_t  *obmcf;
-
-    if (ctx->partner == NULL) {
-        return NGX_OK;
-    }
 
     limits = ngx_http_openbank_get_limits(r, ctx);
     if (limits == NULL) {
