@@ -365,7 +365,10 @@ ngx_http_openbank_store_get(ngx_http_openbank_zone_t *zone, ngx_uint_t table,
     }
 
     n = ngx_min(len, rec->value_len);
-    ngx_memcpy(buf, ngx_http_openbank_record_value(rec), n);
+
+    if (n) {
+        ngx_memcpy(buf, ngx_http_openbank_record_value(rec), n);
+    }
 
     if (expire) {
         *expire = rec->expire;
@@ -383,7 +386,9 @@ ngx_http_openbank_store_get(ngx_http_openbank_zone_t *zone, ngx_uint_t table,
  * The handler sees the value in the zone and may change it and its
  * expiry; with create_len, an absent record is made first (value zeroed,
  * is_new set).  It returns STORE_KEEP, STORE_DELETE, or STORE_REFUSE
- * when it changed nothing and the caller is to refuse the request.
+ * when it changed nothing and the caller is to refuse the request.  The
+ * operations it runs itself must make no record (create_len 0): making
+ * room could free the record it holds.
  */
 
 ngx_int_t
@@ -458,6 +463,12 @@ ngx_http_openbank_store_set(ngx_http_openbank_zone_t *zone, ngx_uint_t table,
     locked = ngx_http_openbank_store_lock(zone);
 
     old = ngx_http_openbank_record_lookup(zone, table, key, now);
+
+    if (old && ngx_http_openbank_evictable[table]) {
+        /* making room could free it: a cache loses nothing */
+        ngx_http_openbank_record_delete(zone, old);
+        old = NULL;
+    }
 
     rec = ngx_http_openbank_record_create(zone, table, key, len, expire, now);
     if (rec == NULL) {
@@ -535,7 +546,8 @@ ngx_http_openbank_store_delete(ngx_http_openbank_zone_t *zone,
 
 /*
  * Every unexpired record of a table, the most recently used first; the
- * handler may change a value, delete its record, or stop the walk.
+ * handler may change a value, delete its record, or stop the walk, and
+ * runs no other operation.
  */
 
 ngx_int_t
