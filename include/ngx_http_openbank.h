@@ -32,12 +32,6 @@
 #define NGX_HTTP_OPENBANK_SIGNATURE_OPTIONAL  1
 #define NGX_HTTP_OPENBANK_SIGNATURE_REQUIRED  2
 
-/* record tables of the shared zone */
-#define NGX_HTTP_OPENBANK_TABLE_NONCE    0x51  /* RFC 9421 nonces */
-
-/* record tables of the shared zone; numbered by issue to never clash */
-#define NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY  6
-
 #define NGX_HTTP_OPENBANK_IDEMPOTENCY_OFF       0
 #define NGX_HTTP_OPENBANK_IDEMPOTENCY_OPTIONAL  1
 #define NGX_HTTP_OPENBANK_IDEMPOTENCY_REQUIRED  2
@@ -138,12 +132,6 @@ typedef struct {
 } ngx_http_openbank_signing_key_t;
 
 
-/* the record tables of issue 3 in the shared zone */
-
-#define NGX_HTTP_OPENBANK_TABLE_TOKEN      0x30  /* verified tokens */
-#define NGX_HTTP_OPENBANK_TABLE_REVOKED    0x31  /* revoked token jtis */
-#define NGX_HTTP_OPENBANK_TABLE_ASSERTION  0x32  /* used assertion jtis */
-
 /* how far ahead a client assertion's exp may be: the default, the most */
 #define NGX_HTTP_OPENBANK_ASSERTION_LIFETIME      300
 #define NGX_HTTP_OPENBANK_ASSERTION_LIFETIME_MAX  3600
@@ -236,38 +224,55 @@ typedef struct {
 } ngx_http_openbank_loc_conf_t;
 
 
-/* the shared zone: one keyed record store (ngx_http_openbank_shm.c) */
+/*
+ * The shared zone: one keyed record store (ngx_http_openbank_shm.c,
+ * docs/architecture.md "The shared zone").  Its tables: only the token
+ * cache may lose a record before it expires.
+ */
+
+typedef enum {
+    NGX_HTTP_OPENBANK_TABLE_RATE = 0,    /* GCRA state, per partner */
+    NGX_HTTP_OPENBANK_TABLE_QUOTA,       /* calendar counters */
+    NGX_HTTP_OPENBANK_TABLE_META,        /* the counters' snapshots */
+    NGX_HTTP_OPENBANK_TABLE_METRICS,     /* metric series */
+    NGX_HTTP_OPENBANK_TABLE_TOKEN,       /* verified tokens: a cache */
+    NGX_HTTP_OPENBANK_TABLE_REVOKED,     /* revoked token jtis */
+    NGX_HTTP_OPENBANK_TABLE_ASSERTION,   /* used client assertion jtis */
+    NGX_HTTP_OPENBANK_TABLE_NONCE,       /* RFC 9421 nonces */
+    NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY, /* keys, answers, journal state */
+    NGX_HTTP_OPENBANK_TABLE_N
+} ngx_http_openbank_table_e;
+
+
+typedef struct ngx_http_openbank_zone_s  ngx_http_openbank_zone_t;
+
+
+/* a record as a handler sees it, under the zone's lock */
 
 typedef struct {
-    uint64_t                      magic;       /* layout version */
-    struct ngx_http_openbank_record_s  **buckets;
-    ngx_uint_t                    mask;        /* buckets - 1 */
-    ngx_queue_t                   queue;       /* least recently used last */
-    ngx_uint_t                    records;
-    time_t                        started;     /* when the zone was made */
-} ngx_http_openbank_sh_t;
+    ngx_str_t                     key;
+    u_char                       *value;
+    size_t                        len;
+    uint64_t                      expire;      /* unix ms, 0: never; the
+                                                  handler may change it */
+    uint64_t                      now;         /* unix ms */
+    unsigned                      is_new:1;    /* made for this update */
+} ngx_http_openbank_store_value_t;
 
 
-typedef struct {
-    ngx_http_openbank_sh_t       *sh;
-    ngx_slab_pool_t              *shpool;
-} ngx_http_openbank_zone_t;
+/* what a handler returns, and store_update() after it */
+#define NGX_HTTP_OPENBANK_STORE_KEEP     0
+#define NGX_HTTP_OPENBANK_STORE_DELETE   1
+#define NGX_HTTP_OPENBANK_STORE_REFUSE   2     /* nothing changed: refuse */
+#define NGX_HTTP_OPENBANK_STORE_STOP     3     /* a walk ends here */
+/* what store_update() returns without running the handler */
+#define NGX_HTTP_OPENBANK_STORE_ABSENT   4     /* no record, none made */
+#define NGX_HTTP_OPENBANK_STORE_FULL     5     /* no room for the record */
 
-
-typedef struct ngx_http_openbank_record_s  ngx_http_openbank_record_t;
-
-struct ngx_http_openbank_record_s {
-    ngx_http_openbank_record_t   *next;        /* in its hash bucket */
-    ngx_queue_t                   queue;
-    uint64_t                      expire;      /* unix ms, 0: never */
-    uint32_t                      hash;        /* of table and key */
-    uint32_t                      value_len;
-    u_short                       key_len;
-    u_char                        table;       /* NGX_HTTP_OPENBANK_TABLE_* */
-    u_char                        evictable;   /* may go before it expires */
-    u_char                        pad[4];      /* data on 8 bytes */
-    u_char                        data[1];     /* key, aligned, value */
-};
+typedef ngx_int_t (*ngx_http_openbank_store_handler_pt)(
+    ngx_http_openbank_store_value_t *sv, void *data);
+typedef ngx_int_t (*ngx_http_openbank_store_atomic_pt)(
+    ngx_http_openbank_zone_t *zone, void *data);
 
 
 /* per request */
@@ -377,26 +382,28 @@ ngx_int_t ngx_http_openbank_version_headers(ngx_http_request_t *r);
 char *ngx_http_openbank_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 uint64_t ngx_http_openbank_now_ms(void);
-ngx_http_openbank_record_t *ngx_http_openbank_record_lookup(
-    ngx_http_openbank_zone_t *zone, ngx_uint_t table, ngx_str_t *key,
-    uint64_t now);
-ngx_http_openbank_record_t *ngx_http_openbank_record_create(
-    ngx_http_openbank_zone_t *zone, ngx_uint_t table, ngx_str_t *key,
-    size_t value_len, uint64_t expire, ngx_uint_t evictable, uint64_t now);
-void ngx_http_openbank_record_delete(ngx_http_openbank_zone_t *zone,
-    ngx_http_openbank_record_t *rec);
-u_char *ngx_http_openbank_record_value(ngx_http_openbank_record_t *rec);
+ngx_int_t ngx_http_openbank_store_atomic(ngx_http_openbank_zone_t *zone,
+    ngx_http_openbank_store_atomic_pt handler, void *data);
+ssize_t ngx_http_openbank_store_get(ngx_http_openbank_zone_t *zone,
+    ngx_uint_t table, ngx_str_t *key, void *buf, size_t len,
+    uint64_t *expire);
+ngx_int_t ngx_http_openbank_store_update(ngx_http_openbank_zone_t *zone,
+    ngx_uint_t table, ngx_str_t *key, size_t create_len, uint64_t expire,
+    ngx_http_openbank_store_handler_pt handler, void *data);
+ngx_int_t ngx_http_openbank_store_set(ngx_http_openbank_zone_t *zone,
+    ngx_uint_t table, ngx_str_t *key, void *value, size_t len,
+    uint64_t expire);
+ngx_int_t ngx_http_openbank_store_add(ngx_http_openbank_zone_t *zone,
+    ngx_uint_t table, ngx_str_t *key, void *value, size_t len,
+    uint64_t expire);
+ngx_int_t ngx_http_openbank_store_delete(ngx_http_openbank_zone_t *zone,
+    ngx_uint_t table, ngx_str_t *key);
+ngx_int_t ngx_http_openbank_store_walk(ngx_http_openbank_zone_t *zone,
+    ngx_uint_t table, ngx_http_openbank_store_handler_pt handler, void *data);
+ngx_uint_t ngx_http_openbank_store_records(ngx_http_openbank_zone_t *zone);
+time_t ngx_http_openbank_store_started(ngx_http_openbank_zone_t *zone);
 void ngx_http_openbank_zone_usage(ngx_shm_zone_t *shm_zone,
     size_t *size, size_t *used);
-
-/*
- * Tables of the record store used by the rate limits, quotas and metrics
- * (issue 4 keeps to 0x40-0x4f so that other tables never collide).
- */
-#define NGX_HTTP_OPENBANK_TABLE_RATE     0x40
-#define NGX_HTTP_OPENBANK_TABLE_QUOTA    0x41
-#define NGX_HTTP_OPENBANK_TABLE_METRICS  0x42
-#define NGX_HTTP_OPENBANK_TABLE_META     0x43
 
 /* ngx_http_openbank_limit.c */
 ngx_int_t ngx_http_openbank_rate_check(ngx_http_request_t *r,

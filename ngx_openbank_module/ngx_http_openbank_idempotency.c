@@ -93,7 +93,6 @@ typedef struct {
     ngx_str_t                     key;         /* partner '\0' key */
     u_char                        fingerprint[NGX_HTTP_OPENBANK_HASH_LEN];
     ngx_http_openbank_zone_t     *zone;
-    ngx_http_openbank_record_t   *rec;         /* in flight, while ours */
     uint64_t                      expire;
     uint32_t                      seq;
 
@@ -136,6 +135,8 @@ typedef struct {
     uint64_t                      now;
     ngx_uint_t                    loaded;
     ngx_uint_t                    full;
+    ngx_int_t                     rc;          /* of the journal's read */
+    size_t                        skipped;
 } ngx_http_openbank_idem_load_t;
 
 
@@ -166,8 +167,34 @@ static void ngx_http_openbank_idempotency_written(ngx_event_t *ev);
 static void ngx_http_openbank_idempotency_flush(ngx_event_t *ev);
 static ngx_int_t ngx_http_openbank_idempotency_send(ngx_http_request_t *r,
     ngx_http_openbank_idem_ctx_t *ic, ngx_chain_t *rest);
-static ngx_http_openbank_idem_meta_t *ngx_http_openbank_idempotency_meta(
-    ngx_http_openbank_zone_t *zone, uint64_t now, ngx_uint_t create);
+static ngx_int_t ngx_http_openbank_idempotency_take_atomic(
+    ngx_http_openbank_zone_t *zone, void *data);
+static ngx_int_t ngx_http_openbank_idempotency_own(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_idempotency_failed(
+    ngx_http_openbank_zone_t *zone, void *data);
+static ngx_int_t ngx_http_openbank_idempotency_ours(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_idempotency_finish_atomic(
+    ngx_http_openbank_zone_t *zone, void *data);
+static ngx_int_t ngx_http_openbank_idempotency_disown(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_idempotency_meta(
+    ngx_http_openbank_zone_t *zone, ngx_http_openbank_idem_meta_t *meta);
+static ngx_int_t ngx_http_openbank_idempotency_meta_put(
+    ngx_http_openbank_zone_t *zone, ngx_http_openbank_idem_meta_t *meta);
+static ngx_int_t ngx_http_openbank_idempotency_meta_copy(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_idempotency_compact_atomic(
+    ngx_http_openbank_zone_t *zone, void *data);
+static ngx_int_t ngx_http_openbank_idempotency_compact_entry(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_idempotency_compacted(
+    ngx_http_openbank_zone_t *zone, void *data);
+static ngx_int_t ngx_http_openbank_idempotency_broken(
+    ngx_http_openbank_zone_t *zone);
+static ngx_int_t ngx_http_openbank_idempotency_load_atomic(
+    ngx_http_openbank_zone_t *zone, void *data);
 static ngx_int_t ngx_http_openbank_idempotency_paths(ngx_cycle_t *cycle,
     ngx_str_t *state);
 static ngx_int_t ngx_http_openbank_idempotency_open(ngx_log_t *log);
@@ -187,6 +214,49 @@ ngx_conf_enum_t  ngx_http_openbank_idempotency_modes[] = {
     { ngx_string("required"), NGX_HTTP_OPENBANK_IDEMPOTENCY_REQUIRED },
     { ngx_null_string, 0 }
 };
+
+
+/* what take() found, under the zone's lock */
+
+#define NGX_HTTP_OPENBANK_IDEM_OWN          0   /* in flight, ours */
+#define NGX_HTTP_OPENBANK_IDEM_FULL         1
+#define NGX_HTTP_OPENBANK_IDEM_REUSED       2
+#define NGX_HTTP_OPENBANK_IDEM_REPLAY       3
+#define NGX_HTTP_OPENBANK_IDEM_BUSY         4   /* in flight elsewhere */
+#define NGX_HTTP_OPENBANK_IDEM_PROBE        5
+#define NGX_HTTP_OPENBANK_IDEM_UNAVAILABLE  6
+
+typedef struct {
+    ngx_http_openbank_idem_ctx_t  *ic;
+    ngx_pool_t                    *pool;
+    ngx_log_t                     *log;
+    uint64_t                       now;
+    ngx_uint_t                     outcome;
+    ngx_uint_t                     level;      /* of a probe's failure */
+    unsigned                       removed:1;
+    unsigned                       probed:1;
+    unsigned                       check:1;
+    unsigned                       unavailable:1;
+} ngx_http_openbank_idem_take_t;
+
+
+typedef struct {
+    ngx_queue_t                   *batch;
+    ngx_http_openbank_idem_io_t   *io;
+    ngx_int_t                      full;
+    ngx_int_t                      compact;
+    ngx_int_t                      recovered;
+} ngx_http_openbank_idem_finish_t;
+
+
+/* a compaction's copy of the kept answers */
+
+typedef struct {
+    u_char                        *buf;
+    u_char                        *p;
+    size_t                         size;
+    ngx_log_t                     *log;
+} ngx_http_openbank_idem_compact_t;
 
 
 static ngx_str_t  ngx_http_openbank_idem_meta_key =
@@ -221,9 +291,6 @@ static ngx_uint_t  ngx_http_openbank_idem_lost;
  * wait in this batch and are written with one write() and one
  * fdatasync() by a posted event at the end of the pass.
  */
-
-static ngx_http_openbank_idem_meta_t  *ngx_http_openbank_idem_meta;
-static ngx_http_openbank_sh_t         *ngx_http_openbank_idem_meta_sh;
 
 static EVP_MD_CTX  *ngx_http_openbank_idem_md;
 static EVP_MD      *ngx_http_openbank_idem_sha256;
@@ -467,14 +534,9 @@ static ngx_int_t
 ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_idem_ctx_t *ic)
 {
-    uint64_t                        now;
-    ngx_uint_t                      stale, probed, removed, level, check,
-                                    unavailable;
     ngx_pool_cleanup_t             *cln;
-    ngx_http_openbank_idem_t       *v;
     ngx_http_openbank_zone_t       *zone;
-    ngx_http_openbank_record_t     *rec;
-    ngx_http_openbank_idem_meta_t  *meta;
+    ngx_http_openbank_idem_take_t   tk;
     ngx_http_openbank_main_conf_t  *obmcf;
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
@@ -486,108 +548,60 @@ ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    probed = 0;
+    tk.ic = ic;
+    tk.pool = r->pool;
+    tk.log = r->connection->log;
+    tk.probed = 0;
 
     /*
      * Not opened yet by this worker, or the journal or lock file it holds
      * was removed (or compacted): whether they open is checked first.
      */
 
-    removed = (ngx_http_openbank_idem_fd == NGX_INVALID_FILE
-               || ngx_http_openbank_idem_lock_fd == NGX_INVALID_FILE
-               || ngx_http_openbank_idempotency_moved(
+    tk.removed = (ngx_http_openbank_idem_fd == NGX_INVALID_FILE
+                  || ngx_http_openbank_idem_lock_fd == NGX_INVALID_FILE
+                  || ngx_http_openbank_idempotency_moved(
                                            ngx_http_openbank_idem_fd,
                                            &ngx_http_openbank_idem_journal)
-               || ngx_http_openbank_idempotency_moved(
+                  || ngx_http_openbank_idempotency_moved(
                                            ngx_http_openbank_idem_lock_fd,
                                            &ngx_http_openbank_idem_lock));
 
 again:
 
-    now = ngx_http_openbank_now_ms();
+    tk.now = ngx_http_openbank_now_ms();
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    meta = ngx_http_openbank_idempotency_meta(zone, now, 0);
-
-    /*
-     * A key goes to the bank only if its answer can be made durable:
-     * after a failed write, or with the journal removed, the journal must
-     * open first ("check").  Kept answers are replayed all the same.
-     */
-
-    unavailable = (meta == NULL || meta->broken
-                   || (meta->failed
-                       && now - meta->failed < NGX_HTTP_OPENBANK_IDEM_RETRY));
-
-    check = (!unavailable && !probed && (removed || meta->failed));
-
-    rec = ngx_http_openbank_record_lookup(zone,
-                                          NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                          &ic->key, now);
-
-    if (rec == NULL) {
-
-        if (check) {
-            goto probe;
-        }
-
-        if (unavailable) {
-            goto unavailable;
-        }
-
-        rec = ngx_http_openbank_record_create(zone,
-                                  NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                  &ic->key, sizeof(ngx_http_openbank_idem_t),
-                                  now + NGX_HTTP_OPENBANK_IDEM_TTL, 0, now);
-
-        if (rec == NULL) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
-
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                          "openbank: zone \"%V\" is full, idempotency "
-                          "record not created: request refused",
-                          &obmcf->shm_zone->shm.name);
-
-            return ngx_http_openbank_refuse(r, ctx,
-                                            NGX_HTTP_SERVICE_UNAVAILABLE,
-                                            "state_unavailable",
-                                            "the gateway has no room for "
-                                            "another idempotency key now");
-        }
-
-        v = (ngx_http_openbank_idem_t *) ngx_http_openbank_record_value(rec);
-        v->state = NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT;
-        ngx_memcpy(v->fingerprint, ic->fingerprint,
-                   NGX_HTTP_OPENBANK_HASH_LEN);
-
-        goto own;
-    }
-
-    v = (ngx_http_openbank_idem_t *) ngx_http_openbank_record_value(rec);
-
-    if (ngx_memcmp(v->fingerprint, ic->fingerprint,
-                   NGX_HTTP_OPENBANK_HASH_LEN) != 0)
+    switch (ngx_http_openbank_store_atomic(zone,
+                                     ngx_http_openbank_idempotency_take_atomic,
+                                     &tk))
     {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
 
+    case NGX_HTTP_OPENBANK_IDEM_OWN:
+        cln->handler = ngx_http_openbank_idempotency_cleanup;
+        cln->data = ic;
+
+        return NGX_DECLINED;
+
+    case NGX_HTTP_OPENBANK_IDEM_FULL:
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "openbank: zone \"%V\" is full, idempotency "
+                      "record not created: request refused",
+                      &obmcf->shm_zone->shm.name);
+
+        return ngx_http_openbank_refuse(r, ctx,
+                                        NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "state_unavailable",
+                                        "the gateway has no room for "
+                                        "another idempotency key now");
+
+    case NGX_HTTP_OPENBANK_IDEM_REUSED:
         return ngx_http_openbank_refuse(r, ctx,
                                         422,
                                         "idempotency_key_reused",
                                         "this Idempotency-Key was used with "
                                         "another method, path or body");
-    }
 
-    if (v->state == NGX_HTTP_OPENBANK_IDEM_DONE) {
-        ic->response_len = v->response_len;
-        ic->response = ngx_pnalloc(r->pool, v->response_len);
-
-        if (ic->response) {
-            ngx_memcpy(ic->response, (u_char *) (v + 1), v->response_len);
-        }
-
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
+    case NGX_HTTP_OPENBANK_IDEM_REPLAY:
         if (ic->response == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -598,83 +612,32 @@ again:
         r->content_handler = ngx_http_openbank_idempotency_replay;
 
         return NGX_OK;
-    }
 
-    /* in flight: abandoned by a worker that died, or really running */
-
-    stale = (now - v->started > NGX_HTTP_OPENBANK_IDEM_STALE);
-
-    if (!stale && v->owner_pid != (int32_t) ngx_pid
-        && kill(v->owner_pid, 0) == -1 && ngx_errno == NGX_ESRCH)
-    {
-        stale = 1;
-    }
-
-    if (!stale) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
+    case NGX_HTTP_OPENBANK_IDEM_BUSY:
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_CONFLICT,
                                         "idempotency_in_flight",
                                         "a request with this "
                                         "Idempotency-Key is still being "
                                         "processed: retry later");
+
+    case NGX_HTTP_OPENBANK_IDEM_PROBE:
+        tk.probed = 1;
+
+        if (ngx_http_openbank_idempotency_probe(r->connection->log,
+                                                tk.level)
+            == NGX_OK)
+        {
+            goto again;
+        }
+
+        (void) ngx_http_openbank_store_atomic(zone,
+                                         ngx_http_openbank_idempotency_failed,
+                                         &tk);
+        break;
+
+    default: /* NGX_HTTP_OPENBANK_IDEM_UNAVAILABLE */
+        break;
     }
-
-    if (check) {
-        goto probe;
-    }
-
-    if (unavailable) {
-        goto unavailable;
-    }
-
-    if (v->owner_pid) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "openbank: taking over an abandoned in-flight "
-                      "idempotency key (worker %D)", v->owner_pid);
-    }
-
-own:
-
-    v->owner_pid = (int32_t) ngx_pid;
-    v->owner_seq = ++ngx_http_openbank_idem_seq;
-    v->started = now;
-
-    ic->seq = v->owner_seq;
-    ic->expire = rec->expire;
-    ic->rec = rec;
-    ic->owner = 1;
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    cln->handler = ngx_http_openbank_idempotency_cleanup;
-    cln->data = ic;
-
-    return NGX_DECLINED;
-
-probe:
-
-    /* the first failure is an [alert], the others while it lasts [info] */
-
-    level = meta->failed ? NGX_LOG_INFO : NGX_LOG_ALERT;
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    probed = 1;
-
-    if (ngx_http_openbank_idempotency_probe(r->connection->log, level)
-        == NGX_OK)
-    {
-        goto again;
-    }
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    meta->failed = now;
-
-unavailable:
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "openbank: idempotency journal unavailable, "
@@ -684,6 +647,163 @@ unavailable:
                                     "state_unavailable",
                                     "the gateway cannot record "
                                     "idempotency keys durably now");
+}
+
+
+/*
+ * A key goes to the bank only if its answer can be made durable: after a
+ * failed write, or with the journal removed, the journal must open first
+ * ("probe").  Kept answers are replayed all the same.
+ */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_take_atomic(ngx_http_openbank_zone_t *zone,
+    void *data)
+{
+    ngx_http_openbank_idem_take_t  *tk = data;
+
+    ngx_int_t                      rc;
+    ngx_uint_t                     unavailable;
+    ngx_http_openbank_idem_meta_t  meta;
+
+    rc = ngx_http_openbank_idempotency_meta(zone, &meta);
+
+    unavailable = (rc != NGX_OK || meta.broken
+                   || (meta.failed
+                       && tk->now - meta.failed
+                          < NGX_HTTP_OPENBANK_IDEM_RETRY));
+
+    tk->check = (!unavailable && !tk->probed
+                 && (tk->removed || meta.failed));
+    tk->unavailable = unavailable;
+
+    /* the first failure is an [alert], the others while it lasts [info] */
+
+    tk->level = meta.failed ? NGX_LOG_INFO : NGX_LOG_ALERT;
+    tk->outcome = NGX_HTTP_OPENBANK_IDEM_OWN;
+
+    rc = ngx_http_openbank_store_update(zone,
+                                   NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                   &tk->ic->key,
+                                   (tk->check || unavailable)
+                                   ? 0 : sizeof(ngx_http_openbank_idem_t),
+                                   tk->now + NGX_HTTP_OPENBANK_IDEM_TTL,
+                                   ngx_http_openbank_idempotency_own, tk);
+
+    if (rc == NGX_HTTP_OPENBANK_STORE_ABSENT) {
+        return tk->check ? NGX_HTTP_OPENBANK_IDEM_PROBE
+                         : NGX_HTTP_OPENBANK_IDEM_UNAVAILABLE;
+    }
+
+    if (rc == NGX_HTTP_OPENBANK_STORE_FULL) {
+        return NGX_HTTP_OPENBANK_IDEM_FULL;
+    }
+
+    return tk->outcome;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_own(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_idem_take_t  *tk = data;
+
+    ngx_uint_t                     stale;
+    ngx_http_openbank_idem_t      *v;
+    ngx_http_openbank_idem_ctx_t  *ic;
+
+    ic = tk->ic;
+    v = (ngx_http_openbank_idem_t *) sv->value;
+
+    if (sv->is_new) {
+        v->state = NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT;
+        ngx_memcpy(v->fingerprint, ic->fingerprint,
+                   NGX_HTTP_OPENBANK_HASH_LEN);
+
+        goto own;
+    }
+
+    if (ngx_memcmp(v->fingerprint, ic->fingerprint,
+                   NGX_HTTP_OPENBANK_HASH_LEN) != 0)
+    {
+        tk->outcome = NGX_HTTP_OPENBANK_IDEM_REUSED;
+        return NGX_HTTP_OPENBANK_STORE_REFUSE;
+    }
+
+    if (v->state == NGX_HTTP_OPENBANK_IDEM_DONE) {
+        ic->response_len = v->response_len;
+        ic->response = ngx_pnalloc(tk->pool, v->response_len);
+
+        if (ic->response) {
+            ngx_memcpy(ic->response, (u_char *) (v + 1), v->response_len);
+        }
+
+        tk->outcome = NGX_HTTP_OPENBANK_IDEM_REPLAY;
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    /* in flight: abandoned by a worker that died, or really running */
+
+    stale = (tk->now - v->started > NGX_HTTP_OPENBANK_IDEM_STALE);
+
+    if (!stale && v->owner_pid != (int32_t) ngx_pid
+        && kill(v->owner_pid, 0) == -1 && ngx_errno == NGX_ESRCH)
+    {
+        stale = 1;
+    }
+
+    if (!stale) {
+        tk->outcome = NGX_HTTP_OPENBANK_IDEM_BUSY;
+        return NGX_HTTP_OPENBANK_STORE_REFUSE;
+    }
+
+    if (tk->check) {
+        tk->outcome = NGX_HTTP_OPENBANK_IDEM_PROBE;
+        return NGX_HTTP_OPENBANK_STORE_REFUSE;
+    }
+
+    if (tk->unavailable) {
+        tk->outcome = NGX_HTTP_OPENBANK_IDEM_UNAVAILABLE;
+        return NGX_HTTP_OPENBANK_STORE_REFUSE;
+    }
+
+    if (v->owner_pid) {
+        ngx_log_error(NGX_LOG_WARN, tk->log, 0,
+                      "openbank: taking over an abandoned in-flight "
+                      "idempotency key (worker %D)", v->owner_pid);
+    }
+
+own:
+
+    v->owner_pid = (int32_t) ngx_pid;
+    v->owner_seq = ++ngx_http_openbank_idem_seq;
+    v->started = tk->now;
+
+    ic->seq = v->owner_seq;
+    ic->expire = sv->expire;
+    ic->owner = 1;
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+/* a probe of the journal failed: new keys wait for the retry delay */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_failed(ngx_http_openbank_zone_t *zone,
+    void *data)
+{
+    ngx_http_openbank_idem_take_t  *tk = data;
+
+    ngx_http_openbank_idem_meta_t  meta;
+
+    if (ngx_http_openbank_idempotency_meta(zone, &meta) == NGX_OK) {
+        meta.failed = tk->now;
+        (void) ngx_http_openbank_idempotency_meta_put(zone, &meta);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -826,27 +946,34 @@ ngx_http_openbank_idempotency_cleanup(void *data)
 static void
 ngx_http_openbank_idempotency_release(ngx_http_openbank_idem_ctx_t *ic)
 {
-    ngx_http_openbank_idem_t    *v;
-    ngx_http_openbank_record_t  *rec;
-
-    ngx_shmtx_lock(&ic->zone->shpool->mutex);
-
-    rec = ngx_http_openbank_record_lookup(ic->zone,
+    (void) ngx_http_openbank_store_update(ic->zone,
                                           NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                          &ic->key,
-                                          ngx_http_openbank_now_ms());
-    if (rec) {
-        v = (ngx_http_openbank_idem_t *) ngx_http_openbank_record_value(rec);
+                                          &ic->key, 0, 0,
+                                          ngx_http_openbank_idempotency_ours,
+                                          ic);
+}
 
-        if (v->state == NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT
-            && v->owner_pid == (int32_t) ngx_pid
-            && v->owner_seq == ic->seq)
-        {
-            ngx_http_openbank_record_delete(ic->zone, rec);
-        }
+
+/* the key goes if it is still in flight for this request */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_ours(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_idem_ctx_t  *ic = data;
+
+    ngx_http_openbank_idem_t  *v;
+
+    v = (ngx_http_openbank_idem_t *) sv->value;
+
+    if (v->state == NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT
+        && v->owner_pid == (int32_t) ngx_pid
+        && v->owner_seq == ic->seq)
+    {
+        return NGX_HTTP_OPENBANK_STORE_DELETE;
     }
 
-    ngx_shmtx_unlock(&ic->zone->shpool->mutex);
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
 
 
@@ -1598,7 +1725,7 @@ ngx_http_openbank_idempotency_prepare(ngx_queue_t *batch,
     struct stat                     st;
     ngx_queue_t                    *q;
     ngx_http_openbank_idem_ctx_t   *ic;
-    ngx_http_openbank_idem_meta_t  *meta;
+    ngx_http_openbank_idem_meta_t   meta;
 
     io->len = 0;
     io->buf = NULL;
@@ -1646,12 +1773,10 @@ ngx_http_openbank_idempotency_prepare(ngx_queue_t *batch,
         return NGX_ERROR;
     }
 
-    ngx_shmtx_lock(&io->zone->shpool->mutex);
-    meta = ngx_http_openbank_idempotency_meta(io->zone, 0, 0);
-    generation = meta ? meta->generation : 0;
-    failed = meta ? meta->failed : 0;
-    expected = meta ? meta->base + meta->bytes : 0;
-    ngx_shmtx_unlock(&io->zone->shpool->mutex);
+    (void) ngx_http_openbank_idempotency_meta(io->zone, &meta);
+    generation = meta.generation;
+    failed = meta.failed;
+    expected = meta.base + meta.bytes;
 
     /*
      * Reopened after a compaction (its generation), and when the file is
@@ -1719,17 +1844,10 @@ static void
 ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
     ngx_http_openbank_idem_io_t *io, ngx_log_t *log)
 {
-    u_char                          *value;
-    size_t                           vlen, skip;
-    uint64_t                         now;
     ngx_int_t                        compact, full, recovered;
-    ngx_queue_t                     *q;
     ngx_core_conf_t                 *ccf;
     ngx_http_openbank_zone_t        *zone;
-    ngx_http_openbank_idem_t        *v;
-    ngx_http_openbank_record_t      *old, *nrec;
-    ngx_http_openbank_idem_ctx_t    *ic;
-    ngx_http_openbank_idem_meta_t   *meta;
+    ngx_http_openbank_idem_finish_t  fin;
     ngx_http_openbank_main_conf_t   *obmcf;
 
     if (io->buf) {
@@ -1743,100 +1861,19 @@ ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
         return;
     }
 
-    now = ngx_http_openbank_now_ms();
-    compact = 0;
-    full = 0;
-    recovered = 0;
-    skip = NGX_HTTP_OPENBANK_JOURNAL_FRAME
-           + sizeof(ngx_http_openbank_idem_entry_t);
+    fin.batch = batch;
+    fin.io = io;
+    fin.full = 0;
+    fin.compact = 0;
+    fin.recovered = 0;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    (void) ngx_http_openbank_store_atomic(zone,
+                                   ngx_http_openbank_idempotency_finish_atomic,
+                                   &fin);
 
-    for (q = ngx_queue_head(batch);
-         q != ngx_queue_sentinel(batch);
-         q = ngx_queue_next(q))
-    {
-        ic = ngx_queue_data(q, ngx_http_openbank_idem_ctx_t, queue);
-
-        /*
-         * The in-flight record is where take() left it unless it expired
-         * (24 hours) or was taken over; then it is looked up.  Records are
-         * freed only by expiry, never while unexpired and ours.
-         */
-
-        old = ic->rec;
-        v = old ? (ngx_http_openbank_idem_t *)
-                      ngx_http_openbank_record_value(old) : NULL;
-
-        if (old == NULL
-            || old->table != NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY
-            || old->expire <= now
-            || old->key_len != ic->key.len
-            || ngx_memcmp(old->data, ic->key.data, ic->key.len) != 0
-            || v->state != NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT
-            || v->owner_pid != (int32_t) ngx_pid
-            || v->owner_seq != ic->seq)
-        {
-            old = ngx_http_openbank_record_lookup(zone,
-                                          NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                          &ic->key, now);
-        }
-
-        ic->rec = NULL;
-
-        value = ic->record + skip + ic->key.len;
-        vlen = ic->record_len - skip - ic->key.len;
-
-        nrec = ngx_http_openbank_record_create(zone,
-                                  NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                  &ic->key, vlen, ic->expire, 0, now);
-        if (nrec) {
-            ngx_memcpy(ngx_http_openbank_record_value(nrec), value, vlen);
-
-            if (old) {
-                ngx_http_openbank_record_delete(zone, old);
-            }
-
-            continue;
-        }
-
-        /*
-         * No room for the answer: the in-flight record stays, so that the
-         * key keeps its fingerprint and its room, and is left to the next
-         * retry at once, which reaches the bank and its own key.
-         */
-
-        full++;
-
-        if (old) {
-            v = (ngx_http_openbank_idem_t *)
-                    ngx_http_openbank_record_value(old);
-            v->owner_pid = 0;
-            v->started = 0;
-        }
-    }
-
-    meta = ngx_http_openbank_idempotency_meta(zone, now, 1);
-
-    if (meta) {
-        if (io->rc == NGX_OK) {
-            recovered = (meta->failed != 0);
-            meta->failed = 0;
-            meta->bytes += io->len;
-
-            if ((meta->bytes > NGX_HTTP_OPENBANK_IDEM_COMPACT_MIN
-                 && meta->bytes > meta->base)
-                || ngx_http_openbank_idem_lost)
-            {
-                compact = 1;
-            }
-
-        } else {
-            meta->failed = now;
-        }
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    full = fin.full;
+    compact = fin.compact;
+    recovered = fin.recovered;
 
     if (io->fd != NGX_INVALID_FILE) {
         (void) flock(ngx_http_openbank_idem_lock_fd, LOCK_UN);
@@ -1881,41 +1918,169 @@ ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
 }
 
 
-/* the journal's bookkeeping record (the caller holds the zone's lock) */
+/*
+ * The batch's answers take the place of their in-flight records, and the
+ * journal's bookkeeping follows the write, under one lock.
+ */
 
-static ngx_http_openbank_idem_meta_t *
-ngx_http_openbank_idempotency_meta(ngx_http_openbank_zone_t *zone,
-    uint64_t now, ngx_uint_t create)
+static ngx_int_t
+ngx_http_openbank_idempotency_finish_atomic(ngx_http_openbank_zone_t *zone,
+    void *data)
 {
-    ngx_http_openbank_record_t  *rec;
+    ngx_http_openbank_idem_finish_t  *fin = data;
 
-    /* never deleted (no expiry, not evictable): its place is kept */
+    size_t                          skip;
+    ngx_queue_t                    *q;
+    ngx_http_openbank_idem_io_t    *io;
+    ngx_http_openbank_idem_ctx_t   *ic;
+    ngx_http_openbank_idem_meta_t   meta;
 
-    if (ngx_http_openbank_idem_meta_sh == zone->sh) {
-        return ngx_http_openbank_idem_meta;
+    io = fin->io;
+    skip = NGX_HTTP_OPENBANK_JOURNAL_FRAME
+           + sizeof(ngx_http_openbank_idem_entry_t);
+
+    for (q = ngx_queue_head(fin->batch);
+         q != ngx_queue_sentinel(fin->batch);
+         q = ngx_queue_next(q))
+    {
+        ic = ngx_queue_data(q, ngx_http_openbank_idem_ctx_t, queue);
+
+        /*
+         * The answer replaces what the key holds: the in-flight record
+         * unless it expired (24 hours) or was taken over.  Records are
+         * freed only by expiry, never while unexpired and ours.
+         */
+
+        if (ngx_http_openbank_store_set(zone,
+                                        NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                        &ic->key,
+                                        ic->record + skip + ic->key.len,
+                                        ic->record_len - skip - ic->key.len,
+                                        ic->expire)
+            == NGX_OK)
+        {
+            continue;
+        }
+
+        /*
+         * No room for the answer: the in-flight record stays, so that the
+         * key keeps its fingerprint and its room, and is left to the next
+         * retry at once, which reaches the bank and its own key.
+         */
+
+        fin->full++;
+
+        (void) ngx_http_openbank_store_update(zone,
+                                       NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                       &ic->key, 0, 0,
+                                       ngx_http_openbank_idempotency_disown,
+                                       NULL);
     }
 
-    rec = ngx_http_openbank_record_lookup(zone,
-                                          NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                          &ngx_http_openbank_idem_meta_key,
-                                          0);
-    if (rec == NULL && create) {
-        rec = ngx_http_openbank_record_create(zone,
-                                   NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                   &ngx_http_openbank_idem_meta_key,
-                                   sizeof(ngx_http_openbank_idem_meta_t),
-                                   0, 0, now);
+    (void) ngx_http_openbank_idempotency_meta(zone, &meta);
+
+    if (io->rc == NGX_OK) {
+        fin->recovered = (meta.failed != 0);
+        meta.failed = 0;
+        meta.bytes += io->len;
+
+        if ((meta.bytes > NGX_HTTP_OPENBANK_IDEM_COMPACT_MIN
+             && meta.bytes > meta.base)
+            || ngx_http_openbank_idem_lost)
+        {
+            fin->compact = 1;
+        }
+
+    } else {
+        meta.failed = ngx_http_openbank_now_ms();
     }
 
-    if (rec == NULL) {
-        return NULL;
+    if (ngx_http_openbank_idempotency_meta_put(zone, &meta) != NGX_OK) {
+        fin->recovered = 0;
+        fin->compact = 0;
     }
 
-    ngx_http_openbank_idem_meta = (ngx_http_openbank_idem_meta_t *)
-                                      ngx_http_openbank_record_value(rec);
-    ngx_http_openbank_idem_meta_sh = zone->sh;
+    return NGX_OK;
+}
 
-    return ngx_http_openbank_idem_meta;
+
+static ngx_int_t
+ngx_http_openbank_idempotency_disown(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_idem_t  *v;
+
+    v = (ngx_http_openbank_idem_t *) sv->value;
+    v->owner_pid = 0;
+    v->started = 0;
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+/*
+ * The journal's bookkeeping record, copied out: NGX_DECLINED (zeroed)
+ * when the zone has none; never deleted (no expiry, not evictable).
+ */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_meta(ngx_http_openbank_zone_t *zone,
+    ngx_http_openbank_idem_meta_t *meta)
+{
+    if (ngx_http_openbank_store_get(zone, NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                    &ngx_http_openbank_idem_meta_key, meta,
+                                    sizeof(ngx_http_openbank_idem_meta_t),
+                                    NULL)
+        == sizeof(ngx_http_openbank_idem_meta_t))
+    {
+        return NGX_OK;
+    }
+
+    ngx_memzero(meta, sizeof(ngx_http_openbank_idem_meta_t));
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_meta_put(ngx_http_openbank_zone_t *zone,
+    ngx_http_openbank_idem_meta_t *meta)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_openbank_store_update(zone,
+                                      NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                      &ngx_http_openbank_idem_meta_key,
+                                      sizeof(ngx_http_openbank_idem_meta_t),
+                                      0,
+                                      ngx_http_openbank_idempotency_meta_copy,
+                                      meta);
+
+    return (rc == NGX_HTTP_OPENBANK_STORE_KEEP) ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_meta_copy(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_memcpy(sv->value, data, sizeof(ngx_http_openbank_idem_meta_t));
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+/* the journal is not to be trusted: idempotent requests are refused */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_broken(ngx_http_openbank_zone_t *zone)
+{
+    ngx_http_openbank_idem_meta_t  meta;
+
+    (void) ngx_http_openbank_idempotency_meta(zone, &meta);
+    meta.broken = 1;
+
+    return ngx_http_openbank_idempotency_meta_put(zone, &meta);
 }
 
 
@@ -2075,16 +2240,10 @@ static ngx_int_t
 ngx_http_openbank_idempotency_compact(ngx_http_openbank_zone_t *zone,
     ngx_uid_t user, ngx_log_t *log)
 {
-    u_char                          *buf, *p, *start;
-    size_t                           size, len;
-    uint64_t                         now;
-    ngx_int_t                        rc;
-    ngx_uint_t                       pass;
-    ngx_queue_t                     *q;
-    ngx_http_openbank_idem_t        *v;
-    ngx_http_openbank_record_t      *rec;
-    ngx_http_openbank_idem_meta_t   *meta;
-    ngx_http_openbank_idem_entry_t   entry;
+    u_char                            *buf;
+    size_t                             size;
+    ngx_int_t                          rc;
+    ngx_http_openbank_idem_compact_t   cp;
 
     if (ngx_http_openbank_idem_lock_fd != NGX_INVALID_FILE
         && flock(ngx_http_openbank_idem_lock_fd, LOCK_EX | LOCK_NB) == -1)
@@ -2092,85 +2251,27 @@ ngx_http_openbank_idempotency_compact(ngx_http_openbank_zone_t *zone,
         return NGX_DECLINED;
     }
 
-    now = ngx_http_openbank_now_ms();
-    buf = NULL;
-    size = 0;
-    p = NULL;
     rc = NGX_ERROR;
+    cp.log = log;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    for (pass = 0; pass < 2; pass++) {
-
-        for (q = ngx_queue_head(&zone->sh->queue);
-             q != ngx_queue_sentinel(&zone->sh->queue);
-             q = ngx_queue_next(q))
-        {
-            rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
-
-            if (rec->table != NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY
-                || rec->key_len == 0 || rec->data[0] == '\0'
-                || (rec->expire && rec->expire <= now))
-            {
-                continue;
-            }
-
-            v = (ngx_http_openbank_idem_t *)
-                    ngx_http_openbank_record_value(rec);
-
-            if (v->state != NGX_HTTP_OPENBANK_IDEM_DONE) {
-                continue;
-            }
-
-            len = sizeof(entry) + rec->key_len + rec->value_len;
-
-            if (pass == 0) {
-                size += NGX_HTTP_OPENBANK_JOURNAL_FRAME + len;
-                continue;
-            }
-
-            start = p;
-            p += NGX_HTTP_OPENBANK_JOURNAL_FRAME;
-
-            ngx_memzero(&entry, sizeof(entry));
-            entry.expire = rec->expire;
-            entry.key_len = rec->key_len;
-            entry.type = NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE;
-
-            p = ngx_cpymem(p, &entry, sizeof(entry));
-            p = ngx_cpymem(p, rec->data, rec->key_len);
-            p = ngx_cpymem(p, v, rec->value_len);
-
-            ngx_http_openbank_journal_frame(start, len);
-        }
-
-        if (pass == 0) {
-            buf = ngx_alloc(size ? size : 1, log);
-            if (buf == NULL) {
-                ngx_shmtx_unlock(&zone->shpool->mutex);
-                goto done;
-            }
-
-            p = buf;
-        }
+    if (ngx_http_openbank_store_atomic(zone,
+                                  ngx_http_openbank_idempotency_compact_atomic,
+                                  &cp)
+        != NGX_OK)
+    {
+        goto done;
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    buf = cp.buf;
+    size = cp.size;
 
     if (ngx_http_openbank_journal_rewrite(&ngx_http_openbank_idem_journal,
                                           buf, size, user, log)
         == NGX_OK)
     {
-        ngx_shmtx_lock(&zone->shpool->mutex);
-
-        meta = ngx_http_openbank_idempotency_meta(zone, now, 1);
-        if (meta) {
-            meta->generation++;
-            meta->bytes = 0;
-            meta->base = size;
-        }
-
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        (void) ngx_http_openbank_store_atomic(zone,
+                                   ngx_http_openbank_idempotency_compacted,
+                                   &size);
 
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
                       "openbank: idempotency journal compacted to %uz "
@@ -2191,6 +2292,106 @@ done:
 }
 
 
+/* every kept answer, framed as the journal's records, under one lock */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_compact_atomic(ngx_http_openbank_zone_t *zone,
+    void *data)
+{
+    ngx_http_openbank_idem_compact_t  *cp = data;
+
+    cp->size = 0;
+    cp->buf = NULL;
+
+    (void) ngx_http_openbank_store_walk(zone,
+                                  NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                  ngx_http_openbank_idempotency_compact_entry,
+                                  cp);
+
+    cp->buf = ngx_alloc(cp->size ? cp->size : 1, cp->log);
+    if (cp->buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    cp->p = cp->buf;
+
+    (void) ngx_http_openbank_store_walk(zone,
+                                  NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                  ngx_http_openbank_idempotency_compact_entry,
+                                  cp);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_compact_entry(
+    ngx_http_openbank_store_value_t *sv, void *data)
+{
+    ngx_http_openbank_idem_compact_t  *cp = data;
+
+    u_char                          *start;
+    size_t                           len;
+    ngx_http_openbank_idem_t        *v;
+    ngx_http_openbank_idem_entry_t   entry;
+
+    /* the bookkeeping record's key begins with a NUL */
+
+    if (sv->key.len == 0 || sv->key.data[0] == '\0') {
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    v = (ngx_http_openbank_idem_t *) sv->value;
+
+    if (v->state != NGX_HTTP_OPENBANK_IDEM_DONE) {
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    len = sizeof(entry) + sv->key.len + sv->len;
+
+    if (cp->buf == NULL) {
+        cp->size += NGX_HTTP_OPENBANK_JOURNAL_FRAME + len;
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    start = cp->p;
+    cp->p += NGX_HTTP_OPENBANK_JOURNAL_FRAME;
+
+    ngx_memzero(&entry, sizeof(entry));
+    entry.expire = sv->expire;
+    entry.key_len = (uint16_t) sv->key.len;
+    entry.type = NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE;
+
+    cp->p = ngx_cpymem(cp->p, &entry, sizeof(entry));
+    cp->p = ngx_cpymem(cp->p, sv->key.data, sv->key.len);
+    cp->p = ngx_cpymem(cp->p, v, sv->len);
+
+    ngx_http_openbank_journal_frame(start, len);
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+/* the journal was rewritten: its size is the new base */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_compacted(ngx_http_openbank_zone_t *zone,
+    void *data)
+{
+    size_t  *size = data;
+
+    ngx_http_openbank_idem_meta_t  meta;
+
+    (void) ngx_http_openbank_idempotency_meta(zone, &meta);
+
+    meta.generation++;
+    meta.bytes = 0;
+    meta.base = *size;
+
+    return ngx_http_openbank_idempotency_meta_put(zone, &meta);
+}
+
+
 /*
  * At start (in the master, once per zone): the journal's records go into
  * the zone, then the journal is rewritten without what expired or was
@@ -2206,7 +2407,7 @@ ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
     ngx_core_conf_t                *ccf;
     ngx_http_openbank_zone_t       *zone;
     ngx_http_openbank_idem_load_t   ld;
-    ngx_http_openbank_idem_meta_t  *meta;
+    ngx_http_openbank_idem_meta_t   meta;
     ngx_http_openbank_main_conf_t  *obmcf;
 
     /*
@@ -2231,22 +2432,19 @@ ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
 
     zone = obmcf->shm_zone->data;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_memzero(&meta, sizeof(ngx_http_openbank_idem_meta_t));
 
-    meta = ngx_http_openbank_idempotency_meta(zone, 0, 0);
+    rc = ngx_http_openbank_store_add(zone, NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                     &ngx_http_openbank_idem_meta_key, &meta,
+                                     sizeof(ngx_http_openbank_idem_meta_t),
+                                     0);
 
-    if (meta) {
+    if (rc == NGX_DECLINED) {
         /* a reload: the zone already holds the journal */
-        ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_OK;
     }
 
-    meta = ngx_http_openbank_idempotency_meta(zone,
-                                              ngx_http_openbank_now_ms(), 1);
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (meta == NULL) {
+    if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "openbank: no room in zone \"%V\" for the "
                       "idempotency journal", &obmcf->shm_zone->shm.name);
@@ -2275,7 +2473,7 @@ ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
         ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
                       "openbank: cannot create \"%V\": idempotent requests "
                       "will be refused", &ngx_http_openbank_idem_lock);
-        meta->broken = 1;
+        (void) ngx_http_openbank_idempotency_broken(zone);
 
         if (fd != NGX_INVALID_FILE) {
             (void) close(fd);
@@ -2292,21 +2490,18 @@ ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
     ld.loaded = 0;
     ld.full = 0;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    rc = ngx_http_openbank_journal_read(&ngx_http_openbank_idem_journal,
-                                        cycle->log,
-                                        ngx_http_openbank_idempotency_load,
-                                        &ld, &skipped);
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    (void) ngx_http_openbank_store_atomic(zone,
+                                     ngx_http_openbank_idempotency_load_atomic,
+                                     &ld);
+    rc = ld.rc;
+    skipped = ld.skipped;
 
     if (rc == NGX_ERROR) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "openbank: idempotency journal \"%V\" is unreadable: "
                       "idempotent requests will be refused with 503",
                       &ngx_http_openbank_idem_journal);
-        meta->broken = 1;
+        (void) ngx_http_openbank_idempotency_broken(zone);
         return NGX_OK;
     }
 
@@ -2348,8 +2543,8 @@ ngx_http_openbank_idempotency_load(void *data, u_char *payload, size_t len)
     ngx_http_openbank_idem_load_t *ld = data;
 
     ngx_str_t                        key;
+    ngx_uint_t                       kept;
     ngx_http_openbank_idem_t         v;
-    ngx_http_openbank_record_t      *rec;
     ngx_http_openbank_idem_entry_t   entry;
 
     if (len < sizeof(entry)) {
@@ -2381,26 +2576,48 @@ ngx_http_openbank_idempotency_load(void *data, u_char *payload, size_t len)
 
     /* a later record of the same key wins */
 
-    rec = ngx_http_openbank_record_lookup(ld->zone,
-                                          NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                          &key, ld->now);
-    if (rec) {
-        ngx_http_openbank_record_delete(ld->zone, rec);
-        ld->loaded--;
-    }
+    kept = (ngx_http_openbank_store_get(ld->zone,
+                                        NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                        &key, NULL, 0, NULL)
+            != NGX_DECLINED);
 
-    rec = ngx_http_openbank_record_create(ld->zone,
-                                          NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                          &key, len, entry.expire, 0,
-                                          ld->now);
-    if (rec == NULL) {
+    if (ngx_http_openbank_store_set(ld->zone,
+                                    NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                    &key, key.data + key.len, len,
+                                    entry.expire)
+        != NGX_OK)
+    {
+        if (kept) {
+            (void) ngx_http_openbank_store_delete(ld->zone,
+                                           NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                           &key);
+            ld->loaded--;
+        }
+
         ld->full++;
         return NGX_OK;
     }
 
-    ngx_memcpy(ngx_http_openbank_record_value(rec), key.data + key.len, len);
+    if (!kept) {
+        ld->loaded++;
+    }
 
-    ld->loaded++;
+    return NGX_OK;
+}
+
+
+/* the journal is read back under one lock (the master, at start) */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_load_atomic(ngx_http_openbank_zone_t *zone,
+    void *data)
+{
+    ngx_http_openbank_idem_load_t  *ld = data;
+
+    ld->rc = ngx_http_openbank_journal_read(&ngx_http_openbank_idem_journal,
+                                            ld->log,
+                                          ngx_http_openbank_idempotency_load,
+                                            ld, &ld->skipped);
 
     return NGX_OK;
 }

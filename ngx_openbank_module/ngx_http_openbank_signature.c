@@ -265,7 +265,7 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
                                         "than %T seconds ago", skew);
     }
 
-    if (zone && sp.created < zone->sh->started) {
+    if (zone && sp.created < ngx_http_openbank_store_started(zone)) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
                                         "signature_invalid",
                                         "the signature was created before "
@@ -870,9 +870,9 @@ ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
 {
     u_char                         *p;
     uint64_t                        now, expire;
+    ngx_int_t                       rc;
     ngx_str_t                       key;
     ngx_http_openbank_zone_t       *zone;
-    ngx_http_openbank_record_t     *rec;
     ngx_http_openbank_main_conf_t  *obmcf;
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
@@ -905,24 +905,16 @@ ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
         expire = now + 1000;
     }
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    rc = ngx_http_openbank_store_add(zone, NGX_HTTP_OPENBANK_TABLE_NONCE,
+                                     &key, NULL, 0, expire);
 
-    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_NONCE,
-                                          &key, now);
-    if (rec) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
+    if (rc == NGX_DECLINED) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
                                         "replayed_request",
                                         "this nonce was already used");
     }
 
-    rec = ngx_http_openbank_record_create(zone, NGX_HTTP_OPENBANK_TABLE_NONCE,
-                                          &key, 0, expire, 0, now);
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (rec == NULL) {
+    if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "openbank: zone \"%V\" is full: cannot record a "
                       "signature's nonce, refusing the request",

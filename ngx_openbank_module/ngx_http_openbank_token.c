@@ -36,6 +36,30 @@ typedef struct {
 } ngx_http_openbank_token_value_t;
 
 
+/* a verified token to cache, or a revocation, under the zone's lock */
+
+typedef struct {
+    ngx_str_t                        *hash;
+    ngx_http_openbank_jwt_t          *jwt;
+    ngx_http_openbank_signing_key_t  *key;
+    u_char                           *cnf;
+    ngx_uint_t                        bound;
+    uint64_t                          expire;   /* of a revocation */
+    ngx_uint_t                        revoked;
+} ngx_http_openbank_token_op_t;
+
+
+/* the revoked tokens' file being written */
+
+typedef struct {
+    ngx_pool_t                       *pool;
+    time_t                            skew;
+    size_t                            size;
+    u_char                           *out;
+    u_char                           *o;
+} ngx_http_openbank_revoked_out_t;
+
+
 /* base64url and ".": the characters of a compact JWS */
 
 static uint32_t  ngx_http_openbank_jws_chars[] = {
@@ -61,6 +85,16 @@ static ngx_int_t ngx_http_openbank_token_scopes(ngx_http_request_t *r,
 static ngx_int_t ngx_http_openbank_token_cache(ngx_http_request_t *r,
     ngx_str_t *hash, ngx_http_openbank_jwt_t *jwt,
     ngx_http_openbank_signing_key_t *key, u_char *cnf, ngx_uint_t bound);
+static ngx_int_t ngx_http_openbank_token_cache_atomic(
+    ngx_http_openbank_zone_t *zone, void *data);
+static ngx_int_t ngx_http_openbank_token_fill(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_revoke_atomic(
+    ngx_http_openbank_zone_t *zone, void *data);
+static ngx_int_t ngx_http_openbank_revoked_atomic(
+    ngx_http_openbank_zone_t *zone, void *data);
+static ngx_int_t ngx_http_openbank_revoked_line(
+    ngx_http_openbank_store_value_t *sv, void *data);
 static ngx_int_t ngx_http_openbank_revoked_save(ngx_http_request_t *r,
     ngx_http_openbank_jwt_t *jwt);
 static ngx_int_t ngx_http_openbank_read_state(ngx_log_t *log, ngx_pool_t *pool,
@@ -77,14 +111,13 @@ ngx_http_openbank_bearer(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
                                           ngx_http_openbank_token_value_t)
                                           + 255
                                           + NGX_HTTP_OPENBANK_SCOPE_CACHE_MAX];
-    uint64_t                          now_ms;
+    ssize_t                           got;
     ngx_int_t                         rc;
     ngx_str_t                         token, key, client_id;
     ngx_uint_t                        i, hit;
     const char                       *why;
     ngx_http_openbank_jwt_t           jwt;
     ngx_http_openbank_zone_t         *zone;
-    ngx_http_openbank_record_t       *rec;
     ngx_http_openbank_partner_t      *partner;
     ngx_http_openbank_main_conf_t    *obmcf;
     ngx_http_openbank_token_value_t  *tv;
@@ -137,21 +170,13 @@ ngx_http_openbank_bearer(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
     key.len = sizeof(hash);
 
     zone = obmcf->shm_zone->data;
-    now_ms = ngx_http_openbank_now_ms();
     tv = (ngx_http_openbank_token_value_t *) buf;
-    hit = 0;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    got = ngx_http_openbank_store_get(zone, NGX_HTTP_OPENBANK_TABLE_TOKEN,
+                                      &key, buf, sizeof(buf), NULL);
 
-    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_TOKEN,
-                                          &key, now_ms);
-
-    if (rec && rec->value_len <= sizeof(buf)) {
-        ngx_memcpy(buf, ngx_http_openbank_record_value(rec), rec->value_len);
-        hit = 1;
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    hit = (got >= (ssize_t) sizeof(ngx_http_openbank_token_value_t)
+           && got <= (ssize_t) sizeof(buf));
 
     if (hit) {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -332,28 +357,39 @@ ngx_http_openbank_token_cache(ngx_http_request_t *r, ngx_str_t *hash,
     ngx_http_openbank_jwt_t *jwt, ngx_http_openbank_signing_key_t *key,
     u_char *cnf, ngx_uint_t bound)
 {
-    u_char                           *p;
-    size_t                            len;
-    uint64_t                          now_ms;
-    ngx_http_openbank_zone_t         *zone;
-    ngx_http_openbank_record_t       *rec;
-    ngx_http_openbank_main_conf_t    *obmcf;
-    ngx_http_openbank_token_value_t  *tv;
+    ngx_http_openbank_token_op_t    op;
+    ngx_http_openbank_main_conf_t  *obmcf;
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
-    zone = obmcf->shm_zone->data;
-    now_ms = ngx_http_openbank_now_ms();
 
-    len = sizeof(ngx_http_openbank_token_value_t) + jwt->client_id.len
-          + jwt->scope.len;
+    op.hash = hash;
+    op.jwt = jwt;
+    op.key = key;
+    op.cnf = cnf;
+    op.bound = bound;
+    op.expire = (uint64_t) (jwt->exp + obmcf->clock_skew) * 1000;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    return ngx_http_openbank_store_atomic(obmcf->shm_zone->data,
+                                          ngx_http_openbank_token_cache_atomic,
+                                          &op);
+}
 
-    if (ngx_http_openbank_record_lookup(zone,
-                                        NGX_HTTP_OPENBANK_TABLE_REVOKED,
-                                        &jwt->jti, now_ms))
+
+static ngx_int_t
+ngx_http_openbank_token_cache_atomic(ngx_http_openbank_zone_t *zone,
+    void *data)
+{
+    ngx_http_openbank_token_op_t  *op = data;
+
+    size_t                    len;
+    ngx_http_openbank_jwt_t  *jwt;
+
+    jwt = op->jwt;
+
+    if (ngx_http_openbank_store_get(zone, NGX_HTTP_OPENBANK_TABLE_REVOKED,
+                                    &jwt->jti, NULL, 0, NULL)
+        != NGX_DECLINED)
     {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_DECLINED;
     }
 
@@ -361,40 +397,48 @@ ngx_http_openbank_token_cache(ngx_http_request_t *r, ngx_str_t *hash,
         || jwt->scope.len > NGX_HTTP_OPENBANK_SCOPE_CACHE_MAX
         || (jwt->has_nbf && jwt->nbf > ngx_time()))
     {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_OK;
     }
 
-    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_TOKEN,
-                                          hash, now_ms);
+    len = sizeof(ngx_http_openbank_token_value_t) + jwt->client_id.len
+          + jwt->scope.len;
 
-    if (rec == NULL) {
-        rec = ngx_http_openbank_record_create(zone,
-                                              NGX_HTTP_OPENBANK_TABLE_TOKEN,
-                                              hash, len,
-                                              (uint64_t) (jwt->exp
-                                                          + obmcf->clock_skew)
-                                              * 1000, 1, now_ms);
-        if (rec) {
-            tv = (ngx_http_openbank_token_value_t *)
-                     ngx_http_openbank_record_value(rec);
-
-            tv->exp = jwt->exp;
-            ngx_memcpy(tv->key_id, key->id, NGX_HTTP_OPENBANK_HASH_LEN);
-            ngx_memcpy(tv->cnf, cnf, NGX_HTTP_OPENBANK_HASH_LEN);
-            tv->bound = bound ? 1 : 0;
-            tv->client_id_len = (u_char) jwt->client_id.len;
-            tv->scope_len = (uint16_t) jwt->scope.len;
-
-            p = (u_char *) tv + sizeof(ngx_http_openbank_token_value_t);
-            p = ngx_cpymem(p, jwt->client_id.data, jwt->client_id.len);
-            ngx_memcpy(p, jwt->scope.data, jwt->scope.len);
-        }
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    (void) ngx_http_openbank_store_update(zone, NGX_HTTP_OPENBANK_TABLE_TOKEN,
+                                          op->hash, len, op->expire,
+                                          ngx_http_openbank_token_fill, op);
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_token_fill(ngx_http_openbank_store_value_t *sv, void *data)
+{
+    ngx_http_openbank_token_op_t  *op = data;
+
+    u_char                           *p;
+    ngx_http_openbank_jwt_t          *jwt;
+    ngx_http_openbank_token_value_t  *tv;
+
+    if (!sv->is_new) {
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    jwt = op->jwt;
+    tv = (ngx_http_openbank_token_value_t *) sv->value;
+
+    tv->exp = jwt->exp;
+    ngx_memcpy(tv->key_id, op->key->id, NGX_HTTP_OPENBANK_HASH_LEN);
+    ngx_memcpy(tv->cnf, op->cnf, NGX_HTTP_OPENBANK_HASH_LEN);
+    tv->bound = op->bound ? 1 : 0;
+    tv->client_id_len = (u_char) jwt->client_id.len;
+    tv->scope_len = (uint16_t) jwt->scope.len;
+
+    p = (u_char *) tv + sizeof(ngx_http_openbank_token_value_t);
+    p = ngx_cpymem(p, jwt->client_id.data, jwt->client_id.len);
+    ngx_memcpy(p, jwt->scope.data, jwt->scope.len);
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
 
 
@@ -411,8 +455,6 @@ ngx_http_openbank_token_check(ngx_http_request_t *r, ngx_str_t *token,
     time_t                           now;
     ngx_int_t                        rc;
     ngx_uint_t                       i;
-    ngx_http_openbank_zone_t        *zone;
-    ngx_http_openbank_record_t      *rec;
     ngx_http_openbank_main_conf_t   *obmcf;
     ngx_http_openbank_signing_key_t *k;
 
@@ -511,18 +553,11 @@ ngx_http_openbank_token_check(ngx_http_request_t *r, ngx_str_t *token,
         return NGX_DECLINED;
     }
 
-    zone = obmcf->shm_zone->data;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    rec = ngx_http_openbank_record_lookup(zone,
-                                          NGX_HTTP_OPENBANK_TABLE_REVOKED,
-                                          &jwt->jti,
-                                          ngx_http_openbank_now_ms());
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (rec) {
+    if (ngx_http_openbank_store_get(obmcf->shm_zone->data,
+                                    NGX_HTTP_OPENBANK_TABLE_REVOKED,
+                                    &jwt->jti, NULL, 0, NULL)
+        != NGX_DECLINED)
+    {
         *err = "the token is revoked";
         return NGX_DECLINED;
     }
@@ -581,57 +616,57 @@ ngx_int_t
 ngx_http_openbank_revoke(ngx_http_request_t *r, ngx_str_t *token,
     ngx_http_openbank_jwt_t *jwt)
 {
-    uint64_t                        now_ms;
     ngx_str_t                       key;
-    ngx_http_openbank_zone_t       *zone;
-    ngx_http_openbank_record_t     *rec;
+    ngx_http_openbank_token_op_t    op;
     ngx_http_openbank_main_conf_t  *obmcf;
     u_char                          hash[NGX_HTTP_OPENBANK_HASH_LEN];
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
-    zone = obmcf->shm_zone->data;
-    now_ms = ngx_http_openbank_now_ms();
 
     ngx_http_openbank_sha256(hash, token->data, token->len);
     key.data = hash;
     key.len = sizeof(hash);
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    op.hash = &key;
+    op.jwt = jwt;
+    op.expire = (uint64_t) (jwt->exp + obmcf->clock_skew) * 1000;
 
-    rec = ngx_http_openbank_record_lookup(zone,
-                                          NGX_HTTP_OPENBANK_TABLE_REVOKED,
-                                          &jwt->jti, now_ms);
-    if (rec == NULL) {
-        rec = ngx_http_openbank_record_create(zone,
-                                              NGX_HTTP_OPENBANK_TABLE_REVOKED,
-                                              &jwt->jti, 0,
-                                              (uint64_t) (jwt->exp
-                                                          + obmcf->clock_skew)
-                                              * 1000, 0, now_ms);
-    }
-
-    if (rec == NULL) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
+    if (ngx_http_openbank_store_atomic(obmcf->shm_zone->data,
+                                       ngx_http_openbank_revoke_atomic, &op)
+        != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "openbank: zone \"%V\" is full: cannot record a "
                       "revoked token", &obmcf->shm_zone->shm.name);
         return NGX_DECLINED;
     }
 
-    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_TOKEN,
-                                          &key, now_ms);
-    if (rec) {
-        ngx_http_openbank_record_delete(zone, rec);
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "openbank: token %V of client \"%V\" revoked",
                   &jwt->jti, &jwt->client_id);
 
     return ngx_http_openbank_revoked_save(r, jwt);
+}
+
+
+/* the jti is revoked and its cached token goes, under one lock */
+
+static ngx_int_t
+ngx_http_openbank_revoke_atomic(ngx_http_openbank_zone_t *zone, void *data)
+{
+    ngx_http_openbank_token_op_t  *op = data;
+
+    if (ngx_http_openbank_store_add(zone, NGX_HTTP_OPENBANK_TABLE_REVOKED,
+                                    &op->jwt->jti, NULL, 0, op->expire)
+        == NGX_HTTP_OPENBANK_STORE_FULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    (void) ngx_http_openbank_store_delete(zone, NGX_HTTP_OPENBANK_TABLE_TOKEN,
+                                          op->hash);
+
+    return NGX_OK;
 }
 
 
@@ -647,18 +682,12 @@ static ngx_int_t
 ngx_http_openbank_revoked_save(ngx_http_request_t *r,
     ngx_http_openbank_jwt_t *jwt)
 {
-    u_char                         *out, *o;
-    size_t                          size;
-    time_t                          exp;
-    uint64_t                        now_ms;
-    ngx_fd_t                        lock;
-    ngx_int_t                       rc;
-    ngx_str_t                       name, lock_name;
-    ngx_uint_t                      pass;
-    ngx_queue_t                    *q;
-    ngx_http_openbank_zone_t       *zone;
-    ngx_http_openbank_record_t     *rec;
-    ngx_http_openbank_main_conf_t  *obmcf;
+    u_char                          *out, *o;
+    ngx_fd_t                         lock;
+    ngx_int_t                        rc;
+    ngx_str_t                        name, lock_name;
+    ngx_http_openbank_main_conf_t   *obmcf;
+    ngx_http_openbank_revoked_out_t  ro;
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
 
@@ -691,54 +720,19 @@ ngx_http_openbank_revoked_save(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    zone = obmcf->shm_zone->data;
-    now_ms = ngx_http_openbank_now_ms();
-    out = NULL;
-    o = NULL;
-    size = 0;
+    ro.pool = r->pool;
+    ro.skew = obmcf->clock_skew;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    for (pass = 0; pass < 2; pass++) {
-
-        for (q = ngx_queue_head(&zone->sh->queue);
-             q != ngx_queue_sentinel(&zone->sh->queue);
-             q = ngx_queue_next(q))
-        {
-            rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
-
-            if (rec->table != NGX_HTTP_OPENBANK_TABLE_REVOKED
-                || rec->expire <= now_ms)
-            {
-                continue;
-            }
-
-            if (pass == 0) {
-                size += NGX_TIME_T_LEN + 2 + rec->key_len;
-                continue;
-            }
-
-            /* the record lasts the token's life and the clock skew */
-
-            exp = (time_t) (rec->expire / 1000) - obmcf->clock_skew;
-
-            o = ngx_sprintf(o, "%T %*s\n", exp, (size_t) rec->key_len,
-                            rec->data);
-        }
-
-        if (pass == 0) {
-            out = ngx_pnalloc(r->pool, size + 1);
-            if (out == NULL) {
-                ngx_shmtx_unlock(&zone->shpool->mutex);
-                rc = NGX_ERROR;
-                goto done;
-            }
-
-            o = out;
-        }
+    if (ngx_http_openbank_store_atomic(obmcf->shm_zone->data,
+                                       ngx_http_openbank_revoked_atomic, &ro)
+        != NGX_OK)
+    {
+        rc = NGX_ERROR;
+        goto done;
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    out = ro.out;
+    o = ro.o;
 
     rc = ngx_http_openbank_state_write(r->connection->log, &name, out,
                                        o - out);
@@ -759,6 +753,56 @@ done:
 }
 
 
+/* every revocation the zone holds, as the file's lines, under one lock */
+
+static ngx_int_t
+ngx_http_openbank_revoked_atomic(ngx_http_openbank_zone_t *zone, void *data)
+{
+    ngx_http_openbank_revoked_out_t  *ro = data;
+
+    ro->size = 0;
+    ro->out = NULL;
+
+    (void) ngx_http_openbank_store_walk(zone, NGX_HTTP_OPENBANK_TABLE_REVOKED,
+                                        ngx_http_openbank_revoked_line, ro);
+
+    ro->out = ngx_pnalloc(ro->pool, ro->size + 1);
+    if (ro->out == NULL) {
+        return NGX_ERROR;
+    }
+
+    ro->o = ro->out;
+
+    (void) ngx_http_openbank_store_walk(zone, NGX_HTTP_OPENBANK_TABLE_REVOKED,
+                                        ngx_http_openbank_revoked_line, ro);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_revoked_line(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_revoked_out_t  *ro = data;
+
+    time_t  exp;
+
+    if (ro->out == NULL) {
+        ro->size += NGX_TIME_T_LEN + 2 + sv->key.len;
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    /* the record lasts the token's life and the clock skew */
+
+    exp = (time_t) (sv->expire / 1000) - ro->skew;
+
+    ro->o = ngx_sprintf(ro->o, "%T %V\n", exp, &sv->key);
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
 /* at start: every revocation still useful goes back into the zone */
 
 ngx_int_t
@@ -767,12 +811,10 @@ ngx_http_openbank_revoked_load(ngx_cycle_t *cycle,
 {
     u_char                      *p, *q, *sp, *last;
     time_t                       now, exp;
-    uint64_t                     now_ms;
     ngx_int_t                    rc;
     ngx_str_t                    name, text, jti;
     ngx_uint_t                   line, loaded;
     ngx_http_openbank_zone_t    *zone;
-    ngx_http_openbank_record_t  *rec;
 
     name.len = obmcf->state_path.len
                + sizeof("/" NGX_HTTP_OPENBANK_REVOKED_FILE) - 1;
@@ -792,7 +834,6 @@ ngx_http_openbank_revoked_load(ngx_cycle_t *cycle,
 
     zone = obmcf->shm_zone->data;
     now = ngx_time();
-    now_ms = ngx_http_openbank_now_ms();
     last = text.data + text.len;
     line = 0;
     loaded = 0;
@@ -819,22 +860,15 @@ ngx_http_openbank_revoked_load(ngx_cycle_t *cycle,
         jti.data = sp + 1;
         jti.len = q - (sp + 1);
 
-        ngx_shmtx_lock(&zone->shpool->mutex);
-
-        rec = ngx_http_openbank_record_lookup(zone,
-                                              NGX_HTTP_OPENBANK_TABLE_REVOKED,
-                                              &jti, now_ms);
-        if (rec == NULL) {
-            rec = ngx_http_openbank_record_create(
-                      zone, NGX_HTTP_OPENBANK_TABLE_REVOKED, &jti, 0,
-                      (uint64_t) (exp + obmcf->clock_skew) * 1000, 0,
-                      now_ms);
+        rc = ngx_http_openbank_store_add(zone, NGX_HTTP_OPENBANK_TABLE_REVOKED,
+                                         &jti, NULL, 0,
+                                         (uint64_t) (exp + obmcf->clock_skew)
+                                         * 1000);
+        if (rc == NGX_OK) {
             loaded++;
         }
 
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
-        if (rec == NULL) {
+        if (rc == NGX_HTTP_OPENBANK_STORE_FULL) {
             ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                           "openbank: zone \"%V\" is too small for the "
                           "revoked tokens of \"%V\"",
