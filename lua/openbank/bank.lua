@@ -26,6 +26,7 @@
 -- and answered 500 internal_error, as a problem too.
 
 local accounts = require "openbank.accounts"
+local batches = require "openbank.batches"
 local db = require "openbank.db"
 local escrows = require "openbank.escrows"
 local json = require "openbank.json"
@@ -82,6 +83,9 @@ local routes = router.new({
     { "POST", "/v1/escrows/{id}/dispute", escrows.dispute },
     { "POST", "/v1/escrows/{id}/cancel", escrows.cancel },
     { "GET", "/v1/statements", statements.get },
+    { "POST", "/v1/payment-batches", batches.create },
+    { "GET", "/v1/payment-batches/{id}", batches.get },
+    { "GET", "/v1/payment-batches/{id}/status-report", batches.report },
 })
 
 
@@ -366,7 +370,8 @@ local function handle()
     if not status then
         if type(body) == "table" and problem.known(body.code) then
             return problem.send(body.code, body.detail, request_id,
-                                type(headers) == "table" and headers or nil)
+                                type(headers) == "table" and headers or nil,
+                                body.extra)
         end
 
         return unavailable(request_id, method .. " " .. uri .. ": "
