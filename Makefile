@@ -29,6 +29,7 @@ CFLAGS_ASAN   := -g -O1 -fPIC -fsanitize=address -fno-omit-frame-pointer \
 DEPS_BUILD := gcc make nginx nginx-dev libnginx-mod-http-lua \
               libnginx-mod-http-ndk libluajit2-5.1-dev libssl-dev \
               libyajl-dev libsqlite3-dev lua-cjson openssl
+DEPS_BUILD += lua-expat
 # Tests, memory checks and the benchmark.
 DEPS_TEST  := libtest-base-perl libipc-run-perl libwww-perl \
               libcrypt-jwt-perl libtext-diff-perl libjson-perl \
