@@ -225,6 +225,19 @@ objs/fuzz-signature: $(BUILD)/nginx/objs/Makefile fuzz/fuzz_signature.c \
 	    -o $@ fuzz/fuzz_signature.c \
 	    ngx_openbank_module/ngx_http_openbank_httpsig.c -lcrypto
 
+# The XML parser and the pain.001 mapping (lua/openbank/xml.lua,
+# pain001.lua): fuzz/fuzz_xml.lua on a LuaJIT interpreter linked with the
+# LuaJIT nginx uses (Debian's luajit package conflicts with it).
+objs/lua-host: fuzz/lua_host.c
+	@mkdir -p objs
+	gcc -O2 -Wall -Wextra -I/usr/include/luajit-2.1 -o $@ $< \
+	    -lluajit-5.1 -lm -ldl
+
+.PHONY: fuzz-xml
+fuzz-xml: objs/lua-host
+	LUA_CPATH="/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;;" \
+	    objs/lua-host fuzz/fuzz_xml.lua fuzz/corpus/xml $(FUZZ_SECONDS)
+
 .PHONY: fuzz-signature
 fuzz-signature: objs/fuzz-signature
 	@mkdir -p $(BUILD)/fuzz-signature-corpus
