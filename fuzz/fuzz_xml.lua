@@ -45,13 +45,51 @@ local FRAGMENTS = {
 math.randomseed(os.time())
 local random = math.random
 
+local VALUES = {
+    "", "0", "-1", "1.234", "1.2", "00001.00", "9999999999999.99",
+    "99999999999999", "1e3", " 1.00", "CNY", "cny", "E2E-1",
+    string.rep("x", 36), string.rep("y", 141), "6222020000000201", "12ab",
+    "&amp;&lt;", "<![CDATA[1.00]]>", "\226\130\172", "TRF", "CHK",
+}
+
+-- the text of one element (between a > and the next <) replaced
+local function retext(s)
+    local from = random(1, #s)
+    local i = s:find(">[^<]*<", from)
+    if not i then
+        return s
+    end
+    local j = s:find("<", i + 1, true)
+    return s:sub(1, i) .. VALUES[random(#VALUES)] .. s:sub(j)
+end
+
+-- one whole element (from a < that opens one to its >...</...>) doubled
+-- or dropped
+local function reelement(s)
+    local from = random(1, #s)
+    local i, _, name = s:find("<(%a+)[^>]*>", from)
+    if not i then
+        return s
+    end
+    local _, k = s:find("</" .. name .. ">", i, true)
+    if not k then
+        return s
+    end
+    if random(2) == 1 then
+        return s:sub(1, k) .. s:sub(i, k) .. s:sub(k + 1)
+    end
+    return s:sub(1, i - 1) .. s:sub(k + 1)
+end
+
 local function mutate(s)
-    local n = random(1, 8)
+    local n = random(1, 3)
     for _ = 1, n do
         local len = #s
-        local op = random(1, 6)
+        local op = random(1, 9)
         local i = random(1, len + 1)
-        if op == 1 and len > 0 then
+        if op >= 7 and len > 0 then
+            s = op == 7 and reelement(s) or retext(s)
+        elseif op == 1 and len > 0 then
             local b = string.char(random(0, 255))
             s = s:sub(1, i - 1) .. b .. s:sub(i + 1)
         elseif op == 2 then
@@ -73,6 +111,8 @@ local function mutate(s)
     return s
 end
 
+local parsed, mapped = 0, 0
+
 local function run(input)
     local root, err, line, col = xml.parse(input)
     if not root then
@@ -80,8 +120,10 @@ local function run(input)
                and type(col) == "number", "parse: not nil, err, line, col")
         return
     end
+    parsed = parsed + 1
     local b, merr = pain001.map(root)
     if b then
+        mapped = mapped + 1
         assert(type(b.errors) == "table" and type(b.items) == "table")
     else
         assert(type(merr) == "string")
@@ -106,7 +148,7 @@ for i = 1, #seeds do
 end
 
 while os.time() - start < seconds do
-    local input = mutate(pool[random(#pool)])
+    local input = mutate(pool[random(#pool)] or seeds[random(#seeds)])
     local t0 = os.clock()
     local ok, err = pcall(run, input)
     local took = os.clock() - t0
@@ -117,10 +159,12 @@ while os.time() - start < seconds do
         fail(input, string.format("%.2f s for one input", took))
     end
     runs = runs + 1
-    if #input < 100000 and random(1, 16) == 1 then
-        pool[#pool % 256 + 1] = input
+    -- well-formed inputs seed further mutations
+    if #input < 100000 and xml.parse(input) then
+        pool[#seeds + random(0, 255)] = input
     end
 end
 
-print(string.format("fuzz_xml: %d inputs in %d s, no error", runs,
-                    os.time() - start))
+print(string.format("fuzz_xml: %d inputs in %d s (%d well-formed, %d "
+                    .. "mapped to a batch), no error", runs,
+                    os.time() - start, parsed, mapped))

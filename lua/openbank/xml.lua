@@ -28,7 +28,6 @@
 
 local lxp = require "lxp"
 
-local error = error
 local pcall = pcall
 local tbl_concat = table.concat
 local str_find = string.find
@@ -52,10 +51,6 @@ _M.DEFAULTS = DEFAULTS
 -- expat joins a namespace URI and a local name with this byte; no URI and
 -- no XML name contains it
 local SEP = "\1"
-
-
--- a controlled stop from inside a callback: thrown, caught by parse()
-local Stop = {}
 
 
 local function opt(opts, name)
@@ -92,9 +87,13 @@ function _M.parse(s, opts)
     local root
     local why
 
+    -- a refusal from inside a callback: expat is told to abort
+    -- (XML_StopParser), and the callbacks it may still make do nothing
     local function stop(msg)
-        why = msg
-        error(Stop)
+        if not why then
+            why = msg
+            parser:stop()
+        end
     end
 
     local callbacks = {
@@ -108,6 +107,10 @@ function _M.parse(s, opts)
         end,
 
         StartElement = function(p, name, attrs)
+            if why then
+                return
+            end
+
             depth = depth + 1
             if depth > max_depth then
                 stop("elements nest deeper than " .. max_depth .. " levels")
@@ -147,6 +150,10 @@ function _M.parse(s, opts)
         end,
 
         EndElement = function()
+            if why then
+                return
+            end
+
             local el = stack[depth]
             local t = texts[depth]
             if t then
@@ -161,7 +168,7 @@ function _M.parse(s, opts)
         end,
 
         CharacterData = function(_, data)
-            if depth == 0 then
+            if why or depth == 0 then
                 return
             end
 
@@ -209,10 +216,11 @@ function _M.parse(s, opts)
     end
     pcall(parser.close, parser)
 
+    if why then
+        return nil, why, pline, pcol
+    end
+
     if not ok then
-        if res == Stop then
-            return nil, why, pline, pcol
-        end
         return nil, "the document cannot be parsed", pline, pcol
     end
 
