@@ -93,11 +93,29 @@ my $esc = $gw->post('/v1/escrows', {
     amount => { value => '1.00', currency => 'CNY' },
     expires_at => $exp }, 'Idempotency-Key' => 'openapi-2')->{json}{id};
 
+my $batch = $gw->post('/v1/payment-batches', {
+    debtor_account => { number => '6222020000000001' },
+    items => [ { creditor_account => { number => '6222020000000201',
+                                       name => 'Shanghai Supplier Co., Ltd.',
+                                       bank_code => 'OBKCNSH' },
+                 amount => { value => '1.00', currency => 'CNY' },
+                 reference => 'openapi', end_to_end_id => 'openapi-1' } ] },
+    'Idempotency-Key' => 'openapi-3')->{json}{id};
+
+# the id of each path's {id}
+sub with_id {
+    my ($p) = @_;
+    (my $path = $p) =~ s/\{id\}/$p =~ m{^\/v1\/payment-batches} ? $batch
+                                : $p =~ m{^\/v1\/payments} ? $pay : $esc/e;
+    return $path;
+}
+
 my %body = (
     'POST /v1/payments' => '{}',
     'POST /v1/account-verifications' => '{"account":{"number":"6222020000000201",'
         . '"name":"x","bank_code":"OBKCNSH"}}',
     'POST /v1/escrows' => '{}',
+    'POST /v1/payment-batches' => '{}',
 );
 
 # what each answers to those bodies (the OAuth endpoints' is empty), in
@@ -109,6 +127,8 @@ my %status = (
     'GET /openbank/status' => 200,
     'GET /v1/accounts' => 200,
     'GET /v1/escrows/{id}' => 200,
+    'GET /v1/payment-batches/{id}' => 200,
+    'GET /v1/payment-batches/{id}/status-report' => 200,
     'GET /v1/payments' => 200,
     'GET /v1/payments/{id}' => 200,
     'GET /v1/statements' => 200,
@@ -122,13 +142,14 @@ my %status = (
     'POST /v1/escrows/{id}/fund' => 409,
     'POST /v1/escrows/{id}/refund' => 409,
     'POST /v1/escrows/{id}/release' => 409,
+    'POST /v1/payment-batches' => 400,
     'POST /v1/payments' => 400,
 );
 
 my $n = 0;
 for my $op (sort keys %documented) {
     my ($m, $p) = split / /, $op, 2;
-    (my $path = $p) =~ s/\{id\}/$p =~ m{^\/v1\/payments} ? $pay : $esc/e;
+    my $path = with_id($p);
     $path .= '?date=2026-11-23' if $p eq '/v1/statements';
 
     my $res = $gw->request($m, $path, $m eq 'POST' ? ($body{$op} // '') : undef,
@@ -150,7 +171,7 @@ for my $op (keys %documented) {
     push @{ $methods{$p} }, $m;
 }
 for my $p (sort keys %methods) {
-    (my $path = $p) =~ s/\{id\}/$p =~ m{^\/v1\/payments} ? $pay : $esc/e;
+    my $path = with_id($p);
     my $res = $gw->request('DELETE', $path);
     is($res->{status}, 405, "DELETE $p: 405") or diag($res->{content});
     like($res->{headers}{'content-type'}, qr{^application/problem\+json},
