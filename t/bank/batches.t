@@ -330,7 +330,8 @@ for my $h (@hostile) {
     is $j->{code}, 'invalid_body', "$what: invalid_body";
     like $j->{detail}, $re, "$what: $j->{detail}";
 }
-is bank_state()->{payments}, $before->{payments}, 'none of them booked a payment';
+is bank_state()->{payments}, $before->{payments},
+   'none of them booked a payment';
 
 
 # --- content faults: 422 invalid_batch with every fault, nothing booked
@@ -429,7 +430,8 @@ ok $j->{counts}{settled} > 0 && $j->{counts}{rejected} > 0,
    "some settled ($j->{counts}{settled}), some rejected "
    . "($j->{counts}{rejected})";
 my %codes = map { ($_->{reason_code} // 'none') => 1 } @{ $j->{items} };
-ok $codes{AM04} && $codes{AC04} && $codes{AC01}, 'AM04, AC04 and AC01 among them';
+ok $codes{AM04} && $codes{AC04} && $codes{AC01},
+   'AM04, AC04 and AC01 among them';
 $after = bank_state();
 my $sum = sub { my $t = 0; $t += $_ for values %{ $_[0]{balances} }; $t };
 is $sum->($after), $sum->($before), 'the sum of all balances is unchanged';
