@@ -52,5 +52,11 @@ is($res->{status}, 200, 'the status report through the gateway');
 my $n = () = $res->{content} =~ /<TxSts>ACSC<\/TxSts>/g;
 is($n, 10000, 'ACSC for every item');
 
-$demo->check_log;
+# past the location's 8m: 413 from the gateway, the bank never sees it
+$res = $demo->post('/v1/payment-batches', $doc . (' ' x (4 * 1024 * 1024)),
+                   %h, 'Idempotency-Key' => 'gw-batch-too-large');
+is($res->{status}, 413, 'a body of more than 8 MiB: 413');
+is($res->{json}{code}, 'payload_too_large', 'payload_too_large');
+
+$demo->check_log(qr/client intended to send too large body/);
 done_testing();

@@ -179,6 +179,7 @@ local function from_json(data)
     if n > MAX_ITEMS then
         fault(b, nil, nil, "too_many_items", "items: " .. n
               .. " payments, at most " .. MAX_ITEMS)
+        b.too_many = n
         return b
     end
 

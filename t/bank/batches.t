@@ -273,7 +273,8 @@ is $after->{balances}{'6222020000000202'},
    $before->{balances}{'6222020000000202'} + 1, 'a creditor is credited';
 
 ($r, $j) = post(pain001(msg => 'XML-1', items => [
-    [ 'X2-A', '1.00', '6222020000000201', undef, 'again' ] ]));
+    [ 'X2-A', '1.00', '6222020000000201', undef, 'again' ] ]),
+    type => 'text/xml; charset=utf-8');
 is $r->status, 409, 'the same MsgId again: 409';
 is $j->{code}, 'duplicate_message', 'duplicate_message';
 like $j->{detail}, qr/\Q$xid\E/, 'naming the first batch';
@@ -342,6 +343,22 @@ is $r->status, 422, '10,001 items: 422' or diag substr $r->body, 0, 300;
 is $j->{code}, 'invalid_batch', 'invalid_batch';
 is_deeply codes($j), [ [ undef, undef, 'too_many_items' ] ],
           'too_many_items';
+
+($r, $j) = post(encode_json({
+    debtor_account => { number => $DEMO1 },
+    items => [ map { {
+        creditor_account => { number => '6222020000000201', name => 'P',
+                              bank_code => 'OBKCNSH' },
+        amount => { value => '0.01', currency => 'CNY' },
+        reference => 'r', end_to_end_id => "J-$_" } } 1 .. 10001 ] }));
+is $r->status, 422, 'a JSON batch of 10,001 items: 422';
+is_deeply codes($j), [ [ undef, undef, 'too_many_items' ] ],
+          'too_many_items';
+
+($r, $j) = post(encode_json({ debtor_account => { number => $DEMO1 },
+                              items => [] }));
+is $r->status, 422, 'a JSON batch of no items: 422';
+is_deeply codes($j), [ [ undef, undef, 'no_items' ] ], 'no_items';
 
 ($r, $j) = post(pain001(msg => 'C-1', nb => 3, items => $ok_tx));
 is $r->status, 422, 'NbOfTxs disagrees: 422';
