@@ -29,6 +29,7 @@ local accounts = require "openbank.accounts"
 local batches = require "openbank.batches"
 local db = require "openbank.db"
 local escrows = require "openbank.escrows"
+local ffi = require "ffi"
 local json = require "openbank.json"
 local payments = require "openbank.payments"
 local problem = require "openbank.problem"
@@ -50,6 +51,10 @@ local io_open = io.open
 local ngx_req = ngx.req
 local ngx_sleep = ngx.sleep
 local str_sub = string.sub
+local str_byte = string.byte
+local str_format = string.format
+local str_gsub = string.gsub
+local ffi_string = ffi.string
 local tonumber = tonumber
 local tostring = tostring
 local type = type
@@ -128,6 +133,26 @@ DELETE FROM idempotency_keys WHERE rowid IN (
 local KEY_RE = [[^[\x21-\x7e]{1,255}\z]]
 
 
+-- A key's record keeps the SHA-256 of its request ("sha256:" and 64 hex
+-- digits), not the request: a payment batch is megabytes.  Records that
+-- hold the request itself still compare.
+if not pcall(ffi.typeof, "struct openbank_sha256_probe") then
+    ffi.cdef[[
+struct openbank_sha256_probe { int unused; };
+unsigned char *SHA256(const unsigned char *d, size_t n, unsigned char *md);
+]]
+end
+
+local sha_buf = ffi.new("unsigned char[32]")
+
+local function fingerprint(text)
+    ffi.C.SHA256(text, #text, sha_buf)
+    return "sha256:" .. str_gsub(ffi_string(sha_buf, 32), ".", function(c)
+        return str_format("%02x", str_byte(c))
+    end)
+end
+
+
 local function request_text(method)
     ngx_req.read_body()
 
@@ -162,7 +187,7 @@ local function run_post(conn, req, handler, key, text, now)
 
         -- an expired key is a new one: its record is replaced below
         if row and now - row.created_at < KEY_TTL_MS then
-            if row.request ~= text then
+            if row.request ~= text.digest and row.request ~= text.raw then
                 return nil, problem.err("idempotency_key_reused",
                                         "This Idempotency-Key was used "
                                         .. "with another request.")
@@ -193,7 +218,8 @@ local function run_post(conn, req, handler, key, text, now)
             end
         end
 
-        ok, err = conn:run(SQL_KEY_PUT, req.partner, key, text, status, s,
+        ok, err = conn:run(SQL_KEY_PUT, req.partner, key, text.digest,
+                           status, s,
                            location, now)
         if not ok then
             return nil, err
@@ -334,7 +360,11 @@ local function handle()
             ngx_sleep(hold)
         end
 
-        local text = key and request_text(method)
+        local text
+        if key then
+            local raw = request_text(method)
+            text = { raw = raw, digest = fingerprint(raw) }
+        end
 
         ok, status, body, headers = pcall(conn.transaction, conn, run_post,
                                           req, handler, key, text,

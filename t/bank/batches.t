@@ -38,9 +38,27 @@ location = /_test/state {
             b[r.number] = r.balance
         end
         local n = conn:first("SELECT COUNT(*) AS n FROM payments").n
+        local k = {}
+        for _, r in ipairs(conn:query("SELECT key, request "
+                                      .. "FROM idempotency_keys")) do
+            k[r.key] = r.request
+        end
         ngx.say(require("cjson").encode({ balances = b, payments = n,
+                                          keys = k,
                               verify = ledger.verify(conn) and true
                                        or false }))
+    }
+}
+# a key's record as the bank kept it before it kept digests: the request
+# itself (the body POSTed here, for the batch endpoint)
+location = /_test/legacy {
+    content_by_lua_block {
+        local db = require "openbank.db"
+        local conn = assert(db.open(ngx.var.openbank_bank_db))
+        ngx.req.read_body()
+        assert(conn:run("UPDATE idempotency_keys SET request = ? "
+                        .. "WHERE key = ?", "POST /v1/payment-batches\n"
+                        .. ngx.req.get_body_data(), ngx.var.arg_key))
     }
 }
 EOT
@@ -153,7 +171,7 @@ sub codes { [ map { [ $_->{index}, $_->{end_to_end_id}, $_->{code} ] }
 
 # --- a JSON batch: 202, each item a payment, settled
 my $before = bank_state();
-my ($r, $j) = post(encode_json({
+my $json1 = encode_json({
     debtor_account => { number => $DEMO1 },
     message_id => 'JSON-1',
     items => [ map { {
@@ -163,7 +181,8 @@ my ($r, $j) = post(encode_json({
         reference => "invoice $_",
         end_to_end_id => "J1-$_",
     } } 1 .. 3 ],
-}), key => 'json-1');
+});
+my ($r, $j) = post($json1, key => 'json-1');
 is $r->status, 202, 'a JSON batch: 202' or diag $r->body;
 is $j->{status}, 'accepted', 'accepted';
 is $j->{count}, 3, 'count 3';
@@ -210,6 +229,12 @@ is scalar $r->header('Idempotent-Replayed'), 'true', 'replayed';
 is $r->status, 422, 'the key with another body: 422';
 is $j->{code}, 'idempotency_key_reused', 'idempotency_key_reused';
 is bank_state()->{payments}, $after->{payments}, 'no payment more';
+like bank_state()->{keys}{'json-1'}, qr/^sha256:[0-9a-f]{64}$/,
+     'the bank keeps the SHA-256 of the request, not the request';
+http_request(POST => '/_test/legacy?key=json-1', [], $json1);
+($r, $j) = post($json1, key => 'json-1');
+is $r->status, 202, 'a record holding the request itself still replays';
+is $j->{id}, $jid, 'the same batch';
 
 # the same message_id without the key: 409
 ($r, $j) = post(encode_json({
@@ -229,7 +254,8 @@ $before = bank_state();
     [ 'X1-B', '10', '6222020000000204', undef, 'inv B' ],
     [ 'X1-C', '7.5', '6222020000000299', undef, 'inv C' ],
     [ 'X1-D', '249999.00', '6222020000000203', undef, undef ],
-    [ 'X1-E', '0.01', '6222020000000202', '上海供应商有限公司', 'inv E' ],
+    [ 'X1-E', '0.01', '6222020000000202', '上海供应商有限公司',
+      'inv E' ],
 ]));
 is $r->status, 202, 'a pain.001: 202' or diag $r->body;
 is $j->{count}, 5, 'count 5';
