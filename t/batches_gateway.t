@@ -8,6 +8,7 @@ use lib 't/lib';
 use OpenBank::Test;
 use Time::HiRes qw(time sleep);
 use OpenBank::Demo;
+use OpenBank::Signer qw(sign_request);
 
 my $demo = OpenBank::Demo->new('batches-gw');
 my $key = $demo->creds->{api_key};
@@ -51,6 +52,28 @@ $res = $demo->get("/v1/payment-batches/$id/status-report",
 is($res->{status}, 200, 'the status report through the gateway');
 my $n = () = $res->{content} =~ /<TxSts>ACSC<\/TxSts>/g;
 is($n, 10000, 'ACSC for every item');
+
+# signed with the partner's Ed25519 key: the Content-Digest of the whole
+# body is checked (the body is in a temporary file at the gateway)
+my $creds = $demo->creds;
+my $doc2 = `/usr/bin/python3 bench/pain001.py 10000 GW-SIGNED`;
+my %s = ('X-API-Key' => $key, 'Content-Type' => 'application/xml',
+         'Idempotency-Key' => 'gw-batch-signed');
+%s = (%s, map { split /: /, $_, 2 } sign_request(
+    method => 'POST', path => '/v1/payment-batches',
+    authority => '127.0.0.1:' . $demo->port, body => $doc2,
+    alg => 'ed25519', key => $demo->dir . "/$creds->{signing_key}",
+    keyid => $creds->{kid}));
+$res = $demo->post('/v1/payment-batches', $doc2, %s);
+is($res->{status}, 202, 'a signed batch of 10,000 items: 202')
+    or diag($res->{content});
+ok($res->{headers}{'signature'}, 'its answer is signed');
+
+$s{'Idempotency-Key'} = 'gw-batch-signed-2';
+my $bad = $doc2 =~ s/<Ustrd>Invoice 9999 /<Ustrd>Invoice 9998 /r;
+$res = $demo->post('/v1/payment-batches', $bad, %s);
+is($res->{status}, 401, 'one byte changed past the signature: 401');
+is($res->{json}{code}, 'signature_invalid', 'signature_invalid');
 
 # past the location's 8m: 413 from the gateway, the bank never sees it
 $res = $demo->post('/v1/payment-batches', $doc . (' ' x (4 * 1024 * 1024)),
