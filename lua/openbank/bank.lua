@@ -51,10 +51,8 @@ local io_open = io.open
 local ngx_req = ngx.req
 local ngx_sleep = ngx.sleep
 local str_sub = string.sub
-local str_byte = string.byte
 local str_format = string.format
-local str_gsub = string.gsub
-local ffi_string = ffi.string
+local tbl_concat = table.concat
 local tonumber = tonumber
 local tostring = tostring
 local type = type
@@ -144,12 +142,18 @@ unsigned char *SHA256(const unsigned char *d, size_t n, unsigned char *md);
 end
 
 local sha_buf = ffi.new("unsigned char[32]")
+local sha_hex = {}
+local HEX_OF = {}
+for i = 0, 255 do
+    HEX_OF[i] = str_format("%02x", i)
+end
 
 local function fingerprint(text)
     ffi.C.SHA256(text, #text, sha_buf)
-    return "sha256:" .. str_gsub(ffi_string(sha_buf, 32), ".", function(c)
-        return str_format("%02x", str_byte(c))
-    end)
+    for i = 1, 32 do
+        sha_hex[i] = HEX_OF[sha_buf[i - 1]]
+    end
+    return "sha256:" .. tbl_concat(sha_hex)
 end
 
 

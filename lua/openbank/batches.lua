@@ -45,6 +45,8 @@ local _M = {}
 
 local MAX_ITEMS = pain001.MAX_ITEMS
 
+local NS_PAIN002 = "urn:iso:std:iso:20022:tech:xsd:pain.002.001.10"
+
 local SQL_BATCH_INSERT = [[
 INSERT INTO payment_batches (id, partner, message_id, pmt_inf_id, format,
                              debtor, currency, count, total, ctrl_sum,
@@ -126,6 +128,11 @@ local function read_body()
     end
 
     return data
+end
+
+
+local function put(out, s)
+    out[#out + 1] = s
 end
 
 
@@ -540,8 +547,9 @@ function _M.get(req)
     end
 
     local tot = {}
-    for k, v in pairs(totals) do
-        tot[k] = to_json(v, bt.currency)
+    for i = 1, #STATUSES do
+        local k = STATUSES[i]
+        tot[k] = to_json(totals[k], bt.currency)
     end
 
     return 200, {
@@ -573,68 +581,65 @@ function _M.report(req)
     end
 
     local out = {}
-    local function w(s)
-        out[#out + 1] = s
-    end
 
     local msg = bt.message_id or bt.id
-    w('<?xml version="1.0" encoding="UTF-8"?>\n')
-    w('<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.10">\n')
-    w("<CstmrPmtStsRpt>\n<GrpHdr><MsgId>STS-")
-    w(escape(bt.id))
-    w("</MsgId><CreDtTm>")
-    w(iso(util.now_ms()))
-    w("</CreDtTm><DbtrAgt><FinInstnId><Othr><Id>")
-    w(schema.BANK_CODE)
-    w("</Id></Othr></FinInstnId></DbtrAgt></GrpHdr>\n")
-    w("<OrgnlGrpInfAndSts><OrgnlMsgId>")
-    w(escape(msg))
-    w("</OrgnlMsgId><OrgnlMsgNmId>pain.001.001.09</OrgnlMsgNmId>")
-    w("<OrgnlCreDtTm>")
-    w(iso(bt.created_at))
-    w("</OrgnlCreDtTm><OrgnlNbOfTxs>")
-    w(tostring(bt.count))
-    w("</OrgnlNbOfTxs><OrgnlCtrlSum>")
-    w(money.format(bt.total))
-    w("</OrgnlCtrlSum><GrpSts>")
-    w(GROUP_STATUS[status])
-    w("</GrpSts>")
+    put(out, '<?xml version="1.0" encoding="UTF-8"?>\n')
+    put(out, '<Document xmlns="' .. NS_PAIN002 .. '">\n')
+    put(out, "<CstmrPmtStsRpt>\n<GrpHdr><MsgId>STS-")
+    put(out, escape(bt.id))
+    put(out, "</MsgId><CreDtTm>")
+    put(out, iso(util.now_ms()))
+    put(out, "</CreDtTm><DbtrAgt><FinInstnId><Othr><Id>")
+    put(out, schema.BANK_CODE)
+    put(out, "</Id></Othr></FinInstnId></DbtrAgt></GrpHdr>\n")
+    put(out, "<OrgnlGrpInfAndSts><OrgnlMsgId>")
+    put(out, escape(msg))
+    put(out, "</OrgnlMsgId><OrgnlMsgNmId>pain.001.001.09</OrgnlMsgNmId>")
+    put(out, "<OrgnlCreDtTm>")
+    put(out, iso(bt.created_at))
+    put(out, "</OrgnlCreDtTm><OrgnlNbOfTxs>")
+    put(out, tostring(bt.count))
+    put(out, "</OrgnlNbOfTxs><OrgnlCtrlSum>")
+    put(out, money.format(bt.total))
+    put(out, "</OrgnlCtrlSum><GrpSts>")
+    put(out, GROUP_STATUS[status])
+    put(out, "</GrpSts>")
     for i = 1, #STATUSES do
         local s = STATUSES[i]
         if counts[s] > 0 then
-            w("<NbOfTxsPerSts><DtldNbOfTxs>")
-            w(tostring(counts[s]))
-            w("</DtldNbOfTxs><DtldSts>")
-            w(TX_STATUS[s])
-            w("</DtldSts><DtldCtrlSum>")
-            w(money.format(totals[s]))
-            w("</DtldCtrlSum></NbOfTxsPerSts>")
+            put(out, "<NbOfTxsPerSts><DtldNbOfTxs>")
+            put(out, tostring(counts[s]))
+            put(out, "</DtldNbOfTxs><DtldSts>")
+            put(out, TX_STATUS[s])
+            put(out, "</DtldSts><DtldCtrlSum>")
+            put(out, money.format(totals[s]))
+            put(out, "</DtldCtrlSum></NbOfTxsPerSts>")
         end
     end
-    w("</OrgnlGrpInfAndSts>\n<OrgnlPmtInfAndSts><OrgnlPmtInfId>")
-    w(escape(bt.pmt_inf_id or bt.id))
-    w("</OrgnlPmtInfId>\n")
+    put(out, "</OrgnlGrpInfAndSts>\n<OrgnlPmtInfAndSts><OrgnlPmtInfId>")
+    put(out, escape(bt.pmt_inf_id or bt.id))
+    put(out, "</OrgnlPmtInfId>\n")
 
     for i = 1, #items do
         local p = items[i]
-        w("<TxInfAndSts><OrgnlEndToEndId>")
-        w(escape(p.end_to_end_id))
-        w("</OrgnlEndToEndId><TxSts>")
-        w(TX_STATUS[p.status])
-        w("</TxSts>")
+        put(out, "<TxInfAndSts><OrgnlEndToEndId>")
+        put(out, escape(p.end_to_end_id))
+        put(out, "</OrgnlEndToEndId><TxSts>")
+        put(out, TX_STATUS[p.status])
+        put(out, "</TxSts>")
         if p.status == "rejected" then
-            w("<StsRsnInf><Rsn><Cd>")
-            w(reason_code(p.reason, p.creditor_status))
-            w("</Cd></Rsn><AddtlInf>")
-            w(p.reason)
-            w("</AddtlInf></StsRsnInf>")
+            put(out, "<StsRsnInf><Rsn><Cd>")
+            put(out, reason_code(p.reason, p.creditor_status))
+            put(out, "</Cd></Rsn><AddtlInf>")
+            put(out, p.reason)
+            put(out, "</AddtlInf></StsRsnInf>")
         end
-        w("<AcctSvcrRef>")
-        w(p.id)
-        w("</AcctSvcrRef></TxInfAndSts>\n")
+        put(out, "<AcctSvcrRef>")
+        put(out, p.id)
+        put(out, "</AcctSvcrRef></TxInfAndSts>\n")
     end
 
-    w("</OrgnlPmtInfAndSts>\n</CstmrPmtStsRpt>\n</Document>\n")
+    put(out, "</OrgnlPmtInfAndSts>\n</CstmrPmtStsRpt>\n</Document>\n")
 
     return 200, tbl_concat(out), { "Content-Type", "application/xml" }
 end

@@ -22,6 +22,7 @@
 local pairs = pairs
 local setmetatable = setmetatable
 local str_find = string.find
+local str_gsub = string.gsub
 local str_match = string.match
 local str_sub = string.sub
 local tonumber = tonumber
@@ -127,10 +128,26 @@ local FININSTNID = { BICFI = { 0, 1 }, ClrSysMmbId = { 0, 1 },
 local RMTINF = { Ustrd = { 0, 0 }, Strd = { 0, 0 } }
 
 
+-- each spec's required names, in a list (no pairs() per element)
+local SPECS = { DOCUMENT, INITN, GRPHDR, PMTINF, TXINF, PMTID, AMT, ACCT,
+                ACCTID, OTHR, PARTY, AGENT, FININSTNID, RMTINF }
+local REQUIRED = {}
+for i = 1, #SPECS do
+    local list = {}
+    for name, s in pairs(SPECS[i]) do
+        if s[1] > 0 then
+            list[#list + 1] = name
+        end
+    end
+    table.sort(list)
+    REQUIRED[SPECS[i]] = list
+end
+
+
 -- Max35Text / Max140Text: 1 to max characters (UTF-8), no surrounding
 -- element structure
 local function utf8_len(s)
-    local _, n = s:gsub("[^\128-\191]", "")
+    local _, n = str_gsub(s, "[^\128-\191]", "")
     return n
 end
 
@@ -189,8 +206,10 @@ function Batch:fields(el, spec, where, index, e2e)
         end
     end
 
-    for name, s in pairs(spec) do
-        if s[1] > 0 and not counts[name] then
+    local req = REQUIRED[spec]
+    for i = 1, #req do
+        local name = req[i]
+        if not counts[name] then
             self:fault(index, e2e, "invalid_element", where .. "/" .. name
                        .. ": required")
         end

@@ -62,152 +62,157 @@ local function opt(opts, name)
 end
 
 
+-- The state of the one parse running: expat calls back synchronously and a
+-- callback never yields, so a worker runs one parse at a time and the
+-- callbacks below are made once, not per document.
+local st = {}
+
+
+-- a refusal from inside a callback: expat is told to abort
+-- (XML_StopParser), and the callbacks it may still make do nothing
+local function stop(msg)
+    if not st.why then
+        st.why = msg
+        st.parser:stop()
+    end
+end
+
+
+local CALLBACKS = {
+    StartDoctypeDecl = function()
+        stop("a document type declaration (DOCTYPE) is not allowed")
+    end,
+
+    -- with no DOCTYPE these cannot happen; refused all the same
+    EntityDecl = function()
+        stop("an entity declaration is not allowed")
+    end,
+
+    StartElement = function(p, name, attrs)
+        if st.why then
+            return
+        end
+
+        local depth = st.depth + 1
+        st.depth = depth
+        if depth > st.max_depth then
+            return stop("elements nest deeper than " .. st.max_depth
+                        .. " levels")
+        end
+
+        local elements = st.elements + 1
+        st.elements = elements
+        if elements > st.max_elements then
+            return stop("the document has more than " .. st.max_elements
+                        .. " elements")
+        end
+
+        if attrs[st.max_attrs + 1] then
+            return stop("an element has more than " .. st.max_attrs
+                        .. " attributes")
+        end
+
+        local i = str_find(name, SEP, 1, true)
+        local ns, lname
+        if i then
+            ns, lname = str_sub(name, 1, i - 1), str_sub(name, i + 1)
+        else
+            lname = name
+        end
+
+        local el = { ns = ns, name = lname, attrs = attrs, line = p:pos() }
+        local stack = st.stack
+        local parent = stack[depth - 1]
+        if parent then
+            parent[#parent + 1] = el
+        else
+            st.root = el
+        end
+
+        stack[depth] = el
+        st.texts[depth] = nil
+        st.tlens[depth] = 0
+    end,
+
+    EndElement = function()
+        if st.why then
+            return
+        end
+
+        local depth = st.depth
+        local el = st.stack[depth]
+        local t = st.texts[depth]
+        el.text = t and tbl_concat(t) or ""
+
+        st.stack[depth] = nil
+        st.texts[depth] = nil
+        st.depth = depth - 1
+    end,
+
+    CharacterData = function(_, data)
+        local depth = st.depth
+        if st.why or depth == 0 then
+            return
+        end
+
+        -- the layout between child elements is neither counted nor kept
+        if st.stack[depth][1] and not str_find(data, "[^ \t\r\n]") then
+            return
+        end
+
+        local n = st.tlens[depth] + #data
+        if n > st.max_text then
+            return stop("an element has more than " .. st.max_text
+                        .. " bytes of text")
+        end
+        st.tlens[depth] = n
+
+        local t = st.texts[depth]
+        if t then
+            t[#t + 1] = data
+        else
+            st.texts[depth] = { data }
+        end
+    end,
+}
+
+
+local function run(parser, s)
+    local r, m, l, c = parser:parse(s)
+    if r then
+        r, m, l, c = parser:parse()
+    end
+    return r, m, l, c
+end
+
+
 function _M.parse(s, opts)
     if type(s) ~= "string" then
         return nil, "the document is not a string", 0, 0
     end
 
     local max_bytes = opt(opts, "max_bytes")
-    local max_depth = opt(opts, "max_depth")
-    local max_elements = opt(opts, "max_elements")
-    local max_attrs = opt(opts, "max_attrs")
-    local max_text = opt(opts, "max_text")
-
     if #s > max_bytes then
         return nil, "the document is larger than " .. max_bytes
                     .. " bytes", 0, 0
     end
 
-    local parser
-    local stack = {}
-    local texts = {}
-    local tlens = {}
-    local depth = 0
-    local elements = 0
-    local root
-    local why
-
-    -- a refusal from inside a callback: expat is told to abort
-    -- (XML_StopParser), and the callbacks it may still make do nothing
-    local function stop(msg)
-        if not why then
-            why = msg
-            parser:stop()
-        end
-    end
-
-    local callbacks = {
-        StartDoctypeDecl = function()
-            stop("a document type declaration (DOCTYPE) is not allowed")
-        end,
-
-        -- with no DOCTYPE these cannot happen; refused all the same
-        EntityDecl = function()
-            stop("an entity declaration is not allowed")
-        end,
-
-        StartElement = function(p, name, attrs)
-            if why then
-                return
-            end
-
-            depth = depth + 1
-            if depth > max_depth then
-                stop("elements nest deeper than " .. max_depth .. " levels")
-            end
-
-            elements = elements + 1
-            if elements > max_elements then
-                stop("the document has more than " .. max_elements
-                     .. " elements")
-            end
-
-            if attrs[max_attrs + 1] then
-                stop("an element has more than " .. max_attrs
-                     .. " attributes")
-            end
-
-            local i = str_find(name, SEP, 1, true)
-            local ns, lname
-            if i then
-                ns, lname = str_sub(name, 1, i - 1), str_sub(name, i + 1)
-            else
-                lname = name
-            end
-
-            local line = p:pos()
-            local el = { ns = ns, name = lname, attrs = attrs, line = line }
-            local parent = stack[depth - 1]
-            if parent then
-                parent[#parent + 1] = el
-            else
-                root = el
-            end
-
-            stack[depth] = el
-            texts[depth] = nil
-            tlens[depth] = 0
-        end,
-
-        EndElement = function()
-            if why then
-                return
-            end
-
-            local el = stack[depth]
-            local t = texts[depth]
-            if t then
-                el.text = tbl_concat(t)
-            else
-                el.text = ""
-            end
-
-            stack[depth] = nil
-            texts[depth] = nil
-            depth = depth - 1
-        end,
-
-        CharacterData = function(_, data)
-            if why or depth == 0 then
-                return
-            end
-
-            -- the layout between child elements is neither counted nor
-            -- kept
-            if stack[depth][1] and not str_find(data, "[^ \t\r\n]") then
-                return
-            end
-
-            local n = tlens[depth] + #data
-            if n > max_text then
-                stop("an element has more than " .. max_text
-                     .. " bytes of text")
-            end
-            tlens[depth] = n
-
-            local t = texts[depth]
-            if t then
-                t[#t + 1] = data
-            else
-                texts[depth] = { data }
-            end
-        end,
-    }
-
-    local ok
-    ok, parser = pcall(lxp.new, callbacks, SEP)
+    local ok, parser = pcall(lxp.new, CALLBACKS, SEP)
     if not ok or not parser then
         return nil, "cannot create an XML parser", 0, 0
     end
 
+    st = {
+        parser = parser, stack = {}, texts = {}, tlens = {}, depth = 0,
+        elements = 0, root = nil, why = nil,
+        max_depth = opt(opts, "max_depth"),
+        max_elements = opt(opts, "max_elements"),
+        max_attrs = opt(opts, "max_attrs"),
+        max_text = opt(opts, "max_text"),
+    }
+
     local res, msg, line, col
-    ok, res, msg, line, col = pcall(function()
-        local r, m, l, c = parser:parse(s)
-        if r then
-            r, m, l, c = parser:parse()
-        end
-        return r, m, l, c
-    end)
+    ok, res, msg, line, col = pcall(run, parser, s)
 
     local pline, pcol = 0, 0
     local ok2, l2, c2 = pcall(parser.pos, parser)
@@ -215,6 +220,9 @@ function _M.parse(s, opts)
         pline, pcol = l2 or 0, c2 or 0
     end
     pcall(parser.close, parser)
+
+    local root, why = st.root, st.why
+    st = {}
 
     if why then
         return nil, why, pline, pcol
