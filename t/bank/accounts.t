@@ -318,7 +318,7 @@ location = /t {
 GET /t
 --- response_body
 verify: true
-version: 4
+version: 5
 6222020000000001 customer demo 100000000 100000000 Demo Trading Co., Ltd.
 6222020000000002 customer demo 25000000 25000000 Demo Trading Co., Ltd.
 6222020000000101 customer other 5000000 5000000 Other Industries Ltd.
