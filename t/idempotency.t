@@ -225,16 +225,29 @@ $gw->stop;
 $gw->check_log(qr/client intended to send too large body/);
 
 # --- a crash of the whole gateway while the request is at the bank
+
+# the POSTs the bank has held so far (openbank_bank_debug_delay), and a
+# wait until it holds one more
+sub holds { my $n = () = $_[0]->error_log =~ /bank: holding the POST/g; $n }
+sub held {
+    my ($gw, $before) = @_;
+    for (1 .. 100) {
+        return if holds($gw) > $before;
+        sleep 0.1;
+    }
+    fail('the bank holds the POST');
+}
 my $crash = OpenBank::Gateway->new('idempotency-crash', settle_delay => 0.2,
                                    debug_delay => 3);
 $crash->start;
 $body = JSON::PP->new->canonical->encode(payment('idem-crash'));
+my $holds = holds($crash);
 my $pid = fork // die;
 if ($pid == 0) {
     $crash->post('/v1/payments', $body, 'Idempotency-Key' => 'key-crash');
     _exit(0);
 }
-sleep 1;
+held($crash, $holds);
 $crash->kill9;
 waitpid $pid, 0;
 $crash->{debug_delay} = 0;
@@ -256,12 +269,13 @@ $crash->{debug_delay} = 3;
 $crash->configure;
 $crash->stop;
 $crash->start;
+$holds = holds($crash);
 $pid = fork // die;
 if ($pid == 0) {
     $crash->post('/v1/payments', $body, 'Idempotency-Key' => 'key-worker');
     _exit(0);
 }
-sleep 1;
+held($crash, $holds);
 my (undef, @workers) = $crash->pids;
 kill 'KILL', @workers;
 waitpid $pid, 0;

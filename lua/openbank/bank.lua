@@ -373,6 +373,8 @@ local function handle()
         -- while it is in flight
         local hold = tonumber(ngx_var.openbank_bank_debug_delay)
         if hold and hold > 0 then
+            ngx.log(ngx.NOTICE, "bank: holding the POST ", hold,
+                    " s (openbank_bank_debug_delay)")
             ngx_sleep(hold)
         end
 
