@@ -125,7 +125,9 @@ like($err, qr/invalid_client: \Q$refusal\E$/m,
      "authlib's default assertion: \"$refusal\"") if $refusal;
 ok($refusal, 'the guide quotes the refusal of a too distant exp');
 
-for my $cmd (@sh[0, 2]) {
+# the curl examples (the assertion's with Debian's python3 and PyJWT)
+local $ENV{PATH} = "/usr/bin:$ENV{PATH}";
+for my $cmd (@sh[0 .. 2]) {
     my $c = $cmd =~ s/\\\n\s*/ /gr;
     $c =~ s/127\.0\.0\.1:8080/127.0.0.1:$port/g;
     $c =~ s/127\.0\.0\.1:8443/127.0.0.1:$tls/g;
