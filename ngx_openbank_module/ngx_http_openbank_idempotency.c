@@ -21,7 +21,6 @@
 #include <ngx_http_openbank.h>
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <openssl/evp.h>
 
 #if !(NGX_THREADS)
@@ -34,13 +33,11 @@
 #define NGX_HTTP_OPENBANK_IDEM_RESPONSE_MAX  (16 * 1024)
 #define NGX_HTTP_OPENBANK_IDEM_STALE         (300 * 1000)
 #define NGX_HTTP_OPENBANK_IDEM_RETRY         1000
-#define NGX_HTTP_OPENBANK_IDEM_COMPACT_MIN   (4 * 1024 * 1024)
-#define NGX_HTTP_OPENBANK_IDEM_PREALLOC      (1024 * 1024)
 
 #define NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT     1
 #define NGX_HTTP_OPENBANK_IDEM_DONE          2
 
-#define NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE    1
+#define NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE    1    /* a record type */
 
 
 /* the value of a record in the zone, followed by the kept response */
@@ -68,25 +65,10 @@ typedef struct {
 } ngx_http_openbank_idem_response_t;
 
 
-/* a journal entry: this header, the key, a record value */
+/* a journal record: its head, the key, a record value */
 
-typedef struct {
-    uint64_t                      expire;
-    uint16_t                      key_len;
-    u_char                        type;
-    u_char                        reserved[5];
-} ngx_http_openbank_idem_entry_t;
-
-
-/* the journal's shared bookkeeping, a record with a key no partner has */
-
-typedef struct {
-    uint64_t                      generation;  /* bumped by compaction */
-    uint64_t                      bytes;       /* appended since then */
-    uint64_t                      base;        /* size after compaction */
-    uint64_t                      failed;      /* last failed write, ms */
-    ngx_uint_t                    broken;      /* unreadable at start */
-} ngx_http_openbank_idem_meta_t;
+typedef ngx_http_openbank_journal_head_t  ngx_http_openbank_idem_entry_t;
+typedef ngx_http_openbank_journal_meta_t  ngx_http_openbank_idem_meta_t;
 
 
 typedef struct {
@@ -107,9 +89,7 @@ typedef struct {
     ngx_buf_t                    *body;
 
     ngx_http_request_t           *request;
-    u_char                       *record;      /* framed journal record */
-    size_t                        record_len;
-    ngx_queue_t                   queue;       /* in the commit batch */
+    ngx_http_openbank_journal_entry_t  entry;  /* the framed record */
 
     unsigned                      reading:1;
     unsigned                      body_read:1;
@@ -120,16 +100,6 @@ typedef struct {
     unsigned                      durable:1;   /* committed: send it */
     unsigned                      last:1;      /* the body is complete */
 } ngx_http_openbank_idem_ctx_t;
-
-
-typedef struct {
-    ngx_fd_t                      fd;
-    u_char                       *buf;
-    size_t                        len;
-    ngx_int_t                     rc;
-    ngx_err_t                     err;
-    ngx_http_openbank_zone_t     *zone;
-} ngx_http_openbank_idem_io_t;
 
 
 typedef struct {
@@ -157,31 +127,20 @@ static ngx_int_t ngx_http_openbank_idempotency_keep(ngx_http_request_t *r,
     ngx_http_openbank_idem_ctx_t *ic, ngx_buf_t *b);
 static ngx_int_t ngx_http_openbank_idempotency_record(ngx_http_request_t *r,
     ngx_http_openbank_idem_ctx_t *ic);
-static void ngx_http_openbank_idempotency_commit(ngx_queue_t *batch,
-    ngx_log_t *log);
-static ngx_int_t ngx_http_openbank_idempotency_prepare(ngx_queue_t *batch,
-    ngx_http_openbank_idem_io_t *io, ngx_log_t *log);
-static void ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
-    ngx_http_openbank_idem_io_t *io, ngx_log_t *log);
-static void ngx_http_openbank_idempotency_wake(ngx_queue_t *batch);
-static void ngx_http_openbank_idempotency_write(void *data, ngx_log_t *log);
-static void ngx_http_openbank_idempotency_written(ngx_event_t *ev);
-static void ngx_http_openbank_idempotency_flush(ngx_event_t *ev);
+static void ngx_http_openbank_idempotency_durable(
+    ngx_http_openbank_journal_entry_t *e, ngx_int_t rc);
+static void ngx_http_openbank_idempotency_written(
+    ngx_http_openbank_journal_t *j, ngx_queue_t *batch, uint64_t now);
+static void ngx_http_openbank_idempotency_after(
+    ngx_http_openbank_journal_t *j, ngx_int_t rc, ngx_log_t *log);
+static size_t ngx_http_openbank_idempotency_dump(
+    ngx_http_openbank_journal_t *j, u_char *buf, uint64_t now);
 static ngx_int_t ngx_http_openbank_idempotency_send(ngx_http_request_t *r,
     ngx_http_openbank_idem_ctx_t *ic, ngx_chain_t *rest,
     ngx_http_output_header_filter_pt next_header,
     ngx_http_output_body_filter_pt next_body);
-static ngx_http_openbank_idem_meta_t *ngx_http_openbank_idempotency_meta(
-    ngx_http_openbank_zone_t *zone, uint64_t now, ngx_uint_t create);
-static ngx_int_t ngx_http_openbank_idempotency_paths(ngx_cycle_t *cycle,
-    ngx_str_t *state);
-static ngx_int_t ngx_http_openbank_idempotency_open(ngx_log_t *log);
-static ngx_uint_t ngx_http_openbank_idempotency_moved(ngx_fd_t fd,
-    ngx_str_t *name);
 static ngx_int_t ngx_http_openbank_idempotency_probe(ngx_log_t *log,
     ngx_uint_t level);
-static ngx_int_t ngx_http_openbank_idempotency_compact(
-    ngx_http_openbank_zone_t *zone, ngx_uid_t user, ngx_log_t *log);
 static ngx_int_t ngx_http_openbank_idempotency_load(void *data,
     u_char *payload, size_t len);
 
@@ -193,9 +152,6 @@ ngx_conf_enum_t  ngx_http_openbank_idempotency_modes[] = {
     { ngx_null_string, 0 }
 };
 
-
-static ngx_str_t  ngx_http_openbank_idem_meta_key =
-    ngx_string("\0journal");
 
 /* the headers of an answer that a replay gives back, besides its type */
 
@@ -209,44 +165,30 @@ static ngx_str_t  ngx_http_openbank_idem_kept[] = {
 };
 
 
-/* this process's view of the journal */
-
-static ngx_str_t   ngx_http_openbank_idem_journal;
-static ngx_str_t   ngx_http_openbank_idem_lock;
-static ngx_fd_t    ngx_http_openbank_idem_fd = NGX_INVALID_FILE;
-static ngx_fd_t    ngx_http_openbank_idem_lock_fd = NGX_INVALID_FILE;
-static uint64_t    ngx_http_openbank_idem_generation;
-static uint32_t    ngx_http_openbank_idem_seq;
-
-/* the journal was found made anew: rewrite it from the zone */
-static ngx_uint_t  ngx_http_openbank_idem_lost;
-
 /*
- * Group commit: the answers completed during one pass of the event loop
- * wait in this batch and are written with one write() and one
- * fdatasync() by a posted event at the end of the pass.
+ * The journal (ngx_http_openbank_journal.c): the answers completed during
+ * one pass of the event loop are written together by a thread of nginx's
+ * default thread pool, and each is sent once durable.
  */
 
-static ngx_http_openbank_idem_meta_t  *ngx_http_openbank_idem_meta;
-static ngx_http_openbank_sh_t         *ngx_http_openbank_idem_meta_sh;
+static ngx_http_openbank_journal_t  ngx_http_openbank_idem_j = {
+    "idempotency journal", "idempotency",
+    NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+    ngx_http_openbank_idempotency_written,
+    ngx_http_openbank_idempotency_dump,
+    ngx_http_openbank_idempotency_after,
+    ": new keys are accepted",
+    ngx_null_string, ngx_null_string, 0, 0, 0, 0, 0,
+    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, NULL, NULL, NULL, NULL
+};
+
+static uint32_t    ngx_http_openbank_idem_seq;
+
+/* answers of the last write that the zone had no room for */
+static ngx_int_t  ngx_http_openbank_idem_full;
 
 static EVP_MD_CTX  *ngx_http_openbank_idem_md;
 static EVP_MD      *ngx_http_openbank_idem_sha256;
-
-static ngx_queue_t  ngx_http_openbank_idem_batch;
-static ngx_event_t  ngx_http_openbank_idem_flush_event;
-
-/*
- * The batch being written: write() and fdatasync() run in a thread of
- * nginx's default thread pool, so that the worker goes on serving (and
- * the next batch grows) while the disk syncs.  One batch at a time.
- */
-
-
-static ngx_queue_t         ngx_http_openbank_idem_writing;
-static ngx_thread_task_t  *ngx_http_openbank_idem_task;
-static ngx_uint_t          ngx_http_openbank_idem_busy;
-static ngx_str_t           ngx_http_openbank_idem_pool = ngx_string("default");
 
 /* r->buffered while an answer waits for its commit (as image_filter) */
 #define NGX_HTTP_OPENBANK_IDEM_BUFFERED  0x08
@@ -512,6 +454,7 @@ ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
     ngx_http_openbank_idem_t       *v;
     ngx_http_openbank_zone_t       *zone;
     ngx_http_openbank_record_t     *rec;
+    ngx_http_openbank_journal_t    *j;
     ngx_http_openbank_idem_meta_t  *meta;
     ngx_http_openbank_main_conf_t  *obmcf;
 
@@ -531,14 +474,18 @@ ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
      * was removed (or compacted): whether they open is checked first.
      */
 
-    removed = (ngx_http_openbank_idem_fd == NGX_INVALID_FILE
-               || ngx_http_openbank_idem_lock_fd == NGX_INVALID_FILE
-               || ngx_http_openbank_idempotency_moved(
-                                           ngx_http_openbank_idem_fd,
-                                           &ngx_http_openbank_idem_journal)
-               || ngx_http_openbank_idempotency_moved(
-                                           ngx_http_openbank_idem_lock_fd,
-                                           &ngx_http_openbank_idem_lock));
+    j = &ngx_http_openbank_idem_j;
+
+    if (ngx_http_openbank_journal_init(j, (ngx_cycle_t *) ngx_cycle)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    removed = (j->fd == NGX_INVALID_FILE
+               || j->lock_fd == NGX_INVALID_FILE
+               || ngx_http_openbank_journal_moved(j->fd, &j->name)
+               || ngx_http_openbank_journal_moved(j->lock_fd, &j->lock));
 
 again:
 
@@ -546,7 +493,7 @@ again:
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    meta = ngx_http_openbank_idempotency_meta(zone, now, 0);
+    meta = ngx_http_openbank_journal_meta(j, now, 0);
 
     /*
      * A key goes to the bank only if its answer can be made durable:
@@ -849,7 +796,7 @@ ngx_http_openbank_idempotency_cleanup(void *data)
 
     if (ic->queued) {
         /* the request went away before its commit: its answer is lost */
-        ngx_queue_remove(&ic->queue);
+        ngx_queue_remove(&ic->entry.queue);
         ic->queued = 0;
         ic->finished = 0;
     }
@@ -936,9 +883,11 @@ ngx_http_openbank_idempotency_header(ngx_http_request_t *r,
 
         if (ngx_http_openbank_idempotency_record(r, ic) == NGX_OK) {
             ngx_queue_init(&batch);
-            ngx_queue_insert_tail(&batch, &ic->queue);
-            ngx_http_openbank_idempotency_commit(&batch, r->connection->log);
-            ngx_queue_remove(&ic->queue);
+            ngx_queue_insert_tail(&batch, &ic->entry.queue);
+            (void) ngx_http_openbank_journal_commit(&ngx_http_openbank_idem_j,
+                                                    &batch,
+                                                    r->connection->log);
+            ngx_queue_remove(&ic->entry.queue);
         }
 
         return NGX_DECLINED;
@@ -1132,19 +1081,12 @@ ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
                                                   next_body);
     }
 
-    if (ngx_http_openbank_idem_flush_event.handler == NULL) {
-        ngx_queue_init(&ngx_http_openbank_idem_batch);
-        ngx_http_openbank_idem_flush_event.handler =
-                                        ngx_http_openbank_idempotency_flush;
-        ngx_http_openbank_idem_flush_event.log = ngx_cycle->log;
-    }
-
-    ngx_queue_insert_tail(&ngx_http_openbank_idem_batch, &ic->queue);
     ic->queued = 1;
     ic->request = r;
+    ic->entry.handler = ngx_http_openbank_idempotency_durable;
     r->buffered |= NGX_HTTP_OPENBANK_IDEM_BUFFERED;
 
-    ngx_post_event(&ngx_http_openbank_idem_flush_event, &ngx_posted_events);
+    ngx_http_openbank_journal_submit(&ngx_http_openbank_idem_j, &ic->entry);
 
     return NGX_OK;
 }
@@ -1193,177 +1135,29 @@ ngx_http_openbank_idempotency_send(ngx_http_request_t *r,
 
 
 /*
- * The end of an event loop pass: commits the batch, then wakes each
- * request up through its write event (ngx_http_writer sends the answer
- * through the filters and finalises the request).
+ * The answer's record is durable (or not: the bank has acted, it goes out
+ * all the same): the request is woken up through its write event
+ * (ngx_http_writer sends the answer through the filters and finalises
+ * the request).
  */
 
 static void
-ngx_http_openbank_idempotency_flush(ngx_event_t *ev)
+ngx_http_openbank_idempotency_durable(ngx_http_openbank_journal_entry_t *e,
+    ngx_int_t rc)
 {
-    ngx_int_t                     rc;
-    ngx_thread_pool_t            *tp;
-    ngx_queue_t                  *batch;
-    ngx_http_openbank_idem_io_t  *io;
-
-    if (ngx_http_openbank_idem_busy
-        || ngx_queue_empty(&ngx_http_openbank_idem_batch))
-    {
-        /* a batch is being written: this one follows when it is done */
-        return;
-    }
-
-    /* the batch is taken whole: answers completing meanwhile wait */
-
-    batch = &ngx_http_openbank_idem_writing;
-    *batch = ngx_http_openbank_idem_batch;
-    batch->next->prev = batch;
-    batch->prev->next = batch;
-    ngx_queue_init(&ngx_http_openbank_idem_batch);
-
-    if (ngx_http_openbank_idem_task == NULL) {
-        ngx_http_openbank_idem_task = ngx_thread_task_alloc(
-                                           ngx_cycle->pool,
-                                           sizeof(ngx_http_openbank_idem_io_t));
-        if (ngx_http_openbank_idem_task == NULL) {
-            goto sync;
-        }
-
-        ngx_http_openbank_idem_task->handler =
-                                        ngx_http_openbank_idempotency_write;
-        ngx_http_openbank_idem_task->event.handler =
-                                        ngx_http_openbank_idempotency_written;
-        ngx_http_openbank_idem_task->event.log = ngx_cycle->log;
-    }
-
-    io = ngx_http_openbank_idem_task->ctx;
-
-    rc = ngx_http_openbank_idempotency_prepare(batch, io, ev->log);
-
-    if (rc == NGX_OK) {
-        tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle,
-                                 &ngx_http_openbank_idem_pool);
-
-        if (tp && ngx_thread_task_post(tp, ngx_http_openbank_idem_task)
-                  == NGX_OK)
-        {
-            ngx_http_openbank_idem_busy = 1;
-            return;
-        }
-
-        io->rc = ngx_http_openbank_journal_append(io->fd,
-                                           &ngx_http_openbank_idem_journal,
-                                           io->buf, io->len, ev->log);
-    }
-
-    ngx_http_openbank_idempotency_finish(batch, io, ev->log);
-    ngx_http_openbank_idempotency_wake(batch);
-
-    return;
-
-sync:
-
-    ngx_http_openbank_idempotency_commit(batch, ev->log);
-    ngx_http_openbank_idempotency_wake(batch);
-}
-
-
-/* in a thread of the pool: nothing but the system calls */
-
-static void
-ngx_http_openbank_idempotency_write(void *data, ngx_log_t *log)
-{
-    ngx_http_openbank_idem_io_t *io = data;
-
-    off_t            end;
-    ssize_t          n;
-    struct stat      st;
-
-    /*
-     * Blocks are reserved ahead of the appends (past the end of the
-     * file, which keeps its size), so that a sync does not also have to
-     * allocate them.
-     */
-
-    if (fstat(io->fd, &st) == 0) {
-        end = st.st_size + (off_t) io->len;
-
-        if ((off_t) st.st_blocks * 512 < end) {
-            (void) fallocate(io->fd, FALLOC_FL_KEEP_SIZE, st.st_size,
-                             NGX_HTTP_OPENBANK_IDEM_PREALLOC);
-        }
-    }
-
-    n = write(io->fd, io->buf, io->len);
-
-    if (n != (ssize_t) io->len) {
-        io->err = (n == -1) ? ngx_errno : 0;
-        io->rc = NGX_ERROR;
-        return;
-    }
-
-    if (fdatasync(io->fd) == -1) {
-        io->err = ngx_errno;
-        io->rc = NGX_DECLINED;
-        return;
-    }
-
-    io->rc = NGX_OK;
-}
-
-
-/* back in the worker: the batch is durable (or not), answer it */
-
-static void
-ngx_http_openbank_idempotency_written(ngx_event_t *ev)
-{
-    ngx_http_openbank_idem_io_t  *io;
-
-    io = ngx_http_openbank_idem_task->ctx;
-
-    ngx_http_openbank_idem_busy = 0;
-
-    if (io->rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, ev->log, io->err,
-                      "openbank: %s journal \"%V\" failed",
-                      io->rc == NGX_ERROR ? "write() to" : "fdatasync() of",
-                      &ngx_http_openbank_idem_journal);
-        io->rc = NGX_ERROR;
-    }
-
-    ngx_http_openbank_idempotency_finish(&ngx_http_openbank_idem_writing,
-                                         io, ev->log);
-    ngx_http_openbank_idempotency_wake(&ngx_http_openbank_idem_writing);
-
-    if (!ngx_queue_empty(&ngx_http_openbank_idem_batch)) {
-        ngx_post_event(&ngx_http_openbank_idem_flush_event,
-                       &ngx_posted_events);
-    }
-}
-
-
-/* the requests of a committed batch send their answers */
-
-static void
-ngx_http_openbank_idempotency_wake(ngx_queue_t *batch)
-{
-    ngx_queue_t                   *q;
     ngx_http_request_t            *r;
     ngx_http_openbank_idem_ctx_t  *ic;
 
-    while (!ngx_queue_empty(batch)) {
-        q = ngx_queue_head(batch);
-        ngx_queue_remove(q);
+    ic = (ngx_http_openbank_idem_ctx_t *)
+             ((u_char *) e - offsetof(ngx_http_openbank_idem_ctx_t, entry));
 
-        ic = ngx_queue_data(q, ngx_http_openbank_idem_ctx_t, queue);
-        ic->queued = 0;
-        ic->durable = 1;
+    ic->queued = 0;
+    ic->durable = 1;
 
-        r = ic->request;
-        r->buffered &= ~NGX_HTTP_OPENBANK_IDEM_BUFFERED;
+    r = ic->request;
+    r->buffered &= ~NGX_HTTP_OPENBANK_IDEM_BUFFERED;
 
-        ngx_post_event(r->connection->write, &ngx_posted_events);
-    }
+    ngx_post_event(r->connection->write, &ngx_posted_events);
 }
 
 
@@ -1453,12 +1247,12 @@ ngx_http_openbank_idempotency_record(ngx_http_request_t *r,
     len = NGX_HTTP_OPENBANK_JOURNAL_FRAME + sizeof(entry) + ic->key.len
           + sizeof(v) + resp_len;
 
-    ic->record = ngx_pnalloc(r->pool, len);
-    if (ic->record == NULL) {
+    ic->entry.record = ngx_pnalloc(r->pool, len);
+    if (ic->entry.record == NULL) {
         return NGX_ERROR;
     }
 
-    ic->record_len = len;
+    ic->entry.len = len;
 
     ngx_memzero(&entry, sizeof(entry));
     entry.expire = ic->expire;
@@ -1475,7 +1269,7 @@ ngx_http_openbank_idempotency_record(ngx_http_request_t *r,
     resp.nheaders = (uint16_t) ic->nheaders;
     resp.body_len = (uint32_t) body_len;
 
-    p = ic->record + NGX_HTTP_OPENBANK_JOURNAL_FRAME;
+    p = ic->entry.record + NGX_HTTP_OPENBANK_JOURNAL_FRAME;
     p = ngx_cpymem(p, &entry, sizeof(entry));
     p = ngx_cpymem(p, ic->key.data, ic->key.len);
     p = ngx_cpymem(p, &v, sizeof(v));
@@ -1486,7 +1280,7 @@ ngx_http_openbank_idempotency_record(ngx_http_request_t *r,
         p = ngx_cpymem(p, ic->body->pos, body_len);
     }
 
-    ngx_http_openbank_journal_frame(ic->record,
+    ngx_http_openbank_journal_frame(ic->entry.record,
                                     len - NGX_HTTP_OPENBANK_JOURNAL_FRAME);
 
     return NGX_OK;
@@ -1494,202 +1288,36 @@ ngx_http_openbank_idempotency_record(ngx_http_request_t *r,
 
 
 /*
- * Writes the batch's answers to the journal (one write, one fdatasync)
- * in the worker, then puts them in the zone: for the rare answer without
- * a body (204), and when no thread can be had.
+ * After a write, under the zone's lock: each answer of the batch goes
+ * into the zone in place of its in-flight record (whether or not the
+ * write succeeded: the bank has acted, a retry must get the answer).
  */
 
 static void
-ngx_http_openbank_idempotency_commit(ngx_queue_t *batch, ngx_log_t *log)
+ngx_http_openbank_idempotency_written(ngx_http_openbank_journal_t *j,
+    ngx_queue_t *batch, uint64_t now)
 {
-    ngx_http_openbank_idem_io_t  io;
+    u_char                        *value;
+    size_t                         vlen, skip;
+    ngx_queue_t                   *q;
+    ngx_http_openbank_zone_t      *zone;
+    ngx_http_openbank_idem_t      *v;
+    ngx_http_openbank_record_t    *old, *nrec;
+    ngx_http_openbank_idem_ctx_t  *ic;
 
-    if (ngx_http_openbank_idempotency_prepare(batch, &io, log) == NGX_OK) {
-        io.rc = ngx_http_openbank_journal_append(io.fd,
-                                           &ngx_http_openbank_idem_journal,
-                                           io.buf, io.len, log);
-    }
-
-    ngx_http_openbank_idempotency_finish(batch, &io, log);
-}
-
-
-/*
- * The batch's records in one buffer, the journal open (reopened after a
- * compaction), and a shared lock on the lock file, which keeps a
- * compaction (exclusive) from running between the write and the zone's
- * update.  NGX_OK: io->fd, io->buf and io->len are ready to write.
- */
-
-static ngx_int_t
-ngx_http_openbank_idempotency_prepare(ngx_queue_t *batch,
-    ngx_http_openbank_idem_io_t *io, ngx_log_t *log)
-{
-    u_char                         *p;
-    uint64_t                        generation, failed, expected;
-    ngx_uint_t                      level;
-    struct stat                     st;
-    ngx_queue_t                    *q;
-    ngx_http_openbank_idem_ctx_t   *ic;
-    ngx_http_openbank_idem_meta_t  *meta;
-
-    io->len = 0;
-    io->buf = NULL;
-    io->zone = NULL;
-    io->rc = NGX_ERROR;
-    io->err = 0;
-    io->fd = NGX_INVALID_FILE;
-
-    for (q = ngx_queue_head(batch);
-         q != ngx_queue_sentinel(batch);
-         q = ngx_queue_next(q))
-    {
-        ic = ngx_queue_data(q, ngx_http_openbank_idem_ctx_t, queue);
-        io->len += ic->record_len;
-        io->zone = ic->zone;
-    }
-
-    if (io->zone == NULL) {
-        return NGX_ERROR;
-    }
-
-    io->buf = ngx_alloc(io->len, log);
-    if (io->buf == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = io->buf;
-
-    for (q = ngx_queue_head(batch);
-         q != ngx_queue_sentinel(batch);
-         q = ngx_queue_next(q))
-    {
-        ic = ngx_queue_data(q, ngx_http_openbank_idem_ctx_t, queue);
-        p = ngx_cpymem(p, ic->record, ic->record_len);
-    }
-
-    if (ngx_http_openbank_idempotency_open(log) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (flock(ngx_http_openbank_idem_lock_fd, LOCK_SH) == -1) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      "openbank: flock() \"%V\" failed",
-                      &ngx_http_openbank_idem_lock);
-        return NGX_ERROR;
-    }
-
-    ngx_shmtx_lock(&io->zone->shpool->mutex);
-    meta = ngx_http_openbank_idempotency_meta(io->zone, 0, 0);
-    generation = meta ? meta->generation : 0;
-    failed = meta ? meta->failed : 0;
-    expected = meta ? meta->base + meta->bytes : 0;
-    ngx_shmtx_unlock(&io->zone->shpool->mutex);
-
-    /*
-     * Reopened after a compaction (its generation), and when the file is
-     * no longer the one at the journal's path (removed, replaced).
-     */
-
-    if (ngx_http_openbank_idem_fd != NGX_INVALID_FILE
-        && (generation != ngx_http_openbank_idem_generation
-            || ngx_http_openbank_idempotency_moved(ngx_http_openbank_idem_fd,
-                                          &ngx_http_openbank_idem_journal)))
-    {
-        (void) close(ngx_http_openbank_idem_fd);
-        ngx_http_openbank_idem_fd = NGX_INVALID_FILE;
-    }
-
-    if (ngx_http_openbank_idem_fd == NGX_INVALID_FILE) {
-        ngx_http_openbank_idem_fd = ngx_http_openbank_journal_open(
-                                       &ngx_http_openbank_idem_journal, log);
-        ngx_http_openbank_idem_generation = generation;
-
-        /*
-         * Shorter than what was written to it: made anew, the records
-         * before are not in it.  Appends would go to a journal no restart
-         * could rebuild the zone from: it is rewritten from the zone
-         * after this write.  An [alert] unless the failure it follows
-         * (the directory gone) had one.
-         */
-
-        if (ngx_http_openbank_idem_fd != NGX_INVALID_FILE
-            && fstat(ngx_http_openbank_idem_fd, &st) == 0
-            && (uint64_t) st.st_size < expected)
-        {
-            level = failed ? NGX_LOG_NOTICE : NGX_LOG_ALERT;
-
-            ngx_log_error(level, log, 0,
-                          "openbank: idempotency journal \"%V\" was "
-                          "removed or replaced (%O bytes, %uL expected): "
-                          "it is made again from the records of the zone",
-                          &ngx_http_openbank_idem_journal, st.st_size,
-                          expected);
-
-            ngx_http_openbank_idem_lost = 1;
-        }
-    }
-
-    if (ngx_http_openbank_idem_fd == NGX_INVALID_FILE) {
-        (void) flock(ngx_http_openbank_idem_lock_fd, LOCK_UN);
-        return NGX_ERROR;
-    }
-
-    io->fd = ngx_http_openbank_idem_fd;
-
-    return NGX_OK;
-}
-
-
-/*
- * After the write: each answer of the batch goes into the zone in place
- * of its in-flight record (whether or not the write succeeded: the bank
- * has acted, a retry must get the answer), the lock is released.  A
- * failed write is logged and makes new keys 503 for a while.
- */
-
-static void
-ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
-    ngx_http_openbank_idem_io_t *io, ngx_log_t *log)
-{
-    u_char                          *value;
-    size_t                           vlen, skip;
-    uint64_t                         now;
-    ngx_int_t                        compact, full, recovered;
-    ngx_queue_t                     *q;
-    ngx_core_conf_t                 *ccf;
-    ngx_http_openbank_zone_t        *zone;
-    ngx_http_openbank_idem_t        *v;
-    ngx_http_openbank_record_t      *old, *nrec;
-    ngx_http_openbank_idem_ctx_t    *ic;
-    ngx_http_openbank_idem_meta_t   *meta;
-    ngx_http_openbank_main_conf_t   *obmcf;
-
-    if (io->buf) {
-        ngx_free(io->buf);
-        io->buf = NULL;
-    }
-
-    zone = io->zone;
-
-    if (zone == NULL) {
-        return;
-    }
-
-    now = ngx_http_openbank_now_ms();
-    compact = 0;
-    full = 0;
-    recovered = 0;
+    zone = j->zone;
     skip = NGX_HTTP_OPENBANK_JOURNAL_FRAME
            + sizeof(ngx_http_openbank_idem_entry_t);
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_openbank_idem_full = 0;
 
     for (q = ngx_queue_head(batch);
          q != ngx_queue_sentinel(batch);
          q = ngx_queue_next(q))
     {
-        ic = ngx_queue_data(q, ngx_http_openbank_idem_ctx_t, queue);
+        ic = (ngx_http_openbank_idem_ctx_t *)
+                 ((u_char *) q - offsetof(ngx_http_openbank_idem_ctx_t,
+                                          entry.queue));
 
         /*
          * The in-flight record is where take() left it unless it expired
@@ -1717,8 +1345,8 @@ ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
 
         ic->rec = NULL;
 
-        value = ic->record + skip + ic->key.len;
-        vlen = ic->record_len - skip - ic->key.len;
+        value = ic->entry.record + skip + ic->key.len;
+        vlen = ic->entry.len - skip - ic->key.len;
 
         nrec = ngx_http_openbank_record_create(zone,
                                   NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
@@ -1739,7 +1367,7 @@ ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
          * retry at once, which reaches the bank and its own key.
          */
 
-        full++;
+        ngx_http_openbank_idem_full++;
 
         if (old) {
             v = (ngx_http_openbank_idem_t *)
@@ -1748,183 +1376,34 @@ ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
             v->started = 0;
         }
     }
+}
 
-    meta = ngx_http_openbank_idempotency_meta(zone, now, 1);
 
-    if (meta) {
-        if (io->rc == NGX_OK) {
-            recovered = (meta->failed != 0);
-            meta->failed = 0;
-            meta->bytes += io->len;
+/* a failed write makes new keys 503 for a while (take()) */
 
-            if ((meta->bytes > NGX_HTTP_OPENBANK_IDEM_COMPACT_MIN
-                 && meta->bytes > meta->base)
-                || ngx_http_openbank_idem_lost)
-            {
-                compact = 1;
-            }
+static void
+ngx_http_openbank_idempotency_after(ngx_http_openbank_journal_t *j,
+    ngx_int_t rc, ngx_log_t *log)
+{
+    ngx_http_openbank_main_conf_t  *obmcf;
 
-        } else {
-            meta->failed = now;
-        }
-    }
+    if (ngx_http_openbank_idem_full) {
+        obmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                    ngx_http_openbank_module);
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (io->fd != NGX_INVALID_FILE) {
-        (void) flock(ngx_http_openbank_idem_lock_fd, LOCK_UN);
-    }
-
-    obmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                                ngx_http_openbank_module);
-
-    if (full) {
         ngx_log_error(NGX_LOG_ALERT, log, 0,
                       "openbank: zone \"%V\" is full, %i answers to "
                       "idempotency keys are kept only in the journal",
-                      &obmcf->shm_zone->shm.name, full);
+                      &obmcf->shm_zone->shm.name,
+                      ngx_http_openbank_idem_full);
     }
 
-    if (io->rc != NGX_OK) {
+    if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, log, 0,
                       "openbank: answers to idempotency keys are not "
                       "durable; new keys are refused until the journal "
                       "is writable");
     }
-
-    if (recovered) {
-        ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                      "openbank: idempotency journal \"%V\" written "
-                      "again: new keys are accepted",
-                      &ngx_http_openbank_idem_journal);
-    }
-
-    if (compact) {
-        ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx,
-                                               ngx_core_module);
-
-        /* not done (another process holds the lock): after the next write */
-
-        if (ngx_http_openbank_idempotency_compact(zone, ccf->user, log)
-            == NGX_OK)
-        {
-            ngx_http_openbank_idem_lost = 0;
-        }
-    }
-}
-
-
-/* the journal's bookkeeping record (the caller holds the zone's lock) */
-
-static ngx_http_openbank_idem_meta_t *
-ngx_http_openbank_idempotency_meta(ngx_http_openbank_zone_t *zone,
-    uint64_t now, ngx_uint_t create)
-{
-    ngx_http_openbank_record_t  *rec;
-
-    /* never deleted (no expiry, not evictable): its place is kept */
-
-    if (ngx_http_openbank_idem_meta_sh == zone->sh) {
-        return ngx_http_openbank_idem_meta;
-    }
-
-    rec = ngx_http_openbank_record_lookup(zone,
-                                          NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                          &ngx_http_openbank_idem_meta_key,
-                                          0);
-    if (rec == NULL && create) {
-        rec = ngx_http_openbank_record_create(zone,
-                                   NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                   &ngx_http_openbank_idem_meta_key,
-                                   sizeof(ngx_http_openbank_idem_meta_t),
-                                   0, 0, now);
-    }
-
-    if (rec == NULL) {
-        return NULL;
-    }
-
-    ngx_http_openbank_idem_meta = (ngx_http_openbank_idem_meta_t *)
-                                      ngx_http_openbank_record_value(rec);
-    ngx_http_openbank_idem_meta_sh = zone->sh;
-
-    return ngx_http_openbank_idem_meta;
-}
-
-
-static ngx_int_t
-ngx_http_openbank_idempotency_paths(ngx_cycle_t *cycle, ngx_str_t *state)
-{
-    u_char  *p;
-
-    if (ngx_http_openbank_idem_journal.len) {
-        return NGX_OK;
-    }
-
-    p = ngx_pnalloc(cycle->pool, 2 * state->len
-                                 + sizeof("/idempotency.journal")
-                                 + sizeof("/idempotency.lock"));
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_openbank_idem_journal.data = p;
-    p = ngx_sprintf(p, "%V/idempotency.journal%Z", state);
-    ngx_http_openbank_idem_journal.len = p - 1
-                                         - ngx_http_openbank_idem_journal.data;
-
-    ngx_http_openbank_idem_lock.data = p;
-    p = ngx_sprintf(p, "%V/idempotency.lock%Z", state);
-    ngx_http_openbank_idem_lock.len = p - 1 - ngx_http_openbank_idem_lock.data;
-
-    return NGX_OK;
-}
-
-
-/* a worker opens the lock file on its first write */
-
-static ngx_int_t
-ngx_http_openbank_idempotency_open(ngx_log_t *log)
-{
-    ngx_http_openbank_main_conf_t  *obmcf;
-
-    if (ngx_http_openbank_idem_lock_fd != NGX_INVALID_FILE) {
-
-        if (!ngx_http_openbank_idempotency_moved(
-                                           ngx_http_openbank_idem_lock_fd,
-                                           &ngx_http_openbank_idem_lock))
-        {
-            return NGX_OK;
-        }
-
-        /* removed with the directory: the others reopen it too */
-
-        (void) close(ngx_http_openbank_idem_lock_fd);
-        ngx_http_openbank_idem_lock_fd = NGX_INVALID_FILE;
-    }
-
-    obmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                                ngx_http_openbank_module);
-
-    if (ngx_http_openbank_idempotency_paths((ngx_cycle_t *) ngx_cycle,
-                                            &obmcf->state_path)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_http_openbank_idem_lock_fd = open(
-                              (char *) ngx_http_openbank_idem_lock.data,
-                              O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-
-    if (ngx_http_openbank_idem_lock_fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      "openbank: open() \"%V\" failed",
-                      &ngx_http_openbank_idem_lock);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
 }
 
 
@@ -1936,24 +1415,13 @@ ngx_http_openbank_idempotency_open(ngx_log_t *log)
 static ngx_int_t
 ngx_http_openbank_idempotency_probe(ngx_log_t *log, ngx_uint_t level)
 {
-    ngx_fd_t                        fd;
-    ngx_str_t                      *name;
-    ngx_uint_t                      i;
-    ngx_http_openbank_main_conf_t  *obmcf;
-
-    obmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                                ngx_http_openbank_module);
-
-    if (ngx_http_openbank_idempotency_paths((ngx_cycle_t *) ngx_cycle,
-                                            &obmcf->state_path)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    ngx_fd_t    fd;
+    ngx_str_t  *name;
+    ngx_uint_t  i;
 
     for (i = 0; i < 2; i++) {
-        name = i ? &ngx_http_openbank_idem_lock
-                 : &ngx_http_openbank_idem_journal;
+        name = i ? &ngx_http_openbank_idem_j.lock
+                 : &ngx_http_openbank_idem_j.name;
 
         fd = open((char *) name->data,
                   (i ? O_RDWR : O_WRONLY | O_APPEND) | O_CREAT | O_CLOEXEC,
@@ -1975,152 +1443,60 @@ ngx_http_openbank_idempotency_probe(ngx_log_t *log, ngx_uint_t level)
 
 
 /*
- * The file this process holds open is no longer the one at "name": it
- * was removed, replaced, or its directory was.
+ * For a compaction, under the zone's lock: the framed records of the
+ * answers the zone keeps (NULL "buf": their size).
  */
 
-static ngx_uint_t
-ngx_http_openbank_idempotency_moved(ngx_fd_t fd, ngx_str_t *name)
+static size_t
+ngx_http_openbank_idempotency_dump(ngx_http_openbank_journal_t *j,
+    u_char *buf, uint64_t now)
 {
-    struct stat  held, st;
+    u_char                      *p;
+    size_t                       size;
+    ngx_str_t                    key;
+    ngx_queue_t                 *q;
+    ngx_http_openbank_idem_t    *v;
+    ngx_http_openbank_record_t  *rec;
 
-    if (fstat(fd, &held) == -1) {
-        return 0;
-    }
-
-    if (stat((char *) name->data, &st) == -1) {
-        return 1;
-    }
-
-    return held.st_ino != st.st_ino || held.st_dev != st.st_dev;
-}
-
-
-/*
- * Rewrites the journal with the records the zone holds (expired ones are
- * gone).  Only one process compacts; the others' writes wait for it on
- * the lock file, then reopen the new journal (its generation changed).
- * NGX_OK: rewritten; NGX_DECLINED: another process holds the lock (it
- * appends or compacts); NGX_ERROR: not rewritten (logged).
- */
-
-static ngx_int_t
-ngx_http_openbank_idempotency_compact(ngx_http_openbank_zone_t *zone,
-    ngx_uid_t user, ngx_log_t *log)
-{
-    u_char                          *buf, *p, *start;
-    size_t                           size, len;
-    uint64_t                         now;
-    ngx_int_t                        rc;
-    ngx_uint_t                       pass;
-    ngx_queue_t                     *q;
-    ngx_http_openbank_idem_t        *v;
-    ngx_http_openbank_record_t      *rec;
-    ngx_http_openbank_idem_meta_t   *meta;
-    ngx_http_openbank_idem_entry_t   entry;
-
-    if (ngx_http_openbank_idem_lock_fd != NGX_INVALID_FILE
-        && flock(ngx_http_openbank_idem_lock_fd, LOCK_EX | LOCK_NB) == -1)
-    {
-        return NGX_DECLINED;
-    }
-
-    now = ngx_http_openbank_now_ms();
-    buf = NULL;
     size = 0;
-    p = NULL;
-    rc = NGX_ERROR;
+    p = buf;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    for (pass = 0; pass < 2; pass++) {
-
-        for (q = ngx_queue_head(&zone->sh->queue);
-             q != ngx_queue_sentinel(&zone->sh->queue);
-             q = ngx_queue_next(q))
-        {
-            rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
-
-            if (rec->table != NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY
-                || rec->key_len == 0 || rec->data[0] == '\0'
-                || (rec->expire && rec->expire <= now))
-            {
-                continue;
-            }
-
-            v = (ngx_http_openbank_idem_t *)
-                    ngx_http_openbank_record_value(rec);
-
-            if (v->state != NGX_HTTP_OPENBANK_IDEM_DONE) {
-                continue;
-            }
-
-            len = sizeof(entry) + rec->key_len + rec->value_len;
-
-            if (pass == 0) {
-                size += NGX_HTTP_OPENBANK_JOURNAL_FRAME + len;
-                continue;
-            }
-
-            start = p;
-            p += NGX_HTTP_OPENBANK_JOURNAL_FRAME;
-
-            ngx_memzero(&entry, sizeof(entry));
-            entry.expire = rec->expire;
-            entry.key_len = rec->key_len;
-            entry.type = NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE;
-
-            p = ngx_cpymem(p, &entry, sizeof(entry));
-            p = ngx_cpymem(p, rec->data, rec->key_len);
-            p = ngx_cpymem(p, v, rec->value_len);
-
-            ngx_http_openbank_journal_frame(start, len);
-        }
-
-        if (pass == 0) {
-            buf = ngx_alloc(size ? size : 1, log);
-            if (buf == NULL) {
-                ngx_shmtx_unlock(&zone->shpool->mutex);
-                goto done;
-            }
-
-            p = buf;
-        }
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (ngx_http_openbank_journal_rewrite(&ngx_http_openbank_idem_journal,
-                                          buf, size, user, log)
-        == NGX_OK)
+    for (q = ngx_queue_head(&j->zone->sh->queue);
+         q != ngx_queue_sentinel(&j->zone->sh->queue);
+         q = ngx_queue_next(q))
     {
-        ngx_shmtx_lock(&zone->shpool->mutex);
+        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
 
-        meta = ngx_http_openbank_idempotency_meta(zone, now, 1);
-        if (meta) {
-            meta->generation++;
-            meta->bytes = 0;
-            meta->base = size;
+        if (rec->table != NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY
+            || rec->key_len == 0 || rec->data[0] == '\0'
+            || (rec->expire && rec->expire <= now))
+        {
+            continue;
         }
 
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        v = (ngx_http_openbank_idem_t *) ngx_http_openbank_record_value(rec);
 
-        ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                      "openbank: idempotency journal compacted to %uz "
-                      "bytes", size);
+        if (v->state != NGX_HTTP_OPENBANK_IDEM_DONE) {
+            continue;
+        }
 
-        rc = NGX_OK;
+        if (buf == NULL) {
+            size += NGX_HTTP_OPENBANK_JOURNAL_FRAME
+                    + sizeof(ngx_http_openbank_idem_entry_t)
+                    + rec->key_len + rec->value_len;
+            continue;
+        }
+
+        key.data = rec->data;
+        key.len = rec->key_len;
+
+        p = ngx_http_openbank_journal_record(p,
+                                             NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE,
+                                             rec->expire, &key, (u_char *) v,
+                                             rec->value_len);
     }
 
-    ngx_free(buf);
-
-done:
-
-    if (ngx_http_openbank_idem_lock_fd != NGX_INVALID_FILE) {
-        (void) flock(ngx_http_openbank_idem_lock_fd, LOCK_UN);
-    }
-
-    return rc;
+    return buf ? (size_t) (p - buf) : size;
 }
 
 
@@ -2135,9 +1511,11 @@ ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
 {
     size_t                          skipped;
     ngx_int_t                       rc;
-    ngx_fd_t                        fd;
     ngx_core_conf_t                *ccf;
     ngx_http_openbank_zone_t       *zone;
+    ngx_http_openbank_journal_t    *j;
+    ngx_http_openbank_journal_pt    handlers[NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE
+                                             + 1];
     ngx_http_openbank_idem_load_t   ld;
     ngx_http_openbank_idem_meta_t  *meta;
     ngx_http_openbank_main_conf_t  *obmcf;
@@ -2163,19 +1541,28 @@ ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
     }
 
     zone = obmcf->shm_zone->data;
+    j = &ngx_http_openbank_idem_j;
+
+    /* the names of this cycle's "openbank_state" */
+
+    ngx_http_openbank_journal_reset(j);
+
+    if (ngx_http_openbank_journal_init(j, cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    meta = ngx_http_openbank_idempotency_meta(zone, 0, 0);
+    meta = ngx_http_openbank_journal_meta(j, 0, 0);
 
     if (meta) {
         /* a reload: the zone already holds the journal */
         ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_openbank_journal_reset(j);
         return NGX_OK;
     }
 
-    meta = ngx_http_openbank_idempotency_meta(zone,
-                                              ngx_http_openbank_now_ms(), 1);
+    meta = ngx_http_openbank_journal_meta(j, ngx_http_openbank_now_ms(), 1);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -2186,38 +1573,17 @@ ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    ngx_http_openbank_idem_journal.len = 0;
-
-    if (ngx_http_openbank_idempotency_paths(cycle, &obmcf->state_path)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
     ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
 
     /* the lock file, owned by the workers' user */
 
-    fd = open((char *) ngx_http_openbank_idem_lock.data,
-              O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-
-    if (fd == NGX_INVALID_FILE
-        || (ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT && geteuid() == 0
-            && fchown(fd, ccf->user, (gid_t) -1) == -1))
-    {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
-                      "openbank: cannot create \"%V\": idempotent requests "
-                      "will be refused", &ngx_http_openbank_idem_lock);
+    if (ngx_http_openbank_journal_start(j, cycle, ccf->user) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "openbank: idempotent requests will be refused");
         meta->broken = 1;
-
-        if (fd != NGX_INVALID_FILE) {
-            (void) close(fd);
-        }
-
+        ngx_http_openbank_journal_reset(j);
         return NGX_OK;
     }
-
-    (void) close(fd);
 
     ld.zone = zone;
     ld.log = cycle->log;
@@ -2225,12 +1591,15 @@ ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
     ld.loaded = 0;
     ld.full = 0;
 
+    ngx_memzero(handlers, sizeof(handlers));
+    handlers[NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE] =
+                                        ngx_http_openbank_idempotency_load;
+
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    rc = ngx_http_openbank_journal_read(&ngx_http_openbank_idem_journal,
-                                        cycle->log,
-                                        ngx_http_openbank_idempotency_load,
-                                        &ld, &skipped);
+    rc = ngx_http_openbank_journal_replay(j, cycle->log, handlers,
+                                          NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE
+                                          + 1, &ld, &skipped);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -2238,38 +1607,35 @@ ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "openbank: idempotency journal \"%V\" is unreadable: "
                       "idempotent requests will be refused with 503",
-                      &ngx_http_openbank_idem_journal);
+                      &j->name);
         meta->broken = 1;
+        ngx_http_openbank_journal_reset(j);
         return NGX_OK;
     }
 
     if (skipped) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
                       "openbank: idempotency journal \"%V\": %uz bytes of "
-                      "torn or damaged records ignored",
-                      &ngx_http_openbank_idem_journal, skipped);
+                      "torn or damaged records ignored", &j->name, skipped);
     }
 
     ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
                   "openbank: %ui idempotency records restored from \"%V\"",
-                  ld.loaded, &ngx_http_openbank_idem_journal);
+                  ld.loaded, &j->name);
 
     if (ld.full) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "openbank: zone \"%V\" cannot hold the idempotency "
                       "journal: %ui records left out, journal kept as is",
                       &obmcf->shm_zone->shm.name, ld.full);
-        return NGX_OK;
-    }
 
-    if (rc == NGX_OK || skipped) {
-        (void) ngx_http_openbank_idempotency_compact(zone, ccf->user,
-                                                     cycle->log);
+    } else if (rc == NGX_OK || skipped) {
+        (void) ngx_http_openbank_journal_compact(j, ccf->user, cycle->log);
     }
 
     /* the workers open the files under their own names */
 
-    ngx_http_openbank_idem_journal.len = 0;
+    ngx_http_openbank_journal_reset(j);
 
     return NGX_OK;
 }

@@ -10,9 +10,10 @@
  *
  * Revocation puts the token's jti in the zone (never evicted, until the
  * token would have expired) and drops the cached token, under one lock,
- * so that no worker accepts it from the next request on; the revoked
- * jtis are also kept in a file under openbank_state, replaced
- * atomically, and read back at start.
+ * so that no worker accepts it from the next request on; each revocation
+ * is also a record of the revocations journal under openbank_state
+ * (ngx_http_openbank_journal.c), answered once it is durable, and the
+ * journal is replayed into the zone at start.
  */
 
 
@@ -22,6 +23,7 @@
 #define NGX_HTTP_OPENBANK_SCOPE_CACHE_MAX  1024
 #define NGX_HTTP_OPENBANK_REVOKED_FILE     "revoked-tokens"
 #define NGX_HTTP_OPENBANK_REVOKED_MAX      (16 * 1024 * 1024)
+#define NGX_HTTP_OPENBANK_REVOKED_RECORD   2    /* a record type */
 
 
 /* the value of a verified token in the zone; client_id and scope follow */
@@ -34,6 +36,15 @@ typedef struct {
     u_char                        client_id_len;
     uint16_t                      scope_len;
 } ngx_http_openbank_token_value_t;
+
+
+/* a revocation waiting for its record to be durable */
+
+typedef struct {
+    ngx_http_openbank_journal_entry_t  entry;
+    ngx_http_request_t                *request;
+    ngx_str_t                          jti;
+} ngx_http_openbank_revocation_t;
 
 
 /* base64url and ".": the characters of a compact JWS */
@@ -63,8 +74,36 @@ static ngx_int_t ngx_http_openbank_token_cache(ngx_http_request_t *r,
     ngx_http_openbank_signing_key_t *key, u_char *cnf, ngx_uint_t bound);
 static ngx_int_t ngx_http_openbank_revoked_save(ngx_http_request_t *r,
     ngx_http_openbank_jwt_t *jwt);
-static ngx_int_t ngx_http_openbank_read_state(ngx_log_t *log, ngx_pool_t *pool,
-    ngx_str_t *name, ngx_str_t *out);
+static void ngx_http_openbank_revoked_durable(
+    ngx_http_openbank_journal_entry_t *e, ngx_int_t rc);
+static size_t ngx_http_openbank_revoked_dump(ngx_http_openbank_journal_t *j,
+    u_char *buf, uint64_t now);
+static ngx_int_t ngx_http_openbank_revoked_legacy(ngx_cycle_t *cycle,
+    ngx_http_openbank_main_conf_t *obmcf, ngx_str_t *name,
+    ngx_uint_t *loaded);
+static ngx_int_t ngx_http_openbank_revoked_replay(void *data,
+    u_char *payload, size_t len);
+static ngx_int_t ngx_http_openbank_revoked_add(
+    ngx_http_openbank_main_conf_t *obmcf, ngx_str_t *jti, uint64_t expire,
+    uint64_t now_ms);
+
+
+/* the revocations journal: one record a revoked jti, no value */
+
+static ngx_http_openbank_journal_t  ngx_http_openbank_revoked_j = {
+    "revocations journal", "revocations", NGX_HTTP_OPENBANK_TABLE_REVOKED,
+    NULL, ngx_http_openbank_revoked_dump, NULL, "",
+    ngx_null_string, ngx_null_string, 0, 0, 0, 0, 0,
+    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, NULL, NULL, NULL, NULL
+};
+
+
+typedef struct {
+    ngx_http_openbank_main_conf_t  *obmcf;
+    uint64_t                        now;
+    ngx_uint_t                      loaded;
+    ngx_uint_t                      full;
+} ngx_http_openbank_revoked_load_t;
 
 
 ngx_int_t
@@ -573,8 +612,10 @@ ngx_http_openbank_binding_check(ngx_http_request_t *r,
 
 
 /*
- * Revokes a verified token: NGX_OK, NGX_DECLINED when the zone or the
- * state file cannot record it (the caller answers 503), NGX_ERROR.
+ * Revokes a verified token: NGX_AGAIN, its record is on its way to the
+ * journal and ngx_http_openbank_revocation_durable() answers the request
+ * (the caller holds it, r->main->count); NGX_DECLINED when the zone or
+ * the journal cannot record it (the caller answers 503), NGX_ERROR.
  */
 
 ngx_int_t
@@ -636,147 +677,211 @@ ngx_http_openbank_revoke(ngx_http_request_t *r, ngx_str_t *token,
 
 
 /*
- * The file of revoked tokens: one "<exp> <jti>" a line.  Workers take
- * turns with a lock on a file beside it, write every revocation the zone
- * holds (those restored at start and every one since, theirs included:
- * a file removed under the gateway is whole again at the next one), and
- * replace the file atomically.
+ * The revocation's record goes to the journal (written and synced by a
+ * thread of the pool with the others of this pass of the event loop).
  */
 
 static ngx_int_t
 ngx_http_openbank_revoked_save(ngx_http_request_t *r,
     ngx_http_openbank_jwt_t *jwt)
 {
-    u_char                         *out, *o;
-    size_t                          size;
-    time_t                          exp;
-    uint64_t                        now_ms;
-    ngx_fd_t                        lock;
-    ngx_int_t                       rc;
-    ngx_str_t                       name, lock_name;
-    ngx_uint_t                      pass;
-    ngx_queue_t                    *q;
-    ngx_http_openbank_zone_t       *zone;
-    ngx_http_openbank_record_t     *rec;
-    ngx_http_openbank_main_conf_t  *obmcf;
+    u_char                          *p;
+    uint64_t                         expire;
+    ngx_http_openbank_journal_t     *j;
+    ngx_http_openbank_revocation_t  *rv;
+    ngx_http_openbank_main_conf_t   *obmcf;
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+    j = &ngx_http_openbank_revoked_j;
 
-    name.len = obmcf->state_path.len
-               + sizeof("/" NGX_HTTP_OPENBANK_REVOKED_FILE) - 1;
-    name.data = ngx_pnalloc(r->pool, name.len + 1);
-    lock_name.data = ngx_pnalloc(r->pool, name.len + sizeof(".lock"));
-
-    if (name.data == NULL || lock_name.data == NULL) {
+    if (ngx_http_openbank_journal_init(j, (ngx_cycle_t *) ngx_cycle)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    ngx_sprintf(name.data, "%V/" NGX_HTTP_OPENBANK_REVOKED_FILE "%Z",
-                &obmcf->state_path);
-    ngx_sprintf(lock_name.data, "%V.lock%Z", &name);
+    /* the lock file cannot be opened: logged, nothing to write to */
 
-    lock = ngx_open_file(lock_name.data, NGX_FILE_RDWR,
-                         NGX_FILE_CREATE_OR_OPEN, NGX_FILE_DEFAULT_ACCESS);
-
-    if (lock == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
-                      ngx_open_file_n " \"%s\" failed", lock_name.data);
+    if (ngx_http_openbank_journal_open_lock(j, r->connection->log)
+        != NGX_OK)
+    {
         return NGX_DECLINED;
     }
 
-    if (ngx_lock_fd(lock) == NGX_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
-                      ngx_lock_fd_n " \"%s\" failed", lock_name.data);
-        (void) ngx_close_file(lock);
-        return NGX_DECLINED;
+    rv = ngx_palloc(r->pool, sizeof(ngx_http_openbank_revocation_t));
+    if (rv == NULL) {
+        return NGX_ERROR;
     }
 
-    zone = obmcf->shm_zone->data;
-    now_ms = ngx_http_openbank_now_ms();
-    out = NULL;
-    o = NULL;
-    size = 0;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    for (pass = 0; pass < 2; pass++) {
-
-        for (q = ngx_queue_head(&zone->sh->queue);
-             q != ngx_queue_sentinel(&zone->sh->queue);
-             q = ngx_queue_next(q))
-        {
-            rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
-
-            if (rec->table != NGX_HTTP_OPENBANK_TABLE_REVOKED
-                || rec->expire <= now_ms)
-            {
-                continue;
-            }
-
-            if (pass == 0) {
-                size += NGX_TIME_T_LEN + 2 + rec->key_len;
-                continue;
-            }
-
-            /* the record lasts the token's life and the clock skew */
-
-            exp = (time_t) (rec->expire / 1000) - obmcf->clock_skew;
-
-            o = ngx_sprintf(o, "%T %*s\n", exp, (size_t) rec->key_len,
-                            rec->data);
-        }
-
-        if (pass == 0) {
-            out = ngx_pnalloc(r->pool, size + 1);
-            if (out == NULL) {
-                ngx_shmtx_unlock(&zone->shpool->mutex);
-                rc = NGX_ERROR;
-                goto done;
-            }
-
-            o = out;
-        }
+    rv->entry.len = NGX_HTTP_OPENBANK_JOURNAL_FRAME
+                    + sizeof(ngx_http_openbank_journal_head_t) + jwt->jti.len;
+    rv->entry.record = ngx_pnalloc(r->pool, rv->entry.len);
+    if (rv->entry.record == NULL) {
+        return NGX_ERROR;
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    /* the record lasts the token's life and the clock skew */
 
-    rc = ngx_http_openbank_state_write(r->connection->log, &name, out,
-                                       o - out);
+    expire = (uint64_t) (jwt->exp + obmcf->clock_skew) * 1000;
 
-done:
+    p = ngx_http_openbank_journal_record(rv->entry.record,
+                                         NGX_HTTP_OPENBANK_REVOKED_RECORD,
+                                         expire, &jwt->jti, NULL, 0);
+    rv->entry.len = p - rv->entry.record;
+    rv->entry.handler = ngx_http_openbank_revoked_durable;
+    rv->request = r;
+    rv->jti = jwt->jti;
 
-    (void) ngx_unlock_fd(lock);
-    (void) ngx_close_file(lock);
+    ngx_http_openbank_journal_submit(j, &rv->entry);
 
-    if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "openbank: the revocation of %V is not durable",
-                      &jwt->jti);
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
+    return NGX_AGAIN;
 }
 
 
-/* at start: every revocation still useful goes back into the zone */
+static void
+ngx_http_openbank_revoked_durable(ngx_http_openbank_journal_entry_t *e,
+    ngx_int_t rc)
+{
+    ngx_http_openbank_revocation_t *rv = (ngx_http_openbank_revocation_t *) e;
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, rv->request->connection->log, 0,
+                      "openbank: the revocation of %V is not durable",
+                      &rv->jti);
+    }
+
+    ngx_http_openbank_revocation_durable(rv->request, rc);
+}
+
+
+/*
+ * For a compaction, under the zone's lock: a record for each revocation
+ * the zone holds (NULL "buf": their size).
+ */
+
+static size_t
+ngx_http_openbank_revoked_dump(ngx_http_openbank_journal_t *j, u_char *buf,
+    uint64_t now)
+{
+    u_char                      *p;
+    size_t                       size;
+    ngx_str_t                    jti;
+    ngx_queue_t                 *q;
+    ngx_http_openbank_record_t  *rec;
+
+    size = 0;
+    p = buf;
+
+    for (q = ngx_queue_head(&j->zone->sh->queue);
+         q != ngx_queue_sentinel(&j->zone->sh->queue);
+         q = ngx_queue_next(q))
+    {
+        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
+
+        if (rec->table != NGX_HTTP_OPENBANK_TABLE_REVOKED
+            || rec->key_len == 0 || rec->data[0] == '\0'
+            || rec->expire <= now)
+        {
+            continue;
+        }
+
+        if (buf == NULL) {
+            size += NGX_HTTP_OPENBANK_JOURNAL_FRAME
+                    + sizeof(ngx_http_openbank_journal_head_t) + rec->key_len;
+            continue;
+        }
+
+        jti.data = rec->data;
+        jti.len = rec->key_len;
+
+        p = ngx_http_openbank_journal_record(p,
+                                             NGX_HTTP_OPENBANK_REVOKED_RECORD,
+                                             rec->expire, &jti, NULL, 0);
+    }
+
+    return buf ? (size_t) (p - buf) : size;
+}
+
+
+/*
+ * At start (in the master, once per zone): every revocation still useful
+ * goes back into the zone, from the journal and from the "revoked-tokens"
+ * file an earlier version kept (one "<exp> <jti>" a line); the journal is
+ * then rewritten from the zone, and the old file, now in it, removed.
+ */
 
 ngx_int_t
 ngx_http_openbank_revoked_load(ngx_cycle_t *cycle,
     ngx_http_openbank_main_conf_t *obmcf)
 {
-    u_char                      *p, *q, *sp, *last;
-    time_t                       now, exp;
-    uint64_t                     now_ms;
-    ngx_int_t                    rc;
-    ngx_str_t                    name, text, jti;
-    ngx_uint_t                   line, loaded;
-    ngx_http_openbank_zone_t    *zone;
-    ngx_http_openbank_record_t  *rec;
+    size_t                             skipped;
+    ngx_int_t                          rc, legacy;
+    ngx_str_t                          name, lock;
+    ngx_core_conf_t                   *ccf;
+    ngx_http_openbank_zone_t          *zone;
+    ngx_http_openbank_journal_t       *j;
+    ngx_http_openbank_journal_pt       handlers[
+                                           NGX_HTTP_OPENBANK_REVOKED_RECORD
+                                           + 1];
+    ngx_http_openbank_journal_meta_t  *meta;
+    ngx_http_openbank_revoked_load_t   ld;
+
+    if (ngx_test_config || ngx_process == NGX_PROCESS_SIGNALLER) {
+        return NGX_OK;
+    }
+
+    zone = obmcf->shm_zone->data;
+    j = &ngx_http_openbank_revoked_j;
+
+    ngx_http_openbank_journal_reset(j);
+
+    if (ngx_http_openbank_journal_init(j, cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    meta = ngx_http_openbank_journal_meta(j, 0, 0);
+
+    if (meta == NULL) {
+        meta = ngx_http_openbank_journal_meta(j, ngx_http_openbank_now_ms(),
+                                              1);
+        rc = (meta == NULL) ? NGX_ERROR : NGX_OK;
+
+    } else {
+        /* a reload: the zone already holds the revocations */
+        rc = NGX_DONE;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (rc != NGX_OK) {
+        ngx_http_openbank_journal_reset(j);
+
+        if (rc == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "openbank: no room in zone \"%V\" for the "
+                          "revocations journal", &obmcf->shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    if (ngx_http_openbank_journal_start(j, cycle, ccf->user) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ld.obmcf = obmcf;
+    ld.now = ngx_http_openbank_now_ms();
+    ld.loaded = 0;
+    ld.full = 0;
 
     name.len = obmcf->state_path.len
                + sizeof("/" NGX_HTTP_OPENBANK_REVOKED_FILE) - 1;
-    name.data = ngx_pnalloc(cycle->pool, name.len + 1);
+    name.data = ngx_pnalloc(cycle->pool, name.len + sizeof(".lock"));
     if (name.data == NULL) {
         return NGX_ERROR;
     }
@@ -784,18 +889,107 @@ ngx_http_openbank_revoked_load(ngx_cycle_t *cycle,
     ngx_sprintf(name.data, "%V/" NGX_HTTP_OPENBANK_REVOKED_FILE "%Z",
                 &obmcf->state_path);
 
-    rc = ngx_http_openbank_read_state(cycle->log, cycle->pool, &name, &text);
+    legacy = ngx_http_openbank_revoked_legacy(cycle, obmcf, &name,
+                                              &ld.loaded);
+    if (legacy == NGX_ERROR) {
+        return NGX_ERROR;
+    }
 
+    ngx_memzero(handlers, sizeof(handlers));
+    handlers[NGX_HTTP_OPENBANK_REVOKED_RECORD] =
+                                        ngx_http_openbank_revoked_replay;
+
+    rc = ngx_http_openbank_journal_replay(j, cycle->log, handlers,
+                                          NGX_HTTP_OPENBANK_REVOKED_RECORD + 1,
+                                          &ld, &skipped);
+
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "openbank: revocations journal \"%V\" is unreadable: "
+                      "the revoked tokens cannot be trusted", &j->name);
+        return NGX_ERROR;
+    }
+
+    if (ld.full) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "openbank: zone \"%V\" is too small for the "
+                      "revoked tokens of \"%V\"",
+                      &obmcf->shm_zone->shm.name, &j->name);
+        return NGX_ERROR;
+    }
+
+    if (skipped) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "openbank: revocations journal \"%V\": %uz bytes of "
+                      "torn or damaged records ignored", &j->name, skipped);
+    }
+
+    if (ld.loaded) {
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "openbank: %ui revoked tokens restored from \"%V\"",
+                      ld.loaded, &j->name);
+    }
+
+    /* the journal rewritten from the zone: the old file is in it now */
+
+    if (ngx_http_openbank_journal_compact(j, ccf->user, cycle->log) == NGX_OK
+        && legacy == NGX_OK)
+    {
+        lock.data = name.data;
+        lock.len = ngx_sprintf(name.data + name.len, ".lock%Z") - name.data
+                   - 1;
+
+        name.data[name.len] = '\0';
+
+        if (ngx_delete_file(name.data) == NGX_FILE_ERROR) {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                          ngx_delete_file_n " \"%V\" failed", &name);
+        }
+
+        name.data[name.len] = '.';
+
+        (void) ngx_delete_file(lock.data);
+
+        name.data[name.len] = '\0';
+
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "openbank: \"%V\" is superseded by \"%V\"",
+                      &name, &j->name);
+    }
+
+    /* the workers open the files under their own names */
+
+    ngx_http_openbank_journal_reset(j);
+
+    return NGX_OK;
+}
+
+
+/* the "revoked-tokens" file of an earlier version: NGX_DECLINED, none */
+
+static ngx_int_t
+ngx_http_openbank_revoked_legacy(ngx_cycle_t *cycle,
+    ngx_http_openbank_main_conf_t *obmcf, ngx_str_t *name,
+    ngx_uint_t *loaded)
+{
+    u_char     *p, *q, *sp, *last;
+    time_t      now, exp;
+    uint64_t    now_ms;
+    ngx_int_t   rc;
+    ngx_str_t   text, jti;
+    ngx_uint_t  line;
+
+    rc = ngx_http_openbank_state_read(cycle->log, NGX_LOG_EMERG, cycle->pool,
+                                      name, NGX_HTTP_OPENBANK_REVOKED_MAX,
+                                      &text);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    zone = obmcf->shm_zone->data;
     now = ngx_time();
     now_ms = ngx_http_openbank_now_ms();
     last = text.data + text.len;
     line = 0;
-    loaded = 0;
 
     for (p = text.data; p < last; p = q + 1) {
         line++;
@@ -808,7 +1002,7 @@ ngx_http_openbank_revoked_load(ngx_cycle_t *cycle,
         if (exp == NGX_ERROR || q - (sp + 1) == 0 || q - (sp + 1) > 255) {
             ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                           "openbank: \"%V\" is damaged at line %ui: the "
-                          "revoked tokens cannot be trusted", &name, line);
+                          "revoked tokens cannot be trusted", name, line);
             return NGX_ERROR;
         }
 
@@ -819,91 +1013,83 @@ ngx_http_openbank_revoked_load(ngx_cycle_t *cycle,
         jti.data = sp + 1;
         jti.len = q - (sp + 1);
 
-        ngx_shmtx_lock(&zone->shpool->mutex);
-
-        rec = ngx_http_openbank_record_lookup(zone,
-                                              NGX_HTTP_OPENBANK_TABLE_REVOKED,
-                                              &jti, now_ms);
-        if (rec == NULL) {
-            rec = ngx_http_openbank_record_create(
-                      zone, NGX_HTTP_OPENBANK_TABLE_REVOKED, &jti, 0,
-                      (uint64_t) (exp + obmcf->clock_skew) * 1000, 0,
-                      now_ms);
-            loaded++;
-        }
-
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
-        if (rec == NULL) {
+        rc = ngx_http_openbank_revoked_add(obmcf, &jti,
+                                           (uint64_t) (exp + obmcf->clock_skew)
+                                           * 1000, now_ms);
+        if (rc == NGX_ERROR) {
             ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                           "openbank: zone \"%V\" is too small for the "
                           "revoked tokens of \"%V\"",
-                          &obmcf->shm_zone->shm.name, &name);
+                          &obmcf->shm_zone->shm.name, name);
             return NGX_ERROR;
         }
-    }
 
-    if (loaded) {
-        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
-                      "openbank: %ui revoked tokens restored from \"%V\"",
-                      loaded, &name);
+        if (rc == NGX_OK) {
+            (*loaded)++;
+        }
     }
 
     return NGX_OK;
 }
 
 
-/* a whole state file; a missing one is empty */
-
 static ngx_int_t
-ngx_http_openbank_read_state(ngx_log_t *log, ngx_pool_t *pool,
-    ngx_str_t *name, ngx_str_t *out)
+ngx_http_openbank_revoked_replay(void *data, u_char *payload, size_t len)
 {
-    ssize_t          n;
-    ngx_fd_t         fd;
-    ngx_file_info_t  fi;
+    ngx_http_openbank_revoked_load_t *ld = data;
 
-    out->len = 0;
-    out->data = (u_char *) "";
+    ngx_int_t                          rc;
+    ngx_str_t                          jti;
+    ngx_http_openbank_journal_head_t   head;
 
-    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    ngx_memcpy(&head, payload, sizeof(head));
 
-    if (fd == NGX_INVALID_FILE) {
-        if (ngx_errno == NGX_ENOENT) {
-            return NGX_OK;
-        }
+    jti.data = payload + sizeof(head);
+    jti.len = head.key_len;
 
-        ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
-                      ngx_open_file_n " \"%V\" failed", name);
-        return NGX_ERROR;
+    if (jti.len > 255 || jti.data[0] == '\0' || head.expire <= ld->now) {
+        return NGX_OK;
     }
 
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
-        || ngx_file_size(&fi) > NGX_HTTP_OPENBANK_REVOKED_MAX)
-    {
-        ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
-                      "\"%V\" cannot be read or is too large", name);
-        (void) ngx_close_file(fd);
-        return NGX_ERROR;
-    }
+    rc = ngx_http_openbank_revoked_add(ld->obmcf, &jti, head.expire, ld->now);
 
-    out->len = ngx_file_size(&fi);
-    out->data = ngx_pnalloc(pool, out->len + 1);
+    if (rc == NGX_ERROR) {
+        ld->full++;
 
-    if (out->data == NULL) {
-        (void) ngx_close_file(fd);
-        return NGX_ERROR;
-    }
-
-    n = ngx_read_fd(fd, out->data, out->len);
-
-    (void) ngx_close_file(fd);
-
-    if (n != (ssize_t) out->len) {
-        ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
-                      ngx_read_fd_n " \"%V\" failed", name);
-        return NGX_ERROR;
+    } else if (rc == NGX_OK) {
+        ld->loaded++;
     }
 
     return NGX_OK;
+}
+
+
+/* NGX_OK: added; NGX_DECLINED: already there; NGX_ERROR: no room */
+
+static ngx_int_t
+ngx_http_openbank_revoked_add(ngx_http_openbank_main_conf_t *obmcf,
+    ngx_str_t *jti, uint64_t expire, uint64_t now_ms)
+{
+    ngx_int_t                    rc;
+    ngx_http_openbank_zone_t    *zone;
+    ngx_http_openbank_record_t  *rec;
+
+    zone = obmcf->shm_zone->data;
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    rec = ngx_http_openbank_record_lookup(zone,
+                                          NGX_HTTP_OPENBANK_TABLE_REVOKED,
+                                          jti, now_ms);
+    if (rec == NULL) {
+        rec = ngx_http_openbank_record_create(zone,
+                                              NGX_HTTP_OPENBANK_TABLE_REVOKED,
+                                              jti, 0, expire, 0, now_ms);
+        rc = (rec == NULL) ? NGX_ERROR : NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
 }
