@@ -301,7 +301,11 @@ ngx_http_openbank_journal_open_lock(ngx_http_openbank_journal_t *j,
 
     if (j->lock_fd != NGX_INVALID_FILE) {
 
-        if (!ngx_http_openbank_journal_moved(j->lock_fd, &j->lock)) {
+        /* a thread holds it: looked at again before the next write */
+
+        if (j->busy
+            || !ngx_http_openbank_journal_moved(j->lock_fd, &j->lock))
+        {
             return NGX_OK;
         }
 
@@ -758,7 +762,8 @@ ngx_http_openbank_journal_commit(ngx_http_openbank_journal_t *j,
     ngx_http_openbank_journal_io_t  io;
 
     if (ngx_http_openbank_journal_prepare(j, batch, &io, log) == NGX_OK) {
-        io.lock_fd = open((char *) j->lock.data, O_RDWR | O_CLOEXEC);
+        io.lock_fd = open((char *) j->lock.data,
+                          O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 
         if (io.lock_fd == NGX_INVALID_FILE) {
             io.err = ngx_errno;

@@ -42,7 +42,8 @@ typedef struct {
 
 typedef struct {
     ngx_http_openbank_journal_entry_t  entry;
-    ngx_http_request_t                *request;
+    ngx_http_request_t                *request;    /* NULL: it went away */
+    ngx_pool_cleanup_t                *cln;
     ngx_str_t                          jti;
 } ngx_http_openbank_revocation_t;
 
@@ -76,6 +77,7 @@ static ngx_int_t ngx_http_openbank_revoked_save(ngx_http_request_t *r,
     ngx_http_openbank_jwt_t *jwt);
 static void ngx_http_openbank_revoked_durable(
     ngx_http_openbank_journal_entry_t *e, ngx_int_t rc);
+static void ngx_http_openbank_revoked_gone(void *data);
 static size_t ngx_http_openbank_revoked_dump(ngx_http_openbank_journal_t *j,
     u_char *buf, uint64_t now);
 static ngx_int_t ngx_http_openbank_revoked_legacy(ngx_cycle_t *cycle,
@@ -686,7 +688,9 @@ ngx_http_openbank_revoked_save(ngx_http_request_t *r,
     ngx_http_openbank_jwt_t *jwt)
 {
     u_char                          *p;
+    size_t                           len;
     uint64_t                         expire;
+    ngx_pool_cleanup_t              *cln;
     ngx_http_openbank_journal_t     *j;
     ngx_http_openbank_revocation_t  *rv;
     ngx_http_openbank_main_conf_t   *obmcf;
@@ -708,17 +712,28 @@ ngx_http_openbank_revoked_save(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    rv = ngx_palloc(r->pool, sizeof(ngx_http_openbank_revocation_t));
+    /*
+     * Outside the request's pool: the record waits in the journal's queue
+     * even if the request is ended meanwhile.
+     */
+
+    len = NGX_HTTP_OPENBANK_JOURNAL_FRAME
+          + sizeof(ngx_http_openbank_journal_head_t) + 2 * jwt->jti.len;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    rv = ngx_alloc(sizeof(ngx_http_openbank_revocation_t) + len,
+                   r->connection->log);
     if (rv == NULL) {
         return NGX_ERROR;
     }
 
-    rv->entry.len = NGX_HTTP_OPENBANK_JOURNAL_FRAME
-                    + sizeof(ngx_http_openbank_journal_head_t) + jwt->jti.len;
-    rv->entry.record = ngx_pnalloc(r->pool, rv->entry.len);
-    if (rv->entry.record == NULL) {
-        return NGX_ERROR;
-    }
+    rv->jti.data = (u_char *) (rv + 1);
+    rv->jti.len = jwt->jti.len;
+    rv->entry.record = ngx_cpymem(rv->jti.data, jwt->jti.data, jwt->jti.len);
 
     /* the record lasts the token's life and the clock skew */
 
@@ -726,11 +741,14 @@ ngx_http_openbank_revoked_save(ngx_http_request_t *r,
 
     p = ngx_http_openbank_journal_record(rv->entry.record,
                                          NGX_HTTP_OPENBANK_REVOKED_RECORD,
-                                         expire, &jwt->jti, NULL, 0);
+                                         expire, &rv->jti, NULL, 0);
     rv->entry.len = p - rv->entry.record;
     rv->entry.handler = ngx_http_openbank_revoked_durable;
     rv->request = r;
-    rv->jti = jwt->jti;
+    rv->cln = cln;
+
+    cln->handler = ngx_http_openbank_revoked_gone;
+    cln->data = rv;
 
     ngx_http_openbank_journal_submit(j, &rv->entry);
 
@@ -744,13 +762,33 @@ ngx_http_openbank_revoked_durable(ngx_http_openbank_journal_entry_t *e,
 {
     ngx_http_openbank_revocation_t *rv = (ngx_http_openbank_revocation_t *) e;
 
+    ngx_http_request_t  *r;
+
+    r = rv->request;
+
     if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, rv->request->connection->log, 0,
-                      "openbank: the revocation of %V is not durable",
+        ngx_log_error(NGX_LOG_ALERT, r ? r->connection->log : ngx_cycle->log,
+                      0, "openbank: the revocation of %V is not durable",
                       &rv->jti);
     }
 
-    ngx_http_openbank_revocation_durable(rv->request, rc);
+    if (r) {
+        rv->cln->handler = NULL;
+        ngx_http_openbank_revocation_durable(r, rc);
+    }
+
+    ngx_free(rv);
+}
+
+
+/* the request ended before its record was written: nobody to answer */
+
+static void
+ngx_http_openbank_revoked_gone(void *data)
+{
+    ngx_http_openbank_revocation_t *rv = data;
+
+    rv->request = NULL;
 }
 
 
