@@ -792,8 +792,7 @@ ngx_http_openbank_journal_finish(ngx_http_openbank_journal_t *j,
     ngx_queue_t *batch, ngx_http_openbank_journal_io_t *io, ngx_log_t *log)
 {
     uint64_t                           now;
-    ngx_fd_t                           own;
-    ngx_uint_t                         compact, recovered, lost, level;
+    ngx_uint_t                         own, compact, recovered, lost, level;
     ngx_core_conf_t                   *ccf;
     ngx_http_openbank_journal_meta_t  *meta;
 
