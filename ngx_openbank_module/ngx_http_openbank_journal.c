@@ -21,12 +21,15 @@
  * the middle of a write) is skipped by searching for the next frame whose
  * checksum holds, and a torn last record is simply ignored.
  *
- * Writes never wait in a worker's event loop.  The records completed
+ * A worker's event loop never waits for the lock.  The records completed
  * during one pass of the loop are a batch, written with one write() (with
  * O_APPEND: whole records never interleave between workers) and one
  * fdatasync() by a thread of nginx's default thread pool, which first
  * takes a shared flock() of "<file>.lock"; each record's handler runs
- * once the batch is durable, or not.  A compaction rewrites the journal
+ * once the batch is durable, or not.  Only a record that cannot wait (an
+ * answer without a body) and a batch when no thread can be had are
+ * written in the worker, the lock only tried
+ * (ngx_http_openbank_journal_commit()).  A compaction rewrites the journal
  * from the zone: the worker takes the lock exclusively without waiting
  * (else it is tried again after the next write), dumps the zone, and a
  * thread replaces the file atomically (ngx_http_openbank_state.c).  A
