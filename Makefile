@@ -28,7 +28,7 @@ CFLAGS_ASAN   := -g -O1 -fPIC -fsanitize=address -fno-omit-frame-pointer \
 # Build and run: the module's libraries, nginx and its Lua module.
 DEPS_BUILD := gcc make nginx nginx-dev libnginx-mod-http-lua \
               libnginx-mod-http-ndk libluajit2-5.1-dev libssl-dev \
-              libjwt-dev libyajl-dev libsqlite3-dev lua-cjson openssl
+              libyajl-dev libsqlite3-dev lua-cjson openssl
 # Tests, memory checks and the benchmark.
 DEPS_TEST  := libtest-base-perl libipc-run-perl libwww-perl \
               libcrypt-jwt-perl libtext-diff-perl libjson-perl \

@@ -32,12 +32,6 @@
 #define NGX_HTTP_OPENBANK_SIGNATURE_OPTIONAL  1
 #define NGX_HTTP_OPENBANK_SIGNATURE_REQUIRED  2
 
-/* record tables of the shared zone */
-#define NGX_HTTP_OPENBANK_TABLE_NONCE    0x51  /* RFC 9421 nonces */
-
-/* record tables of the shared zone; numbered by issue to never clash */
-#define NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY  6
-
 #define NGX_HTTP_OPENBANK_IDEMPOTENCY_OFF       0
 #define NGX_HTTP_OPENBANK_IDEMPOTENCY_OPTIONAL  1
 #define NGX_HTTP_OPENBANK_IDEMPOTENCY_REQUIRED  2
@@ -138,12 +132,6 @@ typedef struct {
 } ngx_http_openbank_signing_key_t;
 
 
-/* the record tables of issue 3 in the shared zone */
-
-#define NGX_HTTP_OPENBANK_TABLE_TOKEN      0x30  /* verified tokens */
-#define NGX_HTTP_OPENBANK_TABLE_REVOKED    0x31  /* revoked token jtis */
-#define NGX_HTTP_OPENBANK_TABLE_ASSERTION  0x32  /* used assertion jtis */
-
 /* how far ahead a client assertion's exp may be: the default, the most */
 #define NGX_HTTP_OPENBANK_ASSERTION_LIFETIME      300
 #define NGX_HTTP_OPENBANK_ASSERTION_LIFETIME_MAX  3600
@@ -232,41 +220,59 @@ typedef struct {
     ngx_flag_t                    status;
     ngx_uint_t                    signature;   /* SIGNATURE_* */
     ngx_uint_t                    idempotency; /* ..._IDEMPOTENCY_* */
+    ngx_uint_t                    checks;      /* those that apply, a mask */
 } ngx_http_openbank_loc_conf_t;
 
 
-/* the shared zone: one keyed record store (ngx_http_openbank_shm.c) */
+/*
+ * The shared zone: one keyed record store (ngx_http_openbank_shm.c,
+ * docs/architecture.md "The shared zone").  Its tables: only the token
+ * cache may lose a record before it expires.
+ */
+
+typedef enum {
+    NGX_HTTP_OPENBANK_TABLE_RATE = 0,    /* GCRA state, per partner */
+    NGX_HTTP_OPENBANK_TABLE_QUOTA,       /* calendar counters */
+    NGX_HTTP_OPENBANK_TABLE_META,        /* the counters' snapshots */
+    NGX_HTTP_OPENBANK_TABLE_METRICS,     /* metric series */
+    NGX_HTTP_OPENBANK_TABLE_TOKEN,       /* verified tokens: a cache */
+    NGX_HTTP_OPENBANK_TABLE_REVOKED,     /* revoked jtis, journal state */
+    NGX_HTTP_OPENBANK_TABLE_ASSERTION,   /* used client assertion jtis */
+    NGX_HTTP_OPENBANK_TABLE_NONCE,       /* RFC 9421 nonces */
+    NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY, /* keys, answers, journal state */
+    NGX_HTTP_OPENBANK_TABLE_N
+} ngx_http_openbank_table_e;
+
+
+typedef struct ngx_http_openbank_zone_s  ngx_http_openbank_zone_t;
+
+
+/* a record as a handler sees it, under the zone's lock */
 
 typedef struct {
-    uint64_t                      magic;       /* layout version */
-    struct ngx_http_openbank_record_s  **buckets;
-    ngx_uint_t                    mask;        /* buckets - 1 */
-    ngx_queue_t                   queue;       /* least recently used last */
-    ngx_uint_t                    records;
-    time_t                        started;     /* when the zone was made */
-} ngx_http_openbank_sh_t;
+    ngx_str_t                     key;
+    u_char                       *value;
+    size_t                        len;
+    uint64_t                      expire;      /* unix ms, 0: never; the
+                                                  handler may change it */
+    uint64_t                      now;         /* unix ms */
+    unsigned                      is_new:1;    /* made for this update */
+} ngx_http_openbank_store_value_t;
 
 
-typedef struct {
-    ngx_http_openbank_sh_t       *sh;
-    ngx_slab_pool_t              *shpool;
-} ngx_http_openbank_zone_t;
+/* what a handler returns, and store_update() after it */
+#define NGX_HTTP_OPENBANK_STORE_KEEP     0
+#define NGX_HTTP_OPENBANK_STORE_DELETE   1
+#define NGX_HTTP_OPENBANK_STORE_REFUSE   2     /* nothing changed: refuse */
+#define NGX_HTTP_OPENBANK_STORE_STOP     3     /* a walk ends here */
+/* what store_update() returns without running the handler */
+#define NGX_HTTP_OPENBANK_STORE_ABSENT   4     /* no record, none made */
+#define NGX_HTTP_OPENBANK_STORE_FULL     5     /* no room for the record */
 
-
-typedef struct ngx_http_openbank_record_s  ngx_http_openbank_record_t;
-
-struct ngx_http_openbank_record_s {
-    ngx_http_openbank_record_t   *next;        /* in its hash bucket */
-    ngx_queue_t                   queue;
-    uint64_t                      expire;      /* unix ms, 0: never */
-    uint32_t                      hash;        /* of table and key */
-    uint32_t                      value_len;
-    u_short                       key_len;
-    u_char                        table;       /* NGX_HTTP_OPENBANK_TABLE_* */
-    u_char                        evictable;   /* may go before it expires */
-    u_char                        pad[4];      /* data on 8 bytes */
-    u_char                        data[1];     /* key, aligned, value */
-};
+typedef ngx_int_t (*ngx_http_openbank_store_handler_pt)(
+    ngx_http_openbank_store_value_t *sv, void *data);
+typedef ngx_int_t (*ngx_http_openbank_store_atomic_pt)(
+    ngx_http_openbank_zone_t *zone, void *data);
 
 
 /* per request */
@@ -284,6 +290,8 @@ typedef struct {
     ngx_http_handler_pt           content_handler; /* for NGX_OK */
     unsigned                      checked:1;   /* access_rc is known */
     unsigned                      redirected:1; /* found after a redirect */
+    unsigned                      body_reading:1; /* waits for the body */
+    unsigned                      body_read:1; /* read, once for all */
 
     ngx_http_openbank_partner_t  *partner;
     ngx_array_t                  *scopes;      /* granted: ngx_str_t */
@@ -313,10 +321,14 @@ typedef struct {
 /*
  * One check of the access phase: NGX_DECLINED to go on to the next,
  * NGX_AGAIN or NGX_DONE to wait (the same check runs again when the
- * request is resumed), or an HTTP status set by ngx_http_openbank_refuse().
+ * request is resumed), NGX_HTTP_OPENBANK_READ_BODY to have the request
+ * body read first (then it runs again, with ctx->body_read), or an HTTP
+ * status set by ngx_http_openbank_refuse().
  */
 typedef ngx_int_t (*ngx_http_openbank_check_pt)(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
+
+#define NGX_HTTP_OPENBANK_READ_BODY      (-100)
 
 
 /* ngx_http_openbank_module.c */
@@ -354,11 +366,6 @@ ngx_int_t ngx_http_openbank_request_id(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
 ngx_int_t ngx_http_openbank_endpoint_start(ngx_http_request_t *r,
     ngx_uint_t methods, const char *allow);
-ngx_int_t ngx_http_openbank_problem_header(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx);
-ngx_int_t ngx_http_openbank_problem_body(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in,
-    ngx_http_output_body_filter_pt next);
 ngx_table_elt_t *ngx_http_openbank_find_header(ngx_list_t *headers,
     const char *name, ngx_uint_t *count);
 ngx_table_elt_t *ngx_http_openbank_set_header(ngx_http_request_t *r,
@@ -375,33 +382,33 @@ ngx_int_t ngx_http_openbank_version_headers(ngx_http_request_t *r);
 char *ngx_http_openbank_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 uint64_t ngx_http_openbank_now_ms(void);
-ngx_http_openbank_record_t *ngx_http_openbank_record_lookup(
-    ngx_http_openbank_zone_t *zone, ngx_uint_t table, ngx_str_t *key,
-    uint64_t now);
-ngx_http_openbank_record_t *ngx_http_openbank_record_create(
-    ngx_http_openbank_zone_t *zone, ngx_uint_t table, ngx_str_t *key,
-    size_t value_len, uint64_t expire, ngx_uint_t evictable, uint64_t now);
-void ngx_http_openbank_record_delete(ngx_http_openbank_zone_t *zone,
-    ngx_http_openbank_record_t *rec);
-u_char *ngx_http_openbank_record_value(ngx_http_openbank_record_t *rec);
+ngx_int_t ngx_http_openbank_store_atomic(ngx_http_openbank_zone_t *zone,
+    ngx_http_openbank_store_atomic_pt handler, void *data);
+ssize_t ngx_http_openbank_store_get(ngx_http_openbank_zone_t *zone,
+    ngx_uint_t table, ngx_str_t *key, void *buf, size_t len,
+    uint64_t *expire);
+ngx_int_t ngx_http_openbank_store_update(ngx_http_openbank_zone_t *zone,
+    ngx_uint_t table, ngx_str_t *key, size_t create_len, uint64_t expire,
+    ngx_http_openbank_store_handler_pt handler, void *data);
+ngx_int_t ngx_http_openbank_store_set(ngx_http_openbank_zone_t *zone,
+    ngx_uint_t table, ngx_str_t *key, void *value, size_t len,
+    uint64_t expire);
+ngx_int_t ngx_http_openbank_store_add(ngx_http_openbank_zone_t *zone,
+    ngx_uint_t table, ngx_str_t *key, void *value, size_t len,
+    uint64_t expire);
+ngx_int_t ngx_http_openbank_store_delete(ngx_http_openbank_zone_t *zone,
+    ngx_uint_t table, ngx_str_t *key);
+ngx_int_t ngx_http_openbank_store_walk(ngx_http_openbank_zone_t *zone,
+    ngx_uint_t table, ngx_http_openbank_store_handler_pt handler, void *data);
+ngx_uint_t ngx_http_openbank_store_records(ngx_http_openbank_zone_t *zone);
+time_t ngx_http_openbank_store_started(ngx_http_openbank_zone_t *zone);
 void ngx_http_openbank_zone_usage(ngx_shm_zone_t *shm_zone,
     size_t *size, size_t *used);
-
-/*
- * Tables of the record store used by the rate limits, quotas and metrics
- * (issue 4 keeps to 0x40-0x4f so that other tables never collide).
- */
-#define NGX_HTTP_OPENBANK_TABLE_RATE     0x40
-#define NGX_HTTP_OPENBANK_TABLE_QUOTA    0x41
-#define NGX_HTTP_OPENBANK_TABLE_METRICS  0x42
-#define NGX_HTTP_OPENBANK_TABLE_META     0x43
 
 /* ngx_http_openbank_limit.c */
 ngx_int_t ngx_http_openbank_rate_check(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
 ngx_int_t ngx_http_openbank_quota_take(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx);
-ngx_int_t ngx_http_openbank_limit_headers(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
 u_char *ngx_http_openbank_limit_status(u_char *p,
     ngx_http_openbank_main_conf_t *obmcf, ngx_http_openbank_partner_t *partner,
@@ -440,13 +447,7 @@ char *ngx_http_openbank_status(ngx_conf_t *cf, ngx_command_t *cmd,
 /* ngx_http_openbank_signature.c */
 ngx_int_t ngx_http_openbank_signature_check(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
-ngx_int_t ngx_http_openbank_signature_header(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx);
 void ngx_http_openbank_signature_redirected(ngx_http_openbank_ctx_t *ctx);
-ngx_int_t ngx_http_openbank_signature_body(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in,
-    ngx_http_output_header_filter_pt next_header,
-    ngx_http_output_body_filter_pt next_body);
 
 /* ngx_http_openbank_jwks.c */
 void *ngx_http_openbank_jwks_load(ngx_conf_t *cf, ngx_str_t *file);
@@ -513,12 +514,6 @@ ngx_int_t ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
 char *ngx_http_openbank_idempotency_merge(ngx_conf_t *cf,
     ngx_http_openbank_loc_conf_t *prev, ngx_http_openbank_loc_conf_t *conf);
-ngx_int_t ngx_http_openbank_idempotency_header(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx);
-ngx_int_t ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in,
-    ngx_http_output_header_filter_pt next_header,
-    ngx_http_output_body_filter_pt next_body);
 ngx_int_t ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle);
 extern ngx_conf_enum_t  ngx_http_openbank_idempotency_modes[];
 
@@ -549,7 +544,11 @@ typedef struct {
     u_char                        reserved[5];
 } ngx_http_openbank_journal_head_t;
 
-/* a journal's bookkeeping shared by the processes, a record of the zone */
+/*
+ * A journal's bookkeeping shared by the processes: a record of the
+ * journal's table whose key begins with a NUL (no partner's key, no jti
+ * does), with no expiry; read and changed through the store only.
+ */
 typedef struct {
     uint64_t                      generation;  /* bumped by compaction */
     uint64_t                      bytes;       /* appended since then */
@@ -563,10 +562,16 @@ struct ngx_http_openbank_journal_s {
     const char                   *title;       /* "idempotency journal" */
     const char                   *file;        /* <file>.journal, .lock */
     ngx_uint_t                    table;       /* its records' table */
-    /* under the zone's lock, after a write: the batch goes into the zone */
+    /*
+     * Inside ngx_http_openbank_store_atomic(), after a write: the batch
+     * goes into the zone
+     */
     void                        (*written)(ngx_http_openbank_journal_t *j,
                                       ngx_queue_t *batch, uint64_t now);
-    /* under the zone's lock: the zone's framed records (NULL: the size) */
+    /*
+     * Inside ngx_http_openbank_store_atomic(): the zone's framed records,
+     * by ngx_http_openbank_store_walk() (NULL "buf": their size)
+     */
     size_t                      (*dump)(ngx_http_openbank_journal_t *j,
                                       u_char *buf, uint64_t now);
     /* after a write, the zone's lock released: the owner's log lines */
@@ -588,9 +593,14 @@ struct ngx_http_openbank_journal_s {
     ngx_event_t                   flush;
     ngx_thread_task_t            *task;
     ngx_http_openbank_zone_t     *zone;
-    ngx_http_openbank_journal_meta_t  *meta;
-    void                         *meta_sh;
 };
+
+/* a dump's buffer, for the handlers of its walk */
+typedef struct {
+    u_char                       *buf;         /* NULL: measure */
+    u_char                       *p;
+    size_t                        size;
+} ngx_http_openbank_journal_dump_t;
 
 void ngx_http_openbank_journal_frame(u_char *rec, size_t len);
 u_char *ngx_http_openbank_journal_record(u_char *p, ngx_uint_t type,
@@ -598,8 +608,11 @@ u_char *ngx_http_openbank_journal_record(u_char *p, ngx_uint_t type,
 ngx_int_t ngx_http_openbank_journal_init(ngx_http_openbank_journal_t *j,
     ngx_cycle_t *cycle);
 void ngx_http_openbank_journal_reset(ngx_http_openbank_journal_t *j);
-ngx_http_openbank_journal_meta_t *ngx_http_openbank_journal_meta(
-    ngx_http_openbank_journal_t *j, uint64_t now, ngx_uint_t create);
+ngx_int_t ngx_http_openbank_journal_meta(ngx_http_openbank_journal_t *j,
+    ngx_http_openbank_journal_meta_t *meta);
+ngx_int_t ngx_http_openbank_journal_meta_add(ngx_http_openbank_journal_t *j);
+void ngx_http_openbank_journal_failed(ngx_http_openbank_journal_t *j);
+void ngx_http_openbank_journal_broken(ngx_http_openbank_journal_t *j);
 ngx_uint_t ngx_http_openbank_journal_moved(ngx_fd_t fd, ngx_str_t *name);
 ngx_int_t ngx_http_openbank_journal_open_lock(
     ngx_http_openbank_journal_t *j, ngx_log_t *log);

@@ -28,18 +28,6 @@ ngx_http_openbank_identify(ngx_http_request_t *r,
 
     oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
 
-    /*
-     * A location without "openbank_auth" (one with only a sunset version)
-     * asks for no credential and names no partner: the checks that need
-     * one (rate, binding, idempotency set at server level, quota) pass
-     * the request by, and nginx -t refuses a scope, a product, a
-     * signature or an idempotency of its own there.
-     */
-
-    if (oblcf->auth == 0) {
-        return NGX_DECLINED;
-    }
-
     if (oblcf->auth & NGX_HTTP_OPENBANK_AUTH_API_KEY) {
         h = ngx_http_openbank_find_header(&r->headers_in.headers,
                                           "X-API-Key", &n);
@@ -123,10 +111,6 @@ ngx_http_openbank_scope_check(ngx_http_request_t *r,
     ngx_http_openbank_loc_conf_t  *oblcf;
 
     oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
-
-    if (oblcf->scope.len == 0) {
-        return NGX_DECLINED;
-    }
 
     s = ctx->scopes->elts;
 

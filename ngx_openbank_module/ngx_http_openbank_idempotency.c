@@ -68,14 +68,12 @@ typedef struct {
 /* a journal record: its head, the key, a record value */
 
 typedef ngx_http_openbank_journal_head_t  ngx_http_openbank_idem_entry_t;
-typedef ngx_http_openbank_journal_meta_t  ngx_http_openbank_idem_meta_t;
 
 
 typedef struct {
     ngx_str_t                     key;         /* partner '\0' key */
     u_char                        fingerprint[NGX_HTTP_OPENBANK_HASH_LEN];
     ngx_http_openbank_zone_t     *zone;
-    ngx_http_openbank_record_t   *rec;         /* in flight, while ours */
     uint64_t                      expire;
     uint32_t                      seq;
 
@@ -91,8 +89,6 @@ typedef struct {
     ngx_http_request_t           *request;
     ngx_http_openbank_journal_entry_t  entry;  /* the framed record */
 
-    unsigned                      reading:1;
-    unsigned                      body_read:1;
     unsigned                      owner:1;
     unsigned                      holding:1;
     unsigned                      finished:1;
@@ -108,10 +104,11 @@ typedef struct {
     uint64_t                      now;
     ngx_uint_t                    loaded;
     ngx_uint_t                    full;
+    ngx_int_t                     rc;          /* of the journal's read */
+    size_t                        skipped;
 } ngx_http_openbank_idem_load_t;
 
 
-static void ngx_http_openbank_idempotency_body_read(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_idempotency_fingerprint(
     ngx_http_request_t *r, ngx_http_openbank_idem_ctx_t *ic);
 static ngx_int_t ngx_http_openbank_idempotency_valid_key(ngx_str_t *key);
@@ -136,9 +133,19 @@ static void ngx_http_openbank_idempotency_after(
 static size_t ngx_http_openbank_idempotency_dump(
     ngx_http_openbank_journal_t *j, u_char *buf, uint64_t now);
 static ngx_int_t ngx_http_openbank_idempotency_send(ngx_http_request_t *r,
-    ngx_http_openbank_idem_ctx_t *ic, ngx_chain_t *rest,
-    ngx_http_output_header_filter_pt next_header,
-    ngx_http_output_body_filter_pt next_body);
+    ngx_http_openbank_idem_ctx_t *ic, ngx_chain_t *rest);
+static ngx_int_t ngx_http_openbank_idempotency_take_atomic(
+    ngx_http_openbank_zone_t *zone, void *data);
+static ngx_int_t ngx_http_openbank_idempotency_own(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_idempotency_ours(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_idempotency_disown(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_idempotency_dump_entry(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_idempotency_load_atomic(
+    ngx_http_openbank_zone_t *zone, void *data);
 static ngx_int_t ngx_http_openbank_idempotency_probe(ngx_log_t *log,
     ngx_uint_t level);
 static ngx_int_t ngx_http_openbank_idempotency_load(void *data,
@@ -151,6 +158,31 @@ ngx_conf_enum_t  ngx_http_openbank_idempotency_modes[] = {
     { ngx_string("required"), NGX_HTTP_OPENBANK_IDEMPOTENCY_REQUIRED },
     { ngx_null_string, 0 }
 };
+
+
+/* what take() found, under the zone's lock */
+
+#define NGX_HTTP_OPENBANK_IDEM_OWN          0   /* in flight, ours */
+#define NGX_HTTP_OPENBANK_IDEM_FULL         1
+#define NGX_HTTP_OPENBANK_IDEM_REUSED       2
+#define NGX_HTTP_OPENBANK_IDEM_REPLAY       3
+#define NGX_HTTP_OPENBANK_IDEM_BUSY         4   /* in flight elsewhere */
+#define NGX_HTTP_OPENBANK_IDEM_PROBE        5
+#define NGX_HTTP_OPENBANK_IDEM_UNAVAILABLE  6
+
+typedef struct {
+    ngx_http_openbank_idem_ctx_t  *ic;
+    ngx_http_openbank_journal_t   *journal;
+    ngx_pool_t                    *pool;
+    ngx_log_t                     *log;
+    uint64_t                       now;
+    ngx_uint_t                     outcome;
+    ngx_uint_t                     level;      /* of a probe's failure */
+    unsigned                       removed:1;
+    unsigned                       probed:1;
+    unsigned                       check:1;
+    unsigned                       unavailable:1;
+} ngx_http_openbank_idem_take_t;
 
 
 /* the headers of an answer that a replay gives back, besides its type */
@@ -179,7 +211,7 @@ static ngx_http_openbank_journal_t  ngx_http_openbank_idem_j = {
     ngx_http_openbank_idempotency_after,
     ": new keys are accepted",
     ngx_null_string, ngx_null_string, 0, 0, 0, 0, 0,
-    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, NULL, NULL, NULL, NULL
+    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, NULL, NULL
 };
 
 static uint32_t    ngx_http_openbank_idem_seq;
@@ -250,7 +282,6 @@ ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx)
 {
     u_char                        *p;
-    ngx_int_t                      rc;
     ngx_uint_t                     n;
     ngx_table_elt_t               *h;
     ngx_http_openbank_idem_ctx_t  *ic;
@@ -258,10 +289,7 @@ ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
 
     oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
 
-    if (oblcf->idempotency == NGX_HTTP_OPENBANK_IDEMPOTENCY_OFF
-        || r->method != NGX_HTTP_POST
-        || ctx->partner == NULL)
-    {
+    if (r->method != NGX_HTTP_POST) {
         return NGX_DECLINED;
     }
 
@@ -315,23 +343,10 @@ ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
         ctx->idempotency = ic;
     }
 
-    if (!ic->body_read) {
+    /* the fingerprint covers the body */
 
-        if (ic->reading) {
-            return NGX_DONE;
-        }
-
-        ic->reading = 1;
-
-        rc = ngx_http_read_client_request_body(r,
-                                   ngx_http_openbank_idempotency_body_read);
-
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        ngx_http_finalize_request(r, NGX_DONE);
-        return NGX_DONE;
+    if (!ctx->body_read) {
+        return NGX_HTTP_OPENBANK_READ_BODY;
     }
 
     if (ic->owner || ic->response) {
@@ -344,22 +359,6 @@ ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
     }
 
     return ngx_http_openbank_idempotency_take(r, ctx, ic);
-}
-
-
-static void
-ngx_http_openbank_idempotency_body_read(ngx_http_request_t *r)
-{
-    ngx_http_openbank_ctx_t       *ctx;
-    ngx_http_openbank_idem_ctx_t  *ic;
-
-    ctx = ngx_http_openbank_find_ctx(r);
-    ic = ctx->idempotency;
-
-    ic->body_read = 1;
-
-    r->write_event_handler = ngx_http_core_run_phases;
-    ngx_http_core_run_phases(r);
 }
 
 
@@ -447,15 +446,10 @@ static ngx_int_t
 ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_idem_ctx_t *ic)
 {
-    uint64_t                        now;
-    ngx_uint_t                      stale, probed, removed, level, check,
-                                    unavailable;
     ngx_pool_cleanup_t             *cln;
-    ngx_http_openbank_idem_t       *v;
     ngx_http_openbank_zone_t       *zone;
-    ngx_http_openbank_record_t     *rec;
     ngx_http_openbank_journal_t    *j;
-    ngx_http_openbank_idem_meta_t  *meta;
+    ngx_http_openbank_idem_take_t   tk;
     ngx_http_openbank_main_conf_t  *obmcf;
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
@@ -467,7 +461,10 @@ ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    probed = 0;
+    tk.ic = ic;
+    tk.pool = r->pool;
+    tk.log = r->connection->log;
+    tk.probed = 0;
 
     /*
      * Not opened yet by this worker, or the journal or lock file it holds
@@ -482,97 +479,47 @@ ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    removed = (j->fd == NGX_INVALID_FILE
-               || j->lock_fd == NGX_INVALID_FILE
-               || ngx_http_openbank_journal_moved(j->fd, &j->name)
-               || ngx_http_openbank_journal_moved(j->lock_fd, &j->lock));
+    tk.journal = j;
+    tk.removed = (j->fd == NGX_INVALID_FILE
+                  || j->lock_fd == NGX_INVALID_FILE
+                  || ngx_http_openbank_journal_moved(j->fd, &j->name)
+                  || ngx_http_openbank_journal_moved(j->lock_fd, &j->lock));
 
 again:
 
-    now = ngx_http_openbank_now_ms();
+    tk.now = ngx_http_openbank_now_ms();
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    meta = ngx_http_openbank_journal_meta(j, now, 0);
-
-    /*
-     * A key goes to the bank only if its answer can be made durable:
-     * after a failed write, or with the journal removed, the journal must
-     * open first ("check").  Kept answers are replayed all the same.
-     */
-
-    unavailable = (meta == NULL || meta->broken
-                   || (meta->failed
-                       && now - meta->failed < NGX_HTTP_OPENBANK_IDEM_RETRY));
-
-    check = (!unavailable && !probed && (removed || meta->failed));
-
-    rec = ngx_http_openbank_record_lookup(zone,
-                                          NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                          &ic->key, now);
-
-    if (rec == NULL) {
-
-        if (check) {
-            goto probe;
-        }
-
-        if (unavailable) {
-            goto unavailable;
-        }
-
-        rec = ngx_http_openbank_record_create(zone,
-                                  NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                  &ic->key, sizeof(ngx_http_openbank_idem_t),
-                                  now + NGX_HTTP_OPENBANK_IDEM_TTL, 0, now);
-
-        if (rec == NULL) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
-
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                          "openbank: zone \"%V\" is full, idempotency "
-                          "record not created: request refused",
-                          &obmcf->shm_zone->shm.name);
-
-            return ngx_http_openbank_refuse(r, ctx,
-                                            NGX_HTTP_SERVICE_UNAVAILABLE,
-                                            "state_unavailable",
-                                            "the gateway has no room for "
-                                            "another idempotency key now");
-        }
-
-        v = (ngx_http_openbank_idem_t *) ngx_http_openbank_record_value(rec);
-        v->state = NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT;
-        ngx_memcpy(v->fingerprint, ic->fingerprint,
-                   NGX_HTTP_OPENBANK_HASH_LEN);
-
-        goto own;
-    }
-
-    v = (ngx_http_openbank_idem_t *) ngx_http_openbank_record_value(rec);
-
-    if (ngx_memcmp(v->fingerprint, ic->fingerprint,
-                   NGX_HTTP_OPENBANK_HASH_LEN) != 0)
+    switch (ngx_http_openbank_store_atomic(zone,
+                                     ngx_http_openbank_idempotency_take_atomic,
+                                     &tk))
     {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
 
+    case NGX_HTTP_OPENBANK_IDEM_OWN:
+        cln->handler = ngx_http_openbank_idempotency_cleanup;
+        cln->data = ic;
+
+        return NGX_DECLINED;
+
+    case NGX_HTTP_OPENBANK_IDEM_FULL:
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "openbank: zone \"%V\" is full, idempotency "
+                      "record not created: request refused",
+                      &obmcf->shm_zone->shm.name);
+
+        return ngx_http_openbank_refuse(r, ctx,
+                                        NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "state_unavailable",
+                                        "the gateway has no room for "
+                                        "another idempotency key now");
+
+    case NGX_HTTP_OPENBANK_IDEM_REUSED:
         return ngx_http_openbank_refuse(r, ctx,
                                         422,
                                         "idempotency_key_reused",
                                         "this Idempotency-Key was used with "
                                         "another method, path or body");
-    }
 
-    if (v->state == NGX_HTTP_OPENBANK_IDEM_DONE) {
-        ic->response_len = v->response_len;
-        ic->response = ngx_pnalloc(r->pool, v->response_len);
-
-        if (ic->response) {
-            ngx_memcpy(ic->response, (u_char *) (v + 1), v->response_len);
-        }
-
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
+    case NGX_HTTP_OPENBANK_IDEM_REPLAY:
         if (ic->response == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -583,83 +530,31 @@ again:
         r->content_handler = ngx_http_openbank_idempotency_replay;
 
         return NGX_OK;
-    }
 
-    /* in flight: abandoned by a worker that died, or really running */
-
-    stale = (now - v->started > NGX_HTTP_OPENBANK_IDEM_STALE);
-
-    if (!stale && v->owner_pid != (int32_t) ngx_pid
-        && kill(v->owner_pid, 0) == -1 && ngx_errno == NGX_ESRCH)
-    {
-        stale = 1;
-    }
-
-    if (!stale) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
+    case NGX_HTTP_OPENBANK_IDEM_BUSY:
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_CONFLICT,
                                         "idempotency_in_flight",
                                         "a request with this "
                                         "Idempotency-Key is still being "
                                         "processed: retry later");
+
+    case NGX_HTTP_OPENBANK_IDEM_PROBE:
+        tk.probed = 1;
+
+        if (ngx_http_openbank_idempotency_probe(r->connection->log,
+                                                tk.level)
+            == NGX_OK)
+        {
+            goto again;
+        }
+
+        /* new keys wait for the retry delay */
+        ngx_http_openbank_journal_failed(j);
+        break;
+
+    default: /* NGX_HTTP_OPENBANK_IDEM_UNAVAILABLE */
+        break;
     }
-
-    if (check) {
-        goto probe;
-    }
-
-    if (unavailable) {
-        goto unavailable;
-    }
-
-    if (v->owner_pid) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "openbank: taking over an abandoned in-flight "
-                      "idempotency key (worker %D)", v->owner_pid);
-    }
-
-own:
-
-    v->owner_pid = (int32_t) ngx_pid;
-    v->owner_seq = ++ngx_http_openbank_idem_seq;
-    v->started = now;
-
-    ic->seq = v->owner_seq;
-    ic->expire = rec->expire;
-    ic->rec = rec;
-    ic->owner = 1;
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    cln->handler = ngx_http_openbank_idempotency_cleanup;
-    cln->data = ic;
-
-    return NGX_DECLINED;
-
-probe:
-
-    /* the first failure is an [alert], the others while it lasts [info] */
-
-    level = meta->failed ? NGX_LOG_INFO : NGX_LOG_ALERT;
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    probed = 1;
-
-    if (ngx_http_openbank_idempotency_probe(r->connection->log, level)
-        == NGX_OK)
-    {
-        goto again;
-    }
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    meta->failed = now;
-
-unavailable:
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "openbank: idempotency journal unavailable, "
@@ -669,6 +564,144 @@ unavailable:
                                     "state_unavailable",
                                     "the gateway cannot record "
                                     "idempotency keys durably now");
+}
+
+
+/*
+ * A key goes to the bank only if its answer can be made durable: after a
+ * failed write, or with the journal removed, the journal must open first
+ * ("probe").  Kept answers are replayed all the same.
+ */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_take_atomic(ngx_http_openbank_zone_t *zone,
+    void *data)
+{
+    ngx_http_openbank_idem_take_t  *tk = data;
+
+    ngx_int_t                         rc;
+    ngx_uint_t                        unavailable;
+    ngx_http_openbank_journal_meta_t  meta;
+
+    rc = ngx_http_openbank_journal_meta(tk->journal, &meta);
+
+    unavailable = (rc != NGX_OK || meta.broken
+                   || (meta.failed
+                       && tk->now - meta.failed
+                          < NGX_HTTP_OPENBANK_IDEM_RETRY));
+
+    tk->check = (!unavailable && !tk->probed
+                 && (tk->removed || meta.failed));
+    tk->unavailable = unavailable;
+
+    /* the first failure is an [alert], the others while it lasts [info] */
+
+    tk->level = meta.failed ? NGX_LOG_INFO : NGX_LOG_ALERT;
+    tk->outcome = NGX_HTTP_OPENBANK_IDEM_OWN;
+
+    rc = ngx_http_openbank_store_update(zone,
+                                   NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                   &tk->ic->key,
+                                   (tk->check || unavailable)
+                                   ? 0 : sizeof(ngx_http_openbank_idem_t),
+                                   tk->now + NGX_HTTP_OPENBANK_IDEM_TTL,
+                                   ngx_http_openbank_idempotency_own, tk);
+
+    if (rc == NGX_HTTP_OPENBANK_STORE_ABSENT) {
+        return tk->check ? NGX_HTTP_OPENBANK_IDEM_PROBE
+                         : NGX_HTTP_OPENBANK_IDEM_UNAVAILABLE;
+    }
+
+    if (rc == NGX_HTTP_OPENBANK_STORE_FULL) {
+        return NGX_HTTP_OPENBANK_IDEM_FULL;
+    }
+
+    return tk->outcome;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_own(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_idem_take_t  *tk = data;
+
+    ngx_uint_t                     stale;
+    ngx_http_openbank_idem_t      *v;
+    ngx_http_openbank_idem_ctx_t  *ic;
+
+    ic = tk->ic;
+    v = (ngx_http_openbank_idem_t *) sv->value;
+
+    if (sv->is_new) {
+        v->state = NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT;
+        ngx_memcpy(v->fingerprint, ic->fingerprint,
+                   NGX_HTTP_OPENBANK_HASH_LEN);
+
+        goto own;
+    }
+
+    if (ngx_memcmp(v->fingerprint, ic->fingerprint,
+                   NGX_HTTP_OPENBANK_HASH_LEN) != 0)
+    {
+        tk->outcome = NGX_HTTP_OPENBANK_IDEM_REUSED;
+        return NGX_HTTP_OPENBANK_STORE_REFUSE;
+    }
+
+    if (v->state == NGX_HTTP_OPENBANK_IDEM_DONE) {
+        ic->response_len = v->response_len;
+        ic->response = ngx_pnalloc(tk->pool, v->response_len);
+
+        if (ic->response) {
+            ngx_memcpy(ic->response, (u_char *) (v + 1), v->response_len);
+        }
+
+        tk->outcome = NGX_HTTP_OPENBANK_IDEM_REPLAY;
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    /* in flight: abandoned by a worker that died, or really running */
+
+    stale = (tk->now - v->started > NGX_HTTP_OPENBANK_IDEM_STALE);
+
+    if (!stale && v->owner_pid != (int32_t) ngx_pid
+        && kill(v->owner_pid, 0) == -1 && ngx_errno == NGX_ESRCH)
+    {
+        stale = 1;
+    }
+
+    if (!stale) {
+        tk->outcome = NGX_HTTP_OPENBANK_IDEM_BUSY;
+        return NGX_HTTP_OPENBANK_STORE_REFUSE;
+    }
+
+    if (tk->check) {
+        tk->outcome = NGX_HTTP_OPENBANK_IDEM_PROBE;
+        return NGX_HTTP_OPENBANK_STORE_REFUSE;
+    }
+
+    if (tk->unavailable) {
+        tk->outcome = NGX_HTTP_OPENBANK_IDEM_UNAVAILABLE;
+        return NGX_HTTP_OPENBANK_STORE_REFUSE;
+    }
+
+    if (v->owner_pid) {
+        ngx_log_error(NGX_LOG_WARN, tk->log, 0,
+                      "openbank: taking over an abandoned in-flight "
+                      "idempotency key (worker %D)", v->owner_pid);
+    }
+
+own:
+
+    v->owner_pid = (int32_t) ngx_pid;
+    v->owner_seq = ++ngx_http_openbank_idem_seq;
+    v->started = tk->now;
+
+    ic->seq = v->owner_seq;
+    ic->expire = sv->expire;
+    ic->owner = 1;
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
 
 
@@ -811,36 +844,155 @@ ngx_http_openbank_idempotency_cleanup(void *data)
 static void
 ngx_http_openbank_idempotency_release(ngx_http_openbank_idem_ctx_t *ic)
 {
-    ngx_http_openbank_idem_t    *v;
-    ngx_http_openbank_record_t  *rec;
-
-    ngx_shmtx_lock(&ic->zone->shpool->mutex);
-
-    rec = ngx_http_openbank_record_lookup(ic->zone,
+    (void) ngx_http_openbank_store_update(ic->zone,
                                           NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                          &ic->key,
-                                          ngx_http_openbank_now_ms());
-    if (rec) {
-        v = (ngx_http_openbank_idem_t *) ngx_http_openbank_record_value(rec);
+                                          &ic->key, 0, 0,
+                                          ngx_http_openbank_idempotency_ours,
+                                          ic);
+}
 
-        if (v->state == NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT
-            && v->owner_pid == (int32_t) ngx_pid
-            && v->owner_seq == ic->seq)
-        {
-            ngx_http_openbank_record_delete(ic->zone, rec);
-        }
+
+/* the key goes if it is still in flight for this request */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_ours(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_idem_ctx_t  *ic = data;
+
+    ngx_http_openbank_idem_t  *v;
+
+    v = (ngx_http_openbank_idem_t *) sv->value;
+
+    if (v->state == NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT
+        && v->owner_pid == (int32_t) ngx_pid
+        && v->owner_seq == ic->seq)
+    {
+        return NGX_HTTP_OPENBANK_STORE_DELETE;
     }
 
-    ngx_shmtx_unlock(&ic->zone->shpool->mutex);
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
 
 
 /*
- * Called by the header filter, last.  NGX_DECLINED: send the header now;
- * NGX_OK: the header is held until the body is kept and durable.
+ * The response filter of the answers kept for an Idempotency-Key, after
+ * the RateLimit headers and before the response signature (the order of
+ * "config"): the answer is kept as the bank sent it, unsigned, since a
+ * replay is signed for the request it answers.
  */
 
-ngx_int_t
+static ngx_int_t ngx_http_openbank_idempotency_filter_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_openbank_idempotency_header_filter(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_openbank_idempotency_body_filter(
+    ngx_http_request_t *r, ngx_chain_t *in);
+static ngx_int_t ngx_http_openbank_idempotency_header(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+static ngx_int_t ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in);
+
+
+static ngx_http_module_t  ngx_http_openbank_idempotency_filter_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_openbank_idempotency_filter_init, /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_openbank_idempotency_filter_module = {
+    NGX_MODULE_V1,
+    &ngx_http_openbank_idempotency_filter_module_ctx, /* module context */
+    NULL,                                  /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_header_filter(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    ngx_http_openbank_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_openbank_find_ctx(r);
+
+    if (ctx == NULL || ctx->idempotency == NULL) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    rc = ngx_http_openbank_idempotency_header(r, ctx);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in)
+{
+    ngx_http_openbank_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_openbank_find_ctx(r);
+
+    if (ctx == NULL || ctx->idempotency == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    return ngx_http_openbank_idempotency_body(r, ctx, in);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_openbank_idempotency_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_openbank_idempotency_body_filter;
+
+    return NGX_OK;
+}
+
+
+/*
+ * NGX_DECLINED: send the header now; NGX_OK: the header is held until
+ * the body is kept and durable.
+ */
+
+static ngx_int_t
 ngx_http_openbank_idempotency_header(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx)
 {
@@ -1007,11 +1159,9 @@ ngx_http_openbank_idempotency_capture(ngx_http_request_t *r,
  * request's write event, sends header and body.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in,
-    ngx_http_output_header_filter_pt next_header,
-    ngx_http_output_body_filter_pt next_body)
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in)
 {
     ngx_int_t                      rc;
     ngx_chain_t                   *cl;
@@ -1020,13 +1170,12 @@ ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
     ic = ctx->idempotency;
 
     if (ic == NULL || (!ic->holding && !ic->durable)) {
-        return next_body(r, in);
+        return ngx_http_next_body_filter(r, in);
     }
 
     if (ic->durable) {
         ic->durable = 0;
-        return ngx_http_openbank_idempotency_send(r, ic, in, next_header,
-                                                  next_body);
+        return ngx_http_openbank_idempotency_send(r, ic, in);
     }
 
     if (ic->queued) {
@@ -1070,15 +1219,13 @@ ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
 
         ngx_http_openbank_idempotency_release(ic);
 
-        return ngx_http_openbank_idempotency_send(r, ic, cl, next_header,
-                                                  next_body);
+        return ngx_http_openbank_idempotency_send(r, ic, cl);
     }
 
     if (ngx_http_openbank_idempotency_record(r, ic) != NGX_OK) {
         ngx_http_openbank_idempotency_release(ic);
 
-        return ngx_http_openbank_idempotency_send(r, ic, NULL, next_header,
-                                                  next_body);
+        return ngx_http_openbank_idempotency_send(r, ic, NULL);
     }
 
     ic->queued = 1;
@@ -1096,14 +1243,12 @@ ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_openbank_idempotency_send(ngx_http_request_t *r,
-    ngx_http_openbank_idem_ctx_t *ic, ngx_chain_t *rest,
-    ngx_http_output_header_filter_pt next_header,
-    ngx_http_output_body_filter_pt next_body)
+    ngx_http_openbank_idem_ctx_t *ic, ngx_chain_t *rest)
 {
     ngx_int_t     rc;
     ngx_chain_t   head, *out;
 
-    rc = next_header(r);
+    rc = ngx_http_next_header_filter(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
         return rc;
@@ -1130,7 +1275,7 @@ ngx_http_openbank_idempotency_send(ngx_http_request_t *r,
         out = &head;
     }
 
-    return next_body(r, out);
+    return ngx_http_next_body_filter(r, out);
 }
 
 
@@ -1222,7 +1367,7 @@ ngx_http_openbank_idempotency_keep(ngx_http_request_t *r,
 }
 
 
-/* the answer as a framed journal record, in ic->record */
+/* the answer as a framed journal record, in ic->entry */
 
 static ngx_int_t
 ngx_http_openbank_idempotency_record(ngx_http_request_t *r,
@@ -1288,8 +1433,8 @@ ngx_http_openbank_idempotency_record(ngx_http_request_t *r,
 
 
 /*
- * After a write, under the zone's lock: each answer of the batch goes
- * into the zone in place of its in-flight record (whether or not the
+ * After a write, inside ngx_http_openbank_store_atomic(): each answer of
+ * the batch takes the place of its in-flight record (whether or not the
  * write succeeded: the bank has acted, a retry must get the answer).
  */
 
@@ -1297,15 +1442,10 @@ static void
 ngx_http_openbank_idempotency_written(ngx_http_openbank_journal_t *j,
     ngx_queue_t *batch, uint64_t now)
 {
-    u_char                        *value;
-    size_t                         vlen, skip;
+    size_t                         skip;
     ngx_queue_t                   *q;
-    ngx_http_openbank_zone_t      *zone;
-    ngx_http_openbank_idem_t      *v;
-    ngx_http_openbank_record_t    *old, *nrec;
     ngx_http_openbank_idem_ctx_t  *ic;
 
-    zone = j->zone;
     skip = NGX_HTTP_OPENBANK_JOURNAL_FRAME
            + sizeof(ngx_http_openbank_idem_entry_t);
 
@@ -1320,44 +1460,19 @@ ngx_http_openbank_idempotency_written(ngx_http_openbank_journal_t *j,
                                           entry.queue));
 
         /*
-         * The in-flight record is where take() left it unless it expired
-         * (24 hours) or was taken over; then it is looked up.  Records are
+         * The answer replaces what the key holds: the in-flight record
+         * unless it expired (24 hours) or was taken over.  Records are
          * freed only by expiry, never while unexpired and ours.
          */
 
-        old = ic->rec;
-        v = old ? (ngx_http_openbank_idem_t *)
-                      ngx_http_openbank_record_value(old) : NULL;
-
-        if (old == NULL
-            || old->table != NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY
-            || old->expire <= now
-            || old->key_len != ic->key.len
-            || ngx_memcmp(old->data, ic->key.data, ic->key.len) != 0
-            || v->state != NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT
-            || v->owner_pid != (int32_t) ngx_pid
-            || v->owner_seq != ic->seq)
+        if (ngx_http_openbank_store_set(j->zone,
+                                        NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                        &ic->key,
+                                        ic->entry.record + skip + ic->key.len,
+                                        ic->entry.len - skip - ic->key.len,
+                                        ic->expire)
+            == NGX_OK)
         {
-            old = ngx_http_openbank_record_lookup(zone,
-                                          NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                          &ic->key, now);
-        }
-
-        ic->rec = NULL;
-
-        value = ic->entry.record + skip + ic->key.len;
-        vlen = ic->entry.len - skip - ic->key.len;
-
-        nrec = ngx_http_openbank_record_create(zone,
-                                  NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                  &ic->key, vlen, ic->expire, 0, now);
-        if (nrec) {
-            ngx_memcpy(ngx_http_openbank_record_value(nrec), value, vlen);
-
-            if (old) {
-                ngx_http_openbank_record_delete(zone, old);
-            }
-
             continue;
         }
 
@@ -1369,13 +1484,26 @@ ngx_http_openbank_idempotency_written(ngx_http_openbank_journal_t *j,
 
         ngx_http_openbank_idem_full++;
 
-        if (old) {
-            v = (ngx_http_openbank_idem_t *)
-                    ngx_http_openbank_record_value(old);
-            v->owner_pid = 0;
-            v->started = 0;
-        }
+        (void) ngx_http_openbank_store_update(j->zone,
+                                       NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                       &ic->key, 0, 0,
+                                       ngx_http_openbank_idempotency_disown,
+                                       NULL);
     }
+}
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_disown(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_idem_t  *v;
+
+    v = (ngx_http_openbank_idem_t *) sv->value;
+    v->owner_pid = 0;
+    v->started = 0;
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
 
 
@@ -1443,60 +1571,62 @@ ngx_http_openbank_idempotency_probe(ngx_log_t *log, ngx_uint_t level)
 
 
 /*
- * For a compaction, under the zone's lock: the framed records of the
- * answers the zone keeps (NULL "buf": their size).
+ * For a compaction, inside ngx_http_openbank_store_atomic(): the framed
+ * records of the answers the zone keeps (NULL "buf": their size).
  */
 
 static size_t
 ngx_http_openbank_idempotency_dump(ngx_http_openbank_journal_t *j,
     u_char *buf, uint64_t now)
 {
-    u_char                      *p;
-    size_t                       size;
-    ngx_str_t                    key;
-    ngx_queue_t                 *q;
-    ngx_http_openbank_idem_t    *v;
-    ngx_http_openbank_record_t  *rec;
+    ngx_http_openbank_journal_dump_t  dp;
 
-    size = 0;
-    p = buf;
+    dp.buf = buf;
+    dp.p = buf;
+    dp.size = 0;
 
-    for (q = ngx_queue_head(&j->zone->sh->queue);
-         q != ngx_queue_sentinel(&j->zone->sh->queue);
-         q = ngx_queue_next(q))
-    {
-        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
+    (void) ngx_http_openbank_store_walk(j->zone,
+                                  NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                  ngx_http_openbank_idempotency_dump_entry,
+                                  &dp);
 
-        if (rec->table != NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY
-            || rec->key_len == 0 || rec->data[0] == '\0'
-            || (rec->expire && rec->expire <= now))
-        {
-            continue;
-        }
+    return buf ? (size_t) (dp.p - buf) : dp.size;
+}
 
-        v = (ngx_http_openbank_idem_t *) ngx_http_openbank_record_value(rec);
 
-        if (v->state != NGX_HTTP_OPENBANK_IDEM_DONE) {
-            continue;
-        }
+static ngx_int_t
+ngx_http_openbank_idempotency_dump_entry(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_journal_dump_t  *dp = data;
 
-        if (buf == NULL) {
-            size += NGX_HTTP_OPENBANK_JOURNAL_FRAME
-                    + sizeof(ngx_http_openbank_idem_entry_t)
-                    + rec->key_len + rec->value_len;
-            continue;
-        }
+    ngx_http_openbank_idem_t  *v;
 
-        key.data = rec->data;
-        key.len = rec->key_len;
+    /* the bookkeeping record's key begins with a NUL */
 
-        p = ngx_http_openbank_journal_record(p,
-                                             NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE,
-                                             rec->expire, &key, (u_char *) v,
-                                             rec->value_len);
+    if (sv->key.len == 0 || sv->key.data[0] == '\0') {
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
     }
 
-    return buf ? (size_t) (p - buf) : size;
+    v = (ngx_http_openbank_idem_t *) sv->value;
+
+    if (v->state != NGX_HTTP_OPENBANK_IDEM_DONE) {
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    if (dp->buf == NULL) {
+        dp->size += NGX_HTTP_OPENBANK_JOURNAL_FRAME
+                    + sizeof(ngx_http_openbank_idem_entry_t)
+                    + sv->key.len + sv->len;
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    dp->p = ngx_http_openbank_journal_record(dp->p,
+                                             NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE,
+                                             sv->expire, &sv->key, sv->value,
+                                             sv->len);
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
 
 
@@ -1514,10 +1644,7 @@ ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
     ngx_core_conf_t                *ccf;
     ngx_http_openbank_zone_t       *zone;
     ngx_http_openbank_journal_t    *j;
-    ngx_http_openbank_journal_pt    handlers[NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE
-                                             + 1];
     ngx_http_openbank_idem_load_t   ld;
-    ngx_http_openbank_idem_meta_t  *meta;
     ngx_http_openbank_main_conf_t  *obmcf;
 
     /*
@@ -1551,22 +1678,15 @@ ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    rc = ngx_http_openbank_journal_meta_add(j);
 
-    meta = ngx_http_openbank_journal_meta(j, 0, 0);
-
-    if (meta) {
+    if (rc == NGX_DECLINED) {
         /* a reload: the zone already holds the journal */
-        ngx_shmtx_unlock(&zone->shpool->mutex);
         ngx_http_openbank_journal_reset(j);
         return NGX_OK;
     }
 
-    meta = ngx_http_openbank_journal_meta(j, ngx_http_openbank_now_ms(), 1);
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (meta == NULL) {
+    if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "openbank: no room in zone \"%V\" for the "
                       "idempotency journal", &obmcf->shm_zone->shm.name);
@@ -1580,7 +1700,7 @@ ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
     if (ngx_http_openbank_journal_start(j, cycle, ccf->user) != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "openbank: idempotent requests will be refused");
-        meta->broken = 1;
+        ngx_http_openbank_journal_broken(j);
         ngx_http_openbank_journal_reset(j);
         return NGX_OK;
     }
@@ -1590,25 +1710,20 @@ ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
     ld.now = ngx_http_openbank_now_ms();
     ld.loaded = 0;
     ld.full = 0;
+    ld.skipped = 0;
 
-    ngx_memzero(handlers, sizeof(handlers));
-    handlers[NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE] =
-                                        ngx_http_openbank_idempotency_load;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    rc = ngx_http_openbank_journal_replay(j, cycle->log, handlers,
-                                          NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE
-                                          + 1, &ld, &skipped);
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    (void) ngx_http_openbank_store_atomic(zone,
+                                     ngx_http_openbank_idempotency_load_atomic,
+                                     &ld);
+    rc = ld.rc;
+    skipped = ld.skipped;
 
     if (rc == NGX_ERROR) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "openbank: idempotency journal \"%V\" is unreadable: "
                       "idempotent requests will be refused with 503",
                       &j->name);
-        meta->broken = 1;
+        ngx_http_openbank_journal_broken(j);
         ngx_http_openbank_journal_reset(j);
         return NGX_OK;
     }
@@ -1647,8 +1762,8 @@ ngx_http_openbank_idempotency_load(void *data, u_char *payload, size_t len)
     ngx_http_openbank_idem_load_t *ld = data;
 
     ngx_str_t                        key;
+    ngx_uint_t                       kept;
     ngx_http_openbank_idem_t         v;
-    ngx_http_openbank_record_t      *rec;
     ngx_http_openbank_idem_entry_t   entry;
 
     if (len < sizeof(entry)) {
@@ -1680,26 +1795,55 @@ ngx_http_openbank_idempotency_load(void *data, u_char *payload, size_t len)
 
     /* a later record of the same key wins */
 
-    rec = ngx_http_openbank_record_lookup(ld->zone,
-                                          NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                          &key, ld->now);
-    if (rec) {
-        ngx_http_openbank_record_delete(ld->zone, rec);
-        ld->loaded--;
-    }
+    kept = (ngx_http_openbank_store_get(ld->zone,
+                                        NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                        &key, NULL, 0, NULL)
+            != NGX_DECLINED);
 
-    rec = ngx_http_openbank_record_create(ld->zone,
-                                          NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                          &key, len, entry.expire, 0,
-                                          ld->now);
-    if (rec == NULL) {
+    if (ngx_http_openbank_store_set(ld->zone,
+                                    NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                    &key, key.data + key.len, len,
+                                    entry.expire)
+        != NGX_OK)
+    {
+        if (kept) {
+            (void) ngx_http_openbank_store_delete(ld->zone,
+                                           NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                           &key);
+            ld->loaded--;
+        }
+
         ld->full++;
         return NGX_OK;
     }
 
-    ngx_memcpy(ngx_http_openbank_record_value(rec), key.data + key.len, len);
+    if (!kept) {
+        ld->loaded++;
+    }
 
-    ld->loaded++;
+    return NGX_OK;
+}
+
+
+/* the journal is read back under one lock (the master, at start) */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_load_atomic(ngx_http_openbank_zone_t *zone,
+    void *data)
+{
+    ngx_http_openbank_idem_load_t  *ld = data;
+
+    ngx_http_openbank_journal_pt  handlers[NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE
+                                           + 1];
+
+    ngx_memzero(handlers, sizeof(handlers));
+    handlers[NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE] =
+                                        ngx_http_openbank_idempotency_load;
+
+    ld->rc = ngx_http_openbank_journal_replay(&ngx_http_openbank_idem_j,
+                                              ld->log, handlers,
+                                              NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE
+                                              + 1, ld, &ld->skipped);
 
     return NGX_OK;
 }

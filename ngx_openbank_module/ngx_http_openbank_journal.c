@@ -7,7 +7,9 @@
  * restart the moment it is written (idempotency answers, revocations).
  * Nothing here knows what a record means: its owner gives the table of
  * the zone its records live in, what to do with a written batch, and how
- * to dump the zone's records for a compaction.
+ * to dump the zone's records for a compaction; both run inside
+ * ngx_http_openbank_store_atomic(), and the journal's own bookkeeping is
+ * a record of that table, read and changed through the store only.
  *
  * On disk, each record is a 12-byte frame and its payload:
  *
@@ -79,6 +81,36 @@ typedef struct {
 } ngx_http_openbank_journal_types_t;
 
 
+/* a compaction's dump of the zone */
+
+typedef struct {
+    ngx_http_openbank_journal_io_t    *io;
+    ngx_log_t                         *log;
+} ngx_http_openbank_journal_dumping_t;
+
+
+/* what ngx_http_openbank_journal_mark() sets in the bookkeeping */
+
+typedef struct {
+    uint64_t                       failed;
+    ngx_uint_t                     broken;
+} ngx_http_openbank_journal_mark_t;
+
+
+/* after a write: the batch into the zone and the bookkeeping, at once */
+
+typedef struct {
+    ngx_http_openbank_journal_t       *journal;
+    ngx_queue_t                       *batch;
+    ngx_http_openbank_journal_io_t    *io;
+    uint64_t                           now;
+    ngx_int_t                          rc;     /* of the bookkeeping */
+    ngx_uint_t                         lost;
+    ngx_uint_t                         recovered;
+    ngx_http_openbank_journal_meta_t   meta;   /* as it is after */
+} ngx_http_openbank_journal_finish_t;
+
+
 static ngx_int_t ngx_http_openbank_journal_read(ngx_str_t *name,
     ngx_log_t *log, ngx_http_openbank_journal_pt handler, void *data,
     size_t *skipped);
@@ -99,6 +131,19 @@ static void ngx_http_openbank_journal_compacted(
     ngx_log_t *log);
 static ngx_int_t ngx_http_openbank_journal_task(
     ngx_http_openbank_journal_t *j, ngx_log_t *log);
+static ngx_int_t ngx_http_openbank_journal_meta_update(
+    ngx_http_openbank_journal_t *j, ngx_http_openbank_store_handler_pt handler,
+    void *data);
+static ngx_int_t ngx_http_openbank_journal_mark(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_journal_finish_atomic(
+    ngx_http_openbank_zone_t *zone, void *data);
+static ngx_int_t ngx_http_openbank_journal_wrote(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_journal_dump_atomic(
+    ngx_http_openbank_zone_t *zone, void *data);
+static ngx_int_t ngx_http_openbank_journal_rewritten(
+    ngx_http_openbank_store_value_t *sv, void *data);
 
 
 static ngx_str_t  ngx_http_openbank_journal_meta_key =
@@ -197,8 +242,6 @@ ngx_http_openbank_journal_init(ngx_http_openbank_journal_t *j,
     j->busy = 0;
     j->lost = 0;
     j->task = NULL;
-    j->meta = NULL;
-    j->meta_sh = NULL;
     j->zone = obmcf->shm_zone->data;
 
     ngx_queue_init(&j->batch);
@@ -236,39 +279,127 @@ ngx_http_openbank_journal_reset(ngx_http_openbank_journal_t *j)
 }
 
 
-/* the journal's bookkeeping record (the caller holds the zone's lock) */
+/*
+ * The journal's bookkeeping record, copied out: NGX_DECLINED (zeroed)
+ * when the zone has none.  It is never deleted (no expiry, its table not
+ * evictable); inside ngx_http_openbank_store_atomic() the copy holds
+ * until the handler returns.
+ */
 
-ngx_http_openbank_journal_meta_t *
-ngx_http_openbank_journal_meta(ngx_http_openbank_journal_t *j, uint64_t now,
-    ngx_uint_t create)
+ngx_int_t
+ngx_http_openbank_journal_meta(ngx_http_openbank_journal_t *j,
+    ngx_http_openbank_journal_meta_t *meta)
 {
-    ngx_http_openbank_record_t  *rec;
-
-    /* never deleted (no expiry, not evictable): its place is kept */
-
-    if (j->meta_sh == j->zone->sh) {
-        return j->meta;
+    if (ngx_http_openbank_store_get(j->zone, j->table,
+                                    &ngx_http_openbank_journal_meta_key,
+                                    meta,
+                                    sizeof(ngx_http_openbank_journal_meta_t),
+                                    NULL)
+        == sizeof(ngx_http_openbank_journal_meta_t))
+    {
+        return NGX_OK;
     }
 
-    rec = ngx_http_openbank_record_lookup(j->zone, j->table,
-                                          &ngx_http_openbank_journal_meta_key,
-                                          0);
-    if (rec == NULL && create) {
-        rec = ngx_http_openbank_record_create(j->zone, j->table,
-                                   &ngx_http_openbank_journal_meta_key,
-                                   sizeof(ngx_http_openbank_journal_meta_t),
-                                   0, 0, now);
+    ngx_memzero(meta, sizeof(ngx_http_openbank_journal_meta_t));
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * At start: the bookkeeping record, made zeroed.  NGX_DECLINED: the zone
+ * has it already (a reload); NGX_ERROR: no room.
+ */
+
+ngx_int_t
+ngx_http_openbank_journal_meta_add(ngx_http_openbank_journal_t *j)
+{
+    ngx_int_t                         rc;
+    ngx_http_openbank_journal_meta_t  meta;
+
+    ngx_memzero(&meta, sizeof(ngx_http_openbank_journal_meta_t));
+
+    rc = ngx_http_openbank_store_add(j->zone, j->table,
+                                     &ngx_http_openbank_journal_meta_key,
+                                     &meta,
+                                     sizeof(ngx_http_openbank_journal_meta_t),
+                                     0);
+
+    return (rc == NGX_OK || rc == NGX_DECLINED) ? rc : NGX_ERROR;
+}
+
+
+/* a write or an open failed now: new records wait (the owner decides) */
+
+void
+ngx_http_openbank_journal_failed(ngx_http_openbank_journal_t *j)
+{
+    ngx_http_openbank_journal_mark_t  mark;
+
+    mark.failed = ngx_http_openbank_now_ms();
+    mark.broken = 0;
+
+    (void) ngx_http_openbank_journal_meta_update(j,
+                                              ngx_http_openbank_journal_mark,
+                                              &mark);
+}
+
+
+/* unreadable at start: the journal is not to be trusted */
+
+void
+ngx_http_openbank_journal_broken(ngx_http_openbank_journal_t *j)
+{
+    ngx_http_openbank_journal_mark_t  mark;
+
+    mark.failed = 0;
+    mark.broken = 1;
+
+    (void) ngx_http_openbank_journal_meta_update(j,
+                                              ngx_http_openbank_journal_mark,
+                                              &mark);
+}
+
+
+/*
+ * The bookkeeping changed in place by "handler" (made first when the
+ * zone has none): NGX_OK, or NGX_ERROR when there is no room for it.
+ */
+
+static ngx_int_t
+ngx_http_openbank_journal_meta_update(ngx_http_openbank_journal_t *j,
+    ngx_http_openbank_store_handler_pt handler, void *data)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_openbank_store_update(j->zone, j->table,
+                                     &ngx_http_openbank_journal_meta_key,
+                                     sizeof(ngx_http_openbank_journal_meta_t),
+                                     0, handler, data);
+
+    return (rc == NGX_HTTP_OPENBANK_STORE_KEEP) ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_journal_mark(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_journal_mark_t *mark = data;
+
+    ngx_http_openbank_journal_meta_t  *meta;
+
+    meta = (ngx_http_openbank_journal_meta_t *) sv->value;
+
+    if (mark->failed) {
+        meta->failed = mark->failed;
     }
 
-    if (rec == NULL) {
-        return NULL;
+    if (mark->broken) {
+        meta->broken = 1;
     }
 
-    j->meta = (ngx_http_openbank_journal_meta_t *)
-                  ngx_http_openbank_record_value(rec);
-    j->meta_sh = j->zone->sh;
-
-    return j->meta;
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
 
 
@@ -300,8 +431,6 @@ ngx_int_t
 ngx_http_openbank_journal_open_lock(ngx_http_openbank_journal_t *j,
     ngx_log_t *log)
 {
-    ngx_http_openbank_journal_meta_t  *meta;
-
     if (j->lock_fd != NGX_INVALID_FILE) {
 
         /* a thread holds it: looked at again before the next write */
@@ -327,14 +456,7 @@ ngx_http_openbank_journal_open_lock(ngx_http_openbank_journal_t *j,
 
         /* a failure: the next write that works rewrites it from the zone */
 
-        ngx_shmtx_lock(&j->zone->shpool->mutex);
-
-        meta = ngx_http_openbank_journal_meta(j, 0, 0);
-        if (meta) {
-            meta->failed = ngx_http_openbank_now_ms();
-        }
-
-        ngx_shmtx_unlock(&j->zone->shpool->mutex);
+        ngx_http_openbank_journal_failed(j);
 
         return NGX_ERROR;
     }
@@ -548,7 +670,7 @@ ngx_http_openbank_journal_prepare(ngx_http_openbank_journal_t *j,
 {
     u_char                             *p;
     ngx_queue_t                        *q;
-    ngx_http_openbank_journal_meta_t   *meta;
+    ngx_http_openbank_journal_meta_t    meta;
     ngx_http_openbank_journal_entry_t  *e;
 
     io->journal = j;
@@ -593,12 +715,10 @@ ngx_http_openbank_journal_prepare(ngx_http_openbank_journal_t *j,
         return NGX_ERROR;
     }
 
-    ngx_shmtx_lock(&j->zone->shpool->mutex);
-    meta = ngx_http_openbank_journal_meta(j, 0, 0);
-    io->generation = meta ? meta->generation : 0;
-    io->was_failed = meta ? meta->failed : 0;
-    io->expected = meta ? meta->base + meta->bytes : 0;
-    ngx_shmtx_unlock(&j->zone->shpool->mutex);
+    (void) ngx_http_openbank_journal_meta(j, &meta);
+    io->generation = meta.generation;
+    io->was_failed = meta.failed;
+    io->expected = meta.base + meta.bytes;
 
     return NGX_OK;
 }
@@ -794,53 +914,36 @@ static void
 ngx_http_openbank_journal_finish(ngx_http_openbank_journal_t *j,
     ngx_queue_t *batch, ngx_http_openbank_journal_io_t *io, ngx_log_t *log)
 {
-    uint64_t                           now;
-    ngx_uint_t                         own, compact, recovered, lost, level;
-    ngx_core_conf_t                   *ccf;
-    ngx_http_openbank_journal_meta_t  *meta;
+    ngx_uint_t                           own, compact, recovered, lost,
+                                         level;
+    ngx_core_conf_t                     *ccf;
+    ngx_http_openbank_journal_meta_t    *meta;
+    ngx_http_openbank_journal_finish_t   fin;
 
     if (io->buf) {
         ngx_free(io->buf);
         io->buf = NULL;
     }
 
-    now = ngx_http_openbank_now_ms();
     compact = 0;
-    recovered = 0;
-    lost = 0;
+
+    fin.journal = j;
+    fin.batch = batch;
+    fin.io = io;
+    fin.now = ngx_http_openbank_now_ms();
+    fin.recovered = 0;
 
     /* a journal made anew: shorter than what was written to it */
 
-    if (io->reopened && (uint64_t) io->size < io->expected) {
-        lost = 1;
-    }
+    fin.lost = (io->reopened && (uint64_t) io->size < io->expected);
 
-    ngx_shmtx_lock(&j->zone->shpool->mutex);
+    (void) ngx_http_openbank_store_atomic(j->zone,
+                                       ngx_http_openbank_journal_finish_atomic,
+                                       &fin);
 
-    if (j->written) {
-        j->written(j, batch, now);
-    }
-
-    meta = ngx_http_openbank_journal_meta(j, now, 1);
-
-    if (meta) {
-        if (lost && meta->generation != io->generation) {
-            /* a compaction made it shorter meanwhile */
-            lost = 0;
-        }
-
-        if (io->rc == NGX_OK) {
-            /* what a failed write held is in the zone: rewritten now */
-            recovered = (meta->failed != 0);
-            meta->failed = 0;
-            meta->bytes += io->len;
-
-        } else {
-            meta->failed = now;
-        }
-    }
-
-    ngx_shmtx_unlock(&j->zone->shpool->mutex);
+    meta = (fin.rc == NGX_OK) ? &fin.meta : NULL;
+    lost = fin.lost;
+    recovered = fin.recovered;
 
     if (io->locked) {
         ngx_http_openbank_state_unlock(io->lock_fd);
@@ -922,6 +1025,59 @@ ngx_http_openbank_journal_finish(ngx_http_openbank_journal_t *j,
 }
 
 
+static ngx_int_t
+ngx_http_openbank_journal_finish_atomic(ngx_http_openbank_zone_t *zone,
+    void *data)
+{
+    ngx_http_openbank_journal_finish_t *fin = data;
+
+    ngx_http_openbank_journal_t  *j;
+
+    j = fin->journal;
+
+    if (j->written) {
+        j->written(j, fin->batch, fin->now);
+    }
+
+    fin->rc = ngx_http_openbank_journal_meta_update(j,
+                                             ngx_http_openbank_journal_wrote,
+                                             fin);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_journal_wrote(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_journal_finish_t *fin = data;
+
+    ngx_http_openbank_journal_meta_t  *meta;
+
+    meta = (ngx_http_openbank_journal_meta_t *) sv->value;
+
+    if (fin->lost && meta->generation != fin->io->generation) {
+        /* a compaction made it shorter meanwhile */
+        fin->lost = 0;
+    }
+
+    if (fin->io->rc == NGX_OK) {
+        /* what a failed write held is in the zone: rewritten now */
+        fin->recovered = (meta->failed != 0);
+        meta->failed = 0;
+        meta->bytes += fin->io->len;
+
+    } else {
+        meta->failed = fin->now;
+    }
+
+    fin->meta = *meta;
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
 /*
  * Rewrites the journal with the records the zone holds (expired ones are
  * gone).  The lock is taken exclusively without waiting: the others'
@@ -935,11 +1091,10 @@ ngx_int_t
 ngx_http_openbank_journal_compact(ngx_http_openbank_journal_t *j,
     ngx_uid_t user, ngx_log_t *log)
 {
-    size_t                           size;
-    uint64_t                         now;
-    ngx_int_t                        rc;
-    ngx_thread_pool_t               *tp;
-    ngx_http_openbank_journal_io_t  *io, sync;
+    ngx_int_t                            rc;
+    ngx_thread_pool_t                   *tp;
+    ngx_http_openbank_journal_io_t      *io, sync;
+    ngx_http_openbank_journal_dumping_t  dump;
 
     if (j->busy) {
         return NGX_DECLINED;
@@ -978,19 +1133,14 @@ ngx_http_openbank_journal_compact(ngx_http_openbank_journal_t *j,
         return NGX_ERROR;
     }
 
-    now = ngx_http_openbank_now_ms();
+    /* the zone's records measured and copied under one lock */
 
-    ngx_shmtx_lock(&j->zone->shpool->mutex);
+    dump.io = io;
+    dump.log = log;
 
-    size = j->dump(j, NULL, now);
-
-    io->buf = ngx_alloc(size ? size : 1, log);
-
-    if (io->buf) {
-        io->len = j->dump(j, io->buf, now);
-    }
-
-    ngx_shmtx_unlock(&j->zone->shpool->mutex);
+    (void) ngx_http_openbank_store_atomic(j->zone,
+                                         ngx_http_openbank_journal_dump_atomic,
+                                         &dump);
 
     if (io->buf == NULL) {
         io->rc = NGX_ERROR;
@@ -1016,24 +1166,41 @@ ngx_http_openbank_journal_compact(ngx_http_openbank_journal_t *j,
 }
 
 
+static ngx_int_t
+ngx_http_openbank_journal_dump_atomic(ngx_http_openbank_zone_t *zone,
+    void *data)
+{
+    ngx_http_openbank_journal_dumping_t *dump = data;
+
+    size_t                           size;
+    uint64_t                         now;
+    ngx_http_openbank_journal_t     *j;
+    ngx_http_openbank_journal_io_t  *io;
+
+    io = dump->io;
+    j = io->journal;
+    now = ngx_http_openbank_now_ms();
+
+    size = j->dump(j, NULL, now);
+
+    io->buf = ngx_alloc(size ? size : 1, dump->log);
+
+    if (io->buf) {
+        io->len = j->dump(j, io->buf, now);
+    }
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_openbank_journal_compacted(ngx_http_openbank_journal_t *j,
     ngx_http_openbank_journal_io_t *io, ngx_log_t *log)
 {
-    ngx_http_openbank_journal_meta_t  *meta;
-
     if (io->rc == NGX_OK) {
-        ngx_shmtx_lock(&j->zone->shpool->mutex);
-
-        meta = ngx_http_openbank_journal_meta(j, ngx_http_openbank_now_ms(),
-                                              1);
-        if (meta) {
-            meta->generation++;
-            meta->bytes = 0;
-            meta->base = io->len;
-        }
-
-        ngx_shmtx_unlock(&j->zone->shpool->mutex);
+        (void) ngx_http_openbank_journal_meta_update(j,
+                                         ngx_http_openbank_journal_rewritten,
+                                         &io->len);
 
         j->lost = 0;
 
@@ -1051,6 +1218,26 @@ ngx_http_openbank_journal_compacted(ngx_http_openbank_journal_t *j,
         ngx_free(io->buf);
         io->buf = NULL;
     }
+}
+
+
+/* the journal was rewritten: its size is the new base */
+
+static ngx_int_t
+ngx_http_openbank_journal_rewritten(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    size_t *len = data;
+
+    ngx_http_openbank_journal_meta_t  *meta;
+
+    meta = (ngx_http_openbank_journal_meta_t *) sv->value;
+
+    meta->generation++;
+    meta->bytes = 0;
+    meta->base = *len;
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
 
 

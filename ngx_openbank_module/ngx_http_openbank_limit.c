@@ -73,6 +73,40 @@ typedef struct {
 } ngx_http_openbank_limits_t;
 
 
+/* what a check's handlers share, under the zone's lock */
+
+typedef struct {
+    ngx_http_openbank_zone_t     *zone;
+    ngx_http_openbank_partner_t  *partner;
+    ngx_http_openbank_limits_t   *limits;
+    uint64_t                      now;      /* unix ns */
+    uint64_t                      t;        /* the rate's interval */
+    uint64_t                      b;        /* and capacity, ns */
+    uint64_t                      tat;      /* a refused request's */
+} ngx_http_openbank_take_t;
+
+
+/* a snapshot being written */
+
+typedef struct {
+    ngx_log_t                    *log;
+    u_char                       *buf;
+    u_char                       *p;
+    size_t                        len;
+    uint64_t                      generation;
+} ngx_http_openbank_snap_t;
+
+
+/* a counter read back from a snapshot */
+
+typedef struct {
+    uint64_t                      expire;
+    uint64_t                      a;
+    uint64_t                      b;
+    ngx_uint_t                    rate;     /* else a quota */
+} ngx_http_openbank_restored_t;
+
+
 static ngx_http_openbank_limits_t *ngx_http_openbank_get_limits(
     ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx);
 static uint64_t ngx_http_openbank_rate_interval(
@@ -90,13 +124,31 @@ static void ngx_http_openbank_civil_from_days(time_t days, ngx_int_t *year,
 static void ngx_http_openbank_quota_key(ngx_str_t *key, u_char *buf,
     ngx_http_openbank_partner_t *partner, ngx_http_openbank_quota_t *quota,
     time_t start);
+static ngx_int_t ngx_http_openbank_rate_take(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_quota_unit(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_rate_refund(
+    ngx_http_openbank_store_value_t *sv, void *data);
 static void ngx_http_openbank_peek(ngx_http_openbank_zone_t *zone,
     ngx_http_openbank_partner_t *partner, ngx_http_openbank_limits_t *limits,
     uint64_t now_ms);
-static void ngx_http_openbank_changed(void);
-static void ngx_http_openbank_rate_refund(ngx_http_openbank_zone_t *zone,
-    ngx_http_openbank_partner_t *partner, ngx_http_openbank_limits_t *limits,
-    uint64_t now_ms);
+static ngx_int_t ngx_http_openbank_peek_atomic(ngx_http_openbank_zone_t *zone,
+    void *data);
+static void ngx_http_openbank_changed(ngx_http_openbank_zone_t *zone);
+static ngx_int_t ngx_http_openbank_generation_bump(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static uint64_t ngx_http_openbank_generation(ngx_http_openbank_zone_t *zone);
+static ngx_int_t ngx_http_openbank_snapshot_atomic(
+    ngx_http_openbank_zone_t *zone, void *data);
+static ngx_int_t ngx_http_openbank_snapshot_size(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_snapshot_rate(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_snapshot_quota(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_restore_value(
+    ngx_http_openbank_store_value_t *sv, void *data);
 static ngx_int_t ngx_http_openbank_full(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, const char *what);
 static ngx_int_t ngx_http_openbank_snapshot(ngx_log_t *log,
@@ -123,8 +175,8 @@ static ngx_http_openbank_main_conf_t *ngx_http_openbank_cycle_conf(
     ngx_cycle_t *cycle);
 
 
-/* set up once per zone (init_module), inherited by the workers */
-static ngx_http_openbank_meta_t  *ngx_http_openbank_meta;
+/* the zone has its counters' meta record (init_module), in the workers too */
+static ngx_uint_t                 ngx_http_openbank_meta_made;
 
 static ngx_event_t                ngx_http_openbank_snapshot_event;
 static uint64_t                   ngx_http_openbank_written;
@@ -163,17 +215,11 @@ ngx_int_t
 ngx_http_openbank_rate_check(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx)
 {
-    uint64_t                        now_ms, now, t, b, tat;
+    ngx_int_t                       rc;
     ngx_http_openbank_plan_t       *plan;
-    ngx_http_openbank_rate_t       *v;
-    ngx_http_openbank_zone_t       *zone;
+    ngx_http_openbank_take_t        tk;
     ngx_http_openbank_limits_t     *limits;
-    ngx_http_openbank_record_t     *rec;
     ngx_http_openbank_main_conf_t  *obmcf;
-
-    if (ctx->partner == NULL) {
-        return NGX_DECLINED;
-    }
 
     limits = ngx_http_openbank_get_limits(r, ctx);
     if (limits == NULL) {
@@ -181,42 +227,28 @@ ngx_http_openbank_rate_check(ngx_http_request_t *r,
     }
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
-    zone = obmcf->shm_zone->data;
     plan = ctx->partner->plan;
 
-    t = ngx_http_openbank_rate_interval(plan);
-    b = ngx_http_openbank_rate_capacity(plan, t);
+    tk.zone = obmcf->shm_zone->data;
+    tk.partner = ctx->partner;
+    tk.limits = limits;
+    tk.t = ngx_http_openbank_rate_interval(plan);
+    tk.b = ngx_http_openbank_rate_capacity(plan, tk.t);
+    tk.now = ngx_http_openbank_now_ms() * NGX_HTTP_OPENBANK_MS_NS;
 
-    now_ms = ngx_http_openbank_now_ms();
-    now = now_ms * NGX_HTTP_OPENBANK_MS_NS;
+    rc = ngx_http_openbank_store_update(tk.zone, NGX_HTTP_OPENBANK_TABLE_RATE,
+                                        &ctx->partner->name,
+                                        sizeof(ngx_http_openbank_rate_t), 0,
+                                        ngx_http_openbank_rate_take, &tk);
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_RATE,
-                                          &ctx->partner->name, now_ms);
-    if (rec == NULL) {
-        rec = ngx_http_openbank_record_create(zone,
-                                              NGX_HTTP_OPENBANK_TABLE_RATE,
-                                              &ctx->partner->name,
-                                              sizeof(ngx_http_openbank_rate_t),
-                                              0, 0, now_ms);
-        if (rec == NULL) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
-            return ngx_http_openbank_full(r, ctx, "rate");
-        }
+    if (rc == NGX_HTTP_OPENBANK_STORE_FULL) {
+        return ngx_http_openbank_full(r, ctx, "rate");
     }
 
-    v = (ngx_http_openbank_rate_t *) ngx_http_openbank_record_value(rec);
+    limits->rate_known = 1;
 
-    tat = ngx_http_openbank_rate_tat(v, t, now) + t;
-
-    if (tat - now > b) {
-        ngx_http_openbank_rate_state(plan, tat - t, now, &limits->remaining,
-                                     &limits->reset);
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
-        limits->rate_known = 1;
-        limits->retry_after = (time_t) ((tat - b - now
+    if (rc == NGX_HTTP_OPENBANK_STORE_REFUSE) {
+        limits->retry_after = (time_t) ((tk.tat - tk.b - tk.now
                                          + NGX_HTTP_OPENBANK_NS - 1)
                                         / NGX_HTTP_OPENBANK_NS);
         if (limits->retry_after < 1) {
@@ -232,21 +264,44 @@ ngx_http_openbank_rate_check(ngx_http_request_t *r,
                                         limits->retry_after);
     }
 
-    v->tat = tat;
-    v->interval = t;
-    rec->expire = tat / NGX_HTTP_OPENBANK_MS_NS + 1;
-
-    ngx_http_openbank_changed();
-
-    ngx_http_openbank_rate_state(plan, tat, now, &limits->remaining,
-                                 &limits->reset);
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    limits->rate_known = 1;
     limits->rate_taken = 1;
 
     return NGX_DECLINED;
+}
+
+
+/* GCRA under the zone's lock: one request's interval, or a refusal */
+
+static ngx_int_t
+ngx_http_openbank_rate_take(ngx_http_openbank_store_value_t *sv, void *data)
+{
+    ngx_http_openbank_take_t  *tk = data;
+
+    uint64_t                   tat;
+    ngx_http_openbank_rate_t  *v;
+
+    v = (ngx_http_openbank_rate_t *) sv->value;
+
+    tat = ngx_http_openbank_rate_tat(v, tk->t, tk->now) + tk->t;
+
+    if (tat - tk->now > tk->b) {
+        tk->tat = tat;
+        ngx_http_openbank_rate_state(tk->partner->plan, tat - tk->t, tk->now,
+                                     &tk->limits->remaining,
+                                     &tk->limits->reset);
+        return NGX_HTTP_OPENBANK_STORE_REFUSE;
+    }
+
+    v->tat = tat;
+    v->interval = tk->t;
+    sv->expire = tat / NGX_HTTP_OPENBANK_MS_NS + 1;
+
+    ngx_http_openbank_changed(tk->zone);
+
+    ngx_http_openbank_rate_state(tk->partner->plan, tat, tk->now,
+                                 &tk->limits->remaining, &tk->limits->reset);
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
 
 
@@ -262,21 +317,16 @@ ngx_http_openbank_quota_take(ngx_http_request_t *r,
 {
     time_t                          now;
     uint64_t                        now_ms;
+    ngx_int_t                       rc;
     ngx_str_t                       key;
-    ngx_http_openbank_zone_t       *zone;
+    ngx_http_openbank_take_t        tk;
     ngx_http_openbank_quota_t      *quota;
-    ngx_http_openbank_count_t      *v;
     ngx_http_openbank_limits_t     *limits;
-    ngx_http_openbank_record_t     *rec;
     ngx_http_openbank_loc_conf_t   *oblcf;
     ngx_http_openbank_main_conf_t  *obmcf;
     u_char                          buf[NGX_HTTP_OPENBANK_KEY_MAX];
 
     oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
-
-    if (ctx->partner == NULL || oblcf->product.len == 0) {
-        return NGX_DECLINED;
-    }
 
     quota = ngx_http_openbank_partner_quota(ctx->partner, &oblcf->product);
 
@@ -291,7 +341,6 @@ ngx_http_openbank_quota_take(ngx_http_request_t *r,
     }
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
-    zone = obmcf->shm_zone->data;
 
     now_ms = ngx_http_openbank_now_ms();
     now = (time_t) (now_ms / 1000);
@@ -302,36 +351,24 @@ ngx_http_openbank_quota_take(ngx_http_request_t *r,
     ngx_http_openbank_quota_key(&key, buf, ctx->partner, quota,
                                 limits->start);
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    tk.zone = obmcf->shm_zone->data;
+    tk.partner = ctx->partner;
+    tk.limits = limits;
+    tk.now = now_ms * NGX_HTTP_OPENBANK_MS_NS;
 
-    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_QUOTA,
-                                          &key, now_ms);
-    if (rec == NULL) {
-        rec = ngx_http_openbank_record_create(zone,
-                                        NGX_HTTP_OPENBANK_TABLE_QUOTA, &key,
+    rc = ngx_http_openbank_store_update(tk.zone, NGX_HTTP_OPENBANK_TABLE_QUOTA,
+                                        &key,
                                         sizeof(ngx_http_openbank_count_t),
-                                        (uint64_t) limits->end * 1000, 0,
-                                        now_ms);
-        if (rec == NULL) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
-            return ngx_http_openbank_full(r, ctx, "quota");
-        }
+                                        (uint64_t) limits->end * 1000,
+                                        ngx_http_openbank_quota_unit, &tk);
+
+    if (rc == NGX_HTTP_OPENBANK_STORE_FULL) {
+        return ngx_http_openbank_full(r, ctx, "quota");
     }
 
-    v = (ngx_http_openbank_count_t *) ngx_http_openbank_record_value(rec);
+    limits->quota_known = 1;
 
-    if (v->used >= quota->limit) {
-        limits->used = v->used;
-
-        /* a call refused for its quota does not count against the rate */
-
-        if (limits->rate_taken) {
-            ngx_http_openbank_rate_refund(zone, ctx->partner, limits, now_ms);
-        }
-
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
-        limits->quota_known = 1;
+    if (rc == NGX_HTTP_OPENBANK_STORE_REFUSE) {
         limits->retry_after = limits->end - now;
 
         if (limits->retry_after < 1) {
@@ -349,16 +386,47 @@ ngx_http_openbank_quota_take(ngx_http_request_t *r,
                                         limits->retry_after);
     }
 
+    return NGX_DECLINED;
+}
+
+
+/*
+ * A unit of the quota, or a refusal; a call refused for its quota does
+ * not count against the rate: its interval goes back in the same
+ * critical section.
+ */
+
+static ngx_int_t
+ngx_http_openbank_quota_unit(ngx_http_openbank_store_value_t *sv, void *data)
+{
+    ngx_http_openbank_take_t  *tk = data;
+
+    ngx_http_openbank_count_t   *v;
+    ngx_http_openbank_limits_t  *limits;
+
+    v = (ngx_http_openbank_count_t *) sv->value;
+    limits = tk->limits;
+
+    if (v->used >= limits->quota->limit) {
+        limits->used = v->used;
+
+        if (limits->rate_taken) {
+            (void) ngx_http_openbank_store_update(tk->zone,
+                                                NGX_HTTP_OPENBANK_TABLE_RATE,
+                                                &tk->partner->name, 0, 0,
+                                                ngx_http_openbank_rate_refund,
+                                                tk);
+        }
+
+        return NGX_HTTP_OPENBANK_STORE_REFUSE;
+    }
+
     v->used++;
     limits->used = v->used;
 
-    ngx_http_openbank_changed();
+    ngx_http_openbank_changed(tk->zone);
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    limits->quota_known = 1;
-
-    return NGX_DECLINED;
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
 
 
@@ -382,48 +450,73 @@ ngx_http_openbank_full(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
 }
 
 
-static void
-ngx_http_openbank_rate_refund(ngx_http_openbank_zone_t *zone,
-    ngx_http_openbank_partner_t *partner, ngx_http_openbank_limits_t *limits,
-    uint64_t now_ms)
+static ngx_int_t
+ngx_http_openbank_rate_refund(ngx_http_openbank_store_value_t *sv,
+    void *data)
 {
-    uint64_t                     now, t, tat;
-    ngx_http_openbank_rate_t    *v;
-    ngx_http_openbank_record_t  *rec;
+    ngx_http_openbank_take_t  *tk = data;
 
-    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_RATE,
-                                          &partner->name, now_ms);
-    if (rec == NULL) {
-        return;
-    }
+    uint64_t                   t, tat;
+    ngx_http_openbank_rate_t  *v;
 
-    v = (ngx_http_openbank_rate_t *) ngx_http_openbank_record_value(rec);
+    v = (ngx_http_openbank_rate_t *) sv->value;
 
-    now = now_ms * NGX_HTTP_OPENBANK_MS_NS;
-    t = ngx_http_openbank_rate_interval(partner->plan);
-    tat = ngx_http_openbank_rate_tat(v, t, now);
+    t = ngx_http_openbank_rate_interval(tk->partner->plan);
+    tat = ngx_http_openbank_rate_tat(v, t, tk->now);
 
-    tat = (tat > now + t) ? tat - t : now;
+    tat = (tat > tk->now + t) ? tat - t : tk->now;
 
     v->tat = tat;
     v->interval = t;
-    rec->expire = tat / NGX_HTTP_OPENBANK_MS_NS + 1;
+    sv->expire = tat / NGX_HTTP_OPENBANK_MS_NS + 1;
 
-    limits->rate_taken = 0;
+    tk->limits->rate_taken = 0;
 
-    ngx_http_openbank_changed();
+    ngx_http_openbank_changed(tk->zone);
 
-    ngx_http_openbank_rate_state(partner->plan, tat, now, &limits->remaining,
-                                 &limits->reset);
+    ngx_http_openbank_rate_state(tk->partner->plan, tat, tk->now,
+                                 &tk->limits->remaining, &tk->limits->reset);
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
 
 
+/* every change of a counter bumps the generation the snapshots follow */
+
 static void
-ngx_http_openbank_changed(void)
+ngx_http_openbank_changed(ngx_http_openbank_zone_t *zone)
 {
-    if (ngx_http_openbank_meta) {
-        ngx_http_openbank_meta->generation++;
+    (void) ngx_http_openbank_store_update(zone, NGX_HTTP_OPENBANK_TABLE_META,
+                                          &ngx_http_openbank_meta_key, 0, 0,
+                                          ngx_http_openbank_generation_bump,
+                                          NULL);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_generation_bump(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ((ngx_http_openbank_meta_t *) sv->value)->generation++;
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+static uint64_t
+ngx_http_openbank_generation(ngx_http_openbank_zone_t *zone)
+{
+    ngx_http_openbank_meta_t  meta;
+
+    if (ngx_http_openbank_store_get(zone, NGX_HTTP_OPENBANK_TABLE_META,
+                                    &ngx_http_openbank_meta_key, &meta,
+                                    sizeof(ngx_http_openbank_meta_t), NULL)
+        != sizeof(ngx_http_openbank_meta_t))
+    {
+        return 0;
     }
+
+    return meta.generation;
 }
 
 
@@ -581,24 +674,25 @@ ngx_http_openbank_peek(ngx_http_openbank_zone_t *zone,
     ngx_http_openbank_partner_t *partner, ngx_http_openbank_limits_t *limits,
     uint64_t now_ms)
 {
-    uint64_t                     now, tat, t;
-    ngx_str_t                    key;
-    ngx_http_openbank_record_t  *rec;
-    u_char                       buf[NGX_HTTP_OPENBANK_KEY_MAX];
+    uint64_t                    now, tat, t;
+    ngx_str_t                   key;
+    ngx_http_openbank_rate_t    rate;
+    ngx_http_openbank_count_t   count;
+    u_char                      buf[NGX_HTTP_OPENBANK_KEY_MAX];
 
     now = now_ms * NGX_HTTP_OPENBANK_MS_NS;
 
     if (!limits->rate_known) {
-        rec = ngx_http_openbank_record_lookup(zone,
-                                              NGX_HTTP_OPENBANK_TABLE_RATE,
-                                              &partner->name, now_ms);
         tat = now;
 
-        if (rec) {
+        if (ngx_http_openbank_store_get(zone, NGX_HTTP_OPENBANK_TABLE_RATE,
+                                        &partner->name, &rate,
+                                        sizeof(ngx_http_openbank_rate_t),
+                                        NULL)
+            == sizeof(ngx_http_openbank_rate_t))
+        {
             t = ngx_http_openbank_rate_interval(partner->plan);
-            tat = ngx_http_openbank_rate_tat(
-                      (ngx_http_openbank_rate_t *)
-                      ngx_http_openbank_record_value(rec), t, now);
+            tat = ngx_http_openbank_rate_tat(&rate, t, now);
         }
 
         ngx_http_openbank_rate_state(partner->plan, tat, now,
@@ -610,14 +704,114 @@ ngx_http_openbank_peek(ngx_http_openbank_zone_t *zone,
         ngx_http_openbank_quota_key(&key, buf, partner, limits->quota,
                                     limits->start);
 
-        rec = ngx_http_openbank_record_lookup(zone,
-                                              NGX_HTTP_OPENBANK_TABLE_QUOTA,
-                                              &key, now_ms);
-        limits->used = rec ? ((ngx_http_openbank_count_t *)
-                              ngx_http_openbank_record_value(rec))->used
-                           : 0;
+        limits->used = (ngx_http_openbank_store_get(zone,
+                                    NGX_HTTP_OPENBANK_TABLE_QUOTA, &key,
+                                    &count,
+                                    sizeof(ngx_http_openbank_count_t), NULL)
+                        == sizeof(ngx_http_openbank_count_t))
+                       ? count.used : 0;
         limits->quota_known = 1;
     }
+}
+
+
+/* the rate and the quota read under one lock */
+
+static ngx_int_t
+ngx_http_openbank_peek_atomic(ngx_http_openbank_zone_t *zone, void *data)
+{
+    ngx_http_openbank_take_t  *tk = data;
+
+    ngx_http_openbank_peek(zone, tk->partner, tk->limits,
+                           tk->now / NGX_HTTP_OPENBANK_MS_NS);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The response filter of the RateLimit headers, after the problem and
+ * before the idempotency answer (the order of "config").
+ */
+
+static ngx_int_t ngx_http_openbank_limit_filter_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_openbank_limit_header_filter(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_openbank_limit_headers(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+
+
+static ngx_http_module_t  ngx_http_openbank_limit_filter_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_openbank_limit_filter_init,   /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_openbank_limit_filter_module = {
+    NGX_MODULE_V1,
+    &ngx_http_openbank_limit_filter_module_ctx, /* module context */
+    NULL,                                  /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+
+
+/* an API call that went elsewhere by a redirect still is one */
+
+static ngx_int_t
+ngx_http_openbank_limit_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_openbank_ctx_t       *ctx;
+    ngx_http_openbank_loc_conf_t  *oblcf;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_openbank_find_ctx(r);
+
+    if (ctx == NULL || ctx->partner == NULL) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
+
+    if ((oblcf->api || ngx_http_openbank_api_conf(r, ctx)->api)
+        && ngx_http_openbank_limit_headers(r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_limit_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_openbank_limit_header_filter;
+
+    return NGX_OK;
 }
 
 
@@ -626,7 +820,7 @@ ngx_http_openbank_peek(ngx_http_openbank_zone_t *zone,
  * on every API response once the partner is known, 429s included.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_openbank_limit_headers(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx)
 {
@@ -636,13 +830,10 @@ ngx_http_openbank_limit_headers(ngx_http_request_t *r,
     ngx_str_t                       policy, state, retry;
     ngx_http_openbank_plan_t       *plan;
     ngx_http_openbank_zone_t       *zone;
+    ngx_http_openbank_take_t        tk;
     ngx_http_openbank_limits_t     *limits;
     ngx_http_openbank_loc_conf_t   *oblcf;
     ngx_http_openbank_main_conf_t  *obmcf;
-
-    if (ctx->partner == NULL) {
-        return NGX_OK;
-    }
 
     limits = ngx_http_openbank_get_limits(r, ctx);
     if (limits == NULL) {
@@ -667,9 +858,13 @@ ngx_http_openbank_limit_headers(ngx_http_request_t *r,
     }
 
     if (!limits->rate_known || (limits->quota && !limits->quota_known)) {
-        ngx_shmtx_lock(&zone->shpool->mutex);
-        ngx_http_openbank_peek(zone, ctx->partner, limits, now_ms);
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        tk.partner = ctx->partner;
+        tk.limits = limits;
+        tk.now = now_ms * NGX_HTTP_OPENBANK_MS_NS;
+
+        (void) ngx_http_openbank_store_atomic(zone,
+                                              ngx_http_openbank_peek_atomic,
+                                              &tk);
     }
 
     len = sizeof("\"rate\";q=;w=, \"-month\";q=;w=") - 1
@@ -745,7 +940,10 @@ ngx_http_openbank_limit_headers(ngx_http_request_t *r,
 }
 
 
-/* status: "rate":{...},"quotas":[...]; the caller holds the zone's lock */
+/*
+ * status: "rate":{...},"quotas":[...]; the caller runs it inside
+ * ngx_http_openbank_store_atomic(), one picture of every partner
+ */
 
 size_t
 ngx_http_openbank_limit_status_len(ngx_http_openbank_partner_t *partner)
@@ -893,20 +1091,15 @@ ngx_http_openbank_snapshot(ngx_log_t *log, ngx_uint_t level,
     ngx_http_openbank_main_conf_t *obmcf)
 {
     u_char                      *buf, *p;
-    size_t                       len;
-    uint64_t                     now_ms, generation;
+    uint64_t                     generation;
     ngx_int_t                    rc;
     ngx_str_t                    path, prev;
     ngx_uint_t                   aside;
-    ngx_queue_t                 *q;
     ngx_http_openbank_zone_t    *zone;
-    ngx_http_openbank_rate_t    *rate;
-    ngx_http_openbank_count_t   *count;
-    ngx_http_openbank_record_t  *rec;
+    ngx_http_openbank_snap_t     sn;
     u_char                       hash[NGX_HTTP_OPENBANK_HASH_LEN];
 
     zone = obmcf->shm_zone->data;
-    now_ms = ngx_http_openbank_now_ms();
 
     if (ngx_http_openbank_state_file(NULL, obmcf, "", &path) != NGX_OK) {
         return NGX_ERROR;
@@ -918,70 +1111,21 @@ ngx_http_openbank_snapshot(ngx_log_t *log, ngx_uint_t level,
         return NGX_ERROR;
     }
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    sn.log = log;
 
-    generation = ngx_http_openbank_meta
-                 ? ngx_http_openbank_meta->generation : 0;
-
-    /* the exact room the counters need: the zone holds other records */
-
-    len = sizeof(NGX_HTTP_OPENBANK_SNAP_HEAD) - 1
-          + sizeof("sha256 \n") + 2 * NGX_HTTP_OPENBANK_HASH_LEN;
-
-    for (q = ngx_queue_head(&zone->sh->queue);
-         q != ngx_queue_sentinel(&zone->sh->queue);
-         q = ngx_queue_next(q))
+    if (ngx_http_openbank_store_atomic(zone,
+                                       ngx_http_openbank_snapshot_atomic,
+                                       &sn)
+        != NGX_OK)
     {
-        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
-
-        if (rec->table == NGX_HTTP_OPENBANK_TABLE_RATE
-            || rec->table == NGX_HTTP_OPENBANK_TABLE_QUOTA)
-        {
-            len += sizeof("quota   \n") - 1 + rec->key_len
-                   + 2 * NGX_INT64_LEN;
-        }
-    }
-
-    buf = ngx_alloc(len, log);
-    if (buf == NULL) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
         ngx_free(path.data);
         ngx_free(prev.data);
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(buf, NGX_HTTP_OPENBANK_SNAP_HEAD,
-                   sizeof(NGX_HTTP_OPENBANK_SNAP_HEAD) - 1);
-
-    for (q = ngx_queue_head(&zone->sh->queue);
-         q != ngx_queue_sentinel(&zone->sh->queue);
-         q = ngx_queue_next(q))
-    {
-        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
-
-        if (rec->expire && rec->expire <= now_ms) {
-            continue;
-        }
-
-        if (rec->table == NGX_HTTP_OPENBANK_TABLE_RATE) {
-            rate = (ngx_http_openbank_rate_t *)
-                   ngx_http_openbank_record_value(rec);
-
-            p = ngx_sprintf(p, "rate %*s %uL %uL\n",
-                            (size_t) rec->key_len, rec->data,
-                            rate->tat, rate->interval);
-
-        } else if (rec->table == NGX_HTTP_OPENBANK_TABLE_QUOTA) {
-            count = (ngx_http_openbank_count_t *)
-                    ngx_http_openbank_record_value(rec);
-
-            p = ngx_sprintf(p, "quota %*s %uL %uL\n",
-                            (size_t) rec->key_len, rec->data,
-                            rec->expire, count->used);
-        }
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    buf = sn.buf;
+    p = sn.p;
+    generation = sn.generation;
 
     ngx_http_openbank_sha256(hash, buf, p - buf);
 
@@ -1026,6 +1170,86 @@ ngx_http_openbank_snapshot(ngx_log_t *log, ngx_uint_t level,
 }
 
 
+/* the counters, read under one lock: the exact room, then the lines */
+
+static ngx_int_t
+ngx_http_openbank_snapshot_atomic(ngx_http_openbank_zone_t *zone, void *data)
+{
+    ngx_http_openbank_snap_t  *sn = data;
+
+    sn->generation = ngx_http_openbank_generation(zone);
+
+    sn->len = sizeof(NGX_HTTP_OPENBANK_SNAP_HEAD) - 1
+              + sizeof("sha256 \n") + 2 * NGX_HTTP_OPENBANK_HASH_LEN;
+
+    (void) ngx_http_openbank_store_walk(zone, NGX_HTTP_OPENBANK_TABLE_RATE,
+                                        ngx_http_openbank_snapshot_size, sn);
+    (void) ngx_http_openbank_store_walk(zone, NGX_HTTP_OPENBANK_TABLE_QUOTA,
+                                        ngx_http_openbank_snapshot_size, sn);
+
+    sn->buf = ngx_alloc(sn->len, sn->log);
+    if (sn->buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    sn->p = ngx_cpymem(sn->buf, NGX_HTTP_OPENBANK_SNAP_HEAD,
+                       sizeof(NGX_HTTP_OPENBANK_SNAP_HEAD) - 1);
+
+    (void) ngx_http_openbank_store_walk(zone, NGX_HTTP_OPENBANK_TABLE_RATE,
+                                        ngx_http_openbank_snapshot_rate, sn);
+    (void) ngx_http_openbank_store_walk(zone, NGX_HTTP_OPENBANK_TABLE_QUOTA,
+                                        ngx_http_openbank_snapshot_quota, sn);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_snapshot_size(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_snap_t  *sn = data;
+
+    sn->len += sizeof("quota   \n") - 1 + sv->key.len + 2 * NGX_INT64_LEN;
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_snapshot_rate(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_snap_t  *sn = data;
+
+    ngx_http_openbank_rate_t  *rate;
+
+    rate = (ngx_http_openbank_rate_t *) sv->value;
+
+    sn->p = ngx_sprintf(sn->p, "rate %V %uL %uL\n", &sv->key, rate->tat,
+                        rate->interval);
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_snapshot_quota(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_snap_t  *sn = data;
+
+    ngx_http_openbank_count_t  *count;
+
+    count = (ngx_http_openbank_count_t *) sv->value;
+
+    sn->p = ngx_sprintf(sn->p, "quota %V %uL %uL\n", &sv->key, sv->expire,
+                        count->used);
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
 /*
  * The snapshot of every interval (the cache manager, or a single process):
  * written when a counter changed, when the file is gone, and again after
@@ -1044,8 +1268,9 @@ ngx_http_openbank_snapshot_periodic(ngx_http_openbank_main_conf_t *obmcf)
     ngx_uint_t   level;
 
     if (ngx_http_openbank_snapshot_failures == 0
-        && ngx_http_openbank_meta != NULL
-        && ngx_http_openbank_meta->generation == ngx_http_openbank_written
+        && ngx_http_openbank_meta_made
+        && ngx_http_openbank_generation(obmcf->shm_zone->data)
+           == ngx_http_openbank_written
         && ngx_http_openbank_snapshot_present(obmcf) == NGX_OK)
     {
         return;
@@ -1193,38 +1418,32 @@ ngx_http_openbank_restore(ngx_cycle_t *cycle,
     ngx_uint_t                   n;
     ngx_pool_t                  *pool;
     ngx_http_openbank_zone_t    *zone;
-    ngx_http_openbank_record_t  *rec;
+    ngx_http_openbank_meta_t     meta;
 
     zone = obmcf->shm_zone->data;
     now_ms = ngx_http_openbank_now_ms();
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    /* a zone taken over on reload keeps its counters */
 
-    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_META,
-                                          &ngx_http_openbank_meta_key, 0);
-    if (rec) {
-        ngx_http_openbank_meta = (ngx_http_openbank_meta_t *)
-                                 ngx_http_openbank_record_value(rec);
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_memzero(&meta, sizeof(ngx_http_openbank_meta_t));
+
+    rc = ngx_http_openbank_store_add(zone, NGX_HTTP_OPENBANK_TABLE_META,
+                                     &ngx_http_openbank_meta_key, &meta,
+                                     sizeof(ngx_http_openbank_meta_t), 0);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_openbank_meta_made = 1;
         return NGX_OK;
     }
 
-    rec = ngx_http_openbank_record_create(zone, NGX_HTTP_OPENBANK_TABLE_META,
-                                          &ngx_http_openbank_meta_key,
-                                          sizeof(ngx_http_openbank_meta_t),
-                                          0, 0, now_ms);
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (rec == NULL) {
+    if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "openbank zone \"%V\" is too small",
                       &obmcf->shm_zone->shm.name);
         return NGX_ERROR;
     }
 
-    ngx_http_openbank_meta = (ngx_http_openbank_meta_t *)
-                             ngx_http_openbank_record_value(rec);
+    ngx_http_openbank_meta_made = 1;
 
     if (obmcf->state_path.len == 0) {
         return NGX_OK;
@@ -1304,8 +1523,6 @@ ngx_http_openbank_restore(ngx_cycle_t *cycle,
     last = text.data + text.len;
     n = 0;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
     while (p < last) {
         eol = ngx_strlchr(p, last, '\n');
         if (eol == NULL) {
@@ -1315,7 +1532,6 @@ ngx_http_openbank_restore(ngx_cycle_t *cycle,
         rc = ngx_http_openbank_restore_line(cycle->log, zone, p, eol,
                                             now_ms);
         if (rc == NGX_ERROR) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
             ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                           "openbank zone \"%V\" is full: %ui counters "
                           "of \"%V\" restored, the rest is lost",
@@ -1330,8 +1546,6 @@ ngx_http_openbank_restore(ngx_cycle_t *cycle,
 
         p = eol + 1;
     }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
 
     ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
                   "%ui counters restored from \"%V\"", n, &path);
@@ -1426,10 +1640,8 @@ ngx_http_openbank_restore_line(ngx_log_t *log, ngx_http_openbank_zone_t *zone,
     size_t                       l[4], size;
     uint64_t                     a, b, expire;
     ngx_str_t                    key;
-    ngx_uint_t                   i, table;
-    ngx_http_openbank_rate_t    *rate;
-    ngx_http_openbank_count_t   *count;
-    ngx_http_openbank_record_t  *rec;
+    ngx_uint_t                     i, table;
+    ngx_http_openbank_restored_t   line;
 
     for (i = 0; i < 4; i++) {
         f[i] = p;
@@ -1481,34 +1693,48 @@ ngx_http_openbank_restore_line(ngx_log_t *log, ngx_http_openbank_zone_t *zone,
     key.data = f[1];
     key.len = l[1];
 
-    rec = ngx_http_openbank_record_lookup(zone, table, &key, now_ms);
+    size = (table == NGX_HTTP_OPENBANK_TABLE_RATE)
+           ? sizeof(ngx_http_openbank_rate_t)
+           : sizeof(ngx_http_openbank_count_t);
 
-    if (rec == NULL) {
-        size = (table == NGX_HTTP_OPENBANK_TABLE_RATE)
-               ? sizeof(ngx_http_openbank_rate_t)
-               : sizeof(ngx_http_openbank_count_t);
+    line.expire = expire;
+    line.a = a;
+    line.b = b;
+    line.rate = (table == NGX_HTTP_OPENBANK_TABLE_RATE);
 
-        rec = ngx_http_openbank_record_create(zone, table, &key, size,
-                                              expire, 0, now_ms);
-        if (rec == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    rec->expire = expire;
-
-    if (table == NGX_HTTP_OPENBANK_TABLE_RATE) {
-        rate = (ngx_http_openbank_rate_t *) ngx_http_openbank_record_value(rec);
-        rate->tat = a;
-        rate->interval = b;
-
-    } else {
-        count = (ngx_http_openbank_count_t *)
-                ngx_http_openbank_record_value(rec);
-        count->used = b;
+    if (ngx_http_openbank_store_update(zone, table, &key, size, expire,
+                                       ngx_http_openbank_restore_value, &line)
+        == NGX_HTTP_OPENBANK_STORE_FULL)
+    {
+        return NGX_ERROR;
     }
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_restore_value(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_restored_t  *line = data;
+
+    ngx_http_openbank_rate_t   *rate;
+    ngx_http_openbank_count_t  *count;
+
+    sv->expire = line->expire;
+
+    if (line->rate) {
+        rate = (ngx_http_openbank_rate_t *) sv->value;
+        rate->tat = line->a;
+        rate->interval = line->b;
+
+    } else {
+        count = (ngx_http_openbank_count_t *) sv->value;
+        count->used = line->b;
+    }
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
 
 
@@ -1592,8 +1818,8 @@ ngx_http_openbank_limit_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_openbank_snapshot_writer = 1;
-    ngx_http_openbank_written = ngx_http_openbank_meta
-                                ? ngx_http_openbank_meta->generation : 0;
+    ngx_http_openbank_written = ngx_http_openbank_generation(
+                                                   obmcf->shm_zone->data);
 
     ev = &ngx_http_openbank_snapshot_event;
 
@@ -1637,7 +1863,7 @@ ngx_http_openbank_limit_exit_master(ngx_cycle_t *cycle)
     obmcf = ngx_http_openbank_cycle_conf(cycle);
 
     if (obmcf == NULL || obmcf->state_path.len == 0
-        || ngx_http_openbank_meta == NULL)
+        || !ngx_http_openbank_meta_made)
     {
         return;
     }

@@ -77,14 +77,49 @@ typedef struct {
 static ngx_int_t ngx_http_openbank_metrics_log(ngx_http_request_t *r);
 static u_char *ngx_http_openbank_label(u_char *p, u_char *src, size_t len);
 static ngx_int_t ngx_http_openbank_metrics_handler(ngx_http_request_t *r);
-static ngx_http_openbank_metrics_t *ngx_http_openbank_metrics_global(
-    ngx_http_openbank_zone_t *zone, uint64_t now);
+static ngx_int_t ngx_http_openbank_metrics_atomic(
+    ngx_http_openbank_zone_t *zone, void *data);
+static ngx_int_t ngx_http_openbank_metrics_series(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_metrics_total(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_metrics_scrape(
+    ngx_http_openbank_zone_t *zone, void *data);
+static ngx_int_t ngx_http_openbank_metrics_size(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_metrics_line(
+    ngx_http_openbank_store_value_t *sv, void *data);
 
 
 static ngx_str_t  ngx_http_openbank_metrics_key = ngx_string("*");
 
 /* the record is never evicted nor deleted: its address is stable */
-static ngx_http_openbank_metrics_t  *ngx_http_openbank_global;
+
+
+/* a request counted under the zone's lock */
+
+typedef struct {
+    ngx_str_t                      key;
+    ngx_int_t                      ms;
+    ngx_uint_t                     reason;     /* NGX_HTTP_OPENBANK_REASONS:
+                                                  none */
+    ngx_uint_t                     dropped;
+} ngx_http_openbank_count_op_t;
+
+
+/* a scrape */
+
+typedef struct {
+    ngx_http_openbank_main_conf_t  *obmcf;
+    ngx_pool_t                     *pool;
+    ngx_buf_t                      *b;
+    u_char                         *p;
+    size_t                          len;
+    size_t                          size;
+    size_t                          used;
+    ngx_uint_t                      records;
+    ngx_http_openbank_metrics_t     copy;
+} ngx_http_openbank_scrape_t;
 
 
 char *
@@ -130,54 +165,19 @@ ngx_http_openbank_metrics_init(ngx_conf_t *cf)
 }
 
 
-static ngx_http_openbank_metrics_t *
-ngx_http_openbank_metrics_global(ngx_http_openbank_zone_t *zone, uint64_t now)
-{
-    ngx_http_openbank_record_t  *rec;
-
-    if (ngx_http_openbank_global) {
-        return ngx_http_openbank_global;
-    }
-
-    rec = ngx_http_openbank_record_lookup(zone,
-                                          NGX_HTTP_OPENBANK_TABLE_METRICS,
-                                          &ngx_http_openbank_metrics_key,
-                                          now);
-    if (rec == NULL) {
-        rec = ngx_http_openbank_record_create(zone,
-                                          NGX_HTTP_OPENBANK_TABLE_METRICS,
-                                          &ngx_http_openbank_metrics_key,
-                                          sizeof(ngx_http_openbank_metrics_t),
-                                          0, 0, now);
-        if (rec == NULL) {
-            return NULL;
-        }
-    }
-
-    ngx_http_openbank_global = (ngx_http_openbank_metrics_t *)
-                               ngx_http_openbank_record_value(rec);
-
-    return ngx_http_openbank_global;
-}
-
-
 static ngx_int_t
 ngx_http_openbank_metrics_log(ngx_http_request_t *r)
 {
     u_char                         *p;
-    uint64_t                        now;
     ngx_int_t                       ms;
-    ngx_str_t                       key, *partner;
+    ngx_str_t                      *partner;
     ngx_uint_t                      i, status;
     ngx_time_t                     *tp;
     ngx_http_openbank_ctx_t        *ctx;
-    ngx_http_openbank_zone_t       *zone;
-    ngx_http_openbank_metric_t     *m;
-    ngx_http_openbank_metrics_t    *g;
-    ngx_http_openbank_record_t     *rec;
     ngx_http_core_loc_conf_t       *clcf;
     ngx_http_openbank_loc_conf_t   *oblcf;
     ngx_http_openbank_main_conf_t  *obmcf;
+    ngx_http_openbank_count_op_t    op;
     ngx_str_t                       none = ngx_null_string;
     u_char                          buf[NGX_HTTP_OPENBANK_METRIC_KEY_MAX];
 
@@ -213,39 +213,10 @@ ngx_http_openbank_metrics_log(ngx_http_request_t *r)
 
     p = ngx_snprintf(buf, sizeof(buf), "%V/%V/%ui/%V", partner,
                      &oblcf->product, status, &clcf->name);
-    key.data = buf;
-    key.len = p - buf;
-
-    zone = obmcf->shm_zone->data;
-    now = ngx_http_openbank_now_ms();
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    g = ngx_http_openbank_metrics_global(zone, now);
-
-    rec = ngx_http_openbank_record_lookup(zone,
-                                          NGX_HTTP_OPENBANK_TABLE_METRICS,
-                                          &key, now);
-    if (rec == NULL) {
-        rec = ngx_http_openbank_record_create(zone,
-                                          NGX_HTTP_OPENBANK_TABLE_METRICS,
-                                          &key,
-                                          sizeof(ngx_http_openbank_metric_t),
-                                          0, 0, now);
-    }
-
-    if (g == NULL) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_OK;
-    }
-
-    if (rec == NULL) {
-        g->dropped++;
-
-    } else {
-        m = (ngx_http_openbank_metric_t *) ngx_http_openbank_record_value(rec);
-        m->count++;
-    }
+    op.key.data = buf;
+    op.key.len = p - buf;
+    op.ms = ms;
+    op.reason = NGX_HTTP_OPENBANK_REASONS;
 
     if (ctx && ctx->problem_code.len && status >= NGX_HTTP_BAD_REQUEST) {
         for (i = 0; i < NGX_HTTP_OPENBANK_REASONS - 1; i++) {
@@ -259,40 +230,94 @@ ngx_http_openbank_metrics_log(ngx_http_request_t *r)
             }
         }
 
-        g->reasons[i]++;
+        op.reason = i;
     }
 
-    for (i = 0; i < NGX_HTTP_OPENBANK_BUCKETS; i++) {
-        if ((ngx_uint_t) ms <= ngx_http_openbank_buckets[i]) {
-            break;
-        }
-    }
+    (void) ngx_http_openbank_store_atomic(obmcf->shm_zone->data,
+                                          ngx_http_openbank_metrics_atomic,
+                                          &op);
 
-    g->buckets[i]++;
-    g->count++;
-    g->sum_ms += ms;
+    return NGX_OK;
+}
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+/* the request's series and the totals, under one lock */
+
+static ngx_int_t
+ngx_http_openbank_metrics_atomic(ngx_http_openbank_zone_t *zone, void *data)
+{
+    ngx_http_openbank_count_op_t  *op = data;
+
+    op->dropped = (ngx_http_openbank_store_update(zone,
+                                      NGX_HTTP_OPENBANK_TABLE_METRICS,
+                                      &op->key,
+                                      sizeof(ngx_http_openbank_metric_t), 0,
+                                      ngx_http_openbank_metrics_series, op)
+                   == NGX_HTTP_OPENBANK_STORE_FULL);
+
+    (void) ngx_http_openbank_store_update(zone,
+                                      NGX_HTTP_OPENBANK_TABLE_METRICS,
+                                      &ngx_http_openbank_metrics_key,
+                                      sizeof(ngx_http_openbank_metrics_t), 0,
+                                      ngx_http_openbank_metrics_total, op);
 
     return NGX_OK;
 }
 
 
 static ngx_int_t
+ngx_http_openbank_metrics_series(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ((ngx_http_openbank_metric_t *) sv->value)->count++;
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_metrics_total(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_count_op_t  *op = data;
+
+    ngx_uint_t                    i;
+    ngx_http_openbank_metrics_t  *g;
+
+    g = (ngx_http_openbank_metrics_t *) sv->value;
+
+    if (op->dropped) {
+        g->dropped++;
+    }
+
+    if (op->reason < NGX_HTTP_OPENBANK_REASONS) {
+        g->reasons[op->reason]++;
+    }
+
+    for (i = 0; i < NGX_HTTP_OPENBANK_BUCKETS; i++) {
+        if ((ngx_uint_t) op->ms <= ngx_http_openbank_buckets[i]) {
+            break;
+        }
+    }
+
+    g->buckets[i]++;
+    g->count++;
+    g->sum_ms += op->ms;
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+static ngx_int_t
 ngx_http_openbank_metrics_handler(ngx_http_request_t *r)
 {
-    u_char                         *p, *slash1, *slash2, *slash3, *end;
-    size_t                          len, size, used;
-    uint64_t                        now, cumulative;
+    u_char                         *p;
+    uint64_t                        cumulative;
     ngx_int_t                       rc;
     ngx_buf_t                      *b;
-    ngx_uint_t                      k, records;
+    ngx_uint_t                      k;
     ngx_chain_t                     out;
-    ngx_queue_t                    *q;
-    ngx_http_openbank_zone_t       *zone;
-    ngx_http_openbank_metric_t     *m;
-    ngx_http_openbank_metrics_t    *g, copy;
-    ngx_http_openbank_record_t     *rec;
+    ngx_http_openbank_scrape_t      sc;
     ngx_http_openbank_main_conf_t  *obmcf;
 
     rc = ngx_http_openbank_endpoint_start(r, NGX_HTTP_GET|NGX_HTTP_HEAD,
@@ -307,90 +332,18 @@ ngx_http_openbank_metrics_handler(ngx_http_request_t *r)
     }
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
-    zone = obmcf->shm_zone->data;
-    now = ngx_http_openbank_now_ms();
+    sc.obmcf = obmcf;
+    sc.pool = r->pool;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    /* the exact room: the zone holds many other records */
-
-    len = 4096 + NGX_HTTP_OPENBANK_REASONS * 96;
-
-    for (q = ngx_queue_head(&zone->sh->queue);
-         q != ngx_queue_sentinel(&zone->sh->queue);
-         q = ngx_queue_next(q))
+    if (ngx_http_openbank_store_atomic(obmcf->shm_zone->data,
+                                       ngx_http_openbank_metrics_scrape, &sc)
+        != NGX_OK)
     {
-        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
-
-        if (rec->table == NGX_HTTP_OPENBANK_TABLE_METRICS) {
-            len += NGX_HTTP_OPENBANK_METRIC_LINE;
-        }
-    }
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = b->last;
-
-    p = ngx_cpymem(p, "# HELP openbank_requests_total API requests by "
-                   "partner, product, status and endpoint.\n"
-                   "# TYPE openbank_requests_total counter\n",
-                   sizeof("# HELP openbank_requests_total API requests by "
-                          "partner, product, status and endpoint.\n"
-                          "# TYPE openbank_requests_total counter\n") - 1);
-
-    for (q = ngx_queue_head(&zone->sh->queue);
-         q != ngx_queue_sentinel(&zone->sh->queue);
-         q = ngx_queue_next(q))
-    {
-        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
-
-        if (rec->table != NGX_HTTP_OPENBANK_TABLE_METRICS
-            || rec->key_len > NGX_HTTP_OPENBANK_METRIC_KEY_MAX)
-        {
-            continue;
-        }
-
-        /* "partner/product/status": names never hold a "/" */
-
-        end = rec->data + rec->key_len;
-        slash1 = ngx_strlchr(rec->data, end, '/');
-        slash2 = slash1 ? ngx_strlchr(slash1 + 1, end, '/') : NULL;
-        slash3 = slash2 ? ngx_strlchr(slash2 + 1, end, '/') : NULL;
-
-        if (slash3 == NULL) {
-            continue;
-        }
-
-        m = (ngx_http_openbank_metric_t *) ngx_http_openbank_record_value(rec);
-
-        p = ngx_sprintf(p, "openbank_requests_total{partner=\"%*s\","
-                        "product=\"%*s\",status=\"%*s\",endpoint=\"",
-                        (size_t) (slash1 - rec->data), rec->data,
-                        (size_t) (slash2 - slash1 - 1), slash1 + 1,
-                        (size_t) (slash3 - slash2 - 1), slash2 + 1);
-
-        p = ngx_http_openbank_label(p, slash3 + 1, end - slash3 - 1);
-
-        p = ngx_sprintf(p, "\"} %uL\n", m->count);
-    }
-
-    g = ngx_http_openbank_metrics_global(zone, now);
-
-    if (g) {
-        copy = *g;
-
-    } else {
-        ngx_memzero(&copy, sizeof(ngx_http_openbank_metrics_t));
-    }
-
-    ngx_http_openbank_zone_usage(obmcf->shm_zone, &size, &used);
-    records = zone->sh->records;
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    b = sc.b;
+    p = sc.p;
 
     p = ngx_sprintf(p, "# HELP openbank_refusals_total Requests the gateway "
                     "refused or failed, by problem code.\n"
@@ -399,7 +352,7 @@ ngx_http_openbank_metrics_handler(ngx_http_request_t *r)
     for (k = 0; k < NGX_HTTP_OPENBANK_REASONS; k++) {
         p = ngx_sprintf(p, "openbank_refusals_total{reason=\"%V\"} %uL\n",
                         &ngx_http_openbank_reasons[k],
-                        copy.reasons[k]);
+                        sc.copy.reasons[k]);
     }
 
     p = ngx_sprintf(p, "# HELP openbank_request_duration_seconds Time "
@@ -411,7 +364,7 @@ ngx_http_openbank_metrics_handler(ngx_http_request_t *r)
     cumulative = 0;
 
     for (k = 0; k < NGX_HTTP_OPENBANK_BUCKETS; k++) {
-        cumulative += copy.buckets[k];
+        cumulative += sc.copy.buckets[k];
 
         p = ngx_sprintf(p, "openbank_request_duration_seconds_bucket"
                         "{le=\"%ui.%03ui\"} %uL\n",
@@ -420,14 +373,14 @@ ngx_http_openbank_metrics_handler(ngx_http_request_t *r)
                         cumulative);
     }
 
-    cumulative += copy.buckets[NGX_HTTP_OPENBANK_BUCKETS];
+    cumulative += sc.copy.buckets[NGX_HTTP_OPENBANK_BUCKETS];
 
     p = ngx_sprintf(p, "openbank_request_duration_seconds_bucket"
                     "{le=\"+Inf\"} %uL\n"
                     "openbank_request_duration_seconds_sum %uL.%03uL\n"
                     "openbank_request_duration_seconds_count %uL\n",
-                    cumulative, copy.sum_ms / 1000, copy.sum_ms % 1000,
-                    copy.count);
+                    cumulative, sc.copy.sum_ms / 1000, sc.copy.sum_ms % 1000,
+                    sc.copy.count);
 
     p = ngx_sprintf(p, "# HELP openbank_metrics_dropped_total Requests not "
                     "counted by partner because the zone was full.\n"
@@ -445,10 +398,10 @@ ngx_http_openbank_metrics_handler(ngx_http_request_t *r)
                     "zone.\n"
                     "# TYPE openbank_zone_records gauge\n"
                     "openbank_zone_records{zone=\"%V\"} %ui\n",
-                    copy.dropped,
-                    &obmcf->shm_zone->shm.name, size,
-                    &obmcf->shm_zone->shm.name, used,
-                    &obmcf->shm_zone->shm.name, records);
+                    sc.copy.dropped,
+                    &obmcf->shm_zone->shm.name, sc.size,
+                    &obmcf->shm_zone->shm.name, sc.used,
+                    &obmcf->shm_zone->shm.name, sc.records);
 
     b->last = p;
     b->last_buf = 1;
@@ -501,4 +454,102 @@ ngx_http_openbank_label(u_char *p, u_char *src, size_t len)
     }
 
     return p;
+}
+
+
+/* the series and the totals, read under one lock */
+
+static ngx_int_t
+ngx_http_openbank_metrics_scrape(ngx_http_openbank_zone_t *zone, void *data)
+{
+    ngx_http_openbank_scrape_t  *sc = data;
+
+    /* the exact room: a line a series */
+
+    sc->len = 4096 + NGX_HTTP_OPENBANK_REASONS * 96;
+
+    (void) ngx_http_openbank_store_walk(zone, NGX_HTTP_OPENBANK_TABLE_METRICS,
+                                        ngx_http_openbank_metrics_size, sc);
+
+    sc->b = ngx_create_temp_buf(sc->pool, sc->len);
+    if (sc->b == NULL) {
+        return NGX_ERROR;
+    }
+
+    sc->p = ngx_cpymem(sc->b->last,
+                   "# HELP openbank_requests_total API requests by "
+                   "partner, product, status and endpoint.\n"
+                   "# TYPE openbank_requests_total counter\n",
+                   sizeof("# HELP openbank_requests_total API requests by "
+                          "partner, product, status and endpoint.\n"
+                          "# TYPE openbank_requests_total counter\n") - 1);
+
+    (void) ngx_http_openbank_store_walk(zone, NGX_HTTP_OPENBANK_TABLE_METRICS,
+                                        ngx_http_openbank_metrics_line, sc);
+
+    if (ngx_http_openbank_store_get(zone, NGX_HTTP_OPENBANK_TABLE_METRICS,
+                                    &ngx_http_openbank_metrics_key,
+                                    &sc->copy,
+                                    sizeof(ngx_http_openbank_metrics_t), NULL)
+        != sizeof(ngx_http_openbank_metrics_t))
+    {
+        ngx_memzero(&sc->copy, sizeof(ngx_http_openbank_metrics_t));
+    }
+
+    ngx_http_openbank_zone_usage(sc->obmcf->shm_zone, &sc->size, &sc->used);
+    sc->records = ngx_http_openbank_store_records(zone);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_metrics_size(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_scrape_t  *sc = data;
+
+    sc->len += NGX_HTTP_OPENBANK_METRIC_LINE;
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_metrics_line(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_scrape_t  *sc = data;
+
+    u_char                      *p, *slash1, *slash2, *slash3, *end;
+    ngx_http_openbank_metric_t  *m;
+
+    if (sv->key.len > NGX_HTTP_OPENBANK_METRIC_KEY_MAX) {
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    /* "partner/product/status": names never hold a "/" */
+
+    end = sv->key.data + sv->key.len;
+    slash1 = ngx_strlchr(sv->key.data, end, '/');
+    slash2 = slash1 ? ngx_strlchr(slash1 + 1, end, '/') : NULL;
+    slash3 = slash2 ? ngx_strlchr(slash2 + 1, end, '/') : NULL;
+
+    if (slash3 == NULL) {
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    m = (ngx_http_openbank_metric_t *) sv->value;
+
+    p = ngx_sprintf(sc->p, "openbank_requests_total{partner=\"%*s\","
+                    "product=\"%*s\",status=\"%*s\",endpoint=\"",
+                    (size_t) (slash1 - sv->key.data), sv->key.data,
+                    (size_t) (slash2 - slash1 - 1), slash1 + 1,
+                    (size_t) (slash3 - slash2 - 1), slash2 + 1);
+
+    p = ngx_http_openbank_label(p, slash3 + 1, end - slash3 - 1);
+
+    sc->p = ngx_sprintf(p, "\"} %uL\n", m->count);
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
 }

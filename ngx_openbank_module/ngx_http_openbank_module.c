@@ -3,8 +3,10 @@
  * Copyright (C) The OpenBank gateway authors
  *
  * The module's directives, configuration, the access phase pipeline
- * (the order of every check lives in ngx_http_openbank_checks[] below),
- * the response filters and the variables.
+ * (every check, in its order, is a row of ngx_http_openbank_checks[]
+ * below), the first response filter and the variables.  The response
+ * side goes on in the filter modules of problem.c, limit.c,
+ * idempotency.c and signature.c, in the order "config" declares them.
  */
 
 
@@ -15,9 +17,10 @@ static void ngx_http_openbank_ctx_marker(void *data);
 static ngx_int_t ngx_http_openbank_access_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_access_again(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_loc_conf_t *oblcf);
+static ngx_int_t ngx_http_openbank_read_body(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+static void ngx_http_openbank_body_read(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_header_filter(ngx_http_request_t *r);
-static ngx_int_t ngx_http_openbank_body_filter(ngx_http_request_t *r,
-    ngx_chain_t *in);
 static ngx_int_t ngx_http_openbank_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_openbank_add_variables(ngx_conf_t *cf);
@@ -26,6 +29,8 @@ static char *ngx_http_openbank_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_openbank_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_openbank_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_uint_t ngx_http_openbank_checks_merge(
+    ngx_http_openbank_loc_conf_t *conf);
 static char *ngx_http_openbank_state(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_openbank_timezone(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -43,11 +48,6 @@ static ngx_int_t ngx_http_openbank_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_openbank_init_process(ngx_cycle_t *cycle);
 static void ngx_http_openbank_exit_process(ngx_cycle_t *cycle);
 static void ngx_http_openbank_exit_master(ngx_cycle_t *cycle);
-static ngx_int_t ngx_http_openbank_body_out(ngx_http_request_t *r,
-    ngx_chain_t *in);
-static ngx_int_t ngx_http_openbank_header_out(ngx_http_request_t *r);
-static ngx_int_t ngx_http_openbank_body_sign(ngx_http_request_t *r,
-    ngx_chain_t *in);
 
 
 /* a time in seconds, its bounds and how its error names them */
@@ -85,21 +85,74 @@ static ngx_conf_enum_t  ngx_http_openbank_signature_modes[] = {
 
 
 /*
- * The checks of the access phase, in the order they run.  Each may end
- * the request; later issues add theirs here, and only here.
+ * The checks of the access phase (docs/architecture.md, "One request").
+ * Which apply is worked out once per location, at merge time, into
+ * oblcf->checks (ngx_http_openbank_checks_merge()); the runner skips the
+ * others, and reads the body, once, for the checks that ask for it.
  */
-static ngx_http_openbank_check_pt  ngx_http_openbank_checks[] = {
-    ngx_http_openbank_version_check,
-    ngx_http_openbank_identify,
-    ngx_http_openbank_rate_check,
-    ngx_http_openbank_scope_check,
-    ngx_http_openbank_binding_check,
-    ngx_http_openbank_signature_check,     /* may read the body first */
-    ngx_http_openbank_idempotency_check,   /* before quota, which stays last */
+
+#define NGX_HTTP_OPENBANK_CHECK_VERSION      0x0001
+#define NGX_HTTP_OPENBANK_CHECK_IDENTIFY     0x0002
+#define NGX_HTTP_OPENBANK_CHECK_RATE         0x0004
+#define NGX_HTTP_OPENBANK_CHECK_SCOPE        0x0008
+#define NGX_HTTP_OPENBANK_CHECK_BINDING      0x0010
+#define NGX_HTTP_OPENBANK_CHECK_SIGNATURE    0x0020
+#define NGX_HTTP_OPENBANK_CHECK_IDEMPOTENCY  0x0040
+#define NGX_HTTP_OPENBANK_CHECK_QUOTA        0x0080
+
+/* a check that needs the partner applies only where openbank_auth is */
+#define NGX_HTTP_OPENBANK_NEEDS_PARTNER      0x01
+/* a check that may ask for the body (NGX_HTTP_OPENBANK_READ_BODY) */
+#define NGX_HTTP_OPENBANK_NEEDS_BODY         0x02
+
+
+typedef struct {
+    ngx_str_t                     name;        /* in the debug log */
+    ngx_uint_t                    flag;        /* NGX_HTTP_OPENBANK_CHECK_* */
+    ngx_uint_t                    needs;       /* NGX_HTTP_OPENBANK_NEEDS_* */
+    ngx_http_openbank_check_pt    handler;
+} ngx_http_openbank_check_t;
+
+
+/* in the order they run; each may end the request */
+
+static ngx_http_openbank_check_t  ngx_http_openbank_checks[] = {
+
+    { ngx_string("version"), NGX_HTTP_OPENBANK_CHECK_VERSION, 0,
+      ngx_http_openbank_version_check },
+
+    { ngx_string("identify"), NGX_HTTP_OPENBANK_CHECK_IDENTIFY, 0,
+      ngx_http_openbank_identify },
+
+    { ngx_string("rate"), NGX_HTTP_OPENBANK_CHECK_RATE,
+      NGX_HTTP_OPENBANK_NEEDS_PARTNER,
+      ngx_http_openbank_rate_check },
+
+    { ngx_string("scope"), NGX_HTTP_OPENBANK_CHECK_SCOPE,
+      NGX_HTTP_OPENBANK_NEEDS_PARTNER,
+      ngx_http_openbank_scope_check },
+
+    { ngx_string("binding"), NGX_HTTP_OPENBANK_CHECK_BINDING,
+      NGX_HTTP_OPENBANK_NEEDS_PARTNER,
+      ngx_http_openbank_binding_check },
+
+    { ngx_string("signature"), NGX_HTTP_OPENBANK_CHECK_SIGNATURE,
+      NGX_HTTP_OPENBANK_NEEDS_PARTNER|NGX_HTTP_OPENBANK_NEEDS_BODY,
+      ngx_http_openbank_signature_check },
+
+    /* before the quota: a replay or a refusal here costs no quota */
+
+    { ngx_string("idempotency"), NGX_HTTP_OPENBANK_CHECK_IDEMPOTENCY,
+      NGX_HTTP_OPENBANK_NEEDS_PARTNER|NGX_HTTP_OPENBANK_NEEDS_BODY,
+      ngx_http_openbank_idempotency_check },
 
     /* the quota takes its unit: this must stay the LAST check */
-    ngx_http_openbank_quota_take,
-    NULL
+
+    { ngx_string("quota"), NGX_HTTP_OPENBANK_CHECK_QUOTA,
+      NGX_HTTP_OPENBANK_NEEDS_PARTNER,
+      ngx_http_openbank_quota_take },
+
+    { ngx_null_string, 0, 0, NULL }
 };
 
 
@@ -333,7 +386,6 @@ static ngx_http_variable_t  ngx_http_openbank_vars[] = {
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
-static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
 /*
@@ -446,7 +498,7 @@ ngx_http_openbank_access_handler(ngx_http_request_t *r)
 {
     ngx_int_t                      rc;
     ngx_http_openbank_ctx_t       *ctx;
-    ngx_http_openbank_check_pt     check;
+    ngx_http_openbank_check_t     *check;
     ngx_http_openbank_loc_conf_t  *oblcf;
 
     oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
@@ -457,7 +509,7 @@ ngx_http_openbank_access_handler(ngx_http_request_t *r)
         return ngx_http_openbank_access_again(r, ctx, oblcf);
     }
 
-    if (oblcf->auth == 0 && oblcf->version == NULL) {
+    if (oblcf->checks == 0) {
         return NGX_DECLINED;
     }
 
@@ -493,11 +545,34 @@ ngx_http_openbank_access_handler(ngx_http_request_t *r)
 
     ctx->redirected = 0;
 
-    for ( /* void */ ; ngx_http_openbank_checks[ctx->stage]; ctx->stage++) {
+    for ( /* void */ ; ngx_http_openbank_checks[ctx->stage].handler;
+         ctx->stage++)
+    {
+        check = &ngx_http_openbank_checks[ctx->stage];
 
-        check = ngx_http_openbank_checks[ctx->stage];
+        if (!(oblcf->checks & check->flag)) {
+            continue;
+        }
 
-        rc = check(r, ctx);
+        rc = check->handler(r, ctx);
+
+        if (rc == NGX_HTTP_OPENBANK_READ_BODY
+            && (check->needs & NGX_HTTP_OPENBANK_NEEDS_BODY))
+        {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "openbank reads the body for check %V",
+                           &check->name);
+
+            rc = ngx_http_openbank_read_body(r, ctx);
+
+            if (rc == NGX_OK) {
+                /* the body was all there: the check runs again now */
+                rc = check->handler(r, ctx);
+            }
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "openbank check %V: %i", &check->name, rc);
 
         if (rc == NGX_DONE || rc == NGX_AGAIN) {
             return rc;
@@ -538,6 +613,65 @@ ngx_http_openbank_access_handler(ngx_http_request_t *r)
 
 
 /*
+ * The body, read once for every check that needs it, the first time one
+ * asks: in memory or in a file that keeps its name until the request
+ * ends (for ngx.req.get_body_file()).  NGX_OK: it is read, the check
+ * runs again at once; NGX_DONE: it is on its way and, as
+ * ngx_http_mirror_module does, the phases resume once it is read.
+ */
+
+static ngx_int_t
+ngx_http_openbank_read_body(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    if (ctx->body_reading) {
+        return NGX_DONE;
+    }
+
+    r->request_body_in_persistent_file = 1;
+    r->request_body_in_clean_file = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_openbank_body_read);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    if (ctx->body_read) {
+        return NGX_OK;
+    }
+
+    ctx->body_reading = 1;
+
+    return NGX_DONE;
+}
+
+
+/* the body is read: at once (the runner goes on), or later */
+
+static void
+ngx_http_openbank_body_read(ngx_http_request_t *r)
+{
+    ngx_http_openbank_ctx_t  *ctx;
+
+    ctx = ngx_http_openbank_find_ctx(r);
+
+    ctx->body_read = 1;
+
+    if (!ctx->body_reading) {
+        return;
+    }
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+/*
  * The access phase again, after an internal redirect: the checks of the
  * first location stand for the whole client request and do not run
  * again, here or in any other location.  A request that passed goes on;
@@ -562,7 +696,7 @@ ngx_http_openbank_access_again(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (oblcf->auth == 0 && oblcf->version == NULL) {
+    if (oblcf->checks == 0) {
         return NGX_DECLINED;
     }
 
@@ -570,10 +704,16 @@ ngx_http_openbank_access_again(ngx_http_request_t *r,
 }
 
 
+/*
+ * The first of the response filters: X-Request-ID on every response,
+ * the version headers on sunset locations.  The problem, the RateLimit
+ * headers, the idempotency answer and the response signature follow, in
+ * their own filter modules.
+ */
+
 static ngx_int_t
 ngx_http_openbank_header_filter(ngx_http_request_t *r)
 {
-    ngx_int_t                      rc;
     ngx_table_elt_t               *h;
     ngx_http_openbank_ctx_t       *ctx;
     ngx_http_openbank_loc_conf_t  *oblcf;
@@ -607,117 +747,7 @@ ngx_http_openbank_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    if ((oblcf->api || ctx->endpoint)
-        && ngx_http_openbank_problem_header(r, ctx) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    /* an API call that went elsewhere by a redirect still is one */
-
-    if ((oblcf->api || ngx_http_openbank_api_conf(r, ctx)->api)
-        && ctx->partner
-        && ngx_http_openbank_limit_headers(r, ctx) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    /*
-     * Last but one: an answer kept for its Idempotency-Key is held until
-     * it is durable, and kept as the bank sent it (unsigned: a replay is
-     * signed for the request it answers).
-     */
-
-    rc = ngx_http_openbank_idempotency_header(r, ctx);
-
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    return ngx_http_openbank_header_out(r);
-}
-
-
-/* the header as it leaves: a signed response is held here */
-
-static ngx_int_t
-ngx_http_openbank_header_out(ngx_http_request_t *r)
-{
-    ngx_int_t                 rc;
-    ngx_http_openbank_ctx_t  *ctx;
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    /* last: a signed response holds its header until the body is known */
-
-    rc = ngx_http_openbank_signature_header(r, ctx);
-
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
     return ngx_http_next_header_filter(r);
-}
-
-
-static ngx_int_t
-ngx_http_openbank_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
-{
-    ngx_http_openbank_ctx_t  *ctx;
-
-    if (r != r->main) {
-        return ngx_http_next_body_filter(r, in);
-    }
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx && ctx->problem_out) {
-        return ngx_http_openbank_problem_body(r, ctx, in,
-                                              ngx_http_openbank_body_out);
-    }
-
-    return ngx_http_openbank_body_out(r, in);
-}
-
-
-/*
- * The body as it leaves: an answer kept for its Idempotency-Key is held
- * here until it is durable, then goes on (header and body) to be signed.
- */
-
-static ngx_int_t
-ngx_http_openbank_body_out(ngx_http_request_t *r, ngx_chain_t *in)
-{
-    ngx_http_openbank_ctx_t  *ctx;
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx && ctx->idempotency) {
-        return ngx_http_openbank_idempotency_body(r, ctx, in,
-                                                  ngx_http_openbank_header_out,
-                                                  ngx_http_openbank_body_sign);
-    }
-
-    return ngx_http_openbank_body_sign(r, in);
-}
-
-
-/* a signed response is held and signed here */
-
-static ngx_int_t
-ngx_http_openbank_body_sign(ngx_http_request_t *r, ngx_chain_t *in)
-{
-    ngx_http_openbank_ctx_t  *ctx;
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx && ctx->signature) {
-        return ngx_http_openbank_signature_body(r, ctx, in,
-                                                ngx_http_next_header_filter,
-                                                ngx_http_next_body_filter);
-    }
-
-    return ngx_http_next_body_filter(r, in);
 }
 
 
@@ -941,7 +971,69 @@ ngx_http_openbank_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "requests will not be signed");
     }
 
+    conf->checks = ngx_http_openbank_checks_merge(conf);
+
     return ngx_http_openbank_idempotency_merge(cf, prev, conf);
+}
+
+
+/*
+ * The checks that apply in a location, once its configuration is
+ * merged: each where the directive it enforces is set.  A location
+ * without "openbank_auth" (one with only a sunset version) asks for no
+ * credential and names no partner: the checks that need one do not
+ * apply there, and nginx -t refuses a scope, a product or a signature of
+ * its own there (an idempotency set at server level is inherited).
+ */
+
+static ngx_uint_t
+ngx_http_openbank_checks_merge(ngx_http_openbank_loc_conf_t *conf)
+{
+    ngx_uint_t                  checks;
+    ngx_http_openbank_check_t  *check;
+
+    checks = 0;
+
+    if (conf->version) {
+        checks |= NGX_HTTP_OPENBANK_CHECK_VERSION;
+    }
+
+    if (conf->auth) {
+        checks |= NGX_HTTP_OPENBANK_CHECK_IDENTIFY
+                  |NGX_HTTP_OPENBANK_CHECK_RATE;
+    }
+
+    /* only an access token can be bound to a client certificate */
+
+    if (conf->auth & NGX_HTTP_OPENBANK_AUTH_TOKEN) {
+        checks |= NGX_HTTP_OPENBANK_CHECK_BINDING;
+    }
+
+    if (conf->scope.len) {
+        checks |= NGX_HTTP_OPENBANK_CHECK_SCOPE;
+    }
+
+    if (conf->signature != NGX_HTTP_OPENBANK_SIGNATURE_OFF) {
+        checks |= NGX_HTTP_OPENBANK_CHECK_SIGNATURE;
+    }
+
+    if (conf->idempotency != NGX_HTTP_OPENBANK_IDEMPOTENCY_OFF) {
+        checks |= NGX_HTTP_OPENBANK_CHECK_IDEMPOTENCY;
+    }
+
+    if (conf->product.len) {
+        checks |= NGX_HTTP_OPENBANK_CHECK_QUOTA;
+    }
+
+    if (conf->auth == 0) {
+        for (check = ngx_http_openbank_checks; check->handler; check++) {
+            if (check->needs & NGX_HTTP_OPENBANK_NEEDS_PARTNER) {
+                checks &= ~check->flag;
+            }
+        }
+    }
+
+    return checks;
 }
 
 
@@ -1247,9 +1339,6 @@ ngx_http_openbank_init(ngx_conf_t *cf)
 
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_openbank_header_filter;
-
-    ngx_http_next_body_filter = ngx_http_top_body_filter;
-    ngx_http_top_body_filter = ngx_http_openbank_body_filter;
 
     return NGX_OK;
 }

@@ -891,7 +891,6 @@ ngx_http_openbank_client_jwt(ngx_http_request_t *r,
     ngx_http_openbank_oauth_err_t *err)
 {
     u_char                         *p;
-    uint64_t                        now_ms;
     ngx_int_t                       rc;
     ngx_str_t                       key, alg;
     time_t                          now;
@@ -900,7 +899,6 @@ ngx_http_openbank_client_jwt(ngx_http_request_t *r,
     ngx_http_openbank_jwk_t        *jwk;
     ngx_http_openbank_jwks_t       *jwks;
     ngx_http_openbank_zone_t       *zone;
-    ngx_http_openbank_record_t     *rec;
     ngx_http_openbank_partner_t    *partner;
     ngx_http_openbank_main_conf_t  *obmcf;
 
@@ -1051,16 +1049,12 @@ ngx_http_openbank_client_jwt(ngx_http_request_t *r,
     ngx_memcpy(p, jwt.jti.data, jwt.jti.len);
 
     zone = obmcf->shm_zone->data;
-    now_ms = ngx_http_openbank_now_ms();
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    rec = ngx_http_openbank_record_lookup(zone,
-                                          NGX_HTTP_OPENBANK_TABLE_ASSERTION,
-                                          &key, now_ms);
-    if (rec) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
+    rc = ngx_http_openbank_store_add(zone, NGX_HTTP_OPENBANK_TABLE_ASSERTION,
+                                     &key, NULL, 0,
+                                     (uint64_t) (jwt.exp + obmcf->clock_skew)
+                                     * 1000);
+    if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "openbank: replayed client assertion of \"%V\"",
                       ngx_http_openbank_loggable(&jwt.iss));
@@ -1069,16 +1063,7 @@ ngx_http_openbank_client_jwt(ngx_http_request_t *r,
                                "the assertion's jti was already used");
     }
 
-    rec = ngx_http_openbank_record_create(zone,
-                                          NGX_HTTP_OPENBANK_TABLE_ASSERTION,
-                                          &key, 0,
-                                          (uint64_t) (jwt.exp
-                                                      + obmcf->clock_skew)
-                                          * 1000, 0, now_ms);
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (rec == NULL) {
+    if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "openbank: zone \"%V\" is full: cannot remember an "
                       "assertion jti, refusing the request",

@@ -244,12 +244,105 @@ ngx_http_openbank_default_problem(ngx_http_request_t *r,
 
 
 /*
+ * The response filter of the problem, after the request id and the
+ * version headers, before the RateLimit headers (the order of "config").
+ */
+
+static ngx_int_t ngx_http_openbank_problem_filter_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_openbank_problem_header_filter(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_openbank_problem_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_openbank_problem_header(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+
+
+static ngx_http_module_t  ngx_http_openbank_problem_filter_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_openbank_problem_filter_init, /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_openbank_problem_filter_module = {
+    NGX_MODULE_V1,
+    &ngx_http_openbank_problem_filter_module_ctx, /* module context */
+    NULL,                                  /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+static ngx_int_t
+ngx_http_openbank_problem_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_openbank_ctx_t        *ctx;
+    ngx_http_openbank_loc_conf_t   *oblcf;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+
+    if (r != r->main || obmcf->shm_zone == NULL) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_openbank_find_ctx(r);
+
+    if (ctx == NULL) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
+
+    if ((oblcf->api || ctx->endpoint)
+        && ngx_http_openbank_problem_header(r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_problem_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_openbank_problem_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_openbank_problem_body_filter;
+
+    return NGX_OK;
+}
+
+
+/*
  * On an API location, an error page of nginx's own (r->err_status) is
  * replaced by a problem: the gateway's refusal when there is one, else
  * the meaning of the status.  Answers from the bank pass untouched.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_openbank_problem_header(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx)
 {
@@ -395,12 +488,21 @@ ngx_http_openbank_problem_render(ngx_http_request_t *r,
 
 /* the problem goes out once; nginx's own page is swallowed */
 
-ngx_int_t
-ngx_http_openbank_problem_body(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in,
-    ngx_http_output_body_filter_pt next)
+static ngx_int_t
+ngx_http_openbank_problem_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    ngx_chain_t  *cl, *out;
+    ngx_chain_t              *cl, *out;
+    ngx_http_openbank_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_openbank_find_ctx(r);
+
+    if (ctx == NULL || ctx->problem_out == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
 
     for (cl = in; cl; cl = cl->next) {
         cl->buf->pos = cl->buf->last;
@@ -414,7 +516,7 @@ ngx_http_openbank_problem_body(ngx_http_request_t *r,
     ctx->problem_sent = 1;
     out = ctx->problem_out;
 
-    return next(r, out);
+    return ngx_http_next_body_filter(r, out);
 }
 
 

@@ -5,33 +5,93 @@
  * The shared zone ("openbank_zone") and the one keyed record store in it
  * that every shared structure uses: rate and quota counters, caches,
  * replay sets, idempotency records.  A record has a table (what it is),
- * a key, a value of fixed size, an expiry, and says whether it may be
- * evicted before it expires (caches) or not (everything that protects
- * money or replays).  When the zone is full and nothing may go, creation
- * fails and the caller refuses the request: never a silent acceptance.
+ * a key, a value, an expiry; its table says whether it may be evicted
+ * before it expires (caches) or not (everything that protects money or
+ * replays).  When the zone is full and nothing may go, creation fails
+ * and the caller refuses the request: never a silent acceptance.
+ *
+ * The store owns the zone's lock: callers read a copy of a value, or
+ * change it in a handler run under the lock (docs/architecture.md, "The
+ * shared zone").  Every operation may also run inside the handler of
+ * ngx_http_openbank_store_atomic(), which makes several of them one.
  */
 
 
 #include <ngx_http_openbank.h>
 
 
-#define NGX_HTTP_OPENBANK_ZONE_MAGIC    0x4f42000000000003ULL
+#define NGX_HTTP_OPENBANK_ZONE_MAGIC    0x4f42000000000004ULL
 #define NGX_HTTP_OPENBANK_ZONE_MIN      (128 * 1024)
 
 /* one hash bucket (a pointer) for each this many bytes of the zone */
 #define NGX_HTTP_OPENBANK_ZONE_BUCKET   256
-#define NGX_HTTP_OPENBANK_RECLAIM_SCAN  256
+/* evictable records freed at once, from the tail of their table's queue */
+#define NGX_HTTP_OPENBANK_RECLAIM       32
+
+
+typedef struct ngx_http_openbank_record_s  ngx_http_openbank_record_t;
+
+struct ngx_http_openbank_record_s {
+    ngx_http_openbank_record_t   *next;        /* in its hash bucket */
+    ngx_queue_t                   queue;       /* in its table's queue */
+    uint64_t                      expire;      /* unix ms, 0: never */
+    uint32_t                      hash;        /* of table and key */
+    uint32_t                      value_len;
+    u_short                       key_len;
+    u_char                        table;       /* NGX_HTTP_OPENBANK_TABLE_* */
+    u_char                        pad[5];      /* data on 8 bytes */
+    u_char                        data[1];     /* key, aligned, value */
+};
+
+
+typedef struct {
+    uint64_t                      magic;       /* layout version */
+    ngx_http_openbank_record_t  **buckets;
+    ngx_uint_t                    mask;        /* buckets - 1 */
+    ngx_uint_t                    records;
+    time_t                        started;     /* when the zone was made */
+                                               /* least recently used last */
+    ngx_queue_t                   queues[NGX_HTTP_OPENBANK_TABLE_N];
+} ngx_http_openbank_sh_t;
+
+
+struct ngx_http_openbank_zone_s {
+    ngx_http_openbank_sh_t       *sh;
+    ngx_slab_pool_t              *shpool;
+    ngx_uint_t                    locked;      /* by this process, now */
+};
 
 
 static ngx_int_t ngx_http_openbank_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static uint32_t ngx_http_openbank_record_hash(ngx_uint_t table,
     ngx_str_t *key);
+static ngx_uint_t ngx_http_openbank_store_lock(ngx_http_openbank_zone_t *zone);
+static void ngx_http_openbank_store_unlock(ngx_http_openbank_zone_t *zone,
+    ngx_uint_t locked);
+static ngx_http_openbank_record_t *ngx_http_openbank_record_lookup(
+    ngx_http_openbank_zone_t *zone, ngx_uint_t table, ngx_str_t *key,
+    uint64_t now);
+static ngx_http_openbank_record_t *ngx_http_openbank_record_create(
+    ngx_http_openbank_zone_t *zone, ngx_uint_t table, ngx_str_t *key,
+    size_t value_len, uint64_t expire, uint64_t now);
+static void ngx_http_openbank_record_delete(ngx_http_openbank_zone_t *zone,
+    ngx_http_openbank_record_t *rec);
+static u_char *ngx_http_openbank_record_value(ngx_http_openbank_record_t *rec);
 static ngx_uint_t ngx_http_openbank_zone_reclaim(
     ngx_http_openbank_zone_t *zone, uint64_t now);
 static ngx_uint_t ngx_http_openbank_zone_sweep(ngx_http_openbank_zone_t *zone,
     uint64_t now);
 
+
+/*
+ * Caches may go before they expire, to make room; everything else only
+ * by expiry.
+ */
+
+static u_char  ngx_http_openbank_evictable[NGX_HTTP_OPENBANK_TABLE_N] = {
+    [NGX_HTTP_OPENBANK_TABLE_TOKEN] = 1,
+};
 
 static uint64_t  ngx_http_openbank_swept;
 
@@ -202,7 +262,9 @@ ngx_http_openbank_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     zone->sh->mask = n - 1;
 
-    ngx_queue_init(&zone->sh->queue);
+    for (n = 0; n < NGX_HTTP_OPENBANK_TABLE_N; n++) {
+        ngx_queue_init(&zone->sh->queues[n]);
+    }
 
     len = sizeof(" in openbank zone \"\"") + shm_zone->shm.name.len;
 
@@ -240,13 +302,336 @@ ngx_http_openbank_now_ms(void)
 }
 
 
-/* the zone's lock must be held by the caller of every record function */
+/*
+ * The lock is taken unless this process holds it already: an operation
+ * inside the handler of ngx_http_openbank_store_atomic() is part of it.
+ */
 
-ngx_http_openbank_record_t *
+static ngx_uint_t
+ngx_http_openbank_store_lock(ngx_http_openbank_zone_t *zone)
+{
+    if (zone->locked) {
+        return 0;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    zone->locked = 1;
+
+    return 1;
+}
+
+
+static void
+ngx_http_openbank_store_unlock(ngx_http_openbank_zone_t *zone,
+    ngx_uint_t locked)
+{
+    if (locked) {
+        zone->locked = 0;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+    }
+}
+
+
+ngx_int_t
+ngx_http_openbank_store_atomic(ngx_http_openbank_zone_t *zone,
+    ngx_http_openbank_store_atomic_pt handler, void *data)
+{
+    ngx_int_t   rc;
+    ngx_uint_t  locked;
+
+    locked = ngx_http_openbank_store_lock(zone);
+    rc = handler(zone, data);
+    ngx_http_openbank_store_unlock(zone, locked);
+
+    return rc;
+}
+
+
+ssize_t
+ngx_http_openbank_store_get(ngx_http_openbank_zone_t *zone, ngx_uint_t table,
+    ngx_str_t *key, void *buf, size_t len, uint64_t *expire)
+{
+    size_t                       n;
+    ngx_uint_t                   locked;
+    ngx_http_openbank_record_t  *rec;
+
+    locked = ngx_http_openbank_store_lock(zone);
+
+    rec = ngx_http_openbank_record_lookup(zone, table, key,
+                                          ngx_http_openbank_now_ms());
+    if (rec == NULL) {
+        ngx_http_openbank_store_unlock(zone, locked);
+        return NGX_DECLINED;
+    }
+
+    n = ngx_min(len, rec->value_len);
+
+    if (n) {
+        ngx_memcpy(buf, ngx_http_openbank_record_value(rec), n);
+    }
+
+    if (expire) {
+        *expire = rec->expire;
+    }
+
+    n = rec->value_len;
+
+    ngx_http_openbank_store_unlock(zone, locked);
+
+    return n;
+}
+
+
+/*
+ * The handler sees the value in the zone and may change it and its
+ * expiry; with create_len, an absent record is made first (value zeroed,
+ * is_new set).  It returns STORE_KEEP, STORE_DELETE, or STORE_REFUSE
+ * when it changed nothing and the caller is to refuse the request.  The
+ * operations it runs itself must make no record (create_len 0): making
+ * room could free the record it holds.
+ */
+
+ngx_int_t
+ngx_http_openbank_store_update(ngx_http_openbank_zone_t *zone,
+    ngx_uint_t table, ngx_str_t *key, size_t create_len, uint64_t expire,
+    ngx_http_openbank_store_handler_pt handler, void *data)
+{
+    ngx_int_t                         rc;
+    ngx_uint_t                        locked;
+    ngx_http_openbank_record_t       *rec;
+    ngx_http_openbank_store_value_t   sv;
+
+    sv.now = ngx_http_openbank_now_ms();
+    sv.is_new = 0;
+
+    locked = ngx_http_openbank_store_lock(zone);
+
+    rec = ngx_http_openbank_record_lookup(zone, table, key, sv.now);
+
+    if (rec == NULL) {
+        if (create_len == 0) {
+            ngx_http_openbank_store_unlock(zone, locked);
+            return NGX_HTTP_OPENBANK_STORE_ABSENT;
+        }
+
+        rec = ngx_http_openbank_record_create(zone, table, key, create_len,
+                                              expire, sv.now);
+        if (rec == NULL) {
+            ngx_http_openbank_store_unlock(zone, locked);
+            return NGX_HTTP_OPENBANK_STORE_FULL;
+        }
+
+        sv.is_new = 1;
+    }
+
+    sv.key.len = rec->key_len;
+    sv.key.data = rec->data;
+    sv.value = ngx_http_openbank_record_value(rec);
+    sv.len = rec->value_len;
+    sv.expire = rec->expire;
+
+    rc = handler(&sv, data);
+
+    if (rc == NGX_HTTP_OPENBANK_STORE_DELETE) {
+        ngx_http_openbank_record_delete(zone, rec);
+
+    } else {
+        rec->expire = sv.expire;
+    }
+
+    ngx_http_openbank_store_unlock(zone, locked);
+
+    return rc;
+}
+
+
+/*
+ * A value of any size, in place of the record's: the old record goes
+ * only once the new one is made, so a full zone keeps it.
+ */
+
+ngx_int_t
+ngx_http_openbank_store_set(ngx_http_openbank_zone_t *zone, ngx_uint_t table,
+    ngx_str_t *key, void *value, size_t len, uint64_t expire)
+{
+    uint64_t                     now;
+    ngx_uint_t                   locked;
+    ngx_http_openbank_record_t  *old, *rec;
+
+    now = ngx_http_openbank_now_ms();
+
+    locked = ngx_http_openbank_store_lock(zone);
+
+    old = ngx_http_openbank_record_lookup(zone, table, key, now);
+
+    if (old && ngx_http_openbank_evictable[table]) {
+        /* making room could free it: a cache loses nothing */
+        ngx_http_openbank_record_delete(zone, old);
+        old = NULL;
+    }
+
+    rec = ngx_http_openbank_record_create(zone, table, key, len, expire, now);
+    if (rec == NULL) {
+        ngx_http_openbank_store_unlock(zone, locked);
+        return NGX_HTTP_OPENBANK_STORE_FULL;
+    }
+
+    ngx_memcpy(ngx_http_openbank_record_value(rec), value, len);
+
+    if (old) {
+        ngx_http_openbank_record_delete(zone, old);
+    }
+
+    ngx_http_openbank_store_unlock(zone, locked);
+
+    return NGX_OK;
+}
+
+
+/* insert if absent: NGX_DECLINED when the key is there already */
+
+ngx_int_t
+ngx_http_openbank_store_add(ngx_http_openbank_zone_t *zone, ngx_uint_t table,
+    ngx_str_t *key, void *value, size_t len, uint64_t expire)
+{
+    uint64_t                     now;
+    ngx_uint_t                   locked;
+    ngx_http_openbank_record_t  *rec;
+
+    now = ngx_http_openbank_now_ms();
+
+    locked = ngx_http_openbank_store_lock(zone);
+
+    if (ngx_http_openbank_record_lookup(zone, table, key, now)) {
+        ngx_http_openbank_store_unlock(zone, locked);
+        return NGX_DECLINED;
+    }
+
+    rec = ngx_http_openbank_record_create(zone, table, key, len, expire, now);
+    if (rec == NULL) {
+        ngx_http_openbank_store_unlock(zone, locked);
+        return NGX_HTTP_OPENBANK_STORE_FULL;
+    }
+
+    if (len) {
+        ngx_memcpy(ngx_http_openbank_record_value(rec), value, len);
+    }
+
+    ngx_http_openbank_store_unlock(zone, locked);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_openbank_store_delete(ngx_http_openbank_zone_t *zone,
+    ngx_uint_t table, ngx_str_t *key)
+{
+    ngx_uint_t                   locked;
+    ngx_http_openbank_record_t  *rec;
+
+    locked = ngx_http_openbank_store_lock(zone);
+
+    rec = ngx_http_openbank_record_lookup(zone, table, key,
+                                          ngx_http_openbank_now_ms());
+    if (rec) {
+        ngx_http_openbank_record_delete(zone, rec);
+    }
+
+    ngx_http_openbank_store_unlock(zone, locked);
+
+    return rec ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * Every unexpired record of a table, the most recently used first; the
+ * handler may change a value, delete its record, or stop the walk, and
+ * runs no other operation.
+ */
+
+ngx_int_t
+ngx_http_openbank_store_walk(ngx_http_openbank_zone_t *zone, ngx_uint_t table,
+    ngx_http_openbank_store_handler_pt handler, void *data)
+{
+    ngx_int_t                         rc;
+    ngx_uint_t                        locked;
+    ngx_queue_t                      *q, *next, *queue;
+    ngx_http_openbank_record_t       *rec;
+    ngx_http_openbank_store_value_t   sv;
+
+    sv.now = ngx_http_openbank_now_ms();
+    sv.is_new = 0;
+    rc = NGX_OK;
+
+    locked = ngx_http_openbank_store_lock(zone);
+
+    queue = &zone->sh->queues[table];
+
+    for (q = ngx_queue_head(queue);
+         q != ngx_queue_sentinel(queue);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
+
+        if (rec->expire && rec->expire <= sv.now) {
+            continue;
+        }
+
+        sv.key.len = rec->key_len;
+        sv.key.data = rec->data;
+        sv.value = ngx_http_openbank_record_value(rec);
+        sv.len = rec->value_len;
+        sv.expire = rec->expire;
+
+        rc = handler(&sv, data);
+
+        if (rc == NGX_HTTP_OPENBANK_STORE_DELETE) {
+            ngx_http_openbank_record_delete(zone, rec);
+            continue;
+        }
+
+        rec->expire = sv.expire;
+
+        if (rc == NGX_HTTP_OPENBANK_STORE_STOP) {
+            break;
+        }
+    }
+
+    ngx_http_openbank_store_unlock(zone, locked);
+
+    return (rc == NGX_HTTP_OPENBANK_STORE_STOP) ? NGX_DONE : NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_http_openbank_store_records(ngx_http_openbank_zone_t *zone)
+{
+    ngx_uint_t  n, locked;
+
+    locked = ngx_http_openbank_store_lock(zone);
+    n = zone->sh->records;
+    ngx_http_openbank_store_unlock(zone, locked);
+
+    return n;
+}
+
+
+time_t
+ngx_http_openbank_store_started(ngx_http_openbank_zone_t *zone)
+{
+    /* written once, when the zone is made */
+    return zone->sh->started;
+}
+
+
+static ngx_http_openbank_record_t *
 ngx_http_openbank_record_lookup(ngx_http_openbank_zone_t *zone,
     ngx_uint_t table, ngx_str_t *key, uint64_t now)
 {
     uint32_t                     hash;
+    ngx_queue_t                 *queue;
     ngx_http_openbank_record_t  *rec;
 
     hash = ngx_http_openbank_record_hash(table, key);
@@ -268,9 +653,11 @@ ngx_http_openbank_record_lookup(ngx_http_openbank_zone_t *zone,
             return NULL;
         }
 
-        if (ngx_queue_head(&zone->sh->queue) != &rec->queue) {
+        queue = &zone->sh->queues[table];
+
+        if (ngx_queue_head(queue) != &rec->queue) {
             ngx_queue_remove(&rec->queue);
-            ngx_queue_insert_head(&zone->sh->queue, &rec->queue);
+            ngx_queue_insert_head(queue, &rec->queue);
         }
 
         return rec;
@@ -285,10 +672,10 @@ ngx_http_openbank_record_lookup(ngx_http_openbank_zone_t *zone,
  * even after expired (and evictable) records are reclaimed.
  */
 
-ngx_http_openbank_record_t *
+static ngx_http_openbank_record_t *
 ngx_http_openbank_record_create(ngx_http_openbank_zone_t *zone,
     ngx_uint_t table, ngx_str_t *key, size_t value_len, uint64_t expire,
-    ngx_uint_t evictable, uint64_t now)
+    uint64_t now)
 {
     size_t                        size;
     ngx_http_openbank_record_t   *rec, **bucket;
@@ -316,7 +703,6 @@ ngx_http_openbank_record_create(ngx_http_openbank_zone_t *zone,
 
     rec->hash = ngx_http_openbank_record_hash(table, key);
     rec->table = (u_char) table;
-    rec->evictable = evictable ? 1 : 0;
     rec->key_len = (u_short) key->len;
     rec->value_len = (uint32_t) value_len;
     rec->expire = expire;
@@ -328,7 +714,7 @@ ngx_http_openbank_record_create(ngx_http_openbank_zone_t *zone,
     rec->next = *bucket;
     *bucket = rec;
 
-    ngx_queue_insert_head(&zone->sh->queue, &rec->queue);
+    ngx_queue_insert_head(&zone->sh->queues[table], &rec->queue);
 
     zone->sh->records++;
 
@@ -336,7 +722,7 @@ ngx_http_openbank_record_create(ngx_http_openbank_zone_t *zone,
 }
 
 
-void
+static void
 ngx_http_openbank_record_delete(ngx_http_openbank_zone_t *zone,
     ngx_http_openbank_record_t *rec)
 {
@@ -358,39 +744,38 @@ ngx_http_openbank_record_delete(ngx_http_openbank_zone_t *zone,
 }
 
 
-u_char *
+static u_char *
 ngx_http_openbank_record_value(ngx_http_openbank_record_t *rec)
 {
     return rec->data + ngx_align(rec->key_len, sizeof(uint64_t));
 }
 
 
-/* frees expired and evictable records among the least recently used */
+/* frees the least recently used records of the evictable tables */
 
 static ngx_uint_t
 ngx_http_openbank_zone_reclaim(ngx_http_openbank_zone_t *zone, uint64_t now)
 {
-    ngx_uint_t                   n, freed;
-    ngx_queue_t                 *q, *prev;
+    ngx_uint_t                   t, freed;
+    ngx_queue_t                 *queue;
     ngx_http_openbank_record_t  *rec;
 
     freed = 0;
-    q = ngx_queue_last(&zone->sh->queue);
 
-    for (n = 0;
-         n < NGX_HTTP_OPENBANK_RECLAIM_SCAN
-         && q != ngx_queue_sentinel(&zone->sh->queue);
-         n++)
-    {
-        prev = ngx_queue_prev(q);
-        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
+    for (t = 0; t < NGX_HTTP_OPENBANK_TABLE_N; t++) {
 
-        if (rec->evictable || (rec->expire && rec->expire <= now)) {
+        if (!ngx_http_openbank_evictable[t]) {
+            continue;
+        }
+
+        queue = &zone->sh->queues[t];
+
+        while (freed < NGX_HTTP_OPENBANK_RECLAIM && !ngx_queue_empty(queue)) {
+            rec = ngx_queue_data(ngx_queue_last(queue),
+                                 ngx_http_openbank_record_t, queue);
             ngx_http_openbank_record_delete(zone, rec);
             freed++;
         }
-
-        q = prev;
     }
 
     return freed;
@@ -398,17 +783,17 @@ ngx_http_openbank_zone_reclaim(ngx_http_openbank_zone_t *zone, uint64_t now)
 
 
 /*
- * Records that live for a day or a month gather at the least recently
- * used end, where the reclaim above stops looking: before a caller is told
- * that the zone is full, every expired record is swept, at most once a
- * second a process.
+ * The other tables lose records only by expiry, and a record that lives
+ * for a day or a month is anywhere in its queue: before a caller is told
+ * that the zone is full, every expired record of these tables is swept,
+ * at most once a second a process.
  */
 
 static ngx_uint_t
 ngx_http_openbank_zone_sweep(ngx_http_openbank_zone_t *zone, uint64_t now)
 {
-    ngx_uint_t                   freed;
-    ngx_queue_t                 *q, *next;
+    ngx_uint_t                   t, freed;
+    ngx_queue_t                 *q, *next, *queue;
     ngx_http_openbank_record_t  *rec;
 
     if (now - ngx_http_openbank_swept < 1000) {
@@ -418,16 +803,25 @@ ngx_http_openbank_zone_sweep(ngx_http_openbank_zone_t *zone, uint64_t now)
     ngx_http_openbank_swept = now;
     freed = 0;
 
-    for (q = ngx_queue_head(&zone->sh->queue);
-         q != ngx_queue_sentinel(&zone->sh->queue);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
+    for (t = 0; t < NGX_HTTP_OPENBANK_TABLE_N; t++) {
 
-        if (rec->expire && rec->expire <= now) {
-            ngx_http_openbank_record_delete(zone, rec);
-            freed++;
+        if (ngx_http_openbank_evictable[t]) {
+            continue;
+        }
+
+        queue = &zone->sh->queues[t];
+
+        for (q = ngx_queue_head(queue);
+             q != ngx_queue_sentinel(queue);
+             q = next)
+        {
+            next = ngx_queue_next(q);
+            rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
+
+            if (rec->expire && rec->expire <= now) {
+                ngx_http_openbank_record_delete(zone, rec);
+                freed++;
+            }
         }
     }
 

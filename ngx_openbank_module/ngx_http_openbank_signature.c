@@ -27,13 +27,8 @@
 #define NGX_HTTP_OPENBANK_SIG_NONCE_MAX     128
 #define NGX_HTTP_OPENBANK_SIG_RESPONSE_MAX  (1024 * 1024)
 
-#define NGX_HTTP_OPENBANK_SIG_NEW           0
-#define NGX_HTTP_OPENBANK_SIG_READING       1
-#define NGX_HTTP_OPENBANK_SIG_READ          2
-
 
 typedef struct {
-    ngx_uint_t                     state;
     ngx_uint_t                     verified;   /* the response is signed */
     ngx_http_openbank_msg_t        msg;        /* the request */
     ngx_http_request_t            *r;
@@ -49,7 +44,6 @@ typedef struct {
 
 static ngx_int_t ngx_http_openbank_signature_verify(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_sig_ctx_t *sc);
-static void ngx_http_openbank_signature_body_read(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_signature_field(ngx_http_request_t *r,
     ngx_list_t *headers, const char *name, ngx_str_t *value);
 static ngx_int_t ngx_http_openbank_signature_msg(ngx_http_request_t *r,
@@ -82,7 +76,6 @@ ngx_int_t
 ngx_http_openbank_signature_check(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx)
 {
-    ngx_int_t                      rc;
     ngx_uint_t                     n_in, n_sig;
     ngx_table_elt_t               *in, *sig;
     ngx_http_openbank_sig_ctx_t   *sc;
@@ -93,12 +86,6 @@ ngx_http_openbank_signature_check(ngx_http_request_t *r,
         ";created;nonce");
 
     oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
-
-    if (oblcf->signature == NGX_HTTP_OPENBANK_SIGNATURE_OFF
-        || ctx->partner == NULL)
-    {
-        return NGX_DECLINED;
-    }
 
     sc = ctx->signature;
 
@@ -144,34 +131,14 @@ ngx_http_openbank_signature_check(ngx_http_request_t *r,
 
         sc->r = r;
         ctx->signature = sc;
-
-        if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
-
-            /* as ngx_http_mirror_module does: resume the phases after */
-
-            sc->state = NGX_HTTP_OPENBANK_SIG_READING;
-
-            /* a body in a file keeps its name, for ngx.req.get_body_file() */
-
-            r->request_body_in_persistent_file = 1;
-            r->request_body_in_clean_file = 1;
-
-            rc = ngx_http_read_client_request_body(r,
-                                      ngx_http_openbank_signature_body_read);
-
-            if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-                return rc;
-            }
-
-            ngx_http_finalize_request(r, NGX_DONE);
-            return NGX_DONE;
-        }
-
-        sc->state = NGX_HTTP_OPENBANK_SIG_READ;
     }
 
-    if (sc->state != NGX_HTTP_OPENBANK_SIG_READ) {
-        return NGX_DONE;
+    /* Content-Digest is checked against the body: read it first */
+
+    if (!ctx->body_read
+        && (r->headers_in.content_length_n > 0 || r->headers_in.chunked))
+    {
+        return NGX_HTTP_OPENBANK_READ_BODY;
     }
 
     if (sc->verified) {
@@ -179,22 +146,6 @@ ngx_http_openbank_signature_check(ngx_http_request_t *r,
     }
 
     return ngx_http_openbank_signature_verify(r, ctx, sc);
-}
-
-
-static void
-ngx_http_openbank_signature_body_read(ngx_http_request_t *r)
-{
-    ngx_http_openbank_ctx_t      *ctx;
-    ngx_http_openbank_sig_ctx_t  *sc;
-
-    ctx = ngx_http_openbank_find_ctx(r);
-    sc = ctx->signature;
-
-    sc->state = NGX_HTTP_OPENBANK_SIG_READ;
-
-    r->write_event_handler = ngx_http_core_run_phases;
-    ngx_http_core_run_phases(r);
 }
 
 
@@ -314,7 +265,7 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
                                         "than %T seconds ago", skew);
     }
 
-    if (zone && sp.created < zone->sh->started) {
+    if (zone && sp.created < ngx_http_openbank_store_started(zone)) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
                                         "signature_invalid",
                                         "the signature was created before "
@@ -919,9 +870,9 @@ ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
 {
     u_char                         *p;
     uint64_t                        now, expire;
+    ngx_int_t                       rc;
     ngx_str_t                       key;
     ngx_http_openbank_zone_t       *zone;
-    ngx_http_openbank_record_t     *rec;
     ngx_http_openbank_main_conf_t  *obmcf;
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
@@ -954,24 +905,16 @@ ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
         expire = now + 1000;
     }
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    rc = ngx_http_openbank_store_add(zone, NGX_HTTP_OPENBANK_TABLE_NONCE,
+                                     &key, NULL, 0, expire);
 
-    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_NONCE,
-                                          &key, now);
-    if (rec) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
+    if (rc == NGX_DECLINED) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
                                         "replayed_request",
                                         "this nonce was already used");
     }
 
-    rec = ngx_http_openbank_record_create(zone, NGX_HTTP_OPENBANK_TABLE_NONCE,
-                                          &key, 0, expire, 0, now);
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (rec == NULL) {
+    if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "openbank: zone \"%V\" is full: cannot record a "
                       "signature's nonce, refusing the request",
@@ -1009,7 +952,118 @@ ngx_http_openbank_signature_redirected(ngx_http_openbank_ctx_t *ctx)
 }
 
 
-ngx_int_t
+/*
+ * The response filter of signed responses, the last of the module's (the
+ * order of "config"): it holds the response until its body is complete,
+ * up to NGX_HTTP_OPENBANK_SIG_RESPONSE_MAX, to sign its Content-Digest.
+ */
+
+static ngx_int_t ngx_http_openbank_signature_filter_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_openbank_signature_header_filter(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_openbank_signature_body_filter(
+    ngx_http_request_t *r, ngx_chain_t *in);
+static ngx_int_t ngx_http_openbank_signature_header(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+static ngx_int_t ngx_http_openbank_signature_body(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in);
+
+
+static ngx_http_module_t  ngx_http_openbank_signature_filter_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_openbank_signature_filter_init, /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_openbank_signature_filter_module = {
+    NGX_MODULE_V1,
+    &ngx_http_openbank_signature_filter_module_ctx, /* module context */
+    NULL,                                  /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+static ngx_int_t
+ngx_http_openbank_signature_header_filter(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    ngx_http_openbank_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_openbank_find_ctx(r);
+
+    if (ctx == NULL || ctx->signature == NULL) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    rc = ngx_http_openbank_signature_header(r, ctx);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_signature_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in)
+{
+    ngx_http_openbank_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_openbank_find_ctx(r);
+
+    if (ctx == NULL || ctx->signature == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    return ngx_http_openbank_signature_body(r, ctx, in);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_signature_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_openbank_signature_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_openbank_signature_body_filter;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
 ngx_http_openbank_signature_header(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx)
 {
@@ -1046,11 +1100,9 @@ ngx_http_openbank_signature_header(ngx_http_request_t *r,
 }
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_openbank_signature_body(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in,
-    ngx_http_output_header_filter_pt next_header,
-    ngx_http_output_body_filter_pt next_body)
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in)
 {
     u_char                       *p;
     off_t                         size;
@@ -1064,7 +1116,7 @@ ngx_http_openbank_signature_body(ngx_http_request_t *r,
     sc = ctx->signature;
 
     if (sc == NULL || !sc->holding) {
-        return next_body(r, in);
+        return ngx_http_next_body_filter(r, in);
     }
 
     last = 0;
@@ -1084,7 +1136,7 @@ ngx_http_openbank_signature_body(ngx_http_request_t *r,
             sc->holding = 0;
             sc->passing = 1;
 
-            rc = next_header(r);
+            rc = ngx_http_next_header_filter(r);
 
             if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
                 return rc;
@@ -1102,7 +1154,7 @@ ngx_http_openbank_signature_body(ngx_http_request_t *r,
             head.buf = out;
             head.next = cl;
 
-            return next_body(r, sc->len ? &head : cl);
+            return ngx_http_next_body_filter(r, sc->len ? &head : cl);
         }
 
         if (sc->len + size > sc->size) {
@@ -1163,7 +1215,7 @@ ngx_http_openbank_signature_body(ngx_http_request_t *r,
         r->headers_out.content_length = NULL;
     }
 
-    rc = next_header(r);
+    rc = ngx_http_next_header_filter(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
         return rc;
@@ -1182,7 +1234,7 @@ ngx_http_openbank_signature_body(ngx_http_request_t *r,
     head.buf = out;
     head.next = NULL;
 
-    return next_body(r, &head);
+    return ngx_http_next_body_filter(r, &head);
 }
 
 

@@ -10,7 +10,19 @@
 #include <ngx_http_openbank.h>
 
 
+typedef struct {
+    ngx_http_openbank_main_conf_t  *obmcf;
+    ngx_buf_t                      *b;
+    uint64_t                        now;
+    size_t                          size;
+    size_t                          used;
+    ngx_uint_t                      records;
+} ngx_http_openbank_status_t;
+
+
 static ngx_int_t ngx_http_openbank_status_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_openbank_status_atomic(
+    ngx_http_openbank_zone_t *zone, void *data);
 
 
 char *
@@ -40,15 +52,13 @@ ngx_http_openbank_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_openbank_status_handler(ngx_http_request_t *r)
 {
-    size_t                          len, size, used;
-    uint64_t                        now;
+    size_t                          len;
     ngx_int_t                       rc;
     ngx_buf_t                      *b;
-    ngx_uint_t                      i, records;
+    ngx_uint_t                      i;
     ngx_chain_t                     out;
-    ngx_http_openbank_plan_t       *plan;
     ngx_http_openbank_partner_t    *partner;
-    ngx_http_openbank_zone_t       *zone;
+    ngx_http_openbank_status_t      st;
     ngx_http_openbank_main_conf_t  *obmcf;
 
     rc = ngx_http_openbank_endpoint_start(r, NGX_HTTP_GET|NGX_HTTP_HEAD,
@@ -83,33 +93,19 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
 
     /* one lock for the whole answer: a consistent picture */
 
-    zone = obmcf->shm_zone->data;
-    now = ngx_http_openbank_now_ms();
+    st.obmcf = obmcf;
+    st.b = b;
+    st.now = ngx_http_openbank_now_ms();
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    for (i = 0; i < obmcf->partners.nelts; i++) {
-        plan = partner[i].plan;
-
-        b->last = ngx_sprintf(b->last,
-                              "%s{\"name\":\"%V\",\"plan\":\"%V\",",
-                              i ? "," : "", &partner[i].name, &plan->name);
-
-        b->last = ngx_http_openbank_limit_status(b->last, obmcf, &partner[i],
-                                                 now);
-
-        *b->last++ = '}';
-    }
-
-    ngx_http_openbank_zone_usage(obmcf->shm_zone, &size, &used);
-    records = zone->sh->records;
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    (void) ngx_http_openbank_store_atomic(obmcf->shm_zone->data,
+                                          ngx_http_openbank_status_atomic,
+                                          &st);
 
     b->last = ngx_sprintf(b->last,
                           "],\"zone\":{\"name\":\"%V\",\"size\":%uz,"
                           "\"used\":%uz,\"records\":%ui}}\n",
-                          &obmcf->shm_zone->shm.name, size, used, records);
+                          &obmcf->shm_zone->shm.name, st.size, st.used,
+                          st.records);
 
     b->last_buf = 1;
     b->last_in_chain = 1;
@@ -129,4 +125,35 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_status_atomic(ngx_http_openbank_zone_t *zone, void *data)
+{
+    ngx_http_openbank_status_t  *st = data;
+
+    ngx_buf_t                    *b;
+    ngx_uint_t                    i;
+    ngx_http_openbank_partner_t  *partner;
+
+    b = st->b;
+    partner = st->obmcf->partners.elts;
+
+    for (i = 0; i < st->obmcf->partners.nelts; i++) {
+        b->last = ngx_sprintf(b->last,
+                              "%s{\"name\":\"%V\",\"plan\":\"%V\",",
+                              i ? "," : "", &partner[i].name,
+                              &partner[i].plan->name);
+
+        b->last = ngx_http_openbank_limit_status(b->last, st->obmcf,
+                                                 &partner[i], st->now);
+
+        *b->last++ = '}';
+    }
+
+    ngx_http_openbank_zone_usage(st->obmcf->shm_zone, &st->size, &st->used);
+    st->records = ngx_http_openbank_store_records(zone);
+
+    return NGX_OK;
 }

@@ -46,6 +46,17 @@ typedef struct {
     ngx_pool_cleanup_t                *cln;
     ngx_str_t                          jti;
 } ngx_http_openbank_revocation_t;
+/* a verified token to cache, or a revocation, under the zone's lock */
+
+typedef struct {
+    ngx_str_t                        *hash;
+    ngx_http_openbank_jwt_t          *jwt;
+    ngx_http_openbank_signing_key_t  *key;
+    u_char                           *cnf;
+    ngx_uint_t                        bound;
+    uint64_t                          expire;   /* of a revocation */
+    ngx_uint_t                        revoked;
+} ngx_http_openbank_token_op_t;
 
 
 /* base64url and ".": the characters of a compact JWS */
@@ -73,6 +84,12 @@ static ngx_int_t ngx_http_openbank_token_scopes(ngx_http_request_t *r,
 static ngx_int_t ngx_http_openbank_token_cache(ngx_http_request_t *r,
     ngx_str_t *hash, ngx_http_openbank_jwt_t *jwt,
     ngx_http_openbank_signing_key_t *key, u_char *cnf, ngx_uint_t bound);
+static ngx_int_t ngx_http_openbank_token_cache_atomic(
+    ngx_http_openbank_zone_t *zone, void *data);
+static ngx_int_t ngx_http_openbank_token_fill(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_revoke_atomic(
+    ngx_http_openbank_zone_t *zone, void *data);
 static ngx_int_t ngx_http_openbank_revoked_save(ngx_http_request_t *r,
     ngx_http_openbank_jwt_t *jwt);
 static void ngx_http_openbank_revoked_durable(
@@ -80,14 +97,15 @@ static void ngx_http_openbank_revoked_durable(
 static void ngx_http_openbank_revoked_gone(void *data);
 static size_t ngx_http_openbank_revoked_dump(ngx_http_openbank_journal_t *j,
     u_char *buf, uint64_t now);
+static ngx_int_t ngx_http_openbank_revoked_dump_entry(
+    ngx_http_openbank_store_value_t *sv, void *data);
 static ngx_int_t ngx_http_openbank_revoked_legacy(ngx_cycle_t *cycle,
     ngx_http_openbank_main_conf_t *obmcf, ngx_str_t *name,
     ngx_uint_t *loaded);
 static ngx_int_t ngx_http_openbank_revoked_replay(void *data,
     u_char *payload, size_t len);
 static ngx_int_t ngx_http_openbank_revoked_add(
-    ngx_http_openbank_main_conf_t *obmcf, ngx_str_t *jti, uint64_t expire,
-    uint64_t now_ms);
+    ngx_http_openbank_main_conf_t *obmcf, ngx_str_t *jti, uint64_t expire);
 
 
 /* the revocations journal: one record a revoked jti, no value */
@@ -96,7 +114,7 @@ static ngx_http_openbank_journal_t  ngx_http_openbank_revoked_j = {
     "revocations journal", "revocations", NGX_HTTP_OPENBANK_TABLE_REVOKED,
     NULL, ngx_http_openbank_revoked_dump, NULL, "",
     ngx_null_string, ngx_null_string, 0, 0, 0, 0, 0,
-    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, NULL, NULL, NULL, NULL
+    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, NULL, NULL
 };
 
 
@@ -118,14 +136,13 @@ ngx_http_openbank_bearer(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
                                           ngx_http_openbank_token_value_t)
                                           + 255
                                           + NGX_HTTP_OPENBANK_SCOPE_CACHE_MAX];
-    uint64_t                          now_ms;
+    ssize_t                           got;
     ngx_int_t                         rc;
     ngx_str_t                         token, key, client_id;
     ngx_uint_t                        i, hit;
     const char                       *why;
     ngx_http_openbank_jwt_t           jwt;
     ngx_http_openbank_zone_t         *zone;
-    ngx_http_openbank_record_t       *rec;
     ngx_http_openbank_partner_t      *partner;
     ngx_http_openbank_main_conf_t    *obmcf;
     ngx_http_openbank_token_value_t  *tv;
@@ -178,21 +195,13 @@ ngx_http_openbank_bearer(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
     key.len = sizeof(hash);
 
     zone = obmcf->shm_zone->data;
-    now_ms = ngx_http_openbank_now_ms();
     tv = (ngx_http_openbank_token_value_t *) buf;
-    hit = 0;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    got = ngx_http_openbank_store_get(zone, NGX_HTTP_OPENBANK_TABLE_TOKEN,
+                                      &key, buf, sizeof(buf), NULL);
 
-    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_TOKEN,
-                                          &key, now_ms);
-
-    if (rec && rec->value_len <= sizeof(buf)) {
-        ngx_memcpy(buf, ngx_http_openbank_record_value(rec), rec->value_len);
-        hit = 1;
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    hit = (got >= (ssize_t) sizeof(ngx_http_openbank_token_value_t)
+           && got <= (ssize_t) sizeof(buf));
 
     if (hit) {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -373,28 +382,39 @@ ngx_http_openbank_token_cache(ngx_http_request_t *r, ngx_str_t *hash,
     ngx_http_openbank_jwt_t *jwt, ngx_http_openbank_signing_key_t *key,
     u_char *cnf, ngx_uint_t bound)
 {
-    u_char                           *p;
-    size_t                            len;
-    uint64_t                          now_ms;
-    ngx_http_openbank_zone_t         *zone;
-    ngx_http_openbank_record_t       *rec;
-    ngx_http_openbank_main_conf_t    *obmcf;
-    ngx_http_openbank_token_value_t  *tv;
+    ngx_http_openbank_token_op_t    op;
+    ngx_http_openbank_main_conf_t  *obmcf;
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
-    zone = obmcf->shm_zone->data;
-    now_ms = ngx_http_openbank_now_ms();
 
-    len = sizeof(ngx_http_openbank_token_value_t) + jwt->client_id.len
-          + jwt->scope.len;
+    op.hash = hash;
+    op.jwt = jwt;
+    op.key = key;
+    op.cnf = cnf;
+    op.bound = bound;
+    op.expire = (uint64_t) (jwt->exp + obmcf->clock_skew) * 1000;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    return ngx_http_openbank_store_atomic(obmcf->shm_zone->data,
+                                          ngx_http_openbank_token_cache_atomic,
+                                          &op);
+}
 
-    if (ngx_http_openbank_record_lookup(zone,
-                                        NGX_HTTP_OPENBANK_TABLE_REVOKED,
-                                        &jwt->jti, now_ms))
+
+static ngx_int_t
+ngx_http_openbank_token_cache_atomic(ngx_http_openbank_zone_t *zone,
+    void *data)
+{
+    ngx_http_openbank_token_op_t  *op = data;
+
+    size_t                    len;
+    ngx_http_openbank_jwt_t  *jwt;
+
+    jwt = op->jwt;
+
+    if (ngx_http_openbank_store_get(zone, NGX_HTTP_OPENBANK_TABLE_REVOKED,
+                                    &jwt->jti, NULL, 0, NULL)
+        != NGX_DECLINED)
     {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_DECLINED;
     }
 
@@ -402,40 +422,48 @@ ngx_http_openbank_token_cache(ngx_http_request_t *r, ngx_str_t *hash,
         || jwt->scope.len > NGX_HTTP_OPENBANK_SCOPE_CACHE_MAX
         || (jwt->has_nbf && jwt->nbf > ngx_time()))
     {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_OK;
     }
 
-    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_TOKEN,
-                                          hash, now_ms);
+    len = sizeof(ngx_http_openbank_token_value_t) + jwt->client_id.len
+          + jwt->scope.len;
 
-    if (rec == NULL) {
-        rec = ngx_http_openbank_record_create(zone,
-                                              NGX_HTTP_OPENBANK_TABLE_TOKEN,
-                                              hash, len,
-                                              (uint64_t) (jwt->exp
-                                                          + obmcf->clock_skew)
-                                              * 1000, 1, now_ms);
-        if (rec) {
-            tv = (ngx_http_openbank_token_value_t *)
-                     ngx_http_openbank_record_value(rec);
-
-            tv->exp = jwt->exp;
-            ngx_memcpy(tv->key_id, key->id, NGX_HTTP_OPENBANK_HASH_LEN);
-            ngx_memcpy(tv->cnf, cnf, NGX_HTTP_OPENBANK_HASH_LEN);
-            tv->bound = bound ? 1 : 0;
-            tv->client_id_len = (u_char) jwt->client_id.len;
-            tv->scope_len = (uint16_t) jwt->scope.len;
-
-            p = (u_char *) tv + sizeof(ngx_http_openbank_token_value_t);
-            p = ngx_cpymem(p, jwt->client_id.data, jwt->client_id.len);
-            ngx_memcpy(p, jwt->scope.data, jwt->scope.len);
-        }
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    (void) ngx_http_openbank_store_update(zone, NGX_HTTP_OPENBANK_TABLE_TOKEN,
+                                          op->hash, len, op->expire,
+                                          ngx_http_openbank_token_fill, op);
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_token_fill(ngx_http_openbank_store_value_t *sv, void *data)
+{
+    ngx_http_openbank_token_op_t  *op = data;
+
+    u_char                           *p;
+    ngx_http_openbank_jwt_t          *jwt;
+    ngx_http_openbank_token_value_t  *tv;
+
+    if (!sv->is_new) {
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    jwt = op->jwt;
+    tv = (ngx_http_openbank_token_value_t *) sv->value;
+
+    tv->exp = jwt->exp;
+    ngx_memcpy(tv->key_id, op->key->id, NGX_HTTP_OPENBANK_HASH_LEN);
+    ngx_memcpy(tv->cnf, op->cnf, NGX_HTTP_OPENBANK_HASH_LEN);
+    tv->bound = op->bound ? 1 : 0;
+    tv->client_id_len = (u_char) jwt->client_id.len;
+    tv->scope_len = (uint16_t) jwt->scope.len;
+
+    p = (u_char *) tv + sizeof(ngx_http_openbank_token_value_t);
+    p = ngx_cpymem(p, jwt->client_id.data, jwt->client_id.len);
+    ngx_memcpy(p, jwt->scope.data, jwt->scope.len);
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
 
 
@@ -452,8 +480,6 @@ ngx_http_openbank_token_check(ngx_http_request_t *r, ngx_str_t *token,
     time_t                           now;
     ngx_int_t                        rc;
     ngx_uint_t                       i;
-    ngx_http_openbank_zone_t        *zone;
-    ngx_http_openbank_record_t      *rec;
     ngx_http_openbank_main_conf_t   *obmcf;
     ngx_http_openbank_signing_key_t *k;
 
@@ -552,18 +578,11 @@ ngx_http_openbank_token_check(ngx_http_request_t *r, ngx_str_t *token,
         return NGX_DECLINED;
     }
 
-    zone = obmcf->shm_zone->data;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    rec = ngx_http_openbank_record_lookup(zone,
-                                          NGX_HTTP_OPENBANK_TABLE_REVOKED,
-                                          &jwt->jti,
-                                          ngx_http_openbank_now_ms());
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (rec) {
+    if (ngx_http_openbank_store_get(obmcf->shm_zone->data,
+                                    NGX_HTTP_OPENBANK_TABLE_REVOKED,
+                                    &jwt->jti, NULL, 0, NULL)
+        != NGX_DECLINED)
+    {
         *err = "the token is revoked";
         return NGX_DECLINED;
     }
@@ -624,57 +643,57 @@ ngx_int_t
 ngx_http_openbank_revoke(ngx_http_request_t *r, ngx_str_t *token,
     ngx_http_openbank_jwt_t *jwt)
 {
-    uint64_t                        now_ms;
     ngx_str_t                       key;
-    ngx_http_openbank_zone_t       *zone;
-    ngx_http_openbank_record_t     *rec;
+    ngx_http_openbank_token_op_t    op;
     ngx_http_openbank_main_conf_t  *obmcf;
     u_char                          hash[NGX_HTTP_OPENBANK_HASH_LEN];
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
-    zone = obmcf->shm_zone->data;
-    now_ms = ngx_http_openbank_now_ms();
 
     ngx_http_openbank_sha256(hash, token->data, token->len);
     key.data = hash;
     key.len = sizeof(hash);
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    op.hash = &key;
+    op.jwt = jwt;
+    op.expire = (uint64_t) (jwt->exp + obmcf->clock_skew) * 1000;
 
-    rec = ngx_http_openbank_record_lookup(zone,
-                                          NGX_HTTP_OPENBANK_TABLE_REVOKED,
-                                          &jwt->jti, now_ms);
-    if (rec == NULL) {
-        rec = ngx_http_openbank_record_create(zone,
-                                              NGX_HTTP_OPENBANK_TABLE_REVOKED,
-                                              &jwt->jti, 0,
-                                              (uint64_t) (jwt->exp
-                                                          + obmcf->clock_skew)
-                                              * 1000, 0, now_ms);
-    }
-
-    if (rec == NULL) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
+    if (ngx_http_openbank_store_atomic(obmcf->shm_zone->data,
+                                       ngx_http_openbank_revoke_atomic, &op)
+        != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "openbank: zone \"%V\" is full: cannot record a "
                       "revoked token", &obmcf->shm_zone->shm.name);
         return NGX_DECLINED;
     }
 
-    rec = ngx_http_openbank_record_lookup(zone, NGX_HTTP_OPENBANK_TABLE_TOKEN,
-                                          &key, now_ms);
-    if (rec) {
-        ngx_http_openbank_record_delete(zone, rec);
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "openbank: token %V of client \"%V\" revoked",
                   &jwt->jti, &jwt->client_id);
 
     return ngx_http_openbank_revoked_save(r, jwt);
+}
+
+
+/* the jti is revoked and its cached token goes, under one lock */
+
+static ngx_int_t
+ngx_http_openbank_revoke_atomic(ngx_http_openbank_zone_t *zone, void *data)
+{
+    ngx_http_openbank_token_op_t  *op = data;
+
+    if (ngx_http_openbank_store_add(zone, NGX_HTTP_OPENBANK_TABLE_REVOKED,
+                                    &op->jwt->jti, NULL, 0, op->expire)
+        == NGX_HTTP_OPENBANK_STORE_FULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    (void) ngx_http_openbank_store_delete(zone, NGX_HTTP_OPENBANK_TABLE_TOKEN,
+                                          op->hash);
+
+    return NGX_OK;
 }
 
 
@@ -793,51 +812,52 @@ ngx_http_openbank_revoked_gone(void *data)
 
 
 /*
- * For a compaction, under the zone's lock: a record for each revocation
- * the zone holds (NULL "buf": their size).
+ * For a compaction, inside ngx_http_openbank_store_atomic(): a record
+ * for each revocation the zone holds (NULL "buf": their size).
  */
 
 static size_t
 ngx_http_openbank_revoked_dump(ngx_http_openbank_journal_t *j, u_char *buf,
     uint64_t now)
 {
-    u_char                      *p;
-    size_t                       size;
-    ngx_str_t                    jti;
-    ngx_queue_t                 *q;
-    ngx_http_openbank_record_t  *rec;
+    ngx_http_openbank_journal_dump_t  dp;
 
-    size = 0;
-    p = buf;
+    dp.buf = buf;
+    dp.p = buf;
+    dp.size = 0;
 
-    for (q = ngx_queue_head(&j->zone->sh->queue);
-         q != ngx_queue_sentinel(&j->zone->sh->queue);
-         q = ngx_queue_next(q))
-    {
-        rec = ngx_queue_data(q, ngx_http_openbank_record_t, queue);
+    (void) ngx_http_openbank_store_walk(j->zone,
+                                        NGX_HTTP_OPENBANK_TABLE_REVOKED,
+                                        ngx_http_openbank_revoked_dump_entry,
+                                        &dp);
 
-        if (rec->table != NGX_HTTP_OPENBANK_TABLE_REVOKED
-            || rec->key_len == 0 || rec->data[0] == '\0'
-            || rec->expire <= now)
-        {
-            continue;
-        }
+    return buf ? (size_t) (dp.p - buf) : dp.size;
+}
 
-        if (buf == NULL) {
-            size += NGX_HTTP_OPENBANK_JOURNAL_FRAME
-                    + sizeof(ngx_http_openbank_journal_head_t) + rec->key_len;
-            continue;
-        }
 
-        jti.data = rec->data;
-        jti.len = rec->key_len;
+static ngx_int_t
+ngx_http_openbank_revoked_dump_entry(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_journal_dump_t  *dp = data;
 
-        p = ngx_http_openbank_journal_record(p,
-                                             NGX_HTTP_OPENBANK_REVOKED_RECORD,
-                                             rec->expire, &jti, NULL, 0);
+    /* the journal's bookkeeping record's key begins with a NUL */
+
+    if (sv->key.len == 0 || sv->key.data[0] == '\0') {
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
     }
 
-    return buf ? (size_t) (p - buf) : size;
+    if (dp->buf == NULL) {
+        dp->size += NGX_HTTP_OPENBANK_JOURNAL_FRAME
+                    + sizeof(ngx_http_openbank_journal_head_t) + sv->key.len;
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    dp->p = ngx_http_openbank_journal_record(dp->p,
+                                             NGX_HTTP_OPENBANK_REVOKED_RECORD,
+                                             sv->expire, &sv->key, NULL, 0);
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
 
 
@@ -856,19 +876,16 @@ ngx_http_openbank_revoked_load(ngx_cycle_t *cycle,
     ngx_int_t                          rc, legacy;
     ngx_str_t                          name, lock;
     ngx_core_conf_t                   *ccf;
-    ngx_http_openbank_zone_t          *zone;
     ngx_http_openbank_journal_t       *j;
     ngx_http_openbank_journal_pt       handlers[
                                            NGX_HTTP_OPENBANK_REVOKED_RECORD
                                            + 1];
-    ngx_http_openbank_journal_meta_t  *meta;
     ngx_http_openbank_revoked_load_t   ld;
 
     if (ngx_test_config || ngx_process == NGX_PROCESS_SIGNALLER) {
         return NGX_OK;
     }
 
-    zone = obmcf->shm_zone->data;
     j = &ngx_http_openbank_revoked_j;
 
     ngx_http_openbank_journal_reset(j);
@@ -877,21 +894,9 @@ ngx_http_openbank_revoked_load(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    /* NGX_DECLINED: a reload, the zone already holds the revocations */
 
-    meta = ngx_http_openbank_journal_meta(j, 0, 0);
-
-    if (meta == NULL) {
-        meta = ngx_http_openbank_journal_meta(j, ngx_http_openbank_now_ms(),
-                                              1);
-        rc = (meta == NULL) ? NGX_ERROR : NGX_OK;
-
-    } else {
-        /* a reload: the zone already holds the revocations */
-        rc = NGX_DONE;
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    rc = ngx_http_openbank_journal_meta_add(j);
 
     if (rc != NGX_OK) {
         ngx_http_openbank_journal_reset(j);
@@ -1012,7 +1017,6 @@ ngx_http_openbank_revoked_legacy(ngx_cycle_t *cycle,
 {
     u_char     *p, *q, *sp, *last;
     time_t      now, exp;
-    uint64_t    now_ms;
     ngx_int_t   rc;
     ngx_str_t   text, jti;
     ngx_uint_t  line;
@@ -1025,7 +1029,6 @@ ngx_http_openbank_revoked_legacy(ngx_cycle_t *cycle,
     }
 
     now = ngx_time();
-    now_ms = ngx_http_openbank_now_ms();
     last = text.data + text.len;
     line = 0;
 
@@ -1053,7 +1056,7 @@ ngx_http_openbank_revoked_legacy(ngx_cycle_t *cycle,
 
         rc = ngx_http_openbank_revoked_add(obmcf, &jti,
                                            (uint64_t) (exp + obmcf->clock_skew)
-                                           * 1000, now_ms);
+                                           * 1000);
         if (rc == NGX_ERROR) {
             ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                           "openbank: zone \"%V\" is too small for the "
@@ -1089,7 +1092,7 @@ ngx_http_openbank_revoked_replay(void *data, u_char *payload, size_t len)
         return NGX_OK;
     }
 
-    rc = ngx_http_openbank_revoked_add(ld->obmcf, &jti, head.expire, ld->now);
+    rc = ngx_http_openbank_revoked_add(ld->obmcf, &jti, head.expire);
 
     if (rc == NGX_ERROR) {
         ld->full++;
@@ -1106,28 +1109,13 @@ ngx_http_openbank_revoked_replay(void *data, u_char *payload, size_t len)
 
 static ngx_int_t
 ngx_http_openbank_revoked_add(ngx_http_openbank_main_conf_t *obmcf,
-    ngx_str_t *jti, uint64_t expire, uint64_t now_ms)
+    ngx_str_t *jti, uint64_t expire)
 {
-    ngx_int_t                    rc;
-    ngx_http_openbank_zone_t    *zone;
-    ngx_http_openbank_record_t  *rec;
+    ngx_int_t  rc;
 
-    zone = obmcf->shm_zone->data;
-    rc = NGX_DECLINED;
+    rc = ngx_http_openbank_store_add(obmcf->shm_zone->data,
+                                     NGX_HTTP_OPENBANK_TABLE_REVOKED, jti,
+                                     NULL, 0, expire);
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    rec = ngx_http_openbank_record_lookup(zone,
-                                          NGX_HTTP_OPENBANK_TABLE_REVOKED,
-                                          jti, now_ms);
-    if (rec == NULL) {
-        rec = ngx_http_openbank_record_create(zone,
-                                              NGX_HTTP_OPENBANK_TABLE_REVOKED,
-                                              jti, 0, expire, 0, now_ms);
-        rc = (rec == NULL) ? NGX_ERROR : NGX_OK;
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    return rc;
+    return (rc == NGX_HTTP_OPENBANK_STORE_FULL) ? NGX_ERROR : rc;
 }

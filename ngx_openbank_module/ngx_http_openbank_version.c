@@ -153,7 +153,7 @@ ngx_http_openbank_version_check(ngx_http_request_t *r,
     oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
     v = oblcf->version;
 
-    if (v == NULL || ngx_time() < v->sunset) {
+    if (ngx_time() < v->sunset) {
         return NGX_DECLINED;
     }
 

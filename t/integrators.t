@@ -63,11 +63,17 @@ is($?, 0, 'the Python example runs to its end') or diag($out);
 like($out, qr/^settled pay_[0-9a-f]{24} and reconciled \d{4}-\d\d-\d\d$/m,
      'a settled payment and a reconciled statement');
 
-# the curl examples' endpoints answer (not 404/405)
+# the curl examples' endpoints answer a GET as routes do: 200, 400 without
+# the query, 405 where they take POST, the bank's 404 for an unknown id
+my %status = ('/v1/accounts' => 200, '/v1/payments' => 200,
+              '/v1/statements' => 400, '/v1/payments/pay' => 404,
+              '/v1/account-verifications' => 405, '/v1/escrows' => 405);
 my %seen;
 for my $path ($guide =~ m{\$OB(/v1/[a-z/-]+)}g) {
     next if $seen{$path}++;
     my $r = $gw->get($path);
+    is($r->{status}, $status{$path} // 'a status in %status',
+       "GET $path: " . ($status{$path} // '?'));
     ok($r->{status} != 404 || ($r->{json}{detail} // '') !~ /no resource/i,
        "$path is a route");
 }

@@ -8,8 +8,8 @@
 
 use lib 't/lib';
 use OpenBank::Test;
-use OpenBank::Tokens qw(free_port form_body jwt_claims json_decode);
-use HTTP::Tiny;
+use OpenBank::Demo;
+use OpenBank::Tokens qw(form_body jwt_claims json_decode);
 use JSON::PP qw(decode_json);
 use Crypt::JWT qw(encode_jwt decode_jwt);
 use Crypt::PK::Ed25519;
@@ -17,64 +17,35 @@ use IPC::Run ();
 use MIME::Base64 ();
 
 my $root = project_root();
-my $dir = servroot() . '/demo';
-my $port = server_port();
-my $tls = free_port();
-my $module = $ENV{TEST_NGINX_MODULE} || "$root/objs/ngx_openbank_module.so";
-my $creds = decode_json(slurp("$root/conf/demo/credentials.json"));
+my $demo = OpenBank::Demo->new('token-demo', log_level => 'info', tls => 1,
+                               chown => ['run']);
+my $dir = $demo->dir;
+my $port = $demo->port;
+my $tls = $demo->tls_port;
+my $creds = $demo->creds;
 
-system('rm', '-rf', $dir) == 0 or die;
-system('mkdir', '-p', "$dir/run/tmp", "$dir/run/bank", "$dir/objs") == 0
-    or die;
-system('cp', '-r', "$root/conf", "$root/lua", "$dir/") == 0 or die;
-symlink($module, "$dir/objs/ngx_openbank_module.so") or die;
-system('chown', 'nobody', "$dir/run/bank", "$dir/run") if $> == 0;
-
+ok($demo->listens, 'conf/nginx.conf listens on 127.0.0.1:8080');
 is(system("make -s -C $dir -f $root/Makefile run/pki/mtls.conf >/dev/null"),
    0, 'the Makefile makes the demo PKI');
 ok(-s "$dir/run/pki/server.crt" && -s "$dir/run/pki/ca.crt",
    'a CA and a server certificate');
 
-my $conf = slurp("$dir/conf/nginx.conf");
-$conf =~ s/127\.0\.0\.1:8080;/127.0.0.1:$port;/g or die;
-$conf =~ s/daemon            off;/daemon            on;/ or die;
-$conf =~ s/error_log         stderr notice;/error_log run\/error.log info;/
-    or die;
-spew("$dir/conf/nginx.conf", $conf);
-my $mtls = slurp("$dir/conf/mtls-server.conf");
-$mtls =~ s/127\.0\.0\.1:8443/127.0.0.1:$tls/ or die;
-spew("$dir/conf/mtls-server.conf", $mtls);
+ok(eval { $demo->start }, 'nginx starts with the mTLS server')
+    or BAIL_OUT("nginx does not answer: $@");
 
-local %ENV = %ENV;
-if ($ENV{TEST_NGINX_ASAN}) {
-    chomp(my $asan = `gcc -print-file-name=libasan.so`);
-    $ENV{LD_PRELOAD} = $asan;
-    $ENV{ASAN_OPTIONS} = "log_path=$dir/run/asan:detect_leaks=0";
-}
-
-chdir $dir or die;
-is(system('/usr/sbin/nginx', '-p', "$dir/", '-c', "$dir/conf/nginx.conf",
-          '-e', "$dir/run/error.log"), 0, 'nginx starts with the mTLS server');
-delete $ENV{LD_PRELOAD};
-
-my $http = HTTP::Tiny->new(timeout => 10);
-my $base = "http://127.0.0.1:$port";
-wait_for_port();
-
+my $base = $demo->base;
 my $issuer = "http://127.0.0.1:$port";
-my $meta = decode_json($http->get("$base/.well-known/oauth-authorization-server")
-                       ->{content});
+my $meta = $demo->get('/.well-known/oauth-authorization-server')->{json};
 is($meta->{token_endpoint}, "$issuer/oauth2/token", 'the metadata');
 
 # client_secret_basic
-my $res = $http->request('POST', "$base/oauth2/token", {
-    headers => { 'Content-Type' => 'application/x-www-form-urlencoded',
-                 Authorization => 'Basic ' . MIME::Base64::encode_base64(
-                     "$creds->{client_id}:$creds->{client_secret}", '') },
-    content => 'grant_type=client_credentials' });
+my $res = $demo->post('/oauth2/token', 'grant_type=client_credentials',
+    'Content-Type' => 'application/x-www-form-urlencoded',
+    Authorization => 'Basic ' . MIME::Base64::encode_base64(
+        "$creds->{client_id}:$creds->{client_secret}", ''));
 is($res->{status}, 200, 'client_secret_basic with credentials.json');
 my $token = decode_json($res->{content})->{access_token};
-my $jwks = $http->get("$base/.well-known/jwks.json")->{content};
+my $jwks = $demo->get('/.well-known/jwks.json')->{content};
 my $claims = eval { decode_jwt(token => $token, kid_keys => $jwks) };
 is($claims && $claims->{sub}, 'demo-erp', 'the token verifies (Crypt::JWT)');
 
@@ -85,12 +56,12 @@ my $assertion = encode_jwt(
                  iat => time, exp => time + 60 },
     alg => 'EdDSA', key => Crypt::PK::Ed25519->new("$root/$creds->{signing_key}"),
     extra_headers => { kid => $creds->{kid} });
-$res = $http->request('POST', "$base/oauth2/token", {
-    headers => { 'Content-Type' => 'application/x-www-form-urlencoded' },
-    content => form_body(grant_type => 'client_credentials',
+$res = $demo->post('/oauth2/token',
+    form_body(grant_type => 'client_credentials',
         client_assertion_type =>
             'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-        client_assertion => $assertion) });
+        client_assertion => $assertion),
+    'Content-Type' => 'application/x-www-form-urlencoded');
 is($res->{status}, 200, 'private_key_jwt with the demo Ed25519 key')
     or diag $res->{content};
 
@@ -107,8 +78,7 @@ my $bound = eval { decode_json($out)->{access_token} };
 ok($bound, 'tls_client_auth with the demo certificate') or diag "$out $err";
 ok($bound && jwt_claims($bound)->{cnf}{'x5t#S256'}, 'a bound token');
 
-$res = $http->get("$base/v1/accounts",
-                  { headers => { Authorization => "Bearer $bound" } });
+$res = $demo->get('/v1/accounts', Authorization => "Bearer $bound");
 is($res->{status}, 403, 'the bound token without its certificate: 403');
 like($res->{content}, qr/certificate_mismatch/, 'certificate_mismatch');
 
@@ -120,7 +90,7 @@ isnt($out, '403', 'with its certificate it passes the gateway');
 
 # the examples of docs/tokens.md, run as they are written (from the project
 # root, with the test's ports)
-my $doc = slurp("$root/docs/tokens.md");
+my $doc = OpenBank::Gateway::slurp("$root/docs/tokens.md");
 my @py = $doc =~ /```python\n(.*?)```/sg;
 my @sh = $doc =~ /```sh\n(.*?)```/sg;
 is(scalar @py, 5, 'docs/tokens.md has five Python examples');
@@ -173,7 +143,7 @@ ok($calling && $introspect, 'docs/tokens.md shows how to call the API');
 {
     my $c = "$calling\n$introspect";
     $c =~ s/127\.0\.0\.1:8080/127.0.0.1:$port/g;
-    spew("$dir/calling.sh", $c);
+    OpenBank::Demo::spew("$dir/calling.sh", $c);
     my $answer = `bash $dir/calling.sh 2>&1`;
     # the three bodies, one after the other (curl adds no newline)
     my @json = eval { JSON::PP->new->incr_parse($answer) };
@@ -212,44 +182,9 @@ for my $case (['with an Idempotency-Key', 201,
 }
 
 my ($fp) = `$sh[3]` =~ /^([0-9a-f]{64})/;
-like(slurp("$root/conf/nginx.conf"), qr/certificate\s+sha256:$fp;/,
+like(OpenBank::Gateway::slurp("$root/conf/nginx.conf"),
+     qr/certificate\s+sha256:$fp;/,
      'the documented fingerprint command gives the configured one');
 
 done_testing();
 
-
-sub wait_for_port {
-    for (1 .. 100) {
-        my $r = $http->get("$base/.well-known/jwks.json");
-        return if $r->{status} != 599;
-        select(undef, undef, undef, 0.1);
-    }
-    diag(slurp("$dir/run/error.log"));
-    BAIL_OUT('nginx does not answer');
-}
-
-sub stop {
-    my $pid = slurp("$dir/run/nginx.pid");
-    chomp $pid;
-    kill 'QUIT', $pid;
-    for (1 .. 100) {
-        return unless kill 0, $pid;
-        select(undef, undef, undef, 0.1);
-    }
-    kill 'KILL', $pid;
-}
-
-sub slurp {
-    my ($path) = @_;
-    open my $fh, '<', $path or return '';
-    local $/;
-    return scalar <$fh>;
-}
-
-sub spew {
-    my ($path, $text) = @_;
-    open my $fh, '>', $path or die "$path: $!";
-    print $fh $text;
-}
-
-END { local $?; stop() if -s "$dir/run/nginx.pid" }

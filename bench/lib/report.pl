@@ -85,6 +85,13 @@ print "req/s, p99: seen by wrk.  CPU µs/req: user+sys CPU of the measured nginx
 printf "%s: CPU +%.1f µs/req over %s = one %s (%.1f µs) %+.1f µs\n",
     $_->{name}, $_->{base_cpu}, $_->{basename}, $_->{refname}, $_->{ref_cpu}, $_->{beyond_cpu}
     for grep { defined $_->{beyond_cpu} } @rows;
+# BENCH_OLD: each scenario against the same scenario run with the other
+# build just before or after it.
+my @old = grep { ok($_) && $_->{name} =~ /\@old$/ && ok($by{$_->{name} =~ s/\@old$//r}) } @rows;
+print "against the old build (BENCH_OLD), CPU µs/req:\n" if @old;
+printf "  %-18s %7.1f old %7.1f new %+6.1f\n", $_->{name} =~ s/\@old$//r, $_->{cpu},
+    $by{$_->{name} =~ s/\@old$//r}{cpu}, $by{$_->{name} =~ s/\@old$//r}{cpu} - $_->{cpu}
+    for @old;
 my @bad = grep { $_->{check} =~ /^(INVALID|FAILED)/ } @rows;
 printf STDERR "\n!!! %s: %s%s\n", $_->{name}, $_->{check},
     $_->{check} =~ /^INVALID/ ? ' -- its figures are NOT a result' : '' for @bad;

@@ -26,6 +26,7 @@
 -- and answered 500 internal_error, as a problem too.
 
 local accounts = require "openbank.accounts"
+local collections = require "openbank.collections"
 local db = require "openbank.db"
 local escrows = require "openbank.escrows"
 local json = require "openbank.json"
@@ -82,6 +83,12 @@ local routes = router.new({
     { "POST", "/v1/escrows/{id}/dispute", escrows.dispute },
     { "POST", "/v1/escrows/{id}/cancel", escrows.cancel },
     { "GET", "/v1/statements", statements.get },
+    { "POST", "/v1/mandates", collections.create_mandate },
+    { "GET", "/v1/mandates/{id}", collections.get_mandate },
+    { "DELETE", "/v1/mandates/{id}", collections.revoke },
+    { "POST", "/v1/mandates/{id}/authorise", collections.authorise },
+    { "POST", "/v1/collections", collections.create_collection },
+    { "GET", "/v1/collections/{id}", collections.get_collection },
 })
 
 
@@ -197,6 +204,11 @@ local function run_post(conn, req, handler, key, text, now)
     end
 
     return status, s, headers
+end
+
+
+local function run_handler(_, handler, req)
+    return handler(req)
 end
 
 
@@ -351,11 +363,20 @@ local function handle()
         if ok then
             ok, err = escrows.advance(conn, now)
         end
+        if ok then
+            ok, err = collections.advance(conn, now, util.settle_delay_ms())
+        end
         if not ok then
             return unavailable(request_id, err)
         end
 
-        ok, status, body, headers = pcall(handler, req)
+        if method == "DELETE" then
+            -- a move of state, in one transaction
+            ok, status, body, headers = pcall(conn.transaction, conn,
+                                              run_handler, handler, req)
+        else
+            ok, status, body, headers = pcall(handler, req)
+        end
     end
 
     if not ok then

@@ -21,6 +21,7 @@
 -- partially_released or disputed; every move is one balanced ledger
 -- transaction, so money never appears or vanishes.
 
+local accounts = require "openbank.accounts"
 local json = require "openbank.json"
 local ledger = require "openbank.ledger"
 local money = require "openbank.money"
@@ -28,8 +29,18 @@ local problem = require "openbank.problem"
 local schema = require "openbank.schema"
 local util = require "openbank.util"
 
+local account = accounts.get
 local iso = util.iso
+local json_array = json.array
+local json_decode = json.decode
+local json_encode = json.encode
+local money_parse = money.parse
+local now_ms = util.now_ms
 local ngx_req = ngx.req
+local problem_err = problem.err
+local util_body_object = util.body_object
+local util_only = util.only
+local util_text = util.text
 local worker_pid = ngx.worker.pid
 local to_json = money.to_json
 local next = next
@@ -39,11 +50,6 @@ local type = type
 
 local _M = {}
 
-
-local SQL_ACCOUNT = [[
-SELECT number, partner, kind, name, bank_code, currency, balance, held,
-       status
-FROM accounts WHERE number = ?]]
 
 local SQL_INSERT = [[
 INSERT INTO escrows (id, partner, payer, payee, amount, currency, status,
@@ -81,14 +87,6 @@ LIMIT 1]]
 local MAX_MILESTONES = 20
 local MAX_LIFETIME_MS = 366 * 86400 * 1000
 
-local ALLOWED = {
-    fund = { awaiting_funding = true },
-    cancel = { awaiting_funding = true },
-    release = { funded = true, partially_released = true, disputed = true },
-    refund = { funded = true, partially_released = true, disputed = true },
-    dispute = { funded = true, partially_released = true },
-}
-
 local CREATE_FIELDS = {
     payer_account = true, payee_account = true, amount = true,
     expires_at = true, milestones = true,
@@ -115,11 +113,11 @@ local function view(conn, e)
 
     local milestones
     if e.milestones then
-        milestones = json.decode(e.milestones)
+        milestones = json_decode(e.milestones)
         for i = 1, #milestones do
             milestones[i].amount = to_json(milestones[i].amount, e.currency)
         end
-        milestones = json.array(milestones)
+        milestones = json_array(milestones)
     end
 
     local held = 0
@@ -142,7 +140,7 @@ local function view(conn, e)
         expires_at = iso(e.expires_at),
         created_at = iso(e.created_at),
         updated_at = iso(e.updated_at),
-        history = json.array(history),
+        history = json_array(history),
     }
 end
 
@@ -246,13 +244,13 @@ end
 
 
 function _M.create(req)
-    local obj, err = util.body_object()
+    local obj, err = util_body_object()
     if not obj then
         return nil, err
     end
 
     local ok
-    ok, err = util.only(obj, CREATE_FIELDS)
+    ok, err = util_only(obj, CREATE_FIELDS)
     if not ok then
         return nil, err
     end
@@ -269,20 +267,20 @@ function _M.create(req)
         return nil, err
     end
 
-    local amount, currency = money.parse(obj.amount, "amount")
+    local amount, currency = money_parse(obj.amount, "amount")
     if not amount then
-        return nil, problem.err("invalid_body", currency)
+        return nil, problem_err("invalid_body", currency)
     end
 
-    local now = util.now_ms()
+    local now = now_ms()
     local expires = util.parse_datetime(obj.expires_at)
     if not expires then
-        return nil, problem.err("invalid_body", "expires_at: must be an "
+        return nil, problem_err("invalid_body", "expires_at: must be an "
                                 .. "RFC 3339 date-time")
     end
 
     if expires <= now or expires > now + MAX_LIFETIME_MS then
-        return nil, problem.err("invalid_body", "expires_at: must be in "
+        return nil, problem_err("invalid_body", "expires_at: must be in "
                                 .. "the future, within 366 days")
     end
 
@@ -292,7 +290,7 @@ function _M.create(req)
         if type(ms) ~= "table" or #ms == 0 or #ms > MAX_MILESTONES
            or next(ms, #ms > 0 and #ms or nil) ~= nil
         then
-            return nil, problem.err("invalid_body", "milestones: must be "
+            return nil, problem_err("invalid_body", "milestones: must be "
                                     .. "an array of 1 to " .. MAX_MILESTONES
                                     .. " milestones")
         end
@@ -303,33 +301,33 @@ function _M.create(req)
             local f = "milestones[" .. (i - 1) .. "]"
             local m = ms[i]
             if type(m) ~= "table" then
-                return nil, problem.err("invalid_body", f
+                return nil, problem_err("invalid_body", f
                                         .. ": must be an object")
             end
 
-            ok, err = util.only(m, { name = true, amount = true }, f .. ".")
+            ok, err = util_only(m, { name = true, amount = true }, f .. ".")
             if not ok then
                 return nil, err
             end
 
-            ok, err = util.text(m.name, f .. ".name", 140)
+            ok, err = util_text(m.name, f .. ".name", 140)
             if not ok then
                 return nil, err
             end
 
-            local n, c = money.parse(m.amount, f .. ".amount")
+            local n, c = money_parse(m.amount, f .. ".amount")
             if not n then
-                return nil, problem.err("invalid_body", c)
+                return nil, problem_err("invalid_body", c)
             end
 
             if c ~= currency then
-                return nil, problem.err("invalid_body", f .. ".amount."
+                return nil, problem_err("invalid_body", f .. ".amount."
                                         .. "currency: must be the escrow's")
             end
 
             for j = 1, #milestones do
                 if milestones[j].name == m.name then
-                    return nil, problem.err("invalid_body", f .. ".name: "
+                    return nil, problem_err("invalid_body", f .. ".name: "
                                             .. "given twice")
                 end
             end
@@ -339,30 +337,25 @@ function _M.create(req)
         end
 
         if sum ~= amount then
-            return nil, problem.err("invalid_body", "milestones: their "
+            return nil, problem_err("invalid_body", "milestones: their "
                                     .. "amounts must add up to amount")
         end
     end
 
     local conn = req.db
     local a
-    a, err = conn:first(SQL_ACCOUNT, payer.number)
-    if err then
+    a, err = accounts.own(conn, req.partner, payer.number, currency, "payer")
+    if not a then
         return nil, err
     end
 
-    if not a or a.partner ~= req.partner then
-        return nil, problem.err("invalid_body", "payer_account.number: "
-                                .. "not an account of yours")
-    end
-
-    if a.currency ~= currency or not schema.ESCROW[currency] then
-        return nil, problem.err("invalid_body", "amount.currency: the "
+    if not schema.ESCROW[currency] then
+        return nil, problem_err("invalid_body", "amount.currency: the "
                                 .. "payer account holds " .. a.currency)
     end
 
     local b
-    b, err = conn:first(SQL_ACCOUNT, payee.number)
+    b, err = account(conn, payee.number)
     if err then
         return nil, err
     end
@@ -370,7 +363,7 @@ function _M.create(req)
     if not b or b.kind ~= "customer" or b.status ~= "active"
        or b.currency ~= currency or b.number == a.number
     then
-        return nil, problem.err("invalid_body", "payee_account.number: "
+        return nil, problem_err("invalid_body", "payee_account.number: "
                                 .. "no active account of this bank in "
                                 .. currency .. " other than the payer")
     end
@@ -383,7 +376,7 @@ function _M.create(req)
 
     local ms_json
     if milestones then
-        ms_json, err = json.encode(milestones)
+        ms_json, err = json_encode(milestones)
         if not ms_json then
             return nil, err
         end
@@ -427,7 +420,7 @@ local function load(req, now)
     end
 
     if not e then
-        return nil, problem.err("not_found", "No escrow "
+        return nil, problem_err("not_found", "No escrow "
                                 .. req.params.id:sub(1, 64) .. ".")
     end
 
@@ -436,7 +429,7 @@ end
 
 
 function _M.get(req)
-    local e, err = load(req, util.now_ms())
+    local e, err = load(req, now_ms())
     if not e then
         return nil, err
     end
@@ -459,13 +452,13 @@ local function optional_body(fields)
         return {}
     end
 
-    local obj, err = util.body_object()
+    local obj, err = util_body_object()
     if not obj then
         return nil, err
     end
 
     local ok
-    ok, err = util.only(obj, fields)
+    ok, err = util_only(obj, fields)
     if not ok then
         return nil, err
     end
@@ -474,184 +467,244 @@ local function optional_body(fields)
 end
 
 
-local ACTION_FIELDS = {
-    fund = {}, cancel = {}, refund = { reason = true },
-    dispute = { reason = true },
-    release = { amount = true, milestone = true },
-}
+-- The actions: each one function(conn, e, obj, now) that makes its move
+-- on the escrow e (its state already checked) and returns true, or nil
+-- and a problem or an error.
 
-
-local function action(name)
-    return function(req)
-        local obj, err = optional_body(ACTION_FIELDS[name])
-        if not obj then
-            return nil, err
-        end
-
-        if obj.reason ~= nil then
-            local ok
-            ok, err = util.text(obj.reason, "reason", 500)
-            if not ok then
-                return nil, err
-            end
-        end
-
-        local now = util.now_ms()
-        local conn = req.db
-        local e
-        e, err = load(req, now)
-        if not e then
-            return nil, err
-        end
-
-        if not ALLOWED[name][e.status] then
-            return nil, problem.err("invalid_state", "An escrow that is "
-                                    .. e.status .. " cannot be "
-                                    .. (name == "fund" and "funded"
-                                        or name == "release" and "released"
-                                        or name == "refund" and "refunded"
-                                        or name == "dispute" and "disputed"
-                                        or "cancelled") .. ".")
-        end
-
-        local remaining = e.amount - e.released - e.refunded
-        local ok
-
-        if name == "fund" then
-            local a
-            a, err = conn:first(SQL_ACCOUNT, e.payer)
-            if not a then
-                return nil, err or "payer account vanished"
-            end
-
-            if a.status ~= "active" or a.balance - a.held < e.amount then
-                return nil, problem.err("invalid_state", "The payer "
-                                        .. "account's available balance "
-                                        .. "does not cover the escrow.")
-            end
-
-            ok, err = ledger_move(conn, e, "fund", e.amount, e.payer,
-                                  holding(e), now)
-            if ok then
-                ok, err = move(conn, e, "fund", "funded", 0, 0, e.amount,
-                               nil, now)
-            end
-
-        elseif name == "cancel" then
-            ok, err = move(conn, e, "cancel", "cancelled", 0, 0, nil, nil,
-                           now)
-
-        elseif name == "dispute" then
-            ok, err = move(conn, e, "dispute", "disputed", e.released,
-                           e.refunded, nil, nil, now)
-
-        elseif name == "refund" then
-            ok, err = ledger_move(conn, e, "refund", remaining, holding(e),
-                                  e.payer, now)
-            if ok then
-                ok, err = move(conn, e, "refund", "refunded", e.released,
-                               e.refunded + remaining, remaining, nil, now)
-            end
-
-        else -- release
-            local amount = remaining
-            local ms_json
-
-            if obj.amount ~= nil and obj.milestone ~= nil then
-                return nil, problem.err("invalid_body", "amount: give "
-                                        .. "either amount or milestone")
-            end
-
-            if obj.amount ~= nil then
-                local cur
-                amount, cur = money.parse(obj.amount, "amount")
-                if not amount then
-                    return nil, problem.err("invalid_body", cur)
-                end
-
-                if cur ~= e.currency then
-                    return nil, problem.err("invalid_body", "amount."
-                                            .. "currency: must be "
-                                            .. e.currency)
-                end
-
-                if amount > remaining then
-                    return nil, problem.err("invalid_body", "amount: "
-                                            .. "exceeds what the escrow "
-                                            .. "holds")
-                end
-
-            elseif obj.milestone ~= nil then
-                if type(obj.milestone) ~= "string" or not e.milestones then
-                    return nil, problem.err("invalid_body", "milestone: "
-                                            .. "must name a milestone of "
-                                            .. "this escrow")
-                end
-
-                local ms = json.decode(e.milestones)
-                local found
-                for i = 1, #ms do
-                    if ms[i].name == obj.milestone then
-                        found = ms[i]
-                    end
-                end
-
-                if not found then
-                    return nil, problem.err("invalid_body", "milestone: "
-                                            .. "must name a milestone of "
-                                            .. "this escrow")
-                end
-
-                if found.released then
-                    return nil, problem.err("invalid_state", "Milestone "
-                                            .. "already released.")
-                end
-
-                if found.amount > remaining then
-                    return nil, problem.err("invalid_state", "The escrow "
-                                            .. "no longer holds the "
-                                            .. "milestone's amount.")
-                end
-
-                found.released = true
-                amount = found.amount
-                ms_json = json.encode(ms)
-            end
-
-            local released = e.released + amount
-            local to = (released + e.refunded == e.amount) and "released"
-                       or "partially_released"
-
-            ok, err = ledger_move(conn, e, "release", amount, holding(e),
-                                  e.payee, now)
-            if ok then
-                ok, err = move(conn, e, "release", to, released,
-                               e.refunded, amount, ms_json, now)
-            end
-        end
-
-        if not ok then
-            return nil, err
-        end
-
-        e = conn:first(SQL_GET, e.id, req.partner)
-
-        local v
-        v, err = view(conn, e)
-        if not v then
-            return nil, err
-        end
-
-        return 200, v
+local function fund(conn, e, obj, now)
+    local a, err = account(conn, e.payer)
+    if not a then
+        return nil, err or "payer account vanished"
     end
+
+    if a.status ~= "active" or a.balance - a.held < e.amount then
+        return nil, problem_err("invalid_state", "The payer account's "
+                                .. "available balance does not cover the "
+                                .. "escrow.")
+    end
+
+    local ok
+    ok, err = ledger_move(conn, e, "fund", e.amount, e.payer, holding(e),
+                          now)
+    if not ok then
+        return nil, err
+    end
+
+    return move(conn, e, "fund", "funded", 0, 0, e.amount, nil, now)
 end
 
 
-_M.fund = action("fund")
-_M.release = action("release")
-_M.refund = action("refund")
-_M.dispute = action("dispute")
-_M.cancel = action("cancel")
+local function cancel(conn, e, obj, now)
+    return move(conn, e, "cancel", "cancelled", 0, 0, nil, nil, now)
+end
+
+
+local function dispute(conn, e, obj, now)
+    return move(conn, e, "dispute", "disputed", e.released, e.refunded,
+                nil, nil, now)
+end
+
+
+local function refund(conn, e, obj, now)
+    local remaining = e.amount - e.released - e.refunded
+    local ok, err = ledger_move(conn, e, "refund", remaining, holding(e),
+                                e.payer, now)
+    if not ok then
+        return nil, err
+    end
+
+    return move(conn, e, "refund", "refunded", e.released,
+                e.refunded + remaining, remaining, nil, now)
+end
+
+
+-- the amount of a release by amount: what is asked, or nil and a problem
+local function release_amount(e, obj, remaining)
+    local amount, cur = money_parse(obj.amount, "amount")
+    if not amount then
+        return nil, problem_err("invalid_body", cur)
+    end
+
+    if cur ~= e.currency then
+        return nil, problem_err("invalid_body", "amount.currency: must be "
+                                .. e.currency)
+    end
+
+    if amount > remaining then
+        return nil, problem_err("invalid_body", "amount: exceeds what the "
+                                .. "escrow holds")
+    end
+
+    return amount
+end
+
+
+-- a release by milestone: its amount and the milestones with it
+-- released (JSON), or nil and a problem
+local function release_milestone(e, obj, remaining)
+    if type(obj.milestone) ~= "string" or not e.milestones then
+        return nil, problem_err("invalid_body", "milestone: must name a "
+                                .. "milestone of this escrow")
+    end
+
+    local ms = json_decode(e.milestones)
+    local found
+    for i = 1, #ms do
+        if ms[i].name == obj.milestone then
+            found = ms[i]
+        end
+    end
+
+    if not found then
+        return nil, problem_err("invalid_body", "milestone: must name a "
+                                .. "milestone of this escrow")
+    end
+
+    if found.released then
+        return nil, problem_err("invalid_state", "Milestone already "
+                                .. "released.")
+    end
+
+    if found.amount > remaining then
+        return nil, problem_err("invalid_state", "The escrow no longer "
+                                .. "holds the milestone's amount.")
+    end
+
+    found.released = true
+    return found.amount, json_encode(ms)
+end
+
+
+-- a release of `amount`, of a `milestone`, or else of all it holds
+local function release(conn, e, obj, now)
+    local remaining = e.amount - e.released - e.refunded
+    local amount = remaining
+    local ms_json, err
+
+    if obj.amount ~= nil and obj.milestone ~= nil then
+        return nil, problem_err("invalid_body", "amount: give either "
+                                .. "amount or milestone")
+    end
+
+    if obj.amount ~= nil then
+        amount, err = release_amount(e, obj, remaining)
+        if not amount then
+            return nil, err
+        end
+
+    elseif obj.milestone ~= nil then
+        amount, ms_json = release_milestone(e, obj, remaining)
+        if not amount then
+            return nil, ms_json
+        end
+    end
+
+    local released = e.released + amount
+    local to = (released + e.refunded == e.amount) and "released"
+               or "partially_released"
+
+    local ok
+    ok, err = ledger_move(conn, e, "release", amount, holding(e), e.payee,
+                          now)
+    if not ok then
+        return nil, err
+    end
+
+    return move(conn, e, "release", to, released, e.refunded, amount,
+                ms_json, now)
+end
+
+
+-- name -> the action: its function, the body fields it takes, the states
+-- it leaves and the word of its refusal ("cannot be funded")
+local ACTIONS = {
+    fund = { run = fund, fields = {}, done = "funded",
+             from = { awaiting_funding = true } },
+    cancel = { run = cancel, fields = {}, done = "cancelled",
+               from = { awaiting_funding = true } },
+    release = { run = release, fields = { amount = true, milestone = true },
+                done = "released",
+                from = { funded = true, partially_released = true,
+                         disputed = true } },
+    refund = { run = refund, fields = { reason = true }, done = "refunded",
+               from = { funded = true, partially_released = true,
+                        disputed = true } },
+    dispute = { run = dispute, fields = { reason = true }, done = "disputed",
+                from = { funded = true, partially_released = true } },
+}
+
+
+-- POST /v1/escrows/{id}/<name>: the body, the state, the move, the view
+local function act(req, name)
+    local action = ACTIONS[name]
+    local obj, err = optional_body(action.fields)
+    if not obj then
+        return nil, err
+    end
+
+    if obj.reason ~= nil then
+        local ok
+        ok, err = util_text(obj.reason, "reason", 500)
+        if not ok then
+            return nil, err
+        end
+    end
+
+    local now = now_ms()
+    local conn = req.db
+    local e
+    e, err = load(req, now)
+    if not e then
+        return nil, err
+    end
+
+    if not action.from[e.status] then
+        return nil, problem_err("invalid_state", "An escrow that is "
+                                .. e.status .. " cannot be " .. action.done
+                                .. ".")
+    end
+
+    local ok
+    ok, err = action.run(conn, e, obj, now)
+    if not ok then
+        return nil, err
+    end
+
+    e = conn:first(SQL_GET, e.id, req.partner)
+
+    local v
+    v, err = view(conn, e)
+    if not v then
+        return nil, err
+    end
+
+    return 200, v
+end
+
+
+function _M.fund(req)
+    return act(req, "fund")
+end
+
+
+function _M.release(req)
+    return act(req, "release")
+end
+
+
+function _M.refund(req)
+    return act(req, "refund")
+end
+
+
+function _M.dispute(req)
+    return act(req, "dispute")
+end
+
+
+function _M.cancel(req)
+    return act(req, "cancel")
+end
 
 
 return _M

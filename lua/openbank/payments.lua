@@ -14,6 +14,7 @@
 -- also before every read (advance()), so that a read never shows a state
 -- older than the clock allows, even right after a restart.
 
+local accounts = require "openbank.accounts"
 local ledger = require "openbank.ledger"
 local json = require "openbank.json"
 local money = require "openbank.money"
@@ -35,15 +36,11 @@ local tostring = tostring
 local type = type
 local to_json = money.to_json
 local iso = util.iso
+local account = accounts.get
 
 
 local _M = {}
 
-
-local SQL_ACCOUNT = [[
-SELECT number, partner, kind, name, bank_code, currency, balance, held,
-       status
-FROM accounts WHERE number = ?]]
 
 local SQL_INSERT = [[
 INSERT INTO payments (id, partner, debtor, creditor, creditor_name,
@@ -123,13 +120,13 @@ end
 
 -- the checks of acceptance: nil (accept) or the reason of a rejection
 local function check(conn, p)
-    local debtor, err = conn:first(SQL_ACCOUNT, p.debtor)
+    local debtor, err = account(conn, p.debtor)
     if err then
         return nil, err
     end
 
     local creditor
-    creditor, err = conn:first(SQL_ACCOUNT, p.creditor)
+    creditor, err = account(conn, p.creditor)
     if err then
         return nil, err
     end
@@ -256,6 +253,10 @@ local function on_timer(premature, path, delay)
             ok, err = escrows.advance(conn, util.now_ms())
         end
         if ok then
+            local collections = require "openbank.collections"
+            ok, err = collections.advance(conn, util.now_ms(), delay)
+        end
+        if ok then
             return
         end
     end
@@ -321,20 +322,10 @@ function _M.create(req)
     end
 
     local conn = req.db
-    local acct
-    acct, err = conn:first(SQL_ACCOUNT, debtor.number)
-    if err then
+    ok, err = accounts.own(conn, req.partner, debtor.number, currency,
+                           "debtor")
+    if not ok then
         return nil, err
-    end
-
-    if not acct or acct.partner ~= req.partner then
-        return nil, problem.err("invalid_body", "debtor_account.number: "
-                                .. "not an account of yours")
-    end
-
-    if acct.currency ~= currency then
-        return nil, problem.err("invalid_body", "amount.currency: the "
-                                .. "debtor account holds " .. acct.currency)
     end
 
     local id

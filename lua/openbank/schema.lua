@@ -349,6 +349,59 @@ local V3 = [[
 CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
 ]]
 
+-- Version 4: direct-debit mandates and the collections made under them
+-- (openbank.collections).
+--
+--   mandates     the partner (creditor) may collect from payer into
+--                creditor, up to max_amount a collection, until
+--                expires_at; status pending_authorisation -> active ->
+--                revoked or expired
+--   collections  seq orders them; status pending -> settled, or failed
+--                with a reason
+local V4_COLLECTIONS = [[
+CREATE TABLE mandates (
+    seq         INTEGER PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    partner     TEXT NOT NULL REFERENCES partners (id),
+    payer       TEXT NOT NULL REFERENCES accounts (number),
+    creditor    TEXT NOT NULL REFERENCES accounts (number),
+    max_amount  INTEGER NOT NULL CHECK (max_amount > 0),
+    currency    TEXT NOT NULL,
+    reference   TEXT NOT NULL,
+    status      TEXT NOT NULL
+                CHECK (status IN ('pending_authorisation', 'active',
+                                  'revoked', 'expired')),
+    expires_at  INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    authorised_at INTEGER,
+    revoked_at  INTEGER,
+    expired_at  INTEGER
+) STRICT;
+
+CREATE INDEX mandates_due ON mandates (status, expires_at);
+
+CREATE TABLE collections (
+    seq         INTEGER PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    partner     TEXT NOT NULL REFERENCES partners (id),
+    mandate     TEXT NOT NULL REFERENCES mandates (id),
+    payer       TEXT NOT NULL REFERENCES accounts (number),
+    creditor    TEXT NOT NULL REFERENCES accounts (number),
+    amount      INTEGER NOT NULL CHECK (amount > 0),
+    currency    TEXT NOT NULL,
+    reference   TEXT NOT NULL,
+    status      TEXT NOT NULL
+                CHECK (status IN ('pending', 'settled', 'failed')),
+    reason      TEXT,
+    created_at  INTEGER NOT NULL,
+    settled_at  INTEGER,
+    failed_at   INTEGER,
+    CHECK ((status = 'failed') = (reason IS NOT NULL))
+) STRICT;
+
+CREATE INDEX collections_due ON collections (status, created_at);
+]]
+
 -- The escrow holding account per currency: the money of every funded
 -- escrow, and nothing else.
 _M.ESCROW = { CNY = "INT-ESCROW-CNY" }
@@ -387,6 +440,11 @@ local MIGRATIONS = {
     -- 3: idempotency keys by age, for their expiry.
     function(conn)
         return conn:exec(V3)
+    end,
+
+    -- 4: mandates and collections.
+    function(conn)
+        return conn:exec(V4_COLLECTIONS)
     end,
 }
 

@@ -71,12 +71,15 @@ location = /_test/payments {
                            .. "reference = ?", ngx.var.arg_reference).n)
     }
 }
-# back to schema version 2: no index on the keys' age
+# back to schema version 2: no index on the keys' age, nor the tables of
+# later versions
 location = /_test/downgrade {
     content_by_lua_block {
         local db = require "openbank.db"
         local conn = assert(db.open(ngx.var.openbank_bank_db))
         assert(conn:exec("DROP INDEX idempotency_keys_by_age"))
+        assert(conn:exec("DROP TABLE collections"))
+        assert(conn:exec("DROP TABLE mandates"))
         assert(conn:exec("PRAGMA user_version = 2"))
     }
 }
@@ -131,7 +134,7 @@ sub keys_left { get_text('/_test/keys') }
 sub payments_of { get_text("/_test/payments?reference=$_[0]") }
 
 my $PLAN = 'INDEX idempotency_keys_by_age (created_at<?)';
-my $BY_AGE = qr/^3 SEARCH idempotency_keys USING (?:COVERING )?\Q$PLAN\E$/;
+my $BY_AGE = qr/^4 SEARCH idempotency_keys USING (?:COVERING )?\Q$PLAN\E$/;
 
 
 # --- a key younger than 24 hours replays
@@ -205,7 +208,7 @@ is keys_left(), '53 50', 'rolled back: nothing deleted, no key kept';
 is scalar $r->header('Idempotent-Replayed'), 'true', 'a replay';
 is keys_left(), '3 0', 'deletes the last 50';
 like get_text('/_test/index'), $BY_AGE,
-     'schema version 3: the deletion uses the index on created_at';
+     'schema version 4: the deletion uses the index on created_at';
 
 
 # --- a database of version 2 gets the index, its keys kept
@@ -216,8 +219,8 @@ start_nginx({ config => $config });
 ($r, $j) = pay('ttl-old', reference => 'ttl-old', value => '3.00');
 is $r->status, 201, 'after the upgrade';
 is scalar $r->header('Idempotent-Replayed'), 'true', 'a kept key replays';
-like error_log_since($offset), qr/schema version 2 -> 3/,
-     'the schema went from version 2 to 3';
+like error_log_since($offset), qr/schema version 2 -> 4/,
+     'the schema went from version 2 to 4';
 like get_text('/_test/index'), $BY_AGE, 'with the index';
 
 stop_nginx();
