@@ -29,6 +29,7 @@ CFLAGS_ASAN   := -g -O1 -fPIC -fsanitize=address -fno-omit-frame-pointer \
 DEPS_BUILD := gcc make nginx nginx-dev libnginx-mod-http-lua \
               libnginx-mod-http-ndk libluajit2-5.1-dev libssl-dev \
               libyajl-dev libsqlite3-dev lua-cjson openssl
+DEPS_BUILD += lua-expat
 # Tests, memory checks and the benchmark.
 DEPS_TEST  := libtest-base-perl libipc-run-perl libwww-perl \
               libcrypt-jwt-perl libtext-diff-perl libjson-perl \
@@ -223,6 +224,19 @@ objs/fuzz-signature: $(BUILD)/nginx/objs/Makefile fuzz/fuzz_signature.c \
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(SIG_INCS) \
 	    -o $@ fuzz/fuzz_signature.c \
 	    ngx_openbank_module/ngx_http_openbank_httpsig.c -lcrypto
+
+# The XML parser and the pain.001 mapping (lua/openbank/xml.lua,
+# pain001.lua): fuzz/fuzz_xml.lua on a LuaJIT interpreter linked with the
+# LuaJIT nginx uses (Debian's luajit package conflicts with it).
+objs/lua-host: fuzz/lua_host.c
+	@mkdir -p objs
+	gcc -O2 -Wall -Wextra -I/usr/include/luajit-2.1 -o $@ $< \
+	    -lluajit-5.1 -lm -ldl
+
+.PHONY: fuzz-xml
+fuzz-xml: objs/lua-host
+	LUA_CPATH="/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;;" \
+	    objs/lua-host fuzz/fuzz_xml.lua fuzz/corpus/xml $(FUZZ_SECONDS)
 
 .PHONY: fuzz-signature
 fuzz-signature: objs/fuzz-signature

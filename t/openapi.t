@@ -105,12 +105,23 @@ my $col = $gw->post('/v1/collections', {
     mandate_id => $mdt2, amount => { value => '1.00', currency => 'CNY' },
     reference => 'openapi' }, 'Idempotency-Key' => 'openapi-6')->{json}{id};
 
+my $batch = $gw->post('/v1/payment-batches', {
+    debtor_account => { number => '6222020000000001' },
+    items => [ { creditor_account => { number => '6222020000000201',
+                                       name => 'Shanghai Supplier Co., Ltd.',
+                                       bank_code => 'OBKCNSH' },
+                 amount => { value => '1.00', currency => 'CNY' },
+                 reference => 'openapi', end_to_end_id => 'openapi-1' } ] },
+    'Idempotency-Key' => 'openapi-7')->{json}{id};
+
 # the id that {id} of a path stands for
 my $ids = sub {
     my ($p) = @_;
-    return $p =~ m{^/v1/payments} ? $pay : $p =~ m{^/v1/mandates} ? $mdt
+    return $p =~ m{^/v1/payment-batches} ? $batch
+           : $p =~ m{^/v1/payments} ? $pay : $p =~ m{^/v1/mandates} ? $mdt
            : $p =~ m{^/v1/collections} ? $col : $esc;
 };
+
 
 my %body = (
     'POST /v1/payments' => '{}',
@@ -119,6 +130,7 @@ my %body = (
     'POST /v1/escrows' => '{}',
     'POST /v1/mandates' => '{}',
     'POST /v1/collections' => '{}',
+    'POST /v1/payment-batches' => '{}',
 );
 
 # what each answers to those bodies (the OAuth endpoints' is empty), in
@@ -130,6 +142,8 @@ my %status = (
     'GET /openbank/status' => 200,
     'GET /v1/accounts' => 200,
     'GET /v1/escrows/{id}' => 200,
+    'GET /v1/payment-batches/{id}' => 200,
+    'GET /v1/payment-batches/{id}/status-report' => 200,
     'GET /v1/payments' => 200,
     'GET /v1/payments/{id}' => 200,
     'GET /v1/statements' => 200,
@@ -143,6 +157,7 @@ my %status = (
     'POST /v1/escrows/{id}/fund' => 409,
     'POST /v1/escrows/{id}/refund' => 409,
     'POST /v1/escrows/{id}/release' => 409,
+    'POST /v1/payment-batches' => 400,
     'POST /v1/payments' => 400,
     'DELETE /v1/mandates/{id}' => 200,
     'GET /v1/mandates/{id}' => 200,

@@ -27,8 +27,10 @@
 
 local accounts = require "openbank.accounts"
 local collections = require "openbank.collections"
+local batches = require "openbank.batches"
 local db = require "openbank.db"
 local escrows = require "openbank.escrows"
+local ffi = require "ffi"
 local json = require "openbank.json"
 local payments = require "openbank.payments"
 local problem = require "openbank.problem"
@@ -50,6 +52,8 @@ local io_open = io.open
 local ngx_req = ngx.req
 local ngx_sleep = ngx.sleep
 local str_sub = string.sub
+local str_format = string.format
+local tbl_concat = table.concat
 local tonumber = tonumber
 local tostring = tostring
 local type = type
@@ -89,6 +93,9 @@ local routes = router.new({
     { "POST", "/v1/mandates/{id}/authorise", collections.authorise },
     { "POST", "/v1/collections", collections.create_collection },
     { "GET", "/v1/collections/{id}", collections.get_collection },
+    { "POST", "/v1/payment-batches", batches.create },
+    { "GET", "/v1/payment-batches/{id}", batches.get },
+    { "GET", "/v1/payment-batches/{id}/status-report", batches.report },
 })
 
 
@@ -131,6 +138,32 @@ DELETE FROM idempotency_keys WHERE rowid IN (
 local KEY_RE = [[^[\x21-\x7e]{1,255}\z]]
 
 
+-- A key's record keeps the SHA-256 of its request ("sha256:" and 64 hex
+-- digits), not the request: a payment batch is megabytes.  Records that
+-- hold the request itself still compare.
+if not pcall(ffi.typeof, "struct openbank_sha256_probe") then
+    ffi.cdef[[
+struct openbank_sha256_probe { int unused; };
+unsigned char *SHA256(const unsigned char *d, size_t n, unsigned char *md);
+]]
+end
+
+local sha_buf = ffi.new("unsigned char[32]")
+local sha_hex = {}
+local HEX_OF = {}
+for i = 0, 255 do
+    HEX_OF[i] = str_format("%02x", i)
+end
+
+local function fingerprint(text)
+    ffi.C.SHA256(text, #text, sha_buf)
+    for i = 1, 32 do
+        sha_hex[i] = HEX_OF[sha_buf[i - 1]]
+    end
+    return "sha256:" .. tbl_concat(sha_hex)
+end
+
+
 local function request_text(method)
     ngx_req.read_body()
 
@@ -165,7 +198,7 @@ local function run_post(conn, req, handler, key, text, now)
 
         -- an expired key is a new one: its record is replaced below
         if row and now - row.created_at < KEY_TTL_MS then
-            if row.request ~= text then
+            if row.request ~= text.digest and row.request ~= text.raw then
                 return nil, problem.err("idempotency_key_reused",
                                         "This Idempotency-Key was used "
                                         .. "with another request.")
@@ -196,7 +229,8 @@ local function run_post(conn, req, handler, key, text, now)
             end
         end
 
-        ok, err = conn:run(SQL_KEY_PUT, req.partner, key, text, status, s,
+        ok, err = conn:run(SQL_KEY_PUT, req.partner, key, text.digest,
+                           status, s,
                            location, now)
         if not ok then
             return nil, err
@@ -342,7 +376,11 @@ local function handle()
             ngx_sleep(hold)
         end
 
-        local text = key and request_text(method)
+        local text
+        if key then
+            local raw = request_text(method)
+            text = { raw = raw, digest = fingerprint(raw) }
+        end
 
         ok, status, body, headers = pcall(conn.transaction, conn, run_post,
                                           req, handler, key, text,
@@ -387,7 +425,8 @@ local function handle()
     if not status then
         if type(body) == "table" and problem.known(body.code) then
             return problem.send(body.code, body.detail, request_id,
-                                type(headers) == "table" and headers or nil)
+                                type(headers) == "table" and headers or nil,
+                                body.extra)
         end
 
         return unavailable(request_id, method .. " " .. uri .. ": "

@@ -53,11 +53,11 @@ SELECT * FROM payments WHERE id = ? AND partner = ?]]
 
 local SQL_DUE_PENDING = [[
 SELECT * FROM payments WHERE status = 'pending' AND created_at <= ?
-ORDER BY seq LIMIT 200]]
+ORDER BY seq LIMIT 1000]]
 
 local SQL_DUE_ACCEPTED = [[
 SELECT * FROM payments WHERE status = 'accepted' AND created_at <= ?
-ORDER BY seq LIMIT 200]]
+ORDER BY seq LIMIT 1000]]
 
 local SQL_ANY_DUE = [[
 SELECT 1 AS due FROM payments
@@ -114,6 +114,8 @@ local function view(p)
         accepted_at = iso(p.accepted_at),
         settled_at = iso(p.settled_at),
         rejected_at = iso(p.rejected_at),
+        batch_id = p.batch,
+        end_to_end_id = p.end_to_end_id,
     }
 end
 

@@ -13,6 +13,7 @@ local ngx_header = ngx.header
 local ngx_log = ngx.log
 local ngx_print = ngx.print
 local ngx_ERR = ngx.ERR
+local pairs = pairs
 local tostring = tostring
 
 
@@ -32,8 +33,10 @@ local PROBLEMS = {
     method_not_allowed      = { 405, "Method not allowed" },
     idempotency_in_flight   = { 409, "Idempotent request in flight" },
     invalid_state           = { 409, "Invalid state" },
+    duplicate_message       = { 409, "Duplicate message" },
     payload_too_large       = { 413, "Payload too large" },
     idempotency_key_reused  = { 422, "Idempotency key reused" },
+    invalid_batch           = { 422, "Invalid batch" },
     rate_limited            = { 429, "Rate limited" },
     internal_error          = { 500, "Internal error" },
     upstream_unavailable    = { 503, "Upstream unavailable" },
@@ -51,15 +54,18 @@ function _M.status(code)
 end
 
 
--- The value a handler returns, after nil, to refuse a request.
-function _M.err(code, detail)
-    return { code = code, detail = detail }
+-- The value a handler returns, after nil, to refuse a request; `extra`
+-- an optional table of members added to the problem (invalid_batch's
+-- errors).
+function _M.err(code, detail, extra)
+    return { code = code, detail = detail, extra = extra }
 end
 
 
 -- Sends the problem `code` with `detail`.  `headers` is an optional flat
--- array { name1, value1, name2, value2, ... }.
-function _M.send(code, detail, request_id, headers)
+-- array { name1, value1, name2, value2, ... }; `extra` a table of more
+-- members (never type, title, status, detail, code or request_id).
+function _M.send(code, detail, request_id, headers, extra)
     local p = PROBLEMS[code]
     if not p then
         ngx_log(ngx_ERR, "openbank bank: unknown problem code \"",
@@ -70,14 +76,20 @@ function _M.send(code, detail, request_id, headers)
 
     local status = p[1]
 
-    local body = json.encode({
-        type = "urn:openbank:problem:" .. code,
-        title = p[2],
-        status = status,
-        detail = detail or p[2],
-        code = code,
-        request_id = request_id or "",
-    })
+    local obj = {}
+    if extra then
+        for k, v in pairs(extra) do
+            obj[k] = v
+        end
+    end
+    obj.type = "urn:openbank:problem:" .. code
+    obj.title = p[2]
+    obj.status = status
+    obj.detail = detail or p[2]
+    obj.code = code
+    obj.request_id = request_id or ""
+
+    local body = json.encode(obj)
 
     ngx.status = status
     ngx_header["Content-Type"] = "application/problem+json"

@@ -402,6 +402,39 @@ CREATE TABLE collections (
 CREATE INDEX collections_due ON collections (status, created_at);
 ]]
 
+-- Version 5: payment batches (CONTRACT §9, docs/erp.md).
+--
+--   payment_batches  one row per accepted batch: its partner, the MsgId of
+--                    its pain.001 (or the JSON batch's message_id), unique
+--                    per partner; the debtor account, count and total
+--   payments         gain the batch, the item's position in it and its
+--                    EndToEndId; a batch's items are payments like any
+--                    other, settled or rejected one by one
+local V5_BATCHES = [[
+CREATE TABLE payment_batches (
+    seq         INTEGER PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    partner     TEXT NOT NULL REFERENCES partners (id),
+    message_id  TEXT,
+    pmt_inf_id  TEXT,
+    format      TEXT NOT NULL CHECK (format IN ('json', 'pain.001.001.09')),
+    debtor      TEXT NOT NULL REFERENCES accounts (number),
+    currency    TEXT NOT NULL,
+    count       INTEGER NOT NULL CHECK (count > 0),
+    total       INTEGER NOT NULL CHECK (total > 0),
+    ctrl_sum    INTEGER,
+    created_at  INTEGER NOT NULL,
+    UNIQUE (partner, message_id)
+) STRICT;
+
+ALTER TABLE payments ADD COLUMN batch TEXT;
+ALTER TABLE payments ADD COLUMN batch_index INTEGER;
+ALTER TABLE payments ADD COLUMN end_to_end_id TEXT;
+
+CREATE INDEX payments_by_batch ON payments (batch, batch_index);
+]]
+
+
 -- The escrow holding account per currency: the money of every funded
 -- escrow, and nothing else.
 _M.ESCROW = { CNY = "INT-ESCROW-CNY" }
@@ -445,6 +478,11 @@ local MIGRATIONS = {
     -- 4: mandates and collections.
     function(conn)
         return conn:exec(V4_COLLECTIONS)
+    end,
+
+    -- 5: payment batches.
+    function(conn)
+        return conn:exec(V5_BATCHES)
     end,
 }
 
