@@ -21,7 +21,6 @@
 #include <ngx_http_openbank.h>
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <openssl/evp.h>
 
 #if !(NGX_THREADS)
@@ -34,13 +33,11 @@
 #define NGX_HTTP_OPENBANK_IDEM_RESPONSE_MAX  (16 * 1024)
 #define NGX_HTTP_OPENBANK_IDEM_STALE         (300 * 1000)
 #define NGX_HTTP_OPENBANK_IDEM_RETRY         1000
-#define NGX_HTTP_OPENBANK_IDEM_COMPACT_MIN   (4 * 1024 * 1024)
-#define NGX_HTTP_OPENBANK_IDEM_PREALLOC      (1024 * 1024)
 
 #define NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT     1
 #define NGX_HTTP_OPENBANK_IDEM_DONE          2
 
-#define NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE    1
+#define NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE    1    /* a record type */
 
 
 /* the value of a record in the zone, followed by the kept response */
@@ -68,25 +65,9 @@ typedef struct {
 } ngx_http_openbank_idem_response_t;
 
 
-/* a journal entry: this header, the key, a record value */
+/* a journal record: its head, the key, a record value */
 
-typedef struct {
-    uint64_t                      expire;
-    uint16_t                      key_len;
-    u_char                        type;
-    u_char                        reserved[5];
-} ngx_http_openbank_idem_entry_t;
-
-
-/* the journal's shared bookkeeping, a record with a key no partner has */
-
-typedef struct {
-    uint64_t                      generation;  /* bumped by compaction */
-    uint64_t                      bytes;       /* appended since then */
-    uint64_t                      base;        /* size after compaction */
-    uint64_t                      failed;      /* last failed write, ms */
-    ngx_uint_t                    broken;      /* unreadable at start */
-} ngx_http_openbank_idem_meta_t;
+typedef ngx_http_openbank_journal_head_t  ngx_http_openbank_idem_entry_t;
 
 
 typedef struct {
@@ -106,9 +87,7 @@ typedef struct {
     ngx_buf_t                    *body;
 
     ngx_http_request_t           *request;
-    u_char                       *record;      /* framed journal record */
-    size_t                        record_len;
-    ngx_queue_t                   queue;       /* in the commit batch */
+    ngx_http_openbank_journal_entry_t  entry;  /* the framed record */
 
     unsigned                      owner:1;
     unsigned                      holding:1;
@@ -117,16 +96,6 @@ typedef struct {
     unsigned                      durable:1;   /* committed: send it */
     unsigned                      last:1;      /* the body is complete */
 } ngx_http_openbank_idem_ctx_t;
-
-
-typedef struct {
-    ngx_fd_t                      fd;
-    u_char                       *buf;
-    size_t                        len;
-    ngx_int_t                     rc;
-    ngx_err_t                     err;
-    ngx_http_openbank_zone_t     *zone;
-} ngx_http_openbank_idem_io_t;
 
 
 typedef struct {
@@ -155,55 +124,30 @@ static ngx_int_t ngx_http_openbank_idempotency_keep(ngx_http_request_t *r,
     ngx_http_openbank_idem_ctx_t *ic, ngx_buf_t *b);
 static ngx_int_t ngx_http_openbank_idempotency_record(ngx_http_request_t *r,
     ngx_http_openbank_idem_ctx_t *ic);
-static void ngx_http_openbank_idempotency_commit(ngx_queue_t *batch,
-    ngx_log_t *log);
-static ngx_int_t ngx_http_openbank_idempotency_prepare(ngx_queue_t *batch,
-    ngx_http_openbank_idem_io_t *io, ngx_log_t *log);
-static void ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
-    ngx_http_openbank_idem_io_t *io, ngx_log_t *log);
-static void ngx_http_openbank_idempotency_wake(ngx_queue_t *batch);
-static void ngx_http_openbank_idempotency_write(void *data, ngx_log_t *log);
-static void ngx_http_openbank_idempotency_written(ngx_event_t *ev);
-static void ngx_http_openbank_idempotency_flush(ngx_event_t *ev);
+static void ngx_http_openbank_idempotency_durable(
+    ngx_http_openbank_journal_entry_t *e, ngx_int_t rc);
+static void ngx_http_openbank_idempotency_written(
+    ngx_http_openbank_journal_t *j, ngx_queue_t *batch, uint64_t now);
+static void ngx_http_openbank_idempotency_after(
+    ngx_http_openbank_journal_t *j, ngx_int_t rc, ngx_log_t *log);
+static size_t ngx_http_openbank_idempotency_dump(
+    ngx_http_openbank_journal_t *j, u_char *buf, uint64_t now);
 static ngx_int_t ngx_http_openbank_idempotency_send(ngx_http_request_t *r,
     ngx_http_openbank_idem_ctx_t *ic, ngx_chain_t *rest);
 static ngx_int_t ngx_http_openbank_idempotency_take_atomic(
     ngx_http_openbank_zone_t *zone, void *data);
 static ngx_int_t ngx_http_openbank_idempotency_own(
     ngx_http_openbank_store_value_t *sv, void *data);
-static ngx_int_t ngx_http_openbank_idempotency_failed(
-    ngx_http_openbank_zone_t *zone, void *data);
 static ngx_int_t ngx_http_openbank_idempotency_ours(
     ngx_http_openbank_store_value_t *sv, void *data);
-static ngx_int_t ngx_http_openbank_idempotency_finish_atomic(
-    ngx_http_openbank_zone_t *zone, void *data);
 static ngx_int_t ngx_http_openbank_idempotency_disown(
     ngx_http_openbank_store_value_t *sv, void *data);
-static ngx_int_t ngx_http_openbank_idempotency_meta(
-    ngx_http_openbank_zone_t *zone, ngx_http_openbank_idem_meta_t *meta);
-static ngx_int_t ngx_http_openbank_idempotency_meta_put(
-    ngx_http_openbank_zone_t *zone, ngx_http_openbank_idem_meta_t *meta);
-static ngx_int_t ngx_http_openbank_idempotency_meta_copy(
+static ngx_int_t ngx_http_openbank_idempotency_dump_entry(
     ngx_http_openbank_store_value_t *sv, void *data);
-static ngx_int_t ngx_http_openbank_idempotency_compact_atomic(
-    ngx_http_openbank_zone_t *zone, void *data);
-static ngx_int_t ngx_http_openbank_idempotency_compact_entry(
-    ngx_http_openbank_store_value_t *sv, void *data);
-static ngx_int_t ngx_http_openbank_idempotency_compacted(
-    ngx_http_openbank_zone_t *zone, void *data);
-static ngx_int_t ngx_http_openbank_idempotency_broken(
-    ngx_http_openbank_zone_t *zone);
 static ngx_int_t ngx_http_openbank_idempotency_load_atomic(
     ngx_http_openbank_zone_t *zone, void *data);
-static ngx_int_t ngx_http_openbank_idempotency_paths(ngx_cycle_t *cycle,
-    ngx_str_t *state);
-static ngx_int_t ngx_http_openbank_idempotency_open(ngx_log_t *log);
-static ngx_uint_t ngx_http_openbank_idempotency_moved(ngx_fd_t fd,
-    ngx_str_t *name);
 static ngx_int_t ngx_http_openbank_idempotency_probe(ngx_log_t *log,
     ngx_uint_t level);
-static ngx_int_t ngx_http_openbank_idempotency_compact(
-    ngx_http_openbank_zone_t *zone, ngx_uid_t user, ngx_log_t *log);
 static ngx_int_t ngx_http_openbank_idempotency_load(void *data,
     u_char *payload, size_t len);
 
@@ -228,6 +172,7 @@ ngx_conf_enum_t  ngx_http_openbank_idempotency_modes[] = {
 
 typedef struct {
     ngx_http_openbank_idem_ctx_t  *ic;
+    ngx_http_openbank_journal_t   *journal;
     ngx_pool_t                    *pool;
     ngx_log_t                     *log;
     uint64_t                       now;
@@ -239,28 +184,6 @@ typedef struct {
     unsigned                       unavailable:1;
 } ngx_http_openbank_idem_take_t;
 
-
-typedef struct {
-    ngx_queue_t                   *batch;
-    ngx_http_openbank_idem_io_t   *io;
-    ngx_int_t                      full;
-    ngx_int_t                      compact;
-    ngx_int_t                      recovered;
-} ngx_http_openbank_idem_finish_t;
-
-
-/* a compaction's copy of the kept answers */
-
-typedef struct {
-    u_char                        *buf;
-    u_char                        *p;
-    size_t                         size;
-    ngx_log_t                     *log;
-} ngx_http_openbank_idem_compact_t;
-
-
-static ngx_str_t  ngx_http_openbank_idem_meta_key =
-    ngx_string("\0journal");
 
 /* the headers of an answer that a replay gives back, besides its type */
 
@@ -274,41 +197,30 @@ static ngx_str_t  ngx_http_openbank_idem_kept[] = {
 };
 
 
-/* this process's view of the journal */
+/*
+ * The journal (ngx_http_openbank_journal.c): the answers completed during
+ * one pass of the event loop are written together by a thread of nginx's
+ * default thread pool, and each is sent once durable.
+ */
 
-static ngx_str_t   ngx_http_openbank_idem_journal;
-static ngx_str_t   ngx_http_openbank_idem_lock;
-static ngx_fd_t    ngx_http_openbank_idem_fd = NGX_INVALID_FILE;
-static ngx_fd_t    ngx_http_openbank_idem_lock_fd = NGX_INVALID_FILE;
-static uint64_t    ngx_http_openbank_idem_generation;
+static ngx_http_openbank_journal_t  ngx_http_openbank_idem_j = {
+    "idempotency journal", "idempotency",
+    NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+    ngx_http_openbank_idempotency_written,
+    ngx_http_openbank_idempotency_dump,
+    ngx_http_openbank_idempotency_after,
+    ": new keys are accepted",
+    ngx_null_string, ngx_null_string, 0, 0, 0, 0, 0,
+    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, NULL, NULL
+};
+
 static uint32_t    ngx_http_openbank_idem_seq;
 
-/* the journal was found made anew: rewrite it from the zone */
-static ngx_uint_t  ngx_http_openbank_idem_lost;
-
-/*
- * Group commit: the answers completed during one pass of the event loop
- * wait in this batch and are written with one write() and one
- * fdatasync() by a posted event at the end of the pass.
- */
+/* answers of the last write that the zone had no room for */
+static ngx_int_t  ngx_http_openbank_idem_full;
 
 static EVP_MD_CTX  *ngx_http_openbank_idem_md;
 static EVP_MD      *ngx_http_openbank_idem_sha256;
-
-static ngx_queue_t  ngx_http_openbank_idem_batch;
-static ngx_event_t  ngx_http_openbank_idem_flush_event;
-
-/*
- * The batch being written: write() and fdatasync() run in a thread of
- * nginx's default thread pool, so that the worker goes on serving (and
- * the next batch grows) while the disk syncs.  One batch at a time.
- */
-
-
-static ngx_queue_t         ngx_http_openbank_idem_writing;
-static ngx_thread_task_t  *ngx_http_openbank_idem_task;
-static ngx_uint_t          ngx_http_openbank_idem_busy;
-static ngx_str_t           ngx_http_openbank_idem_pool = ngx_string("default");
 
 /* r->buffered while an answer waits for its commit (as image_filter) */
 #define NGX_HTTP_OPENBANK_IDEM_BUFFERED  0x08
@@ -536,6 +448,7 @@ ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
 {
     ngx_pool_cleanup_t             *cln;
     ngx_http_openbank_zone_t       *zone;
+    ngx_http_openbank_journal_t    *j;
     ngx_http_openbank_idem_take_t   tk;
     ngx_http_openbank_main_conf_t  *obmcf;
 
@@ -558,14 +471,19 @@ ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
      * was removed (or compacted): whether they open is checked first.
      */
 
-    tk.removed = (ngx_http_openbank_idem_fd == NGX_INVALID_FILE
-                  || ngx_http_openbank_idem_lock_fd == NGX_INVALID_FILE
-                  || ngx_http_openbank_idempotency_moved(
-                                           ngx_http_openbank_idem_fd,
-                                           &ngx_http_openbank_idem_journal)
-                  || ngx_http_openbank_idempotency_moved(
-                                           ngx_http_openbank_idem_lock_fd,
-                                           &ngx_http_openbank_idem_lock));
+    j = &ngx_http_openbank_idem_j;
+
+    if (ngx_http_openbank_journal_init(j, (ngx_cycle_t *) ngx_cycle)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    tk.journal = j;
+    tk.removed = (j->fd == NGX_INVALID_FILE
+                  || j->lock_fd == NGX_INVALID_FILE
+                  || ngx_http_openbank_journal_moved(j->fd, &j->name)
+                  || ngx_http_openbank_journal_moved(j->lock_fd, &j->lock));
 
 again:
 
@@ -630,9 +548,8 @@ again:
             goto again;
         }
 
-        (void) ngx_http_openbank_store_atomic(zone,
-                                         ngx_http_openbank_idempotency_failed,
-                                         &tk);
+        /* new keys wait for the retry delay */
+        ngx_http_openbank_journal_failed(j);
         break;
 
     default: /* NGX_HTTP_OPENBANK_IDEM_UNAVAILABLE */
@@ -662,11 +579,11 @@ ngx_http_openbank_idempotency_take_atomic(ngx_http_openbank_zone_t *zone,
 {
     ngx_http_openbank_idem_take_t  *tk = data;
 
-    ngx_int_t                      rc;
-    ngx_uint_t                     unavailable;
-    ngx_http_openbank_idem_meta_t  meta;
+    ngx_int_t                         rc;
+    ngx_uint_t                        unavailable;
+    ngx_http_openbank_journal_meta_t  meta;
 
-    rc = ngx_http_openbank_idempotency_meta(zone, &meta);
+    rc = ngx_http_openbank_journal_meta(tk->journal, &meta);
 
     unavailable = (rc != NGX_OK || meta.broken
                    || (meta.failed
@@ -785,25 +702,6 @@ own:
     ic->owner = 1;
 
     return NGX_HTTP_OPENBANK_STORE_KEEP;
-}
-
-
-/* a probe of the journal failed: new keys wait for the retry delay */
-
-static ngx_int_t
-ngx_http_openbank_idempotency_failed(ngx_http_openbank_zone_t *zone,
-    void *data)
-{
-    ngx_http_openbank_idem_take_t  *tk = data;
-
-    ngx_http_openbank_idem_meta_t  meta;
-
-    if (ngx_http_openbank_idempotency_meta(zone, &meta) == NGX_OK) {
-        meta.failed = tk->now;
-        (void) ngx_http_openbank_idempotency_meta_put(zone, &meta);
-    }
-
-    return NGX_OK;
 }
 
 
@@ -931,7 +829,7 @@ ngx_http_openbank_idempotency_cleanup(void *data)
 
     if (ic->queued) {
         /* the request went away before its commit: its answer is lost */
-        ngx_queue_remove(&ic->queue);
+        ngx_queue_remove(&ic->entry.queue);
         ic->queued = 0;
         ic->finished = 0;
     }
@@ -1137,9 +1035,11 @@ ngx_http_openbank_idempotency_header(ngx_http_request_t *r,
 
         if (ngx_http_openbank_idempotency_record(r, ic) == NGX_OK) {
             ngx_queue_init(&batch);
-            ngx_queue_insert_tail(&batch, &ic->queue);
-            ngx_http_openbank_idempotency_commit(&batch, r->connection->log);
-            ngx_queue_remove(&ic->queue);
+            ngx_queue_insert_tail(&batch, &ic->entry.queue);
+            (void) ngx_http_openbank_journal_commit(&ngx_http_openbank_idem_j,
+                                                    &batch,
+                                                    r->connection->log);
+            ngx_queue_remove(&ic->entry.queue);
         }
 
         return NGX_DECLINED;
@@ -1328,19 +1228,12 @@ ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
         return ngx_http_openbank_idempotency_send(r, ic, NULL);
     }
 
-    if (ngx_http_openbank_idem_flush_event.handler == NULL) {
-        ngx_queue_init(&ngx_http_openbank_idem_batch);
-        ngx_http_openbank_idem_flush_event.handler =
-                                        ngx_http_openbank_idempotency_flush;
-        ngx_http_openbank_idem_flush_event.log = ngx_cycle->log;
-    }
-
-    ngx_queue_insert_tail(&ngx_http_openbank_idem_batch, &ic->queue);
     ic->queued = 1;
     ic->request = r;
+    ic->entry.handler = ngx_http_openbank_idempotency_durable;
     r->buffered |= NGX_HTTP_OPENBANK_IDEM_BUFFERED;
 
-    ngx_post_event(&ngx_http_openbank_idem_flush_event, &ngx_posted_events);
+    ngx_http_openbank_journal_submit(&ngx_http_openbank_idem_j, &ic->entry);
 
     return NGX_OK;
 }
@@ -1387,177 +1280,29 @@ ngx_http_openbank_idempotency_send(ngx_http_request_t *r,
 
 
 /*
- * The end of an event loop pass: commits the batch, then wakes each
- * request up through its write event (ngx_http_writer sends the answer
- * through the filters and finalises the request).
+ * The answer's record is durable (or not: the bank has acted, it goes out
+ * all the same): the request is woken up through its write event
+ * (ngx_http_writer sends the answer through the filters and finalises
+ * the request).
  */
 
 static void
-ngx_http_openbank_idempotency_flush(ngx_event_t *ev)
+ngx_http_openbank_idempotency_durable(ngx_http_openbank_journal_entry_t *e,
+    ngx_int_t rc)
 {
-    ngx_int_t                     rc;
-    ngx_thread_pool_t            *tp;
-    ngx_queue_t                  *batch;
-    ngx_http_openbank_idem_io_t  *io;
-
-    if (ngx_http_openbank_idem_busy
-        || ngx_queue_empty(&ngx_http_openbank_idem_batch))
-    {
-        /* a batch is being written: this one follows when it is done */
-        return;
-    }
-
-    /* the batch is taken whole: answers completing meanwhile wait */
-
-    batch = &ngx_http_openbank_idem_writing;
-    *batch = ngx_http_openbank_idem_batch;
-    batch->next->prev = batch;
-    batch->prev->next = batch;
-    ngx_queue_init(&ngx_http_openbank_idem_batch);
-
-    if (ngx_http_openbank_idem_task == NULL) {
-        ngx_http_openbank_idem_task = ngx_thread_task_alloc(
-                                           ngx_cycle->pool,
-                                           sizeof(ngx_http_openbank_idem_io_t));
-        if (ngx_http_openbank_idem_task == NULL) {
-            goto sync;
-        }
-
-        ngx_http_openbank_idem_task->handler =
-                                        ngx_http_openbank_idempotency_write;
-        ngx_http_openbank_idem_task->event.handler =
-                                        ngx_http_openbank_idempotency_written;
-        ngx_http_openbank_idem_task->event.log = ngx_cycle->log;
-    }
-
-    io = ngx_http_openbank_idem_task->ctx;
-
-    rc = ngx_http_openbank_idempotency_prepare(batch, io, ev->log);
-
-    if (rc == NGX_OK) {
-        tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle,
-                                 &ngx_http_openbank_idem_pool);
-
-        if (tp && ngx_thread_task_post(tp, ngx_http_openbank_idem_task)
-                  == NGX_OK)
-        {
-            ngx_http_openbank_idem_busy = 1;
-            return;
-        }
-
-        io->rc = ngx_http_openbank_journal_append(io->fd,
-                                           &ngx_http_openbank_idem_journal,
-                                           io->buf, io->len, ev->log);
-    }
-
-    ngx_http_openbank_idempotency_finish(batch, io, ev->log);
-    ngx_http_openbank_idempotency_wake(batch);
-
-    return;
-
-sync:
-
-    ngx_http_openbank_idempotency_commit(batch, ev->log);
-    ngx_http_openbank_idempotency_wake(batch);
-}
-
-
-/* in a thread of the pool: nothing but the system calls */
-
-static void
-ngx_http_openbank_idempotency_write(void *data, ngx_log_t *log)
-{
-    ngx_http_openbank_idem_io_t *io = data;
-
-    off_t            end;
-    ssize_t          n;
-    struct stat      st;
-
-    /*
-     * Blocks are reserved ahead of the appends (past the end of the
-     * file, which keeps its size), so that a sync does not also have to
-     * allocate them.
-     */
-
-    if (fstat(io->fd, &st) == 0) {
-        end = st.st_size + (off_t) io->len;
-
-        if ((off_t) st.st_blocks * 512 < end) {
-            (void) fallocate(io->fd, FALLOC_FL_KEEP_SIZE, st.st_size,
-                             NGX_HTTP_OPENBANK_IDEM_PREALLOC);
-        }
-    }
-
-    n = write(io->fd, io->buf, io->len);
-
-    if (n != (ssize_t) io->len) {
-        io->err = (n == -1) ? ngx_errno : 0;
-        io->rc = NGX_ERROR;
-        return;
-    }
-
-    if (fdatasync(io->fd) == -1) {
-        io->err = ngx_errno;
-        io->rc = NGX_DECLINED;
-        return;
-    }
-
-    io->rc = NGX_OK;
-}
-
-
-/* back in the worker: the batch is durable (or not), answer it */
-
-static void
-ngx_http_openbank_idempotency_written(ngx_event_t *ev)
-{
-    ngx_http_openbank_idem_io_t  *io;
-
-    io = ngx_http_openbank_idem_task->ctx;
-
-    ngx_http_openbank_idem_busy = 0;
-
-    if (io->rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, ev->log, io->err,
-                      "openbank: %s journal \"%V\" failed",
-                      io->rc == NGX_ERROR ? "write() to" : "fdatasync() of",
-                      &ngx_http_openbank_idem_journal);
-        io->rc = NGX_ERROR;
-    }
-
-    ngx_http_openbank_idempotency_finish(&ngx_http_openbank_idem_writing,
-                                         io, ev->log);
-    ngx_http_openbank_idempotency_wake(&ngx_http_openbank_idem_writing);
-
-    if (!ngx_queue_empty(&ngx_http_openbank_idem_batch)) {
-        ngx_post_event(&ngx_http_openbank_idem_flush_event,
-                       &ngx_posted_events);
-    }
-}
-
-
-/* the requests of a committed batch send their answers */
-
-static void
-ngx_http_openbank_idempotency_wake(ngx_queue_t *batch)
-{
-    ngx_queue_t                   *q;
     ngx_http_request_t            *r;
     ngx_http_openbank_idem_ctx_t  *ic;
 
-    while (!ngx_queue_empty(batch)) {
-        q = ngx_queue_head(batch);
-        ngx_queue_remove(q);
+    ic = (ngx_http_openbank_idem_ctx_t *)
+             ((u_char *) e - offsetof(ngx_http_openbank_idem_ctx_t, entry));
 
-        ic = ngx_queue_data(q, ngx_http_openbank_idem_ctx_t, queue);
-        ic->queued = 0;
-        ic->durable = 1;
+    ic->queued = 0;
+    ic->durable = 1;
 
-        r = ic->request;
-        r->buffered &= ~NGX_HTTP_OPENBANK_IDEM_BUFFERED;
+    r = ic->request;
+    r->buffered &= ~NGX_HTTP_OPENBANK_IDEM_BUFFERED;
 
-        ngx_post_event(r->connection->write, &ngx_posted_events);
-    }
+    ngx_post_event(r->connection->write, &ngx_posted_events);
 }
 
 
@@ -1622,7 +1367,7 @@ ngx_http_openbank_idempotency_keep(ngx_http_request_t *r,
 }
 
 
-/* the answer as a framed journal record, in ic->record */
+/* the answer as a framed journal record, in ic->entry */
 
 static ngx_int_t
 ngx_http_openbank_idempotency_record(ngx_http_request_t *r,
@@ -1647,12 +1392,12 @@ ngx_http_openbank_idempotency_record(ngx_http_request_t *r,
     len = NGX_HTTP_OPENBANK_JOURNAL_FRAME + sizeof(entry) + ic->key.len
           + sizeof(v) + resp_len;
 
-    ic->record = ngx_pnalloc(r->pool, len);
-    if (ic->record == NULL) {
+    ic->entry.record = ngx_pnalloc(r->pool, len);
+    if (ic->entry.record == NULL) {
         return NGX_ERROR;
     }
 
-    ic->record_len = len;
+    ic->entry.len = len;
 
     ngx_memzero(&entry, sizeof(entry));
     entry.expire = ic->expire;
@@ -1669,7 +1414,7 @@ ngx_http_openbank_idempotency_record(ngx_http_request_t *r,
     resp.nheaders = (uint16_t) ic->nheaders;
     resp.body_len = (uint32_t) body_len;
 
-    p = ic->record + NGX_HTTP_OPENBANK_JOURNAL_FRAME;
+    p = ic->entry.record + NGX_HTTP_OPENBANK_JOURNAL_FRAME;
     p = ngx_cpymem(p, &entry, sizeof(entry));
     p = ngx_cpymem(p, ic->key.data, ic->key.len);
     p = ngx_cpymem(p, &v, sizeof(v));
@@ -1680,7 +1425,7 @@ ngx_http_openbank_idempotency_record(ngx_http_request_t *r,
         p = ngx_cpymem(p, ic->body->pos, body_len);
     }
 
-    ngx_http_openbank_journal_frame(ic->record,
+    ngx_http_openbank_journal_frame(ic->entry.record,
                                     len - NGX_HTTP_OPENBANK_JOURNAL_FRAME);
 
     return NGX_OK;
@@ -1688,262 +1433,31 @@ ngx_http_openbank_idempotency_record(ngx_http_request_t *r,
 
 
 /*
- * Writes the batch's answers to the journal (one write, one fdatasync)
- * in the worker, then puts them in the zone: for the rare answer without
- * a body (204), and when no thread can be had.
+ * After a write, inside ngx_http_openbank_store_atomic(): each answer of
+ * the batch takes the place of its in-flight record (whether or not the
+ * write succeeded: the bank has acted, a retry must get the answer).
  */
 
 static void
-ngx_http_openbank_idempotency_commit(ngx_queue_t *batch, ngx_log_t *log)
+ngx_http_openbank_idempotency_written(ngx_http_openbank_journal_t *j,
+    ngx_queue_t *batch, uint64_t now)
 {
-    ngx_http_openbank_idem_io_t  io;
+    size_t                         skip;
+    ngx_queue_t                   *q;
+    ngx_http_openbank_idem_ctx_t  *ic;
 
-    if (ngx_http_openbank_idempotency_prepare(batch, &io, log) == NGX_OK) {
-        io.rc = ngx_http_openbank_journal_append(io.fd,
-                                           &ngx_http_openbank_idem_journal,
-                                           io.buf, io.len, log);
-    }
-
-    ngx_http_openbank_idempotency_finish(batch, &io, log);
-}
-
-
-/*
- * The batch's records in one buffer, the journal open (reopened after a
- * compaction), and a shared lock on the lock file, which keeps a
- * compaction (exclusive) from running between the write and the zone's
- * update.  NGX_OK: io->fd, io->buf and io->len are ready to write.
- */
-
-static ngx_int_t
-ngx_http_openbank_idempotency_prepare(ngx_queue_t *batch,
-    ngx_http_openbank_idem_io_t *io, ngx_log_t *log)
-{
-    u_char                         *p;
-    uint64_t                        generation, failed, expected;
-    ngx_uint_t                      level;
-    struct stat                     st;
-    ngx_queue_t                    *q;
-    ngx_http_openbank_idem_ctx_t   *ic;
-    ngx_http_openbank_idem_meta_t   meta;
-
-    io->len = 0;
-    io->buf = NULL;
-    io->zone = NULL;
-    io->rc = NGX_ERROR;
-    io->err = 0;
-    io->fd = NGX_INVALID_FILE;
-
-    for (q = ngx_queue_head(batch);
-         q != ngx_queue_sentinel(batch);
-         q = ngx_queue_next(q))
-    {
-        ic = ngx_queue_data(q, ngx_http_openbank_idem_ctx_t, queue);
-        io->len += ic->record_len;
-        io->zone = ic->zone;
-    }
-
-    if (io->zone == NULL) {
-        return NGX_ERROR;
-    }
-
-    io->buf = ngx_alloc(io->len, log);
-    if (io->buf == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = io->buf;
-
-    for (q = ngx_queue_head(batch);
-         q != ngx_queue_sentinel(batch);
-         q = ngx_queue_next(q))
-    {
-        ic = ngx_queue_data(q, ngx_http_openbank_idem_ctx_t, queue);
-        p = ngx_cpymem(p, ic->record, ic->record_len);
-    }
-
-    if (ngx_http_openbank_idempotency_open(log) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (flock(ngx_http_openbank_idem_lock_fd, LOCK_SH) == -1) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      "openbank: flock() \"%V\" failed",
-                      &ngx_http_openbank_idem_lock);
-        return NGX_ERROR;
-    }
-
-    (void) ngx_http_openbank_idempotency_meta(io->zone, &meta);
-    generation = meta.generation;
-    failed = meta.failed;
-    expected = meta.base + meta.bytes;
-
-    /*
-     * Reopened after a compaction (its generation), and when the file is
-     * no longer the one at the journal's path (removed, replaced).
-     */
-
-    if (ngx_http_openbank_idem_fd != NGX_INVALID_FILE
-        && (generation != ngx_http_openbank_idem_generation
-            || ngx_http_openbank_idempotency_moved(ngx_http_openbank_idem_fd,
-                                          &ngx_http_openbank_idem_journal)))
-    {
-        (void) close(ngx_http_openbank_idem_fd);
-        ngx_http_openbank_idem_fd = NGX_INVALID_FILE;
-    }
-
-    if (ngx_http_openbank_idem_fd == NGX_INVALID_FILE) {
-        ngx_http_openbank_idem_fd = ngx_http_openbank_journal_open(
-                                       &ngx_http_openbank_idem_journal, log);
-        ngx_http_openbank_idem_generation = generation;
-
-        /*
-         * Shorter than what was written to it: made anew, the records
-         * before are not in it.  Appends would go to a journal no restart
-         * could rebuild the zone from: it is rewritten from the zone
-         * after this write.  An [alert] unless the failure it follows
-         * (the directory gone) had one.
-         */
-
-        if (ngx_http_openbank_idem_fd != NGX_INVALID_FILE
-            && fstat(ngx_http_openbank_idem_fd, &st) == 0
-            && (uint64_t) st.st_size < expected)
-        {
-            level = failed ? NGX_LOG_NOTICE : NGX_LOG_ALERT;
-
-            ngx_log_error(level, log, 0,
-                          "openbank: idempotency journal \"%V\" was "
-                          "removed or replaced (%O bytes, %uL expected): "
-                          "it is made again from the records of the zone",
-                          &ngx_http_openbank_idem_journal, st.st_size,
-                          expected);
-
-            ngx_http_openbank_idem_lost = 1;
-        }
-    }
-
-    if (ngx_http_openbank_idem_fd == NGX_INVALID_FILE) {
-        (void) flock(ngx_http_openbank_idem_lock_fd, LOCK_UN);
-        return NGX_ERROR;
-    }
-
-    io->fd = ngx_http_openbank_idem_fd;
-
-    return NGX_OK;
-}
-
-
-/*
- * After the write: each answer of the batch goes into the zone in place
- * of its in-flight record (whether or not the write succeeded: the bank
- * has acted, a retry must get the answer), the lock is released.  A
- * failed write is logged and makes new keys 503 for a while.
- */
-
-static void
-ngx_http_openbank_idempotency_finish(ngx_queue_t *batch,
-    ngx_http_openbank_idem_io_t *io, ngx_log_t *log)
-{
-    ngx_int_t                        compact, full, recovered;
-    ngx_core_conf_t                 *ccf;
-    ngx_http_openbank_zone_t        *zone;
-    ngx_http_openbank_idem_finish_t  fin;
-    ngx_http_openbank_main_conf_t   *obmcf;
-
-    if (io->buf) {
-        ngx_free(io->buf);
-        io->buf = NULL;
-    }
-
-    zone = io->zone;
-
-    if (zone == NULL) {
-        return;
-    }
-
-    fin.batch = batch;
-    fin.io = io;
-    fin.full = 0;
-    fin.compact = 0;
-    fin.recovered = 0;
-
-    (void) ngx_http_openbank_store_atomic(zone,
-                                   ngx_http_openbank_idempotency_finish_atomic,
-                                   &fin);
-
-    full = fin.full;
-    compact = fin.compact;
-    recovered = fin.recovered;
-
-    if (io->fd != NGX_INVALID_FILE) {
-        (void) flock(ngx_http_openbank_idem_lock_fd, LOCK_UN);
-    }
-
-    obmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                                ngx_http_openbank_module);
-
-    if (full) {
-        ngx_log_error(NGX_LOG_ALERT, log, 0,
-                      "openbank: zone \"%V\" is full, %i answers to "
-                      "idempotency keys are kept only in the journal",
-                      &obmcf->shm_zone->shm.name, full);
-    }
-
-    if (io->rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, log, 0,
-                      "openbank: answers to idempotency keys are not "
-                      "durable; new keys are refused until the journal "
-                      "is writable");
-    }
-
-    if (recovered) {
-        ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                      "openbank: idempotency journal \"%V\" written "
-                      "again: new keys are accepted",
-                      &ngx_http_openbank_idem_journal);
-    }
-
-    if (compact) {
-        ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx,
-                                               ngx_core_module);
-
-        /* not done (another process holds the lock): after the next write */
-
-        if (ngx_http_openbank_idempotency_compact(zone, ccf->user, log)
-            == NGX_OK)
-        {
-            ngx_http_openbank_idem_lost = 0;
-        }
-    }
-}
-
-
-/*
- * The batch's answers take the place of their in-flight records, and the
- * journal's bookkeeping follows the write, under one lock.
- */
-
-static ngx_int_t
-ngx_http_openbank_idempotency_finish_atomic(ngx_http_openbank_zone_t *zone,
-    void *data)
-{
-    ngx_http_openbank_idem_finish_t  *fin = data;
-
-    size_t                          skip;
-    ngx_queue_t                    *q;
-    ngx_http_openbank_idem_io_t    *io;
-    ngx_http_openbank_idem_ctx_t   *ic;
-    ngx_http_openbank_idem_meta_t   meta;
-
-    io = fin->io;
     skip = NGX_HTTP_OPENBANK_JOURNAL_FRAME
            + sizeof(ngx_http_openbank_idem_entry_t);
 
-    for (q = ngx_queue_head(fin->batch);
-         q != ngx_queue_sentinel(fin->batch);
+    ngx_http_openbank_idem_full = 0;
+
+    for (q = ngx_queue_head(batch);
+         q != ngx_queue_sentinel(batch);
          q = ngx_queue_next(q))
     {
-        ic = ngx_queue_data(q, ngx_http_openbank_idem_ctx_t, queue);
+        ic = (ngx_http_openbank_idem_ctx_t *)
+                 ((u_char *) q - offsetof(ngx_http_openbank_idem_ctx_t,
+                                          entry.queue));
 
         /*
          * The answer replaces what the key holds: the in-flight record
@@ -1951,11 +1465,11 @@ ngx_http_openbank_idempotency_finish_atomic(ngx_http_openbank_zone_t *zone,
          * freed only by expiry, never while unexpired and ours.
          */
 
-        if (ngx_http_openbank_store_set(zone,
+        if (ngx_http_openbank_store_set(j->zone,
                                         NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
                                         &ic->key,
-                                        ic->record + skip + ic->key.len,
-                                        ic->record_len - skip - ic->key.len,
+                                        ic->entry.record + skip + ic->key.len,
+                                        ic->entry.len - skip - ic->key.len,
                                         ic->expire)
             == NGX_OK)
         {
@@ -1968,39 +1482,14 @@ ngx_http_openbank_idempotency_finish_atomic(ngx_http_openbank_zone_t *zone,
          * retry at once, which reaches the bank and its own key.
          */
 
-        fin->full++;
+        ngx_http_openbank_idem_full++;
 
-        (void) ngx_http_openbank_store_update(zone,
+        (void) ngx_http_openbank_store_update(j->zone,
                                        NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
                                        &ic->key, 0, 0,
                                        ngx_http_openbank_idempotency_disown,
                                        NULL);
     }
-
-    (void) ngx_http_openbank_idempotency_meta(zone, &meta);
-
-    if (io->rc == NGX_OK) {
-        fin->recovered = (meta.failed != 0);
-        meta.failed = 0;
-        meta.bytes += io->len;
-
-        if ((meta.bytes > NGX_HTTP_OPENBANK_IDEM_COMPACT_MIN
-             && meta.bytes > meta.base)
-            || ngx_http_openbank_idem_lost)
-        {
-            fin->compact = 1;
-        }
-
-    } else {
-        meta.failed = ngx_http_openbank_now_ms();
-    }
-
-    if (ngx_http_openbank_idempotency_meta_put(zone, &meta) != NGX_OK) {
-        fin->recovered = 0;
-        fin->compact = 0;
-    }
-
-    return NGX_OK;
 }
 
 
@@ -2018,145 +1507,31 @@ ngx_http_openbank_idempotency_disown(ngx_http_openbank_store_value_t *sv,
 }
 
 
-/*
- * The journal's bookkeeping record, copied out: NGX_DECLINED (zeroed)
- * when the zone has none; never deleted (no expiry, not evictable).
- */
+/* a failed write makes new keys 503 for a while (take()) */
 
-static ngx_int_t
-ngx_http_openbank_idempotency_meta(ngx_http_openbank_zone_t *zone,
-    ngx_http_openbank_idem_meta_t *meta)
-{
-    if (ngx_http_openbank_store_get(zone, NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                    &ngx_http_openbank_idem_meta_key, meta,
-                                    sizeof(ngx_http_openbank_idem_meta_t),
-                                    NULL)
-        == sizeof(ngx_http_openbank_idem_meta_t))
-    {
-        return NGX_OK;
-    }
-
-    ngx_memzero(meta, sizeof(ngx_http_openbank_idem_meta_t));
-
-    return NGX_DECLINED;
-}
-
-
-static ngx_int_t
-ngx_http_openbank_idempotency_meta_put(ngx_http_openbank_zone_t *zone,
-    ngx_http_openbank_idem_meta_t *meta)
-{
-    ngx_int_t  rc;
-
-    rc = ngx_http_openbank_store_update(zone,
-                                      NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                      &ngx_http_openbank_idem_meta_key,
-                                      sizeof(ngx_http_openbank_idem_meta_t),
-                                      0,
-                                      ngx_http_openbank_idempotency_meta_copy,
-                                      meta);
-
-    return (rc == NGX_HTTP_OPENBANK_STORE_KEEP) ? NGX_OK : NGX_ERROR;
-}
-
-
-static ngx_int_t
-ngx_http_openbank_idempotency_meta_copy(ngx_http_openbank_store_value_t *sv,
-    void *data)
-{
-    ngx_memcpy(sv->value, data, sizeof(ngx_http_openbank_idem_meta_t));
-
-    return NGX_HTTP_OPENBANK_STORE_KEEP;
-}
-
-
-/* the journal is not to be trusted: idempotent requests are refused */
-
-static ngx_int_t
-ngx_http_openbank_idempotency_broken(ngx_http_openbank_zone_t *zone)
-{
-    ngx_http_openbank_idem_meta_t  meta;
-
-    (void) ngx_http_openbank_idempotency_meta(zone, &meta);
-    meta.broken = 1;
-
-    return ngx_http_openbank_idempotency_meta_put(zone, &meta);
-}
-
-
-static ngx_int_t
-ngx_http_openbank_idempotency_paths(ngx_cycle_t *cycle, ngx_str_t *state)
-{
-    u_char  *p;
-
-    if (ngx_http_openbank_idem_journal.len) {
-        return NGX_OK;
-    }
-
-    p = ngx_pnalloc(cycle->pool, 2 * state->len
-                                 + sizeof("/idempotency.journal")
-                                 + sizeof("/idempotency.lock"));
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_openbank_idem_journal.data = p;
-    p = ngx_sprintf(p, "%V/idempotency.journal%Z", state);
-    ngx_http_openbank_idem_journal.len = p - 1
-                                         - ngx_http_openbank_idem_journal.data;
-
-    ngx_http_openbank_idem_lock.data = p;
-    p = ngx_sprintf(p, "%V/idempotency.lock%Z", state);
-    ngx_http_openbank_idem_lock.len = p - 1 - ngx_http_openbank_idem_lock.data;
-
-    return NGX_OK;
-}
-
-
-/* a worker opens the lock file on its first write */
-
-static ngx_int_t
-ngx_http_openbank_idempotency_open(ngx_log_t *log)
+static void
+ngx_http_openbank_idempotency_after(ngx_http_openbank_journal_t *j,
+    ngx_int_t rc, ngx_log_t *log)
 {
     ngx_http_openbank_main_conf_t  *obmcf;
 
-    if (ngx_http_openbank_idem_lock_fd != NGX_INVALID_FILE) {
+    if (ngx_http_openbank_idem_full) {
+        obmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                    ngx_http_openbank_module);
 
-        if (!ngx_http_openbank_idempotency_moved(
-                                           ngx_http_openbank_idem_lock_fd,
-                                           &ngx_http_openbank_idem_lock))
-        {
-            return NGX_OK;
-        }
-
-        /* removed with the directory: the others reopen it too */
-
-        (void) close(ngx_http_openbank_idem_lock_fd);
-        ngx_http_openbank_idem_lock_fd = NGX_INVALID_FILE;
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "openbank: zone \"%V\" is full, %i answers to "
+                      "idempotency keys are kept only in the journal",
+                      &obmcf->shm_zone->shm.name,
+                      ngx_http_openbank_idem_full);
     }
 
-    obmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                                ngx_http_openbank_module);
-
-    if (ngx_http_openbank_idempotency_paths((ngx_cycle_t *) ngx_cycle,
-                                            &obmcf->state_path)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "openbank: answers to idempotency keys are not "
+                      "durable; new keys are refused until the journal "
+                      "is writable");
     }
-
-    ngx_http_openbank_idem_lock_fd = open(
-                              (char *) ngx_http_openbank_idem_lock.data,
-                              O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-
-    if (ngx_http_openbank_idem_lock_fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      "openbank: open() \"%V\" failed",
-                      &ngx_http_openbank_idem_lock);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
 }
 
 
@@ -2168,24 +1543,13 @@ ngx_http_openbank_idempotency_open(ngx_log_t *log)
 static ngx_int_t
 ngx_http_openbank_idempotency_probe(ngx_log_t *log, ngx_uint_t level)
 {
-    ngx_fd_t                        fd;
-    ngx_str_t                      *name;
-    ngx_uint_t                      i;
-    ngx_http_openbank_main_conf_t  *obmcf;
-
-    obmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                                ngx_http_openbank_module);
-
-    if (ngx_http_openbank_idempotency_paths((ngx_cycle_t *) ngx_cycle,
-                                            &obmcf->state_path)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    ngx_fd_t    fd;
+    ngx_str_t  *name;
+    ngx_uint_t  i;
 
     for (i = 0; i < 2; i++) {
-        name = i ? &ngx_http_openbank_idem_lock
-                 : &ngx_http_openbank_idem_journal;
+        name = i ? &ngx_http_openbank_idem_j.lock
+                 : &ngx_http_openbank_idem_j.name;
 
         fd = open((char *) name->data,
                   (i ? O_RDWR : O_WRONLY | O_APPEND) | O_CREAT | O_CLOEXEC,
@@ -2207,133 +1571,36 @@ ngx_http_openbank_idempotency_probe(ngx_log_t *log, ngx_uint_t level)
 
 
 /*
- * The file this process holds open is no longer the one at "name": it
- * was removed, replaced, or its directory was.
+ * For a compaction, inside ngx_http_openbank_store_atomic(): the framed
+ * records of the answers the zone keeps (NULL "buf": their size).
  */
 
-static ngx_uint_t
-ngx_http_openbank_idempotency_moved(ngx_fd_t fd, ngx_str_t *name)
+static size_t
+ngx_http_openbank_idempotency_dump(ngx_http_openbank_journal_t *j,
+    u_char *buf, uint64_t now)
 {
-    struct stat  held, st;
+    ngx_http_openbank_journal_dump_t  dp;
 
-    if (fstat(fd, &held) == -1) {
-        return 0;
-    }
+    dp.buf = buf;
+    dp.p = buf;
+    dp.size = 0;
 
-    if (stat((char *) name->data, &st) == -1) {
-        return 1;
-    }
+    (void) ngx_http_openbank_store_walk(j->zone,
+                                  NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                  ngx_http_openbank_idempotency_dump_entry,
+                                  &dp);
 
-    return held.st_ino != st.st_ino || held.st_dev != st.st_dev;
+    return buf ? (size_t) (dp.p - buf) : dp.size;
 }
 
 
-/*
- * Rewrites the journal with the records the zone holds (expired ones are
- * gone).  Only one process compacts; the others' writes wait for it on
- * the lock file, then reopen the new journal (its generation changed).
- * NGX_OK: rewritten; NGX_DECLINED: another process holds the lock (it
- * appends or compacts); NGX_ERROR: not rewritten (logged).
- */
-
 static ngx_int_t
-ngx_http_openbank_idempotency_compact(ngx_http_openbank_zone_t *zone,
-    ngx_uid_t user, ngx_log_t *log)
-{
-    u_char                            *buf;
-    size_t                             size;
-    ngx_int_t                          rc;
-    ngx_http_openbank_idem_compact_t   cp;
-
-    if (ngx_http_openbank_idem_lock_fd != NGX_INVALID_FILE
-        && flock(ngx_http_openbank_idem_lock_fd, LOCK_EX | LOCK_NB) == -1)
-    {
-        return NGX_DECLINED;
-    }
-
-    rc = NGX_ERROR;
-    cp.log = log;
-
-    if (ngx_http_openbank_store_atomic(zone,
-                                  ngx_http_openbank_idempotency_compact_atomic,
-                                  &cp)
-        != NGX_OK)
-    {
-        goto done;
-    }
-
-    buf = cp.buf;
-    size = cp.size;
-
-    if (ngx_http_openbank_journal_rewrite(&ngx_http_openbank_idem_journal,
-                                          buf, size, user, log)
-        == NGX_OK)
-    {
-        (void) ngx_http_openbank_store_atomic(zone,
-                                   ngx_http_openbank_idempotency_compacted,
-                                   &size);
-
-        ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                      "openbank: idempotency journal compacted to %uz "
-                      "bytes", size);
-
-        rc = NGX_OK;
-    }
-
-    ngx_free(buf);
-
-done:
-
-    if (ngx_http_openbank_idem_lock_fd != NGX_INVALID_FILE) {
-        (void) flock(ngx_http_openbank_idem_lock_fd, LOCK_UN);
-    }
-
-    return rc;
-}
-
-
-/* every kept answer, framed as the journal's records, under one lock */
-
-static ngx_int_t
-ngx_http_openbank_idempotency_compact_atomic(ngx_http_openbank_zone_t *zone,
+ngx_http_openbank_idempotency_dump_entry(ngx_http_openbank_store_value_t *sv,
     void *data)
 {
-    ngx_http_openbank_idem_compact_t  *cp = data;
+    ngx_http_openbank_journal_dump_t  *dp = data;
 
-    cp->size = 0;
-    cp->buf = NULL;
-
-    (void) ngx_http_openbank_store_walk(zone,
-                                  NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                  ngx_http_openbank_idempotency_compact_entry,
-                                  cp);
-
-    cp->buf = ngx_alloc(cp->size ? cp->size : 1, cp->log);
-    if (cp->buf == NULL) {
-        return NGX_ERROR;
-    }
-
-    cp->p = cp->buf;
-
-    (void) ngx_http_openbank_store_walk(zone,
-                                  NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                  ngx_http_openbank_idempotency_compact_entry,
-                                  cp);
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_openbank_idempotency_compact_entry(
-    ngx_http_openbank_store_value_t *sv, void *data)
-{
-    ngx_http_openbank_idem_compact_t  *cp = data;
-
-    u_char                          *start;
-    size_t                           len;
-    ngx_http_openbank_idem_t        *v;
-    ngx_http_openbank_idem_entry_t   entry;
+    ngx_http_openbank_idem_t  *v;
 
     /* the bookkeeping record's key begins with a NUL */
 
@@ -2347,48 +1614,19 @@ ngx_http_openbank_idempotency_compact_entry(
         return NGX_HTTP_OPENBANK_STORE_KEEP;
     }
 
-    len = sizeof(entry) + sv->key.len + sv->len;
-
-    if (cp->buf == NULL) {
-        cp->size += NGX_HTTP_OPENBANK_JOURNAL_FRAME + len;
+    if (dp->buf == NULL) {
+        dp->size += NGX_HTTP_OPENBANK_JOURNAL_FRAME
+                    + sizeof(ngx_http_openbank_idem_entry_t)
+                    + sv->key.len + sv->len;
         return NGX_HTTP_OPENBANK_STORE_KEEP;
     }
 
-    start = cp->p;
-    cp->p += NGX_HTTP_OPENBANK_JOURNAL_FRAME;
-
-    ngx_memzero(&entry, sizeof(entry));
-    entry.expire = sv->expire;
-    entry.key_len = (uint16_t) sv->key.len;
-    entry.type = NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE;
-
-    cp->p = ngx_cpymem(cp->p, &entry, sizeof(entry));
-    cp->p = ngx_cpymem(cp->p, sv->key.data, sv->key.len);
-    cp->p = ngx_cpymem(cp->p, v, sv->len);
-
-    ngx_http_openbank_journal_frame(start, len);
+    dp->p = ngx_http_openbank_journal_record(dp->p,
+                                             NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE,
+                                             sv->expire, &sv->key, sv->value,
+                                             sv->len);
 
     return NGX_HTTP_OPENBANK_STORE_KEEP;
-}
-
-
-/* the journal was rewritten: its size is the new base */
-
-static ngx_int_t
-ngx_http_openbank_idempotency_compacted(ngx_http_openbank_zone_t *zone,
-    void *data)
-{
-    size_t  *size = data;
-
-    ngx_http_openbank_idem_meta_t  meta;
-
-    (void) ngx_http_openbank_idempotency_meta(zone, &meta);
-
-    meta.generation++;
-    meta.bytes = 0;
-    meta.base = *size;
-
-    return ngx_http_openbank_idempotency_meta_put(zone, &meta);
 }
 
 
@@ -2403,11 +1641,10 @@ ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
 {
     size_t                          skipped;
     ngx_int_t                       rc;
-    ngx_fd_t                        fd;
     ngx_core_conf_t                *ccf;
     ngx_http_openbank_zone_t       *zone;
+    ngx_http_openbank_journal_t    *j;
     ngx_http_openbank_idem_load_t   ld;
-    ngx_http_openbank_idem_meta_t   meta;
     ngx_http_openbank_main_conf_t  *obmcf;
 
     /*
@@ -2431,16 +1668,21 @@ ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
     }
 
     zone = obmcf->shm_zone->data;
+    j = &ngx_http_openbank_idem_j;
 
-    ngx_memzero(&meta, sizeof(ngx_http_openbank_idem_meta_t));
+    /* the names of this cycle's "openbank_state" */
 
-    rc = ngx_http_openbank_store_add(zone, NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                     &ngx_http_openbank_idem_meta_key, &meta,
-                                     sizeof(ngx_http_openbank_idem_meta_t),
-                                     0);
+    ngx_http_openbank_journal_reset(j);
+
+    if (ngx_http_openbank_journal_init(j, cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_openbank_journal_meta_add(j);
 
     if (rc == NGX_DECLINED) {
         /* a reload: the zone already holds the journal */
+        ngx_http_openbank_journal_reset(j);
         return NGX_OK;
     }
 
@@ -2451,44 +1693,24 @@ ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    ngx_http_openbank_idem_journal.len = 0;
-
-    if (ngx_http_openbank_idempotency_paths(cycle, &obmcf->state_path)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
     ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
 
     /* the lock file, owned by the workers' user */
 
-    fd = open((char *) ngx_http_openbank_idem_lock.data,
-              O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-
-    if (fd == NGX_INVALID_FILE
-        || (ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT && geteuid() == 0
-            && fchown(fd, ccf->user, (gid_t) -1) == -1))
-    {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
-                      "openbank: cannot create \"%V\": idempotent requests "
-                      "will be refused", &ngx_http_openbank_idem_lock);
-        (void) ngx_http_openbank_idempotency_broken(zone);
-
-        if (fd != NGX_INVALID_FILE) {
-            (void) close(fd);
-        }
-
+    if (ngx_http_openbank_journal_start(j, cycle, ccf->user) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "openbank: idempotent requests will be refused");
+        ngx_http_openbank_journal_broken(j);
+        ngx_http_openbank_journal_reset(j);
         return NGX_OK;
     }
-
-    (void) close(fd);
 
     ld.zone = zone;
     ld.log = cycle->log;
     ld.now = ngx_http_openbank_now_ms();
     ld.loaded = 0;
     ld.full = 0;
+    ld.skipped = 0;
 
     (void) ngx_http_openbank_store_atomic(zone,
                                      ngx_http_openbank_idempotency_load_atomic,
@@ -2500,38 +1722,35 @@ ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "openbank: idempotency journal \"%V\" is unreadable: "
                       "idempotent requests will be refused with 503",
-                      &ngx_http_openbank_idem_journal);
-        (void) ngx_http_openbank_idempotency_broken(zone);
+                      &j->name);
+        ngx_http_openbank_journal_broken(j);
+        ngx_http_openbank_journal_reset(j);
         return NGX_OK;
     }
 
     if (skipped) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
                       "openbank: idempotency journal \"%V\": %uz bytes of "
-                      "torn or damaged records ignored",
-                      &ngx_http_openbank_idem_journal, skipped);
+                      "torn or damaged records ignored", &j->name, skipped);
     }
 
     ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
                   "openbank: %ui idempotency records restored from \"%V\"",
-                  ld.loaded, &ngx_http_openbank_idem_journal);
+                  ld.loaded, &j->name);
 
     if (ld.full) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "openbank: zone \"%V\" cannot hold the idempotency "
                       "journal: %ui records left out, journal kept as is",
                       &obmcf->shm_zone->shm.name, ld.full);
-        return NGX_OK;
-    }
 
-    if (rc == NGX_OK || skipped) {
-        (void) ngx_http_openbank_idempotency_compact(zone, ccf->user,
-                                                     cycle->log);
+    } else if (rc == NGX_OK || skipped) {
+        (void) ngx_http_openbank_journal_compact(j, ccf->user, cycle->log);
     }
 
     /* the workers open the files under their own names */
 
-    ngx_http_openbank_idem_journal.len = 0;
+    ngx_http_openbank_journal_reset(j);
 
     return NGX_OK;
 }
@@ -2614,10 +1833,17 @@ ngx_http_openbank_idempotency_load_atomic(ngx_http_openbank_zone_t *zone,
 {
     ngx_http_openbank_idem_load_t  *ld = data;
 
-    ld->rc = ngx_http_openbank_journal_read(&ngx_http_openbank_idem_journal,
-                                            ld->log,
-                                          ngx_http_openbank_idempotency_load,
-                                            ld, &ld->skipped);
+    ngx_http_openbank_journal_pt  handlers[NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE
+                                           + 1];
+
+    ngx_memzero(handlers, sizeof(handlers));
+    handlers[NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE] =
+                                        ngx_http_openbank_idempotency_load;
+
+    ld->rc = ngx_http_openbank_journal_replay(&ngx_http_openbank_idem_j,
+                                              ld->log, handlers,
+                                              NGX_HTTP_OPENBANK_IDEM_ENTRY_DONE
+                                              + 1, ld, &ld->skipped);
 
     return NGX_OK;
 }

@@ -2,9 +2,14 @@
 /*
  * Copyright (C) The OpenBank gateway authors
  *
- * An append-only journal of records under "openbank_state": the durable
- * half of state that must survive a restart the moment it is written
- * (idempotency records).  Nothing here knows what a record means.
+ * The module's journals: append-only files of records under
+ * "openbank_state", the durable half of state that must survive a
+ * restart the moment it is written (idempotency answers, revocations).
+ * Nothing here knows what a record means: its owner gives the table of
+ * the zone its records live in, what to do with a written batch, and how
+ * to dump the zone's records for a compaction; both run inside
+ * ngx_http_openbank_store_atomic(), and the journal's own bookkeeping is
+ * a record of that table, read and changed through the store only.
  *
  * On disk, each record is a 12-byte frame and its payload:
  *
@@ -12,13 +17,27 @@
  *
  * (the CRC-32 of zlib, gzip and nginx's ngx_crc32_long(): zlib's is faster)
  *
- * in host byte order.  An append is one write() with O_APPEND (whole
- * records never interleave between workers) followed by fdatasync(), so
- * a record the caller was told is written is on disk.  Reading stops at
- * nothing: a torn or corrupt record (a crash in the middle of a write)
- * is skipped by searching for the next frame whose checksum holds, and
- * a torn last record is simply ignored.  A rewrite (compaction) is a
- * temporary file, fsync, rename over the journal, fsync of the folder.
+ * in host byte order; a payload starts with ngx_http_openbank_journal_
+ * head_t (expiry, key length, the record's type), then the key and the
+ * value.  Reading stops at nothing: a torn or corrupt record (a crash in
+ * the middle of a write) is skipped by searching for the next frame whose
+ * checksum holds, and a torn last record is simply ignored.
+ *
+ * A worker's event loop never waits for the lock.  The records completed
+ * during one pass of the loop are a batch, written with one write() (with
+ * O_APPEND: whole records never interleave between workers) and one
+ * fdatasync() by a thread of nginx's default thread pool, which first
+ * takes a shared flock() of "<file>.lock"; each record's handler runs
+ * once the batch is durable, or not.  Only a record that cannot wait (an
+ * answer without a body) and a batch when no thread can be had are
+ * written in the worker, the lock only tried
+ * (ngx_http_openbank_journal_commit()).  A compaction rewrites the journal
+ * from the zone: the worker takes the lock exclusively without waiting
+ * (else it is tried again after the next write), dumps the zone, and a
+ * thread replaces the file atomically (ngx_http_openbank_state.c).  A
+ * journal found shorter than what was written to it (removed under the
+ * gateway), or after a failed write, is rewritten from the zone after
+ * the next write that works.  See docs/architecture.md.
  */
 
 
@@ -26,10 +45,110 @@
 #include <zlib.h>
 
 
-#define NGX_HTTP_OPENBANK_JOURNAL_MAGIC   0x314a424fU    /* "OBJ1" */
-#define NGX_HTTP_OPENBANK_JOURNAL_MAX     (1024 * 1024 * 1024)
+#define NGX_HTTP_OPENBANK_JOURNAL_MAGIC     0x314a424fU    /* "OBJ1" */
+#define NGX_HTTP_OPENBANK_JOURNAL_MAX       (1024 * 1024 * 1024)
+#define NGX_HTTP_OPENBANK_JOURNAL_COMPACT   (4 * 1024 * 1024)
+#define NGX_HTTP_OPENBANK_JOURNAL_PREALLOC  (1024 * 1024)
 
 
+/* one write or one compaction, between the worker and a thread */
+
+typedef struct {
+    ngx_http_openbank_journal_t  *journal;
+    u_char                       *buf;
+    size_t                        len;
+    ngx_fd_t                      fd;          /* appends */
+    ngx_fd_t                      lock_fd;
+    ngx_uid_t                     user;        /* compaction */
+    ngx_int_t                     rc;
+    ngx_err_t                     err;
+    const char                   *failed;      /* the call that failed */
+    off_t                         size;        /* before the append */
+    uint64_t                      generation;  /* before the append */
+    uint64_t                      expected;
+    uint64_t                      was_failed;
+    unsigned                      compact:1;
+    unsigned                      locked:1;
+    unsigned                      reopened:1;
+    unsigned                      unlocked:1;  /* written without it */
+} ngx_http_openbank_journal_io_t;
+
+
+typedef struct {
+    ngx_http_openbank_journal_pt  *handlers;
+    ngx_uint_t                     n;
+    void                          *data;
+} ngx_http_openbank_journal_types_t;
+
+
+/* a compaction's dump of the zone */
+
+typedef struct {
+    ngx_http_openbank_journal_io_t    *io;
+    ngx_log_t                         *log;
+} ngx_http_openbank_journal_dumping_t;
+
+
+/* what ngx_http_openbank_journal_mark() sets in the bookkeeping */
+
+typedef struct {
+    uint64_t                       failed;
+    ngx_uint_t                     broken;
+} ngx_http_openbank_journal_mark_t;
+
+
+/* after a write: the batch into the zone and the bookkeeping, at once */
+
+typedef struct {
+    ngx_http_openbank_journal_t       *journal;
+    ngx_queue_t                       *batch;
+    ngx_http_openbank_journal_io_t    *io;
+    uint64_t                           now;
+    ngx_int_t                          rc;     /* of the bookkeeping */
+    ngx_uint_t                         lost;
+    ngx_uint_t                         recovered;
+    ngx_http_openbank_journal_meta_t   meta;   /* as it is after */
+} ngx_http_openbank_journal_finish_t;
+
+
+static ngx_int_t ngx_http_openbank_journal_read(ngx_str_t *name,
+    ngx_log_t *log, ngx_http_openbank_journal_pt handler, void *data,
+    size_t *skipped);
+static ngx_int_t ngx_http_openbank_journal_type(void *data, u_char *payload,
+    size_t len);
+static void ngx_http_openbank_journal_flush(ngx_event_t *ev);
+static ngx_int_t ngx_http_openbank_journal_prepare(
+    ngx_http_openbank_journal_t *j, ngx_queue_t *batch,
+    ngx_http_openbank_journal_io_t *io, ngx_log_t *log);
+static void ngx_http_openbank_journal_append(
+    ngx_http_openbank_journal_io_t *io, ngx_uint_t wait);
+static void ngx_http_openbank_journal_thread(void *data, ngx_log_t *log);
+static void ngx_http_openbank_journal_done(ngx_event_t *ev);
+static void ngx_http_openbank_journal_finish(ngx_http_openbank_journal_t *j,
+    ngx_queue_t *batch, ngx_http_openbank_journal_io_t *io, ngx_log_t *log);
+static void ngx_http_openbank_journal_compacted(
+    ngx_http_openbank_journal_t *j, ngx_http_openbank_journal_io_t *io,
+    ngx_log_t *log);
+static ngx_int_t ngx_http_openbank_journal_task(
+    ngx_http_openbank_journal_t *j, ngx_log_t *log);
+static ngx_int_t ngx_http_openbank_journal_meta_update(
+    ngx_http_openbank_journal_t *j, ngx_http_openbank_store_handler_pt handler,
+    void *data);
+static ngx_int_t ngx_http_openbank_journal_mark(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_journal_finish_atomic(
+    ngx_http_openbank_zone_t *zone, void *data);
+static ngx_int_t ngx_http_openbank_journal_wrote(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_journal_dump_atomic(
+    ngx_http_openbank_zone_t *zone, void *data);
+static ngx_int_t ngx_http_openbank_journal_rewritten(
+    ngx_http_openbank_store_value_t *sv, void *data);
+
+
+static ngx_str_t  ngx_http_openbank_journal_meta_key =
+    ngx_string("\0journal");
+static ngx_str_t  ngx_http_openbank_journal_pool = ngx_string("default");
 
 
 /*
@@ -50,51 +169,1075 @@ ngx_http_openbank_journal_frame(u_char *rec, size_t len)
 }
 
 
-ngx_fd_t
-ngx_http_openbank_journal_open(ngx_str_t *name, ngx_log_t *log)
+/*
+ * A whole framed record at "p" (NGX_HTTP_OPENBANK_JOURNAL_FRAME, the
+ * head, the key and "len" bytes of value); returns its end.
+ */
+
+u_char *
+ngx_http_openbank_journal_record(u_char *p, ngx_uint_t type,
+    uint64_t expire, ngx_str_t *key, u_char *value, size_t len)
 {
-    ngx_fd_t  fd;
+    u_char                            *start;
+    ngx_http_openbank_journal_head_t   head;
 
-    fd = open((char *) name->data, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-              0600);
+    start = p;
+    p += NGX_HTTP_OPENBANK_JOURNAL_FRAME;
 
-    if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      "openbank: open() journal \"%V\" failed", name);
+    ngx_memzero(&head, sizeof(head));
+    head.expire = expire;
+    head.key_len = (uint16_t) key->len;
+    head.type = (u_char) type;
+
+    p = ngx_cpymem(p, &head, sizeof(head));
+    p = ngx_cpymem(p, key->data, key->len);
+
+    if (len) {
+        p = ngx_cpymem(p, value, len);
     }
 
-    return fd;
+    len = p - start - NGX_HTTP_OPENBANK_JOURNAL_FRAME;
+
+    ngx_http_openbank_journal_frame(start, len);
+
+    return p;
+}
+
+
+/* this process's names and queues of the journal, once */
+
+ngx_int_t
+ngx_http_openbank_journal_init(ngx_http_openbank_journal_t *j,
+    ngx_cycle_t *cycle)
+{
+    u_char                         *p;
+    size_t                          len;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    if (j->ready) {
+        return NGX_OK;
+    }
+
+    obmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                ngx_http_openbank_module);
+
+    len = obmcf->state_path.len + 1 + ngx_strlen(j->file);
+
+    p = ngx_pnalloc(cycle->pool, 2 * len + sizeof(".journal")
+                                 + sizeof(".lock"));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    j->name.data = p;
+    p = ngx_sprintf(p, "%V/%s.journal%Z", &obmcf->state_path, j->file);
+    j->name.len = p - 1 - j->name.data;
+
+    j->lock.data = p;
+    p = ngx_sprintf(p, "%V/%s.lock%Z", &obmcf->state_path, j->file);
+    j->lock.len = p - 1 - j->lock.data;
+
+    j->fd = NGX_INVALID_FILE;
+    j->lock_fd = NGX_INVALID_FILE;
+    j->busy = 0;
+    j->lost = 0;
+    j->task = NULL;
+    j->zone = obmcf->shm_zone->data;
+
+    ngx_queue_init(&j->batch);
+    ngx_queue_init(&j->writing);
+
+    ngx_memzero(&j->flush, sizeof(ngx_event_t));
+    j->flush.handler = ngx_http_openbank_journal_flush;
+    j->flush.data = j;
+    j->flush.log = cycle->log;
+
+    j->ready = 1;
+
+    return NGX_OK;
+}
+
+
+/* the master at start is done with it: the workers open their own */
+
+void
+ngx_http_openbank_journal_reset(ngx_http_openbank_journal_t *j)
+{
+    if (!j->ready) {
+        return;
+    }
+
+    if (j->fd != NGX_INVALID_FILE) {
+        (void) close(j->fd);
+    }
+
+    if (j->lock_fd != NGX_INVALID_FILE) {
+        (void) close(j->lock_fd);
+    }
+
+    j->ready = 0;
 }
 
 
 /*
- * Writes framed records (one buffer, one write) and waits until they are
- * on disk.  NGX_ERROR means the caller must not believe them durable.
+ * The journal's bookkeeping record, copied out: NGX_DECLINED (zeroed)
+ * when the zone has none.  It is never deleted (no expiry, its table not
+ * evictable); inside ngx_http_openbank_store_atomic() the copy holds
+ * until the handler returns.
  */
 
 ngx_int_t
-ngx_http_openbank_journal_append(ngx_fd_t fd, ngx_str_t *name, u_char *data,
-    size_t len, ngx_log_t *log)
+ngx_http_openbank_journal_meta(ngx_http_openbank_journal_t *j,
+    ngx_http_openbank_journal_meta_t *meta)
 {
-    ssize_t  n;
-
-    n = write(fd, data, len);
-
-    if (n != (ssize_t) len) {
-        ngx_log_error(NGX_LOG_ALERT, log, n == -1 ? ngx_errno : 0,
-                      "openbank: write() to journal \"%V\" failed "
-                      "(%z of %uz bytes)", name, n, len);
-        return NGX_ERROR;
+    if (ngx_http_openbank_store_get(j->zone, j->table,
+                                    &ngx_http_openbank_journal_meta_key,
+                                    meta,
+                                    sizeof(ngx_http_openbank_journal_meta_t),
+                                    NULL)
+        == sizeof(ngx_http_openbank_journal_meta_t))
+    {
+        return NGX_OK;
     }
 
-    if (fdatasync(fd) == -1) {
+    ngx_memzero(meta, sizeof(ngx_http_openbank_journal_meta_t));
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * At start: the bookkeeping record, made zeroed.  NGX_DECLINED: the zone
+ * has it already (a reload); NGX_ERROR: no room.
+ */
+
+ngx_int_t
+ngx_http_openbank_journal_meta_add(ngx_http_openbank_journal_t *j)
+{
+    ngx_int_t                         rc;
+    ngx_http_openbank_journal_meta_t  meta;
+
+    ngx_memzero(&meta, sizeof(ngx_http_openbank_journal_meta_t));
+
+    rc = ngx_http_openbank_store_add(j->zone, j->table,
+                                     &ngx_http_openbank_journal_meta_key,
+                                     &meta,
+                                     sizeof(ngx_http_openbank_journal_meta_t),
+                                     0);
+
+    return (rc == NGX_OK || rc == NGX_DECLINED) ? rc : NGX_ERROR;
+}
+
+
+/* a write or an open failed now: new records wait (the owner decides) */
+
+void
+ngx_http_openbank_journal_failed(ngx_http_openbank_journal_t *j)
+{
+    ngx_http_openbank_journal_mark_t  mark;
+
+    mark.failed = ngx_http_openbank_now_ms();
+    mark.broken = 0;
+
+    (void) ngx_http_openbank_journal_meta_update(j,
+                                              ngx_http_openbank_journal_mark,
+                                              &mark);
+}
+
+
+/* unreadable at start: the journal is not to be trusted */
+
+void
+ngx_http_openbank_journal_broken(ngx_http_openbank_journal_t *j)
+{
+    ngx_http_openbank_journal_mark_t  mark;
+
+    mark.failed = 0;
+    mark.broken = 1;
+
+    (void) ngx_http_openbank_journal_meta_update(j,
+                                              ngx_http_openbank_journal_mark,
+                                              &mark);
+}
+
+
+/*
+ * The bookkeeping changed in place by "handler" (made first when the
+ * zone has none): NGX_OK, or NGX_ERROR when there is no room for it.
+ */
+
+static ngx_int_t
+ngx_http_openbank_journal_meta_update(ngx_http_openbank_journal_t *j,
+    ngx_http_openbank_store_handler_pt handler, void *data)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_openbank_store_update(j->zone, j->table,
+                                     &ngx_http_openbank_journal_meta_key,
+                                     sizeof(ngx_http_openbank_journal_meta_t),
+                                     0, handler, data);
+
+    return (rc == NGX_HTTP_OPENBANK_STORE_KEEP) ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_journal_mark(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_journal_mark_t *mark = data;
+
+    ngx_http_openbank_journal_meta_t  *meta;
+
+    meta = (ngx_http_openbank_journal_meta_t *) sv->value;
+
+    if (mark->failed) {
+        meta->failed = mark->failed;
+    }
+
+    if (mark->broken) {
+        meta->broken = 1;
+    }
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+/*
+ * The file this process holds open is no longer the one at "name": it
+ * was removed, replaced, or its directory was.
+ */
+
+ngx_uint_t
+ngx_http_openbank_journal_moved(ngx_fd_t fd, ngx_str_t *name)
+{
+    struct stat  held, st;
+
+    if (fstat(fd, &held) == -1) {
+        return 0;
+    }
+
+    if (stat((char *) name->data, &st) == -1) {
+        return 1;
+    }
+
+    return held.st_ino != st.st_ino || held.st_dev != st.st_dev;
+}
+
+
+/* the lock file, opened again when it was removed */
+
+ngx_int_t
+ngx_http_openbank_journal_open_lock(ngx_http_openbank_journal_t *j,
+    ngx_log_t *log)
+{
+    if (j->lock_fd != NGX_INVALID_FILE) {
+
+        /* a thread holds it: looked at again before the next write */
+
+        if (j->busy
+            || !ngx_http_openbank_journal_moved(j->lock_fd, &j->lock))
+        {
+            return NGX_OK;
+        }
+
+        /* removed with the directory: the others reopen it too */
+
+        (void) close(j->lock_fd);
+        j->lock_fd = NGX_INVALID_FILE;
+    }
+
+    j->lock_fd = open((char *) j->lock.data, O_RDWR | O_CREAT | O_CLOEXEC,
+                      0600);
+
+    if (j->lock_fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      "openbank: fdatasync() of journal \"%V\" failed",
-                      name);
+                      "openbank: open() \"%V\" failed", &j->lock);
+
+        /* a failure: the next write that works rewrites it from the zone */
+
+        ngx_http_openbank_journal_failed(j);
+
         return NGX_ERROR;
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * At start, in the master: the lock file, given to the workers' user.
+ * NGX_ERROR (logged): the journal cannot be used.
+ */
+
+ngx_int_t
+ngx_http_openbank_journal_start(ngx_http_openbank_journal_t *j,
+    ngx_cycle_t *cycle, ngx_uid_t user)
+{
+    ngx_fd_t  fd;
+
+    if (ngx_http_openbank_journal_init(j, cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fd = open((char *) j->lock.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+    if (fd == NGX_INVALID_FILE
+        || (user != (ngx_uid_t) NGX_CONF_UNSET_UINT && geteuid() == 0
+            && fchown(fd, user, (gid_t) -1) == -1))
+    {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                      "openbank: cannot create \"%V\"", &j->lock);
+
+        if (fd != NGX_INVALID_FILE) {
+            (void) close(fd);
+        }
+
+        return NGX_ERROR;
+    }
+
+    (void) close(fd);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Calls handlers[type] for each intact record of the journal (the others
+ * are left out).  NGX_DECLINED: there is no journal; NGX_ERROR: it cannot
+ * be read (the caller refuses rather than guess).  "skipped" counts the
+ * bytes of damaged records.
+ */
+
+ngx_int_t
+ngx_http_openbank_journal_replay(ngx_http_openbank_journal_t *j,
+    ngx_log_t *log, ngx_http_openbank_journal_pt *handlers, ngx_uint_t n,
+    void *data, size_t *skipped)
+{
+    ngx_http_openbank_journal_types_t  types;
+
+    types.handlers = handlers;
+    types.n = n;
+    types.data = data;
+
+    return ngx_http_openbank_journal_read(&j->name, log,
+                                          ngx_http_openbank_journal_type,
+                                          &types, skipped);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_journal_type(void *data, u_char *payload, size_t len)
+{
+    ngx_http_openbank_journal_types_t *types = data;
+
+    ngx_http_openbank_journal_head_t  head;
+
+    if (len < sizeof(head)) {
+        return NGX_OK;
+    }
+
+    ngx_memcpy(&head, payload, sizeof(head));
+
+    if (head.type >= types->n || types->handlers[head.type] == NULL
+        || head.key_len == 0 || len < sizeof(head) + head.key_len)
+    {
+        return NGX_OK;
+    }
+
+    return types->handlers[head.type](types->data, payload, len);
+}
+
+
+/* a record to make durable: written with the batch of this pass */
+
+void
+ngx_http_openbank_journal_submit(ngx_http_openbank_journal_t *j,
+    ngx_http_openbank_journal_entry_t *e)
+{
+    ngx_queue_insert_tail(&j->batch, &e->queue);
+    ngx_post_event(&j->flush, &ngx_posted_events);
+}
+
+
+/* the end of an event loop pass: the batch goes to a thread of the pool */
+
+static void
+ngx_http_openbank_journal_flush(ngx_event_t *ev)
+{
+    ngx_http_openbank_journal_t *j = ev->data;
+
+    ngx_int_t                           rc;
+    ngx_queue_t                        *batch, *q;
+    ngx_thread_pool_t                  *tp;
+    ngx_http_openbank_journal_io_t     *io;
+    ngx_http_openbank_journal_entry_t  *e;
+
+    if (j->busy || ngx_queue_empty(&j->batch)) {
+        /* a batch is being written: this one follows when it is done */
+        return;
+    }
+
+    /* the batch is taken whole: records completing meanwhile wait */
+
+    batch = &j->writing;
+    *batch = j->batch;
+    batch->next->prev = batch;
+    batch->prev->next = batch;
+    ngx_queue_init(&j->batch);
+
+    tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle,
+                             &ngx_http_openbank_journal_pool);
+
+    if (tp == NULL || ngx_http_openbank_journal_task(j, ev->log) != NGX_OK) {
+        /* no thread to be had: written here, the lock only tried */
+        rc = ngx_http_openbank_journal_commit(j, batch, ev->log);
+        goto wake;
+    }
+
+    io = j->task->ctx;
+
+    if (ngx_http_openbank_journal_prepare(j, batch, io, ev->log) == NGX_OK) {
+        io->fd = j->fd;
+        io->lock_fd = j->lock_fd;
+
+        if (ngx_thread_task_post(tp, j->task) == NGX_OK) {
+            j->busy = 1;
+            return;
+        }
+
+        io->rc = NGX_ERROR;
+        io->failed = "ngx_thread_task_post()";
+    }
+
+    ngx_http_openbank_journal_finish(j, batch, io, ev->log);
+    rc = io->rc;
+
+    if (j->busy) {
+        /* a rewrite from the zone: the batch is answered once it is done */
+        j->rc = rc;
+        return;
+    }
+
+wake:
+
+    while (!ngx_queue_empty(batch)) {
+        q = ngx_queue_head(batch);
+        ngx_queue_remove(q);
+
+        e = ngx_queue_data(q, ngx_http_openbank_journal_entry_t, queue);
+        e->handler(e, rc);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_openbank_journal_task(ngx_http_openbank_journal_t *j,
+    ngx_log_t *log)
+{
+    ngx_http_openbank_journal_io_t  *io;
+
+    if (j->task) {
+        return NGX_OK;
+    }
+
+    j->task = ngx_thread_task_alloc(ngx_cycle->pool,
+                                    sizeof(ngx_http_openbank_journal_io_t));
+    if (j->task == NULL) {
+        return NGX_ERROR;
+    }
+
+    io = j->task->ctx;
+    io->journal = j;
+
+    j->task->handler = ngx_http_openbank_journal_thread;
+    j->task->event.handler = ngx_http_openbank_journal_done;
+    j->task->event.data = j;
+    j->task->event.log = ngx_cycle->log;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The batch's records in one buffer, the lock file open, and what the
+ * zone says the journal holds (to find it made anew).
+ */
+
+static ngx_int_t
+ngx_http_openbank_journal_prepare(ngx_http_openbank_journal_t *j,
+    ngx_queue_t *batch, ngx_http_openbank_journal_io_t *io, ngx_log_t *log)
+{
+    u_char                             *p;
+    ngx_queue_t                        *q;
+    ngx_http_openbank_journal_meta_t    meta;
+    ngx_http_openbank_journal_entry_t  *e;
+
+    io->journal = j;
+    io->len = 0;
+    io->buf = NULL;
+    io->fd = NGX_INVALID_FILE;
+    io->lock_fd = NGX_INVALID_FILE;
+    io->rc = NGX_ERROR;
+    io->err = 0;
+    io->failed = NULL;
+    io->size = 0;
+    io->compact = 0;
+    io->locked = 0;
+    io->reopened = 0;
+    io->unlocked = 0;
+
+    for (q = ngx_queue_head(batch);
+         q != ngx_queue_sentinel(batch);
+         q = ngx_queue_next(q))
+    {
+        e = ngx_queue_data(q, ngx_http_openbank_journal_entry_t, queue);
+        io->len += e->len;
+    }
+
+    io->buf = ngx_alloc(io->len ? io->len : 1, log);
+    if (io->buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = io->buf;
+
+    for (q = ngx_queue_head(batch);
+         q != ngx_queue_sentinel(batch);
+         q = ngx_queue_next(q))
+    {
+        e = ngx_queue_data(q, ngx_http_openbank_journal_entry_t, queue);
+        p = ngx_cpymem(p, e->record, e->len);
+    }
+
+    if (ngx_http_openbank_journal_open_lock(j, log) != NGX_OK) {
+        io->failed = "";
+        return NGX_ERROR;
+    }
+
+    (void) ngx_http_openbank_journal_meta(j, &meta);
+    io->generation = meta.generation;
+    io->was_failed = meta.failed;
+    io->expected = meta.base + meta.bytes;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The append, in a thread of the pool ("wait": it may wait for the lock)
+ * or, the lock only tried, in the worker: nothing but system calls.
+ */
+
+static void
+ngx_http_openbank_journal_append(ngx_http_openbank_journal_io_t *io,
+    ngx_uint_t wait)
+{
+    off_t        end;
+    ssize_t      n;
+    ngx_int_t    rc;
+    struct stat  st;
+
+    /*
+     * A shared lock: a compaction (exclusive) cannot run between the
+     * write and the zone's update.  Without waiting, a compaction running
+     * elsewhere means a write without it, and a rewrite from the zone
+     * after it (the record may have gone into the journal it replaces).
+     */
+
+    rc = ngx_http_openbank_state_lock(io->lock_fd, 0, wait);
+
+    if (rc == NGX_ERROR) {
+        io->err = ngx_errno;
+        io->failed = "flock()";
+        io->rc = NGX_ERROR;
+        return;
+    }
+
+    io->locked = (rc == NGX_OK);
+    io->unlocked = (rc == NGX_BUSY);
+
+    /* reopened after a compaction, or the journal removed or replaced */
+
+    if (io->fd == NGX_INVALID_FILE
+        || ngx_http_openbank_journal_moved(io->fd, &io->journal->name))
+    {
+        io->fd = open((char *) io->journal->name.data,
+                      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+        if (io->fd == NGX_INVALID_FILE) {
+            io->err = ngx_errno;
+            io->failed = "open()";
+            io->rc = NGX_ERROR;
+            return;
+        }
+
+        io->reopened = 1;
+    }
+
+    /*
+     * Blocks are reserved ahead of the appends (past the end of the
+     * file, which keeps its size), so that a sync does not also have to
+     * allocate them.
+     */
+
+    if (fstat(io->fd, &st) == 0) {
+        io->size = st.st_size;
+        end = st.st_size + (off_t) io->len;
+
+        if ((off_t) st.st_blocks * 512 < end) {
+            (void) fallocate(io->fd, FALLOC_FL_KEEP_SIZE, st.st_size,
+                             NGX_HTTP_OPENBANK_JOURNAL_PREALLOC);
+        }
+    }
+
+    n = write(io->fd, io->buf, io->len);
+
+    if (n != (ssize_t) io->len) {
+        io->err = (n == -1) ? ngx_errno : 0;
+        io->failed = "write() to";
+        io->rc = NGX_ERROR;
+        return;
+    }
+
+    if (fdatasync(io->fd) == -1) {
+        io->err = ngx_errno;
+        io->failed = "fdatasync() of";
+        io->rc = NGX_ERROR;
+        return;
+    }
+
+    io->rc = NGX_OK;
+}
+
+
+/* in a thread of the pool */
+
+static void
+ngx_http_openbank_journal_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_openbank_journal_io_t *io = data;
+
+    if (io->compact) {
+        io->rc = ngx_http_openbank_state_write_as(log, &io->journal->name,
+                                                  io->buf, io->len,
+                                                  io->user);
+        return;
+    }
+
+    ngx_http_openbank_journal_append(io, 1);
+}
+
+
+/* back in the worker: the batch is durable (or not), answer it */
+
+static void
+ngx_http_openbank_journal_done(ngx_event_t *ev)
+{
+    ngx_http_openbank_journal_t *j = ev->data;
+
+    ngx_int_t                           rc;
+    ngx_queue_t                        *q;
+    ngx_http_openbank_journal_io_t     *io;
+    ngx_http_openbank_journal_entry_t  *e;
+
+    io = j->task->ctx;
+
+    j->busy = 0;
+
+    if (io->compact) {
+        ngx_http_openbank_journal_compacted(j, io, ev->log);
+        rc = j->rc;
+
+    } else {
+        ngx_http_openbank_journal_finish(j, &j->writing, io, ev->log);
+        rc = io->rc;
+        j->rc = rc;
+    }
+
+    if (!j->busy) {
+        while (!ngx_queue_empty(&j->writing)) {
+            q = ngx_queue_head(&j->writing);
+            ngx_queue_remove(q);
+
+            e = ngx_queue_data(q, ngx_http_openbank_journal_entry_t, queue);
+            e->handler(e, rc);
+        }
+    }
+
+    if (!ngx_queue_empty(&j->batch)) {
+        ngx_post_event(&j->flush, &ngx_posted_events);
+    }
+}
+
+
+/*
+ * Without a thread (and for the rare record that cannot wait, as an
+ * answer without a body): the batch written in the worker with files of
+ * its own, the lock only tried.  The entries' handlers are not called:
+ * NGX_OK, the batch is durable, or NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_openbank_journal_commit(ngx_http_openbank_journal_t *j,
+    ngx_queue_t *batch, ngx_log_t *log)
+{
+    ngx_http_openbank_journal_io_t  io;
+
+    if (ngx_http_openbank_journal_prepare(j, batch, &io, log) == NGX_OK) {
+        io.lock_fd = open((char *) j->lock.data,
+                          O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+        if (io.lock_fd == NGX_INVALID_FILE) {
+            io.err = ngx_errno;
+            io.failed = "open()";
+
+        } else {
+            ngx_http_openbank_journal_append(&io, 0);
+        }
+    }
+
+    ngx_http_openbank_journal_finish(j, batch, &io, log);
+
+    return io.rc;
+}
+
+
+/*
+ * After a write: the owner puts the batch into the zone (whether or not
+ * the write succeeded), the bookkeeping is updated, the lock released;
+ * a compaction follows when the journal has grown enough, or when it
+ * must be rewritten from the zone.
+ */
+
+static void
+ngx_http_openbank_journal_finish(ngx_http_openbank_journal_t *j,
+    ngx_queue_t *batch, ngx_http_openbank_journal_io_t *io, ngx_log_t *log)
+{
+    ngx_uint_t                           own, compact, recovered, lost,
+                                         level;
+    ngx_core_conf_t                     *ccf;
+    ngx_http_openbank_journal_meta_t    *meta;
+    ngx_http_openbank_journal_finish_t   fin;
+
+    if (io->buf) {
+        ngx_free(io->buf);
+        io->buf = NULL;
+    }
+
+    compact = 0;
+
+    fin.journal = j;
+    fin.batch = batch;
+    fin.io = io;
+    fin.now = ngx_http_openbank_now_ms();
+    fin.recovered = 0;
+
+    /* a journal made anew: shorter than what was written to it */
+
+    fin.lost = (io->reopened && (uint64_t) io->size < io->expected);
+
+    (void) ngx_http_openbank_store_atomic(j->zone,
+                                       ngx_http_openbank_journal_finish_atomic,
+                                       &fin);
+
+    meta = (fin.rc == NGX_OK) ? &fin.meta : NULL;
+    lost = fin.lost;
+    recovered = fin.recovered;
+
+    if (io->locked) {
+        ngx_http_openbank_state_unlock(io->lock_fd);
+    }
+
+    own = (io->lock_fd != j->lock_fd);
+
+    if (own && io->lock_fd != NGX_INVALID_FILE) {
+        (void) close(io->lock_fd);
+    }
+
+    /* the thread's journal becomes this process's; a file of its own not */
+
+    if (io->fd != j->fd && io->fd != NGX_INVALID_FILE) {
+        if (own) {
+            (void) close(io->fd);
+
+        } else {
+            if (j->fd != NGX_INVALID_FILE) {
+                (void) close(j->fd);
+            }
+
+            j->fd = io->fd;
+        }
+    }
+
+    if (lost) {
+        /* an [alert] unless the failure it follows (directory gone) had one */
+        level = io->was_failed ? NGX_LOG_NOTICE : NGX_LOG_ALERT;
+
+        ngx_log_error(level, log, 0,
+                      "openbank: %s \"%V\" was removed or replaced (%O "
+                      "bytes, %uL expected): it is made again from the "
+                      "records of the zone", j->title, &j->name, io->size,
+                      io->expected);
+        j->lost = 1;
+    }
+
+    if (io->unlocked) {
+        j->lost = 1;
+    }
+
+    if (io->rc != NGX_OK) {
+        if (io->failed && io->failed[0]) {
+            ngx_log_error(NGX_LOG_ALERT, log, io->err,
+                          "openbank: %s %s \"%V\" failed", io->failed,
+                          j->title, &j->name);
+        }
+
+        /* what it held is in the zone: written whole with the next one */
+        j->lost = 1;
+
+    } else if (meta
+               && ((meta->bytes > NGX_HTTP_OPENBANK_JOURNAL_COMPACT
+                    && meta->bytes > meta->base)
+                   || j->lost || recovered))
+    {
+        compact = 1;
+    }
+
+    if (j->after) {
+        j->after(j, io->rc, log);
+    }
+
+    if (recovered) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "openbank: %s \"%V\" written again%s",
+                      j->title, &j->name, j->again);
+    }
+
+    if (compact) {
+        ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx,
+                                               ngx_core_module);
+
+        /* not done (another process holds the lock): after the next write */
+
+        (void) ngx_http_openbank_journal_compact(j, ccf->user, log);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_openbank_journal_finish_atomic(ngx_http_openbank_zone_t *zone,
+    void *data)
+{
+    ngx_http_openbank_journal_finish_t *fin = data;
+
+    ngx_http_openbank_journal_t  *j;
+
+    j = fin->journal;
+
+    if (j->written) {
+        j->written(j, fin->batch, fin->now);
+    }
+
+    fin->rc = ngx_http_openbank_journal_meta_update(j,
+                                             ngx_http_openbank_journal_wrote,
+                                             fin);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_journal_wrote(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_journal_finish_t *fin = data;
+
+    ngx_http_openbank_journal_meta_t  *meta;
+
+    meta = (ngx_http_openbank_journal_meta_t *) sv->value;
+
+    if (fin->lost && meta->generation != fin->io->generation) {
+        /* a compaction made it shorter meanwhile */
+        fin->lost = 0;
+    }
+
+    if (fin->io->rc == NGX_OK) {
+        /* what a failed write held is in the zone: rewritten now */
+        fin->recovered = (meta->failed != 0);
+        meta->failed = 0;
+        meta->bytes += fin->io->len;
+
+    } else {
+        meta->failed = fin->now;
+    }
+
+    fin->meta = *meta;
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+/*
+ * Rewrites the journal with the records the zone holds (expired ones are
+ * gone).  The lock is taken exclusively without waiting: the others'
+ * appends wait for it in their threads, then reopen the new journal.  In
+ * a worker the file is written by a thread of the pool.  NGX_OK: done or
+ * under way; NGX_DECLINED: another process holds the lock (it appends
+ * or compacts); NGX_ERROR: not rewritten (logged).
+ */
+
+ngx_int_t
+ngx_http_openbank_journal_compact(ngx_http_openbank_journal_t *j,
+    ngx_uid_t user, ngx_log_t *log)
+{
+    ngx_int_t                            rc;
+    ngx_thread_pool_t                   *tp;
+    ngx_http_openbank_journal_io_t      *io, sync;
+    ngx_http_openbank_journal_dumping_t  dump;
+
+    if (j->busy) {
+        return NGX_DECLINED;
+    }
+
+    tp = NULL;
+    io = &sync;
+
+    if (ngx_process == NGX_PROCESS_WORKER) {
+        tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle,
+                                 &ngx_http_openbank_journal_pool);
+
+        if (tp && ngx_http_openbank_journal_task(j, log) == NGX_OK) {
+            io = j->task->ctx;
+        }
+    }
+
+    ngx_memzero(io, sizeof(ngx_http_openbank_journal_io_t));
+    io->journal = j;
+    io->compact = 1;
+    io->user = user;
+    io->fd = NGX_INVALID_FILE;
+    io->lock_fd = NGX_INVALID_FILE;
+
+    if (ngx_http_openbank_journal_open_lock(j, log) == NGX_OK) {
+        rc = ngx_http_openbank_state_lock(j->lock_fd, 1, 0);
+
+        if (rc != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        io->lock_fd = j->lock_fd;
+        io->locked = 1;
+
+    } else if (ngx_process == NGX_PROCESS_WORKER) {
+        return NGX_ERROR;
+    }
+
+    /* the zone's records measured and copied under one lock */
+
+    dump.io = io;
+    dump.log = log;
+
+    (void) ngx_http_openbank_store_atomic(j->zone,
+                                         ngx_http_openbank_journal_dump_atomic,
+                                         &dump);
+
+    if (io->buf == NULL) {
+        io->rc = NGX_ERROR;
+        ngx_http_openbank_journal_compacted(j, io, log);
+        return NGX_ERROR;
+    }
+
+    if (io != &sync) {
+        if (ngx_thread_task_post(tp, j->task) == NGX_OK) {
+            j->busy = 1;
+            return NGX_OK;
+        }
+    }
+
+    io->rc = ngx_http_openbank_state_write_as(log, &j->name, io->buf,
+                                              io->len, user);
+
+    rc = io->rc;
+
+    ngx_http_openbank_journal_compacted(j, io, log);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_journal_dump_atomic(ngx_http_openbank_zone_t *zone,
+    void *data)
+{
+    ngx_http_openbank_journal_dumping_t *dump = data;
+
+    size_t                           size;
+    uint64_t                         now;
+    ngx_http_openbank_journal_t     *j;
+    ngx_http_openbank_journal_io_t  *io;
+
+    io = dump->io;
+    j = io->journal;
+    now = ngx_http_openbank_now_ms();
+
+    size = j->dump(j, NULL, now);
+
+    io->buf = ngx_alloc(size ? size : 1, dump->log);
+
+    if (io->buf) {
+        io->len = j->dump(j, io->buf, now);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_openbank_journal_compacted(ngx_http_openbank_journal_t *j,
+    ngx_http_openbank_journal_io_t *io, ngx_log_t *log)
+{
+    if (io->rc == NGX_OK) {
+        (void) ngx_http_openbank_journal_meta_update(j,
+                                         ngx_http_openbank_journal_rewritten,
+                                         &io->len);
+
+        j->lost = 0;
+
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "openbank: %s compacted to %uz bytes", j->title,
+                      io->len);
+    }
+
+    if (io->locked) {
+        ngx_http_openbank_state_unlock(io->lock_fd);
+        io->locked = 0;
+    }
+
+    if (io->buf) {
+        ngx_free(io->buf);
+        io->buf = NULL;
+    }
+}
+
+
+/* the journal was rewritten: its size is the new base */
+
+static ngx_int_t
+ngx_http_openbank_journal_rewritten(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    size_t *len = data;
+
+    ngx_http_openbank_journal_meta_t  *meta;
+
+    meta = (ngx_http_openbank_journal_meta_t *) sv->value;
+
+    meta->generation++;
+    meta->bytes = 0;
+    meta->base = *len;
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
 
 
@@ -104,65 +1247,25 @@ ngx_http_openbank_journal_append(ngx_fd_t fd, ngx_str_t *name, u_char *data,
  * rather than guess).  "skipped" counts the bytes of damaged records.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_openbank_journal_read(ngx_str_t *name, ngx_log_t *log,
     ngx_http_openbank_journal_pt handler, void *data, size_t *skipped)
 {
-    u_char           *buf, *p, *last;
-    ssize_t           n;
-    ngx_fd_t          fd;
-    uint32_t          v[3];
-    ngx_int_t         rc;
-    ngx_file_info_t   fi;
+    u_char     *p, *last;
+    uint32_t    v[3];
+    ngx_int_t   rc;
+    ngx_str_t   text;
 
     *skipped = 0;
 
-    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (fd == NGX_INVALID_FILE) {
-        if (ngx_errno == NGX_ENOENT) {
-            return NGX_DECLINED;
-        }
-
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      ngx_open_file_n " journal \"%V\" failed", name);
-        return NGX_ERROR;
+    rc = ngx_http_openbank_state_read(log, NGX_LOG_ALERT, NULL, name,
+                                      NGX_HTTP_OPENBANK_JOURNAL_MAX, &text);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      ngx_fd_info_n " journal \"%V\" failed", name);
-        ngx_close_file(fd);
-        return NGX_ERROR;
-    }
-
-    if (ngx_file_size(&fi) > NGX_HTTP_OPENBANK_JOURNAL_MAX) {
-        ngx_log_error(NGX_LOG_ALERT, log, 0,
-                      "openbank: journal \"%V\" is larger than %d bytes",
-                      name, NGX_HTTP_OPENBANK_JOURNAL_MAX);
-        ngx_close_file(fd);
-        return NGX_ERROR;
-    }
-
-    buf = ngx_alloc((size_t) ngx_file_size(&fi) + 1, log);
-    if (buf == NULL) {
-        ngx_close_file(fd);
-        return NGX_ERROR;
-    }
-
-    n = ngx_read_fd(fd, buf, (size_t) ngx_file_size(&fi));
-
-    ngx_close_file(fd);
-
-    if (n == -1) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      ngx_read_fd_n " journal \"%V\" failed", name);
-        ngx_free(buf);
-        return NGX_ERROR;
-    }
-
-    p = buf;
-    last = buf + n;
+    p = text.data;
+    last = text.data + text.len;
     rc = NGX_OK;
 
     while (last - p >= NGX_HTTP_OPENBANK_JOURNAL_FRAME) {
@@ -191,21 +1294,9 @@ ngx_http_openbank_journal_read(ngx_str_t *name, ngx_log_t *log,
 
     *skipped += last - p;
 
-    ngx_free(buf);
+    ngx_free(text.data);
 
     return rc;
 }
 
-
-/*
- * Replaces the journal with "data" (framed records) atomically: after a
- * crash at any point, the journal is either the old one or the new one.
- */
-
-ngx_int_t
-ngx_http_openbank_journal_rewrite(ngx_str_t *name, u_char *data, size_t len,
-    ngx_uid_t user, ngx_log_t *log)
-{
-    return ngx_http_openbank_state_write_as(log, name, data, len, user);
-}
 

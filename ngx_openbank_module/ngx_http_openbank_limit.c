@@ -34,6 +34,7 @@
 #define NGX_HTTP_OPENBANK_KEY_MAX    255
 #define NGX_HTTP_OPENBANK_SNAP_HEAD  "openbank-counters 1\n"
 #define NGX_HTTP_OPENBANK_SNAP_FILE  "/counters"
+#define NGX_HTTP_OPENBANK_SNAP_MAX   (256 * 1024 * 1024)
 #define NGX_HTTP_OPENBANK_CAPACITY_MAX  ((uint64_t) 1 << 61)
 
 
@@ -1572,7 +1573,8 @@ ngx_http_openbank_load(ngx_log_t *log, ngx_pool_t *pool, ngx_str_t *path,
     u_char      hash[NGX_HTTP_OPENBANK_HASH_LEN];
     u_char      hex[2 * NGX_HTTP_OPENBANK_HASH_LEN];
 
-    rc = ngx_http_openbank_state_read(log, pool, path, &text);
+    rc = ngx_http_openbank_state_read(log, NGX_LOG_ALERT, pool, path,
+                                      NGX_HTTP_OPENBANK_SNAP_MAX, &text);
 
     if (rc != NGX_OK) {
         return rc;

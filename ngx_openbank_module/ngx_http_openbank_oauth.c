@@ -196,6 +196,12 @@ char *
 ngx_http_openbank_revocation_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
+    /* the revocations journal is written in the default thread pool */
+
+    if (ngx_thread_pool_add(cf, NULL) == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
     return ngx_http_openbank_endpoint(cf, NGX_HTTP_OPENBANK_EP_REVOKE,
                                       ngx_http_openbank_form_handler);
 }
@@ -1374,6 +1380,12 @@ ngx_http_openbank_revocation(ngx_http_request_t *r,
 
     rc = ngx_http_openbank_revoke(r, &form->token, &jwt);
 
+    if (rc == NGX_AGAIN) {
+        /* answered once durable: ngx_http_openbank_revocation_durable() */
+        r->main->count++;
+        return NGX_DONE;
+    }
+
     if (rc == NGX_ERROR) {
         ngx_http_openbank_fail(err, NGX_HTTP_INTERNAL_SERVER_ERROR, "", "");
     }
@@ -1386,6 +1398,39 @@ ngx_http_openbank_revocation(ngx_http_request_t *r,
     }
 
     return ngx_http_openbank_oauth_send(r, NGX_HTTP_OK, &empty, 1);
+}
+
+
+/*
+ * The revocation's record is durable (NGX_OK), or could not be written:
+ * the token is refused all the same (the zone has it), but the client is
+ * told 503, as docs/tokens.md says.
+ */
+
+void
+ngx_http_openbank_revocation_durable(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_str_t                       empty;
+    ngx_connection_t               *c;
+    ngx_http_openbank_oauth_err_t   err;
+
+    c = r->connection;
+
+    if (rc == NGX_OK) {
+        ngx_str_null(&empty);
+        rc = ngx_http_openbank_oauth_send(r, NGX_HTTP_OK, &empty, 1);
+
+    } else {
+        ngx_memzero(&err, sizeof(ngx_http_openbank_oauth_err_t));
+        err.status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        err.error = "temporarily_unavailable";
+        err.description = "state_unavailable: the revocation cannot be "
+                          "recorded";
+        rc = ngx_http_openbank_oauth_error(r, &err);
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
 }
 
 

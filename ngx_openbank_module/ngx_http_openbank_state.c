@@ -12,8 +12,7 @@
 
 #include <ngx_http_openbank.h>
 
-
-#define NGX_HTTP_OPENBANK_STATE_MAX  (256 * 1024 * 1024)
+#include <sys/file.h>
 
 
 static ngx_int_t ngx_http_openbank_state_sync_dir(ngx_log_t *log,
@@ -183,75 +182,69 @@ ngx_http_openbank_state_sync_dir(ngx_log_t *log, ngx_uint_t level,
 
 
 /*
- * The whole file into the pool, NUL-terminated: NGX_OK, NGX_DECLINED
- * when there is no such file, NGX_ERROR (logged) otherwise.
+ * A whole state file (ngx_http_openbank_read_whole()) of at most "max"
+ * bytes into "pool" (ngx_alloc() memory when NULL): NGX_OK, NGX_DECLINED
+ * when there is no such file, NGX_ERROR logged at "level" otherwise.
  */
 
 ngx_int_t
-ngx_http_openbank_state_read(ngx_log_t *log, ngx_pool_t *pool,
-    ngx_str_t *path, ngx_str_t *out)
+ngx_http_openbank_state_read(ngx_log_t *log, ngx_uint_t level,
+    ngx_pool_t *pool, ngx_str_t *path, size_t max, ngx_str_t *out)
 {
-    u_char           *buf;
-    off_t             size;
-    ssize_t           n;
-    ngx_fd_t          fd;
-    ngx_err_t         err;
-    ngx_file_info_t   fi;
+    ngx_int_t    rc;
+    ngx_err_t    err;
+    const char  *what;
 
-    fd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    rc = ngx_http_openbank_read_whole(pool, path, max, out, &err, &what);
 
-    if (fd == NGX_INVALID_FILE) {
-        err = ngx_errno;
-
-        if (err == NGX_ENOENT) {
-            return NGX_DECLINED;
-        }
-
-        ngx_log_error(NGX_LOG_ALERT, log, err,
-                      ngx_open_file_n " \"%V\" failed", path);
-        return NGX_ERROR;
+    if (rc != NGX_ERROR) {
+        return rc;
     }
 
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      ngx_fd_info_n " \"%V\" failed", path);
-        goto failed;
+    if (what == NULL) {
+        ngx_log_error(level, log, 0,
+                      "state file \"%V\" is not a regular file of at most "
+                      "%uz bytes", path, max);
+
+    } else {
+        ngx_log_error(level, log, err, "%s \"%V\" failed", what, path);
     }
-
-    size = ngx_file_size(&fi);
-
-    if (size > NGX_HTTP_OPENBANK_STATE_MAX) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "state file \"%V\" is too large (%O bytes)",
-                      path, size);
-        goto failed;
-    }
-
-    buf = ngx_pnalloc(pool, (size_t) size + 1);
-    if (buf == NULL) {
-        goto failed;
-    }
-
-    n = ngx_read_fd(fd, buf, (size_t) size);
-
-    if (n == -1) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      ngx_read_fd_n " \"%V\" failed", path);
-        goto failed;
-    }
-
-    buf[n] = '\0';
-
-    out->data = buf;
-    out->len = n;
-
-    (void) ngx_close_file(fd);
-
-    return NGX_OK;
-
-failed:
-
-    (void) ngx_close_file(fd);
 
     return NGX_ERROR;
+}
+
+
+/*
+ * The module's one lock between processes on a state file: flock() of
+ * "fd", shared or exclusive.  NGX_OK: held; NGX_BUSY: another process
+ * holds it (LOCK_NB: a worker's event loop never waits on it); NGX_ERROR
+ * with ngx_errno set.  "wait" only in a thread of the pool or a process
+ * that serves no request (the master at start, the cache manager).
+ */
+
+ngx_int_t
+ngx_http_openbank_state_lock(ngx_fd_t fd, ngx_uint_t exclusive,
+    ngx_uint_t wait)
+{
+    int  op;
+
+    op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
+
+    while (flock(fd, op) == -1) {
+
+        if (ngx_errno == NGX_EINTR) {
+            continue;
+        }
+
+        return (ngx_errno == EWOULDBLOCK) ? NGX_BUSY : NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_openbank_state_unlock(ngx_fd_t fd)
+{
+    (void) flock(fd, LOCK_UN);
 }

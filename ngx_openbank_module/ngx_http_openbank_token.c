@@ -10,9 +10,10 @@
  *
  * Revocation puts the token's jti in the zone (never evicted, until the
  * token would have expired) and drops the cached token, under one lock,
- * so that no worker accepts it from the next request on; the revoked
- * jtis are also kept in a file under openbank_state, replaced
- * atomically, and read back at start.
+ * so that no worker accepts it from the next request on; each revocation
+ * is also a record of the revocations journal under openbank_state
+ * (ngx_http_openbank_journal.c), answered once it is durable, and the
+ * journal is replayed into the zone at start.
  */
 
 
@@ -22,6 +23,7 @@
 #define NGX_HTTP_OPENBANK_SCOPE_CACHE_MAX  1024
 #define NGX_HTTP_OPENBANK_REVOKED_FILE     "revoked-tokens"
 #define NGX_HTTP_OPENBANK_REVOKED_MAX      (16 * 1024 * 1024)
+#define NGX_HTTP_OPENBANK_REVOKED_RECORD   2    /* a record type */
 
 
 /* the value of a verified token in the zone; client_id and scope follow */
@@ -36,6 +38,14 @@ typedef struct {
 } ngx_http_openbank_token_value_t;
 
 
+/* a revocation waiting for its record to be durable */
+
+typedef struct {
+    ngx_http_openbank_journal_entry_t  entry;
+    ngx_http_request_t                *request;    /* NULL: it went away */
+    ngx_pool_cleanup_t                *cln;
+    ngx_str_t                          jti;
+} ngx_http_openbank_revocation_t;
 /* a verified token to cache, or a revocation, under the zone's lock */
 
 typedef struct {
@@ -47,17 +57,6 @@ typedef struct {
     uint64_t                          expire;   /* of a revocation */
     ngx_uint_t                        revoked;
 } ngx_http_openbank_token_op_t;
-
-
-/* the revoked tokens' file being written */
-
-typedef struct {
-    ngx_pool_t                       *pool;
-    time_t                            skew;
-    size_t                            size;
-    u_char                           *out;
-    u_char                           *o;
-} ngx_http_openbank_revoked_out_t;
 
 
 /* base64url and ".": the characters of a compact JWS */
@@ -91,14 +90,40 @@ static ngx_int_t ngx_http_openbank_token_fill(
     ngx_http_openbank_store_value_t *sv, void *data);
 static ngx_int_t ngx_http_openbank_revoke_atomic(
     ngx_http_openbank_zone_t *zone, void *data);
-static ngx_int_t ngx_http_openbank_revoked_atomic(
-    ngx_http_openbank_zone_t *zone, void *data);
-static ngx_int_t ngx_http_openbank_revoked_line(
-    ngx_http_openbank_store_value_t *sv, void *data);
 static ngx_int_t ngx_http_openbank_revoked_save(ngx_http_request_t *r,
     ngx_http_openbank_jwt_t *jwt);
-static ngx_int_t ngx_http_openbank_read_state(ngx_log_t *log, ngx_pool_t *pool,
-    ngx_str_t *name, ngx_str_t *out);
+static void ngx_http_openbank_revoked_durable(
+    ngx_http_openbank_journal_entry_t *e, ngx_int_t rc);
+static void ngx_http_openbank_revoked_gone(void *data);
+static size_t ngx_http_openbank_revoked_dump(ngx_http_openbank_journal_t *j,
+    u_char *buf, uint64_t now);
+static ngx_int_t ngx_http_openbank_revoked_dump_entry(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_revoked_legacy(ngx_cycle_t *cycle,
+    ngx_http_openbank_main_conf_t *obmcf, ngx_str_t *name,
+    ngx_uint_t *loaded);
+static ngx_int_t ngx_http_openbank_revoked_replay(void *data,
+    u_char *payload, size_t len);
+static ngx_int_t ngx_http_openbank_revoked_add(
+    ngx_http_openbank_main_conf_t *obmcf, ngx_str_t *jti, uint64_t expire);
+
+
+/* the revocations journal: one record a revoked jti, no value */
+
+static ngx_http_openbank_journal_t  ngx_http_openbank_revoked_j = {
+    "revocations journal", "revocations", NGX_HTTP_OPENBANK_TABLE_REVOKED,
+    NULL, ngx_http_openbank_revoked_dump, NULL, "",
+    ngx_null_string, ngx_null_string, 0, 0, 0, 0, 0,
+    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, NULL, NULL
+};
+
+
+typedef struct {
+    ngx_http_openbank_main_conf_t  *obmcf;
+    uint64_t                        now;
+    ngx_uint_t                      loaded;
+    ngx_uint_t                      full;
+} ngx_http_openbank_revoked_load_t;
 
 
 ngx_int_t
@@ -608,8 +633,10 @@ ngx_http_openbank_binding_check(ngx_http_request_t *r,
 
 
 /*
- * Revokes a verified token: NGX_OK, NGX_DECLINED when the zone or the
- * state file cannot record it (the caller answers 503), NGX_ERROR.
+ * Revokes a verified token: NGX_AGAIN, its record is on its way to the
+ * journal and ngx_http_openbank_revocation_durable() answers the request
+ * (the caller holds it, r->main->count); NGX_DECLINED when the zone or
+ * the journal cannot record it (the caller answers 503), NGX_ERROR.
  */
 
 ngx_int_t
@@ -671,154 +698,233 @@ ngx_http_openbank_revoke_atomic(ngx_http_openbank_zone_t *zone, void *data)
 
 
 /*
- * The file of revoked tokens: one "<exp> <jti>" a line.  Workers take
- * turns with a lock on a file beside it, write every revocation the zone
- * holds (those restored at start and every one since, theirs included:
- * a file removed under the gateway is whole again at the next one), and
- * replace the file atomically.
+ * The revocation's record goes to the journal (written and synced by a
+ * thread of the pool with the others of this pass of the event loop).
  */
 
 static ngx_int_t
 ngx_http_openbank_revoked_save(ngx_http_request_t *r,
     ngx_http_openbank_jwt_t *jwt)
 {
-    u_char                          *out, *o;
-    ngx_fd_t                         lock;
-    ngx_int_t                        rc;
-    ngx_str_t                        name, lock_name;
+    u_char                          *p;
+    size_t                           len;
+    uint64_t                         expire;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_openbank_journal_t     *j;
+    ngx_http_openbank_revocation_t  *rv;
     ngx_http_openbank_main_conf_t   *obmcf;
-    ngx_http_openbank_revoked_out_t  ro;
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+    j = &ngx_http_openbank_revoked_j;
 
-    name.len = obmcf->state_path.len
-               + sizeof("/" NGX_HTTP_OPENBANK_REVOKED_FILE) - 1;
-    name.data = ngx_pnalloc(r->pool, name.len + 1);
-    lock_name.data = ngx_pnalloc(r->pool, name.len + sizeof(".lock"));
-
-    if (name.data == NULL || lock_name.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(name.data, "%V/" NGX_HTTP_OPENBANK_REVOKED_FILE "%Z",
-                &obmcf->state_path);
-    ngx_sprintf(lock_name.data, "%V.lock%Z", &name);
-
-    lock = ngx_open_file(lock_name.data, NGX_FILE_RDWR,
-                         NGX_FILE_CREATE_OR_OPEN, NGX_FILE_DEFAULT_ACCESS);
-
-    if (lock == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
-                      ngx_open_file_n " \"%s\" failed", lock_name.data);
-        return NGX_DECLINED;
-    }
-
-    if (ngx_lock_fd(lock) == NGX_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
-                      ngx_lock_fd_n " \"%s\" failed", lock_name.data);
-        (void) ngx_close_file(lock);
-        return NGX_DECLINED;
-    }
-
-    ro.pool = r->pool;
-    ro.skew = obmcf->clock_skew;
-
-    if (ngx_http_openbank_store_atomic(obmcf->shm_zone->data,
-                                       ngx_http_openbank_revoked_atomic, &ro)
+    if (ngx_http_openbank_journal_init(j, (ngx_cycle_t *) ngx_cycle)
         != NGX_OK)
     {
-        rc = NGX_ERROR;
-        goto done;
-    }
-
-    out = ro.out;
-    o = ro.o;
-
-    rc = ngx_http_openbank_state_write(r->connection->log, &name, out,
-                                       o - out);
-
-done:
-
-    (void) ngx_unlock_fd(lock);
-    (void) ngx_close_file(lock);
-
-    if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "openbank: the revocation of %V is not durable",
-                      &jwt->jti);
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
-}
-
-
-/* every revocation the zone holds, as the file's lines, under one lock */
-
-static ngx_int_t
-ngx_http_openbank_revoked_atomic(ngx_http_openbank_zone_t *zone, void *data)
-{
-    ngx_http_openbank_revoked_out_t  *ro = data;
-
-    ro->size = 0;
-    ro->out = NULL;
-
-    (void) ngx_http_openbank_store_walk(zone, NGX_HTTP_OPENBANK_TABLE_REVOKED,
-                                        ngx_http_openbank_revoked_line, ro);
-
-    ro->out = ngx_pnalloc(ro->pool, ro->size + 1);
-    if (ro->out == NULL) {
         return NGX_ERROR;
     }
 
-    ro->o = ro->out;
+    /* the lock file cannot be opened: logged, nothing to write to */
 
-    (void) ngx_http_openbank_store_walk(zone, NGX_HTTP_OPENBANK_TABLE_REVOKED,
-                                        ngx_http_openbank_revoked_line, ro);
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_openbank_revoked_line(ngx_http_openbank_store_value_t *sv,
-    void *data)
-{
-    ngx_http_openbank_revoked_out_t  *ro = data;
-
-    time_t  exp;
-
-    if (ro->out == NULL) {
-        ro->size += NGX_TIME_T_LEN + 2 + sv->key.len;
-        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    if (ngx_http_openbank_journal_open_lock(j, r->connection->log)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
     }
+
+    /*
+     * Outside the request's pool: the record waits in the journal's queue
+     * even if the request is ended meanwhile.
+     */
+
+    len = NGX_HTTP_OPENBANK_JOURNAL_FRAME
+          + sizeof(ngx_http_openbank_journal_head_t) + 2 * jwt->jti.len;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    rv = ngx_alloc(sizeof(ngx_http_openbank_revocation_t) + len,
+                   r->connection->log);
+    if (rv == NULL) {
+        return NGX_ERROR;
+    }
+
+    rv->jti.data = (u_char *) (rv + 1);
+    rv->jti.len = jwt->jti.len;
+    rv->entry.record = ngx_cpymem(rv->jti.data, jwt->jti.data, jwt->jti.len);
 
     /* the record lasts the token's life and the clock skew */
 
-    exp = (time_t) (sv->expire / 1000) - ro->skew;
+    expire = (uint64_t) (jwt->exp + obmcf->clock_skew) * 1000;
 
-    ro->o = ngx_sprintf(ro->o, "%T %V\n", exp, &sv->key);
+    p = ngx_http_openbank_journal_record(rv->entry.record,
+                                         NGX_HTTP_OPENBANK_REVOKED_RECORD,
+                                         expire, &rv->jti, NULL, 0);
+    rv->entry.len = p - rv->entry.record;
+    rv->entry.handler = ngx_http_openbank_revoked_durable;
+    rv->request = r;
+    rv->cln = cln;
+
+    cln->handler = ngx_http_openbank_revoked_gone;
+    cln->data = rv;
+
+    ngx_http_openbank_journal_submit(j, &rv->entry);
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_openbank_revoked_durable(ngx_http_openbank_journal_entry_t *e,
+    ngx_int_t rc)
+{
+    ngx_http_openbank_revocation_t *rv = (ngx_http_openbank_revocation_t *) e;
+
+    ngx_http_request_t  *r;
+
+    r = rv->request;
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r ? r->connection->log : ngx_cycle->log,
+                      0, "openbank: the revocation of %V is not durable",
+                      &rv->jti);
+    }
+
+    if (r) {
+        rv->cln->handler = NULL;
+        ngx_http_openbank_revocation_durable(r, rc);
+    }
+
+    ngx_free(rv);
+}
+
+
+/* the request ended before its record was written: nobody to answer */
+
+static void
+ngx_http_openbank_revoked_gone(void *data)
+{
+    ngx_http_openbank_revocation_t *rv = data;
+
+    rv->request = NULL;
+}
+
+
+/*
+ * For a compaction, inside ngx_http_openbank_store_atomic(): a record
+ * for each revocation the zone holds (NULL "buf": their size).
+ */
+
+static size_t
+ngx_http_openbank_revoked_dump(ngx_http_openbank_journal_t *j, u_char *buf,
+    uint64_t now)
+{
+    ngx_http_openbank_journal_dump_t  dp;
+
+    dp.buf = buf;
+    dp.p = buf;
+    dp.size = 0;
+
+    (void) ngx_http_openbank_store_walk(j->zone,
+                                        NGX_HTTP_OPENBANK_TABLE_REVOKED,
+                                        ngx_http_openbank_revoked_dump_entry,
+                                        &dp);
+
+    return buf ? (size_t) (dp.p - buf) : dp.size;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_revoked_dump_entry(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_journal_dump_t  *dp = data;
+
+    /* the journal's bookkeeping record's key begins with a NUL */
+
+    if (sv->key.len == 0 || sv->key.data[0] == '\0') {
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    if (dp->buf == NULL) {
+        dp->size += NGX_HTTP_OPENBANK_JOURNAL_FRAME
+                    + sizeof(ngx_http_openbank_journal_head_t) + sv->key.len;
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    dp->p = ngx_http_openbank_journal_record(dp->p,
+                                             NGX_HTTP_OPENBANK_REVOKED_RECORD,
+                                             sv->expire, &sv->key, NULL, 0);
 
     return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
 
 
-/* at start: every revocation still useful goes back into the zone */
+/*
+ * At start (in the master, once per zone): every revocation still useful
+ * goes back into the zone, from the journal and from the "revoked-tokens"
+ * file an earlier version kept (one "<exp> <jti>" a line); the journal is
+ * then rewritten from the zone, and the old file, now in it, removed.
+ */
 
 ngx_int_t
 ngx_http_openbank_revoked_load(ngx_cycle_t *cycle,
     ngx_http_openbank_main_conf_t *obmcf)
 {
-    u_char                      *p, *q, *sp, *last;
-    time_t                       now, exp;
-    ngx_int_t                    rc;
-    ngx_str_t                    name, text, jti;
-    ngx_uint_t                   line, loaded;
-    ngx_http_openbank_zone_t    *zone;
+    size_t                             skipped;
+    ngx_int_t                          rc, legacy;
+    ngx_str_t                          name, lock;
+    ngx_core_conf_t                   *ccf;
+    ngx_http_openbank_journal_t       *j;
+    ngx_http_openbank_journal_pt       handlers[
+                                           NGX_HTTP_OPENBANK_REVOKED_RECORD
+                                           + 1];
+    ngx_http_openbank_revoked_load_t   ld;
+
+    if (ngx_test_config || ngx_process == NGX_PROCESS_SIGNALLER) {
+        return NGX_OK;
+    }
+
+    j = &ngx_http_openbank_revoked_j;
+
+    ngx_http_openbank_journal_reset(j);
+
+    if (ngx_http_openbank_journal_init(j, cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* NGX_DECLINED: a reload, the zone already holds the revocations */
+
+    rc = ngx_http_openbank_journal_meta_add(j);
+
+    if (rc != NGX_OK) {
+        ngx_http_openbank_journal_reset(j);
+
+        if (rc == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "openbank: no room in zone \"%V\" for the "
+                          "revocations journal", &obmcf->shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    if (ngx_http_openbank_journal_start(j, cycle, ccf->user) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ld.obmcf = obmcf;
+    ld.now = ngx_http_openbank_now_ms();
+    ld.loaded = 0;
+    ld.full = 0;
 
     name.len = obmcf->state_path.len
                + sizeof("/" NGX_HTTP_OPENBANK_REVOKED_FILE) - 1;
-    name.data = ngx_pnalloc(cycle->pool, name.len + 1);
+    name.data = ngx_pnalloc(cycle->pool, name.len + sizeof(".lock"));
     if (name.data == NULL) {
         return NGX_ERROR;
     }
@@ -826,17 +932,105 @@ ngx_http_openbank_revoked_load(ngx_cycle_t *cycle,
     ngx_sprintf(name.data, "%V/" NGX_HTTP_OPENBANK_REVOKED_FILE "%Z",
                 &obmcf->state_path);
 
-    rc = ngx_http_openbank_read_state(cycle->log, cycle->pool, &name, &text);
+    legacy = ngx_http_openbank_revoked_legacy(cycle, obmcf, &name,
+                                              &ld.loaded);
+    if (legacy == NGX_ERROR) {
+        return NGX_ERROR;
+    }
 
+    ngx_memzero(handlers, sizeof(handlers));
+    handlers[NGX_HTTP_OPENBANK_REVOKED_RECORD] =
+                                        ngx_http_openbank_revoked_replay;
+
+    rc = ngx_http_openbank_journal_replay(j, cycle->log, handlers,
+                                          NGX_HTTP_OPENBANK_REVOKED_RECORD + 1,
+                                          &ld, &skipped);
+
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "openbank: revocations journal \"%V\" is unreadable: "
+                      "the revoked tokens cannot be trusted", &j->name);
+        return NGX_ERROR;
+    }
+
+    if (ld.full) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "openbank: zone \"%V\" is too small for the "
+                      "revoked tokens of \"%V\"",
+                      &obmcf->shm_zone->shm.name, &j->name);
+        return NGX_ERROR;
+    }
+
+    if (skipped) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "openbank: revocations journal \"%V\": %uz bytes of "
+                      "torn or damaged records ignored", &j->name, skipped);
+    }
+
+    if (ld.loaded) {
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "openbank: %ui revoked tokens restored from \"%V\"",
+                      ld.loaded, &j->name);
+    }
+
+    /* the journal rewritten from the zone: the old file is in it now */
+
+    if (ngx_http_openbank_journal_compact(j, ccf->user, cycle->log) == NGX_OK
+        && legacy == NGX_OK)
+    {
+        lock.data = name.data;
+        lock.len = ngx_sprintf(name.data + name.len, ".lock%Z") - name.data
+                   - 1;
+
+        name.data[name.len] = '\0';
+
+        if (ngx_delete_file(name.data) == NGX_FILE_ERROR) {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                          ngx_delete_file_n " \"%V\" failed", &name);
+        }
+
+        name.data[name.len] = '.';
+
+        (void) ngx_delete_file(lock.data);
+
+        name.data[name.len] = '\0';
+
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "openbank: \"%V\" is superseded by \"%V\"",
+                      &name, &j->name);
+    }
+
+    /* the workers open the files under their own names */
+
+    ngx_http_openbank_journal_reset(j);
+
+    return NGX_OK;
+}
+
+
+/* the "revoked-tokens" file of an earlier version: NGX_DECLINED, none */
+
+static ngx_int_t
+ngx_http_openbank_revoked_legacy(ngx_cycle_t *cycle,
+    ngx_http_openbank_main_conf_t *obmcf, ngx_str_t *name,
+    ngx_uint_t *loaded)
+{
+    u_char     *p, *q, *sp, *last;
+    time_t      now, exp;
+    ngx_int_t   rc;
+    ngx_str_t   text, jti;
+    ngx_uint_t  line;
+
+    rc = ngx_http_openbank_state_read(cycle->log, NGX_LOG_EMERG, cycle->pool,
+                                      name, NGX_HTTP_OPENBANK_REVOKED_MAX,
+                                      &text);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    zone = obmcf->shm_zone->data;
     now = ngx_time();
     last = text.data + text.len;
     line = 0;
-    loaded = 0;
 
     for (p = text.data; p < last; p = q + 1) {
         line++;
@@ -849,7 +1043,7 @@ ngx_http_openbank_revoked_load(ngx_cycle_t *cycle,
         if (exp == NGX_ERROR || q - (sp + 1) == 0 || q - (sp + 1) > 255) {
             ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                           "openbank: \"%V\" is damaged at line %ui: the "
-                          "revoked tokens cannot be trusted", &name, line);
+                          "revoked tokens cannot be trusted", name, line);
             return NGX_ERROR;
         }
 
@@ -860,84 +1054,68 @@ ngx_http_openbank_revoked_load(ngx_cycle_t *cycle,
         jti.data = sp + 1;
         jti.len = q - (sp + 1);
 
-        rc = ngx_http_openbank_store_add(zone, NGX_HTTP_OPENBANK_TABLE_REVOKED,
-                                         &jti, NULL, 0,
-                                         (uint64_t) (exp + obmcf->clock_skew)
-                                         * 1000);
-        if (rc == NGX_OK) {
-            loaded++;
-        }
-
-        if (rc == NGX_HTTP_OPENBANK_STORE_FULL) {
+        rc = ngx_http_openbank_revoked_add(obmcf, &jti,
+                                           (uint64_t) (exp + obmcf->clock_skew)
+                                           * 1000);
+        if (rc == NGX_ERROR) {
             ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                           "openbank: zone \"%V\" is too small for the "
                           "revoked tokens of \"%V\"",
-                          &obmcf->shm_zone->shm.name, &name);
+                          &obmcf->shm_zone->shm.name, name);
             return NGX_ERROR;
         }
-    }
 
-    if (loaded) {
-        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
-                      "openbank: %ui revoked tokens restored from \"%V\"",
-                      loaded, &name);
+        if (rc == NGX_OK) {
+            (*loaded)++;
+        }
     }
 
     return NGX_OK;
 }
 
 
-/* a whole state file; a missing one is empty */
-
 static ngx_int_t
-ngx_http_openbank_read_state(ngx_log_t *log, ngx_pool_t *pool,
-    ngx_str_t *name, ngx_str_t *out)
+ngx_http_openbank_revoked_replay(void *data, u_char *payload, size_t len)
 {
-    ssize_t          n;
-    ngx_fd_t         fd;
-    ngx_file_info_t  fi;
+    ngx_http_openbank_revoked_load_t *ld = data;
 
-    out->len = 0;
-    out->data = (u_char *) "";
+    ngx_int_t                          rc;
+    ngx_str_t                          jti;
+    ngx_http_openbank_journal_head_t   head;
 
-    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    ngx_memcpy(&head, payload, sizeof(head));
 
-    if (fd == NGX_INVALID_FILE) {
-        if (ngx_errno == NGX_ENOENT) {
-            return NGX_OK;
-        }
+    jti.data = payload + sizeof(head);
+    jti.len = head.key_len;
 
-        ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
-                      ngx_open_file_n " \"%V\" failed", name);
-        return NGX_ERROR;
+    if (jti.len > 255 || jti.data[0] == '\0' || head.expire <= ld->now) {
+        return NGX_OK;
     }
 
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
-        || ngx_file_size(&fi) > NGX_HTTP_OPENBANK_REVOKED_MAX)
-    {
-        ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
-                      "\"%V\" cannot be read or is too large", name);
-        (void) ngx_close_file(fd);
-        return NGX_ERROR;
-    }
+    rc = ngx_http_openbank_revoked_add(ld->obmcf, &jti, head.expire);
 
-    out->len = ngx_file_size(&fi);
-    out->data = ngx_pnalloc(pool, out->len + 1);
+    if (rc == NGX_ERROR) {
+        ld->full++;
 
-    if (out->data == NULL) {
-        (void) ngx_close_file(fd);
-        return NGX_ERROR;
-    }
-
-    n = ngx_read_fd(fd, out->data, out->len);
-
-    (void) ngx_close_file(fd);
-
-    if (n != (ssize_t) out->len) {
-        ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
-                      ngx_read_fd_n " \"%V\" failed", name);
-        return NGX_ERROR;
+    } else if (rc == NGX_OK) {
+        ld->loaded++;
     }
 
     return NGX_OK;
+}
+
+
+/* NGX_OK: added; NGX_DECLINED: already there; NGX_ERROR: no room */
+
+static ngx_int_t
+ngx_http_openbank_revoked_add(ngx_http_openbank_main_conf_t *obmcf,
+    ngx_str_t *jti, uint64_t expire)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_openbank_store_add(obmcf->shm_zone->data,
+                                     NGX_HTTP_OPENBANK_TABLE_REVOKED, jti,
+                                     NULL, 0, expire);
+
+    return (rc == NGX_HTTP_OPENBANK_STORE_FULL) ? NGX_ERROR : rc;
 }

@@ -87,67 +87,110 @@ ngx_http_openbank_parse_hash(ngx_str_t *value, u_char *out)
 }
 
 
-/* reads a whole file of at most "max" bytes into the configuration pool */
+/*
+ * The module's one whole-file reader: a regular file of at most "max"
+ * bytes, all of it (a short read is an error), into "pool", or into
+ * ngx_alloc() memory when "pool" is NULL, with a NUL after it so that
+ * parsers may rely on one.  It logs nothing: NGX_DECLINED means there is
+ * no such file; on NGX_ERROR, "what" names the call that failed and
+ * "err" its error, or "what" is NULL: not a regular file of at most
+ * "max" bytes.
+ */
 
 ngx_int_t
-ngx_http_openbank_read_file(ngx_conf_t *cf, ngx_str_t *name, size_t max,
-    ngx_str_t *out)
+ngx_http_openbank_read_whole(ngx_pool_t *pool, ngx_str_t *name, size_t max,
+    ngx_str_t *out, ngx_err_t *err, const char **what)
 {
-    ssize_t          n;
-    ngx_fd_t         fd;
-    ngx_file_info_t  fi;
-    u_char          *buf;
+    u_char           *buf;
+    size_t            size;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_file_info_t   fi;
+
+    *err = 0;
+    *what = ngx_open_file_n;
 
     fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
 
     if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%V\" failed", name);
-        return NGX_ERROR;
+        *err = ngx_errno;
+        return (*err == NGX_ENOENT) ? NGX_DECLINED : NGX_ERROR;
     }
 
     buf = NULL;
 
     if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_fd_info_n " \"%V\" failed", name);
+        *err = ngx_errno;
+        *what = ngx_fd_info_n;
         goto failed;
     }
 
-    if (!ngx_is_file(&fi) || (size_t) ngx_file_size(&fi) > max) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" is not a regular file of at most "
-                           "%uz bytes", name, max);
+    if (!ngx_is_file(&fi) || (uint64_t) ngx_file_size(&fi) > max) {
+        *what = NULL;
         goto failed;
     }
 
-    out->len = (size_t) ngx_file_size(&fi);
+    size = (size_t) ngx_file_size(&fi);
 
-    /* one more byte, so that parsers may rely on a terminating NUL */
-
-    buf = ngx_pnalloc(cf->pool, out->len + 1);
+    buf = pool ? ngx_pnalloc(pool, size + 1) : malloc(size + 1);
     if (buf == NULL) {
+        *err = NGX_ENOMEM;
+        *what = "malloc()";
         goto failed;
     }
 
-    n = ngx_read_fd(fd, buf, out->len);
+    n = ngx_read_fd(fd, buf, size);
 
-    if (n == NGX_ERROR || (size_t) n != out->len) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_read_fd_n " \"%V\" failed", name);
+    if (n == -1 || (size_t) n != size) {
+        *err = (n == -1) ? ngx_errno : 0;
+        *what = ngx_read_fd_n;
         goto failed;
     }
 
-    buf[out->len] = '\0';
+    (void) ngx_close_file(fd);
+
+    buf[size] = '\0';
     out->data = buf;
-
-    ngx_close_file(fd);
+    out->len = size;
 
     return NGX_OK;
 
 failed:
 
-    ngx_close_file(fd);
+    if (buf && pool == NULL) {
+        ngx_free(buf);
+    }
+
+    (void) ngx_close_file(fd);
+
+    return NGX_ERROR;
+}
+
+
+/* a whole file read at load time, its failure an error of the directive */
+
+ngx_int_t
+ngx_http_openbank_read_file(ngx_conf_t *cf, ngx_str_t *name, size_t max,
+    ngx_str_t *out)
+{
+    ngx_err_t    err;
+    const char  *what;
+
+    if (ngx_http_openbank_read_whole(cf->pool, name, max, out, &err, &what)
+        == NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    if (what == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" is not a regular file of at most "
+                           "%uz bytes", name, max);
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, err, "%s \"%V\" failed",
+                           what, name);
+    }
 
     return NGX_ERROR;
 }

@@ -103,25 +103,50 @@ $res = http_request('POST', '/oauth2/revoke', \%form,
 is($res->status, 200, 'revocation with private_key_jwt');
 is(calls($third, 2), '401 401', 'that token is refused too');
 
-# durable: the state file, and a restart
-my $state = servroot() . '/state/revoked-tokens';
+# durable: a record of the revocations journal, and a restart
+my $dir = servroot() . '/state';
+my $state = "$dir/revocations.journal";
 ok(-f $state, 'the revocations are in openbank_state');
 my $text = do { local $/; open my $f, '<', $state or die $!; <$f> };
-like($text, qr/^\d+ \Q$c->{jti}\E$/m, 'with the revoked jti and its exp');
-ok(!glob(servroot() . '/state/revoked-tokens.tmp.*'), 'no temporary file left');
+like($text, qr/\Q$c->{jti}\E/, 'with the revoked jti');
+ok(!glob("$dir/*.tmp.*"), 'no temporary file left');
+ok(!-e "$dir/revoked-tokens", 'and no file of revoked tokens');
+
+stop_nginx();
+
+# the file of revoked tokens an earlier version kept is read at start,
+# then superseded by the journal
+start_nginx({ http_config => $http, config => $config, workers => 2 });
+my $legacy = token_of(\%acme);
+my $l = jwt_claims($legacy);
+stop_nginx();
+open my $lf, '>', "$dir/revoked-tokens" or die $!;
+print $lf "$l->{exp} $l->{jti}\n";
+close $lf;
+open $lf, '>', "$dir/revoked-tokens.lock" or die $!;
+close $lf;
+
+start_nginx({ http_config => $http, config => $config, workers => 2 });
+
+like(error_log_since(0), qr/3 revoked tokens restored/, 'restored at start');
+is(calls($token, 4), '401 401 401 401', 'still refused after a restart');
+is(calls($third, 2), '401 401', 'the other revoked one too');
+is(calls($legacy, 2), '401 401', 'and the one of the older file');
+is(calls($other, 2), '200 200', 'control: a token not revoked works');
+ok(!-e "$dir/revoked-tokens" && !-e "$dir/revoked-tokens.lock",
+   'the older file and its lock are gone');
+$text = do { local $/; open my $f, '<', $state or die $!; <$f> };
+like($text, qr/\Q$l->{jti}\E/, 'its revocation is in the journal');
 
 stop_nginx();
 start_nginx({ http_config => $http, config => $config, workers => 2 });
+is(calls($legacy, 2), '401 401', 'and still refused at the next start');
 
-like(error_log_since(0), qr/2 revoked tokens restored/, 'restored at start');
-is(calls($token, 4), '401 401 401 401', 'still refused after a restart');
-is(calls($third, 2), '401 401', 'the other revoked one too');
-is(calls($other, 2), '200 200', 'control: a token not revoked works');
-
-# a damaged state file: the gateway refuses to start rather than guess
+# a damaged file of revoked tokens: the gateway refuses to start rather
+# than guess
 stop_nginx();
-open my $f, '>>', $state or die $!;
-print $f "garbage\n";
+open my $f, '>', "$dir/revoked-tokens" or die $!;
+print $f "$c->{exp} $c->{jti}\n$l->{exp} $l->{jti}\ngarbage\n";
 close $f;
 my $started = eval { start_nginx({ http_config => $http, config => $config });
                      1 };
