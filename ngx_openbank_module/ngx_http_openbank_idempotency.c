@@ -169,6 +169,7 @@ ngx_conf_enum_t  ngx_http_openbank_idempotency_modes[] = {
 #define NGX_HTTP_OPENBANK_IDEM_BUSY         4   /* in flight elsewhere */
 #define NGX_HTTP_OPENBANK_IDEM_PROBE        5
 #define NGX_HTTP_OPENBANK_IDEM_UNAVAILABLE  6
+#define NGX_HTTP_OPENBANK_IDEM_LOOK         7
 
 typedef struct {
     ngx_http_openbank_idem_ctx_t  *ic;
@@ -181,6 +182,8 @@ typedef struct {
     unsigned                       removed:1;
     unsigned                       probed:1;
     unsigned                       check:1;
+    unsigned                       look:1;
+    unsigned                       looked:1;
     unsigned                       unavailable:1;
 } ngx_http_openbank_idem_take_t;
 
@@ -469,6 +472,8 @@ ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
     /*
      * Not opened yet by this worker, or the journal or lock file it holds
      * was removed (or compacted): whether they open is checked first.
+     * Whether they were removed costs system calls: it is looked at only
+     * for a key that is to go to the bank ("look"), not for a replay.
      */
 
     j = &ngx_http_openbank_idem_j;
@@ -480,10 +485,8 @@ ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
     }
 
     tk.journal = j;
-    tk.removed = (j->fd == NGX_INVALID_FILE
-                  || j->lock_fd == NGX_INVALID_FILE
-                  || ngx_http_openbank_journal_moved(j->fd, &j->name)
-                  || ngx_http_openbank_journal_moved(j->lock_fd, &j->lock));
+    tk.removed = (j->fd == NGX_INVALID_FILE || j->lock_fd == NGX_INVALID_FILE);
+    tk.looked = tk.removed;
 
 again:
 
@@ -537,6 +540,13 @@ again:
                                         "a request with this "
                                         "Idempotency-Key is still being "
                                         "processed: retry later");
+
+    case NGX_HTTP_OPENBANK_IDEM_LOOK:
+        tk.looked = 1;
+        tk.removed = (ngx_http_openbank_journal_moved(j->fd, &j->name)
+                      || ngx_http_openbank_journal_moved(j->lock_fd,
+                                                         &j->lock));
+        goto again;
 
     case NGX_HTTP_OPENBANK_IDEM_PROBE:
         tk.probed = 1;
@@ -592,6 +602,7 @@ ngx_http_openbank_idempotency_take_atomic(ngx_http_openbank_zone_t *zone,
 
     tk->check = (!unavailable && !tk->probed
                  && (tk->removed || meta.failed));
+    tk->look = (!unavailable && !tk->check && !tk->looked);
     tk->unavailable = unavailable;
 
     /* the first failure is an [alert], the others while it lasts [info] */
@@ -602,14 +613,15 @@ ngx_http_openbank_idempotency_take_atomic(ngx_http_openbank_zone_t *zone,
     rc = ngx_http_openbank_store_update(zone,
                                    NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
                                    &tk->ic->key,
-                                   (tk->check || unavailable)
+                                   (tk->check || tk->look || unavailable)
                                    ? 0 : sizeof(ngx_http_openbank_idem_t),
                                    tk->now + NGX_HTTP_OPENBANK_IDEM_TTL,
                                    ngx_http_openbank_idempotency_own, tk);
 
     if (rc == NGX_HTTP_OPENBANK_STORE_ABSENT) {
         return tk->check ? NGX_HTTP_OPENBANK_IDEM_PROBE
-                         : NGX_HTTP_OPENBANK_IDEM_UNAVAILABLE;
+               : tk->look ? NGX_HTTP_OPENBANK_IDEM_LOOK
+               : NGX_HTTP_OPENBANK_IDEM_UNAVAILABLE;
     }
 
     if (rc == NGX_HTTP_OPENBANK_STORE_FULL) {
@@ -677,6 +689,11 @@ ngx_http_openbank_idempotency_own(ngx_http_openbank_store_value_t *sv,
 
     if (tk->check) {
         tk->outcome = NGX_HTTP_OPENBANK_IDEM_PROBE;
+        return NGX_HTTP_OPENBANK_STORE_REFUSE;
+    }
+
+    if (tk->look) {
+        tk->outcome = NGX_HTTP_OPENBANK_IDEM_LOOK;
         return NGX_HTTP_OPENBANK_STORE_REFUSE;
     }
 
