@@ -172,7 +172,7 @@ FUZZ_SRCS    := ngx_openbank_module/ngx_http_openbank_jwt.c \
                 ngx_openbank_module/ngx_http_openbank_util.c \
                 fuzz/ngx_stubs.c
 
-objs/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRCS) include/ngx_http_openbank.h \
+objs/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard include/*.h) \
                   $(MODULE)
 	@mkdir -p objs/fuzz
 	clang $(FUZZ_CFLAGS) $< $(FUZZ_SRCS) -lcrypto -lyajl -o $@
