@@ -39,7 +39,7 @@ DEPS_TEST  := libtest-base-perl libipc-run-perl libwww-perl \
 DEPS_TEST  += libyaml-libyaml-perl python3-requests
 DEPS_TEST  += python3-authlib python3-jwt
 
-.PHONY: all deps run test test-asan bench lint clean fuzz FORCE
+.PHONY: all deps run test test-asan bench lint include-graph clean fuzz FORCE
 
 all: $(MODULE)
 
@@ -201,6 +201,10 @@ lint:
 	    | grep . && bad=1; \
 	if [ $$bad = 0 ]; then echo "lint: clean"; fi; \
 	exit $$bad
+
+# which file includes which header, which calls which; fails on a cycle
+include-graph:
+	t/tools/include-graph
 
 clean:
 	rm -rf $(BUILD) objs run/tmp conf/.run.conf t/servroot*
