@@ -39,7 +39,7 @@ DEPS_TEST  := libtest-base-perl libipc-run-perl libwww-perl \
 DEPS_TEST  += libyaml-libyaml-perl python3-requests
 DEPS_TEST  += python3-authlib python3-jwt
 
-.PHONY: all deps run test test-asan bench lint clean fuzz FORCE
+.PHONY: all deps run test test-asan bench lint include-graph clean fuzz FORCE
 
 all: $(MODULE)
 
@@ -172,7 +172,7 @@ FUZZ_SRCS    := ngx_openbank_module/ngx_http_openbank_jwt.c \
                 ngx_openbank_module/ngx_http_openbank_util.c \
                 fuzz/ngx_stubs.c
 
-objs/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRCS) include/ngx_http_openbank.h \
+objs/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard include/*.h) \
                   $(MODULE)
 	@mkdir -p objs/fuzz
 	clang $(FUZZ_CFLAGS) $< $(FUZZ_SRCS) -lcrypto -lyajl -o $@
@@ -201,6 +201,10 @@ lint:
 	    | grep . && bad=1; \
 	if [ $$bad = 0 ]; then echo "lint: clean"; fi; \
 	exit $$bad
+
+# which file includes which header, which calls which; fails on a cycle
+include-graph:
+	t/tools/include-graph
 
 clean:
 	rm -rf $(BUILD) objs run/tmp conf/.run.conf t/servroot*

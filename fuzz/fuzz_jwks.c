@@ -8,6 +8,7 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_jwt.h>
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -9,6 +9,10 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_auth.h>
+#include <ngx_http_openbank_partner.h>
+#include <ngx_http_openbank_token.h>
+#include <ngx_http_openbank_util.h>
 
 
 #define NGX_HTTP_OPENBANK_API_KEY_MAX  256

@@ -19,6 +19,9 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_idempotency.h>
+#include <ngx_http_openbank_journal.h>
+#include <ngx_http_openbank_util.h>
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -70,7 +73,7 @@ typedef struct {
 typedef ngx_http_openbank_journal_head_t  ngx_http_openbank_idem_entry_t;
 
 
-typedef struct {
+struct ngx_http_openbank_idem_ctx_s {
     ngx_str_t                     key;         /* partner '\0' key */
     u_char                        fingerprint[NGX_HTTP_OPENBANK_HASH_LEN];
     ngx_http_openbank_zone_t     *zone;
@@ -95,7 +98,7 @@ typedef struct {
     unsigned                      queued:1;    /* waits for the commit */
     unsigned                      durable:1;   /* committed: send it */
     unsigned                      last:1;      /* the body is complete */
-} ngx_http_openbank_idem_ctx_t;
+};
 
 
 typedef struct {

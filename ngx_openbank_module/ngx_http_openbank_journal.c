@@ -42,6 +42,8 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_journal.h>
+#include <ngx_http_openbank_state.h>
 #include <zlib.h>
 
 

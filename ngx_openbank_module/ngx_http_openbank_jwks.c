@@ -14,6 +14,8 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_jwt.h>
+#include <ngx_http_openbank_util.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -73,7 +75,7 @@ static const char  *ngx_http_openbank_jwk_private[] = {
 };
 
 
-void *
+ngx_http_openbank_jwks_t *
 ngx_http_openbank_jwks_load(ngx_conf_t *cf, ngx_str_t *file)
 {
     u_char                     err[NGX_MAX_ERROR_STR];

@@ -16,6 +16,8 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_jwt.h>
+#include <ngx_http_openbank_util.h>
 
 #include <openssl/bn.h>
 #include <openssl/ec.h>

@@ -11,6 +11,7 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_jwt.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>

@@ -27,6 +27,10 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_limit.h>
+#include <ngx_http_openbank_partner.h>
+#include <ngx_http_openbank_state.h>
+#include <ngx_http_openbank_util.h>
 
 
 #define NGX_HTTP_OPENBANK_NS         1000000000ULL
@@ -56,7 +60,7 @@ typedef struct {
 
 /* what the checks learnt, for the headers */
 
-typedef struct {
+struct ngx_http_openbank_limits_s {
     ngx_http_openbank_quota_t  *quota;
     uint64_t                    used;
     time_t                      start;      /* the window, unix seconds */
@@ -70,7 +74,7 @@ typedef struct {
     unsigned                    rate_known:1;
     unsigned                    rate_taken:1;
     unsigned                    quota_known:1;
-} ngx_http_openbank_limits_t;
+};
 
 
 /* what a check's handlers share, under the zone's lock */

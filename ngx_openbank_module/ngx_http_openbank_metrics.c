@@ -15,6 +15,7 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_metrics.h>
 
 
 #define NGX_HTTP_OPENBANK_METRIC_KEY_MAX  256

@@ -11,9 +11,20 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_auth.h>
+#include <ngx_http_openbank_idempotency.h>
+#include <ngx_http_openbank_jwt.h>
+#include <ngx_http_openbank_limit.h>
+#include <ngx_http_openbank_metrics.h>
+#include <ngx_http_openbank_oauth.h>
+#include <ngx_http_openbank_partner.h>
+#include <ngx_http_openbank_signature.h>
+#include <ngx_http_openbank_status.h>
+#include <ngx_http_openbank_token.h>
+#include <ngx_http_openbank_util.h>
+#include <ngx_http_openbank_version.h>
 
 
-static void ngx_http_openbank_ctx_marker(void *data);
 static ngx_int_t ngx_http_openbank_access_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_access_again(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_loc_conf_t *oblcf);
@@ -386,111 +397,6 @@ static ngx_http_variable_t  ngx_http_openbank_vars[] = {
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
-
-
-/*
- * The request's ctx, or NULL.  An internal redirect (error_page,
- * try_files, X-Accel-Redirect, ngx.exec, a named location) and
- * ngx_http_filter_finalize_request() zero r->ctx, not the request's
- * pool: as ngx_http_realip_module does, the ctx is found again through
- * the pool cleanup that marks it, and set again.  So a client request is
- * identified, counted, verified and answered once, whatever location it
- * ends in.
- */
-
-ngx_http_openbank_ctx_t *
-ngx_http_openbank_find_ctx(ngx_http_request_t *r)
-{
-    ngx_pool_cleanup_t       *cln;
-    ngx_http_openbank_ctx_t  *ctx;
-
-    r = r->main;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
-
-    if (ctx == NULL && (r->internal || r->filter_finalize)) {
-
-        for (cln = r->pool->cleanup; cln; cln = cln->next) {
-            if (cln->handler == ngx_http_openbank_ctx_marker) {
-                ctx = cln->data;
-                break;
-            }
-        }
-
-        if (ctx) {
-            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "openbank ctx found again after a redirect");
-
-            ngx_http_set_ctx(r, ctx, ngx_http_openbank_module);
-
-            ctx->redirected = 1;
-
-            /* the response that went out, if any, is not the last one */
-            ngx_http_openbank_signature_redirected(ctx);
-        }
-    }
-
-    return ctx;
-}
-
-
-/* the request's ctx, made on first use */
-
-ngx_http_openbank_ctx_t *
-ngx_http_openbank_get_ctx(ngx_http_request_t *r)
-{
-    ngx_pool_cleanup_t       *cln;
-    ngx_http_openbank_ctx_t  *ctx;
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx) {
-        return ctx;
-    }
-
-    cln = ngx_pool_cleanup_add(r->main->pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    ctx = ngx_pcalloc(r->main->pool, sizeof(ngx_http_openbank_ctx_t));
-    if (ctx == NULL) {
-        return NULL;
-    }
-
-    cln->handler = ngx_http_openbank_ctx_marker;
-    cln->data = ctx;
-
-    ngx_http_set_ctx(r->main, ctx, ngx_http_openbank_module);
-
-    return ctx;
-}
-
-
-/* marks the pool cleanup that holds the request's ctx */
-
-static void
-ngx_http_openbank_ctx_marker(void *data)
-{
-}
-
-
-/*
- * The configuration the request is an API call of: the location where
- * the checks ran, which stands for the whole client request, else the
- * current one.
- */
-
-ngx_http_openbank_loc_conf_t *
-ngx_http_openbank_api_conf(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx)
-{
-    if (ctx && ctx->conf) {
-        return ctx->conf;
-    }
-
-    return ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
-}
 
 
 static ngx_int_t

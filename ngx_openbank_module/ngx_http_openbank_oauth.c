@@ -12,6 +12,11 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_jwt.h>
+#include <ngx_http_openbank_oauth.h>
+#include <ngx_http_openbank_partner.h>
+#include <ngx_http_openbank_token.h>
+#include <ngx_http_openbank_util.h>
 
 #include <openssl/err.h>
 #include <openssl/x509.h>
@@ -35,12 +40,12 @@
     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
-typedef struct {
+struct ngx_http_openbank_oauth_s {
     ngx_str_t                     path[NGX_HTTP_OPENBANK_EP_N];
     ngx_str_t                     url[NGX_HTTP_OPENBANK_EP_N];
     ngx_str_t                     jwks;        /* the JWKS document */
     ngx_str_t                     metadata;    /* RFC 8414 document */
-} ngx_http_openbank_oauth_t;
+};
 
 
 typedef struct {
@@ -103,6 +108,8 @@ static ngx_int_t ngx_http_openbank_introspect(ngx_http_request_t *r,
 static ngx_int_t ngx_http_openbank_revocation(ngx_http_request_t *r,
     ngx_http_openbank_form_t *form, ngx_http_openbank_client_t *client,
     ngx_http_openbank_oauth_err_t *err);
+static void ngx_http_openbank_revocation_durable(ngx_http_request_t *r,
+    ngx_int_t rc);
 static ngx_int_t ngx_http_openbank_oauth_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body, ngx_uint_t no_store);
 static ngx_int_t ngx_http_openbank_oauth_error(ngx_http_request_t *r,
@@ -1378,7 +1385,8 @@ ngx_http_openbank_revocation(ngx_http_request_t *r,
                                "the token was not issued to this client");
     }
 
-    rc = ngx_http_openbank_revoke(r, &form->token, &jwt);
+    rc = ngx_http_openbank_revoke(r, &form->token, &jwt,
+                                  ngx_http_openbank_revocation_durable);
 
     if (rc == NGX_AGAIN) {
         /* answered once durable: ngx_http_openbank_revocation_durable() */
@@ -1407,7 +1415,7 @@ ngx_http_openbank_revocation(ngx_http_request_t *r,
  * told 503, as docs/tokens.md says.
  */
 
-void
+static void
 ngx_http_openbank_revocation_durable(ngx_http_request_t *r, ngx_int_t rc)
 {
     ngx_str_t                       empty;
@@ -1477,74 +1485,6 @@ ngx_http_openbank_aud_ok(ngx_http_openbank_jwt_t *jwt,
     }
 
     return 0;
-}
-
-
-ngx_http_openbank_partner_t *
-ngx_http_openbank_partner_by_client_id(ngx_http_openbank_main_conf_t *obmcf,
-    ngx_str_t *client_id)
-{
-    ngx_uint_t                    i;
-    ngx_http_openbank_partner_t  *partner;
-
-    partner = obmcf->partners.elts;
-
-    for (i = 0; i < obmcf->partners.nelts; i++) {
-        if (partner[i].client_id.len == client_id->len
-            && client_id->len
-            && ngx_memcmp(partner[i].client_id.data, client_id->data,
-                          client_id->len) == 0)
-        {
-            return &partner[i];
-        }
-    }
-
-    return NULL;
-}
-
-
-/*
- * SHA-256 of the DER of the connection's client certificate: NGX_OK,
- * NGX_DECLINED when there is none.  The TLS handshake proved that the
- * client holds its private key; partners are known by the fingerprint,
- * not by a CA.
- */
-
-ngx_int_t
-ngx_http_openbank_client_cert(ngx_http_request_t *r, u_char *hash)
-{
-#if (NGX_HTTP_SSL)
-    int            len;
-    X509          *cert;
-    u_char         buf[8192], *p;
-
-    if (r->connection->ssl == NULL) {
-        return NGX_DECLINED;
-    }
-
-    cert = SSL_get_peer_certificate(r->connection->ssl->connection);
-    if (cert == NULL) {
-        return NGX_DECLINED;
-    }
-
-    len = i2d_X509(cert, NULL);
-
-    if (len <= 0 || len > (int) sizeof(buf)) {
-        X509_free(cert);
-        ERR_clear_error();
-        return NGX_DECLINED;
-    }
-
-    p = buf;
-    i2d_X509(cert, &p);
-    X509_free(cert);
-
-    ngx_http_openbank_sha256(hash, buf, len);
-
-    return NGX_OK;
-#else
-    return NGX_DECLINED;
-#endif
 }
 
 

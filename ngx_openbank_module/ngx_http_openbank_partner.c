@@ -8,6 +8,9 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_jwt.h>
+#include <ngx_http_openbank_partner.h>
+#include <ngx_http_openbank_util.h>
 
 
 #define NGX_HTTP_OPENBANK_SECRET_MIN  32
@@ -1073,6 +1076,29 @@ ngx_http_openbank_partner_quota(ngx_http_openbank_partner_t *partner,
             {
                 return &quota[i];
             }
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_http_openbank_partner_t *
+ngx_http_openbank_partner_by_client_id(ngx_http_openbank_main_conf_t *obmcf,
+    ngx_str_t *client_id)
+{
+    ngx_uint_t                    i;
+    ngx_http_openbank_partner_t  *partner;
+
+    partner = obmcf->partners.elts;
+
+    for (i = 0; i < obmcf->partners.nelts; i++) {
+        if (partner[i].client_id.len == client_id->len
+            && client_id->len
+            && ngx_memcmp(partner[i].client_id.data, client_id->data,
+                          client_id->len) == 0)
+        {
+            return &partner[i];
         }
     }
 

@@ -18,6 +18,7 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_util.h>
 
 
 #define NGX_HTTP_OPENBANK_ZONE_MAGIC    0x4f42000000000004ULL

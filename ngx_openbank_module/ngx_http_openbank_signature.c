@@ -18,6 +18,9 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_jwt.h>
+#include <ngx_http_openbank_signature.h>
+#include <ngx_http_openbank_util.h>
 #include <ngx_http_openbank_httpsig.h>
 
 #include <openssl/sha.h>
@@ -28,7 +31,7 @@
 #define NGX_HTTP_OPENBANK_SIG_RESPONSE_MAX  (1024 * 1024)
 
 
-typedef struct {
+struct ngx_http_openbank_sig_ctx_s {
     ngx_uint_t                     verified;   /* the response is signed */
     ngx_http_openbank_msg_t        msg;        /* the request */
     ngx_http_request_t            *r;
@@ -39,9 +42,11 @@ typedef struct {
     u_char                        *buf;
     size_t                         len;
     size_t                         size;
-} ngx_http_openbank_sig_ctx_t;
+};
 
 
+static void ngx_http_openbank_signature_redirected(
+    ngx_http_openbank_ctx_t *ctx);
 static ngx_int_t ngx_http_openbank_signature_verify(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_sig_ctx_t *sc);
 static ngx_int_t ngx_http_openbank_signature_field(ngx_http_request_t *r,
@@ -131,6 +136,7 @@ ngx_http_openbank_signature_check(ngx_http_request_t *r,
 
         sc->r = r;
         ctx->signature = sc;
+        ctx->on_redirect = ngx_http_openbank_signature_redirected;
     }
 
     /* Content-Digest is checked against the body: read it first */
@@ -937,7 +943,7 @@ ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
  * response to sign is the one that goes out now, from its start.
  */
 
-void
+static void
 ngx_http_openbank_signature_redirected(ngx_http_openbank_ctx_t *ctx)
 {
     ngx_http_openbank_sig_ctx_t  *sc;

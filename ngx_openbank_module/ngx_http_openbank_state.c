@@ -11,6 +11,8 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_state.h>
+#include <ngx_http_openbank_util.h>
 
 #include <sys/file.h>
 

@@ -8,6 +8,8 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_limit.h>
+#include <ngx_http_openbank_status.h>
 
 
 typedef struct {

@@ -18,6 +18,12 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_journal.h>
+#include <ngx_http_openbank_jwt.h>
+#include <ngx_http_openbank_partner.h>
+#include <ngx_http_openbank_state.h>
+#include <ngx_http_openbank_token.h>
+#include <ngx_http_openbank_util.h>
 
 
 #define NGX_HTTP_OPENBANK_SCOPE_CACHE_MAX  1024
@@ -44,6 +50,7 @@ typedef struct {
     ngx_http_openbank_journal_entry_t  entry;
     ngx_http_request_t                *request;    /* NULL: it went away */
     ngx_pool_cleanup_t                *cln;
+    ngx_http_openbank_revoked_pt       done;       /* answers it */
     ngx_str_t                          jti;
 } ngx_http_openbank_revocation_t;
 /* a verified token to cache, or a revocation, under the zone's lock */
@@ -91,7 +98,7 @@ static ngx_int_t ngx_http_openbank_token_fill(
 static ngx_int_t ngx_http_openbank_revoke_atomic(
     ngx_http_openbank_zone_t *zone, void *data);
 static ngx_int_t ngx_http_openbank_revoked_save(ngx_http_request_t *r,
-    ngx_http_openbank_jwt_t *jwt);
+    ngx_http_openbank_jwt_t *jwt, ngx_http_openbank_revoked_pt done);
 static void ngx_http_openbank_revoked_durable(
     ngx_http_openbank_journal_entry_t *e, ngx_int_t rc);
 static void ngx_http_openbank_revoked_gone(void *data);
@@ -634,14 +641,14 @@ ngx_http_openbank_binding_check(ngx_http_request_t *r,
 
 /*
  * Revokes a verified token: NGX_AGAIN, its record is on its way to the
- * journal and ngx_http_openbank_revocation_durable() answers the request
- * (the caller holds it, r->main->count); NGX_DECLINED when the zone or
- * the journal cannot record it (the caller answers 503), NGX_ERROR.
+ * journal and "done" answers the request once it is durable (the caller
+ * holds it, r->main->count); NGX_DECLINED when the zone or the journal
+ * cannot record it (the caller answers 503), NGX_ERROR.
  */
 
 ngx_int_t
 ngx_http_openbank_revoke(ngx_http_request_t *r, ngx_str_t *token,
-    ngx_http_openbank_jwt_t *jwt)
+    ngx_http_openbank_jwt_t *jwt, ngx_http_openbank_revoked_pt done)
 {
     ngx_str_t                       key;
     ngx_http_openbank_token_op_t    op;
@@ -672,7 +679,7 @@ ngx_http_openbank_revoke(ngx_http_request_t *r, ngx_str_t *token,
                   "openbank: token %V of client \"%V\" revoked",
                   &jwt->jti, &jwt->client_id);
 
-    return ngx_http_openbank_revoked_save(r, jwt);
+    return ngx_http_openbank_revoked_save(r, jwt, done);
 }
 
 
@@ -704,7 +711,7 @@ ngx_http_openbank_revoke_atomic(ngx_http_openbank_zone_t *zone, void *data)
 
 static ngx_int_t
 ngx_http_openbank_revoked_save(ngx_http_request_t *r,
-    ngx_http_openbank_jwt_t *jwt)
+    ngx_http_openbank_jwt_t *jwt, ngx_http_openbank_revoked_pt done)
 {
     u_char                          *p;
     size_t                           len;
@@ -765,6 +772,7 @@ ngx_http_openbank_revoked_save(ngx_http_request_t *r,
     rv->entry.handler = ngx_http_openbank_revoked_durable;
     rv->request = r;
     rv->cln = cln;
+    rv->done = done;
 
     cln->handler = ngx_http_openbank_revoked_gone;
     cln->data = rv;
@@ -793,7 +801,7 @@ ngx_http_openbank_revoked_durable(ngx_http_openbank_journal_entry_t *e,
 
     if (r) {
         rv->cln->handler = NULL;
-        ngx_http_openbank_revocation_durable(r, rc);
+        rv->done(r, rc);
     }
 
     ngx_free(rv);
@@ -1118,4 +1126,49 @@ ngx_http_openbank_revoked_add(ngx_http_openbank_main_conf_t *obmcf,
                                      NULL, 0, expire);
 
     return (rc == NGX_HTTP_OPENBANK_STORE_FULL) ? NGX_ERROR : rc;
+}
+
+
+/*
+ * SHA-256 of the DER of the connection's client certificate: NGX_OK,
+ * NGX_DECLINED when there is none.  The TLS handshake proved that the
+ * client holds its private key; partners are known by the fingerprint,
+ * not by a CA.
+ */
+
+ngx_int_t
+ngx_http_openbank_client_cert(ngx_http_request_t *r, u_char *hash)
+{
+#if (NGX_HTTP_SSL)
+    int            len;
+    X509          *cert;
+    u_char         buf[8192], *p;
+
+    if (r->connection->ssl == NULL) {
+        return NGX_DECLINED;
+    }
+
+    cert = SSL_get_peer_certificate(r->connection->ssl->connection);
+    if (cert == NULL) {
+        return NGX_DECLINED;
+    }
+
+    len = i2d_X509(cert, NULL);
+
+    if (len <= 0 || len > (int) sizeof(buf)) {
+        X509_free(cert);
+        ERR_clear_error();
+        return NGX_DECLINED;
+    }
+
+    p = buf;
+    i2d_X509(cert, &p);
+    X509_free(cert);
+
+    ngx_http_openbank_sha256(hash, buf, len);
+
+    return NGX_OK;
+#else
+    return NGX_DECLINED;
+#endif
 }

@@ -8,6 +8,7 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_util.h>
 
 #include <openssl/evp.h>
 

@@ -9,6 +9,8 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_util.h>
+#include <ngx_http_openbank_version.h>
 
 
 static ngx_int_t ngx_http_openbank_add_header(ngx_http_request_t *r,
