@@ -277,6 +277,9 @@ if ($pid == 0) {
 }
 held($crash, $holds);
 my (undef, @workers) = $crash->pids;
+# stopped first, all of them: a worker killed an instant before the others
+# would end the request of its neighbour (502) and free the key
+kill 'STOP', @workers;
 kill 'KILL', @workers;
 waitpid $pid, 0;
 for (1 .. 100) {
