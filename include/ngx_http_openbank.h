@@ -223,6 +223,7 @@ struct ngx_http_openbank_ctx_s {
 
     ngx_uint_t                    problem_status;
     ngx_str_t                     problem_code;
+    ngx_str_t                    *problem_title;
     ngx_str_t                     problem_detail;
     ngx_chain_t                  *problem_out; /* replaces nginx's page */
     ngx_str_t                     allow;       /* of a 405: Allow */
@@ -264,10 +265,44 @@ ngx_http_openbank_ctx_t *ngx_http_openbank_get_ctx(ngx_http_request_t *r);
 ngx_http_openbank_loc_conf_t *ngx_http_openbank_api_conf(
     ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx);
 
+/*
+ * The problem codes of docs/errors.md: a refusal names one of these, so
+ * that a code misspelt does not compile.  Their names and titles are the
+ * table of ngx_http_openbank_problem.c.
+ */
+
+typedef enum {
+    NGX_HTTP_OPENBANK_PROBLEM_INVALID_REQUEST,
+    NGX_HTTP_OPENBANK_PROBLEM_INVALID_BODY,
+    NGX_HTTP_OPENBANK_PROBLEM_IDEMPOTENCY_KEY_MISSING,
+    NGX_HTTP_OPENBANK_PROBLEM_INVALID_TOKEN,
+    NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_MISSING,
+    NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+    NGX_HTTP_OPENBANK_PROBLEM_REPLAYED_REQUEST,
+    NGX_HTTP_OPENBANK_PROBLEM_INSUFFICIENT_SCOPE,
+    NGX_HTTP_OPENBANK_PROBLEM_CERTIFICATE_MISMATCH,
+    NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
+    NGX_HTTP_OPENBANK_PROBLEM_METHOD_NOT_ALLOWED,
+    NGX_HTTP_OPENBANK_PROBLEM_IDEMPOTENCY_IN_FLIGHT,
+    NGX_HTTP_OPENBANK_PROBLEM_INVALID_STATE,
+    NGX_HTTP_OPENBANK_PROBLEM_DUPLICATE_MESSAGE,
+    NGX_HTTP_OPENBANK_PROBLEM_VERSION_RETIRED,
+    NGX_HTTP_OPENBANK_PROBLEM_PAYLOAD_TOO_LARGE,
+    NGX_HTTP_OPENBANK_PROBLEM_IDEMPOTENCY_KEY_REUSED,
+    NGX_HTTP_OPENBANK_PROBLEM_INVALID_BATCH,
+    NGX_HTTP_OPENBANK_PROBLEM_RATE_LIMITED,
+    NGX_HTTP_OPENBANK_PROBLEM_QUOTA_EXCEEDED,
+    NGX_HTTP_OPENBANK_PROBLEM_UPSTREAM_UNAVAILABLE,
+    NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
+    NGX_HTTP_OPENBANK_PROBLEM_INTERNAL_ERROR,
+    NGX_HTTP_OPENBANK_PROBLEM_N
+} ngx_http_openbank_problem_e;
+
+
 /* ngx_http_openbank_problem.c */
 ngx_int_t ngx_http_openbank_refuse(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_uint_t status, const char *code,
-    const char *fmt, ...);
+    ngx_http_openbank_ctx_t *ctx, ngx_uint_t status,
+    ngx_http_openbank_problem_e code, const char *fmt, ...);
 ngx_int_t ngx_http_openbank_request_id(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
 ngx_int_t ngx_http_openbank_endpoint_start(ngx_http_request_t *r,

@@ -50,13 +50,13 @@ ngx_http_openbank_identify(ngx_http_request_t *r,
 
     if (oblcf->auth == NGX_HTTP_OPENBANK_AUTH_API_KEY) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "invalid_token",
+                                        NGX_HTTP_OPENBANK_PROBLEM_INVALID_TOKEN,
                                         "no credential: send the partner's "
                                         "API key in X-API-Key");
     }
 
     return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                    "invalid_token",
+                                    NGX_HTTP_OPENBANK_PROBLEM_INVALID_TOKEN,
                                     "no credential: send an access token "
                                     "in Authorization: Bearer");
 }
@@ -72,13 +72,13 @@ ngx_http_openbank_api_key(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
 
     if (n > 1) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "invalid_token",
+                                        NGX_HTTP_OPENBANK_PROBLEM_INVALID_TOKEN,
                                         "X-API-Key is sent more than once");
     }
 
     if (h->value.len == 0 || h->value.len > NGX_HTTP_OPENBANK_API_KEY_MAX) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "invalid_token",
+                                        NGX_HTTP_OPENBANK_PROBLEM_INVALID_TOKEN,
                                         "X-API-Key must be 1 to %d "
                                         "characters",
                                         NGX_HTTP_OPENBANK_API_KEY_MAX);
@@ -95,7 +95,7 @@ ngx_http_openbank_api_key(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
                       "openbank: unknown API key");
 
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "invalid_token",
+                                        NGX_HTTP_OPENBANK_PROBLEM_INVALID_TOKEN,
                                         "the API key is not valid");
     }
 
@@ -127,7 +127,7 @@ ngx_http_openbank_scope_check(ngx_http_request_t *r,
     }
 
     return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_FORBIDDEN,
-                                    "insufficient_scope",
-                                    "this endpoint needs the scope \"%V\"",
-                                    &oblcf->scope);
+        NGX_HTTP_OPENBANK_PROBLEM_INSUFFICIENT_SCOPE,
+        "this endpoint needs the scope \"%V\"",
+        &oblcf->scope);
 }

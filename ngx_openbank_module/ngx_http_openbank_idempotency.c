@@ -310,24 +310,24 @@ ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
             }
 
             return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                            "idempotency_key_missing",
-                                            "a POST to this endpoint needs "
-                                            "an Idempotency-Key header");
+                NGX_HTTP_OPENBANK_PROBLEM_IDEMPOTENCY_KEY_MISSING,
+                "a POST to this endpoint needs "
+                "an Idempotency-Key header");
         }
 
         if (n > 1) {
             return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                            "invalid_request",
-                                            "Idempotency-Key is sent more "
-                                            "than once");
+                NGX_HTTP_OPENBANK_PROBLEM_INVALID_REQUEST,
+                "Idempotency-Key is sent more "
+                "than once");
         }
 
         if (ngx_http_openbank_idempotency_valid_key(&h->value) != NGX_OK) {
             return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                            "invalid_request",
-                                            "Idempotency-Key must be 1 to "
-                                            "%d visible ASCII characters",
-                                            NGX_HTTP_OPENBANK_IDEM_KEY_MAX);
+                NGX_HTTP_OPENBANK_PROBLEM_INVALID_REQUEST,
+                "Idempotency-Key must be 1 to "
+                "%d visible ASCII characters",
+                NGX_HTTP_OPENBANK_IDEM_KEY_MAX);
         }
 
         ic = ngx_pcalloc(r->pool, sizeof(ngx_http_openbank_idem_ctx_t));
@@ -513,17 +513,17 @@ again:
                       &obmcf->shm_zone->shm.name);
 
         return ngx_http_openbank_refuse(r, ctx,
-                                        NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "state_unavailable",
-                                        "the gateway has no room for "
-                                        "another idempotency key now");
+            NGX_HTTP_SERVICE_UNAVAILABLE,
+            NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
+            "the gateway has no room for "
+            "another idempotency key now");
 
     case NGX_HTTP_OPENBANK_IDEM_REUSED:
         return ngx_http_openbank_refuse(r, ctx,
-                                        422,
-                                        "idempotency_key_reused",
-                                        "this Idempotency-Key was used with "
-                                        "another method, path or body");
+            422,
+            NGX_HTTP_OPENBANK_PROBLEM_IDEMPOTENCY_KEY_REUSED,
+            "this Idempotency-Key was used with "
+            "another method, path or body");
 
     case NGX_HTTP_OPENBANK_IDEM_REPLAY:
         if (ic->response == NULL) {
@@ -539,10 +539,10 @@ again:
 
     case NGX_HTTP_OPENBANK_IDEM_BUSY:
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_CONFLICT,
-                                        "idempotency_in_flight",
-                                        "a request with this "
-                                        "Idempotency-Key is still being "
-                                        "processed: retry later");
+            NGX_HTTP_OPENBANK_PROBLEM_IDEMPOTENCY_IN_FLIGHT,
+            "a request with this "
+            "Idempotency-Key is still being "
+            "processed: retry later");
 
     case NGX_HTTP_OPENBANK_IDEM_LOOK:
         tk.looked = 1;
@@ -574,7 +574,7 @@ again:
                   "request refused");
 
     return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "state_unavailable",
+                                    NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
                                     "the gateway cannot record "
                                     "idempotency keys durably now");
 }

@@ -260,7 +260,7 @@ ngx_http_openbank_rate_check(ngx_http_request_t *r,
         }
 
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_TOO_MANY_REQUESTS,
-                                        "rate_limited",
+                                        NGX_HTTP_OPENBANK_PROBLEM_RATE_LIMITED,
                                         "the plan allows %ui requests per "
                                         "%s: retry in %T s", plan->rate,
                                         plan->period == 1 ? "second"
@@ -380,14 +380,14 @@ ngx_http_openbank_quota_take(ngx_http_request_t *r,
         }
 
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_TOO_MANY_REQUESTS,
-                                        "quota_exceeded",
-                                        "the %ui calls of \"%V\" a %s are "
-                                        "used: retry in %T s", quota->limit,
-                                        &quota->product,
-                                        quota->window
-                                        == NGX_HTTP_OPENBANK_WINDOW_DAY
-                                        ? "day" : "month",
-                                        limits->retry_after);
+            NGX_HTTP_OPENBANK_PROBLEM_QUOTA_EXCEEDED,
+            "the %ui calls of \"%V\" a %s are "
+            "used: retry in %T s", quota->limit,
+            &quota->product,
+            quota->window
+            == NGX_HTTP_OPENBANK_WINDOW_DAY
+            ? "day" : "month",
+            limits->retry_after);
     }
 
     return NGX_DECLINED;
@@ -448,7 +448,7 @@ ngx_http_openbank_full(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
                   &obmcf->shm_zone->shm.name, what, &ctx->partner->name);
 
     return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "state_unavailable",
+                                    NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
                                     "the gateway has no room to count this "
                                     "call: try again later");
 }

@@ -441,7 +441,7 @@ ngx_http_openbank_access_handler(ngx_http_request_t *r)
          */
 
         rc = ngx_http_openbank_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                      "invalid_body",
+                                      NGX_HTTP_OPENBANK_PROBLEM_INVALID_BODY,
                                       "the request body could not be read");
         ctx->access_rc = rc;
         ctx->checked = 1;

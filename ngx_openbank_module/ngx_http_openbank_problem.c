@@ -22,7 +22,6 @@ typedef struct {
 } ngx_http_openbank_problem_type_t;
 
 
-static ngx_str_t *ngx_http_openbank_problem_title(ngx_str_t *code);
 static void ngx_http_openbank_default_problem(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_uint_t status);
 static ngx_int_t ngx_http_openbank_allow_header(ngx_http_request_t *r,
@@ -39,36 +38,60 @@ static ngx_chain_t *ngx_http_openbank_problem_render(ngx_http_request_t *r,
  * (t/problem_titles.t compares them).
  */
 
-static ngx_http_openbank_problem_type_t  ngx_http_openbank_problem_types[] = {
-    { ngx_string("invalid_request"), ngx_string("Invalid request") },
-    { ngx_string("invalid_body"), ngx_string("Invalid body") },
-    { ngx_string("idempotency_key_missing"),
-      ngx_string("Idempotency key missing") },
-    { ngx_string("invalid_token"), ngx_string("Invalid credential") },
-    { ngx_string("signature_missing"), ngx_string("Signature missing") },
-    { ngx_string("signature_invalid"), ngx_string("Invalid signature") },
-    { ngx_string("replayed_request"), ngx_string("Replayed request") },
-    { ngx_string("insufficient_scope"), ngx_string("Insufficient scope") },
-    { ngx_string("certificate_mismatch"),
-      ngx_string("Certificate mismatch") },
-    { ngx_string("not_found"), ngx_string("Not found") },
-    { ngx_string("method_not_allowed"), ngx_string("Method not allowed") },
-    { ngx_string("idempotency_in_flight"),
-      ngx_string("Idempotent request in flight") },
-    { ngx_string("invalid_state"), ngx_string("Invalid state") },
-    { ngx_string("duplicate_message"), ngx_string("Duplicate message") },
-    { ngx_string("version_retired"), ngx_string("Version retired") },
-    { ngx_string("payload_too_large"), ngx_string("Payload too large") },
-    { ngx_string("idempotency_key_reused"),
-      ngx_string("Idempotency key reused") },
-    { ngx_string("invalid_batch"), ngx_string("Invalid batch") },
-    { ngx_string("rate_limited"), ngx_string("Rate limited") },
-    { ngx_string("quota_exceeded"), ngx_string("Quota exceeded") },
-    { ngx_string("upstream_unavailable"),
-      ngx_string("Upstream unavailable") },
-    { ngx_string("state_unavailable"), ngx_string("State unavailable") },
-    { ngx_string("internal_error"), ngx_string("Internal error") },
-    { ngx_null_string, ngx_null_string }
+static ngx_http_openbank_problem_type_t
+    ngx_http_openbank_problem_types[NGX_HTTP_OPENBANK_PROBLEM_N] =
+{
+    [NGX_HTTP_OPENBANK_PROBLEM_INVALID_REQUEST] =
+        { ngx_string("invalid_request"), ngx_string("Invalid request") },
+    [NGX_HTTP_OPENBANK_PROBLEM_INVALID_BODY] =
+        { ngx_string("invalid_body"), ngx_string("Invalid body") },
+    [NGX_HTTP_OPENBANK_PROBLEM_IDEMPOTENCY_KEY_MISSING] =
+        { ngx_string("idempotency_key_missing"),
+          ngx_string("Idempotency key missing") },
+    [NGX_HTTP_OPENBANK_PROBLEM_INVALID_TOKEN] =
+        { ngx_string("invalid_token"), ngx_string("Invalid credential") },
+    [NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_MISSING] =
+        { ngx_string("signature_missing"), ngx_string("Signature missing") },
+    [NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID] =
+        { ngx_string("signature_invalid"), ngx_string("Invalid signature") },
+    [NGX_HTTP_OPENBANK_PROBLEM_REPLAYED_REQUEST] =
+        { ngx_string("replayed_request"), ngx_string("Replayed request") },
+    [NGX_HTTP_OPENBANK_PROBLEM_INSUFFICIENT_SCOPE] =
+        { ngx_string("insufficient_scope"), ngx_string("Insufficient scope") },
+    [NGX_HTTP_OPENBANK_PROBLEM_CERTIFICATE_MISMATCH] =
+        { ngx_string("certificate_mismatch"),
+          ngx_string("Certificate mismatch") },
+    [NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND] =
+        { ngx_string("not_found"), ngx_string("Not found") },
+    [NGX_HTTP_OPENBANK_PROBLEM_METHOD_NOT_ALLOWED] =
+        { ngx_string("method_not_allowed"), ngx_string("Method not allowed") },
+    [NGX_HTTP_OPENBANK_PROBLEM_IDEMPOTENCY_IN_FLIGHT] =
+        { ngx_string("idempotency_in_flight"),
+          ngx_string("Idempotent request in flight") },
+    [NGX_HTTP_OPENBANK_PROBLEM_INVALID_STATE] =
+        { ngx_string("invalid_state"), ngx_string("Invalid state") },
+    [NGX_HTTP_OPENBANK_PROBLEM_DUPLICATE_MESSAGE] =
+        { ngx_string("duplicate_message"), ngx_string("Duplicate message") },
+    [NGX_HTTP_OPENBANK_PROBLEM_VERSION_RETIRED] =
+        { ngx_string("version_retired"), ngx_string("Version retired") },
+    [NGX_HTTP_OPENBANK_PROBLEM_PAYLOAD_TOO_LARGE] =
+        { ngx_string("payload_too_large"), ngx_string("Payload too large") },
+    [NGX_HTTP_OPENBANK_PROBLEM_IDEMPOTENCY_KEY_REUSED] =
+        { ngx_string("idempotency_key_reused"),
+          ngx_string("Idempotency key reused") },
+    [NGX_HTTP_OPENBANK_PROBLEM_INVALID_BATCH] =
+        { ngx_string("invalid_batch"), ngx_string("Invalid batch") },
+    [NGX_HTTP_OPENBANK_PROBLEM_RATE_LIMITED] =
+        { ngx_string("rate_limited"), ngx_string("Rate limited") },
+    [NGX_HTTP_OPENBANK_PROBLEM_QUOTA_EXCEEDED] =
+        { ngx_string("quota_exceeded"), ngx_string("Quota exceeded") },
+    [NGX_HTTP_OPENBANK_PROBLEM_UPSTREAM_UNAVAILABLE] =
+        { ngx_string("upstream_unavailable"),
+          ngx_string("Upstream unavailable") },
+    [NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE] =
+        { ngx_string("state_unavailable"), ngx_string("State unavailable") },
+    [NGX_HTTP_OPENBANK_PROBLEM_INTERNAL_ERROR] =
+        { ngx_string("internal_error"), ngx_string("Internal error") },
 };
 
 
@@ -90,14 +113,14 @@ static ngx_str_t  ngx_http_openbank_allow_default = ngx_string("GET, HEAD");
 
 ngx_int_t
 ngx_http_openbank_refuse(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
-    ngx_uint_t status, const char *code, const char *fmt, ...)
+    ngx_uint_t status, ngx_http_openbank_problem_e code, const char *fmt, ...)
 {
     u_char   *p, *last;
     va_list   args;
 
     ctx->problem_status = status;
-    ctx->problem_code.data = (u_char *) code;
-    ctx->problem_code.len = ngx_strlen(code);
+    ctx->problem_code = ngx_http_openbank_problem_types[code].code;
+    ctx->problem_title = &ngx_http_openbank_problem_types[code].title;
     ctx->result = ctx->problem_code;
 
     p = ngx_pnalloc(r->pool, NGX_HTTP_OPENBANK_DETAIL_MAX);
@@ -148,27 +171,10 @@ ngx_http_openbank_endpoint_start(ngx_http_request_t *r, ngx_uint_t methods,
     ctx->allow.len = ngx_strlen(allow);
 
     return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_ALLOWED,
-                                    "method_not_allowed",
-                                    "method %V is not allowed on %V; "
-                                    "allowed: %s",
-                                    &r->method_name, &r->uri, allow);
-}
-
-
-static ngx_str_t *
-ngx_http_openbank_problem_title(ngx_str_t *code)
-{
-    ngx_http_openbank_problem_type_t  *t;
-
-    for (t = ngx_http_openbank_problem_types; t->code.len; t++) {
-        if (t->code.len == code->len
-            && ngx_strncmp(t->code.data, code->data, code->len) == 0)
-        {
-            return &t->title;
-        }
-    }
-
-    return &ngx_http_openbank_problem_types[0].title;
+        NGX_HTTP_OPENBANK_PROBLEM_METHOD_NOT_ALLOWED,
+        "method %V is not allowed on %V; "
+        "allowed: %s",
+        &r->method_name, &r->uri, allow);
 }
 
 
@@ -183,63 +189,70 @@ ngx_http_openbank_default_problem(ngx_http_request_t *r,
     switch (status) {
 
     case NGX_HTTP_NOT_FOUND:
-        (void) ngx_http_openbank_refuse(r, ctx, status, "not_found",
+        (void) ngx_http_openbank_refuse(r, ctx, status,
+                                        NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
                                         "no resource at %V", &r->uri);
         break;
 
     case NGX_HTTP_NOT_ALLOWED:
-        (void) ngx_http_openbank_refuse(r, ctx, status, "method_not_allowed",
-                                        "method %V is not allowed on %V",
-                                        &r->method_name, &r->uri);
+        (void) ngx_http_openbank_refuse(r, ctx, status,
+            NGX_HTTP_OPENBANK_PROBLEM_METHOD_NOT_ALLOWED,
+            "method %V is not allowed on %V",
+            &r->method_name, &r->uri);
         break;
 
     case NGX_HTTP_UNAUTHORIZED:
-        (void) ngx_http_openbank_refuse(r, ctx, status, "invalid_token",
+        (void) ngx_http_openbank_refuse(r, ctx, status,
+                                        NGX_HTTP_OPENBANK_PROBLEM_INVALID_TOKEN,
                                         "authentication is required");
         break;
 
     case NGX_HTTP_FORBIDDEN:
-        (void) ngx_http_openbank_refuse(r, ctx, status, "insufficient_scope",
-                                        "access to %V is denied", &r->uri);
+        (void) ngx_http_openbank_refuse(r, ctx, status,
+            NGX_HTTP_OPENBANK_PROBLEM_INSUFFICIENT_SCOPE,
+            "access to %V is denied", &r->uri);
         break;
 
     case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
         clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-        (void) ngx_http_openbank_refuse(r, ctx, status, "payload_too_large",
-                                        "the request body is larger than "
-                                        "%O bytes",
-                                        clcf->client_max_body_size);
+        (void) ngx_http_openbank_refuse(r, ctx, status,
+            NGX_HTTP_OPENBANK_PROBLEM_PAYLOAD_TOO_LARGE,
+            "the request body is larger than "
+            "%O bytes",
+            clcf->client_max_body_size);
         break;
 
     case NGX_HTTP_TOO_MANY_REQUESTS:
-        (void) ngx_http_openbank_refuse(r, ctx, status, "rate_limited",
+        (void) ngx_http_openbank_refuse(r, ctx, status,
+                                        NGX_HTTP_OPENBANK_PROBLEM_RATE_LIMITED,
                                         "too many requests");
         break;
 
     case NGX_HTTP_BAD_GATEWAY:
     case NGX_HTTP_SERVICE_UNAVAILABLE:
         (void) ngx_http_openbank_refuse(r, ctx, status,
-                                        "upstream_unavailable",
-                                        "the bank core is unavailable");
+            NGX_HTTP_OPENBANK_PROBLEM_UPSTREAM_UNAVAILABLE,
+            "the bank core is unavailable");
         break;
 
     case NGX_HTTP_GATEWAY_TIME_OUT:
         (void) ngx_http_openbank_refuse(r, ctx, status,
-                                        "upstream_unavailable",
-                                        "the bank core did not answer "
-                                        "in time");
+            NGX_HTTP_OPENBANK_PROBLEM_UPSTREAM_UNAVAILABLE,
+            "the bank core did not answer "
+            "in time");
         break;
 
     default:
         if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
-            (void) ngx_http_openbank_refuse(r, ctx, status, "internal_error",
-                                            "the gateway failed to handle "
-                                            "the request");
+            (void) ngx_http_openbank_refuse(r, ctx, status,
+                NGX_HTTP_OPENBANK_PROBLEM_INTERNAL_ERROR,
+                "the gateway failed to handle "
+                "the request");
         } else {
             (void) ngx_http_openbank_refuse(r, ctx, status,
-                                            "invalid_request",
-                                            "the request is malformed "
-                                            "(HTTP %ui)", status);
+                NGX_HTTP_OPENBANK_PROBLEM_INVALID_REQUEST,
+                "the request is malformed "
+                "(HTTP %ui)", status);
         }
     }
 }
@@ -446,7 +459,7 @@ ngx_http_openbank_problem_render(ngx_http_request_t *r,
     ngx_str_t    *title;
     ngx_chain_t  *cl;
 
-    title = ngx_http_openbank_problem_title(&ctx->problem_code);
+    title = ctx->problem_title;
     escape = ngx_escape_json(NULL, ctx->problem_detail.data,
                              ctx->problem_detail.len);
 

@@ -113,10 +113,11 @@ ngx_http_openbank_signature_check(ngx_http_request_t *r,
                 }
 
                 return ngx_http_openbank_refuse(r, ctx,
-                           NGX_HTTP_UNAUTHORIZED, "signature_missing",
-                           "this endpoint needs an RFC 9421 signature: "
-                           "Signature-Input and Signature with label "
-                           "\"sig\"");
+                    NGX_HTTP_UNAUTHORIZED,
+                    NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_MISSING,
+                    "this endpoint needs an RFC 9421 signature: "
+                    "Signature-Input and Signature with label "
+                    "\"sig\"");
             }
 
             return NGX_DECLINED;
@@ -124,9 +125,9 @@ ngx_http_openbank_signature_check(ngx_http_request_t *r,
 
         if (in == NULL || sig == NULL) {
             return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                            "signature_invalid",
-                                            "Signature-Input and Signature "
-                                            "go together");
+                NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+                "Signature-Input and Signature "
+                "go together");
         }
 
         sc = ngx_pcalloc(r->pool, sizeof(ngx_http_openbank_sig_ctx_t));
@@ -183,10 +184,10 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
            != NGX_OK)
     {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "signature_invalid",
-                                        "Signature-Input or Signature is "
-                                        "larger than %d bytes",
-                                        NGX_HTTP_OPENBANK_SIG_FIELD_MAX);
+            NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+            "Signature-Input or Signature is "
+            "larger than %d bytes",
+            NGX_HTTP_OPENBANK_SIG_FIELD_MAX);
     }
 
     m_in = ngx_palloc(r->pool, 2 * sizeof(ngx_http_openbank_sf_member_t));
@@ -203,16 +204,16 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
 
     if (rc == NGX_ERROR) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "signature_invalid",
-                                        "Signature-Input is not a valid "
-                                        "structured field dictionary");
+            NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+            "Signature-Input is not a valid "
+            "structured field dictionary");
     }
 
     if (rc == NGX_DECLINED || others) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "signature_invalid",
-                                        "the signature must be the only "
-                                        "one and labelled \"sig\"");
+            NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+            "the signature must be the only "
+            "one and labelled \"sig\"");
     }
 
     rc = ngx_http_openbank_sf_dict_get(sig.data, sig.data + sig.len, &label,
@@ -227,30 +228,30 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
         || siglen == 0)
     {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "signature_invalid",
-                                        "Signature must hold one byte "
-                                        "sequence labelled \"sig\"");
+            NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+            "Signature must hold one byte "
+            "sequence labelled \"sig\"");
     }
 
     if (ngx_http_openbank_sig_params(m_in, &sp, &err) != NGX_OK) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "signature_invalid", "%s", err);
+            NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID, "%s", err);
     }
 
     if (!sp.has_created || sp.keyid.len == 0 || sp.nonce.len == 0) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "signature_invalid",
-                                        "the signature needs the "
-                                        "parameters created, keyid and "
-                                        "nonce");
+            NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+            "the signature needs the "
+            "parameters created, keyid and "
+            "nonce");
     }
 
     if (sp.nonce.len > NGX_HTTP_OPENBANK_SIG_NONCE_MAX) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "signature_invalid",
-                                        "the nonce is longer than %d "
-                                        "characters",
-                                        NGX_HTTP_OPENBANK_SIG_NONCE_MAX);
+            NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+            "the nonce is longer than %d "
+            "characters",
+            NGX_HTTP_OPENBANK_SIG_NONCE_MAX);
     }
 
     now = ngx_time();
@@ -259,31 +260,31 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
 
     if (sp.created > now + skew) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "signature_invalid",
-                                        "the signature was created in the "
-                                        "future: check the clock");
+            NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+            "the signature was created in the "
+            "future: check the clock");
     }
 
     if (sp.created < now - skew) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "signature_invalid",
-                                        "the signature was created more "
-                                        "than %T seconds ago", skew);
+            NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+            "the signature was created more "
+            "than %T seconds ago", skew);
     }
 
     if (zone && sp.created < ngx_http_openbank_store_started(zone)) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "signature_invalid",
-                                        "the signature was created before "
-                                        "the gateway started: sign again");
+            NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+            "the signature was created before "
+            "the gateway started: sign again");
     }
 
     if (sp.expires != -1
         && (sp.expires < sp.created || sp.expires + skew < now))
     {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "signature_invalid",
-                                        "the signature has expired");
+            NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+            "the signature has expired");
     }
 
     /* the components the contract demands */
@@ -303,12 +304,12 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
         || (body && !ngx_http_openbank_sig_covers(m_in, "content-digest")))
     {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "signature_invalid",
-                                        "the signature must cover "
-                                        "\"@method\", \"@target-uri\" (or "
-                                        "\"@authority\", \"@path\" and "
-                                        "\"@query\") and, with a body, "
-                                        "\"content-digest\"");
+            NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+            "the signature must cover "
+            "\"@method\", \"@target-uri\" (or "
+            "\"@authority\", \"@path\" and "
+            "\"@query\") and, with a body, "
+            "\"content-digest\"");
     }
 
     /* the key and its algorithm */
@@ -321,16 +322,16 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
 
     if (rc == NGX_DECLINED) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "signature_invalid",
-                                        "keyid \"%V\" is not one of the "
-                                        "partner's keys", &sp.keyid);
+            NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+            "keyid \"%V\" is not one of the "
+            "partner's keys", &sp.keyid);
     }
 
     if (rc == NGX_ABORT) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "signature_invalid",
-                                        "alg \"%V\" does not match the key "
-                                        "\"%V\"", &sp.alg, &sp.keyid);
+            NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+            "alg \"%V\" does not match the key "
+            "\"%V\"", &sp.alg, &sp.keyid);
     }
 
     if (ngx_http_openbank_signature_build(r, &sc->msg, m_in, &base, &err)
@@ -341,7 +342,7 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
         }
 
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "signature_invalid", "%s", err);
+            NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID, "%s", err);
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -357,10 +358,10 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
 
     if (rc != NGX_OK) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "signature_invalid",
-                                        "the signature does not verify "
-                                        "(%s)",
-                                        ngx_http_openbank_sig_alg_name(alg));
+            NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+            "the signature does not verify "
+            "(%s)",
+            ngx_http_openbank_sig_alg_name(alg));
     }
 
     /* the body against Content-Digest */
@@ -370,8 +371,8 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
 
     if (rc == NGX_ERROR) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "signature_invalid",
-                                        "Content-Digest is too large");
+            NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+            "Content-Digest is too large");
     }
 
     if (rc == NGX_OK) {
@@ -793,9 +794,9 @@ ngx_http_openbank_signature_digest(ngx_http_request_t *r,
         == NGX_ERROR)
     {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "signature_invalid",
-                                        "Content-Digest is not a valid "
-                                        "structured field dictionary");
+            NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+            "Content-Digest is not a valid "
+            "structured field dictionary");
     }
 
     checked = 0;
@@ -822,9 +823,9 @@ ngx_http_openbank_signature_digest(ngx_http_request_t *r,
             || dlen != (size_t) EVP_MD_get_size(digest))
         {
             return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                            "signature_invalid",
-                                            "Content-Digest's %s is not a "
-                                            "digest", names[i]);
+                NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+                "Content-Digest's %s is not a "
+                "digest", names[i]);
         }
 
         md = EVP_MD_CTX_new();
@@ -844,10 +845,10 @@ ngx_http_openbank_signature_digest(ngx_http_request_t *r,
 
         if (CRYPTO_memcmp(got, want, dlen) != 0) {
             return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                            "signature_invalid",
-                                            "the body does not match "
-                                            "Content-Digest (%s)",
-                                            names[i]);
+                NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+                "the body does not match "
+                "Content-Digest (%s)",
+                names[i]);
         }
 
         checked++;
@@ -855,9 +856,9 @@ ngx_http_openbank_signature_digest(ngx_http_request_t *r,
 
     if (checked == 0) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "signature_invalid",
-                                        "Content-Digest must hold sha-256 "
-                                        "or sha-512");
+            NGX_HTTP_OPENBANK_PROBLEM_SIGNATURE_INVALID,
+            "Content-Digest must hold sha-256 "
+            "or sha-512");
     }
 
     return NGX_DECLINED;
@@ -885,10 +886,10 @@ ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
 
     if (obmcf->shm_zone == NULL) {
         return ngx_http_openbank_refuse(r, ctx,
-                                        NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "state_unavailable",
-                                        "no openbank_zone to record "
-                                        "nonces in");
+            NGX_HTTP_SERVICE_UNAVAILABLE,
+            NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
+            "no openbank_zone to record "
+            "nonces in");
     }
 
     zone = obmcf->shm_zone->data;
@@ -916,8 +917,8 @@ ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
 
     if (rc == NGX_DECLINED) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "replayed_request",
-                                        "this nonce was already used");
+            NGX_HTTP_OPENBANK_PROBLEM_REPLAYED_REQUEST,
+            "this nonce was already used");
     }
 
     if (rc != NGX_OK) {
@@ -927,9 +928,9 @@ ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
                       &obmcf->shm_zone->shm.name);
 
         return ngx_http_openbank_refuse(r, ctx,
-                                        NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "state_unavailable",
-                                        "the replay set is full");
+            NGX_HTTP_SERVICE_UNAVAILABLE,
+            NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
+            "the replay set is full");
     }
 
     return NGX_DECLINED;

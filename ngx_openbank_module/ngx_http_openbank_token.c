@@ -320,7 +320,7 @@ ngx_http_openbank_bearer_invalid(ngx_http_request_t *r,
                   "openbank: access token refused: %s", why);
 
     return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                    "invalid_token", "%s", why);
+        NGX_HTTP_OPENBANK_PROBLEM_INVALID_TOKEN, "%s", why);
 }
 
 
@@ -621,18 +621,18 @@ ngx_http_openbank_binding_check(ngx_http_request_t *r,
 
     if (rc == NGX_DECLINED) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_FORBIDDEN,
-                                        "certificate_mismatch",
-                                        "the token is bound to a client "
-                                        "certificate and none was "
-                                        "presented");
+            NGX_HTTP_OPENBANK_PROBLEM_CERTIFICATE_MISMATCH,
+            "the token is bound to a client "
+            "certificate and none was "
+            "presented");
     }
 
     if (CRYPTO_memcmp(hash, ctx->token_cnf, NGX_HTTP_OPENBANK_HASH_LEN) != 0)
     {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_FORBIDDEN,
-                                        "certificate_mismatch",
-                                        "the token is bound to another "
-                                        "client certificate");
+            NGX_HTTP_OPENBANK_PROBLEM_CERTIFICATE_MISMATCH,
+            "the token is bound to another "
+            "client certificate");
     }
 
     return NGX_DECLINED;

@@ -161,14 +161,14 @@ ngx_http_openbank_version_check(ngx_http_request_t *r,
 
     if (v->successor.len) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_OPENBANK_GONE,
-                                        "version_retired",
-                                        "this API version was retired on "
-                                        "%V; use %V", &v->sunset_header,
-                                        &v->successor);
+            NGX_HTTP_OPENBANK_PROBLEM_VERSION_RETIRED,
+            "this API version was retired on "
+            "%V; use %V", &v->sunset_header,
+            &v->successor);
     }
 
     return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_OPENBANK_GONE,
-                                    "version_retired",
+                                    NGX_HTTP_OPENBANK_PROBLEM_VERSION_RETIRED,
                                     "this API version was retired on %V",
                                     &v->sunset_header);
 }

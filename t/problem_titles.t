@@ -17,11 +17,17 @@ sub slurp {
     return scalar <$fh>;
 }
 
-# the gateway's table: { ngx_string("code"), ngx_string("Title") }
+# the gateway's table: [CODE] = { ngx_string("code"), ngx_string("Title") }
 my $c = slurp('ngx_openbank_module/ngx_http_openbank_problem.c');
-my ($c_table) = $c =~ /ngx_http_openbank_problem_types\[\] = \{(.*?)\n\};/s;
+my ($c_table) = $c =~ /ngx_http_openbank_problem_types\[[A-Z_]*\] =\s*\{(.*?)\n\};/s;
 ok $c_table, "the gateway's table is found";
 my %c_title = $c_table =~ /\{\s*ngx_string\("(\w+)"\),\s*ngx_string\("([^"]+)"\)\s*\}/g;
+
+# each entry sits at the index of the enum constant that names its code
+my @entries = $c_table =~ /\[NGX_HTTP_OPENBANK_PROBLEM_(\w+)\] =\s*\{\s*ngx_string\("(\w+)"\)/g;
+while (my ($name, $code) = splice @entries, 0, 2) {
+    is(lc $name, $code, "NGX_HTTP_OPENBANK_PROBLEM_$name is \"$code\"");
+}
 
 # the bank's table: code = { status, "Title" },
 my $lua = slurp('lua/openbank/problem.lua');
