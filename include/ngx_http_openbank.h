@@ -307,6 +307,7 @@ ngx_int_t ngx_http_openbank_request_id(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
 ngx_int_t ngx_http_openbank_endpoint_start(ngx_http_request_t *r,
     ngx_uint_t methods, const char *allow);
+ngx_int_t ngx_http_openbank_get_endpoint_start(ngx_http_request_t *r);
 ngx_table_elt_t *ngx_http_openbank_find_header(ngx_list_t *headers,
     const char *name, ngx_uint_t *count);
 ngx_table_elt_t *ngx_http_openbank_set_header(ngx_http_request_t *r,

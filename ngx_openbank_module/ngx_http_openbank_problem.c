@@ -178,6 +178,23 @@ ngx_http_openbank_endpoint_start(ngx_http_request_t *r, ngx_uint_t methods,
 }
 
 
+/* the start of an endpoint that serves GET and HEAD: its body is discarded */
+
+ngx_int_t
+ngx_http_openbank_get_endpoint_start(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_openbank_endpoint_start(r, NGX_HTTP_GET|NGX_HTTP_HEAD,
+                                          "GET, HEAD");
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_discard_request_body(r);
+}
+
+
 /* nginx ended the request with an error page: say what it means */
 
 static void

@@ -63,13 +63,7 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
     ngx_http_openbank_status_t      st;
     ngx_http_openbank_main_conf_t  *obmcf;
 
-    rc = ngx_http_openbank_endpoint_start(r, NGX_HTTP_GET|NGX_HTTP_HEAD,
-                                          "GET, HEAD");
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    rc = ngx_http_openbank_get_endpoint_start(r);
     if (rc != NGX_OK) {
         return rc;
     }
