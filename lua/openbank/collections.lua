@@ -44,7 +44,6 @@ local to_json = money.to_json
 local util_account = util.account
 local util_body_object = util.body_object
 local util_id = util.id
-local util_only = util.only
 local util_parse_datetime = util.parse_datetime
 local util_text = util.text
 local re_find = ngx.re.find
@@ -305,16 +304,12 @@ end
 
 -- POST /v1/mandates (inside the request's transaction, bank.lua)
 function _M.create_mandate(req)
-    local obj, err = util_body_object()
+    local obj, err = util_body_object(MANDATE_FIELDS)
     if not obj then
         return nil, err
     end
 
     local ok
-    ok, err = util_only(obj, MANDATE_FIELDS)
-    if not ok then
-        return nil, err
-    end
 
     local payer
     payer, err = util_account(obj.payer_account, "payer_account", false)
@@ -479,16 +474,12 @@ end
 
 -- POST /v1/collections (inside the request's transaction, bank.lua)
 function _M.create_collection(req)
-    local obj, err = util_body_object()
+    local obj, err = util_body_object(COLLECTION_FIELDS)
     if not obj then
         return nil, err
     end
 
     local ok
-    ok, err = util_only(obj, COLLECTION_FIELDS)
-    if not ok then
-        return nil, err
-    end
 
     if type(obj.mandate_id) ~= "string" then
         return nil, problem_err("invalid_body", "mandate_id: must be the "

@@ -244,16 +244,12 @@ end
 
 
 function _M.create(req)
-    local obj, err = util_body_object()
+    local obj, err = util_body_object(CREATE_FIELDS)
     if not obj then
         return nil, err
     end
 
     local ok
-    ok, err = util_only(obj, CREATE_FIELDS)
-    if not ok then
-        return nil, err
-    end
 
     local payer
     payer, err = util.account(obj.payer_account, "payer_account", false)
@@ -452,16 +448,12 @@ local function optional_body(fields)
         return {}
     end
 
-    local obj, err = util_body_object()
+    local obj, err = util_body_object(fields)
     if not obj then
         return nil, err
     end
 
     local ok
-    ok, err = util_only(obj, fields)
-    if not ok then
-        return nil, err
-    end
 
     return obj
 end

@@ -290,15 +290,12 @@ end
 
 -- POST /v1/payments (runs inside the request's transaction, bank.lua)
 function _M.create(req)
-    local obj, perr = util.body_object()
+    local obj, err = util.body_object(FIELDS)
     if not obj then
-        return nil, perr
-    end
-
-    local ok, err = util.only(obj, FIELDS)
-    if not ok then
         return nil, err
     end
+
+    local ok
 
     local debtor
     debtor, err = util.account(obj.debtor_account, "debtor_account", false)

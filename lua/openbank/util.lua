@@ -204,8 +204,9 @@ function _M.settle_delay_ms()
 end
 
 
--- The request body as a JSON object, or nil, problem (400 invalid_body).
-function _M.body_object()
+-- The request body as a JSON object with no field outside "allowed", or
+-- nil, problem (400 invalid_body).
+function _M.body_object(allowed)
     ngx_req.read_body()
 
     local data = ngx_req.get_body_data()
@@ -229,6 +230,11 @@ function _M.body_object()
     if type(obj) ~= "table" or obj[1] ~= nil then
         return nil, problem.err("invalid_body",
                                 "body: must be a JSON object")
+    end
+
+    local ok, err = _M.only(obj, allowed)
+    if not ok then
+        return nil, err
     end
 
     return obj

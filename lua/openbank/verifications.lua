@@ -290,16 +290,12 @@ end
 
 
 function _M.create(req)
-    local obj, err = util.body_object()
+    local obj, err = util.body_object({ account = true })
     if not obj then
         return nil, err
     end
 
     local ok
-    ok, err = util.only(obj, { account = true })
-    if not ok then
-        return nil, err
-    end
 
     local acct
     acct, err = util.account(obj.account, "account", true)
