@@ -67,11 +67,11 @@ struct ngx_http_openbank_journal_s {
     void                        (*written)(ngx_http_openbank_journal_t *j,
                                       ngx_queue_t *batch, uint64_t now);
     /*
-     * Inside ngx_http_openbank_store_atomic(): the zone's framed records,
-     * by ngx_http_openbank_store_walk() (NULL "buf": their size)
+     * Inside ngx_http_openbank_store_atomic(), for each record of "table"
+     * but the bookkeeping one: its framed record added to the dump
+     * ("data", an ngx_http_openbank_journal_dump_t; NULL "buf": its size)
      */
-    size_t                      (*dump)(ngx_http_openbank_journal_t *j,
-                                      u_char *buf, uint64_t now);
+    ngx_http_openbank_store_handler_pt  dump;
     /* after a write, the zone's lock released: the owner's log lines */
     void                        (*after)(ngx_http_openbank_journal_t *j,
                                       ngx_int_t rc, ngx_log_t *log);
@@ -98,6 +98,7 @@ typedef struct {
     u_char                       *buf;         /* NULL: measure */
     u_char                       *p;
     size_t                        size;
+    ngx_http_openbank_journal_t  *journal;
 } ngx_http_openbank_journal_dump_t;
 
 void ngx_http_openbank_journal_frame(u_char *rec, size_t len);

@@ -133,8 +133,6 @@ static void ngx_http_openbank_idempotency_written(
     ngx_http_openbank_journal_t *j, ngx_queue_t *batch, uint64_t now);
 static void ngx_http_openbank_idempotency_after(
     ngx_http_openbank_journal_t *j, ngx_int_t rc, ngx_log_t *log);
-static size_t ngx_http_openbank_idempotency_dump(
-    ngx_http_openbank_journal_t *j, u_char *buf, uint64_t now);
 static ngx_int_t ngx_http_openbank_idempotency_send(ngx_http_request_t *r,
     ngx_http_openbank_idem_ctx_t *ic, ngx_chain_t *rest);
 static ngx_int_t ngx_http_openbank_idempotency_take_atomic(
@@ -213,7 +211,7 @@ static ngx_http_openbank_journal_t  ngx_http_openbank_idem_j = {
     "idempotency journal", "idempotency",
     NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
     ngx_http_openbank_idempotency_written,
-    ngx_http_openbank_idempotency_dump,
+    ngx_http_openbank_idempotency_dump_entry,
     ngx_http_openbank_idempotency_after,
     ": new keys are accepted",
     ngx_null_string, ngx_null_string, 0, 0, 0, 0, 0,
@@ -1595,25 +1593,6 @@ ngx_http_openbank_idempotency_probe(ngx_log_t *log, ngx_uint_t level)
  * records of the answers the zone keeps (NULL "buf": their size).
  */
 
-static size_t
-ngx_http_openbank_idempotency_dump(ngx_http_openbank_journal_t *j,
-    u_char *buf, uint64_t now)
-{
-    ngx_http_openbank_journal_dump_t  dp;
-
-    dp.buf = buf;
-    dp.p = buf;
-    dp.size = 0;
-
-    (void) ngx_http_openbank_store_walk(j->zone,
-                                  NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
-                                  ngx_http_openbank_idempotency_dump_entry,
-                                  &dp);
-
-    return buf ? (size_t) (dp.p - buf) : dp.size;
-}
-
-
 static ngx_int_t
 ngx_http_openbank_idempotency_dump_entry(ngx_http_openbank_store_value_t *sv,
     void *data)
@@ -1621,12 +1600,6 @@ ngx_http_openbank_idempotency_dump_entry(ngx_http_openbank_store_value_t *sv,
     ngx_http_openbank_journal_dump_t  *dp = data;
 
     ngx_http_openbank_idem_t  *v;
-
-    /* the bookkeeping record's key begins with a NUL */
-
-    if (sv->key.len == 0 || sv->key.data[0] == '\0') {
-        return NGX_HTTP_OPENBANK_STORE_KEEP;
-    }
 
     v = (ngx_http_openbank_idem_t *) sv->value;
 

@@ -144,6 +144,10 @@ static ngx_int_t ngx_http_openbank_journal_wrote(
     ngx_http_openbank_store_value_t *sv, void *data);
 static ngx_int_t ngx_http_openbank_journal_dump_atomic(
     ngx_http_openbank_zone_t *zone, void *data);
+static size_t ngx_http_openbank_journal_dump(ngx_http_openbank_journal_t *j,
+    u_char *buf);
+static ngx_int_t ngx_http_openbank_journal_dump_entry(
+    ngx_http_openbank_store_value_t *sv, void *data);
 static ngx_int_t ngx_http_openbank_journal_rewritten(
     ngx_http_openbank_store_value_t *sv, void *data);
 
@@ -1175,23 +1179,57 @@ ngx_http_openbank_journal_dump_atomic(ngx_http_openbank_zone_t *zone,
     ngx_http_openbank_journal_dumping_t *dump = data;
 
     size_t                           size;
-    uint64_t                         now;
     ngx_http_openbank_journal_t     *j;
     ngx_http_openbank_journal_io_t  *io;
 
     io = dump->io;
     j = io->journal;
-    now = ngx_http_openbank_now_ms();
 
-    size = j->dump(j, NULL, now);
+    size = ngx_http_openbank_journal_dump(j, NULL);
 
     io->buf = ngx_alloc(size ? size : 1, dump->log);
 
     if (io->buf) {
-        io->len = j->dump(j, io->buf, now);
+        io->len = ngx_http_openbank_journal_dump(j, io->buf);
     }
 
     return NGX_OK;
+}
+
+
+/* the framed records of the journal's table ("buf" NULL: their size) */
+
+static size_t
+ngx_http_openbank_journal_dump(ngx_http_openbank_journal_t *j, u_char *buf)
+{
+    ngx_http_openbank_journal_dump_t  dp;
+
+    dp.buf = buf;
+    dp.p = buf;
+    dp.size = 0;
+    dp.journal = j;
+
+    (void) ngx_http_openbank_store_walk(j->zone, j->table,
+                                        ngx_http_openbank_journal_dump_entry,
+                                        &dp);
+
+    return buf ? (size_t) (dp.p - buf) : dp.size;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_journal_dump_entry(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_journal_dump_t  *dp = data;
+
+    /* the bookkeeping record's key begins with a NUL */
+
+    if (sv->key.len == 0 || sv->key.data[0] == '\0') {
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    return dp->journal->dump(sv, dp);
 }
 
 

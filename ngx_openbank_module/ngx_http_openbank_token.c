@@ -102,8 +102,6 @@ static ngx_int_t ngx_http_openbank_revoked_save(ngx_http_request_t *r,
 static void ngx_http_openbank_revoked_durable(
     ngx_http_openbank_journal_entry_t *e, ngx_int_t rc);
 static void ngx_http_openbank_revoked_gone(void *data);
-static size_t ngx_http_openbank_revoked_dump(ngx_http_openbank_journal_t *j,
-    u_char *buf, uint64_t now);
 static ngx_int_t ngx_http_openbank_revoked_dump_entry(
     ngx_http_openbank_store_value_t *sv, void *data);
 static ngx_int_t ngx_http_openbank_revoked_legacy(ngx_cycle_t *cycle,
@@ -119,7 +117,7 @@ static ngx_int_t ngx_http_openbank_revoked_add(
 
 static ngx_http_openbank_journal_t  ngx_http_openbank_revoked_j = {
     "revocations journal", "revocations", NGX_HTTP_OPENBANK_TABLE_REVOKED,
-    NULL, ngx_http_openbank_revoked_dump, NULL, "",
+    NULL, ngx_http_openbank_revoked_dump_entry, NULL, "",
     ngx_null_string, ngx_null_string, 0, 0, 0, 0, 0,
     { NULL, NULL }, { NULL, NULL }, 0, { 0 }, NULL, NULL
 };
@@ -824,36 +822,11 @@ ngx_http_openbank_revoked_gone(void *data)
  * for each revocation the zone holds (NULL "buf": their size).
  */
 
-static size_t
-ngx_http_openbank_revoked_dump(ngx_http_openbank_journal_t *j, u_char *buf,
-    uint64_t now)
-{
-    ngx_http_openbank_journal_dump_t  dp;
-
-    dp.buf = buf;
-    dp.p = buf;
-    dp.size = 0;
-
-    (void) ngx_http_openbank_store_walk(j->zone,
-                                        NGX_HTTP_OPENBANK_TABLE_REVOKED,
-                                        ngx_http_openbank_revoked_dump_entry,
-                                        &dp);
-
-    return buf ? (size_t) (dp.p - buf) : dp.size;
-}
-
-
 static ngx_int_t
 ngx_http_openbank_revoked_dump_entry(ngx_http_openbank_store_value_t *sv,
     void *data)
 {
     ngx_http_openbank_journal_dump_t  *dp = data;
-
-    /* the journal's bookkeeping record's key begins with a NUL */
-
-    if (sv->key.len == 0 || sv->key.data[0] == '\0') {
-        return NGX_HTTP_OPENBANK_STORE_KEEP;
-    }
 
     if (dp->buf == NULL) {
         dp->size += NGX_HTTP_OPENBANK_JOURNAL_FRAME
