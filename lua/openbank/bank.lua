@@ -48,8 +48,6 @@ local ngx_ERR = ngx.ERR
 local re_find = ngx.re.find
 local req_get_method = ngx.req.get_method
 local pcall = pcall
-local io_open = io.open
-local ngx_req = ngx.req
 local ngx_sleep = ngx.sleep
 local str_sub = string.sub
 local str_format = string.format
@@ -165,21 +163,7 @@ end
 
 
 local function request_text(method)
-    ngx_req.read_body()
-
-    local body = ngx_req.get_body_data()
-    if not body then
-        local file = ngx_req.get_body_file()
-        if file then
-            local f = io_open(file, "rb")
-            if f then
-                body = f:read("*a")
-                f:close()
-            end
-        end
-    end
-
-    return method .. " " .. ngx_var.request_uri .. "\n" .. (body or "")
+    return method .. " " .. ngx_var.request_uri .. "\n" .. (util.body() or "")
 end
 
 

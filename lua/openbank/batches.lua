@@ -23,8 +23,6 @@ local schema = require "openbank.schema"
 local util = require "openbank.util"
 local xml = require "openbank.xml"
 
-local io_open = io.open
-local ngx_req = ngx.req
 local ngx_var = ngx.var
 local next = next
 local pairs = pairs
@@ -110,25 +108,6 @@ local GROUP_STATUS = {
     accepted = "ACCP", completed = "ACSC", partially_settled = "PART",
     rejected = "RJCT",
 }
-
-
-local function read_body()
-    ngx_req.read_body()
-
-    local data = ngx_req.get_body_data()
-    if not data then
-        local file = ngx_req.get_body_file()
-        if file then
-            local f = io_open(file, "rb")
-            if f then
-                data = f:read("*a")
-                f:close()
-            end
-        end
-    end
-
-    return data
-end
 
 
 local function put(out, s)
@@ -397,7 +376,7 @@ end
 
 -- POST /v1/payment-batches (runs inside the request's transaction)
 function _M.create(req)
-    local data = read_body()
+    local data = util.body()
     if not data or data == "" then
         return nil, problem.err("invalid_body", "body: a JSON batch or a "
                                 .. "pain.001.001.09 document is required")

@@ -204,9 +204,9 @@ function _M.settle_delay_ms()
 end
 
 
--- The request body as a JSON object with no field outside "allowed", or
--- nil, problem (400 invalid_body).
-function _M.body_object(allowed)
+-- The request body as it came (in memory or in nginx's temporary file),
+-- or nil when there is none.
+function _M.body()
     ngx_req.read_body()
 
     local data = ngx_req.get_body_data()
@@ -221,6 +221,14 @@ function _M.body_object(allowed)
         end
     end
 
+    return data
+end
+
+
+-- The request body as a JSON object with no field outside "allowed", or
+-- nil, problem (400 invalid_body).
+function _M.body_object(allowed)
+    local data = _M.body()
     if not data or data == "" then
         return nil, problem.err("invalid_body",
                                 "body: a JSON object is required")
