@@ -259,11 +259,86 @@ typedef ngx_int_t (*ngx_http_openbank_check_pt)(ngx_http_request_t *r,
 #define NGX_HTTP_OPENBANK_READ_BODY      (-100)
 
 
+/*
+ * A response filter of the module is an nginx filter module of its own,
+ * so that nginx's module order ("config") is the order of the response
+ * pipeline.  NGX_HTTP_OPENBANK_FILTER_MODULE(name, header, body) defines
+ * ngx_http_openbank_<name>_filter_module, and the file's
+ * ngx_http_next_header_filter and ngx_http_next_body_filter: on the main
+ * request of a request with the module's ctx it calls header(r, ctx) and
+ * body(r, ctx, in), each returning NGX_DECLINED to pass the response on
+ * as it is; body may be NULL, for a filter of the header alone.
+ */
+typedef ngx_int_t (*ngx_http_openbank_header_pt)(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
+typedef ngx_int_t (*ngx_http_openbank_body_pt)(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in);
+
+#define NGX_HTTP_OPENBANK_FILTER_MODULE(name, header, body)                   \
+                                                                              \
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;         \
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;           \
+static ngx_http_openbank_body_pt                                              \
+    ngx_http_openbank_##name##_filter_body = body;                            \
+                                                                              \
+static ngx_int_t                                                              \
+ngx_http_openbank_##name##_header_filter(ngx_http_request_t *r)               \
+{                                                                             \
+    return ngx_http_openbank_filter_header(r, header,                         \
+                                           ngx_http_next_header_filter);      \
+}                                                                             \
+                                                                              \
+static ngx_int_t                                                              \
+ngx_http_openbank_##name##_body_filter(ngx_http_request_t *r,                 \
+    ngx_chain_t *in)                                                          \
+{                                                                             \
+    return ngx_http_openbank_filter_body(r, in,                               \
+               ngx_http_openbank_##name##_filter_body,                        \
+               ngx_http_next_body_filter);                                    \
+}                                                                             \
+                                                                              \
+static ngx_int_t                                                              \
+ngx_http_openbank_##name##_filter_init(ngx_conf_t *cf)                        \
+{                                                                             \
+    ngx_http_next_header_filter = ngx_http_top_header_filter;                 \
+    ngx_http_top_header_filter = ngx_http_openbank_##name##_header_filter;    \
+                                                                              \
+    if (ngx_http_openbank_##name##_filter_body) {                             \
+        ngx_http_next_body_filter = ngx_http_top_body_filter;                 \
+        ngx_http_top_body_filter = ngx_http_openbank_##name##_body_filter;    \
+    }                                                                         \
+                                                                              \
+    return NGX_OK;                                                            \
+}                                                                             \
+                                                                              \
+static ngx_http_module_t  ngx_http_openbank_##name##_filter_module_ctx = {    \
+    NULL,                                  /* preconfiguration */             \
+    ngx_http_openbank_##name##_filter_init, /* postconfiguration */           \
+    NULL, NULL,                            /* main configuration */           \
+    NULL, NULL,                            /* server configuration */         \
+    NULL, NULL                             /* location configuration */       \
+};                                                                            \
+                                                                              \
+ngx_module_t  ngx_http_openbank_##name##_filter_module = {                    \
+    NGX_MODULE_V1,                                                            \
+    &ngx_http_openbank_##name##_filter_module_ctx, /* module context */       \
+    NULL,                                  /* module directives */            \
+    NGX_HTTP_MODULE,                       /* module type */                  \
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL, /* no process hooks */          \
+    NGX_MODULE_V1_PADDING                                                     \
+}
+
+
 /* ngx_http_openbank_ctx.c */
 ngx_http_openbank_ctx_t *ngx_http_openbank_find_ctx(ngx_http_request_t *r);
 ngx_http_openbank_ctx_t *ngx_http_openbank_get_ctx(ngx_http_request_t *r);
 ngx_http_openbank_loc_conf_t *ngx_http_openbank_api_conf(
     ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx);
+ngx_int_t ngx_http_openbank_filter_header(ngx_http_request_t *r,
+    ngx_http_openbank_header_pt header, ngx_http_output_header_filter_pt next);
+ngx_int_t ngx_http_openbank_filter_body(ngx_http_request_t *r,
+    ngx_chain_t *in, ngx_http_openbank_body_pt body,
+    ngx_http_output_body_filter_pt next);
 
 /*
  * The problem codes of docs/errors.md: a refusal names one of these, so

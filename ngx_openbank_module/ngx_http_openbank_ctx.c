@@ -118,3 +118,51 @@ ngx_http_openbank_api_conf(ngx_http_request_t *r,
 
     return ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
 }
+
+
+/* the two halves of a response filter (NGX_HTTP_OPENBANK_FILTER_MODULE) */
+
+ngx_int_t
+ngx_http_openbank_filter_header(ngx_http_request_t *r,
+    ngx_http_openbank_header_pt header, ngx_http_output_header_filter_pt next)
+{
+    ngx_int_t                 rc;
+    ngx_http_openbank_ctx_t  *ctx;
+
+    if (r == r->main) {
+        ctx = ngx_http_openbank_find_ctx(r);
+
+        if (ctx != NULL) {
+            rc = header(r, ctx);
+
+            if (rc != NGX_DECLINED) {
+                return rc;
+            }
+        }
+    }
+
+    return next(r);
+}
+
+
+ngx_int_t
+ngx_http_openbank_filter_body(ngx_http_request_t *r, ngx_chain_t *in,
+    ngx_http_openbank_body_pt body, ngx_http_output_body_filter_pt next)
+{
+    ngx_int_t                 rc;
+    ngx_http_openbank_ctx_t  *ctx;
+
+    if (r == r->main) {
+        ctx = ngx_http_openbank_find_ctx(r);
+
+        if (ctx != NULL) {
+            rc = body(r, ctx, in);
+
+            if (rc != NGX_DECLINED) {
+                return rc;
+            }
+        }
+    }
+
+    return next(r, in);
+}

@@ -900,109 +900,13 @@ ngx_http_openbank_idempotency_ours(ngx_http_openbank_store_value_t *sv,
  * replay is signed for the request it answers.
  */
 
-static ngx_int_t ngx_http_openbank_idempotency_filter_init(ngx_conf_t *cf);
-static ngx_int_t ngx_http_openbank_idempotency_header_filter(
-    ngx_http_request_t *r);
-static ngx_int_t ngx_http_openbank_idempotency_body_filter(
-    ngx_http_request_t *r, ngx_chain_t *in);
 static ngx_int_t ngx_http_openbank_idempotency_header(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
 static ngx_int_t ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in);
 
-
-static ngx_http_module_t  ngx_http_openbank_idempotency_filter_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    ngx_http_openbank_idempotency_filter_init, /* postconfiguration */
-
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
-
-    NULL,                                  /* create server configuration */
-    NULL,                                  /* merge server configuration */
-
-    NULL,                                  /* create location configuration */
-    NULL                                   /* merge location configuration */
-};
-
-
-ngx_module_t  ngx_http_openbank_idempotency_filter_module = {
-    NGX_MODULE_V1,
-    &ngx_http_openbank_idempotency_filter_module_ctx, /* module context */
-    NULL,                                  /* module directives */
-    NGX_HTTP_MODULE,                       /* module type */
-    NULL,                                  /* init master */
-    NULL,                                  /* init module */
-    NULL,                                  /* init process */
-    NULL,                                  /* init thread */
-    NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
-    NULL,                                  /* exit master */
-    NGX_MODULE_V1_PADDING
-};
-
-
-static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
-static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
-
-
-static ngx_int_t
-ngx_http_openbank_idempotency_header_filter(ngx_http_request_t *r)
-{
-    ngx_int_t                 rc;
-    ngx_http_openbank_ctx_t  *ctx;
-
-    if (r != r->main) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx == NULL || ctx->idempotency == NULL) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    rc = ngx_http_openbank_idempotency_header(r, ctx);
-
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    return ngx_http_next_header_filter(r);
-}
-
-
-static ngx_int_t
-ngx_http_openbank_idempotency_body_filter(ngx_http_request_t *r,
-    ngx_chain_t *in)
-{
-    ngx_http_openbank_ctx_t  *ctx;
-
-    if (r != r->main) {
-        return ngx_http_next_body_filter(r, in);
-    }
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx == NULL || ctx->idempotency == NULL) {
-        return ngx_http_next_body_filter(r, in);
-    }
-
-    return ngx_http_openbank_idempotency_body(r, ctx, in);
-}
-
-
-static ngx_int_t
-ngx_http_openbank_idempotency_filter_init(ngx_conf_t *cf)
-{
-    ngx_http_next_header_filter = ngx_http_top_header_filter;
-    ngx_http_top_header_filter = ngx_http_openbank_idempotency_header_filter;
-
-    ngx_http_next_body_filter = ngx_http_top_body_filter;
-    ngx_http_top_body_filter = ngx_http_openbank_idempotency_body_filter;
-
-    return NGX_OK;
-}
+NGX_HTTP_OPENBANK_FILTER_MODULE(idempotency,
+    ngx_http_openbank_idempotency_header, ngx_http_openbank_idempotency_body);
 
 
 /*
@@ -1188,7 +1092,7 @@ ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
     ic = ctx->idempotency;
 
     if (ic == NULL || (!ic->holding && !ic->durable)) {
-        return ngx_http_next_body_filter(r, in);
+        return NGX_DECLINED;
     }
 
     if (ic->durable) {

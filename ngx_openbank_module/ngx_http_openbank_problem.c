@@ -280,92 +280,14 @@ ngx_http_openbank_default_problem(ngx_http_request_t *r,
  * version headers, before the RateLimit headers (the order of "config").
  */
 
-static ngx_int_t ngx_http_openbank_problem_filter_init(ngx_conf_t *cf);
-static ngx_int_t ngx_http_openbank_problem_header_filter(
-    ngx_http_request_t *r);
-static ngx_int_t ngx_http_openbank_problem_body_filter(ngx_http_request_t *r,
-    ngx_chain_t *in);
 static ngx_int_t ngx_http_openbank_problem_header(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
+static ngx_int_t ngx_http_openbank_problem_body(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in);
 
 
-static ngx_http_module_t  ngx_http_openbank_problem_filter_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    ngx_http_openbank_problem_filter_init, /* postconfiguration */
-
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
-
-    NULL,                                  /* create server configuration */
-    NULL,                                  /* merge server configuration */
-
-    NULL,                                  /* create location configuration */
-    NULL                                   /* merge location configuration */
-};
-
-
-ngx_module_t  ngx_http_openbank_problem_filter_module = {
-    NGX_MODULE_V1,
-    &ngx_http_openbank_problem_filter_module_ctx, /* module context */
-    NULL,                                  /* module directives */
-    NGX_HTTP_MODULE,                       /* module type */
-    NULL,                                  /* init master */
-    NULL,                                  /* init module */
-    NULL,                                  /* init process */
-    NULL,                                  /* init thread */
-    NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
-    NULL,                                  /* exit master */
-    NGX_MODULE_V1_PADDING
-};
-
-
-static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
-static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
-
-
-static ngx_int_t
-ngx_http_openbank_problem_header_filter(ngx_http_request_t *r)
-{
-    ngx_http_openbank_ctx_t        *ctx;
-    ngx_http_openbank_loc_conf_t   *oblcf;
-    ngx_http_openbank_main_conf_t  *obmcf;
-
-    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
-
-    if (r != r->main || obmcf->shm_zone == NULL) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx == NULL) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
-
-    if ((oblcf->api || ctx->endpoint)
-        && ngx_http_openbank_problem_header(r, ctx) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_next_header_filter(r);
-}
-
-
-static ngx_int_t
-ngx_http_openbank_problem_filter_init(ngx_conf_t *cf)
-{
-    ngx_http_next_header_filter = ngx_http_top_header_filter;
-    ngx_http_top_header_filter = ngx_http_openbank_problem_header_filter;
-
-    ngx_http_next_body_filter = ngx_http_top_body_filter;
-    ngx_http_top_body_filter = ngx_http_openbank_problem_body_filter;
-
-    return NGX_OK;
-}
+NGX_HTTP_OPENBANK_FILTER_MODULE(problem,
+    ngx_http_openbank_problem_header, ngx_http_openbank_problem_body);
 
 
 /*
@@ -378,13 +300,22 @@ static ngx_int_t
 ngx_http_openbank_problem_header(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx)
 {
-    ngx_uint_t        status;
-    ngx_table_elt_t  *h;
+    ngx_uint_t                      status;
+    ngx_table_elt_t                *h;
+    ngx_http_openbank_loc_conf_t   *oblcf;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+    oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
+
+    if (obmcf->shm_zone == NULL || !(oblcf->api || ctx->endpoint)) {
+        return NGX_DECLINED;
+    }
 
     status = r->headers_out.status;
 
     if (r->err_status < NGX_HTTP_BAD_REQUEST || ctx->problem_out) {
-        return NGX_OK;
+        return NGX_DECLINED;
     }
 
     if (ctx->problem_status != status) {
@@ -436,7 +367,7 @@ ngx_http_openbank_problem_header(ngx_http_request_t *r,
         r->headers_out.content_length = NULL;
     }
 
-    return NGX_OK;
+    return NGX_DECLINED;
 }
 
 
@@ -521,19 +452,13 @@ ngx_http_openbank_problem_render(ngx_http_request_t *r,
 /* the problem goes out once; nginx's own page is swallowed */
 
 static ngx_int_t
-ngx_http_openbank_problem_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+ngx_http_openbank_problem_body(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in)
 {
-    ngx_chain_t              *cl, *out;
-    ngx_http_openbank_ctx_t  *ctx;
+    ngx_chain_t  *cl, *out;
 
-    if (r != r->main) {
-        return ngx_http_next_body_filter(r, in);
-    }
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx == NULL || ctx->problem_out == NULL) {
-        return ngx_http_next_body_filter(r, in);
+    if (ctx->problem_out == NULL) {
+        return NGX_DECLINED;
     }
 
     for (cl = in; cl; cl = cl->next) {

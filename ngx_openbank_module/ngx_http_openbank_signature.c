@@ -965,109 +965,13 @@ ngx_http_openbank_signature_redirected(ngx_http_openbank_ctx_t *ctx)
  * up to NGX_HTTP_OPENBANK_SIG_RESPONSE_MAX, to sign its Content-Digest.
  */
 
-static ngx_int_t ngx_http_openbank_signature_filter_init(ngx_conf_t *cf);
-static ngx_int_t ngx_http_openbank_signature_header_filter(
-    ngx_http_request_t *r);
-static ngx_int_t ngx_http_openbank_signature_body_filter(
-    ngx_http_request_t *r, ngx_chain_t *in);
 static ngx_int_t ngx_http_openbank_signature_header(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
 static ngx_int_t ngx_http_openbank_signature_body(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in);
 
-
-static ngx_http_module_t  ngx_http_openbank_signature_filter_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    ngx_http_openbank_signature_filter_init, /* postconfiguration */
-
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
-
-    NULL,                                  /* create server configuration */
-    NULL,                                  /* merge server configuration */
-
-    NULL,                                  /* create location configuration */
-    NULL                                   /* merge location configuration */
-};
-
-
-ngx_module_t  ngx_http_openbank_signature_filter_module = {
-    NGX_MODULE_V1,
-    &ngx_http_openbank_signature_filter_module_ctx, /* module context */
-    NULL,                                  /* module directives */
-    NGX_HTTP_MODULE,                       /* module type */
-    NULL,                                  /* init master */
-    NULL,                                  /* init module */
-    NULL,                                  /* init process */
-    NULL,                                  /* init thread */
-    NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
-    NULL,                                  /* exit master */
-    NGX_MODULE_V1_PADDING
-};
-
-
-static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
-static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
-
-
-static ngx_int_t
-ngx_http_openbank_signature_header_filter(ngx_http_request_t *r)
-{
-    ngx_int_t                 rc;
-    ngx_http_openbank_ctx_t  *ctx;
-
-    if (r != r->main) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx == NULL || ctx->signature == NULL) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    rc = ngx_http_openbank_signature_header(r, ctx);
-
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    return ngx_http_next_header_filter(r);
-}
-
-
-static ngx_int_t
-ngx_http_openbank_signature_body_filter(ngx_http_request_t *r,
-    ngx_chain_t *in)
-{
-    ngx_http_openbank_ctx_t  *ctx;
-
-    if (r != r->main) {
-        return ngx_http_next_body_filter(r, in);
-    }
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx == NULL || ctx->signature == NULL) {
-        return ngx_http_next_body_filter(r, in);
-    }
-
-    return ngx_http_openbank_signature_body(r, ctx, in);
-}
-
-
-static ngx_int_t
-ngx_http_openbank_signature_filter_init(ngx_conf_t *cf)
-{
-    ngx_http_next_header_filter = ngx_http_top_header_filter;
-    ngx_http_top_header_filter = ngx_http_openbank_signature_header_filter;
-
-    ngx_http_next_body_filter = ngx_http_top_body_filter;
-    ngx_http_top_body_filter = ngx_http_openbank_signature_body_filter;
-
-    return NGX_OK;
-}
+NGX_HTTP_OPENBANK_FILTER_MODULE(signature,
+    ngx_http_openbank_signature_header, ngx_http_openbank_signature_body);
 
 
 static ngx_int_t
@@ -1123,7 +1027,7 @@ ngx_http_openbank_signature_body(ngx_http_request_t *r,
     sc = ctx->signature;
 
     if (sc == NULL || !sc->holding) {
-        return ngx_http_next_body_filter(r, in);
+        return NGX_DECLINED;
     }
 
     last = 0;
