@@ -262,19 +262,24 @@ typedef ngx_int_t (*ngx_http_openbank_check_pt)(ngx_http_request_t *r,
 /*
  * A response filter of the module is an nginx filter module of its own,
  * so that nginx's module order ("config") is the order of the response
- * pipeline.  NGX_HTTP_OPENBANK_FILTER_MODULE(name, header, body) defines
+ * pipeline.  NGX_HTTP_OPENBANK_FILTER_MODULE(name, body) defines
  * ngx_http_openbank_<name>_filter_module, and the file's
  * ngx_http_next_header_filter and ngx_http_next_body_filter: on the main
- * request of a request with the module's ctx it calls header(r, ctx) and
- * body(r, ctx, in), each returning NGX_DECLINED to pass the response on
- * as it is; body may be NULL, for a filter of the header alone.
+ * request of a request with the module's ctx it calls the file's
+ * ngx_http_openbank_<name>_header(r, ctx) and body(r, ctx, in), each
+ * returning NGX_DECLINED to pass the response on as it is; body is NULL
+ * for a filter of the header alone.
  */
-typedef ngx_int_t (*ngx_http_openbank_header_pt)(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx);
 typedef ngx_int_t (*ngx_http_openbank_body_pt)(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in);
 
-#define NGX_HTTP_OPENBANK_FILTER_MODULE(name, header, body)                   \
+#define ngx_http_openbank_filter_ctx(r)                                       \
+    ((r) == (r)->main ? ngx_http_openbank_find_ctx(r) : NULL)
+
+#define NGX_HTTP_OPENBANK_FILTER_MODULE(name, body)                           \
+                                                                              \
+static ngx_int_t ngx_http_openbank_##name##_header(ngx_http_request_t *r,     \
+    ngx_http_openbank_ctx_t *ctx);                                            \
                                                                               \
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;         \
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;           \
@@ -284,17 +289,27 @@ static ngx_http_openbank_body_pt                                              \
 static ngx_int_t                                                              \
 ngx_http_openbank_##name##_header_filter(ngx_http_request_t *r)               \
 {                                                                             \
-    return ngx_http_openbank_filter_header(r, header,                         \
-                                           ngx_http_next_header_filter);      \
+    ngx_int_t                 rc;                                             \
+    ngx_http_openbank_ctx_t  *ctx;                                            \
+                                                                              \
+    ctx = ngx_http_openbank_filter_ctx(r);                                    \
+    rc = ctx ? ngx_http_openbank_##name##_header(r, ctx) : NGX_DECLINED;      \
+                                                                              \
+    return rc != NGX_DECLINED ? rc : ngx_http_next_header_filter(r);          \
 }                                                                             \
                                                                               \
 static ngx_int_t                                                              \
 ngx_http_openbank_##name##_body_filter(ngx_http_request_t *r,                 \
     ngx_chain_t *in)                                                          \
 {                                                                             \
-    return ngx_http_openbank_filter_body(r, in,                               \
-               ngx_http_openbank_##name##_filter_body,                        \
-               ngx_http_next_body_filter);                                    \
+    ngx_int_t                 rc;                                             \
+    ngx_http_openbank_ctx_t  *ctx;                                            \
+                                                                              \
+    ctx = ngx_http_openbank_filter_ctx(r);                                    \
+    rc = ctx ? ngx_http_openbank_##name##_filter_body(r, ctx, in)             \
+             : NGX_DECLINED;                                                  \
+                                                                              \
+    return rc != NGX_DECLINED ? rc : ngx_http_next_body_filter(r, in);        \
 }                                                                             \
                                                                               \
 static ngx_int_t                                                              \
@@ -334,11 +349,6 @@ ngx_http_openbank_ctx_t *ngx_http_openbank_find_ctx(ngx_http_request_t *r);
 ngx_http_openbank_ctx_t *ngx_http_openbank_get_ctx(ngx_http_request_t *r);
 ngx_http_openbank_loc_conf_t *ngx_http_openbank_api_conf(
     ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx);
-ngx_int_t ngx_http_openbank_filter_header(ngx_http_request_t *r,
-    ngx_http_openbank_header_pt header, ngx_http_output_header_filter_pt next);
-ngx_int_t ngx_http_openbank_filter_body(ngx_http_request_t *r,
-    ngx_chain_t *in, ngx_http_openbank_body_pt body,
-    ngx_http_output_body_filter_pt next);
 
 /*
  * The problem codes of docs/errors.md: a refusal names one of these, so

@@ -900,13 +900,11 @@ ngx_http_openbank_idempotency_ours(ngx_http_openbank_store_value_t *sv,
  * replay is signed for the request it answers.
  */
 
-static ngx_int_t ngx_http_openbank_idempotency_header(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx);
 static ngx_int_t ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in);
 
 NGX_HTTP_OPENBANK_FILTER_MODULE(idempotency,
-    ngx_http_openbank_idempotency_header, ngx_http_openbank_idempotency_body);
+    ngx_http_openbank_idempotency_body);
 
 
 /*

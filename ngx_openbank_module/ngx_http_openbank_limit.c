@@ -738,13 +738,11 @@ ngx_http_openbank_peek_atomic(ngx_http_openbank_zone_t *zone, void *data)
  * before the idempotency answer (the order of "config").
  */
 
-static ngx_int_t ngx_http_openbank_limit_header(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx);
 static ngx_int_t ngx_http_openbank_limit_headers(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
 
 
-NGX_HTTP_OPENBANK_FILTER_MODULE(limit, ngx_http_openbank_limit_header, NULL);
+NGX_HTTP_OPENBANK_FILTER_MODULE(limit, NULL);
 
 
 /* an API call that went elsewhere by a redirect still is one */

@@ -280,14 +280,11 @@ ngx_http_openbank_default_problem(ngx_http_request_t *r,
  * version headers, before the RateLimit headers (the order of "config").
  */
 
-static ngx_int_t ngx_http_openbank_problem_header(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx);
 static ngx_int_t ngx_http_openbank_problem_body(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in);
 
 
-NGX_HTTP_OPENBANK_FILTER_MODULE(problem,
-    ngx_http_openbank_problem_header, ngx_http_openbank_problem_body);
+NGX_HTTP_OPENBANK_FILTER_MODULE(problem, ngx_http_openbank_problem_body);
 
 
 /*

@@ -965,13 +965,10 @@ ngx_http_openbank_signature_redirected(ngx_http_openbank_ctx_t *ctx)
  * up to NGX_HTTP_OPENBANK_SIG_RESPONSE_MAX, to sign its Content-Digest.
  */
 
-static ngx_int_t ngx_http_openbank_signature_header(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx);
 static ngx_int_t ngx_http_openbank_signature_body(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in);
 
-NGX_HTTP_OPENBANK_FILTER_MODULE(signature,
-    ngx_http_openbank_signature_header, ngx_http_openbank_signature_body);
+NGX_HTTP_OPENBANK_FILTER_MODULE(signature, ngx_http_openbank_signature_body);
 
 
 static ngx_int_t
