@@ -317,7 +317,6 @@ ngx_http_openbank_metrics_handler(ngx_http_request_t *r)
     ngx_int_t                       rc;
     ngx_buf_t                      *b;
     ngx_uint_t                      k;
-    ngx_chain_t                     out;
     ngx_http_openbank_scrape_t      sc;
     ngx_http_openbank_main_conf_t  *obmcf;
 
@@ -398,26 +397,12 @@ ngx_http_openbank_metrics_handler(ngx_http_request_t *r)
                     &obmcf->shm_zone->shm.name, sc.used,
                     &obmcf->shm_zone->shm.name, sc.records);
 
-    b->last = p;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
     r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
     ngx_str_set(&r->headers_out.content_type,
                 "text/plain; version=0.0.4; charset=utf-8");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_openbank_send_response(r, b->pos, p - b->pos);
 }
 
 

@@ -608,3 +608,47 @@ ngx_http_openbank_set_header(ngx_http_request_t *r, const char *name,
 
     return h;
 }
+
+
+/*
+ * Sends the header, with the status and the type set by the caller, and
+ * the whole body: "len" bytes at "data", which live as long as the
+ * request.
+ */
+
+ngx_int_t
+ngx_http_openbank_send_response(ngx_http_request_t *r, u_char *data,
+    size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.content_length_n = len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    if (len == 0) {
+        return ngx_http_send_special(r, NGX_HTTP_LAST);
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = data;
+    b->last = data + len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
