@@ -399,6 +399,7 @@ ngx_table_elt_t *ngx_http_openbank_set_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
 ngx_int_t ngx_http_openbank_send_response(ngx_http_request_t *r,
     u_char *data, size_t len);
+const char *ngx_http_openbank_problem_title(const char *code);
 
 /* ngx_http_openbank_shm.c */
 char *ngx_http_openbank_zone(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -33,9 +33,8 @@ static ngx_chain_t *ngx_http_openbank_problem_render(ngx_http_request_t *r,
 
 
 /*
- * The title of each code.  The sandbox bank (lua/openbank/problem.lua)
- * gives the same title for every code it shares with this table
- * (t/problem_titles.t compares them).
+ * The title of each code: the one table of titles, which the sandbox bank
+ * (lua/openbank/problem.lua) reads through ngx_http_openbank_problem_title().
  */
 
 static ngx_http_openbank_problem_type_t
@@ -651,4 +650,33 @@ ngx_http_openbank_send_response(ngx_http_request_t *r, u_char *data,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * The title of a code, NUL-terminated, or NULL for a code the gateway
+ * does not have.  The sandbox bank calls it through LuaJIT's FFI (nginx
+ * loads modules with RTLD_GLOBAL), so that its problems have the
+ * gateway's titles.
+ */
+
+const char *
+ngx_http_openbank_problem_title(const char *code)
+{
+    size_t      len;
+    ngx_uint_t  i;
+
+    len = ngx_strlen(code);
+
+    for (i = 0; i < NGX_HTTP_OPENBANK_PROBLEM_N; i++) {
+        if (ngx_http_openbank_problem_types[i].code.len == len
+            && ngx_strncmp(ngx_http_openbank_problem_types[i].code.data,
+                           code, len)
+               == 0)
+        {
+            return (const char *) ngx_http_openbank_problem_types[i].title.data;
+        }
+    }
+
+    return NULL;
 }
