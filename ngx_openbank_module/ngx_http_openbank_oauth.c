@@ -2,7 +2,7 @@
 /*
  * Copyright (C) The OpenBank gateway authors
  *
- * The OAuth 2.0 endpoints (CONTRACT 3.2): the token endpoint (client
+ * The OAuth 2.0 endpoints (docs/tokens.md): the token endpoint (client
  * credentials grant, RFC 6749 4.4) with three client authentications
  * (client_secret_basic, private_key_jwt per RFC 7523, tls_client_auth per
  * RFC 8705), introspection (RFC 7662), revocation (RFC 7009), the JWKS

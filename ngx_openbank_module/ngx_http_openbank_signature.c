@@ -71,7 +71,7 @@ static ngx_int_t ngx_http_openbank_signature_sign(ngx_http_request_t *r,
     ngx_http_openbank_sig_ctx_t *sc);
 
 
-/* the response's covered components: CONTRACT section 3.3 */
+/* the response's covered components: docs/signing.md */
 
 #define NGX_HTTP_OPENBANK_SIG_RESPONSE_COMPONENTS                            \
     "(\"@status\" \"content-digest\" \"@method\";req \"@target-uri\";req)"
@@ -1161,7 +1161,7 @@ ngx_http_openbank_signature_sign(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    /* Signature-Input, exactly as CONTRACT section 3.3 has it */
+    /* Signature-Input, exactly as docs/signing.md has it */
 
     input.data = ngx_pnalloc(r->pool,
                      sizeof("sig=" NGX_HTTP_OPENBANK_SIG_RESPONSE_COMPONENTS

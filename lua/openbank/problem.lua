@@ -1,4 +1,4 @@
--- Errors as application/problem+json (RFC 9457), CONTRACT §3.1:
+-- Errors as application/problem+json (RFC 9457), docs/errors.md:
 --
 --   {"type": "urn:openbank:problem:not_found", "title": "Not found",
 --    "status": 404, "detail": "...", "code": "not_found",
@@ -21,7 +21,7 @@ local tostring = tostring
 local _M = {}
 
 
--- code -> status: the codes of CONTRACT §3.1 that the bank can give (the
+-- code -> status: the codes of docs/errors.md that the bank can give (the
 -- rest are the gateway's).  Their titles are the gateway's, from its one
 -- table (ngx_http_openbank_problem.c), read once through LuaJIT's FFI.
 local STATUS = {
