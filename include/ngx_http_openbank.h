@@ -157,6 +157,7 @@ typedef enum {
     NGX_HTTP_OPENBANK_TABLE_ASSERTION,   /* used client assertion jtis */
     NGX_HTTP_OPENBANK_TABLE_NONCE,       /* RFC 9421 nonces */
     NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY, /* keys, answers, journal state */
+    NGX_HTTP_OPENBANK_TABLE_USAGE,       /* usage history, per day */
     NGX_HTTP_OPENBANK_TABLE_N
 } ngx_http_openbank_table_e;
 
@@ -400,6 +401,8 @@ ngx_table_elt_t *ngx_http_openbank_set_header(ngx_http_request_t *r,
 ngx_int_t ngx_http_openbank_send_response(ngx_http_request_t *r,
     u_char *data, size_t len);
 const char *ngx_http_openbank_problem_title(const char *code);
+ngx_uint_t ngx_http_openbank_problem_find(u_char *code, size_t len);
+ngx_str_t *ngx_http_openbank_problem_name(ngx_http_openbank_problem_e code);
 
 /* ngx_http_openbank_shm.c */
 char *ngx_http_openbank_zone(ngx_conf_t *cf, ngx_command_t *cmd,

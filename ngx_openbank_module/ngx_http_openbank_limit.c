@@ -31,6 +31,7 @@
 #include <ngx_http_openbank_partner.h>
 #include <ngx_http_openbank_state.h>
 #include <ngx_http_openbank_util.h>
+#include <ngx_http_openbank_usage.h>
 
 
 #define NGX_HTTP_OPENBANK_NS         1000000000ULL
@@ -1141,6 +1142,8 @@ ngx_http_openbank_snapshot_atomic(ngx_http_openbank_zone_t *zone, void *data)
     (void) ngx_http_openbank_store_walk(zone, NGX_HTTP_OPENBANK_TABLE_QUOTA,
                                         ngx_http_openbank_snapshot_size, sn);
 
+    sn->len += ngx_http_openbank_usage_snapshot_len(zone);
+
     sn->buf = ngx_alloc(sn->len, sn->log);
     if (sn->buf == NULL) {
         return NGX_ERROR;
@@ -1153,6 +1156,8 @@ ngx_http_openbank_snapshot_atomic(ngx_http_openbank_zone_t *zone, void *data)
                                         ngx_http_openbank_snapshot_rate, sn);
     (void) ngx_http_openbank_store_walk(zone, NGX_HTTP_OPENBANK_TABLE_QUOTA,
                                         ngx_http_openbank_snapshot_quota, sn);
+
+    sn->p = ngx_http_openbank_usage_snapshot(zone, sn->p);
 
     return NGX_OK;
 }
@@ -1596,6 +1601,11 @@ ngx_http_openbank_restore_line(ngx_log_t *log, ngx_http_openbank_zone_t *zone,
     ngx_str_t                    key;
     ngx_uint_t                     i, table;
     ngx_http_openbank_restored_t   line;
+
+    if (last - p > 6 && ngx_strncmp(p, "usage ", 6) == 0) {
+        return ngx_http_openbank_usage_restore(log, zone, p + 6, last,
+                                               now_ms);
+    }
 
     for (i = 0; i < 4; i++) {
         f[i] = p;

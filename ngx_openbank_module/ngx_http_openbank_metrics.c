@@ -16,6 +16,7 @@
 
 #include <ngx_http_openbank.h>
 #include <ngx_http_openbank_metrics.h>
+#include <ngx_http_openbank_usage.h>
 
 
 #define NGX_HTTP_OPENBANK_METRIC_KEY_MAX  256
@@ -105,6 +106,7 @@ typedef struct {
     ngx_uint_t                     reason;     /* NGX_HTTP_OPENBANK_REASONS:
                                                   none */
     ngx_uint_t                     dropped;
+    ngx_http_openbank_usage_op_t  *usage;      /* a partner's call, or NULL */
 } ngx_http_openbank_count_op_t;
 
 
@@ -179,6 +181,7 @@ ngx_http_openbank_metrics_log(ngx_http_request_t *r)
     ngx_http_openbank_loc_conf_t   *oblcf;
     ngx_http_openbank_main_conf_t  *obmcf;
     ngx_http_openbank_count_op_t    op;
+    ngx_http_openbank_usage_op_t    usage;
     ngx_str_t                       none = ngx_null_string;
     u_char                          buf[NGX_HTTP_OPENBANK_METRIC_KEY_MAX];
 
@@ -234,6 +237,12 @@ ngx_http_openbank_metrics_log(ngx_http_request_t *r)
         op.reason = i;
     }
 
+    /* and the partner's usage history, under the same lock */
+
+    op.usage = (ngx_http_openbank_usage_prepare(r, ctx, status, ms, &usage)
+                == NGX_OK)
+               ? &usage : NULL;
+
     (void) ngx_http_openbank_store_atomic(obmcf->shm_zone->data,
                                           ngx_http_openbank_metrics_atomic,
                                           &op);
@@ -255,6 +264,13 @@ ngx_http_openbank_metrics_atomic(ngx_http_openbank_zone_t *zone, void *data)
                                       sizeof(ngx_http_openbank_metric_t), 0,
                                       ngx_http_openbank_metrics_series, op)
                    == NGX_HTTP_OPENBANK_STORE_FULL);
+
+    if (op->usage
+        && ngx_http_openbank_usage_count(zone, op->usage)
+           == NGX_HTTP_OPENBANK_STORE_FULL)
+    {
+        op->dropped = 1;
+    }
 
     (void) ngx_http_openbank_store_update(zone,
                                       NGX_HTTP_OPENBANK_TABLE_METRICS,

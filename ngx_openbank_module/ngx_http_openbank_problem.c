@@ -653,6 +653,34 @@ ngx_http_openbank_send_response(ngx_http_request_t *r, u_char *data,
 }
 
 
+/* a code's constant, or NGX_HTTP_OPENBANK_PROBLEM_N for none */
+
+ngx_uint_t
+ngx_http_openbank_problem_find(u_char *code, size_t len)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_OPENBANK_PROBLEM_N; i++) {
+        if (ngx_http_openbank_problem_types[i].code.len == len
+            && ngx_strncmp(ngx_http_openbank_problem_types[i].code.data,
+                           code, len)
+               == 0)
+        {
+            break;
+        }
+    }
+
+    return i;
+}
+
+
+ngx_str_t *
+ngx_http_openbank_problem_name(ngx_http_openbank_problem_e code)
+{
+    return &ngx_http_openbank_problem_types[code].code;
+}
+
+
 /*
  * The title of a code, NUL-terminated, or NULL for a code the gateway
  * does not have.  The sandbox bank calls it through LuaJIT's FFI (nginx
@@ -663,20 +691,13 @@ ngx_http_openbank_send_response(ngx_http_request_t *r, u_char *data,
 const char *
 ngx_http_openbank_problem_title(const char *code)
 {
-    size_t      len;
     ngx_uint_t  i;
 
-    len = ngx_strlen(code);
+    i = ngx_http_openbank_problem_find((u_char *) code, ngx_strlen(code));
 
-    for (i = 0; i < NGX_HTTP_OPENBANK_PROBLEM_N; i++) {
-        if (ngx_http_openbank_problem_types[i].code.len == len
-            && ngx_strncmp(ngx_http_openbank_problem_types[i].code.data,
-                           code, len)
-               == 0)
-        {
-            return (const char *) ngx_http_openbank_problem_types[i].title.data;
-        }
+    if (i == NGX_HTTP_OPENBANK_PROBLEM_N) {
+        return NULL;
     }
 
-    return NULL;
+    return (const char *) ngx_http_openbank_problem_types[i].title.data;
 }
