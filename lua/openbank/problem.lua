@@ -46,9 +46,17 @@ ffi.cdef[[
 const char *ngx_http_openbank_problem_title(const char *code);
 ]]
 
+local ok, title_of = pcall(function()
+    return ffi.C.ngx_http_openbank_problem_title
+end)
+if not ok then
+    error("openbank bank: the gateway's module is not loaded (load_module "
+          .. "ngx_openbank_module.so): the bank's problem titles are its")
+end
+
 local TITLE = {}
 for code in pairs(STATUS) do
-    local title = ffi.C.ngx_http_openbank_problem_title(code)
+    local title = title_of(code)
     if title == nil then
         error("openbank bank: the gateway has no problem code " .. code)
     end
