@@ -215,10 +215,9 @@ ngx_http_openbank_admin_handler(ngx_http_request_t *r)
     u_char                           hash[NGX_HTTP_OPENBANK_HASH_LEN];
     static u_char                    zero[NGX_HTTP_OPENBANK_HASH_LEN];
 
-    rc = ngx_http_openbank_endpoint_start(r, NGX_HTTP_GET|NGX_HTTP_HEAD
-                                          |NGX_HTTP_POST|NGX_HTTP_PATCH
-                                          |NGX_HTTP_DELETE,
-                                          "GET, HEAD, POST, PATCH, DELETE");
+    /* every method: each resource says which it takes, after the key */
+
+    rc = ngx_http_openbank_endpoint_start(r, (ngx_uint_t) -1, "");
     if (rc != NGX_OK) {
         return rc;
     }
