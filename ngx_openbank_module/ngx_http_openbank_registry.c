@@ -177,6 +177,7 @@ static ngx_int_t ngx_http_openbank_reg_build_cred(
     ngx_http_openbank_reg_view_t *v, ngx_http_openbank_reg_rec_t *rec,
     time_t now, ngx_log_t *log);
 static void ngx_http_openbank_reg_release(void *data);
+static void ngx_http_openbank_reg_jwks_free(void *data);
 static void ngx_http_openbank_reg_touch(ngx_http_request_t *r,
     ngx_http_openbank_reg_cred_t *c);
 static ngx_int_t ngx_http_openbank_reg_touched(
@@ -1607,6 +1608,27 @@ ngx_http_openbank_reg_release(void *data)
 }
 
 
+/* the keys a partner's JWKS took over from its credentials' */
+
+static void
+ngx_http_openbank_reg_jwks_free(void *data)
+{
+    ngx_http_openbank_jwks_t  *jwks = data;
+
+    ngx_uint_t                i;
+    ngx_http_openbank_jwk_t  *jwk;
+
+    jwk = jwks->keys.elts;
+
+    for (i = 0; i < jwks->keys.nelts; i++) {
+        EVP_MD_CTX_free(jwk[i].verifier);
+        EVP_PKEY_free(jwk[i].pkey);
+        jwk[i].verifier = NULL;
+        jwk[i].pkey = NULL;
+    }
+}
+
+
 static ngx_http_openbank_reg_view_t *
 ngx_http_openbank_reg_build(ngx_http_openbank_main_conf_t *obmcf,
     uint64_t generation, ngx_log_t *log)
@@ -1704,6 +1726,7 @@ ngx_http_openbank_reg_build_partner(ngx_http_openbank_main_conf_t *obmcf,
     u_char                             *p, *q, *last;
     ngx_str_t                           plan, scopes, quotas, *s;
     ngx_uint_t                          k;
+    ngx_pool_cleanup_t                 *cln;
     ngx_http_openbank_plan_t           *pl;
     ngx_http_openbank_reg_partner_t    *rp, **slot;
     ngx_http_openbank_reg_partner_v_t   pv;
@@ -1765,6 +1788,14 @@ ngx_http_openbank_reg_build_partner(ngx_http_openbank_main_conf_t *obmcf,
 
     rp->partner.plan_name = plan;
 
+    cln = ngx_pool_cleanup_add(v->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_openbank_reg_jwks_free;
+    cln->data = &rp->jwks;
+
     if (ngx_array_init(&rp->partner.scopes, v->pool, 4, sizeof(ngx_str_t))
         != NGX_OK
         || ngx_array_init(&rp->creds, v->pool, 2, sizeof(void *)) != NGX_OK
@@ -1819,7 +1850,7 @@ ngx_http_openbank_reg_build_cred(ngx_http_openbank_reg_view_t *v,
     ngx_str_t                          pname, sealed, aad, text, secret;
     ngx_uint_t                         i;
     ngx_http_openbank_jwk_t           *jwk, *dst;
-    ngx_http_openbank_jwks_t           jwks;
+    ngx_http_openbank_jwks_t          *jwks;
     ngx_http_openbank_reg_cred_t      *c, **slot;
     ngx_http_openbank_reg_partner_t   *rp, **pp;
     ngx_http_openbank_reg_cred_v_t     cv;
@@ -1914,7 +1945,12 @@ ngx_http_openbank_reg_build_cred(ngx_http_openbank_reg_view_t *v,
         ngx_memcpy(text.data, p, cv.data_len);
         text.data[cv.data_len] = '\0';
 
-        if (ngx_http_openbank_jwks_parse(v->pool, &text, &jwks, err,
+        jwks = ngx_pcalloc(v->pool, sizeof(ngx_http_openbank_jwks_t));
+        if (jwks == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_openbank_jwks_parse(v->pool, &text, jwks, err,
                                          sizeof(err))
             != NGX_OK)
         {
@@ -1924,9 +1960,9 @@ ngx_http_openbank_reg_build_cred(ngx_http_openbank_reg_view_t *v,
             return NGX_OK;
         }
 
-        jwk = jwks.keys.elts;
+        jwk = jwks->keys.elts;
 
-        for (i = 0; i < jwks.keys.nelts; i++) {
+        for (i = 0; i < jwks->keys.nelts; i++) {
             if (ngx_http_openbank_jwks_find(&rp->jwks, &jwk[i].kid)) {
                 continue;           /* a kid of an older JWKS wins */
             }
@@ -1937,8 +1973,12 @@ ngx_http_openbank_reg_build_cred(ngx_http_openbank_reg_view_t *v,
                 return NGX_ERROR;
             }
 
+            /* the partner's JWKS owns the key from now on */
+
             *dst = jwk[i];
             *id = c->id;
+            jwk[i].pkey = NULL;
+            jwk[i].verifier = NULL;
         }
 
         rp->partner.jwks = &rp->jwks;

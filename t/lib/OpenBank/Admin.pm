@@ -22,10 +22,20 @@ sub admin_config {
     my (%o) = @_;
     my ($http, $config) = token_config(
         extra_http => "openbank_admin_key sha256:" . sha256_hex($ADMIN_KEY)
-                      . ";\n" . ($o{extra_http} // ''),
+                      . ";\nopenbank_plan q { rate 7r/s burst=3; "
+                      . "quota accounts 1000/day; }\n"
+                      . ($o{extra_http} // ''),
         %o);
     $config .= <<'EOT';
 location /admin/ { openbank_admin_api; }
+location /v1/signed {
+    openbank_auth api_key;
+    openbank_scope accounts;
+    openbank_signature required;
+    content_by_lua_block {
+        ngx.say("signed by ", ngx.var.openbank_partner)
+    }
+}
 location /v1/keyed {
     openbank_auth api_key;
     openbank_scope accounts;
