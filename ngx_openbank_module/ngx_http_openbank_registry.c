@@ -422,6 +422,7 @@ ngx_http_openbank_registry_init_module(ngx_cycle_t *cycle)
 {
     size_t                          skipped;
     u_char                          hex[16];
+    uint64_t                        generation;
     ngx_int_t                       rc;
     ngx_str_t                       v;
     ngx_core_conf_t                *ccf;
@@ -520,6 +521,18 @@ ngx_http_openbank_registry_init_module(ngx_cycle_t *cycle)
     if (ngx_http_openbank_store_set(ld.zone, NGX_HTTP_OPENBANK_TABLE_REGISTRY,
                                     &ngx_http_openbank_reg_seq_key,
                                     v.data, v.len, 0)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* the workers make their views from the records restored */
+
+    generation = 1;
+
+    if (ngx_http_openbank_store_set(ld.zone, NGX_HTTP_OPENBANK_TABLE_REGISTRY,
+                                    &ngx_http_openbank_reg_gen_key,
+                                    &generation, sizeof(generation), 0)
         != NGX_OK)
     {
         return NGX_ERROR;

@@ -61,7 +61,7 @@ like($r->header('RateLimit-Policy') // '', qr/"rate";q=10000;w=1/,
 ($s) = admin('PATCH', '/admin/partners/zeta', { plan => 'q' });
 is($s, 200, 'another plan');
 $r = api_key_call($key1);
-like($r->header('RateLimit-Policy') // '', qr/"rate";q=7;w=1/,
+like($r->header('RateLimit-Policy') // '', qr/"rate";q=700;w=1/,
      'in force at the next request');
 ($s) = admin('PATCH', '/admin/partners/zeta', { plan => 'p' });
 

@@ -20,11 +20,12 @@ our $ADMIN_KEY = 'admin-key-of-the-tests-0123456789';
 
 sub admin_config {
     my (%o) = @_;
+    my $extra = delete $o{extra_http};
     my ($http, $config) = token_config(
         extra_http => "openbank_admin_key sha256:" . sha256_hex($ADMIN_KEY)
-                      . ";\nopenbank_plan q { rate 7r/s burst=3; "
+                      . ";\nopenbank_plan q { rate 700r/s burst=700; "
                       . "quota accounts 1000/day; }\n"
-                      . ($o{extra_http} // ''),
+                      . ($extra // ''),
         %o);
     $config .= <<'EOT';
 location /admin/ { openbank_admin_api; }
