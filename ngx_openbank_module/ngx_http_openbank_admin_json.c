@@ -467,11 +467,13 @@ ngx_http_openbank_admin_parse(ngx_pool_t *pool, ngx_str_t *text,
                     goto done;
                 }
 
-                quota->product.data = ngx_pstrdup(pool, &word);
+                quota->product.data = ngx_pnalloc(pool, word.len);
                 if (quota->product.data == NULL) {
                     rc = NGX_ERROR;
                     goto done;
                 }
+
+                ngx_memcpy(quota->product.data, word.data, word.len);
 
                 quota->product.len = word.len;
                 quota->limit = limit;
