@@ -23,6 +23,7 @@ sub nginx_t {
     print $fh OpenBank::Test::Nginx::conf_text($s);
     close $fh;
     my ($out, $err) = ('', '');
+    local %ENV = (%ENV, OpenBank::Test::Nginx::_env_for_nginx());
     run([OpenBank::Test::Nginx::binary(), '-t', '-q', '-p', servroot(),
          '-c', $file], \undef, \$out, \$err);
     return ($? >> 8, $err);
