@@ -1686,6 +1686,23 @@ ngx_http_openbank_admin_cred_create(ngx_http_request_t *r,
         hint.len = ngx_min((size_t) (s - hint.data), 1024);
         data = b.jwks;
 
+        /* a kid names one key of the partner */
+
+        partner = ngx_http_openbank_registry_client(r, &p.client_id);
+
+        for (i = 0; partner && partner->jwks && i < jwks.keys.nelts; i++) {
+            if (ngx_http_openbank_jwks_find(partner->jwks, &jwk[i].kid)) {
+                rc = ngx_http_openbank_refuse(r, ctx, NGX_HTTP_CONFLICT,
+                                        NGX_HTTP_OPENBANK_PROBLEM_INVALID_STATE,
+                                        "the kid \"%V\" is in another JWKS "
+                                        "of the partner: delete that one "
+                                        "first, or give the key another kid",
+                                        &jwk[i].kid);
+                ngx_destroy_pool(tmp);
+                return rc;
+            }
+        }
+
         ngx_destroy_pool(tmp);
         break;
 

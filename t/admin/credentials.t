@@ -158,6 +158,10 @@ my $jwks = json_decode(do { local $/; open my $f, '<', "$KEYS/beta.jwks.json";
 ($s, $j) = admin('POST', '/admin/partners/kappa/credentials',
                  { type => 'jwks', jwks => $jwks });
 is($s, 201, 'a JWKS');
+my ($s2, $j2) = admin('POST', '/admin/partners/kappa/credentials',
+                      { type => 'jwks', jwks => $jwks });
+is($s2, 409, 'the same kids again: 409');
+like($j2->{detail}, qr/kid "beta-ed"/, 'naming the kid');
 like($j->{hint}, qr/beta-ed/, 'its hint: the kids');
 my $jid = $j->{id};
 $r = token_with({}, form_body(grant_type => 'client_credentials',
