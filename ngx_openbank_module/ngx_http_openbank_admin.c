@@ -40,6 +40,7 @@ struct ngx_http_openbank_admin_s {
     ngx_uint_t                    route;
     ngx_str_t                     name;        /* of the partner */
     ngx_str_t                     id;          /* of the credential */
+    ngx_uint_t                    bad;         /* not a name or an id */
     ngx_uint_t                    status;      /* of the answer, once
                                                   durable */
     ngx_str_t                     answer;
@@ -229,6 +230,20 @@ ngx_http_openbank_admin_handler(ngx_http_request_t *r)
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
 
+    a = ngx_pcalloc(r->pool, sizeof(ngx_http_openbank_admin_t));
+    if (a == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->admin = a;
+
+    /* the resource and its methods (the API's shape is no secret) */
+
+    rc = ngx_http_openbank_admin_route(r, ctx, a);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     /* the admin key: the same work whatever is sent */
 
     h = ngx_http_openbank_find_header(&r->headers_in.headers,
@@ -267,16 +282,11 @@ ngx_http_openbank_admin_handler(ngx_http_request_t *r)
                                         "admin key");
     }
 
-    a = ngx_pcalloc(r->pool, sizeof(ngx_http_openbank_admin_t));
-    if (a == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->admin = a;
-
-    rc = ngx_http_openbank_admin_route(r, ctx, a);
-    if (rc != NGX_OK) {
-        return rc;
+    if (a->bad) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
+                                        NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
+                                        "no partner or credential at %V",
+                                        &r->uri);
     }
 
     if (r->method & (NGX_HTTP_POST|NGX_HTTP_PATCH)) {
@@ -464,8 +474,14 @@ ngx_http_openbank_admin_route(ngx_http_request_t *r,
     a->name.data = p;
     a->name.len = (q ? q : last) - p;
 
-    if (ngx_http_openbank_valid_name(&a->name) != NGX_OK) {
+    /* a segment that is no name is 404 once the caller is known */
+
+    if (a->name.len == 0) {
         goto not_found;
+    }
+
+    if (ngx_http_openbank_valid_name(&a->name) != NGX_OK) {
+        a->bad = 1;
     }
 
     if (q == NULL) {
@@ -490,18 +506,23 @@ ngx_http_openbank_admin_route(ngx_http_request_t *r,
         goto methods;
     }
 
-    if (*p++ != '/' || last - p != 21 || ngx_strncmp(p, "cred_", 5) != 0) {
+    if (*p++ != '/' || p == last || ngx_strlchr(p, last, '/')) {
         goto not_found;
     }
 
     a->id.data = p + 5;
     a->id.len = 16;
 
-    for (q = a->id.data; q < last; q++) {
+    if (last - p != 21 || ngx_strncmp(p, "cred_", 5) != 0) {
+        a->bad = 1;
+    }
+
+    for (q = a->id.data; !a->bad && q < last; q++) {
         if (!((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f'))) {
-            goto not_found;
+            a->bad = 1;
         }
     }
+
 
     a->route = NGX_HTTP_OPENBANK_R_CREDENTIAL;
     methods = NGX_HTTP_DELETE;
