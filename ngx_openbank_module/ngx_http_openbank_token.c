@@ -645,6 +645,16 @@ ngx_http_openbank_token_check(ngx_http_request_t *r, ngx_str_t *token,
         return NGX_DECLINED;
     }
 
+    if ((*partner)->registry
+        && ngx_http_openbank_registry_live(r, *partner,
+                                   ngx_http_openbank_registry_jti(&jwt->jti))
+           != NGX_OK)
+    {
+        *err = "the credential the token was obtained with is deleted or "
+               "expired";
+        return NGX_DECLINED;
+    }
+
     if (ngx_http_openbank_store_get(obmcf->shm_zone->data,
                                     NGX_HTTP_OPENBANK_TABLE_REVOKED,
                                     &jwt->jti, NULL, 0, NULL)

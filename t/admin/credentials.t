@@ -130,6 +130,10 @@ is(beared($token, 4), '401 401 401 401',
    'the token it obtained is refused, on every worker');
 is(token_with({ Authorization => basic('zeta-app', $secret) })->status, 401,
    'and the secret itself');
+$r = http_request('POST', '/oauth2/introspect',
+                  { %form, Authorization => basic('zeta-app', $secret2) },
+                  form_body(token => $token));
+is($r->body, qq({"active":false}\n), 'introspection: that token is inactive');
 is(beared($token2, 2), '200 200', 'the other secret\'s token still works');
 
 # suspension: every credential, tokens included, 403 partner_suspended

@@ -130,6 +130,16 @@ my $huge = '{"name":"x1","plan":"p","scopes":["accounts"],"client_id":"'
            . ('a' x (70 * 1024)) . '"}';
 problem_is([admin('POST', '/admin/partners', $huge)], 413,
            'payload_too_large', qr/at most/, 'a body over 64 KiB');
+my $big = '{"name":"x1","plan":"p","scopes":["accounts"],"client_id":"'
+          . ('a' x (30 * 1024)) . '"}';
+problem_is([admin('POST', '/admin/partners', $big)], 400, 'invalid_body',
+           qr/"client_id"/, 'a 30 KiB body (read from its temporary file)');
+my $res2 = http_request('POST', '/admin/partners',
+                        [ Authorization => "Bearer $ADMIN_KEY",
+                          'Transfer-Encoding' => 'chunked' ],
+                        sprintf("%x\r\n%s\r\n0\r\n\r\n", 70 * 1024,
+                                'x' x (70 * 1024)));
+is($res2->status, 413, 'a chunked body over 64 KiB: 413');
 
 problem_is([admin('POST', '/admin/partners',
                   { name => 'acme', plan => 'p', scopes => ['accounts'] })],
