@@ -246,7 +246,9 @@ ngx_http_openbank_registry_conf(ngx_conf_t *cf,
     ngx_http_openbank_reg_cred_v_t     cv;
     ngx_http_openbank_reg_partner_v_t  pv;
 
-    if (obmcf->state_path.len == 0 || obmcf->shm_zone == NULL) {
+    if (obmcf->state_path.len == 0 || obmcf->shm_zone == NULL
+        || ngx_process == NGX_PROCESS_SIGNALLER)
+    {
         return NGX_OK;
     }
 
