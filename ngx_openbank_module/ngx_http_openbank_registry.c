@@ -129,6 +129,7 @@ typedef struct {
     ngx_array_t                  *list;        /* ..._reg_rec_t */
     ngx_pool_t                   *pool;
     uint64_t                      seq;         /* the last audit event's */
+    ngx_uint_t                    sealed;      /* HMAC secrets */
     ngx_uint_t                    loaded;
     ngx_uint_t                    full;
 } ngx_http_openbank_reg_load_t;
@@ -162,7 +163,7 @@ static ngx_int_t ngx_http_openbank_reg_collect_atomic(
 static ngx_int_t ngx_http_openbank_reg_collect_one(
     ngx_http_openbank_store_value_t *sv, void *data);
 static ngx_int_t ngx_http_openbank_reg_sealing_key(ngx_cycle_t *cycle,
-    ngx_http_openbank_main_conf_t *obmcf);
+    ngx_http_openbank_main_conf_t *obmcf, ngx_uint_t sealed);
 static ngx_int_t ngx_http_openbank_reg_unseal(ngx_pool_t *pool,
     ngx_str_t *sealed, ngx_str_t *aad, ngx_str_t *out);
 static ngx_http_openbank_reg_view_t *ngx_http_openbank_reg_view(
@@ -449,10 +450,6 @@ ngx_http_openbank_registry_init_module(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_openbank_reg_sealing_key(cycle, obmcf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
     j = &ngx_http_openbank_reg_j;
 
     ngx_http_openbank_journal_reset(j);
@@ -510,6 +507,14 @@ ngx_http_openbank_registry_init_module(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    /* a new key only while no sealed secret needs the old one */
+
+    if (ngx_http_openbank_reg_sealing_key(cycle, obmcf, ld.sealed)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (skipped) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "openbank: registry journal \"%V\": %uz bytes of "
@@ -563,6 +568,7 @@ ngx_http_openbank_reg_replay_put(void *data, u_char *payload, size_t len)
     ngx_str_t                          key, value;
     ngx_uint_t                         i;
     ngx_http_openbank_reg_rec_t       *rec;
+    ngx_http_openbank_reg_cred_v_t     cv;
     ngx_http_openbank_journal_head_t   head;
 
     ngx_memcpy(&head, payload, sizeof(head));
@@ -576,6 +582,11 @@ ngx_http_openbank_reg_replay_put(void *data, u_char *payload, size_t len)
         || (key.data[0] != 'p' && key.data[0] != 'c' && key.data[0] != 'a'))
     {
         return NGX_OK;
+    }
+
+    if (key.data[0] == 'c' && value.len >= sizeof(cv)) {
+        ngx_memcpy(&cv, value.data, sizeof(cv));
+        ld->sealed += (cv.type == NGX_HTTP_OPENBANK_CRED_HMAC_SECRET);
     }
 
     if (key.data[0] == 'a' && key.len == 17) {
@@ -1345,7 +1356,7 @@ ngx_http_openbank_reg_collect_one(ngx_http_openbank_store_value_t *sv,
 
 static ngx_int_t
 ngx_http_openbank_reg_sealing_key(ngx_cycle_t *cycle,
-    ngx_http_openbank_main_conf_t *obmcf)
+    ngx_http_openbank_main_conf_t *obmcf, ngx_uint_t sealed)
 {
     ngx_int_t         rc;
     ngx_str_t         name, text;
@@ -1380,6 +1391,15 @@ ngx_http_openbank_reg_sealing_key(ngx_cycle_t *cycle,
     }
 
     if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (sealed) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "openbank: \"%V\" is missing, and the registry "
+                      "journal holds %ui HMAC secrets sealed with it: "
+                      "restore it (or delete those credentials' records "
+                      "by removing the journal)", &name, sealed);
         return NGX_ERROR;
     }
 

@@ -112,6 +112,16 @@ is(join(' ', map { keyed($_, 1) } @made), '200 200 200 200 200',
 is($j->{status}, 'suspended', 'and the suspension holds');
 like(error_log_since(0), qr/registry records restored/, 'restored at start');
 
+# the sealing key lost: no start (the HMAC secrets would not open)
+stop_nginx();
+rename $sealing, "$sealing.saved" or die $!;
+ok(!eval { start_nginx(\%conf); 1 }, 'without registry.key, no start');
+like($@, qr/registry\.key" is missing, and the registry journal holds \d+ HMAC secrets/,
+     'saying why');
+rename "$sealing.saved", $sealing or die $!;
+start_nginx(\%conf);
+is(signed($key, $hmac), '200', 'restored: the HMAC secret works');
+
 # a torn last record (a crash in the middle of a write) is ignored
 stop_nginx();
 open my $fh, '>>', "$dir/registry.journal" or die;
