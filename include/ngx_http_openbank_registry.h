@@ -125,6 +125,8 @@ ngx_int_t ngx_http_openbank_registry_jwk(ngx_http_request_t *r,
 ngx_int_t ngx_http_openbank_registry_live(ngx_http_request_t *r,
     ngx_http_openbank_partner_t *partner, uint64_t cred);
 uint64_t ngx_http_openbank_registry_jti(ngx_str_t *jti);
+ngx_int_t ngx_http_openbank_registry_partners(ngx_http_request_t *r,
+    ngx_array_t *out);
 ngx_int_t ngx_http_openbank_registry_get(ngx_http_request_t *r,
     ngx_str_t *key, ngx_str_t *value);
 

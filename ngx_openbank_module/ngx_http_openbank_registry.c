@@ -2469,3 +2469,33 @@ ngx_http_openbank_registry_get(ngx_http_request_t *r, ngx_str_t *key,
 
     return NGX_OK;
 }
+
+
+/* the registry's partners as this worker sees them, for openbank_status */
+
+ngx_int_t
+ngx_http_openbank_registry_partners(ngx_http_request_t *r, ngx_array_t *out)
+{
+    ngx_uint_t                         i;
+    ngx_http_openbank_partner_t      **pp;
+    ngx_http_openbank_reg_view_t      *v;
+    ngx_http_openbank_reg_partner_t  **rp;
+
+    v = ngx_http_openbank_reg_view(r);
+    if (v == NULL) {
+        return NGX_OK;
+    }
+
+    rp = v->partners.elts;
+
+    for (i = 0; i < v->partners.nelts; i++) {
+        pp = ngx_array_push(out);
+        if (pp == NULL) {
+            return NGX_ERROR;
+        }
+
+        *pp = &rp[i]->partner;
+    }
+
+    return NGX_OK;
+}

@@ -55,6 +55,12 @@ is(keyed($key1, 2), '200 429',
 ($s) = admin('PATCH', '/admin/partners/zeta',
              { quotas => { accounts => '100/day' } });
 is(keyed($key1, 1), '200', 'raised again: the counter goes on');
+my $st = json_decode(http_request('GET', '/openbank/status')->body);
+my ($zs) = grep { $_->{name} eq 'zeta' } @{ $st->{partners} };
+ok($zs, '/openbank/status shows the registry partner');
+my ($zq) = grep { $_->{product} eq 'accounts' } @{ $zs->{quotas} // [] };
+is($zq && $zq->{used}, 5, 'with its quota\'s use') or diag explain $zs;
+is($zq && $zq->{limit}, 100, 'and its limit');
 $r = api_key_call($key1);
 like($r->header('RateLimit-Policy') // '', qr/"rate";q=10000;w=1/,
      'the plan p');

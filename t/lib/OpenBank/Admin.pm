@@ -29,6 +29,7 @@ sub admin_config {
         %o);
     $config .= <<'EOT';
 location /admin/ { openbank_admin_api; }
+location = /openbank/status { openbank_status; }
 location /v1/signed {
     openbank_auth api_key;
     openbank_scope accounts;
