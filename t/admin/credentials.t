@@ -43,8 +43,17 @@ my ($key1, $id1) = ($j->{api_key}, $j->{id});
 like($key1, qr/^obk_[A-Za-z0-9_-]{43}$/, 'of 32 random bytes');
 like($id1, qr/^cred_[0-9a-f]{16}$/, 'its id');
 is($j->{hint}, substr($key1, 0, 8), 'its hint: the first 8 characters');
-is(keyed($key1, 3), '200 200 200',
-   'it works at once, on every worker, without a reload');
+# every worker: calls until both have answered (no quota on /v1/who)
+my %pid;
+for (1 .. 40) {
+    my $w = http_request('GET', '/v1/who', { 'X-API-Key' => $key1 });
+    last unless $w->status == 200;
+    $pid{$1}++ if $w->body =~ /partner=zeta pid=(\d+)/;
+    last if keys %pid == 2;
+}
+is(scalar keys %pid, 2,
+   'it works at once, on both workers, without a reload');
+is(keyed($key1, 3), '200 200 200', 'and counts against the quota');
 
 # the quota of the PATCH: 3 of 5 taken; 4 now: one more, then 429
 ($s) = admin('PATCH', '/admin/partners/zeta',
@@ -79,8 +88,16 @@ is(keyed($key1, 2) . ' ' . keyed($key2, 2), '200 200 200 200',
    'two live keys of one partner');
 ($s) = admin('DELETE', "/admin/partners/zeta/credentials/$id1");
 is($s, 204, 'the old key deleted: 204');
-is(keyed($key1, 4), '401 401 401 401',
-   'refused from the next request on, on every worker');
+my $doff = error_log_offset();
+is(keyed($key1, 4), '401 401 401 401', 'refused from the next request on');
+my %refusers;
+for (1 .. 40) {
+    last if keys %refusers == 2;
+    last unless api_key_call($key1)->status == 401;
+    $refusers{$1}++ for error_log_since($doff)
+                        =~ /\[info\] (\d+)#\d+: \*\d+ openbank: unknown API key/g;
+}
+is(scalar keys %refusers, 2, 'by both workers');
 is(keyed($key2, 2), '200 200', 'the new key works');
 is((admin('DELETE', "/admin/partners/zeta/credentials/$id1"))[0], 404,
    'deleting it twice: 404');

@@ -43,7 +43,16 @@ location /v1/keyed {
     openbank_scope accounts;
     openbank_product accounts;
     content_by_lua_block {
-        ngx.say("partner=", ngx.var.openbank_partner)
+        ngx.say("partner=", ngx.var.openbank_partner, " pid=",
+                ngx.worker.pid())
+    }
+}
+location /v1/who {
+    openbank_auth api_key;
+    openbank_scope accounts;
+    content_by_lua_block {
+        ngx.say("partner=", ngx.var.openbank_partner, " pid=",
+                ngx.worker.pid())
     }
 }
 EOT
