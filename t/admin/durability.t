@@ -130,5 +130,30 @@ close $fh;
 start_nginx(\%conf);
 is(keyed($key, 1), '200', 'a torn last record is ignored');
 
+# the journal replaced by a directory: a change is 503 (but in force);
+# once it is back, the next change rewrites the journal from the zone
+my $jn = "$dir/registry.journal";
+rename $jn, "$jn.saved" or die $!;
+mkdir $jn or die $!;
+my $off = error_log_offset();
+($s, $j) = admin('POST', '/admin/partners',
+                 { name => 'theta', plan => 'p', scopes => ['accounts'] });
+is($s, 503, 'a change the journal cannot take: 503');
+is($j->{code}, 'state_unavailable', 'state_unavailable');
+like(error_log_since($off), qr/\[alert\].*registry journal/,
+     'with an [alert] naming the journal');
+is((admin('GET', '/admin/partners/theta'))[0], 200, 'the change is in force');
+rmdir $jn or die $!;
+rename "$jn.saved", $jn or die $!;
+($s) = admin('POST', '/admin/partners',
+             { name => 'iota', plan => 'p', scopes => ['accounts'] });
+is($s, 201, 'the journal back: 201');
+ok(OpenBank::Test::Nginx::poll_until(5, sub {
+       slurp($jn) =~ /ptheta/ }), 'and theta is written with it');
+stop_nginx();
+start_nginx(\%conf);
+is((admin('GET', '/admin/partners/theta'))[0], 200, 'theta after a restart');
+is((admin('GET', '/admin/partners/iota'))[0], 200, 'iota too');
+
 stop_nginx();
 done_testing();
