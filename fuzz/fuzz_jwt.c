@@ -9,6 +9,7 @@
 
 #include <ngx_http_openbank.h>
 #include <ngx_http_openbank_jwt.h>
+#include <ngx_http_openbank_util.h>
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

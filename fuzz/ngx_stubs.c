@@ -21,10 +21,33 @@ struct ngx_stub_block_s {
 };
 
 
+/* ngx_alloc.c's two, without the log: the rest is built on them */
+
+void *
+ngx_alloc(size_t size, ngx_log_t *log)
+{
+    return malloc(size);
+}
+
+
+void *
+ngx_calloc(size_t size, ngx_log_t *log)
+{
+    void  *p;
+
+    p = ngx_alloc(size, log);
+    if (p) {
+        ngx_memzero(p, size);
+    }
+
+    return p;
+}
+
+
 ngx_pool_t *
 ngx_create_pool(size_t size, ngx_log_t *log)
 {
-    return calloc(1, sizeof(ngx_pool_t));
+    return ngx_calloc(sizeof(ngx_pool_t), log);
 }
 
 
@@ -42,11 +65,11 @@ ngx_destroy_pool(ngx_pool_t *pool)
 
     for (b = (ngx_stub_block_t *) pool->large; b; b = next) {
         next = b->next;
-        free(b->mem);
-        free(b);
+        ngx_free(b->mem);
+        ngx_free(b);
     }
 
-    free(pool);
+    ngx_free(pool);
 }
 
 
@@ -55,14 +78,14 @@ ngx_palloc(ngx_pool_t *pool, size_t size)
 {
     ngx_stub_block_t  *b;
 
-    b = malloc(sizeof(ngx_stub_block_t));
+    b = ngx_alloc(sizeof(ngx_stub_block_t), pool->log);
     if (b == NULL) {
         return NULL;
     }
 
-    b->mem = malloc(size ? size : 1);
+    b->mem = ngx_alloc(size ? size : 1, pool->log);
     if (b->mem == NULL) {
-        free(b);
+        ngx_free(b);
         return NULL;
     }
 
@@ -87,7 +110,7 @@ ngx_pcalloc(ngx_pool_t *pool, size_t size)
 
     p = ngx_palloc(pool, size);
     if (p) {
-        memset(p, 0, size);
+        ngx_memzero(p, size);
     }
 
     return p;
@@ -126,7 +149,7 @@ ngx_array_push(ngx_array_t *a)
             return NULL;
         }
 
-        memcpy(new, a->elts, a->nelts * a->size);
+        ngx_memcpy(new, a->elts, a->nelts * a->size);
         a->elts = new;
         a->nalloc = a->nalloc ? 2 * a->nalloc : 2;
     }
@@ -193,8 +216,8 @@ ngx_strncasecmp(u_char *s1, u_char *s2, size_t n)
         c1 = (ngx_uint_t) *s1++;
         c2 = (ngx_uint_t) *s2++;
 
-        c1 = (c1 >= 'A' && c1 <= 'Z') ? (c1 | 0x20) : c1;
-        c2 = (c2 >= 'A' && c2 <= 'Z') ? (c2 | 0x20) : c2;
+        c1 = ngx_tolower(c1);
+        c2 = ngx_tolower(c2);
 
         if (c1 == c2) {
             if (c1) {
@@ -360,7 +383,7 @@ ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
 
         case 's':
             s = va_arg(args, const char *);
-            n = width_given ? width : strlen(s);
+            n = width_given ? width : ngx_strlen(s);
             n = ngx_min(n, (size_t) (last - buf));
             buf = ngx_cpymem(buf, s, n);
             continue;
@@ -413,7 +436,7 @@ ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
             abort();        /* a format the stub does not know */
         }
 
-        n = ngx_min(strlen(s), (size_t) (last - buf));
+        n = ngx_min(ngx_strlen(s), (size_t) (last - buf));
         buf = ngx_cpymem(buf, s, n);
     }
 

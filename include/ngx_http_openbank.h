@@ -163,6 +163,7 @@ typedef enum {
     NGX_HTTP_OPENBANK_TABLE_ASSERTION,   /* used client assertion jtis */
     NGX_HTTP_OPENBANK_TABLE_NONCE,       /* RFC 9421 nonces */
     NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY, /* keys, answers, journal state */
+    NGX_HTTP_OPENBANK_TABLE_USAGE,       /* usage history, per day */
     NGX_HTTP_OPENBANK_TABLE_REGISTRY,    /* partners, credentials, audit */
     NGX_HTTP_OPENBANK_TABLE_N
 } ngx_http_openbank_table_e;
@@ -268,6 +269,91 @@ typedef ngx_int_t (*ngx_http_openbank_check_pt)(ngx_http_request_t *r,
 #define NGX_HTTP_OPENBANK_READ_BODY      (-100)
 
 
+/*
+ * A response filter of the module is an nginx filter module of its own,
+ * so that nginx's module order ("config") is the order of the response
+ * pipeline.  NGX_HTTP_OPENBANK_FILTER_MODULE(name, body) defines
+ * ngx_http_openbank_<name>_filter_module, and the file's
+ * ngx_http_next_header_filter and ngx_http_next_body_filter: on the main
+ * request of a request with the module's ctx it calls the file's
+ * ngx_http_openbank_<name>_header(r, ctx) and body(r, ctx, in), each
+ * returning NGX_DECLINED to pass the response on as it is; body is NULL
+ * for a filter of the header alone.
+ */
+typedef ngx_int_t (*ngx_http_openbank_body_pt)(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in);
+
+#define ngx_http_openbank_filter_ctx(r)                                       \
+    ((r) == (r)->main ? ngx_http_openbank_find_ctx(r) : NULL)
+
+#define NGX_HTTP_OPENBANK_FILTER_MODULE(name, body)                           \
+                                                                              \
+static ngx_int_t ngx_http_openbank_##name##_header(ngx_http_request_t *r,     \
+    ngx_http_openbank_ctx_t *ctx);                                            \
+                                                                              \
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;         \
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;           \
+static ngx_http_openbank_body_pt                                              \
+    ngx_http_openbank_##name##_filter_body = body;                            \
+                                                                              \
+static ngx_int_t                                                              \
+ngx_http_openbank_##name##_header_filter(ngx_http_request_t *r)               \
+{                                                                             \
+    ngx_int_t                 rc;                                             \
+    ngx_http_openbank_ctx_t  *ctx;                                            \
+                                                                              \
+    ctx = ngx_http_openbank_filter_ctx(r);                                    \
+    rc = ctx ? ngx_http_openbank_##name##_header(r, ctx) : NGX_DECLINED;      \
+                                                                              \
+    return rc != NGX_DECLINED ? rc : ngx_http_next_header_filter(r);          \
+}                                                                             \
+                                                                              \
+static ngx_int_t                                                              \
+ngx_http_openbank_##name##_body_filter(ngx_http_request_t *r,                 \
+    ngx_chain_t *in)                                                          \
+{                                                                             \
+    ngx_int_t                 rc;                                             \
+    ngx_http_openbank_ctx_t  *ctx;                                            \
+                                                                              \
+    ctx = ngx_http_openbank_filter_ctx(r);                                    \
+    rc = ctx ? ngx_http_openbank_##name##_filter_body(r, ctx, in)             \
+             : NGX_DECLINED;                                                  \
+                                                                              \
+    return rc != NGX_DECLINED ? rc : ngx_http_next_body_filter(r, in);        \
+}                                                                             \
+                                                                              \
+static ngx_int_t                                                              \
+ngx_http_openbank_##name##_filter_init(ngx_conf_t *cf)                        \
+{                                                                             \
+    ngx_http_next_header_filter = ngx_http_top_header_filter;                 \
+    ngx_http_top_header_filter = ngx_http_openbank_##name##_header_filter;    \
+                                                                              \
+    if (ngx_http_openbank_##name##_filter_body) {                             \
+        ngx_http_next_body_filter = ngx_http_top_body_filter;                 \
+        ngx_http_top_body_filter = ngx_http_openbank_##name##_body_filter;    \
+    }                                                                         \
+                                                                              \
+    return NGX_OK;                                                            \
+}                                                                             \
+                                                                              \
+static ngx_http_module_t  ngx_http_openbank_##name##_filter_module_ctx = {    \
+    NULL,                                  /* preconfiguration */             \
+    ngx_http_openbank_##name##_filter_init, /* postconfiguration */           \
+    NULL, NULL,                            /* main configuration */           \
+    NULL, NULL,                            /* server configuration */         \
+    NULL, NULL                             /* location configuration */       \
+};                                                                            \
+                                                                              \
+ngx_module_t  ngx_http_openbank_##name##_filter_module = {                    \
+    NGX_MODULE_V1,                                                            \
+    &ngx_http_openbank_##name##_filter_module_ctx, /* module context */       \
+    NULL,                                  /* module directives */            \
+    NGX_HTTP_MODULE,                       /* module type */                  \
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL, /* no process hooks */          \
+    NGX_MODULE_V1_PADDING                                                     \
+}
+
+
 /* ngx_http_openbank_ctx.c */
 ngx_http_openbank_ctx_t *ngx_http_openbank_find_ctx(ngx_http_request_t *r);
 ngx_http_openbank_ctx_t *ngx_http_openbank_get_ctx(ngx_http_request_t *r);
@@ -322,6 +408,11 @@ ngx_table_elt_t *ngx_http_openbank_find_header(ngx_list_t *headers,
     const char *name, ngx_uint_t *count);
 ngx_table_elt_t *ngx_http_openbank_set_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
+ngx_int_t ngx_http_openbank_send_response(ngx_http_request_t *r,
+    u_char *data, size_t len);
+const char *ngx_http_openbank_problem_title(const char *code);
+ngx_uint_t ngx_http_openbank_problem_find(u_char *code, size_t len);
+ngx_str_t *ngx_http_openbank_problem_name(ngx_http_openbank_problem_e code);
 
 /* ngx_http_openbank_shm.c */
 char *ngx_http_openbank_zone(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -32,4 +32,56 @@ ngx_int_t ngx_http_openbank_body_digest(ngx_http_request_t *r,
 ngx_int_t ngx_http_openbank_decode_base64url(ngx_str_t *dst, ngx_str_t *src);
 
 
+/*
+ * The elements of an ngx_list_t one by one (nginx's walk of a list, parts
+ * and all): "part" starts at &list->part and "i" at 0; NULL after the
+ * last element.
+ */
+
+static ngx_inline void *
+ngx_http_openbank_list_next(ngx_list_t *list, ngx_list_part_t **part,
+    ngx_uint_t *i)
+{
+    while (*i >= (*part)->nelts) {
+        if ((*part)->next == NULL) {
+            return NULL;
+        }
+
+        *part = (*part)->next;
+        *i = 0;
+    }
+
+    return (u_char *) (*part)->elts + (*i)++ * list->size;
+}
+
+
+/*
+ * The words of [*p, last) one by one, as OAuth's scope separates them,
+ * by one space each (two spaces make an empty word): NGX_DONE after the
+ * last.
+ */
+
+static ngx_inline ngx_int_t
+ngx_http_openbank_next_word(u_char **p, u_char *last, ngx_str_t *word)
+{
+    u_char  *q;
+
+    if (*p >= last) {
+        return NGX_DONE;
+    }
+
+    q = ngx_strlchr(*p, last, ' ');
+    if (q == NULL) {
+        q = last;
+    }
+
+    word->data = *p;
+    word->len = q - *p;
+
+    *p = q + 1;
+
+    return NGX_OK;
+}
+
+
 #endif /* _NGX_HTTP_OPENBANK_UTIL_H_INCLUDED_ */

@@ -118,3 +118,4 @@ ngx_http_openbank_api_conf(ngx_http_request_t *r,
 
     return ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
 }
+

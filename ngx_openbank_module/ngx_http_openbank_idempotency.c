@@ -728,11 +728,8 @@ ngx_http_openbank_idempotency_replay(ngx_http_request_t *r)
 {
     u_char                             *p, *last;
     uint16_t                            len[2];
-    ngx_buf_t                          *b;
-    ngx_int_t                           rc;
     ngx_str_t                           name, value;
     ngx_uint_t                          i;
-    ngx_chain_t                         out;
     ngx_table_elt_t                    *h;
     ngx_http_openbank_ctx_t            *ctx;
     ngx_http_openbank_idem_ctx_t       *ic;
@@ -808,33 +805,7 @@ ngx_http_openbank_idempotency_replay(ngx_http_request_t *r)
     ngx_str_set(&h->key, "Idempotent-Replayed");
     ngx_str_set(&h->value, "true");
 
-    r->headers_out.content_length_n = resp.body_len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    if (resp.body_len == 0) {
-        return ngx_http_send_special(r, NGX_HTTP_LAST);
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = p;
-    b->last = last;
-    b->memory = 1;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_openbank_send_response(r, p, resp.body_len);
 }
 
 
@@ -900,109 +871,11 @@ ngx_http_openbank_idempotency_ours(ngx_http_openbank_store_value_t *sv,
  * replay is signed for the request it answers.
  */
 
-static ngx_int_t ngx_http_openbank_idempotency_filter_init(ngx_conf_t *cf);
-static ngx_int_t ngx_http_openbank_idempotency_header_filter(
-    ngx_http_request_t *r);
-static ngx_int_t ngx_http_openbank_idempotency_body_filter(
-    ngx_http_request_t *r, ngx_chain_t *in);
-static ngx_int_t ngx_http_openbank_idempotency_header(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx);
 static ngx_int_t ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in);
 
-
-static ngx_http_module_t  ngx_http_openbank_idempotency_filter_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    ngx_http_openbank_idempotency_filter_init, /* postconfiguration */
-
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
-
-    NULL,                                  /* create server configuration */
-    NULL,                                  /* merge server configuration */
-
-    NULL,                                  /* create location configuration */
-    NULL                                   /* merge location configuration */
-};
-
-
-ngx_module_t  ngx_http_openbank_idempotency_filter_module = {
-    NGX_MODULE_V1,
-    &ngx_http_openbank_idempotency_filter_module_ctx, /* module context */
-    NULL,                                  /* module directives */
-    NGX_HTTP_MODULE,                       /* module type */
-    NULL,                                  /* init master */
-    NULL,                                  /* init module */
-    NULL,                                  /* init process */
-    NULL,                                  /* init thread */
-    NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
-    NULL,                                  /* exit master */
-    NGX_MODULE_V1_PADDING
-};
-
-
-static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
-static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
-
-
-static ngx_int_t
-ngx_http_openbank_idempotency_header_filter(ngx_http_request_t *r)
-{
-    ngx_int_t                 rc;
-    ngx_http_openbank_ctx_t  *ctx;
-
-    if (r != r->main) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx == NULL || ctx->idempotency == NULL) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    rc = ngx_http_openbank_idempotency_header(r, ctx);
-
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    return ngx_http_next_header_filter(r);
-}
-
-
-static ngx_int_t
-ngx_http_openbank_idempotency_body_filter(ngx_http_request_t *r,
-    ngx_chain_t *in)
-{
-    ngx_http_openbank_ctx_t  *ctx;
-
-    if (r != r->main) {
-        return ngx_http_next_body_filter(r, in);
-    }
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx == NULL || ctx->idempotency == NULL) {
-        return ngx_http_next_body_filter(r, in);
-    }
-
-    return ngx_http_openbank_idempotency_body(r, ctx, in);
-}
-
-
-static ngx_int_t
-ngx_http_openbank_idempotency_filter_init(ngx_conf_t *cf)
-{
-    ngx_http_next_header_filter = ngx_http_top_header_filter;
-    ngx_http_top_header_filter = ngx_http_openbank_idempotency_header_filter;
-
-    ngx_http_next_body_filter = ngx_http_top_body_filter;
-    ngx_http_top_body_filter = ngx_http_openbank_idempotency_body_filter;
-
-    return NGX_OK;
-}
+NGX_HTTP_OPENBANK_FILTER_MODULE(idempotency,
+    ngx_http_openbank_idempotency_body);
 
 
 /*
@@ -1109,29 +982,21 @@ ngx_http_openbank_idempotency_capture(ngx_http_request_t *r,
         }
 
         part = &r->headers_out.headers.part;
-        h = part->elts;
+        i = 0;
 
-        for (i = 0; /* void */ ; i++) {
-
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                h = part->elts;
-                i = 0;
-            }
-
-            if (h[i].hash == 0 || h[i].key.len > 0xffff
-                || h[i].value.len > 0xffff)
+        while ((h = ngx_http_openbank_list_next(&r->headers_out.headers,
+                                                &part, &i))
+               != NULL)
+        {
+            if (h->hash == 0 || h->key.len > 0xffff
+                || h->value.len > 0xffff)
             {
                 continue;
             }
 
             for (k = ngx_http_openbank_idem_kept; k->len; k++) {
-                if (k->len == h[i].key.len
-                    && ngx_strncasecmp(k->data, h[i].key.data, k->len) == 0)
+                if (k->len == h->key.len
+                    && ngx_strncasecmp(k->data, h->key.data, k->len) == 0)
                 {
                     break;
                 }
@@ -1143,13 +1008,13 @@ ngx_http_openbank_idempotency_capture(ngx_http_request_t *r,
 
             if (pass) {
                 l[0] = (uint16_t) k->len;
-                l[1] = (uint16_t) h[i].value.len;
+                l[1] = (uint16_t) h->value.len;
                 p = ngx_cpymem(p, l, sizeof(l));
                 p = ngx_cpymem(p, k->data, k->len);
-                p = ngx_cpymem(p, h[i].value.data, h[i].value.len);
+                p = ngx_cpymem(p, h->value.data, h->value.len);
 
             } else {
-                len += sizeof(l) + k->len + h[i].value.len;
+                len += sizeof(l) + k->len + h->value.len;
             }
 
             ic->nheaders++;
@@ -1188,7 +1053,7 @@ ngx_http_openbank_idempotency_body(ngx_http_request_t *r,
     ic = ctx->idempotency;
 
     if (ic == NULL || (!ic->holding && !ic->durable)) {
-        return ngx_http_next_body_filter(r, in);
+        return NGX_DECLINED;
     }
 
     if (ic->durable) {

@@ -31,6 +31,7 @@
 #include <ngx_http_openbank_partner.h>
 #include <ngx_http_openbank_state.h>
 #include <ngx_http_openbank_util.h>
+#include <ngx_http_openbank_usage.h>
 
 
 #define NGX_HTTP_OPENBANK_NS         1000000000ULL
@@ -738,63 +739,23 @@ ngx_http_openbank_peek_atomic(ngx_http_openbank_zone_t *zone, void *data)
  * before the idempotency answer (the order of "config").
  */
 
-static ngx_int_t ngx_http_openbank_limit_filter_init(ngx_conf_t *cf);
-static ngx_int_t ngx_http_openbank_limit_header_filter(
-    ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_limit_headers(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
 
 
-static ngx_http_module_t  ngx_http_openbank_limit_filter_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    ngx_http_openbank_limit_filter_init,   /* postconfiguration */
-
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
-
-    NULL,                                  /* create server configuration */
-    NULL,                                  /* merge server configuration */
-
-    NULL,                                  /* create location configuration */
-    NULL                                   /* merge location configuration */
-};
-
-
-ngx_module_t  ngx_http_openbank_limit_filter_module = {
-    NGX_MODULE_V1,
-    &ngx_http_openbank_limit_filter_module_ctx, /* module context */
-    NULL,                                  /* module directives */
-    NGX_HTTP_MODULE,                       /* module type */
-    NULL,                                  /* init master */
-    NULL,                                  /* init module */
-    NULL,                                  /* init process */
-    NULL,                                  /* init thread */
-    NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
-    NULL,                                  /* exit master */
-    NGX_MODULE_V1_PADDING
-};
-
-
-static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+NGX_HTTP_OPENBANK_FILTER_MODULE(limit, NULL);
 
 
 /* an API call that went elsewhere by a redirect still is one */
 
 static ngx_int_t
-ngx_http_openbank_limit_header_filter(ngx_http_request_t *r)
+ngx_http_openbank_limit_header(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx)
 {
-    ngx_http_openbank_ctx_t       *ctx;
     ngx_http_openbank_loc_conf_t  *oblcf;
 
-    if (r != r->main) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx == NULL || ctx->partner == NULL) {
-        return ngx_http_next_header_filter(r);
+    if (ctx->partner == NULL) {
+        return NGX_DECLINED;
     }
 
     oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
@@ -805,17 +766,7 @@ ngx_http_openbank_limit_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    return ngx_http_next_header_filter(r);
-}
-
-
-static ngx_int_t
-ngx_http_openbank_limit_filter_init(ngx_conf_t *cf)
-{
-    ngx_http_next_header_filter = ngx_http_top_header_filter;
-    ngx_http_top_header_filter = ngx_http_openbank_limit_header_filter;
-
-    return NGX_OK;
+    return NGX_DECLINED;
 }
 
 
@@ -1191,6 +1142,8 @@ ngx_http_openbank_snapshot_atomic(ngx_http_openbank_zone_t *zone, void *data)
     (void) ngx_http_openbank_store_walk(zone, NGX_HTTP_OPENBANK_TABLE_QUOTA,
                                         ngx_http_openbank_snapshot_size, sn);
 
+    sn->len += ngx_http_openbank_usage_snapshot_len(zone);
+
     sn->buf = ngx_alloc(sn->len, sn->log);
     if (sn->buf == NULL) {
         return NGX_ERROR;
@@ -1203,6 +1156,8 @@ ngx_http_openbank_snapshot_atomic(ngx_http_openbank_zone_t *zone, void *data)
                                         ngx_http_openbank_snapshot_rate, sn);
     (void) ngx_http_openbank_store_walk(zone, NGX_HTTP_OPENBANK_TABLE_QUOTA,
                                         ngx_http_openbank_snapshot_quota, sn);
+
+    sn->p = ngx_http_openbank_usage_snapshot(zone, sn->p);
 
     return NGX_OK;
 }
@@ -1646,6 +1601,11 @@ ngx_http_openbank_restore_line(ngx_log_t *log, ngx_http_openbank_zone_t *zone,
     ngx_str_t                    key;
     ngx_uint_t                     i, table;
     ngx_http_openbank_restored_t   line;
+
+    if (last - p > 6 && ngx_strncmp(p, "usage ", 6) == 0) {
+        return ngx_http_openbank_usage_restore(log, zone, p + 6, last,
+                                               now_ms);
+    }
 
     for (i = 0; i < 4; i++) {
         f[i] = p;

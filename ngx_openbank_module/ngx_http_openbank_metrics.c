@@ -16,6 +16,7 @@
 
 #include <ngx_http_openbank.h>
 #include <ngx_http_openbank_metrics.h>
+#include <ngx_http_openbank_usage.h>
 
 
 #define NGX_HTTP_OPENBANK_METRIC_KEY_MAX  256
@@ -105,6 +106,7 @@ typedef struct {
     ngx_uint_t                     reason;     /* NGX_HTTP_OPENBANK_REASONS:
                                                   none */
     ngx_uint_t                     dropped;
+    ngx_http_openbank_usage_op_t  *usage;      /* a partner's call, or NULL */
 } ngx_http_openbank_count_op_t;
 
 
@@ -179,6 +181,7 @@ ngx_http_openbank_metrics_log(ngx_http_request_t *r)
     ngx_http_openbank_loc_conf_t   *oblcf;
     ngx_http_openbank_main_conf_t  *obmcf;
     ngx_http_openbank_count_op_t    op;
+    ngx_http_openbank_usage_op_t    usage;
     ngx_str_t                       none = ngx_null_string;
     u_char                          buf[NGX_HTTP_OPENBANK_METRIC_KEY_MAX];
 
@@ -234,6 +237,12 @@ ngx_http_openbank_metrics_log(ngx_http_request_t *r)
         op.reason = i;
     }
 
+    /* and the partner's usage history, under the same lock */
+
+    op.usage = (ngx_http_openbank_usage_prepare(r, ctx, status, ms, &usage)
+                == NGX_OK)
+               ? &usage : NULL;
+
     (void) ngx_http_openbank_store_atomic(obmcf->shm_zone->data,
                                           ngx_http_openbank_metrics_atomic,
                                           &op);
@@ -255,6 +264,13 @@ ngx_http_openbank_metrics_atomic(ngx_http_openbank_zone_t *zone, void *data)
                                       sizeof(ngx_http_openbank_metric_t), 0,
                                       ngx_http_openbank_metrics_series, op)
                    == NGX_HTTP_OPENBANK_STORE_FULL);
+
+    if (op->usage
+        && ngx_http_openbank_usage_count(zone, op->usage)
+           == NGX_HTTP_OPENBANK_STORE_FULL)
+    {
+        op->dropped = 1;
+    }
 
     (void) ngx_http_openbank_store_update(zone,
                                       NGX_HTTP_OPENBANK_TABLE_METRICS,
@@ -317,7 +333,6 @@ ngx_http_openbank_metrics_handler(ngx_http_request_t *r)
     ngx_int_t                       rc;
     ngx_buf_t                      *b;
     ngx_uint_t                      k;
-    ngx_chain_t                     out;
     ngx_http_openbank_scrape_t      sc;
     ngx_http_openbank_main_conf_t  *obmcf;
 
@@ -398,26 +413,12 @@ ngx_http_openbank_metrics_handler(ngx_http_request_t *r)
                     &obmcf->shm_zone->shm.name, sc.used,
                     &obmcf->shm_zone->shm.name, sc.records);
 
-    b->last = p;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
     r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
     ngx_str_set(&r->headers_out.content_type,
                 "text/plain; version=0.0.4; charset=utf-8");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_openbank_send_response(r, b->pos, p - b->pos);
 }
 
 

@@ -2,7 +2,7 @@
 /*
  * Copyright (C) The OpenBank gateway authors
  *
- * The OAuth 2.0 endpoints (CONTRACT 3.2): the token endpoint (client
+ * The OAuth 2.0 endpoints (docs/tokens.md): the token endpoint (client
  * credentials grant, RFC 6749 4.4) with three client authentications
  * (client_secret_basic, private_key_jwt per RFC 7523, tls_client_auth per
  * RFC 8705), introspection (RFC 7662), revocation (RFC 7009), the JWKS
@@ -26,12 +26,6 @@
 #define NGX_HTTP_OPENBANK_FORM_MAX       16384
 #define NGX_HTTP_OPENBANK_JTI_MAX        255
 
-#define NGX_HTTP_OPENBANK_EP_TOKEN       0
-#define NGX_HTTP_OPENBANK_EP_INTROSPECT  1
-#define NGX_HTTP_OPENBANK_EP_REVOKE      2
-#define NGX_HTTP_OPENBANK_EP_JWKS        3
-#define NGX_HTTP_OPENBANK_EP_METADATA    4
-#define NGX_HTTP_OPENBANK_EP_N           5
 
 #define NGX_HTTP_OPENBANK_EXP_AHEAD                                          \
     "the assertion's exp is more than %T s ahead "                           \
@@ -82,8 +76,6 @@ typedef struct {
 
 static ngx_http_openbank_oauth_t *ngx_http_openbank_oauth_conf(
     ngx_conf_t *cf);
-static char *ngx_http_openbank_endpoint(ngx_conf_t *cf, ngx_uint_t which,
-    ngx_http_handler_pt handler);
 static ngx_int_t ngx_http_openbank_static_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_form_handler(ngx_http_request_t *r);
 static void ngx_http_openbank_form_body(ngx_http_request_t *r);
@@ -143,12 +135,20 @@ ngx_http_openbank_oauth_conf(ngx_conf_t *cf)
 }
 
 
-static char *
-ngx_http_openbank_endpoint(ngx_conf_t *cf, ngx_uint_t which,
-    ngx_http_handler_pt handler)
+/*
+ * The directive of each endpoint; "offset" in its command says which
+ * (NGX_HTTP_OPENBANK_EP_*).
+ */
+
+char *
+ngx_http_openbank_oauth_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
 {
+    ngx_uint_t                  which;
     ngx_http_openbank_oauth_t  *oauth;
     ngx_http_core_loc_conf_t   *clcf;
+
+    which = cmd->offset;
 
     oauth = ngx_http_openbank_oauth_conf(cf);
     if (oauth == NULL) {
@@ -176,61 +176,21 @@ ngx_http_openbank_endpoint(ngx_conf_t *cf, ngx_uint_t which,
         return NGX_CONF_ERROR;
     }
 
-    oauth->path[which] = clcf->name;
-    clcf->handler = handler;
-
-    return NGX_CONF_OK;
-}
-
-
-char *
-ngx_http_openbank_token_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    return ngx_http_openbank_endpoint(cf, NGX_HTTP_OPENBANK_EP_TOKEN,
-                                      ngx_http_openbank_form_handler);
-}
-
-
-char *
-ngx_http_openbank_introspection_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    return ngx_http_openbank_endpoint(cf, NGX_HTTP_OPENBANK_EP_INTROSPECT,
-                                      ngx_http_openbank_form_handler);
-}
-
-
-char *
-ngx_http_openbank_revocation_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
     /* the revocations journal is written in the default thread pool */
 
-    if (ngx_thread_pool_add(cf, NULL) == NULL) {
+    if (which == NGX_HTTP_OPENBANK_EP_REVOKE
+        && ngx_thread_pool_add(cf, NULL) == NULL)
+    {
         return NGX_CONF_ERROR;
     }
 
-    return ngx_http_openbank_endpoint(cf, NGX_HTTP_OPENBANK_EP_REVOKE,
-                                      ngx_http_openbank_form_handler);
-}
+    oauth->path[which] = clcf->name;
+    clcf->handler = (which == NGX_HTTP_OPENBANK_EP_JWKS
+                     || which == NGX_HTTP_OPENBANK_EP_METADATA)
+                    ? ngx_http_openbank_static_handler
+                    : ngx_http_openbank_form_handler;
 
-
-char *
-ngx_http_openbank_jwks_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    return ngx_http_openbank_endpoint(cf, NGX_HTTP_OPENBANK_EP_JWKS,
-                                      ngx_http_openbank_static_handler);
-}
-
-
-char *
-ngx_http_openbank_metadata_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    return ngx_http_openbank_endpoint(cf, NGX_HTTP_OPENBANK_EP_METADATA,
-                                      ngx_http_openbank_static_handler);
+    return NGX_CONF_OK;
 }
 
 
@@ -1172,7 +1132,7 @@ static ngx_int_t
 ngx_http_openbank_issue(ngx_http_request_t *r, ngx_http_openbank_form_t *form,
     ngx_http_openbank_client_t *client, ngx_http_openbank_oauth_err_t *err)
 {
-    u_char                           *p, *q, *last;
+    u_char                           *p, *last;
     u_char                            jti[48], x5t[44];
     size_t                            jti_len;
     size_t                            len;
@@ -1229,17 +1189,10 @@ ngx_http_openbank_issue(ngx_http_request_t *r, ngx_http_openbank_form_t *form,
 
     } else {
         scope = form->scope;
+        p = scope.data;
         last = scope.data + scope.len;
 
-        for (p = scope.data; p < last; p = q + 1) {
-            q = ngx_strlchr(p, last, ' ');
-            if (q == NULL) {
-                q = last;
-            }
-
-            one.data = p;
-            one.len = q - p;
-
+        while (ngx_http_openbank_next_word(&p, last, &one) == NGX_OK) {
             if (one.len == 0
                 || !ngx_http_openbank_partner_has_scope(partner, &one))
             {
@@ -1542,10 +1495,7 @@ static ngx_int_t
 ngx_http_openbank_oauth_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body, ngx_uint_t no_store)
 {
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_str_t         v;
-    ngx_chain_t       out;
+    ngx_str_t  v;
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = body->len;
@@ -1570,27 +1520,7 @@ ngx_http_openbank_oauth_send(ngx_http_request_t *r, ngx_uint_t status,
         return ngx_http_send_header(r);
     }
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->pos = body->data;
-    b->last = body->data + body->len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_openbank_send_response(r, body->data, body->len);
 }
 
 

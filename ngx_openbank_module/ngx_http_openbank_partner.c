@@ -42,6 +42,12 @@ static char *ngx_http_openbank_check_partner(ngx_conf_t *cf,
     ngx_http_openbank_partner_t *partner);
 static ngx_int_t ngx_http_openbank_hash_arg(ngx_conf_t *cf, ngx_str_t *value,
     u_char *out);
+static ngx_int_t ngx_http_openbank_block_name(ngx_conf_t *cf,
+    const char *what, ngx_str_t *name);
+static void *ngx_http_openbank_find_named(ngx_array_t *a, size_t offset,
+    ngx_str_t *name);
+static char *ngx_http_openbank_parse_block(ngx_conf_t *cf,
+    ngx_conf_handler_pt handler, void *conf);
 static ngx_int_t ngx_http_openbank_key_cmp(const void *one, const void *two);
 static ngx_int_t ngx_http_openbank_ref_held(
     ngx_http_openbank_main_conf_t *obmcf, ngx_http_openbank_ref_t *ref);
@@ -56,30 +62,20 @@ ngx_http_openbank_plan_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     char                      *rv;
     ngx_str_t                 *value;
-    ngx_uint_t                 i;
-    ngx_conf_t                 save;
     ngx_http_openbank_plan_t  *plan;
 
     value = cf->args->elts;
 
-    if (ngx_http_openbank_valid_name(&value[1]) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid plan name \"%V\": letters, digits, "
-                           "\"-\" and \"_\" only", &value[1]);
+    if (ngx_http_openbank_block_name(cf, "plan", &value[1]) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    plan = obmcf->plans.elts;
-
-    for (i = 0; i < obmcf->plans.nelts; i++) {
-        if (plan[i].name.len == value[1].len
-            && ngx_strncmp(plan[i].name.data, value[1].data, value[1].len)
-               == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "duplicate plan \"%V\"", &value[1]);
-            return NGX_CONF_ERROR;
-        }
+    if (ngx_http_openbank_find_named(&obmcf->plans,
+            offsetof(ngx_http_openbank_plan_t, name), &value[1]))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate plan \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
     }
 
     plan = ngx_array_push(&obmcf->plans);
@@ -98,13 +94,7 @@ ngx_http_openbank_plan_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    save = *cf;
-    cf->handler = ngx_http_openbank_plan_line;
-    cf->handler_conf = (void *) plan;
-
-    rv = ngx_conf_parse(cf, NULL);
-
-    *cf = save;
+    rv = ngx_http_openbank_parse_block(cf, ngx_http_openbank_plan_line, plan);
 
     if (rv != NGX_CONF_OK) {
         return rv;
@@ -117,6 +107,69 @@ ngx_http_openbank_plan_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* the name of an openbank_plan or openbank_partner block */
+
+static ngx_int_t
+ngx_http_openbank_block_name(ngx_conf_t *cf, const char *what,
+    ngx_str_t *name)
+{
+    if (ngx_http_openbank_valid_name(name) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid %s name \"%V\": letters, digits, "
+                           "\"-\" and \"_\" only", what, name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the element of "a" whose name, the ngx_str_t at "offset", is "name" */
+
+static void *
+ngx_http_openbank_find_named(ngx_array_t *a, size_t offset, ngx_str_t *name)
+{
+    u_char      *elt;
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    elt = a->elts;
+
+    for (i = 0; i < a->nelts; i++, elt += a->size) {
+        s = (ngx_str_t *) (elt + offset);
+
+        if (s->len == name->len
+            && ngx_strncmp(s->data, name->data, name->len) == 0)
+        {
+            return elt;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the lines of a block, each given to "handler" with "conf" */
+
+static char *
+ngx_http_openbank_parse_block(ngx_conf_t *cf, ngx_conf_handler_pt handler,
+    void *conf)
+{
+    char        *rv;
+    ngx_conf_t   save;
+
+    save = *cf;
+    cf->handler = handler;
+    cf->handler_conf = conf;
+
+    rv = ngx_conf_parse(cf, NULL);
+
+    *cf = save;
+
+    return rv;
 }
 
 
@@ -319,33 +372,23 @@ ngx_http_openbank_partner_block(ngx_conf_t *cf, ngx_command_t *cmd,
 
     char                         *rv;
     ngx_str_t                    *value;
-    ngx_uint_t                    i;
-    ngx_conf_t                    save;
     ngx_http_openbank_partner_t  *partner;
 
     value = cf->args->elts;
 
-    if (ngx_http_openbank_valid_name(&value[1]) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid partner name \"%V\": letters, digits, "
-                           "\"-\" and \"_\" only", &value[1]);
+    if (ngx_http_openbank_block_name(cf, "partner", &value[1]) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    partner = obmcf->partners.elts;
+    partner = ngx_http_openbank_find_named(&obmcf->partners,
+                  offsetof(ngx_http_openbank_partner_t, name), &value[1]);
 
-    for (i = 0; i < obmcf->partners.nelts; i++) {
-        if (partner[i].name.len == value[1].len
-            && ngx_strncmp(partner[i].name.data, value[1].data,
-                           value[1].len)
-               == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "duplicate partner \"%V\", first declared "
-                               "in %V:%ui", &value[1],
-                               &partner[i].conf_file, partner[i].conf_line);
-            return NGX_CONF_ERROR;
-        }
+    if (partner) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate partner \"%V\", first declared "
+                           "in %V:%ui", &value[1],
+                           &partner->conf_file, partner->conf_line);
+        return NGX_CONF_ERROR;
     }
 
     partner = ngx_array_push(&obmcf->partners);
@@ -369,13 +412,8 @@ ngx_http_openbank_partner_block(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    save = *cf;
-    cf->handler = ngx_http_openbank_partner_line;
-    cf->handler_conf = (void *) partner;
-
-    rv = ngx_conf_parse(cf, NULL);
-
-    *cf = save;
+    rv = ngx_http_openbank_parse_block(cf, ngx_http_openbank_partner_line,
+                                       partner);
 
     if (rv != NGX_CONF_OK) {
         return rv;
@@ -866,28 +904,18 @@ ngx_int_t
 ngx_http_openbank_partners_init(ngx_conf_t *cf,
     ngx_http_openbank_main_conf_t *obmcf)
 {
-    ngx_uint_t                    i, j;
+    ngx_uint_t                    i;
     ngx_http_openbank_key_t      *key;
     ngx_http_openbank_ref_t      *ref;
-    ngx_http_openbank_plan_t     *plan;
     ngx_http_openbank_partner_t  *partner;
 
     partner = obmcf->partners.elts;
 
     for (i = 0; i < obmcf->partners.nelts; i++) {
 
-        plan = obmcf->plans.elts;
-
-        for (j = 0; j < obmcf->plans.nelts; j++) {
-            if (plan[j].name.len == partner[i].plan_name.len
-                && ngx_strncmp(plan[j].name.data, partner[i].plan_name.data,
-                               plan[j].name.len)
-                   == 0)
-            {
-                partner[i].plan = &plan[j];
-                break;
-            }
-        }
+        partner[i].plan = ngx_http_openbank_find_named(&obmcf->plans,
+                              offsetof(ngx_http_openbank_plan_t, name),
+                              &partner[i].plan_name);
 
         if (partner[i].plan == NULL) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,

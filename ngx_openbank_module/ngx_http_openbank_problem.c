@@ -33,9 +33,8 @@ static ngx_chain_t *ngx_http_openbank_problem_render(ngx_http_request_t *r,
 
 
 /*
- * The title of each code.  The sandbox bank (lua/openbank/problem.lua)
- * gives the same title for every code it shares with this table
- * (t/problem_titles.t compares them).
+ * The title of each code: the one table of titles, which the sandbox bank
+ * (lua/openbank/problem.lua) reads through ngx_http_openbank_problem_title().
  */
 
 static ngx_http_openbank_problem_type_t
@@ -282,92 +281,11 @@ ngx_http_openbank_default_problem(ngx_http_request_t *r,
  * version headers, before the RateLimit headers (the order of "config").
  */
 
-static ngx_int_t ngx_http_openbank_problem_filter_init(ngx_conf_t *cf);
-static ngx_int_t ngx_http_openbank_problem_header_filter(
-    ngx_http_request_t *r);
-static ngx_int_t ngx_http_openbank_problem_body_filter(ngx_http_request_t *r,
-    ngx_chain_t *in);
-static ngx_int_t ngx_http_openbank_problem_header(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx);
+static ngx_int_t ngx_http_openbank_problem_body(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in);
 
 
-static ngx_http_module_t  ngx_http_openbank_problem_filter_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    ngx_http_openbank_problem_filter_init, /* postconfiguration */
-
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
-
-    NULL,                                  /* create server configuration */
-    NULL,                                  /* merge server configuration */
-
-    NULL,                                  /* create location configuration */
-    NULL                                   /* merge location configuration */
-};
-
-
-ngx_module_t  ngx_http_openbank_problem_filter_module = {
-    NGX_MODULE_V1,
-    &ngx_http_openbank_problem_filter_module_ctx, /* module context */
-    NULL,                                  /* module directives */
-    NGX_HTTP_MODULE,                       /* module type */
-    NULL,                                  /* init master */
-    NULL,                                  /* init module */
-    NULL,                                  /* init process */
-    NULL,                                  /* init thread */
-    NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
-    NULL,                                  /* exit master */
-    NGX_MODULE_V1_PADDING
-};
-
-
-static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
-static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
-
-
-static ngx_int_t
-ngx_http_openbank_problem_header_filter(ngx_http_request_t *r)
-{
-    ngx_http_openbank_ctx_t        *ctx;
-    ngx_http_openbank_loc_conf_t   *oblcf;
-    ngx_http_openbank_main_conf_t  *obmcf;
-
-    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
-
-    if (r != r->main || obmcf->shm_zone == NULL) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx == NULL) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
-
-    if ((oblcf->api || ctx->endpoint)
-        && ngx_http_openbank_problem_header(r, ctx) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_next_header_filter(r);
-}
-
-
-static ngx_int_t
-ngx_http_openbank_problem_filter_init(ngx_conf_t *cf)
-{
-    ngx_http_next_header_filter = ngx_http_top_header_filter;
-    ngx_http_top_header_filter = ngx_http_openbank_problem_header_filter;
-
-    ngx_http_next_body_filter = ngx_http_top_body_filter;
-    ngx_http_top_body_filter = ngx_http_openbank_problem_body_filter;
-
-    return NGX_OK;
-}
+NGX_HTTP_OPENBANK_FILTER_MODULE(problem, ngx_http_openbank_problem_body);
 
 
 /*
@@ -380,13 +298,22 @@ static ngx_int_t
 ngx_http_openbank_problem_header(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx)
 {
-    ngx_uint_t        status;
-    ngx_table_elt_t  *h;
+    ngx_uint_t                      status;
+    ngx_table_elt_t                *h;
+    ngx_http_openbank_loc_conf_t   *oblcf;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+    oblcf = ngx_http_get_module_loc_conf(r, ngx_http_openbank_module);
+
+    if (obmcf->shm_zone == NULL || !(oblcf->api || ctx->endpoint)) {
+        return NGX_DECLINED;
+    }
 
     status = r->headers_out.status;
 
     if (r->err_status < NGX_HTTP_BAD_REQUEST || ctx->problem_out) {
-        return NGX_OK;
+        return NGX_DECLINED;
     }
 
     if (ctx->problem_status != status) {
@@ -438,7 +365,7 @@ ngx_http_openbank_problem_header(ngx_http_request_t *r,
         r->headers_out.content_length = NULL;
     }
 
-    return NGX_OK;
+    return NGX_DECLINED;
 }
 
 
@@ -523,19 +450,13 @@ ngx_http_openbank_problem_render(ngx_http_request_t *r,
 /* the problem goes out once; nginx's own page is swallowed */
 
 static ngx_int_t
-ngx_http_openbank_problem_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+ngx_http_openbank_problem_body(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in)
 {
-    ngx_chain_t              *cl, *out;
-    ngx_http_openbank_ctx_t  *ctx;
+    ngx_chain_t  *cl, *out;
 
-    if (r != r->main) {
-        return ngx_http_next_body_filter(r, in);
-    }
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx == NULL || ctx->problem_out == NULL) {
-        return ngx_http_next_body_filter(r, in);
+    if (ctx->problem_out == NULL) {
+        return NGX_DECLINED;
     }
 
     for (cl = in; cl; cl = cl->next) {
@@ -687,4 +608,98 @@ ngx_http_openbank_set_header(ngx_http_request_t *r, const char *name,
     h->value = *value;
 
     return h;
+}
+
+
+/*
+ * Sends the header, with the status and the type set by the caller, and
+ * the whole body: "len" bytes at "data", which live as long as the
+ * request.
+ */
+
+ngx_int_t
+ngx_http_openbank_send_response(ngx_http_request_t *r, u_char *data,
+    size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.content_length_n = len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    if (len == 0) {
+        return ngx_http_send_special(r, NGX_HTTP_LAST);
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = data;
+    b->last = data + len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* a code's constant, or NGX_HTTP_OPENBANK_PROBLEM_N for none */
+
+ngx_uint_t
+ngx_http_openbank_problem_find(u_char *code, size_t len)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_OPENBANK_PROBLEM_N; i++) {
+        if (ngx_http_openbank_problem_types[i].code.len == len
+            && ngx_strncmp(ngx_http_openbank_problem_types[i].code.data,
+                           code, len)
+               == 0)
+        {
+            break;
+        }
+    }
+
+    return i;
+}
+
+
+ngx_str_t *
+ngx_http_openbank_problem_name(ngx_http_openbank_problem_e code)
+{
+    return &ngx_http_openbank_problem_types[code].code;
+}
+
+
+/*
+ * The title of a code, NUL-terminated, or NULL for a code the gateway
+ * does not have.  The sandbox bank calls it through LuaJIT's FFI (nginx
+ * loads modules with RTLD_GLOBAL), so that its problems have the
+ * gateway's titles.
+ */
+
+const char *
+ngx_http_openbank_problem_title(const char *code)
+{
+    ngx_uint_t  i;
+
+    i = ngx_http_openbank_problem_find((u_char *) code, ngx_strlen(code));
+
+    if (i == NGX_HTTP_OPENBANK_PROBLEM_N) {
+        return NULL;
+    }
+
+    return (const char *) ngx_http_openbank_problem_types[i].title.data;
 }

@@ -71,7 +71,7 @@ static ngx_int_t ngx_http_openbank_signature_sign(ngx_http_request_t *r,
     ngx_http_openbank_sig_ctx_t *sc);
 
 
-/* the response's covered components: CONTRACT section 3.3 */
+/* the response's covered components: docs/signing.md */
 
 #define NGX_HTTP_OPENBANK_SIG_RESPONSE_COMPONENTS                            \
     "(\"@status\" \"content-digest\" \"@method\";req \"@target-uri\";req)"
@@ -401,7 +401,7 @@ ngx_http_openbank_signature_field(ngx_http_request_t *r, ngx_list_t *headers,
 {
     u_char           *p;
     size_t            len, n;
-    ngx_uint_t        i, count;
+    ngx_uint_t        i, k, count;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
@@ -414,24 +414,10 @@ ngx_http_openbank_signature_field(ngx_http_request_t *r, ngx_list_t *headers,
     for (i = 0; i < 2; i++) {
 
         part = &headers->part;
-        h = part->elts;
+        k = 0;
+        count = 0;
 
-        for (count = 0; /* void */ ; h++) {
-
-            if ((ngx_uint_t) (h - (ngx_table_elt_t *) part->elts)
-                >= part->nelts)
-            {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                h = part->elts;
-
-                if (part->nelts == 0) {
-                    continue;
-                }
-            }
+        while ((h = ngx_http_openbank_list_next(headers, &part, &k)) != NULL) {
 
             if (h->hash == 0 || h->key.len != n
                 || ngx_strncasecmp(h->key.data, (u_char *) name, n) != 0)
@@ -576,33 +562,19 @@ ngx_http_openbank_signature_header_value(ngx_http_openbank_msg_t *msg,
                                     : &r->headers_in.headers;
 
     part = &headers->part;
-    h = part->elts;
+    i = 0;
     count = 0;
 
-    for (i = 0; /* void */ ; i++) {
+    while ((h = ngx_http_openbank_list_next(headers, &part, &i)) != NULL) {
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-
-            if (part->nelts == 0) {
-                break;
-            }
-        }
-
-        if (h[i].hash == 0 || h[i].key.len != name->len
-            || ngx_strncasecmp(h[i].key.data, name->data, name->len) != 0)
+        if (h->hash == 0 || h->key.len != name->len
+            || ngx_strncasecmp(h->key.data, name->data, name->len) != 0)
         {
             continue;
         }
 
-        p = h[i].value.data;
-        last = p + h[i].value.len;
+        p = h->value.data;
+        last = p + h->value.len;
 
         while (p < last && (*p == ' ' || *p == '\t')) {
             p++;
@@ -965,109 +937,12 @@ ngx_http_openbank_signature_redirected(ngx_http_openbank_ctx_t *ctx)
  * up to NGX_HTTP_OPENBANK_SIG_RESPONSE_MAX, to sign its Content-Digest.
  */
 
-static ngx_int_t ngx_http_openbank_signature_filter_init(ngx_conf_t *cf);
-static ngx_int_t ngx_http_openbank_signature_header_filter(
-    ngx_http_request_t *r);
-static ngx_int_t ngx_http_openbank_signature_body_filter(
-    ngx_http_request_t *r, ngx_chain_t *in);
-static ngx_int_t ngx_http_openbank_signature_header(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx);
 static ngx_int_t ngx_http_openbank_signature_body(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_chain_t *in);
+static ngx_int_t ngx_http_openbank_signature_release(ngx_http_request_t *r,
+    ngx_http_openbank_sig_ctx_t *sc, ngx_chain_t *rest);
 
-
-static ngx_http_module_t  ngx_http_openbank_signature_filter_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    ngx_http_openbank_signature_filter_init, /* postconfiguration */
-
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
-
-    NULL,                                  /* create server configuration */
-    NULL,                                  /* merge server configuration */
-
-    NULL,                                  /* create location configuration */
-    NULL                                   /* merge location configuration */
-};
-
-
-ngx_module_t  ngx_http_openbank_signature_filter_module = {
-    NGX_MODULE_V1,
-    &ngx_http_openbank_signature_filter_module_ctx, /* module context */
-    NULL,                                  /* module directives */
-    NGX_HTTP_MODULE,                       /* module type */
-    NULL,                                  /* init master */
-    NULL,                                  /* init module */
-    NULL,                                  /* init process */
-    NULL,                                  /* init thread */
-    NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
-    NULL,                                  /* exit master */
-    NGX_MODULE_V1_PADDING
-};
-
-
-static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
-static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
-
-
-static ngx_int_t
-ngx_http_openbank_signature_header_filter(ngx_http_request_t *r)
-{
-    ngx_int_t                 rc;
-    ngx_http_openbank_ctx_t  *ctx;
-
-    if (r != r->main) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx == NULL || ctx->signature == NULL) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    rc = ngx_http_openbank_signature_header(r, ctx);
-
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    return ngx_http_next_header_filter(r);
-}
-
-
-static ngx_int_t
-ngx_http_openbank_signature_body_filter(ngx_http_request_t *r,
-    ngx_chain_t *in)
-{
-    ngx_http_openbank_ctx_t  *ctx;
-
-    if (r != r->main) {
-        return ngx_http_next_body_filter(r, in);
-    }
-
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx == NULL || ctx->signature == NULL) {
-        return ngx_http_next_body_filter(r, in);
-    }
-
-    return ngx_http_openbank_signature_body(r, ctx, in);
-}
-
-
-static ngx_int_t
-ngx_http_openbank_signature_filter_init(ngx_conf_t *cf)
-{
-    ngx_http_next_header_filter = ngx_http_top_header_filter;
-    ngx_http_top_header_filter = ngx_http_openbank_signature_header_filter;
-
-    ngx_http_next_body_filter = ngx_http_top_body_filter;
-    ngx_http_top_body_filter = ngx_http_openbank_signature_body_filter;
-
-    return NGX_OK;
-}
+NGX_HTTP_OPENBANK_FILTER_MODULE(signature, ngx_http_openbank_signature_body);
 
 
 static ngx_int_t
@@ -1114,16 +989,15 @@ ngx_http_openbank_signature_body(ngx_http_request_t *r,
     u_char                       *p;
     off_t                         size;
     ssize_t                       n;
-    ngx_int_t                     rc;
-    ngx_buf_t                    *b, *out;
+    ngx_buf_t                    *b;
     ngx_uint_t                    last;
-    ngx_chain_t                  *cl, head;
+    ngx_chain_t                  *cl;
     ngx_http_openbank_sig_ctx_t  *sc;
 
     sc = ctx->signature;
 
     if (sc == NULL || !sc->holding) {
-        return ngx_http_next_body_filter(r, in);
+        return NGX_DECLINED;
     }
 
     last = 0;
@@ -1143,25 +1017,7 @@ ngx_http_openbank_signature_body(ngx_http_request_t *r,
             sc->holding = 0;
             sc->passing = 1;
 
-            rc = ngx_http_next_header_filter(r);
-
-            if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-                return rc;
-            }
-
-            out = ngx_calloc_buf(r->pool);
-            if (out == NULL) {
-                return NGX_ERROR;
-            }
-
-            out->pos = sc->buf;
-            out->last = sc->buf + sc->len;
-            out->memory = (sc->len > 0);
-
-            head.buf = out;
-            head.next = cl;
-
-            return ngx_http_next_body_filter(r, sc->len ? &head : cl);
+            return ngx_http_openbank_signature_release(r, sc, cl);
         }
 
         if (sc->len + size > sc->size) {
@@ -1222,10 +1078,31 @@ ngx_http_openbank_signature_body(ngx_http_request_t *r,
         r->headers_out.content_length = NULL;
     }
 
+    return ngx_http_openbank_signature_release(r, sc, NULL);
+}
+
+
+/*
+ * Sends the header and the body held, then "rest"; without "rest", the
+ * body held is the whole.
+ */
+
+static ngx_int_t
+ngx_http_openbank_signature_release(ngx_http_request_t *r,
+    ngx_http_openbank_sig_ctx_t *sc, ngx_chain_t *rest)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *out;
+    ngx_chain_t   head;
+
     rc = ngx_http_next_header_filter(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
         return rc;
+    }
+
+    if (sc->len == 0 && rest != NULL) {
+        return ngx_http_next_body_filter(r, rest);
     }
 
     out = ngx_calloc_buf(r->pool);
@@ -1236,10 +1113,10 @@ ngx_http_openbank_signature_body(ngx_http_request_t *r,
     out->pos = sc->buf;
     out->last = sc->buf + sc->len;
     out->memory = (sc->len > 0);
-    out->last_buf = 1;
+    out->last_buf = (rest == NULL);
 
     head.buf = out;
-    head.next = NULL;
+    head.next = rest;
 
     return ngx_http_next_body_filter(r, &head);
 }
@@ -1284,7 +1161,7 @@ ngx_http_openbank_signature_sign(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    /* Signature-Input, exactly as CONTRACT section 3.3 has it */
+    /* Signature-Input, exactly as docs/signing.md has it */
 
     input.data = ngx_pnalloc(r->pool,
                      sizeof("sig=" NGX_HTTP_OPENBANK_SIG_RESPONSE_COMPONENTS

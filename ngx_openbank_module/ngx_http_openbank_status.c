@@ -60,7 +60,6 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
     ngx_int_t                       rc;
     ngx_buf_t                      *b;
     ngx_uint_t                      i;
-    ngx_chain_t                     out;
     ngx_array_t                     all;
     ngx_http_openbank_partner_t    *partner, **pp;
     ngx_http_openbank_status_t      st;
@@ -131,24 +130,11 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
                           &obmcf->shm_zone->shm.name, st.size, st.used,
                           st.records);
 
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
     r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_openbank_send_response(r, b->pos, b->last - b->pos);
 }
 
 

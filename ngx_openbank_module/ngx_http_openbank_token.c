@@ -385,7 +385,7 @@ static ngx_int_t
 ngx_http_openbank_token_scopes(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, u_char *scope, size_t len)
 {
-    u_char       *p, *q, *last;
+    u_char       *p, *last;
     ngx_str_t     one, *s;
     ngx_array_t  *scopes;
 
@@ -394,17 +394,10 @@ ngx_http_openbank_token_scopes(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    p = scope;
     last = scope + len;
 
-    for (p = scope; p < last; p = q + 1) {
-        q = ngx_strlchr(p, last, ' ');
-        if (q == NULL) {
-            q = last;
-        }
-
-        one.data = p;
-        one.len = q - p;
-
+    while (ngx_http_openbank_next_word(&p, last, &one) == NGX_OK) {
         if (one.len == 0
             || !ngx_http_openbank_partner_has_scope(ctx->partner, &one))
         {

@@ -370,30 +370,20 @@ ngx_http_openbank_find_header(ngx_list_t *headers, const char *name,
 
     len = ngx_strlen(name);
     part = &headers->part;
-    h = part->elts;
+    i = 0;
     found = NULL;
     *count = 0;
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
+    while ((h = ngx_http_openbank_list_next(headers, &part, &i)) != NULL) {
 
         /* a header deleted by a filter has its hash zeroed */
 
-        if (h[i].hash != 0
-            && h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        if (h->hash != 0
+            && h->key.len == len
+            && ngx_strncasecmp(h->key.data, (u_char *) name, len) == 0)
         {
             if (found == NULL) {
-                found = &h[i];
+                found = h;
             }
 
             (*count)++;

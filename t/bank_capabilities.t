@@ -1,4 +1,4 @@
-# The bank capabilities behind /v1 (CONTRACT 3.6) through the gateway of
+# The bank capabilities behind /v1 (docs/integrators.md) through the gateway of
 # conf/nginx.conf: payments and their life, strict bodies, another
 # partner's ids, paging while payments are created, account verification,
 # every escrow move the state machine forbids, statements, and a random

@@ -1,4 +1,4 @@
-# Idempotency keys end to end (CONTRACT 3.5): conf/nginx.conf, the gateway
+# Idempotency keys end to end (docs/idempotency.md): conf/nginx.conf, the gateway
 # in front of the sandbox bank.  One payment and one replay; 20 concurrent
 # identical POSTs and the bank sees one; the same key with another body;
 # a key in flight; missing and malformed keys; a restart between the first

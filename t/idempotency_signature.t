@@ -1,4 +1,4 @@
-# Idempotency keys on signed requests (issue 5 with issue 6): the answer is
+# Idempotency keys on signed requests: the answer is
 # kept as the bank sent it, and every response, the first and each replay,
 # is signed by the gateway for the request it answers (its own nonce and
 # target); the replay's body is the first one, byte for byte.

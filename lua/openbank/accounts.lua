@@ -1,5 +1,5 @@
 -- GET /v1/accounts: the partner's accounts with balance and available
--- (CONTRACT §3.6), in account-number order; and the one lookup of an
+-- (docs/integrators.md), in account-number order; and the one lookup of an
 -- account (get()) and the one check that a partner may spend from one
 -- (own()), for payments and escrows.
 

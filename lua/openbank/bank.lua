@@ -18,7 +18,7 @@
 --
 --   status, body [, headers]        body a Lua table sent as JSON; headers a
 --                                   flat array { name1, value1, ... }
---   nil, problem.err(code, detail)  a problem of CONTRACT §3.1
+--   nil, problem.err(code, detail)  a problem of docs/errors.md
 --   nil, "message"                  an internal failure: logged, and
 --                                   answered 503 upstream_unavailable
 --
@@ -61,7 +61,7 @@ local _M = {}
 
 
 -- The bank's API.  `{name}` matches one path segment and arrives in
--- req.params.name.  Issue 6 adds, for instance:
+-- req.params.name.  For instance:
 --
 --   { "POST", "/v1/payments",                  payments.create },
 --   { "GET",  "/v1/payments",                  payments.list },

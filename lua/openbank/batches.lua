@@ -1,4 +1,4 @@
--- Payment batches (CONTRACT §9, docs/erp.md): POST /v1/payment-batches,
+-- Payment batches (docs/erp.md): POST /v1/payment-batches,
 -- GET /v1/payment-batches/{id}, GET /v1/payment-batches/{id}/status-report.
 --
 -- A batch is a JSON document or an ISO 20022 pain.001.001.09

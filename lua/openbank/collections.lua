@@ -1,4 +1,4 @@
--- Mandates and collections (代收, CONTRACT §9; docs/erp.md):
+-- Mandates and collections (代收, docs/erp.md):
 -- POST /v1/mandates, GET /v1/mandates/{id}, POST /v1/mandates/{id}/authorise,
 -- DELETE /v1/mandates/{id}, POST /v1/collections, GET /v1/collections/{id}.
 --

@@ -1,4 +1,4 @@
--- Escrows (CONTRACT 3.6): POST /v1/escrows, GET /v1/escrows/{id},
+-- Escrows (docs/integrators.md): POST /v1/escrows, GET /v1/escrows/{id},
 -- POST /v1/escrows/{id}/fund | release | refund | dispute | cancel.
 --
 -- The state machine (anything else is 409 invalid_state):

@@ -1,7 +1,7 @@
 -- Money: integer minor units inside the bank, strings on the wire.
 --
--- On the wire an amount is {"value": "1250.00", "currency": "CNY"} (CONTRACT
--- §3.6): the value is a string with exactly two decimals, the currency an
+-- On the wire an amount is {"value": "1250.00", "currency": "CNY"}
+-- (docs/openapi.yaml, Amount): the value is a string with exactly two decimals, the currency an
 -- ISO 4217 code.  Inside the bank it is an integer count of minor units
 -- (125000 fen).  There is no floating point anywhere in the conversion: the
 -- value is parsed from its digits and printed from its digits.

@@ -1,4 +1,4 @@
--- Payments (CONTRACT 3.6): POST /v1/payments, GET /v1/payments/{id},
+-- Payments (docs/integrators.md): POST /v1/payments, GET /v1/payments/{id},
 -- GET /v1/payments.
 --
 -- A payment is created `pending` (201).  After half the settlement delay

@@ -1,4 +1,4 @@
--- Errors as application/problem+json (RFC 9457), CONTRACT §3.1:
+-- Errors as application/problem+json (RFC 9457), docs/errors.md:
 --
 --   {"type": "urn:openbank:problem:not_found", "title": "Not found",
 --    "status": 404, "detail": "...", "code": "not_found",
@@ -7,6 +7,7 @@
 -- A handler refuses a request with `return nil, problem.err(code, detail)`;
 -- the router sends it with problem.send().  Each code has one status.
 
+local ffi = require "ffi"
 local json = require "openbank.json"
 
 local ngx_header = ngx.header
@@ -20,37 +21,48 @@ local tostring = tostring
 local _M = {}
 
 
--- code -> { status, title }: the codes of CONTRACT §3.1 that the bank can
--- give (the rest are the gateway's).  Each title is the gateway's for the
--- same code (ngx_http_openbank_problem.c; t/problem_titles.t compares
--- them).
-local PROBLEMS = {
-    invalid_request         = { 400, "Invalid request" },
-    invalid_body            = { 400, "Invalid body" },
-    idempotency_key_missing = { 400, "Idempotency key missing" },
-    invalid_token           = { 401, "Invalid credential" },
-    not_found               = { 404, "Not found" },
-    method_not_allowed      = { 405, "Method not allowed" },
-    idempotency_in_flight   = { 409, "Idempotent request in flight" },
-    invalid_state           = { 409, "Invalid state" },
-    duplicate_message       = { 409, "Duplicate message" },
-    payload_too_large       = { 413, "Payload too large" },
-    idempotency_key_reused  = { 422, "Idempotency key reused" },
-    invalid_batch           = { 422, "Invalid batch" },
-    rate_limited            = { 429, "Rate limited" },
-    internal_error          = { 500, "Internal error" },
-    upstream_unavailable    = { 503, "Upstream unavailable" },
+-- code -> status: the codes of docs/errors.md that the bank can give (the
+-- rest are the gateway's).  Their titles are the gateway's, from its one
+-- table (ngx_http_openbank_problem.c), read once through LuaJIT's FFI.
+local STATUS = {
+    invalid_request         = 400,
+    invalid_body            = 400,
+    idempotency_key_missing = 400,
+    invalid_token           = 401,
+    not_found               = 404,
+    method_not_allowed      = 405,
+    idempotency_in_flight   = 409,
+    invalid_state           = 409,
+    duplicate_message       = 409,
+    payload_too_large       = 413,
+    idempotency_key_reused  = 422,
+    invalid_batch           = 422,
+    rate_limited            = 429,
+    internal_error          = 500,
+    upstream_unavailable    = 503,
 }
+
+ffi.cdef[[
+const char *ngx_http_openbank_problem_title(const char *code);
+]]
+
+local TITLE = {}
+for code in pairs(STATUS) do
+    local title = ffi.C.ngx_http_openbank_problem_title(code)
+    if title == nil then
+        error("openbank bank: the gateway has no problem code " .. code)
+    end
+    TITLE[code] = ffi.string(title)
+end
 
 
 function _M.known(code)
-    return PROBLEMS[code] ~= nil
+    return STATUS[code] ~= nil
 end
 
 
 function _M.status(code)
-    local p = PROBLEMS[code]
-    return p and p[1]
+    return STATUS[code]
 end
 
 
@@ -66,15 +78,15 @@ end
 -- array { name1, value1, name2, value2, ... }; `extra` a table of more
 -- members (never type, title, status, detail, code or request_id).
 function _M.send(code, detail, request_id, headers, extra)
-    local p = PROBLEMS[code]
-    if not p then
+    local status = STATUS[code]
+    if not status then
         ngx_log(ngx_ERR, "openbank bank: unknown problem code \"",
                 tostring(code), "\"")
         code = "upstream_unavailable"
-        p = PROBLEMS[code]
+        status = STATUS[code]
     end
 
-    local status = p[1]
+    local title = TITLE[code]
 
     local obj = {}
     if extra then
@@ -83,9 +95,9 @@ function _M.send(code, detail, request_id, headers, extra)
         end
     end
     obj.type = "urn:openbank:problem:" .. code
-    obj.title = p[2]
+    obj.title = title
     obj.status = status
-    obj.detail = detail or p[2]
+    obj.detail = detail or title
     obj.code = code
     obj.request_id = request_id or ""
 

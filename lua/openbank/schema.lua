@@ -242,7 +242,7 @@ local function seed(conn, now)
 end
 
 
--- Version 2 (issue 6): payments, the bank's own idempotency keys,
+-- Version 2: payments, the bank's own idempotency keys,
 -- escrows and their history, verification attempts, and the escrow
 -- holding account of each currency.
 --
@@ -252,9 +252,9 @@ end
 --   idempotency_keys  (partner, key) unique: a duplicate POST that passed
 --                     the gateway (say, after it lost its record) gets the
 --                     first answer again, never a second payment
---   escrows           the state machine of CONTRACT 3.6; amount, released
---                     and refunded in minor units; held = amount - released
---                     - refunded is on the escrow holding account while
+--   escrows           the state machine of docs/integrators.md; amount,
+--                     released and refunded in minor units; held = amount
+--                     - released - refunded is on the escrow holding account while
 --                     funded, partially_released or disputed
 --   escrow_events     every move, for GET /v1/escrows/{id}
 --   verifications     attempts per (partner, account) against enumeration
@@ -402,7 +402,7 @@ CREATE TABLE collections (
 CREATE INDEX collections_due ON collections (status, created_at);
 ]]
 
--- Version 5: payment batches (CONTRACT §9, docs/erp.md).
+-- Version 5: payment batches (docs/erp.md).
 --
 --   payment_batches  one row per accepted batch: its partner, the MsgId of
 --                    its pain.001 (or the JSON batch's message_id), unique

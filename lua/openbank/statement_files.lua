@@ -1,4 +1,4 @@
--- A day's statement as a file (CONTRACT §9; docs/erp.md): GET
+-- A day's statement as a file (docs/erp.md): GET
 -- /v1/statements?date=&format=camt053 | mt940 | csv.
 --
 --   camt053  ISO 20022 camt.053.001.08, one Stmt per account:

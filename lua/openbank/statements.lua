@@ -1,4 +1,4 @@
--- Statements (CONTRACT 3.6), GET /v1/statements?date=YYYY-MM-DD
+-- Statements (docs/integrators.md), GET /v1/statements?date=YYYY-MM-DD
 -- [&account=NUMBER]: the entries booked on the partner's accounts during
 -- that day in the bank's timezone ($openbank_bank_timezone, +08:00 by
 -- default), per account, with the opening balance (the sum of every entry

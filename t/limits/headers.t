@@ -1,4 +1,4 @@
-# RateLimit-Policy and RateLimit (CONTRACT 3.4) on every API response once
+# RateLimit-Policy and RateLimit (docs/limits.md) on every API response once
 # the partner is known, 429s and other refusals included; 429 with
 # Retry-After for the rate and for the quota.
 

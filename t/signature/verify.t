@@ -1,4 +1,4 @@
-# RFC 9421 request signatures (CONTRACT 3.3): every algorithm signed by an
+# RFC 9421 request signatures (docs/signing.md): every algorithm signed by an
 # independent signer (t/lib/OpenBank/Signer.pm: CryptX, and the openssl
 # command for SM2) is accepted, and each rule of the negative list is
 # refused with 401 and the reason.  Every block signs a fresh request

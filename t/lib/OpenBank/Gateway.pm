@@ -1,6 +1,6 @@
 package OpenBank::Gateway;
 
-# Procedural helpers for the tests of issue 6 that need the whole gateway
+# Procedural helpers for the tests that need the whole gateway
 # (conf/nginx.conf with the sandbox bank behind it) and need to stop, kill
 # and restart it: a copy of the project as `make run` sees it under
 # t/servroot-<name>, started daemonised on a free loopback port.
@@ -88,7 +88,7 @@ sub configure {
         or die;
 
     # the tests make thousands of calls in seconds: a plan that lets them
-    # (the limits themselves are issue 4's tests)
+    # (the limits themselves are t/limits/'s tests)
     $conf =~ s/rate   50r\/s burst=100;/rate   100000r\/s burst=100000;/;
     $conf =~ s/(quota  \w+ +)\d+(\/(?:day|month);)/${1}100000000$2/g;
 
