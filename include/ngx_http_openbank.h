@@ -75,6 +75,8 @@ typedef struct {
 
     unsigned                      has_client_secret:1;
     unsigned                      has_certificate:1;
+    unsigned                      registry:1;  /* made by the Admin API */
+    unsigned                      suspended:1; /* a registry partner's */
 
     ngx_str_t                     conf_file;   /* where it was declared */
     ngx_uint_t                    conf_line;
@@ -124,6 +126,10 @@ typedef struct {
                                       /* openbank_assertion_lifetime */
     struct ngx_http_openbank_oauth_s
                                  *oauth;       /* _oauth.h */
+
+    u_char                        admin_key[NGX_HTTP_OPENBANK_HASH_LEN];
+    unsigned                      has_admin_key:1;  /* openbank_admin_key */
+    unsigned                      admin_api:1; /* a location serves it */
 } ngx_http_openbank_main_conf_t;
 
 
@@ -158,6 +164,7 @@ typedef enum {
     NGX_HTTP_OPENBANK_TABLE_NONCE,       /* RFC 9421 nonces */
     NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY, /* keys, answers, journal state */
     NGX_HTTP_OPENBANK_TABLE_USAGE,       /* usage history, per day */
+    NGX_HTTP_OPENBANK_TABLE_REGISTRY,    /* partners, credentials, audit */
     NGX_HTTP_OPENBANK_TABLE_N
 } ngx_http_openbank_table_e;
 
@@ -242,6 +249,8 @@ struct ngx_http_openbank_ctx_s {
     unsigned                      token_bound:1;  /* cnf x5t#S256 */
     struct ngx_http_openbank_limits_s
                                  *limits;      /* _limit.h */
+    struct ngx_http_openbank_admin_s
+                                 *admin;       /* _admin.c */
 
     ngx_http_openbank_redirect_pt on_redirect; /* set by signature.c */
 };
@@ -367,6 +376,7 @@ typedef enum {
     NGX_HTTP_OPENBANK_PROBLEM_REPLAYED_REQUEST,
     NGX_HTTP_OPENBANK_PROBLEM_INSUFFICIENT_SCOPE,
     NGX_HTTP_OPENBANK_PROBLEM_CERTIFICATE_MISMATCH,
+    NGX_HTTP_OPENBANK_PROBLEM_PARTNER_SUSPENDED,
     NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
     NGX_HTTP_OPENBANK_PROBLEM_METHOD_NOT_ALLOWED,
     NGX_HTTP_OPENBANK_PROBLEM_IDEMPOTENCY_IN_FLIGHT,

@@ -11,6 +11,7 @@
 #include <ngx_http_openbank.h>
 #include <ngx_http_openbank_auth.h>
 #include <ngx_http_openbank_partner.h>
+#include <ngx_http_openbank_registry.h>
 #include <ngx_http_openbank_token.h>
 #include <ngx_http_openbank_util.h>
 
@@ -91,6 +92,10 @@ ngx_http_openbank_api_key(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
     partner = ngx_http_openbank_partner_by_api_key(obmcf, hash);
 
     if (partner == NULL) {
+        partner = ngx_http_openbank_registry_api_key(r, hash);
+    }
+
+    if (partner == NULL) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "openbank: unknown API key");
 
@@ -101,6 +106,16 @@ ngx_http_openbank_api_key(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
 
     ctx->partner = partner;
     ctx->scopes = &partner->scopes;
+
+    if (partner->suspended) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "openbank: API key of the suspended partner \"%V\" "
+                      "refused", &partner->name);
+
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_FORBIDDEN,
+                                NGX_HTTP_OPENBANK_PROBLEM_PARTNER_SUSPENDED,
+                                "the partner is suspended");
+    }
 
     return NGX_DECLINED;
 }

@@ -11,6 +11,7 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_admin.h>
 #include <ngx_http_openbank_auth.h>
 #include <ngx_http_openbank_idempotency.h>
 #include <ngx_http_openbank_jwt.h>
@@ -287,6 +288,20 @@ static ngx_command_t  ngx_http_openbank_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_openbank_main_conf_t, assertion_lifetime),
       &ngx_http_openbank_assertion_lifetime_bounds },
+
+    { ngx_string("openbank_admin_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_openbank_admin_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_admin_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_openbank_admin_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("openbank_token_endpoint"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -1230,6 +1245,23 @@ ngx_http_openbank_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (obmcf->admin_api
+        && (!obmcf->has_admin_key || obmcf->state_path.len == 0
+            || obmcf->shm_zone == NULL))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"openbank_admin_api\" needs "
+                           "\"openbank_admin_key\", \"openbank_state\" "
+                           "and \"openbank_zone\"");
+        return NGX_ERROR;
+    }
+
+    if (obmcf->admin_api
+        && ngx_http_openbank_registry_conf(cf, obmcf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
@@ -1260,6 +1292,10 @@ ngx_http_openbank_init_module(ngx_cycle_t *cycle)
     }
 
     if (ngx_http_openbank_limit_init_module(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_openbank_registry_init_module(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -15,6 +15,7 @@
 #include <ngx_http_openbank_jwt.h>
 #include <ngx_http_openbank_oauth.h>
 #include <ngx_http_openbank_partner.h>
+#include <ngx_http_openbank_registry.h>
 #include <ngx_http_openbank_token.h>
 #include <ngx_http_openbank_util.h>
 
@@ -68,6 +69,7 @@ typedef struct {
 typedef struct {
     ngx_http_openbank_partner_t  *partner;
     u_char                        cert[NGX_HTTP_OPENBANK_HASH_LEN];
+    uint64_t                      credential;  /* a registry partner's */
     unsigned                      has_cert:1;
 } ngx_http_openbank_client_t;
 
@@ -699,6 +701,8 @@ ngx_http_openbank_client_auth(ngx_http_request_t *r,
     ngx_uint_t        n;
     ngx_table_elt_t  *h;
 
+    client->credential = 0;
+
     rc = ngx_http_openbank_client_cert(r, client->cert);
 
     if (rc == NGX_ERROR) {
@@ -723,15 +727,28 @@ ngx_http_openbank_client_auth(ngx_http_request_t *r,
     }
 
     if (h) {
-        return ngx_http_openbank_client_basic(r, &h->value, form, client,
-                                              err);
+        rc = ngx_http_openbank_client_basic(r, &h->value, form, client, err);
+
+    } else if (form->client_assertion.data
+               || form->client_assertion_type.data)
+    {
+        rc = ngx_http_openbank_client_jwt(r, form, client, err);
+
+    } else {
+        rc = ngx_http_openbank_client_tls(r, form, client, err);
     }
 
-    if (form->client_assertion.data || form->client_assertion_type.data) {
-        return ngx_http_openbank_client_jwt(r, form, client, err);
+    if (rc == NGX_OK && client->partner->suspended) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "openbank: the suspended partner \"%V\" is refused",
+                      &client->partner->name);
+
+        ngx_http_openbank_fail(err, NGX_HTTP_FORBIDDEN, "unauthorized_client",
+                               "partner_suspended: the partner is "
+                               "suspended");
     }
 
-    return ngx_http_openbank_client_tls(r, form, client, err);
+    return rc;
 }
 
 
@@ -824,13 +841,22 @@ ngx_http_openbank_client_basic(ngx_http_request_t *r, ngx_str_t *value,
 
     partner = ngx_http_openbank_partner_by_client_id(obmcf, &id);
 
+    if (partner == NULL) {
+        partner = ngx_http_openbank_registry_client(r, &id);
+    }
+
     /* the same work whether the client exists or not */
 
-    if (CRYPTO_memcmp(hash, (partner && partner->has_client_secret)
-                            ? partner->client_secret : zero,
-                      NGX_HTTP_OPENBANK_HASH_LEN)
-        != 0
-        || partner == NULL || !partner->has_client_secret)
+    if ((partner && partner->registry)
+        ? ngx_http_openbank_registry_secret(r, partner,
+                                     NGX_HTTP_OPENBANK_CRED_CLIENT_SECRET,
+                                     hash, &client->credential)
+          != NGX_OK
+        : (CRYPTO_memcmp(hash, (partner && partner->has_client_secret)
+                               ? partner->client_secret : zero,
+                         NGX_HTTP_OPENBANK_HASH_LEN)
+           != 0
+           || partner == NULL || !partner->has_client_secret))
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "openbank: client_secret_basic failed for "
@@ -907,6 +933,10 @@ ngx_http_openbank_client_jwt(ngx_http_request_t *r,
 
     partner = ngx_http_openbank_partner_by_client_id(obmcf, &jwt.iss);
 
+    if (partner == NULL) {
+        partner = ngx_http_openbank_registry_client(r, &jwt.iss);
+    }
+
     if (partner == NULL || partner->jwks == NULL) {
         ngx_http_openbank_fail(err, NGX_HTTP_UNAUTHORIZED, "invalid_client",
                                "unknown client, or a client without a JWKS");
@@ -921,7 +951,12 @@ ngx_http_openbank_client_jwt(ngx_http_request_t *r,
         jwk = (jwks->keys.nelts == 1) ? jwks->keys.elts : NULL;
     }
 
-    if (jwk == NULL) {
+    if (jwk == NULL
+        || (partner->registry
+            && ngx_http_openbank_registry_jwk(r, partner, &jwk->kid,
+                                              &client->credential)
+               != NGX_OK))
+    {
         ngx_http_openbank_fail(err, NGX_HTTP_UNAUTHORIZED, "invalid_client",
                                "the assertion's kid is not in the client's "
                                "JWKS");
@@ -1063,10 +1098,20 @@ ngx_http_openbank_client_tls(ngx_http_request_t *r,
     partner = ngx_http_openbank_partner_by_client_id(obmcf,
                                                      &form->client_id);
 
-    if (partner == NULL || !partner->has_certificate || !client->has_cert
-        || CRYPTO_memcmp(partner->certificate, client->cert,
-                         NGX_HTTP_OPENBANK_HASH_LEN)
-           != 0)
+    if (partner == NULL) {
+        partner = ngx_http_openbank_registry_client(r, &form->client_id);
+    }
+
+    if (partner == NULL || !client->has_cert
+        || ((partner->registry)
+            ? ngx_http_openbank_registry_secret(r, partner,
+                                       NGX_HTTP_OPENBANK_CRED_CERTIFICATE,
+                                       client->cert, &client->credential)
+              != NGX_OK
+            : (!partner->has_certificate
+               || CRYPTO_memcmp(partner->certificate, client->cert,
+                                NGX_HTTP_OPENBANK_HASH_LEN)
+                  != 0)))
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "openbank: tls_client_auth failed for client_id "
@@ -1088,7 +1133,8 @@ ngx_http_openbank_issue(ngx_http_request_t *r, ngx_http_openbank_form_t *form,
     ngx_http_openbank_client_t *client, ngx_http_openbank_oauth_err_t *err)
 {
     u_char                           *p, *last;
-    u_char                            jti[24], x5t[44];
+    u_char                            jti[48], x5t[44];
+    size_t                            jti_len;
     size_t                            len;
     time_t                            now;
     ngx_str_t                         scope, claims, token, body, *s, one;
@@ -1158,9 +1204,19 @@ ngx_http_openbank_issue(ngx_http_request_t *r, ngx_http_openbank_form_t *form,
         }
     }
 
-    if (ngx_http_openbank_random_id(jti) != NGX_OK) {
+    /* a registry partner's token names its credential: "<id>.<random>" */
+
+    jti_len = 0;
+
+    if (partner->registry) {
+        jti_len = ngx_sprintf(jti, "%016uxL.", client->credential) - jti;
+    }
+
+    if (ngx_http_openbank_random_id(jti + jti_len) != NGX_OK) {
         ngx_http_openbank_fail(err, NGX_HTTP_INTERNAL_SERVER_ERROR, "", "");
     }
+
+    jti_len += 22;
 
     now = ngx_time();
     key = obmcf->signing_keys.elts;
@@ -1170,7 +1226,7 @@ ngx_http_openbank_issue(ngx_http_request_t *r, ngx_http_openbank_form_t *form,
                  "\"cnf\":{\"x5t#S256\":\"\"}}")
           + 2 * obmcf->issuer.len + 2 * ngx_http_openbank_json_len(
                                           &partner->client_id)
-          + 2 * NGX_TIME_T_LEN + 22 + scope.len + 43;
+          + 2 * NGX_TIME_T_LEN + jti_len + scope.len + 43;
 
     claims.data = ngx_pnalloc(r->pool, len);
     if (claims.data == NULL) {
@@ -1185,7 +1241,7 @@ ngx_http_openbank_issue(ngx_http_request_t *r, ngx_http_openbank_form_t *form,
     p = ngx_sprintf(p, "\",\"aud\":\"%V\",\"iat\":%T,\"exp\":%T,"
                     "\"jti\":\"%*s\",\"scope\":\"%V\"",
                     &obmcf->issuer, now, now + obmcf->token_ttl,
-                    (size_t) 22, jti, &scope);
+                    jti_len, jti, &scope);
 
     if (client->has_cert) {
         src.data = client->cert;
@@ -1225,7 +1281,7 @@ ngx_http_openbank_issue(ngx_http_request_t *r, ngx_http_openbank_form_t *form,
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "openbank: token %*s issued to partner \"%V\"%s",
-                  (size_t) 22, jti, &partner->name,
+                  jti_len, jti, &partner->name,
                   client->has_cert ? ", bound to its certificate" : "");
 
     return ngx_http_openbank_oauth_send(r, NGX_HTTP_OK, &body, 1);

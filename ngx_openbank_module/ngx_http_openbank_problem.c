@@ -60,6 +60,8 @@ static ngx_http_openbank_problem_type_t
     [NGX_HTTP_OPENBANK_PROBLEM_CERTIFICATE_MISMATCH] =
         { ngx_string("certificate_mismatch"),
           ngx_string("Certificate mismatch") },
+    [NGX_HTTP_OPENBANK_PROBLEM_PARTNER_SUSPENDED] =
+        { ngx_string("partner_suspended"), ngx_string("Partner suspended") },
     [NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND] =
         { ngx_string("not_found"), ngx_string("Not found") },
     [NGX_HTTP_OPENBANK_PROBLEM_METHOD_NOT_ALLOWED] =

@@ -9,11 +9,13 @@
 
 #include <ngx_http_openbank.h>
 #include <ngx_http_openbank_limit.h>
+#include <ngx_http_openbank_registry.h>
 #include <ngx_http_openbank_status.h>
 
 
 typedef struct {
     ngx_http_openbank_main_conf_t  *obmcf;
+    ngx_array_t                    *all;        /* partner pointers */
     ngx_buf_t                      *b;
     uint64_t                        now;
     size_t                          size;
@@ -58,7 +60,8 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
     ngx_int_t                       rc;
     ngx_buf_t                      *b;
     ngx_uint_t                      i;
-    ngx_http_openbank_partner_t    *partner;
+    ngx_array_t                     all;
+    ngx_http_openbank_partner_t    *partner, **pp;
     ngx_http_openbank_status_t      st;
     ngx_http_openbank_main_conf_t  *obmcf;
 
@@ -73,9 +76,33 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
     len = sizeof("{\"partners\":[],\"zone\":{\"name\":\"\",\"size\":,"
                  "\"used\":,\"records\":}}\n") + 64 + 3 * NGX_INT_T_LEN;
 
+    /* the static partners, then the registry's */
+
+    if (ngx_array_init(&all, r->pool, obmcf->partners.nelts + 16,
+                       sizeof(ngx_http_openbank_partner_t *))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     for (i = 0; i < obmcf->partners.nelts; i++) {
+        pp = ngx_array_push(&all);
+        if (pp == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *pp = &partner[i];
+    }
+
+    if (ngx_http_openbank_registry_partners(r, &all) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pp = all.elts;
+
+    for (i = 0; i < all.nelts; i++) {
         len += NGX_HTTP_OPENBANK_PARTNER_JSON_LEN
-               + ngx_http_openbank_limit_status_len(&partner[i]);
+               + ngx_http_openbank_limit_status_len(pp[i]);
     }
 
     b = ngx_create_temp_buf(r->pool, len);
@@ -89,6 +116,7 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
     /* one lock for the whole answer: a consistent picture */
 
     st.obmcf = obmcf;
+    st.all = &all;
     st.b = b;
     st.now = ngx_http_openbank_now_ms();
 
@@ -115,21 +143,21 @@ ngx_http_openbank_status_atomic(ngx_http_openbank_zone_t *zone, void *data)
 {
     ngx_http_openbank_status_t  *st = data;
 
-    ngx_buf_t                    *b;
-    ngx_uint_t                    i;
-    ngx_http_openbank_partner_t  *partner;
+    ngx_buf_t                     *b;
+    ngx_uint_t                     i;
+    ngx_http_openbank_partner_t  **partner;
 
     b = st->b;
-    partner = st->obmcf->partners.elts;
+    partner = st->all->elts;
 
-    for (i = 0; i < st->obmcf->partners.nelts; i++) {
+    for (i = 0; i < st->all->nelts; i++) {
         b->last = ngx_sprintf(b->last,
                               "%s{\"name\":\"%V\",\"plan\":\"%V\",",
-                              i ? "," : "", &partner[i].name,
-                              &partner[i].plan->name);
+                              i ? "," : "", &partner[i]->name,
+                              &partner[i]->plan->name);
 
         b->last = ngx_http_openbank_limit_status(b->last, st->obmcf,
-                                                 &partner[i], st->now);
+                                                 partner[i], st->now);
 
         *b->last++ = '}';
     }

@@ -21,6 +21,7 @@
 #include <ngx_http_openbank_journal.h>
 #include <ngx_http_openbank_jwt.h>
 #include <ngx_http_openbank_partner.h>
+#include <ngx_http_openbank_registry.h>
 #include <ngx_http_openbank_state.h>
 #include <ngx_http_openbank_token.h>
 #include <ngx_http_openbank_util.h>
@@ -36,6 +37,7 @@
 
 typedef struct {
     int64_t                       exp;
+    uint64_t                      credential;  /* a registry partner's */
     u_char                        key_id[NGX_HTTP_OPENBANK_HASH_LEN];
     u_char                        cnf[NGX_HTTP_OPENBANK_HASH_LEN];
     u_char                        bound;
@@ -86,6 +88,9 @@ static uint32_t  ngx_http_openbank_jws_chars[] = {
 
 static ngx_int_t ngx_http_openbank_bearer_invalid(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, const char *why);
+static ngx_int_t ngx_http_openbank_bearer_registry(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_partner_t *partner,
+    uint64_t credential);
 static ngx_int_t ngx_http_openbank_token_scopes(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, u_char *scope, size_t len);
 static ngx_int_t ngx_http_openbank_token_cache(ngx_http_request_t *r,
@@ -236,8 +241,20 @@ ngx_http_openbank_bearer(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
         partner = ngx_http_openbank_partner_by_client_id(obmcf, &client_id);
 
         if (partner == NULL) {
+            partner = ngx_http_openbank_registry_client(r, &client_id);
+        }
+
+        if (partner == NULL) {
             return ngx_http_openbank_bearer_invalid(r, ctx, "the token's "
                                                     "client is unknown");
+        }
+
+        if (partner->registry) {
+            rc = ngx_http_openbank_bearer_registry(r, ctx, partner,
+                                                   tv->credential);
+            if (rc != NGX_DECLINED) {
+                return rc;
+            }
         }
 
         ctx->partner = partner;
@@ -275,6 +292,14 @@ ngx_http_openbank_bearer(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "openbank: access token %V verified", &jwt.jti);
 
+    if (partner->registry) {
+        rc = ngx_http_openbank_bearer_registry(r, ctx, partner,
+                                    ngx_http_openbank_registry_jti(&jwt.jti));
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
     ctx->partner = partner;
 
     if (jwt.has_cnf) {
@@ -307,6 +332,38 @@ ngx_http_openbank_bearer(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
 
     return ngx_http_openbank_token_scopes(r, ctx, jwt.scope.data,
                                           jwt.scope.len);
+}
+
+
+/*
+ * A registry partner's token: refused once the partner is suspended, or
+ * once the credential it was obtained with is deleted or expired.
+ */
+
+static ngx_int_t
+ngx_http_openbank_bearer_registry(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_partner_t *partner,
+    uint64_t credential)
+{
+    if (partner->suspended) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "openbank: access token of the suspended partner "
+                      "\"%V\" refused", &partner->name);
+
+        ctx->partner = partner;
+
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_FORBIDDEN,
+                                NGX_HTTP_OPENBANK_PROBLEM_PARTNER_SUSPENDED,
+                                "the partner is suspended");
+    }
+
+    if (ngx_http_openbank_registry_live(r, partner, credential) != NGX_OK) {
+        return ngx_http_openbank_bearer_invalid(r, ctx, "the credential the "
+                                                "token was obtained with is "
+                                                "deleted or expired");
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -451,6 +508,7 @@ ngx_http_openbank_token_fill(ngx_http_openbank_store_value_t *sv, void *data)
     tv = (ngx_http_openbank_token_value_t *) sv->value;
 
     tv->exp = jwt->exp;
+    tv->credential = ngx_http_openbank_registry_jti(&jwt->jti);
     ngx_memcpy(tv->key_id, op->key->id, NGX_HTTP_OPENBANK_HASH_LEN);
     ngx_memcpy(tv->cnf, op->cnf, NGX_HTTP_OPENBANK_HASH_LEN);
     tv->bound = op->bound ? 1 : 0;
@@ -572,7 +630,21 @@ ngx_http_openbank_token_check(ngx_http_request_t *r, ngx_str_t *token,
     *partner = ngx_http_openbank_partner_by_client_id(obmcf,
                                                       &jwt->client_id);
     if (*partner == NULL) {
+        *partner = ngx_http_openbank_registry_client(r, &jwt->client_id);
+    }
+
+    if (*partner == NULL) {
         *err = "the token's client is unknown";
+        return NGX_DECLINED;
+    }
+
+    if ((*partner)->registry
+        && ngx_http_openbank_registry_live(r, *partner,
+                                   ngx_http_openbank_registry_jti(&jwt->jti))
+           != NGX_OK)
+    {
+        *err = "the credential the token was obtained with is deleted or "
+               "expired";
         return NGX_DECLINED;
     }
 

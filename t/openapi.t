@@ -165,6 +165,16 @@ my %status = (
     'POST /v1/mandates' => 400,
     'GET /v1/collections/{id}' => 200,
     'POST /v1/collections' => 400,
+    # the Admin API without its key
+    'GET /admin/audit' => 401,
+    'GET /admin/partners' => 401,
+    'POST /admin/partners' => 401,
+    'GET /admin/partners/{name}' => 401,
+    'PATCH /admin/partners/{name}' => 401,
+    'DELETE /admin/partners/{name}' => 401,
+    'GET /admin/partners/{name}/credentials' => 401,
+    'POST /admin/partners/{name}/credentials' => 401,
+    'DELETE /admin/partners/{name}/credentials/{id}' => 401,
 );
 
 my $n = 0;

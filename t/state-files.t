@@ -144,6 +144,7 @@ opendir my $dh, $state or die;
 my @files = sort grep { !/^\./ } readdir $dh;
 closedir $dh;
 is("@files", 'counters counters.prev idempotency.journal idempotency.lock '
+   . 'registry.journal registry.key registry.lock '
    . 'revocations.journal revocations.lock', 'the files under openbank_state');
 my $ops = OpenBank::Gateway::slurp("$OpenBank::Gateway::ROOT/docs/operations.md");
 my @undocumented = grep { $ops !~ /^\| `\Q$_\E` \|/m } @files;

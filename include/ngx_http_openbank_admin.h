@@ -1,0 +1,65 @@
+
+/*
+ * Copyright (C) The OpenBank gateway authors
+ *
+ * The Admin API (ngx_http_openbank_admin.c) and its JSON bodies
+ * (ngx_http_openbank_admin_json.c).
+ */
+
+
+#ifndef _NGX_HTTP_OPENBANK_ADMIN_H_INCLUDED_
+#define _NGX_HTTP_OPENBANK_ADMIN_H_INCLUDED_
+
+
+#include <ngx_http_openbank.h>
+#include <ngx_http_openbank_registry.h>
+
+
+/* the members of a body, as bits of what an endpoint takes */
+#define NGX_HTTP_OPENBANK_ADMIN_NAME         0x0001
+#define NGX_HTTP_OPENBANK_ADMIN_PLAN         0x0002
+#define NGX_HTTP_OPENBANK_ADMIN_SCOPES       0x0004
+#define NGX_HTTP_OPENBANK_ADMIN_CLIENT_ID    0x0008
+#define NGX_HTTP_OPENBANK_ADMIN_QUOTAS       0x0010
+#define NGX_HTTP_OPENBANK_ADMIN_STATUS       0x0020
+#define NGX_HTTP_OPENBANK_ADMIN_TYPE         0x0040
+#define NGX_HTTP_OPENBANK_ADMIN_EXPIRES      0x0080
+#define NGX_HTTP_OPENBANK_ADMIN_JWKS         0x0100
+#define NGX_HTTP_OPENBANK_ADMIN_CERTIFICATE  0x0200
+#define NGX_HTTP_OPENBANK_ADMIN_SHA256       0x0400
+
+#define NGX_HTTP_OPENBANK_ADMIN_BODY_MAX     (64 * 1024)
+#define NGX_HTTP_OPENBANK_ADMIN_JWKS_MAX     (48 * 1024)
+
+
+typedef struct {
+    ngx_uint_t                    present;     /* the members given */
+    ngx_str_t                     name;
+    ngx_str_t                     plan;
+    ngx_array_t                   scopes;      /* ngx_str_t */
+    ngx_str_t                     client_id;
+    ngx_array_t                   quotas;      /* ngx_http_openbank_quota_t */
+    ngx_uint_t                    status;      /* NGX_HTTP_OPENBANK_REG_* */
+    ngx_uint_t                    type;        /* NGX_HTTP_OPENBANK_CRED_* */
+    time_t                        expires_at;
+    ngx_str_t                     jwks;        /* as text, NUL-terminated */
+    ngx_str_t                     certificate; /* PEM */
+    u_char                        sha256[NGX_HTTP_OPENBANK_HASH_LEN];
+} ngx_http_openbank_admin_body_t;
+
+
+/* ngx_http_openbank_admin_json.c */
+ngx_int_t ngx_http_openbank_admin_parse(ngx_pool_t *pool, ngx_str_t *text,
+    ngx_uint_t allowed, ngx_http_openbank_admin_body_t *b, u_char *err,
+    size_t len);
+ngx_int_t ngx_http_openbank_admin_valid_name(ngx_str_t *name);
+ngx_str_t *ngx_http_openbank_admin_type_name(ngx_uint_t type);
+
+/* ngx_http_openbank_admin.c */
+char *ngx_http_openbank_admin_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_openbank_admin_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+#endif /* _NGX_HTTP_OPENBANK_ADMIN_H_INCLUDED_ */
