@@ -119,6 +119,8 @@ void ngx_http_openbank_journal_submit(ngx_http_openbank_journal_t *j,
     ngx_http_openbank_journal_entry_t *e);
 ngx_int_t ngx_http_openbank_journal_commit(ngx_http_openbank_journal_t *j,
     ngx_queue_t *batch, ngx_log_t *log);
+ngx_int_t ngx_http_openbank_journal_begin(ngx_http_openbank_journal_t *j,
+    ngx_cycle_t *cycle, const char *what);
 ngx_int_t ngx_http_openbank_journal_start(ngx_http_openbank_journal_t *j,
     ngx_cycle_t *cycle, ngx_uid_t user);
 ngx_int_t ngx_http_openbank_journal_replay(ngx_http_openbank_journal_t *j,

@@ -472,6 +472,57 @@ ngx_http_openbank_journal_open_lock(ngx_http_openbank_journal_t *j,
 
 
 /*
+ * At start, in the master, for the journal "what" of an owner: this
+ * cycle's names, the zone's bookkeeping record, the lock file.  NGX_OK:
+ * a start, replay the journal; NGX_DECLINED: a reload, the zone holds it
+ * already; NGX_ERROR: no room in the zone (logged); NGX_ABORT: the lock
+ * file cannot be made (logged), the owner decides.
+ */
+
+ngx_int_t
+ngx_http_openbank_journal_begin(ngx_http_openbank_journal_t *j,
+    ngx_cycle_t *cycle, const char *what)
+{
+    ngx_int_t                       rc;
+    ngx_core_conf_t                *ccf;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    ngx_http_openbank_journal_reset(j);
+
+    if (ngx_http_openbank_journal_init(j, cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_openbank_journal_meta_add(j);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_openbank_journal_reset(j);
+        return NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_openbank_journal_reset(j);
+
+        obmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                    ngx_http_openbank_module);
+
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "openbank: no room in zone \"%V\" for the "
+                      "%s journal", &obmcf->shm_zone->shm.name, what);
+        return NGX_ERROR;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    if (ngx_http_openbank_journal_start(j, cycle, ccf->user) != NGX_OK) {
+        return NGX_ABORT;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * At start, in the master: the lock file, given to the workers' user.
  * NGX_ERROR (logged): the journal cannot be used.
  */
