@@ -112,14 +112,6 @@ typedef struct {
 } ngx_http_openbank_reg_walk_t;
 
 
-/* a change waiting for its records to be durable */
-
-typedef struct {
-    ngx_http_openbank_journal_entry_t  entry;
-    ngx_http_request_t                *request;    /* NULL: it went away */
-    ngx_pool_cleanup_t                *cln;
-    ngx_http_openbank_reg_done_pt      done;
-} ngx_http_openbank_reg_pending_t;
 
 
 /* the replay at start: into the zone, or (conf time) into a list */
@@ -151,9 +143,6 @@ static ngx_int_t ngx_http_openbank_reg_bump(
     ngx_http_openbank_store_value_t *sv, void *data);
 static ngx_int_t ngx_http_openbank_reg_seq(
     ngx_http_openbank_store_value_t *sv, void *data);
-static void ngx_http_openbank_reg_durable(
-    ngx_http_openbank_journal_entry_t *e, ngx_int_t rc);
-static void ngx_http_openbank_reg_gone(void *data);
 static ngx_int_t ngx_http_openbank_reg_replay_put(void *data,
     u_char *payload, size_t len);
 static ngx_int_t ngx_http_openbank_reg_replay_del(void *data,
@@ -829,16 +818,15 @@ ngx_int_t
 ngx_http_openbank_registry_change(ngx_http_request_t *r,
     ngx_http_openbank_reg_change_t *ch, ngx_http_openbank_reg_done_pt done)
 {
-    u_char                           *p;
-    size_t                            len;
-    ngx_str_t                        *k;
-    ngx_uint_t                        i;
-    ngx_pool_cleanup_t               *cln;
-    ngx_http_openbank_journal_t      *j;
-    ngx_http_openbank_reg_op_t       *op;
-    ngx_http_openbank_reg_apply_t     ap;
-    ngx_http_openbank_reg_pending_t  *pd;
-    ngx_http_openbank_main_conf_t    *obmcf;
+    u_char                            *p;
+    size_t                             len;
+    ngx_str_t                         *k;
+    ngx_uint_t                         i;
+    ngx_http_openbank_journal_t       *j;
+    ngx_http_openbank_reg_op_t        *op;
+    ngx_http_openbank_reg_apply_t      ap;
+    ngx_http_openbank_main_conf_t     *obmcf;
+    ngx_http_openbank_journal_wait_t  *w;
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
     j = &ngx_http_openbank_reg_j;
@@ -907,19 +895,14 @@ ngx_http_openbank_registry_change(ngx_http_request_t *r,
            + sizeof(ngx_http_openbank_journal_head_t) + ap.audit_key.len
            + ap.audit_value.len;
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
+    w = ngx_http_openbank_journal_wait(r, len, done);
+    if (w == NULL) {
         return NGX_ERROR;
     }
 
-    pd = ngx_alloc(sizeof(ngx_http_openbank_reg_pending_t) + len,
-                   r->connection->log);
-    if (pd == NULL) {
-        return NGX_ERROR;
-    }
-
-    pd->entry.record = (u_char *) (pd + 1);
-    p = pd->entry.record;
+    w->lost = (u_char *) "a registry change is not durable yet: it is in "
+                         "the zone, and written with the next write";
+    p = w->entry.record;
 
     for (i = 0; i < ch->nops; i++) {
         switch (op[i].op) {
@@ -958,16 +941,7 @@ ngx_http_openbank_registry_change(ngx_http_request_t *r,
                                              ap.audit_value.len);
     }
 
-    pd->entry.len = p - pd->entry.record;
-    pd->entry.handler = ngx_http_openbank_reg_durable;
-    pd->request = r;
-    pd->cln = cln;
-    pd->done = done;
-
-    cln->handler = ngx_http_openbank_reg_gone;
-    cln->data = pd;
-
-    ngx_http_openbank_journal_submit(j, &pd->entry);
+    ngx_http_openbank_journal_submit_wait(j, w, p);
 
     return NGX_AGAIN;
 }
@@ -1212,41 +1186,6 @@ ngx_http_openbank_reg_seq(ngx_http_openbank_store_value_t *sv, void *data)
     out->len = 16;
 
     return NGX_HTTP_OPENBANK_STORE_KEEP;
-}
-
-
-static void
-ngx_http_openbank_reg_durable(ngx_http_openbank_journal_entry_t *e,
-    ngx_int_t rc)
-{
-    ngx_http_openbank_reg_pending_t *pd =
-                                      (ngx_http_openbank_reg_pending_t *) e;
-
-    ngx_http_request_t  *r;
-
-    r = pd->request;
-
-    if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, r ? r->connection->log : ngx_cycle->log,
-                      0, "openbank: a registry change is not durable yet: "
-                      "it is in the zone, and written with the next write");
-    }
-
-    if (r) {
-        pd->cln->handler = NULL;
-        pd->done(r, rc);
-    }
-
-    ngx_free(pd);
-}
-
-
-static void
-ngx_http_openbank_reg_gone(void *data)
-{
-    ngx_http_openbank_reg_pending_t *pd = data;
-
-    pd->request = NULL;
 }
 
 
