@@ -119,12 +119,19 @@ typedef struct {
 typedef struct {
     ngx_http_openbank_zone_t     *zone;        /* NULL: into "list" */
     ngx_array_t                  *list;        /* ..._reg_rec_t */
+    ngx_rbtree_t                  keys;        /* the list's, by key */
+    ngx_rbtree_node_t             sentinel;
     ngx_pool_t                   *pool;
     uint64_t                      seq;         /* the last audit event's */
     ngx_uint_t                    sealed;      /* HMAC secrets */
     ngx_uint_t                    loaded;
     ngx_uint_t                    full;
 } ngx_http_openbank_reg_load_t;
+
+typedef struct {
+    ngx_str_node_t                sn;
+    ngx_uint_t                    index;       /* in the list */
+} ngx_http_openbank_reg_key_node_t;
 
 
 static ngx_int_t ngx_http_openbank_reg_dump(
@@ -147,6 +154,8 @@ static ngx_int_t ngx_http_openbank_reg_replay_put(void *data,
     u_char *payload, size_t len);
 static ngx_int_t ngx_http_openbank_reg_replay_del(void *data,
     u_char *payload, size_t len);
+static ngx_http_openbank_reg_key_node_t *ngx_http_openbank_reg_key_find(
+    ngx_http_openbank_reg_load_t *ld, ngx_str_t *key);
 static ngx_int_t ngx_http_openbank_reg_collect_atomic(
     ngx_http_openbank_zone_t *zone, void *data);
 static ngx_int_t ngx_http_openbank_reg_collect_one(
@@ -259,6 +268,7 @@ ngx_http_openbank_registry_conf(ngx_conf_t *cf,
     ngx_memzero(&ld, sizeof(ld));
     ld.list = &list;
     ld.pool = cf->temp_pool;
+    ngx_rbtree_init(&ld.keys, &ld.sentinel, ngx_str_rbtree_insert_value);
 
     handlers[0] = NULL;
     handlers[NGX_HTTP_OPENBANK_REG_PUT_RECORD] =
@@ -540,7 +550,7 @@ ngx_http_openbank_reg_replay_put(void *data, u_char *payload, size_t len)
 
     uint64_t                           seq;
     ngx_str_t                          key, value;
-    ngx_uint_t                         i;
+    ngx_http_openbank_reg_key_node_t  *kn;
     ngx_http_openbank_reg_rec_t       *rec;
     ngx_http_openbank_reg_cred_v_t     cv;
     ngx_http_openbank_journal_head_t   head;
@@ -589,24 +599,29 @@ ngx_http_openbank_reg_replay_put(void *data, u_char *payload, size_t len)
 
     /* at conf time: the last of each key */
 
-    rec = ld->list->elts;
+    kn = ngx_http_openbank_reg_key_find(ld, &key);
 
-    for (i = 0; i < ld->list->nelts; i++) {
-        if (rec[i].key.len == key.len
-            && ngx_memcmp(rec[i].key.data, key.data, key.len) == 0)
-        {
-            break;
-        }
-    }
-
-    if (i == ld->list->nelts) {
+    if (kn == NULL) {
+        kn = ngx_palloc(ld->pool, sizeof(ngx_http_openbank_reg_key_node_t));
         rec = ngx_array_push(ld->list);
-        if (rec == NULL) {
+
+        if (kn == NULL || rec == NULL) {
             return NGX_ERROR;
         }
 
+        kn->sn.str.data = ngx_pstrdup(ld->pool, &key);
+        if (kn->sn.str.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        kn->sn.str.len = key.len;
+        kn->sn.node.key = ngx_crc32_short(key.data, key.len);
+        kn->index = ld->list->nelts - 1;
+
+        ngx_rbtree_insert(&ld->keys, &kn->sn.node);
+
     } else {
-        rec = &rec[i];
+        rec = (ngx_http_openbank_reg_rec_t *) ld->list->elts + kn->index;
     }
 
     rec->key.data = ngx_pstrdup(ld->pool, &key);
@@ -629,7 +644,7 @@ ngx_http_openbank_reg_replay_del(void *data, u_char *payload, size_t len)
     ngx_http_openbank_reg_load_t *ld = data;
 
     ngx_str_t                          key;
-    ngx_uint_t                         i;
+    ngx_http_openbank_reg_key_node_t  *kn;
     ngx_http_openbank_reg_rec_t       *rec;
     ngx_http_openbank_journal_head_t   head;
 
@@ -643,17 +658,24 @@ ngx_http_openbank_reg_replay_del(void *data, u_char *payload, size_t len)
         return NGX_OK;
     }
 
-    rec = ld->list->elts;
+    kn = ngx_http_openbank_reg_key_find(ld, &key);
 
-    for (i = 0; i < ld->list->nelts; i++) {
-        if (rec[i].key.len == key.len
-            && ngx_memcmp(rec[i].key.data, key.data, key.len) == 0)
-        {
-            rec[i].key.len = 0;
-        }
+    if (kn) {
+        rec = (ngx_http_openbank_reg_rec_t *) ld->list->elts + kn->index;
+        rec->key.len = 0;
     }
 
     return NGX_OK;
+}
+
+
+static ngx_http_openbank_reg_key_node_t *
+ngx_http_openbank_reg_key_find(ngx_http_openbank_reg_load_t *ld,
+    ngx_str_t *key)
+{
+    return (ngx_http_openbank_reg_key_node_t *)
+           ngx_str_rbtree_lookup(&ld->keys, key,
+                                 ngx_crc32_short(key->data, key->len));
 }
 
 
