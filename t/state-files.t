@@ -139,10 +139,20 @@ is(revoke($t)->{status}, 200, 'a revoked token');
 push @revoked, jti($t);
 is(bearer($t), 401, '... is refused');
 $gw->get('/v1/accounts');
-ok(wait_for(sub { -f "$state/counters.prev" }, 5), 'two snapshots');
-opendir my $dh, $state or die;
-my @files = sort grep { !/^\./ } readdir $dh;
-closedir $dh;
+sub state_files {
+    opendir my $dh, $state or die;
+    my @f = sort grep { !/^\./ } readdir $dh;
+    closedir $dh;
+    return @f;
+}
+# two snapshots, and none being written (between the renames of a snapshot
+# there is a counters.tmp.<pid> and no counters)
+ok(wait_for(sub { my @f = state_files();
+                  (grep { $_ eq 'counters.prev' } @f)
+                  && (grep { $_ eq 'counters' } @f)
+                  && !grep { /^counters\.tmp\./ } @f }, 5),
+   'two snapshots');
+my @files = state_files();
 is("@files", 'counters counters.prev idempotency.journal idempotency.lock '
    . 'registry.journal registry.key registry.lock '
    . 'revocations.journal revocations.lock', 'the files under openbank_state');
