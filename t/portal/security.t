@@ -1,0 +1,22 @@
+# The developer portal over HTTP (t/portal/security.py): sign-up with the
+# verification link on the page and in the log, approval by an operator,
+# credentials shown once, keys uploaded with errors in words, rotation and
+# deletion, suspension, the audit log, and each security rule of
+# docs/portal.md: scrypt hashes (checked with hashlib and openssl kdf),
+# the cookie's flags, CSRF tokens, the login back-off, isolation of
+# organisations, the CSP without inline script, no secret in a log or a
+# later page.
+
+use lib 't/lib';
+use OpenBank::Test;
+require './t/portal/run.pl';
+
+my $demo = portal_gateway('portal-security');
+run_python($demo, 't/portal/security.py');
+
+my $log = $demo->file('run/error.log');
+unlike($log, qr/\[(alert|crit|emerg)\]/, 'no alert in the error log');
+unlike($log, qr/lua entry thread aborted|runtime error/,
+       'no Lua error in the error log');
+$demo->stop;
+done_testing();
