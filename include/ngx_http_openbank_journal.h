@@ -34,6 +34,19 @@ struct ngx_http_openbank_journal_entry_s {
     ngx_http_openbank_journal_done_pt  handler;
 };
 
+/* called once a waiting request's records are durable (NGX_OK) or not */
+typedef void (*ngx_http_openbank_journal_answer_pt)(ngx_http_request_t *r,
+    ngx_int_t rc);
+
+/* a request that waits for its records: then "len" bytes of its own */
+typedef struct {
+    ngx_http_openbank_journal_entry_t    entry;
+    ngx_http_request_t                  *request;  /* NULL: it went away */
+    ngx_pool_cleanup_t                  *cln;
+    ngx_http_openbank_journal_answer_pt  answer;
+    u_char                              *lost;     /* logged if not durable */
+} ngx_http_openbank_journal_wait_t;
+
 /* the head of every record's payload: then the key, then the value */
 typedef struct {
     uint64_t                      expire;      /* unix ms */
@@ -117,8 +130,15 @@ ngx_int_t ngx_http_openbank_journal_open_lock(
     ngx_http_openbank_journal_t *j, ngx_log_t *log);
 void ngx_http_openbank_journal_submit(ngx_http_openbank_journal_t *j,
     ngx_http_openbank_journal_entry_t *e);
+ngx_http_openbank_journal_wait_t *ngx_http_openbank_journal_wait(
+    ngx_http_request_t *r, size_t len,
+    ngx_http_openbank_journal_answer_pt answer);
+void ngx_http_openbank_journal_submit_wait(ngx_http_openbank_journal_t *j,
+    ngx_http_openbank_journal_wait_t *w, u_char *last);
 ngx_int_t ngx_http_openbank_journal_commit(ngx_http_openbank_journal_t *j,
     ngx_queue_t *batch, ngx_log_t *log);
+ngx_int_t ngx_http_openbank_journal_begin(ngx_http_openbank_journal_t *j,
+    ngx_cycle_t *cycle, const char *what);
 ngx_int_t ngx_http_openbank_journal_start(ngx_http_openbank_journal_t *j,
     ngx_cycle_t *cycle, ngx_uid_t user);
 ngx_int_t ngx_http_openbank_journal_replay(ngx_http_openbank_journal_t *j,

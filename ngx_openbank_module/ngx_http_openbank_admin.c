@@ -17,6 +17,7 @@
 #include <ngx_http_openbank_jwt.h>
 #include <ngx_http_openbank_partner.h>
 #include <ngx_http_openbank_registry.h>
+#include <ngx_http_openbank_usage.h>
 #include <ngx_http_openbank_util.h>
 
 #include <openssl/crypto.h>
@@ -34,6 +35,7 @@
 #define NGX_HTTP_OPENBANK_R_CREDENTIALS  3
 #define NGX_HTTP_OPENBANK_R_CREDENTIAL   4
 #define NGX_HTTP_OPENBANK_R_AUDIT        5
+#define NGX_HTTP_OPENBANK_R_USAGE        6
 
 
 struct ngx_http_openbank_admin_s {
@@ -113,6 +115,8 @@ static ngx_int_t ngx_http_openbank_admin_cred_create(ngx_http_request_t *r,
 static ngx_int_t ngx_http_openbank_admin_cred_list(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a);
 static ngx_int_t ngx_http_openbank_admin_cred_delete(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a);
+static ngx_int_t ngx_http_openbank_admin_usage(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a);
 static ngx_int_t ngx_http_openbank_admin_audit(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
@@ -425,7 +429,7 @@ ngx_http_openbank_admin_read(ngx_http_request_t *r, ngx_str_t *body)
 
 /*
  * /admin/partners, /admin/partners/{name}, .../credentials,
- * .../credentials/{id}, /admin/audit; each with its methods.
+ * .../credentials/{id}, .../usage, /admin/audit; each with its methods.
  */
 
 static ngx_int_t
@@ -492,6 +496,13 @@ ngx_http_openbank_admin_route(ngx_http_request_t *r,
     }
 
     p = q + 1;
+
+    if (last - p == 5 && ngx_strncmp(p, "usage", 5) == 0) {
+        a->route = NGX_HTTP_OPENBANK_R_USAGE;
+        methods = NGX_HTTP_GET|NGX_HTTP_HEAD;
+        allow = "GET, HEAD";
+        goto methods;
+    }
 
     if (last - p < 11 || ngx_strncmp(p, "credentials", 11) != 0) {
         goto not_found;
@@ -560,6 +571,9 @@ ngx_http_openbank_admin_dispatch(ngx_http_request_t *r,
 
     case NGX_HTTP_OPENBANK_R_AUDIT:
         return ngx_http_openbank_admin_audit(r, ctx);
+
+    case NGX_HTTP_OPENBANK_R_USAGE:
+        return ngx_http_openbank_admin_usage(r, ctx, a);
 
     case NGX_HTTP_OPENBANK_R_PARTNERS:
         if (r->method == NGX_HTTP_POST) {
@@ -2039,6 +2053,60 @@ ngx_http_openbank_admin_cred_delete(ngx_http_request_t *r,
 
     return ngx_http_openbank_admin_commit(r, ctx, ops, 2, NGX_HTTP_NO_CONTENT,
                                           &answer);
+}
+
+
+/* GET /admin/partners/{name}/usage?from=&to=: a day for each date */
+
+static ngx_int_t
+ngx_http_openbank_admin_usage(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a)
+{
+    ngx_int_t                           rc;
+    ngx_str_t                           from, to, body;
+    ngx_uint_t                          known;
+    const char                         *err;
+    ngx_http_openbank_admin_partner_t   p;
+
+    rc = ngx_http_openbank_admin_find(r, &a->name, &p);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    known = (rc == NGX_OK);
+
+    if (ngx_http_arg(r, (u_char *) "from", 4, &from) != NGX_OK) {
+        ngx_str_null(&from);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "to", 2, &to) != NGX_OK) {
+        ngx_str_null(&to);
+    }
+
+    err = NULL;
+
+    rc = ngx_http_openbank_usage_json(r, &a->name, &from, &to, &body, &err);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                    NGX_HTTP_OPENBANK_PROBLEM_INVALID_REQUEST,
+                                    "%s", err);
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* a deleted partner's history stays readable */
+
+    if (!known && rc == NGX_DONE) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
+                                        NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
+                                        "no partner \"%V\"", &a->name);
+    }
+
+    return ngx_http_openbank_admin_send(r, NGX_HTTP_OK, &body);
 }
 
 

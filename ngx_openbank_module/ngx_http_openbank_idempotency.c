@@ -1528,40 +1528,25 @@ ngx_http_openbank_idempotency_init_module(ngx_cycle_t *cycle)
     zone = obmcf->shm_zone->data;
     j = &ngx_http_openbank_idem_j;
 
-    /* the names of this cycle's "openbank_state" */
-
-    ngx_http_openbank_journal_reset(j);
-
-    if (ngx_http_openbank_journal_init(j, cycle) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    rc = ngx_http_openbank_journal_meta_add(j);
+    rc = ngx_http_openbank_journal_begin(j, cycle, "idempotency");
 
     if (rc == NGX_DECLINED) {
-        /* a reload: the zone already holds the journal */
-        ngx_http_openbank_journal_reset(j);
         return NGX_OK;
     }
 
-    if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "openbank: no room in zone \"%V\" for the "
-                      "idempotency journal", &obmcf->shm_zone->shm.name);
-        return NGX_ERROR;
-    }
-
-    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
-
-    /* the lock file, owned by the workers' user */
-
-    if (ngx_http_openbank_journal_start(j, cycle, ccf->user) != NGX_OK) {
+    if (rc == NGX_ABORT) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "openbank: idempotent requests will be refused");
         ngx_http_openbank_journal_broken(j);
         ngx_http_openbank_journal_reset(j);
         return NGX_OK;
     }
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
 
     ld.zone = zone;
     ld.log = cycle->log;

@@ -118,6 +118,9 @@ static ngx_int_t ngx_http_openbank_journal_read(ngx_str_t *name,
     size_t *skipped);
 static ngx_int_t ngx_http_openbank_journal_type(void *data, u_char *payload,
     size_t len);
+static void ngx_http_openbank_journal_waited(
+    ngx_http_openbank_journal_entry_t *e, ngx_int_t rc);
+static void ngx_http_openbank_journal_gone(void *data);
 static void ngx_http_openbank_journal_flush(ngx_event_t *ev);
 static ngx_int_t ngx_http_openbank_journal_prepare(
     ngx_http_openbank_journal_t *j, ngx_queue_t *batch,
@@ -472,6 +475,57 @@ ngx_http_openbank_journal_open_lock(ngx_http_openbank_journal_t *j,
 
 
 /*
+ * At start, in the master, for the journal "what" of an owner: this
+ * cycle's names, the zone's bookkeeping record, the lock file.  NGX_OK:
+ * a start, replay the journal; NGX_DECLINED: a reload, the zone holds it
+ * already; NGX_ERROR: no room in the zone (logged); NGX_ABORT: the lock
+ * file cannot be made (logged), the owner decides.
+ */
+
+ngx_int_t
+ngx_http_openbank_journal_begin(ngx_http_openbank_journal_t *j,
+    ngx_cycle_t *cycle, const char *what)
+{
+    ngx_int_t                       rc;
+    ngx_core_conf_t                *ccf;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    ngx_http_openbank_journal_reset(j);
+
+    if (ngx_http_openbank_journal_init(j, cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_openbank_journal_meta_add(j);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_openbank_journal_reset(j);
+        return NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_openbank_journal_reset(j);
+
+        obmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                    ngx_http_openbank_module);
+
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "openbank: no room in zone \"%V\" for the "
+                      "%s journal", &obmcf->shm_zone->shm.name, what);
+        return NGX_ERROR;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    if (ngx_http_openbank_journal_start(j, cycle, ccf->user) != NGX_OK) {
+        return NGX_ABORT;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * At start, in the master: the lock file, given to the workers' user.
  * NGX_ERROR (logged): the journal cannot be used.
  */
@@ -563,6 +617,92 @@ ngx_http_openbank_journal_submit(ngx_http_openbank_journal_t *j,
 {
     ngx_queue_insert_tail(&j->batch, &e->queue);
     ngx_post_event(&j->flush, &ngx_posted_events);
+}
+
+
+/*
+ * A request that will wait for its records: "len" bytes after the wait
+ * for them (and for its own), outside the request's pool, since they
+ * stay in the journal's queue even if the request ends meanwhile.
+ */
+
+ngx_http_openbank_journal_wait_t *
+ngx_http_openbank_journal_wait(ngx_http_request_t *r, size_t len,
+    ngx_http_openbank_journal_answer_pt answer)
+{
+    ngx_pool_cleanup_t                *cln;
+    ngx_http_openbank_journal_wait_t  *w;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    w = ngx_alloc(sizeof(ngx_http_openbank_journal_wait_t) + len,
+                  r->connection->log);
+    if (w == NULL) {
+        return NULL;
+    }
+
+    w->entry.record = (u_char *) (w + 1);
+    w->request = r;
+    w->cln = cln;
+    w->answer = answer;
+    w->lost = NULL;
+
+    return w;
+}
+
+
+/* its records, from entry.record to "last", go with this pass's batch */
+
+void
+ngx_http_openbank_journal_submit_wait(ngx_http_openbank_journal_t *j,
+    ngx_http_openbank_journal_wait_t *w, u_char *last)
+{
+    w->entry.len = last - w->entry.record;
+    w->entry.handler = ngx_http_openbank_journal_waited;
+
+    w->cln->handler = ngx_http_openbank_journal_gone;
+    w->cln->data = w;
+
+    ngx_http_openbank_journal_submit(j, &w->entry);
+}
+
+
+static void
+ngx_http_openbank_journal_waited(ngx_http_openbank_journal_entry_t *e,
+    ngx_int_t rc)
+{
+    ngx_http_openbank_journal_wait_t *w =
+                                     (ngx_http_openbank_journal_wait_t *) e;
+
+    ngx_http_request_t  *r;
+
+    r = w->request;
+
+    if (rc != NGX_OK && w->lost) {
+        ngx_log_error(NGX_LOG_ALERT, r ? r->connection->log : ngx_cycle->log,
+                      0, "openbank: %s", w->lost);
+    }
+
+    if (r) {
+        w->cln->handler = NULL;
+        w->answer(r, rc);
+    }
+
+    ngx_free(w);
+}
+
+
+/* the request ended before its records were written: nobody to answer */
+
+static void
+ngx_http_openbank_journal_gone(void *data)
+{
+    ngx_http_openbank_journal_wait_t *w = data;
+
+    w->request = NULL;
 }
 
 

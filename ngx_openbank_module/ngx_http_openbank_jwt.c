@@ -79,6 +79,10 @@ static int ngx_http_openbank_jwt_bool(void *data, int b);
 static int ngx_http_openbank_jwt_scalar(ngx_http_openbank_jwt_ctx_t *ctx);
 static int ngx_http_openbank_jwt_nest(ngx_http_openbank_jwt_ctx_t *ctx);
 static int ngx_http_openbank_jwt_unnest(ngx_http_openbank_jwt_ctx_t *ctx);
+static int ngx_http_openbank_jwt_open(ngx_http_openbank_jwt_ctx_t *ctx,
+    ngx_uint_t nested);
+static int ngx_http_openbank_jwt_close(ngx_http_openbank_jwt_ctx_t *ctx,
+    ngx_uint_t nested);
 static void *ngx_http_openbank_jwt_malloc(void *data, size_t size);
 static void *ngx_http_openbank_jwt_realloc(void *data, void *ptr,
     size_t size);
@@ -313,6 +317,75 @@ ngx_http_openbank_jwt_nest(ngx_http_openbank_jwt_ctx_t *ctx)
 }
 
 
+/*
+ * A map (nested is CNF) or an array (AUD): the part itself is a map; in
+ * a claim, the one claim that may hold it ("cnf" a map, "aud" an array)
+ * enters it, a claim we do not read skips it, and any other claim is
+ * refused as not of its type.
+ */
+
+static int
+ngx_http_openbank_jwt_open(ngx_http_openbank_jwt_ctx_t *ctx,
+    ngx_uint_t nested)
+{
+    if (ctx->depth == 0) {
+        if (nested != NGX_HTTP_OPENBANK_JWT_CNF) {
+            ctx->err = "has a part that is not a JSON object";
+            return 0;
+        }
+
+        ctx->depth = 1;
+        ctx->kind = NGX_HTTP_OPENBANK_JWT_IGNORE;
+        return 1;
+    }
+
+    if (ctx->depth == 1 && ctx->kind != NGX_HTTP_OPENBANK_JWT_IGNORE) {
+
+        if (ctx->kind != nested) {
+            return ngx_http_openbank_jwt_scalar(ctx);
+        }
+
+        if (nested == NGX_HTTP_OPENBANK_JWT_CNF) {
+            ctx->in_cnf = 1;
+            ctx->cnf_x5t = 0;
+            ctx->seen_cnf = 0;
+
+        } else {
+            ctx->in_aud = 1;
+        }
+    }
+
+    return ngx_http_openbank_jwt_nest(ctx);
+}
+
+
+/* the end of a map or an array: "cnf" must have had its "x5t#S256" */
+
+static int
+ngx_http_openbank_jwt_close(ngx_http_openbank_jwt_ctx_t *ctx,
+    ngx_uint_t nested)
+{
+    if (ctx->depth == 2 && nested == NGX_HTTP_OPENBANK_JWT_CNF
+        && ctx->in_cnf)
+    {
+        ctx->in_cnf = 0;
+
+        if (ctx->jwt->x5t.data == NULL) {
+            ctx->err = "has a \"cnf\" without a string \"x5t#S256\"";
+            return 0;
+        }
+
+        ctx->jwt->has_cnf = 1;
+    }
+
+    if (ctx->depth == 2 && nested == NGX_HTTP_OPENBANK_JWT_AUD) {
+        ctx->in_aud = 0;
+    }
+
+    return ngx_http_openbank_jwt_unnest(ctx);
+}
+
+
 /* out of a map or an array: back at the top level, the next claim */
 
 static int
@@ -331,94 +404,28 @@ ngx_http_openbank_jwt_unnest(ngx_http_openbank_jwt_ctx_t *ctx)
 static int
 ngx_http_openbank_jwt_start_map(void *data)
 {
-    ngx_http_openbank_jwt_ctx_t  *ctx = data;
-
-    if (ctx->depth == 0) {
-        ctx->depth = 1;
-        ctx->kind = NGX_HTTP_OPENBANK_JWT_IGNORE;
-        return 1;
-    }
-
-    if (ctx->depth == 1) {
-        switch (ctx->kind) {
-
-        case NGX_HTTP_OPENBANK_JWT_CNF:
-            ctx->in_cnf = 1;
-            ctx->cnf_x5t = 0;
-            ctx->seen_cnf = 0;
-            break;
-
-        case NGX_HTTP_OPENBANK_JWT_IGNORE:
-            break;
-
-        default:
-            return ngx_http_openbank_jwt_scalar(ctx);
-        }
-    }
-
-    return ngx_http_openbank_jwt_nest(ctx);
+    return ngx_http_openbank_jwt_open(data, NGX_HTTP_OPENBANK_JWT_CNF);
 }
 
 
 static int
 ngx_http_openbank_jwt_end_map(void *data)
 {
-    ngx_http_openbank_jwt_ctx_t  *ctx = data;
-
-    if (ctx->in_cnf && ctx->depth == 2) {
-        ctx->in_cnf = 0;
-
-        if (ctx->jwt->x5t.data == NULL) {
-            ctx->err = "has a \"cnf\" without a string \"x5t#S256\"";
-            return 0;
-        }
-
-        ctx->jwt->has_cnf = 1;
-    }
-
-    return ngx_http_openbank_jwt_unnest(ctx);
+    return ngx_http_openbank_jwt_close(data, NGX_HTTP_OPENBANK_JWT_CNF);
 }
 
 
 static int
 ngx_http_openbank_jwt_start_array(void *data)
 {
-    ngx_http_openbank_jwt_ctx_t  *ctx = data;
-
-    if (ctx->depth == 0) {
-        ctx->err = "has a part that is not a JSON object";
-        return 0;
-    }
-
-    if (ctx->depth == 1) {
-        switch (ctx->kind) {
-
-        case NGX_HTTP_OPENBANK_JWT_AUD:
-            ctx->in_aud = 1;
-            break;
-
-        case NGX_HTTP_OPENBANK_JWT_IGNORE:
-            break;
-
-        default:
-            return ngx_http_openbank_jwt_scalar(ctx);
-        }
-    }
-
-    return ngx_http_openbank_jwt_nest(ctx);
+    return ngx_http_openbank_jwt_open(data, NGX_HTTP_OPENBANK_JWT_AUD);
 }
 
 
 static int
 ngx_http_openbank_jwt_end_array(void *data)
 {
-    ngx_http_openbank_jwt_ctx_t  *ctx = data;
-
-    if (ctx->in_aud && ctx->depth == 2) {
-        ctx->in_aud = 0;
-    }
-
-    return ngx_http_openbank_jwt_unnest(ctx);
+    return ngx_http_openbank_jwt_close(data, NGX_HTTP_OPENBANK_JWT_AUD);
 }
 
 

@@ -112,14 +112,6 @@ typedef struct {
 } ngx_http_openbank_reg_walk_t;
 
 
-/* a change waiting for its records to be durable */
-
-typedef struct {
-    ngx_http_openbank_journal_entry_t  entry;
-    ngx_http_request_t                *request;    /* NULL: it went away */
-    ngx_pool_cleanup_t                *cln;
-    ngx_http_openbank_reg_done_pt      done;
-} ngx_http_openbank_reg_pending_t;
 
 
 /* the replay at start: into the zone, or (conf time) into a list */
@@ -127,12 +119,19 @@ typedef struct {
 typedef struct {
     ngx_http_openbank_zone_t     *zone;        /* NULL: into "list" */
     ngx_array_t                  *list;        /* ..._reg_rec_t */
+    ngx_rbtree_t                  keys;        /* the list's, by key */
+    ngx_rbtree_node_t             sentinel;
     ngx_pool_t                   *pool;
     uint64_t                      seq;         /* the last audit event's */
     ngx_uint_t                    sealed;      /* HMAC secrets */
     ngx_uint_t                    loaded;
     ngx_uint_t                    full;
 } ngx_http_openbank_reg_load_t;
+
+typedef struct {
+    ngx_str_node_t                sn;
+    ngx_uint_t                    index;       /* in the list */
+} ngx_http_openbank_reg_key_node_t;
 
 
 static ngx_int_t ngx_http_openbank_reg_dump(
@@ -151,13 +150,12 @@ static ngx_int_t ngx_http_openbank_reg_bump(
     ngx_http_openbank_store_value_t *sv, void *data);
 static ngx_int_t ngx_http_openbank_reg_seq(
     ngx_http_openbank_store_value_t *sv, void *data);
-static void ngx_http_openbank_reg_durable(
-    ngx_http_openbank_journal_entry_t *e, ngx_int_t rc);
-static void ngx_http_openbank_reg_gone(void *data);
 static ngx_int_t ngx_http_openbank_reg_replay_put(void *data,
     u_char *payload, size_t len);
 static ngx_int_t ngx_http_openbank_reg_replay_del(void *data,
     u_char *payload, size_t len);
+static ngx_http_openbank_reg_key_node_t *ngx_http_openbank_reg_key_find(
+    ngx_http_openbank_reg_load_t *ld, ngx_str_t *key);
 static ngx_int_t ngx_http_openbank_reg_collect_atomic(
     ngx_http_openbank_zone_t *zone, void *data);
 static ngx_int_t ngx_http_openbank_reg_collect_one(
@@ -270,6 +268,7 @@ ngx_http_openbank_registry_conf(ngx_conf_t *cf,
     ngx_memzero(&ld, sizeof(ld));
     ld.list = &list;
     ld.pool = cf->temp_pool;
+    ngx_rbtree_init(&ld.keys, &ld.sentinel, ngx_str_rbtree_insert_value);
 
     handlers[0] = NULL;
     handlers[NGX_HTTP_OPENBANK_REG_PUT_RECORD] =
@@ -452,32 +451,17 @@ ngx_http_openbank_registry_init_module(ngx_cycle_t *cycle)
 
     j = &ngx_http_openbank_reg_j;
 
-    ngx_http_openbank_journal_reset(j);
+    rc = ngx_http_openbank_journal_begin(j, cycle, "registry");
 
-    if (ngx_http_openbank_journal_init(j, cycle) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    rc = ngx_http_openbank_journal_meta_add(j);
-
-    if (rc != NGX_OK) {
-        ngx_http_openbank_journal_reset(j);
-
-        if (rc == NGX_ERROR) {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                          "openbank: no room in zone \"%V\" for the "
-                          "registry journal", &obmcf->shm_zone->shm.name);
-            return NGX_ERROR;
-        }
-
+    if (rc == NGX_DECLINED) {
         return NGX_OK;
     }
 
-    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
-
-    if (ngx_http_openbank_journal_start(j, cycle, ccf->user) != NGX_OK) {
+    if (rc != NGX_OK) {
         return NGX_ERROR;
     }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
 
     ngx_memzero(&ld, sizeof(ld));
     ld.zone = obmcf->shm_zone->data;
@@ -566,7 +550,7 @@ ngx_http_openbank_reg_replay_put(void *data, u_char *payload, size_t len)
 
     uint64_t                           seq;
     ngx_str_t                          key, value;
-    ngx_uint_t                         i;
+    ngx_http_openbank_reg_key_node_t  *kn;
     ngx_http_openbank_reg_rec_t       *rec;
     ngx_http_openbank_reg_cred_v_t     cv;
     ngx_http_openbank_journal_head_t   head;
@@ -615,24 +599,29 @@ ngx_http_openbank_reg_replay_put(void *data, u_char *payload, size_t len)
 
     /* at conf time: the last of each key */
 
-    rec = ld->list->elts;
+    kn = ngx_http_openbank_reg_key_find(ld, &key);
 
-    for (i = 0; i < ld->list->nelts; i++) {
-        if (rec[i].key.len == key.len
-            && ngx_memcmp(rec[i].key.data, key.data, key.len) == 0)
-        {
-            break;
-        }
-    }
-
-    if (i == ld->list->nelts) {
+    if (kn == NULL) {
+        kn = ngx_palloc(ld->pool, sizeof(ngx_http_openbank_reg_key_node_t));
         rec = ngx_array_push(ld->list);
-        if (rec == NULL) {
+
+        if (kn == NULL || rec == NULL) {
             return NGX_ERROR;
         }
 
+        kn->sn.str.data = ngx_pstrdup(ld->pool, &key);
+        if (kn->sn.str.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        kn->sn.str.len = key.len;
+        kn->sn.node.key = ngx_crc32_short(key.data, key.len);
+        kn->index = ld->list->nelts - 1;
+
+        ngx_rbtree_insert(&ld->keys, &kn->sn.node);
+
     } else {
-        rec = &rec[i];
+        rec = (ngx_http_openbank_reg_rec_t *) ld->list->elts + kn->index;
     }
 
     rec->key.data = ngx_pstrdup(ld->pool, &key);
@@ -655,7 +644,7 @@ ngx_http_openbank_reg_replay_del(void *data, u_char *payload, size_t len)
     ngx_http_openbank_reg_load_t *ld = data;
 
     ngx_str_t                          key;
-    ngx_uint_t                         i;
+    ngx_http_openbank_reg_key_node_t  *kn;
     ngx_http_openbank_reg_rec_t       *rec;
     ngx_http_openbank_journal_head_t   head;
 
@@ -669,17 +658,24 @@ ngx_http_openbank_reg_replay_del(void *data, u_char *payload, size_t len)
         return NGX_OK;
     }
 
-    rec = ld->list->elts;
+    kn = ngx_http_openbank_reg_key_find(ld, &key);
 
-    for (i = 0; i < ld->list->nelts; i++) {
-        if (rec[i].key.len == key.len
-            && ngx_memcmp(rec[i].key.data, key.data, key.len) == 0)
-        {
-            rec[i].key.len = 0;
-        }
+    if (kn) {
+        rec = (ngx_http_openbank_reg_rec_t *) ld->list->elts + kn->index;
+        rec->key.len = 0;
     }
 
     return NGX_OK;
+}
+
+
+static ngx_http_openbank_reg_key_node_t *
+ngx_http_openbank_reg_key_find(ngx_http_openbank_reg_load_t *ld,
+    ngx_str_t *key)
+{
+    return (ngx_http_openbank_reg_key_node_t *)
+           ngx_str_rbtree_lookup(&ld->keys, key,
+                                 ngx_crc32_short(key->data, key->len));
 }
 
 
@@ -844,16 +840,15 @@ ngx_int_t
 ngx_http_openbank_registry_change(ngx_http_request_t *r,
     ngx_http_openbank_reg_change_t *ch, ngx_http_openbank_reg_done_pt done)
 {
-    u_char                           *p;
-    size_t                            len;
-    ngx_str_t                        *k;
-    ngx_uint_t                        i;
-    ngx_pool_cleanup_t               *cln;
-    ngx_http_openbank_journal_t      *j;
-    ngx_http_openbank_reg_op_t       *op;
-    ngx_http_openbank_reg_apply_t     ap;
-    ngx_http_openbank_reg_pending_t  *pd;
-    ngx_http_openbank_main_conf_t    *obmcf;
+    u_char                            *p;
+    size_t                             len;
+    ngx_str_t                         *k;
+    ngx_uint_t                         i;
+    ngx_http_openbank_journal_t       *j;
+    ngx_http_openbank_reg_op_t        *op;
+    ngx_http_openbank_reg_apply_t      ap;
+    ngx_http_openbank_main_conf_t     *obmcf;
+    ngx_http_openbank_journal_wait_t  *w;
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
     j = &ngx_http_openbank_reg_j;
@@ -922,19 +917,14 @@ ngx_http_openbank_registry_change(ngx_http_request_t *r,
            + sizeof(ngx_http_openbank_journal_head_t) + ap.audit_key.len
            + ap.audit_value.len;
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
+    w = ngx_http_openbank_journal_wait(r, len, done);
+    if (w == NULL) {
         return NGX_ERROR;
     }
 
-    pd = ngx_alloc(sizeof(ngx_http_openbank_reg_pending_t) + len,
-                   r->connection->log);
-    if (pd == NULL) {
-        return NGX_ERROR;
-    }
-
-    pd->entry.record = (u_char *) (pd + 1);
-    p = pd->entry.record;
+    w->lost = (u_char *) "a registry change is not durable yet: it is in "
+                         "the zone, and written with the next write";
+    p = w->entry.record;
 
     for (i = 0; i < ch->nops; i++) {
         switch (op[i].op) {
@@ -973,16 +963,7 @@ ngx_http_openbank_registry_change(ngx_http_request_t *r,
                                              ap.audit_value.len);
     }
 
-    pd->entry.len = p - pd->entry.record;
-    pd->entry.handler = ngx_http_openbank_reg_durable;
-    pd->request = r;
-    pd->cln = cln;
-    pd->done = done;
-
-    cln->handler = ngx_http_openbank_reg_gone;
-    cln->data = pd;
-
-    ngx_http_openbank_journal_submit(j, &pd->entry);
+    ngx_http_openbank_journal_submit_wait(j, w, p);
 
     return NGX_AGAIN;
 }
@@ -1227,41 +1208,6 @@ ngx_http_openbank_reg_seq(ngx_http_openbank_store_value_t *sv, void *data)
     out->len = 16;
 
     return NGX_HTTP_OPENBANK_STORE_KEEP;
-}
-
-
-static void
-ngx_http_openbank_reg_durable(ngx_http_openbank_journal_entry_t *e,
-    ngx_int_t rc)
-{
-    ngx_http_openbank_reg_pending_t *pd =
-                                      (ngx_http_openbank_reg_pending_t *) e;
-
-    ngx_http_request_t  *r;
-
-    r = pd->request;
-
-    if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, r ? r->connection->log : ngx_cycle->log,
-                      0, "openbank: a registry change is not durable yet: "
-                      "it is in the zone, and written with the next write");
-    }
-
-    if (r) {
-        pd->cln->handler = NULL;
-        pd->done(r, rc);
-    }
-
-    ngx_free(pd);
-}
-
-
-static void
-ngx_http_openbank_reg_gone(void *data)
-{
-    ngx_http_openbank_reg_pending_t *pd = data;
-
-    pd->request = NULL;
 }
 
 

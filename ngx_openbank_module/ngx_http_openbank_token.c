@@ -46,15 +46,6 @@ typedef struct {
 } ngx_http_openbank_token_value_t;
 
 
-/* a revocation waiting for its record to be durable */
-
-typedef struct {
-    ngx_http_openbank_journal_entry_t  entry;
-    ngx_http_request_t                *request;    /* NULL: it went away */
-    ngx_pool_cleanup_t                *cln;
-    ngx_http_openbank_revoked_pt       done;       /* answers it */
-    ngx_str_t                          jti;
-} ngx_http_openbank_revocation_t;
 /* a verified token to cache, or a revocation, under the zone's lock */
 
 typedef struct {
@@ -104,9 +95,6 @@ static ngx_int_t ngx_http_openbank_revoke_atomic(
     ngx_http_openbank_zone_t *zone, void *data);
 static ngx_int_t ngx_http_openbank_revoked_save(ngx_http_request_t *r,
     ngx_http_openbank_jwt_t *jwt, ngx_http_openbank_revoked_pt done);
-static void ngx_http_openbank_revoked_durable(
-    ngx_http_openbank_journal_entry_t *e, ngx_int_t rc);
-static void ngx_http_openbank_revoked_gone(void *data);
 static ngx_int_t ngx_http_openbank_revoked_dump_entry(
     ngx_http_openbank_store_value_t *sv, void *data);
 static ngx_int_t ngx_http_openbank_revoked_legacy(ngx_cycle_t *cycle,
@@ -779,10 +767,9 @@ ngx_http_openbank_revoked_save(ngx_http_request_t *r,
     u_char                          *p;
     size_t                           len;
     uint64_t                         expire;
-    ngx_pool_cleanup_t              *cln;
-    ngx_http_openbank_journal_t     *j;
-    ngx_http_openbank_revocation_t  *rv;
-    ngx_http_openbank_main_conf_t   *obmcf;
+    ngx_http_openbank_journal_t       *j;
+    ngx_http_openbank_main_conf_t     *obmcf;
+    ngx_http_openbank_journal_wait_t  *w;
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
     j = &ngx_http_openbank_revoked_j;
@@ -801,84 +788,32 @@ ngx_http_openbank_revoked_save(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    /*
-     * Outside the request's pool: the record waits in the journal's queue
-     * even if the request is ended meanwhile.
-     */
+    /* what is logged if it is not durable, then the record */
 
-    len = NGX_HTTP_OPENBANK_JOURNAL_FRAME
-          + sizeof(ngx_http_openbank_journal_head_t) + 2 * jwt->jti.len;
+    len = sizeof("the revocation of  is not durable") + jwt->jti.len
+          + NGX_HTTP_OPENBANK_JOURNAL_FRAME
+          + sizeof(ngx_http_openbank_journal_head_t) + jwt->jti.len;
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
+    w = ngx_http_openbank_journal_wait(r, len, done);
+    if (w == NULL) {
         return NGX_ERROR;
     }
 
-    rv = ngx_alloc(sizeof(ngx_http_openbank_revocation_t) + len,
-                   r->connection->log);
-    if (rv == NULL) {
-        return NGX_ERROR;
-    }
-
-    rv->jti.data = (u_char *) (rv + 1);
-    rv->jti.len = jwt->jti.len;
-    rv->entry.record = ngx_cpymem(rv->jti.data, jwt->jti.data, jwt->jti.len);
+    w->lost = w->entry.record;
+    w->entry.record = ngx_sprintf(w->lost, "the revocation of %V is not "
+                                  "durable%Z", &jwt->jti);
 
     /* the record lasts the token's life and the clock skew */
 
     expire = (uint64_t) (jwt->exp + obmcf->clock_skew) * 1000;
 
-    p = ngx_http_openbank_journal_record(rv->entry.record,
+    p = ngx_http_openbank_journal_record(w->entry.record,
                                          NGX_HTTP_OPENBANK_REVOKED_RECORD,
-                                         expire, &rv->jti, NULL, 0);
-    rv->entry.len = p - rv->entry.record;
-    rv->entry.handler = ngx_http_openbank_revoked_durable;
-    rv->request = r;
-    rv->cln = cln;
-    rv->done = done;
+                                         expire, &jwt->jti, NULL, 0);
 
-    cln->handler = ngx_http_openbank_revoked_gone;
-    cln->data = rv;
-
-    ngx_http_openbank_journal_submit(j, &rv->entry);
+    ngx_http_openbank_journal_submit_wait(j, w, p);
 
     return NGX_AGAIN;
-}
-
-
-static void
-ngx_http_openbank_revoked_durable(ngx_http_openbank_journal_entry_t *e,
-    ngx_int_t rc)
-{
-    ngx_http_openbank_revocation_t *rv = (ngx_http_openbank_revocation_t *) e;
-
-    ngx_http_request_t  *r;
-
-    r = rv->request;
-
-    if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, r ? r->connection->log : ngx_cycle->log,
-                      0, "openbank: the revocation of %V is not durable",
-                      &rv->jti);
-    }
-
-    if (r) {
-        rv->cln->handler = NULL;
-        rv->done(r, rc);
-    }
-
-    ngx_free(rv);
-}
-
-
-/* the request ended before its record was written: nobody to answer */
-
-static void
-ngx_http_openbank_revoked_gone(void *data)
-{
-    ngx_http_openbank_revocation_t *rv = data;
-
-    rv->request = NULL;
 }
 
 
@@ -934,34 +869,19 @@ ngx_http_openbank_revoked_load(ngx_cycle_t *cycle,
 
     j = &ngx_http_openbank_revoked_j;
 
-    ngx_http_openbank_journal_reset(j);
-
-    if (ngx_http_openbank_journal_init(j, cycle) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
     /* NGX_DECLINED: a reload, the zone already holds the revocations */
 
-    rc = ngx_http_openbank_journal_meta_add(j);
+    rc = ngx_http_openbank_journal_begin(j, cycle, "revocations");
 
-    if (rc != NGX_OK) {
-        ngx_http_openbank_journal_reset(j);
-
-        if (rc == NGX_ERROR) {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                          "openbank: no room in zone \"%V\" for the "
-                          "revocations journal", &obmcf->shm_zone->shm.name);
-            return NGX_ERROR;
-        }
-
+    if (rc == NGX_DECLINED) {
         return NGX_OK;
     }
 
-    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
-
-    if (ngx_http_openbank_journal_start(j, cycle, ccf->user) != NGX_OK) {
+    if (rc != NGX_OK) {
         return NGX_ERROR;
     }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
 
     ld.obmcf = obmcf;
     ld.now = ngx_http_openbank_now_ms();

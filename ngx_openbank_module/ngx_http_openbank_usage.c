@@ -255,8 +255,8 @@ ngx_http_openbank_usage_parse_key(ngx_str_t *key, ngx_str_t *partner,
  * The days from "from" to "to" (YYYY-MM-DD, in openbank_timezone, both
  * included; the last 30 days to today without them) of a partner, as
  * the JSON of docs/admin.md: every day of the range, with zeros where
- * the partner made no call.  NGX_DECLINED with "err" for a range that is
- * not one.
+ * the partner made no call; NGX_DONE if it made none in the range.
+ * NGX_DECLINED with "err" for a range that is not one.
  */
 
 ngx_int_t
@@ -266,6 +266,7 @@ ngx_http_openbank_usage_json(ngx_http_request_t *r, ngx_str_t *partner,
     u_char                          *p;
     size_t                           len;
     time_t                           t, day, today;
+    ngx_int_t                        rc;
     ngx_uint_t                       i, j, n;
     ngx_array_t                      found;
     ngx_http_openbank_main_conf_t   *obmcf;
@@ -317,6 +318,8 @@ ngx_http_openbank_usage_json(ngx_http_request_t *r, ngx_str_t *partner,
         return NGX_ERROR;
     }
 
+    rc = NGX_OK;
+
     q.partner = partner;
     q.found = &found;
     q.pool = r->pool;
@@ -326,6 +329,10 @@ ngx_http_openbank_usage_json(ngx_http_request_t *r, ngx_str_t *partner,
         != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    if (found.nelts == 0) {
+        rc = NGX_DONE;
     }
 
     /* a day without calls, and each product of a day, as the longest */
@@ -384,7 +391,7 @@ ngx_http_openbank_usage_json(ngx_http_request_t *r, ngx_str_t *partner,
 
     out->len = p - out->data;
 
-    return NGX_OK;
+    return rc;
 }
 
 

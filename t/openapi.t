@@ -175,6 +175,7 @@ my %status = (
     'GET /admin/partners/{name}/credentials' => 401,
     'POST /admin/partners/{name}/credentials' => 401,
     'DELETE /admin/partners/{name}/credentials/{id}' => 401,
+    'GET /admin/partners/{name}/usage' => 401,
 );
 
 my $n = 0;

@@ -211,8 +211,8 @@ problem_is([admin('GET', '/admin/partners/nobody')], 404, 'not_found',
 # paths and methods
 problem_is([admin('GET', '/admin/nothing')], 404, 'not_found', qr/nothing/,
            'an unknown path');
-problem_is([admin('GET', '/admin/partners/zeta/usage')], 404, 'not_found',
-           undef, 'usage is not served');
+problem_is([admin('GET', '/admin/partners/zeta/usages')], 404, 'not_found',
+           qr/usages/, 'an unknown resource of a partner');
 problem_is([admin('GET', '/admin/partners/a%20b')], 404, 'not_found', undef,
            'a bad name in the path');
 my @m = admin('PUT', '/admin/partners/zeta', { plan => 'p' });
