@@ -388,6 +388,16 @@ check(res.status == 200 and 'id="calls-chart"' in res.body and
       'id="refusals-chart"' in res.body and 'id="quota-chart"' in res.body,
       'the usage page draws its three charts', res.status)
 check('<table' not in res.body, 'as pictures, not tables')
+bars = re.findall(r'<rect class="bar" data-date="([\d-]+)" '
+                  r'data-product="accounts" data-calls="(\d+)"', res.body)
+check(bars and int(bars[-1][1]) >= 4, 'the calls chart has today\'s calls '
+      'with the keys', bars)
+check(re.search(r'data-name="invalid_token" data-value="[1-9]', res.body)
+      or re.search(r'data-name="partner_suspended" data-value="[1-9]',
+                   res.body), 'the refusals chart has the refused calls',
+      re.findall(r'data-name="[^"]*" data-value="\d+"', res.body))
+check(re.search(r'data-name="accounts \(today\)" data-value="[1-9]',
+                res.body), 'the quota chart counts today\'s calls')
 
 res = seen('/portal/o/acme/try', c.get('/portal/o/%s/try' % acme))
 check(res.status == 200 and 'swagger-ui-bundle.js' in res.body,

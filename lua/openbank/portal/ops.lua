@@ -206,10 +206,27 @@ local function partners(conn, message)
         h(t("Plan")), '</th><th scope="col"><span class="sr">Actions',
         '</span></th></tr></thead><tbody>' }
 
+    -- the registry's view of them: one page of the Admin API's list from
+    -- the first of them on (both are in name order), and a GET for any
+    -- that other partners of the registry pushed off that page
+    local known = {}
+    if #rows > 0 then
+        local first = rows[1].partner
+        local res = admin.call("GET", "/admin/partners?limit=1000&after="
+                               .. ngx.escape_uri(str_sub(first, 1, -2)))
+        for _, p in ipairs(res and res.status == 200 and res.json
+                           and res.json.partners or {}) do
+            known[p.name] = p
+        end
+    end
+
     for i = 1, math.min(#rows, PAGE) do
         local o = rows[i]
-        local res = admin.call("GET", "/admin/partners/" .. o.partner)
-        local p = res and res.status == 200 and res.json or {}
+        local p = known[o.partner]
+        if not p then
+            local res = admin.call("GET", "/admin/partners/" .. o.partner)
+            p = res and res.status == 200 and res.json or {}
+        end
         local status = p.status or "unknown"
         local base = "/portal/ops/partners/" .. o.id
         out[#out + 1] = concat({

@@ -204,8 +204,24 @@ function _M.page(conn, org)
     local month = str_sub(today, 1, 7)
     local out = {}
 
+    -- without from and to: the 30 days to today of the gateway's time
+    -- zone, every day present; its dates are the chart's
     local res, err = admin.call("GET", "/admin/partners/" .. org.partner
-        .. "/usage?from=" .. days[1] .. "&to=" .. today)
+                                .. "/usage")
+    if res and res.status == 200 and res.json
+       and type(res.json.days) == "table" and #res.json.days > 0
+    then
+        local ds = {}
+        for _, d in ipairs(res.json.days) do
+            if type(d) == "table" and type(d.date) == "string" then
+                ds[#ds + 1] = d.date
+            end
+        end
+        if #ds > 0 then
+            days, today = ds, ds[#ds]
+            month = str_sub(today, 1, 7)
+        end
+    end
 
     local by_day, products, seen, refusals = {}, {}, {}, {}
     local today_calls, month_calls = {}, {}
