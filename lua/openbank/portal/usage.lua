@@ -149,7 +149,7 @@ end
 
 -- Horizontal bars: label, value, and a second text per row.
 local function hbars(id, title, rows, colour)
-    local W, rowh, L = 760, 30, 200
+    local W, rowh, L = 760, 30, 190
     local H = math_max(#rows, 1) * rowh + 8
     local max = 1
     for _, r in ipairs(rows) do
@@ -167,7 +167,7 @@ local function hbars(id, title, rows, colour)
 
     for i, r in ipairs(rows) do
         local y = (i - 1) * rowh + 4
-        local full = W - L - 180
+        local full = W - L - 250
         local w = full * math_min(r.value / (r.max or max), 1)
         out[#out + 1] = str_format('<text class="label" x="%d" y="%d" '
             .. 'text-anchor="end">%s</text>', L - 8, y + 17, h(r.label))
@@ -315,7 +315,7 @@ function _M.page(conn, org)
                 value = used, max = math_max(limit, 1),
                 colour = pct >= 90 and "#D55E00" or "#0072B2",
                 text = num(used) .. " / " .. num(limit) .. " (" .. pct
-                       .. "%)" .. (other and other > 0 and ("; "
+                       .. "%)" .. (other and other > 0 and (", "
                        .. num(other) .. " this month") or ""),
             }
         end
@@ -323,8 +323,9 @@ function _M.page(conn, org)
         local r = mine.rate or {}
         out[#out + 1] = '<p class="meta" id="rate">' .. h(t("Plan")) .. ' '
             .. h(mine.plan) .. ': ' .. h(num(tonumber(r.limit) or 0))
-            .. ' requests per ' .. h((tonumber(r.period) or 1000) / 1000)
-            .. ' s, bursts of ' .. h(num(tonumber(r.burst) or 0)) .. '.</p>'
+            .. ' requests per ' .. (tonumber(r.period) == 60 and 'minute'
+                                   or 'second')
+            .. ', bursts of ' .. h(num(tonumber(r.burst) or 0)) .. '.</p>'
     else
         out[#out + 1] = html.notice("error", "The quotas' counters cannot "
                                     .. "be read now.")
