@@ -24,6 +24,11 @@ sub portal_gateway {
     -f "$root/portal/node_modules/swagger-ui-dist/swagger-ui-bundle.js"
         or BAIL_OUT('no portal/node_modules: run make deps');
 
+    if ($o{tls}) {
+        is(system("make -s -C $dir -f $root/Makefile run/pki/mtls.conf "
+                  . ">/dev/null"), 0, 'the demo PKI');
+    }
+
     ok(eval { $demo->start }, 'the gateway starts with the portal')
         or BAIL_OUT("nginx does not start: $@");
     return $demo;
@@ -33,6 +38,7 @@ sub run_python {
     my ($demo, $script, @args) = @_;
     open(my $py, '-|', '/usr/bin/python3', $script, $demo->port, $demo->dir,
          @args) or die "$script: $!";
+    binmode($py, ':encoding(UTF-8)');
     my $n = 0;
     while (my $line = <$py>) {
         my $r = eval { decode_json($line) };

@@ -1,16 +1,19 @@
 """The developer portal's flows and each security rule of docs/portal.md,
 over HTTP against the gateway that t/portal/security.t starts:
 
-  python3 t/portal/security.py PORT DIR   (DIR: the gateway's copy)
+  python3 t/portal/security.py PORT DIR TLS_PORT   (DIR: the gateway's
+                                                   copy)
 
 Each check is one JSON line for the .t (portal_client.check)."""
 
 import base64
 import hashlib
+import http.client
 import json
 import os
 import re
 import sqlite3
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -20,6 +23,7 @@ from portal_client import Client, check, inline_script, admin, api  # noqa
 
 PORT = int(sys.argv[1])
 DIR = sys.argv[2]
+TLS_PORT = int(sys.argv[3])
 CREDS = json.load(open(os.path.join(DIR, 'conf/demo/credentials.json')))
 ADMIN_KEY = CREDS['admin_key']
 OPERATOR = CREDS['portal_admin']
@@ -433,6 +437,35 @@ for path, page in pages_seen:
           % path, (csp, bad, handlers))
     check(not styles or path.endswith('/try'), 'page %s: no inline style'
           % path, styles)
+
+# -- over TLS the cookies are Secure --------------------------------------
+
+ctx = ssl.create_default_context(cafile=os.path.join(DIR, 'run/pki/ca.crt'))
+conn = http.client.HTTPSConnection('127.0.0.1', TLS_PORT, context=ctx,
+                                   timeout=30)
+conn.request('GET', '/portal/login')
+r = conn.getresponse()
+tls_cookie = r.getheader('Set-Cookie') or ''
+r.read()
+conn.close()
+check(r.status == 200 and tls_cookie.startswith('obp_session=') and
+      '; Secure' in tls_cookie and 'HttpOnly' in tls_cookie and
+      'SameSite=Strict' in tls_cookie, 'over TLS the session cookie is '
+      'Secure, HttpOnly and SameSite=Strict', tls_cookie)
+
+# -- signing out ends the session -------------------------------------------
+
+s = Client(PORT)
+res = login(s, 'dev@beta.example', PASSWORD)
+sid = s.cookies.get('obp_session')
+tok = s.get('/portal/o/%s/' % beta).csrf()
+res = s.post('/portal/logout', {'csrf': tok})
+gone = Client(PORT)
+gone.cookies['obp_session'] = sid or 'x'
+res2 = gone.get('/portal/o/%s/' % beta)
+check(res.status == 303 and res2.status == 303 and
+      res2.header('location') == '/portal/login', 'signing out ends the '
+      'session: its cookie opens nothing', (res.status, res2.status))
 
 # -- back-off (last: it locks addresses) -----------------------------------
 

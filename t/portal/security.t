@@ -11,8 +11,8 @@ use lib 't/lib';
 use OpenBank::Test;
 require './t/portal/run.pl';
 
-my $demo = portal_gateway('portal-security');
-run_python($demo, 't/portal/security.py');
+my $demo = portal_gateway('portal-security', tls => 1, chown => ['run']);
+run_python($demo, 't/portal/security.py', $demo->tls_port);
 
 my $log = $demo->file('run/error.log');
 unlike($log, qr/\[(alert|crit|emerg)\]/, 'no alert in the error log');
