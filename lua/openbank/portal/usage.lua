@@ -290,7 +290,8 @@ function _M.page(conn, org)
                  rrows, "#D55E00") .. '</section>'
 
     -- the quotas' counters and the plan's rate
-    local st = admin.call("GET", "/openbank/status", nil, { no_key = true })
+    local st = admin.call("GET", "/openbank/status?partner=" .. org.partner,
+                          nil, { no_key = true })
     local mine
     if st and st.status == 200 and st.json then
         for _, p in ipairs(st.json.partners or {}) do
