@@ -5,10 +5,9 @@
 #
 # It makes N registry partners through the Admin API (8 connections), N
 # approved organisations of them in the portal's database (directly: N
-# sign-ups would be N scrypt hashes) and as many pending ones, 30 days x 5
-# products of calls for one of them is not made here (the usage history
-# is the gateway's, fed by real calls: it makes 5 products' calls today),
-# then prints the median and the worst of 20 loads of each page, as the
+# sign-ups would be N scrypt hashes) and as many pending ones, calls of 5
+# products today for the last one (the usage history is the gateway's,
+# fed by real calls), then prints the median and the worst of 20 loads of each page, as the
 # server's $request_time of the access log would (curl's time to the last
 # byte on the loopback).
 import http.client
@@ -130,10 +129,6 @@ dev = login("%s@perf.example" % dev_org, pw)
 
 # a key and calls of 5 products today, for the usage page
 conn = http.client.HTTPConnection("127.0.0.1", port)
-conn.request("POST", "/admin/partners/perf%06d" % (n - 1), json.dumps(
-    {"scopes": ["accounts", "payments", "verification", "escrow",
-                "statements"]}).replace('"scopes"', '"scopes"'), head)
-conn.getresponse().read()
 conn.request("PATCH", "/admin/partners/perf%06d" % (n - 1), json.dumps(
     {"scopes": ["accounts", "payments", "verification", "escrow",
                 "statements"]}), head)
