@@ -181,6 +181,20 @@ try:
     driver.execute_script('arguments[0].scrollIntoView()', status)
     shot('try-it')
 
+    # a few more calls of other products, and a refused one, for the
+    # charts
+    import http.client
+    for method, path, n in (('GET', '/v1/payments', 3),
+                            ('GET', '/v1/statements', 2),
+                            ('GET', '/v1/escrows', 2),
+                            ('POST', '/v1/payments', 1)):
+        for _ in range(n):
+            conn = http.client.HTTPConnection('127.0.0.1', PORT, timeout=30)
+            conn.request(method, path, body='{}' if method == 'POST'
+                         else None, headers={'X-API-Key': key})
+            conn.getresponse().read()
+            conn.close()
+
     # usage
     go('/portal/o/%s/usage' % org)
     chart = driver.find_element(By.ID, 'calls-chart')

@@ -31,12 +31,15 @@ location = /t {
         local svg = usage.calls_chart(days, by_day, products)
         local n = select(2, svg:gsub('<rect class="bar"', ""))
         ngx.say("bars ", n)
-        -- the busiest day: 30 * (1+2+3+4+5) = 450 calls; the axis tops at 500
+        -- the busiest day: 30 * (1+2+3+4+5) = 450 calls; ticks of 150
         local h = svg:match('data%-date="2026%-11%-30" data%-product='
                             .. '"verification" data%-calls="150" x="[%d.]+" '
                             .. 'y="[%d.]+" width="[%d.]+" height="([%d.]+)"')
         ngx.say("height of 150 calls ", h)
-        ngx.say("top label ", svg:match('text%-anchor="end">(500)</text>'))
+        for v in svg:gmatch('text%-anchor="end">([%d,]+)</text>') do
+            ngx.print(v, " ")
+        end
+        ngx.say()
         ngx.say("legend ", select(2, svg:gsub('<li><svg class="swatch"', "")))
         ngx.say("title ", svg:match("<title id=\"calls%-title\">(.-)</title>"))
     }
@@ -45,8 +48,8 @@ location = /t {
 GET /t
 --- response_body
 bars 150
-height of 150 calls 67.2
-top label 500
+height of 150 calls 56.0
+0 150 300 450 600 
 legend 5
 title Calls per day and product, last 30 days
 --- no_error_log

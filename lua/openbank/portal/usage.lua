@@ -64,23 +64,28 @@ local function num(n)
 end
 
 
+-- The axis's top: 4 ticks of a round whole number (1, 1.5, 2, 2.5, 3, 4,
+-- 5, 6 or 8 times a power of ten) that reach v.
+local STEPS = { 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 }
+
 local function nice_max(v)
-    if v <= 4 then
-        return 4
-    end
-    local mag = 10 ^ math_floor(math.log10(v))
-    for _, m in ipairs({ 1, 2, 2.5, 5, 10 }) do
-        if m * mag >= v then
-            return m * mag
+    local tick = math_max(v / 4, 1)
+    local mag = 10 ^ math_floor(math.log10(tick))
+    while true do
+        for _, m in ipairs(STEPS) do
+            local t = m * mag
+            if t >= tick and t % 1 == 0 then
+                return 4 * t
+            end
         end
+        mag = mag * 10
     end
-    return 10 * mag
 end
 
 
 -- Calls per day, stacked by product.
 function _M.calls_chart(days, by_day, products)
-    local W, H, L, R, T, B = 760, 280, 56, 12, 16, 40
+    local W, H, L, R, T, B = 760, 280, 56, 28, 16, 40
     local pw, ph = W - L - R, H - T - B
     local max = 0
     for _, d in ipairs(days) do
