@@ -416,6 +416,30 @@ check(spec.status == 200 and ('- url: http://127.0.0.1:%d\n' % PORT) in
 res = seen('/portal/o/acme/webhooks', c.get('/portal/o/%s/webhooks' % acme))
 check('coming' in res.body, 'the webhooks page says they are coming')
 
+c.lang = 'zh-CN,zh;q=0.9'
+res = c.get('/portal/o/%s/credentials' % acme)
+c.lang = None
+check('您的凭据' in res.body and '创建密钥' in res.body and
+      'lang="zh-CN"' in res.body, 'the credentials page in Chinese')
+
+# an operator made with portal/mkoperator signs in
+ops_file = os.path.join(DIR, 'conf/demo/portal-operators')
+line = subprocess.run([os.path.join(DIR, 'portal/mkoperator'), 'grace'],
+                      input='hopper cobol 1959\n', capture_output=True,
+                      text=True)
+check(line.returncode == 0 and line.stdout.startswith('grace:scrypt$16384$'),
+      'portal/mkoperator prints an operator\'s line', line.stderr)
+with open(ops_file, 'a') as f:
+    f.write(line.stdout)
+g = Client(PORT, '127.0.0.9')
+res = login(g, 'grace', 'hopper cobol 1959')
+check(res.status == 303 and res.header('location') == '/portal/ops/',
+      'and that operator signs in, without a reload', res.status)
+bad = subprocess.run([os.path.join(DIR, 'portal/mkoperator'), 'x'],
+                     input='short\n', capture_output=True, text=True)
+check(bad.returncode == 2 and '12 characters' in bad.stderr,
+      'mkoperator refuses a password of under 12 characters')
+
 zh = Client(PORT, lang='zh-CN,zh;q=0.9,en;q=0.5')
 res = zh.get('/portal/login')
 check('lang="zh-CN"' in res.body and '登录' in res.body,

@@ -240,10 +240,11 @@ local function home(conn)
 
     return web.page({ title = t("Open APIs for partners of the bank"),
         class = "landing", body = concat({
-        '<section class="hero"><p class="lead">Accounts, payments, ',
-        'verifications, escrow, collections and statements: sign up, get ',
-        'approved by the bank, make your keys and call the sandbox in ',
-        'minutes.</p><p><a class="btn primary" href="/portal/signup">',
+        '<section class="hero"><p class="lead">',
+        h(t("Accounts, payments, verifications, escrow, collections and "
+            .. "statements: sign up, get approved by the bank, make your "
+            .. "keys and call the sandbox in minutes.")),
+        '</p><p><a class="btn primary" href="/portal/signup">',
         h(t("Sign up")), '</a> <a class="btn" href="/portal/login">',
         h(t("Sign in")), '</a></p></section>' }) })
 end
@@ -284,11 +285,11 @@ end
 local function waiting(org, current)
     local text
     if org.status == "rejected" then
-        text = "The bank did not approve " .. org.name .. "."
+        text = t("The bank did not approve %s.", org.name)
     else
-        text = org.name .. " is waiting for the bank's approval: its "
-               .. "credentials, usage and try-it console open once it is "
-               .. "approved."
+        text = t("%s is waiting for the bank's approval: its credentials, "
+                 .. "usage and try-it console open once it is approved.",
+                 org.name)
     end
     return web.page({ title = t("Waiting for approval"),
                       nav = org_nav(org, current),
@@ -336,9 +337,9 @@ end
 
 local function webhooks(conn, org)
     return web.page({ title = t("Webhooks"), nav = org_nav(org, "webhooks"),
-        body = html.notice("info", "Webhook endpoints are coming: you "
+        body = html.notice("info", t("Webhook endpoints are coming: you "
             .. "will add, test and delete them here, and see each "
-            .. "delivery's attempts.") })
+            .. "delivery's attempts.")) })
 end
 
 
@@ -353,9 +354,10 @@ local function tryit(conn, org)
         scripts = { "/portal/vendor/swagger-ui/swagger-ui-bundle.js",
                     "/portal/static/tryit.js" },
         body = concat({
-            '<p class="lead">Paste one of your API keys in <em>Authorize',
-            '</em> (apiKey), open an operation, then <em>Try it out</em>: ',
-            'the calls go to the sandbox with your key.</p>',
+            '<p class="lead">', h(t("Paste one of your API keys in "
+                .. "Authorize (apiKey), open an operation, then Try it "
+                .. "out: the calls go to the sandbox with your key.")),
+            '</p>',
             '<div id="swagger-ui" data-spec="/portal/openapi.yaml"></div>'
         }) })
 end

@@ -16,6 +16,7 @@
 local crypto = require "openbank.portal.crypto"
 local web = require "openbank.portal.web"
 local pdb = require "openbank.db"
+local t = require("openbank.portal.html").t
 
 local ngx_var = ngx.var
 local ngx_time = ngx.time
@@ -192,8 +193,8 @@ function _M.login(conn, login, password)
         ngx.log(ngx.NOTICE, "openbank portal: login of \"", login,
                 "\" refused: back-off after ", _M.MAX_FAILURES,
                 " failures")
-        return nil, 429, "Too many failed sign-ins: try again in "
-                         .. math.ceil(wait / 60) .. " minutes."
+        return nil, 429, t("Too many failed sign-ins: try again in %s "
+                           .. "minutes.", math.ceil(wait / 60))
     end
 
     if not DUMMY_HASH then
@@ -216,7 +217,7 @@ function _M.login(conn, login, password)
         fail(conn, ikey, now)
         ngx.log(ngx.NOTICE, "openbank portal: failed login of \"", login,
                 "\" from ", ngx_var.remote_addr)
-        return nil, 403, "The email or the password is wrong."
+        return nil, 403, t("The email or the password is wrong.")
     end
 
     if user and user.verified ~= 1 then

@@ -76,15 +76,18 @@ function _M.page(conn, org, message)
     local list = res.json.credentials or {}
     local out = { message or "" }
 
-    out[#out + 1] = '<section class="card"><h2>Your credentials</h2>'
+    out[#out + 1] = '<section class="card"><h2>'
+                    .. h(t("Your credentials")) .. '</h2>'
     if #list == 0 then
-        out[#out + 1] = '<p class="empty">No credential yet: create one '
-                        .. 'below.</p>'
+        out[#out + 1] = '<p class="empty">'
+            .. h(t("No credential yet: create one below.")) .. '</p>'
     else
         out[#out + 1] = '<table class="creds"><caption class="sr">'
-            .. 'Credentials</caption><thead><tr><th scope="col">Type</th>'
-            .. '<th scope="col">Hint</th><th scope="col">Created</th>'
-            .. '<th scope="col">Expires</th><th scope="col">Last used</th>'
+            .. 'Credentials</caption><thead><tr><th scope="col">'
+            .. h(t("Type")) .. '</th><th scope="col">' .. h(t("Hint"))
+            .. '</th><th scope="col">' .. h(t("Created")) .. '</th>'
+            .. '<th scope="col">' .. h(t("Expires")) .. '</th>'
+            .. '<th scope="col">' .. h(t("Last used")) .. '</th>'
             .. '<th scope="col"><span class="sr">Actions</span></th>'
             .. '</tr></thead><tbody>'
         for _, c in ipairs(list) do
@@ -96,7 +99,7 @@ function _M.page(conn, org, message)
             actions[#actions + 1] = html.button_form(base .. "/" .. c.id
                 .. "/delete", t("Delete"), "btn small danger")
             out[#out + 1] = '<tr data-credential="' .. h(c.id) .. '"><td>'
-                .. h(TYPE_NAMES[c.type] or c.type)
+                .. h(t(TYPE_NAMES[c.type] or c.type))
                 .. (c.expired == true and ' <span class="badge suspended">'
                     .. 'expired</span>' or '')
                 .. '</td><td><code>' .. h(c.hint) .. '</code></td><td>'
@@ -113,42 +116,51 @@ function _M.page(conn, org, message)
     local opts = {}
     for _, ty in ipairs({ "api_key", "client_secret", "hmac_secret" }) do
         opts[#opts + 1] = '<option value="' .. ty .. '">'
-                          .. h(GENERATED[ty]) .. '</option>'
+                          .. h(t(GENERATED[ty])) .. '</option>'
     end
     out[#out + 1] = concat({
-        '<div class="grid"><section class="card"><h2>Create a secret</h2>',
+        '<div class="grid"><section class="card"><h2>',
+        h(t("Create a secret")), '</h2>',
         '<form method="post" action="', h(base), '/new">',
         html.csrf_field(),
-        '<div class="field"><label for="type">Type</label>',
+        '<div class="field"><label for="type">', h(t("Type")), '</label>',
         '<select id="type" name="type">', concat(opts), '</select></div>',
-        '<div class="field"><label for="expires">Expires (optional)',
+        '<div class="field"><label for="expires">',
+        h(t("Expires (optional)")),
         '</label><input id="expires" name="expires" type="date"></div>',
         '<button type="submit" class="btn primary" id="create-secret">',
         h(t("Create")), '</button></form></section>',
 
-        '<section class="card"><h2>Upload public keys</h2>',
+        '<section class="card"><h2>', h(t("Upload public keys")), '</h2>',
         '<form method="post" action="', h(base), '/keys">',
         html.csrf_field(),
-        '<div class="field"><label for="keys">A JWKS or a PEM public key',
+        '<div class="field"><label for="keys">',
+        h(t("A JWKS or a PEM public key")),
         '</label><textarea id="keys" name="keys" rows="6" ',
         'spellcheck="false" aria-describedby="keys-hint"></textarea>',
-        '<p class="hint" id="keys-hint">For private_key_jwt and request ',
-        'signatures. Only public keys: never a private one.</p></div>',
-        '<div class="field"><label for="keys-file">or a file</label>',
+        '<p class="hint" id="keys-hint">',
+        h(t("For private_key_jwt and request signatures. Only public keys: "
+            .. "never a private one.")), '</p></div>',
+        '<div class="field"><label for="keys-file">', h(t("or a file")),
+        '</label>',
         '<input id="keys-file" type="file" data-fill="keys" ',
         'accept=".json,.pem,.jwks,application/json"></div>',
-        '<div class="field"><label for="kid">Key id (kid) for a PEM key, ',
-        'optional</label><input id="kid" name="kid" maxlength="128"></div>',
+        '<div class="field"><label for="kid">',
+        h(t("Key id (kid) for a PEM key, optional")),
+        '</label><input id="kid" name="kid" maxlength="128"></div>',
         '<button type="submit" class="btn">', h(t("Upload")),
         '</button></form></section>',
 
-        '<section class="card"><h2>Register a client certificate</h2>',
+        '<section class="card"><h2>', h(t("Register a client certificate")),
+        '</h2>',
         '<form method="post" action="', h(base), '/certificate">',
         html.csrf_field(),
-        '<div class="field"><label for="cert">The certificate (PEM) or its ',
-        'SHA-256 fingerprint</label><textarea id="cert" name="certificate" ',
+        '<div class="field"><label for="cert">',
+        h(t("The certificate (PEM) or its SHA-256 fingerprint")),
+        '</label><textarea id="cert" name="certificate" ',
         'rows="6" spellcheck="false"></textarea></div>',
-        '<div class="field"><label for="cert-file">or a file</label>',
+        '<div class="field"><label for="cert-file">', h(t("or a file")),
+        '</label>',
         '<input id="cert-file" type="file" data-fill="cert" ',
         'accept=".pem,.crt,.cer"></div>',
         '<button type="submit" class="btn">', h(t("Register")),
@@ -182,14 +194,14 @@ local function shown_once(org, c)
 
     return web.page({ title = "New " .. (GENERATED[c.type] or c.type),
         nav = nav(org), body = concat({
-        html.notice("warning", "Copy it now: this is the only time it is "
-                    .. "shown. The bank keeps only a hash of it."),
+        html.notice("warning", t("Copy it now: this is the only time it is "
+                    .. "shown. The bank keeps only a hash of it.")),
         '<section class="card">', concat(rows),
         '<p class="meta">Credential <code>', h(c.id), '</code>',
         c.expires_at and c.expires_at ~= json.null
             and (', expires ' .. h(c.expires_at)) or '',
         '.</p><p><a class="btn primary" href="/portal/o/', h(org.id),
-        '/credentials">Done</a></p></section>' }) })
+        '/credentials">', h(t("Done")), '</a></p></section>' }) })
 end
 
 

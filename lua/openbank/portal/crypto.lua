@@ -82,6 +82,7 @@ do
     end
     lib = ok and l or ffi.C
 end
+_M.lib = lib     -- libcrypto, for openbank.portal.pem
 
 
 local kdf   -- the fetched SCRYPT implementation, once per worker

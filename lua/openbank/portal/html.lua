@@ -74,6 +74,62 @@ local ZH = {
     ["Waiting for approval"] = "等待审批",
     ["Check your email"] = "请查收邮件",
     ["Open APIs for partners of the bank"] = "面向银行合作方的开放 API",
+    ["Accounts, payments, verifications, escrow, collections and "
+     .. "statements: sign up, get approved by the bank, make your keys and "
+     .. "call the sandbox in minutes."] =
+        "账户、支付、账户验证、资金托管、代收与对账单：注册、经银行审批、"
+        .. "生成密钥，几分钟内即可调用沙箱。",
+    ["Your credentials"] = "您的凭据",
+    ["No credential yet: create one below."] = "还没有凭据：请在下方创建。",
+    ["Create a secret"] = "创建密钥",
+    ["Upload public keys"] = "上传公钥",
+    ["Register a client certificate"] = "登记客户端证书",
+    ["Type"] = "类型",
+    ["Hint"] = "提示",
+    ["Created"] = "创建时间",
+    ["Expires"] = "到期",
+    ["Last used"] = "最近使用",
+    ["Expires (optional)"] = "到期日（可选）",
+    ["A JWKS or a PEM public key"] = "JWKS 或 PEM 公钥",
+    ["or a file"] = "或选择文件",
+    ["Key id (kid) for a PEM key, optional"] = "PEM 公钥的密钥 ID（kid，可选）",
+    ["The certificate (PEM) or its SHA-256 fingerprint"] =
+        "证书（PEM）或其 SHA-256 指纹",
+    ["For private_key_jwt and request signatures. Only public keys: never "
+     .. "a private one."] =
+        "用于 private_key_jwt 和请求签名。只上传公钥，切勿上传私钥。",
+    ["API key"] = "API 密钥",
+    ["Client secret"] = "客户端密钥",
+    ["HMAC secret"] = "HMAC 密钥",
+    ["Copy it now: this is the only time it is shown. The bank keeps "
+     .. "only a hash of it."] =
+        "请立即复制：它只显示这一次。银行只保存它的哈希值。",
+    ["Done"] = "完成",
+    ["%s is waiting for the bank's approval: its credentials, usage and "
+     .. "try-it console open once it is approved."] =
+        "%s 正在等待银行审批：审批通过后即可使用凭据、用量和试用控制台。",
+    ["The bank did not approve %s."] = "银行未批准 %s。",
+    ["Webhook endpoints are coming: you will add, test and delete them "
+     .. "here, and see each delivery's attempts."] =
+        "Webhook 端点即将推出：届时可在此添加、测试和删除端点，并查看每次投递的尝试记录。",
+    ["Paste one of your API keys in Authorize (apiKey), open an "
+     .. "operation, then Try it out: the calls go to the sandbox with "
+     .. "your key."] =
+        "在 Authorize（apiKey）中粘贴您的一个 API 密钥，展开一个接口，"
+        .. "点击 Try it out：请求将使用您的密钥发送到沙箱。",
+    ["The email or the password is wrong."] = "电子邮件或密码错误。",
+    ["Too many failed sign-ins: try again in %s minutes."] =
+        "登录失败次数过多：请在 %s 分钟后再试。",
+    ["This form has expired or did not come from this site: reload the "
+     .. "page and try again."] = "表单已过期或并非来自本站：请刷新页面后重试。",
+    ["No organisation is waiting."] = "没有等待审批的机构。",
+    ["The gateway keeps no usage history yet: the charts fill in once it "
+     .. "does."] = "网关尚无用量历史：有数据后图表会自动显示。",
+    ["Today (%s): %s calls."] = "今天（%s）：%s 次调用。",
+    ["Not found"] = "未找到",
+    ["There is no such page."] = "没有这个页面。",
+    ["Sorry"] = "抱歉",
+    ["Email confirmed"] = "邮箱已确认",
 }
 
 
@@ -92,9 +148,14 @@ function _M.lang()
 end
 
 
-function _M.t(s)
+-- t(phrase) or t(format, ...): the phrase in the page's language; a
+-- format's %s are filled after translation.
+function _M.t(s, ...)
     if ngx.ctx.portal_lang == "zh" then
-        return ZH[s] or s
+        s = ZH[s] or s
+    end
+    if select("#", ...) > 0 then
+        return string.format(s, ...)
     end
     return s
 end

@@ -79,8 +79,8 @@ local function pending(conn, message)
 
     local out = { message or "" }
     if #rows == 0 then
-        out[#out + 1] = '<p class="empty card">No organisation is waiting.'
-                        .. '</p>'
+        out[#out + 1] = '<p class="empty card">'
+                        .. h(t("No organisation is waiting.")) .. '</p>'
     end
 
     for _, o in ipairs(rows) do

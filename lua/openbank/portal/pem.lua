@@ -42,14 +42,7 @@ void ERR_clear_error(void);
 ]]
 
 
-local lib
-do
-    local ok, l = pcall(ffi.load, "crypto")
-    if not ok then
-        ok, l = pcall(ffi.load, "libcrypto.so.3")
-    end
-    lib = ok and l or ffi.C
-end
+local lib = crypto.lib
 
 
 local EVP_PKEY_RSA = 6

@@ -73,9 +73,9 @@ local function nice_max(v)
     local mag = 10 ^ math_floor(math.log10(tick))
     while true do
         for _, m in ipairs(STEPS) do
-            local t = m * mag
-            if t >= tick and t % 1 == 0 then
-                return 4 * t
+            local step = m * mag
+            if step >= tick and step % 1 == 0 then
+                return 4 * step
             end
         end
         mag = mag * 10
@@ -266,8 +266,8 @@ function _M.page(conn, org)
         table.sort(products)
 
     elseif res and res.status == 404 then
-        out[#out + 1] = html.notice("info", "The gateway keeps no usage "
-            .. "history yet: the charts fill in once it does.")
+        out[#out + 1] = html.notice("info", t("The gateway keeps no usage "
+            .. "history yet: the charts fill in once it does."))
     else
         ngx.log(ngx.ERR, "openbank portal: usage of ", org.partner, ": ",
                 err or ("status " .. res.status))
@@ -342,8 +342,9 @@ function _M.page(conn, org)
     for _, n in pairs(today_calls) do
         total = total + n
     end
-    out[#out + 1] = '<p class="meta" id="today">Today (' .. h(today)
-                    .. '): ' .. num(total) .. ' calls.</p>'
+    out[#out + 1] = '<p class="meta" id="today">'
+                    .. h(t("Today (%s): %s calls.", today, num(total)))
+                    .. '</p>'
 
     return web.page({ title = t("Usage"), nav = nav, body = concat(out) })
 end

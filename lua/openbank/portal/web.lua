@@ -90,7 +90,7 @@ end
 
 function _M.not_found()
     return _M.page({ status = 404, title = html.t("Not found"),
-                     body = html.notice("error", "There is no such page.") })
+                     body = html.notice("error", html.t("There is no such page.")) })
 end
 
 
@@ -130,8 +130,8 @@ function _M.check_csrf(args)
     local s = ngx.ctx.portal_session
     local got = args and _M.field(args, "csrf")
     if not s or not got or not crypto.equal(got, s.csrf) then
-        return _M.fail(403, "This form has expired or did not come from "
-                       .. "this site: reload the page and try again.")
+        return _M.fail(403, html.t("This form has expired or did not come "
+                       .. "from this site: reload the page and try again."))
     end
     return true
 end
