@@ -132,6 +132,11 @@ end
 
 
 local function fail(conn, key, now)
+    -- failures that earn nothing any more go, so that logins with made-up
+    -- names do not grow the table without bound
+    conn:run("DELETE FROM login_failures WHERE updated_at < ? AND "
+             .. "locked_until < ?", now - _M.BACKOFF, now)
+
     local row = conn:first("SELECT count, locked_until, updated_at FROM "
                            .. "login_failures WHERE key = ?", key)
     local count = 1

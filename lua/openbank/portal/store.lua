@@ -75,6 +75,7 @@ CREATE TABLE login_failures (
     locked_until  INTEGER NOT NULL DEFAULT 0,
     updated_at    INTEGER NOT NULL
 ) STRICT;
+CREATE INDEX login_failures_age ON login_failures (updated_at);
 
 CREATE TABLE audit (
     id      INTEGER PRIMARY KEY,
