@@ -304,6 +304,12 @@ local function overview(conn, org)
 
     local res, err = admin.call("GET", "/admin/partners/" .. org.partner)
     local p = res and res.status == 200 and res.json
+    if res and res.status == 404 then
+        return web.page({ title = org.name, nav = org_nav(org, ""),
+            body = html.notice("error", "The partner " .. org.partner
+                               .. " is no longer in the gateway's registry:"
+                               .. " ask the bank.") })
+    end
     if not p then
         ngx.log(ngx.ERR, "openbank portal: partner ", org.partner, ": ",
                 err or res.status)
