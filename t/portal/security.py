@@ -526,3 +526,7 @@ later = c.get('/portal/o/%s/credentials' % acme).body + \
     op.get('/portal/ops/audit').body + op.get('/portal/ops/partners').body
 for i, s in enumerate(secrets):
     check(s and s not in later, 'secret %d is on no later page' % i)
+
+# for t/portal/restart.py, after the .t restarts the gateway
+with open(os.path.join(DIR, 'restart.args'), 'w') as f:
+    f.write('%s %s\n' % (c.cookies.get('obp_session'), new_key))
