@@ -491,6 +491,21 @@ check(res.status == 303 and res2.status == 303 and
       res2.header('location') == '/portal/login', 'signing out ends the '
       'session: its cookie opens nothing', (res.status, res2.status))
 
+# -- sign-ups: 10 an hour from one address ----------------------------------
+
+sp = Client(PORT, '127.0.0.30')
+codes = []
+for i in range(11):
+    _, res = signup(sp, 'spam%d@spam.example' % i, 'Spam %d' % i)
+    codes.append(res.status)
+n = sqlite3.connect(DB).execute(
+    "SELECT COUNT(*) FROM users WHERE email LIKE 'spam%'").fetchone()[0]
+check(codes == [200] * 10 + [429] and n == 10 and
+      'Too many sign-ups' in res.body and res.header('retry-after'),
+      'the 11th sign-up of the hour from one address is refused', codes)
+_, res = signup(Client(PORT, '127.0.0.31'), 'ok@spam.example', 'Fine')
+check(res.status == 200, 'another address signs up', res.status)
+
 # -- back-off (last: it locks addresses) -----------------------------------
 
 d, delta = developer('dev@delta.example', 'Delta', source='127.0.0.5')

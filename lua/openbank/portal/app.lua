@@ -130,6 +130,13 @@ local function signup(conn)
                            .. "in instead.", values)
     end
 
+    local allowed, why = auth.signup_allowed(conn)
+    if not allowed then
+        ngx.status = 429
+        return web.page({ status = 429, title = t("Sign up"),
+                          body = html.notice("error", why) })
+    end
+
     local hash, err = crypto.hash_password(password)
     if not hash then
         ngx.log(ngx.ERR, "openbank portal: ", err)

@@ -158,6 +158,37 @@ local function fail(conn, key, now)
 end
 
 
+-- At most MAX_SIGNUPS sign-ups an hour from one address: each costs a
+-- scrypt hash and makes an organisation for the operators to review.  A
+-- row "signup:<ip>" counts them until its locked_until, the window's end.
+_M.MAX_SIGNUPS = 10
+_M.SIGNUP_WINDOW = 3600
+
+function _M.signup_allowed(conn)
+    local now = ngx_time()
+    local key = "signup:" .. (ngx_var.remote_addr or "")
+    local row = conn:first("SELECT count, locked_until FROM login_failures "
+                           .. "WHERE key = ?", key)
+    if row and row.locked_until > now then
+        if row.count >= _M.MAX_SIGNUPS then
+            ngx.header["Retry-After"] = row.locked_until - now
+            return nil, t("Too many sign-ups from your address: try again "
+                          .. "in %s minutes.",
+                          math.ceil((row.locked_until - now) / 60))
+        end
+        conn:run("UPDATE login_failures SET count = count + 1, updated_at "
+                 .. "= ? WHERE key = ?", now, key)
+        return true
+    end
+
+    conn:run("INSERT INTO login_failures (key, count, locked_until, "
+        .. "updated_at) VALUES (?, 1, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+        .. "count = 1, locked_until = excluded.locked_until, updated_at = "
+        .. "excluded.updated_at", key, now + _M.SIGNUP_WINDOW, now)
+    return true
+end
+
+
 local function operator_hash(name)
     local path = ngx_var.openbank_portal_operators
     if not path or path == "" then

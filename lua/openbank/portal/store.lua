@@ -16,7 +16,8 @@
 --                   CSRF token, expires_at; one row for an anonymous
 --                   visitor too, whose forms need a CSRF token
 --   login_failures  "account:<email>" or "address:<ip>": failures and
---                   the end of the back-off they earned
+--                   the end of the back-off they earned; "signup:<ip>":
+--                   sign-ups of the hour that ends at locked_until
 --   audit           every change made through the portal: time, actor,
 --                   action, target
 
