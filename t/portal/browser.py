@@ -22,6 +22,7 @@ from portal_client import check  # noqa
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -154,7 +155,14 @@ try:
     field = wait.until(EC.presence_of_element_located(
         (By.CSS_SELECTOR, '.auth-container input[type=text], '
                           '.auth-container input[type=password]')))
-    field.send_keys(key)
+    # pasted from the clipboard the copy button filled
+    field.send_keys(Keys.CONTROL, 'v')
+    check(field.get_attribute('value') == key, 'the copy button put the key '
+          'in the clipboard: pasted into Authorize',
+          field.get_attribute('value')[:8])
+    if field.get_attribute('value') != key:
+        field.clear()
+        field.send_keys(key)
     driver.find_element(By.CSS_SELECTOR, '.auth-btn-wrapper '
                         'button.authorize').click()
     driver.find_element(By.CSS_SELECTOR, '.auth-btn-wrapper '
