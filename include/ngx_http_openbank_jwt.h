@@ -91,6 +91,7 @@ typedef struct {
 /* ngx_http_openbank_jwks.c */
 ngx_http_openbank_jwks_t *ngx_http_openbank_jwks_load(ngx_conf_t *cf,
     ngx_str_t *file);
+void ngx_http_openbank_jwks_free(void *data);
 ngx_int_t ngx_http_openbank_jwks_parse(ngx_pool_t *pool, ngx_str_t *text,
     ngx_http_openbank_jwks_t *jwks, u_char *err, size_t err_len);
 ngx_http_openbank_jwk_t *ngx_http_openbank_jwks_find(

@@ -65,7 +65,6 @@ static EVP_PKEY *ngx_http_openbank_jwk_fromdata(const char *type,
     OSSL_PARAM_BLD *bld);
 static ngx_int_t ngx_http_openbank_jwk_fail(ngx_http_openbank_jwk_parse_t *jp,
     const char *fmt, ...);
-static void ngx_http_openbank_jwks_cleanup(void *data);
 
 
 /* members that only a private key has (RFC 7518 6.2.2, 6.3.2, 6.4.1) */
@@ -146,7 +145,7 @@ ngx_http_openbank_jwks_parse(ngx_pool_t *pool, ngx_str_t *text,
         return ngx_http_openbank_jwk_fail(&jp, "out of memory");
     }
 
-    cln->handler = ngx_http_openbank_jwks_cleanup;
+    cln->handler = ngx_http_openbank_jwks_free;
     cln->data = jwks;
 
     if (text->len == 0 || ngx_strlen(text->data) != text->len) {
@@ -773,8 +772,10 @@ ngx_http_openbank_jwk_fail(ngx_http_openbank_jwk_parse_t *jp,
 }
 
 
-static void
-ngx_http_openbank_jwks_cleanup(void *data)
+/* a pool cleanup: the OpenSSL objects of a JWKS's keys */
+
+void
+ngx_http_openbank_jwks_free(void *data)
 {
     ngx_http_openbank_jwks_t  *jwks = data;
 

@@ -176,13 +176,16 @@ static ngx_int_t ngx_http_openbank_reg_build_cred(
     ngx_http_openbank_reg_view_t *v, ngx_http_openbank_reg_rec_t *rec,
     time_t now, ngx_log_t *log);
 static void ngx_http_openbank_reg_release(void *data);
-static void ngx_http_openbank_reg_jwks_free(void *data);
 static void ngx_http_openbank_reg_touch(ngx_http_request_t *r,
     ngx_http_openbank_reg_cred_t *c);
 static ngx_int_t ngx_http_openbank_reg_touched(
     ngx_http_openbank_store_value_t *sv, void *data);
 static ngx_http_openbank_reg_partner_t *ngx_http_openbank_reg_find(
     ngx_http_openbank_reg_view_t *v, ngx_str_t *client_id);
+static int ngx_libc_cdecl ngx_http_openbank_reg_cmp_name(const void *a,
+    const void *b);
+static int ngx_libc_cdecl ngx_http_openbank_reg_cmp_named(const void *name,
+    const void *b);
 static int ngx_libc_cdecl ngx_http_openbank_reg_cmp_client(const void *a,
     const void *b);
 static int ngx_libc_cdecl ngx_http_openbank_reg_cmp_hash(const void *a,
@@ -1589,27 +1592,6 @@ ngx_http_openbank_reg_release(void *data)
 }
 
 
-/* the keys a partner's JWKS took over from its credentials' */
-
-static void
-ngx_http_openbank_reg_jwks_free(void *data)
-{
-    ngx_http_openbank_jwks_t  *jwks = data;
-
-    ngx_uint_t                i;
-    ngx_http_openbank_jwk_t  *jwk;
-
-    jwk = jwks->keys.elts;
-
-    for (i = 0; i < jwks->keys.nelts; i++) {
-        EVP_MD_CTX_free(jwk[i].verifier);
-        EVP_PKEY_free(jwk[i].pkey);
-        jwk[i].verifier = NULL;
-        jwk[i].pkey = NULL;
-    }
-}
-
-
 static ngx_http_openbank_reg_view_t *
 ngx_http_openbank_reg_build(ngx_http_openbank_main_conf_t *obmcf,
     uint64_t generation, ngx_log_t *log)
@@ -1663,8 +1645,10 @@ ngx_http_openbank_reg_build(ngx_http_openbank_main_conf_t *obmcf,
         }
     }
 
+    /* by name while the credentials find their partners, then by client */
+
     ngx_qsort(v->partners.elts, v->partners.nelts, sizeof(void *),
-              ngx_http_openbank_reg_cmp_client);
+              ngx_http_openbank_reg_cmp_name);
 
     now = ngx_time();
 
@@ -1676,6 +1660,9 @@ ngx_http_openbank_reg_build(ngx_http_openbank_main_conf_t *obmcf,
             goto failed;
         }
     }
+
+    ngx_qsort(v->partners.elts, v->partners.nelts, sizeof(void *),
+              ngx_http_openbank_reg_cmp_client);
 
     ngx_qsort(v->keys.elts, v->keys.nelts, sizeof(void *),
               ngx_http_openbank_reg_cmp_hash);
@@ -1774,7 +1761,9 @@ ngx_http_openbank_reg_build_partner(ngx_http_openbank_main_conf_t *obmcf,
         return NGX_ERROR;
     }
 
-    cln->handler = ngx_http_openbank_reg_jwks_free;
+    /* the keys a partner's JWKS took over from its credentials' */
+
+    cln->handler = ngx_http_openbank_jwks_free;
     cln->data = &rp->jwks;
 
     if (ngx_array_init(&rp->partner.scopes, v->pool, 4, sizeof(ngx_str_t))
@@ -1852,18 +1841,9 @@ ngx_http_openbank_reg_build_cred(ngx_http_openbank_reg_view_t *v,
     pname.data = rec->value.data + sizeof(cv);
     pname.len = cv.partner_len;
 
-    rp = NULL;
-    pp = v->partners.elts;
-
-    for (i = 0; i < v->partners.nelts; i++) {
-        if (pp[i]->partner.name.len == pname.len
-            && ngx_strncmp(pp[i]->partner.name.data, pname.data, pname.len)
-               == 0)
-        {
-            rp = pp[i];
-            break;
-        }
-    }
+    pp = bsearch(&pname, v->partners.elts, v->partners.nelts,
+                 sizeof(void *), ngx_http_openbank_reg_cmp_named);
+    rp = pp ? *pp : NULL;
 
     if (rp == NULL) {
         return NGX_OK;
@@ -2268,6 +2248,33 @@ ngx_http_openbank_reg_find(ngx_http_openbank_reg_view_t *v,
     }
 
     return NULL;
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_openbank_reg_cmp_name(const void *a, const void *b)
+{
+    ngx_http_openbank_reg_partner_t  *x;
+
+    x = *(ngx_http_openbank_reg_partner_t **) a;
+
+    return ngx_http_openbank_reg_cmp_named(&x->partner.name, b);
+}
+
+
+/* a name against a partner of the view, for bsearch() */
+
+static int ngx_libc_cdecl
+ngx_http_openbank_reg_cmp_named(const void *name, const void *b)
+{
+    ngx_str_t                        *n;
+    ngx_http_openbank_reg_partner_t  *y;
+
+    n = (ngx_str_t *) name;
+    y = *(ngx_http_openbank_reg_partner_t **) b;
+
+    return ngx_memn2cmp(n->data, y->partner.name.data, n->len,
+                        y->partner.name.len);
 }
 
 
