@@ -253,6 +253,14 @@ fuzz-xml: objs/lua-host
 	LUA_CPATH="/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;;" \
 	    objs/lua-host fuzz/fuzz_xml.lua fuzz/corpus/xml $(FUZZ_SECONDS)
 
+# The developer portal's PEM public keys into JWKs
+# (lua/openbank/portal/pem.lua, OpenSSL by FFI): fuzz/fuzz_pem.lua on the
+# same interpreter.
+.PHONY: fuzz-pem
+fuzz-pem: objs/lua-host
+	LUA_CPATH="/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;;" \
+	    objs/lua-host fuzz/fuzz_pem.lua fuzz/corpus/pem $(FUZZ_SECONDS)
+
 .PHONY: fuzz-signature
 fuzz-signature: objs/fuzz-signature
 	@mkdir -p $(BUILD)/fuzz-signature-corpus
