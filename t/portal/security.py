@@ -491,6 +491,20 @@ check(res.status == 303 and res2.status == 303 and
       res2.header('location') == '/portal/login', 'signing out ends the '
       'session: its cookie opens nothing', (res.status, res2.status))
 
+# -- rejection ----------------------------------------------------------------
+
+r, rho = developer('dev@rho.example', 'Rho Capital', source='127.0.0.40')
+tok = op.get('/portal/ops/').csrf()
+res = op.post('/portal/ops/orgs/%s/reject' % rho, {'csrf': tok})
+check(res.status == 200 and 'Rho Capital is rejected' in res.body,
+      'the operator rejects an organisation', res.status)
+for sub in ('', 'credentials', 'usage', 'try'):
+    res = r.get('/portal/o/%s/%s' % (rho, sub))
+    check(res.status == 200 and 'did not approve Rho Capital' in res.body,
+          'its developer sees the refusal on %r' % sub, res.status)
+st, _ = admin(PORT, ADMIN_KEY, 'GET', '/admin/partners/rho-capital')
+check(st == 404, 'and no registry partner was made', st)
+
 # -- sign-ups: 10 an hour from one address ----------------------------------
 
 sp = Client(PORT, '127.0.0.30')

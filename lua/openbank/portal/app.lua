@@ -302,6 +302,7 @@ local function waiting(org, current)
                       nav = org_nav(org, current),
                       body = html.notice("info", text) })
 end
+_M.waiting = waiting
 
 
 local function overview(conn, org)

@@ -61,9 +61,7 @@ end
 
 function _M.page(conn, org, message)
     if org.status ~= "approved" then
-        return web.page({ title = t("Credentials"), nav = nav(org),
-            body = html.notice("info", org.name .. " is waiting for the "
-                               .. "bank's approval.") })
+        return require("openbank.portal.app").waiting(org, "credentials")
     end
 
     local res, err = admin.call("GET", "/admin/partners/" .. org.partner

@@ -199,9 +199,7 @@ _M.hbars = hbars
 function _M.page(conn, org)
     local nav = require("openbank.portal.app").org_nav(org, "usage")
     if org.status ~= "approved" then
-        return web.page({ title = t("Usage"), nav = nav,
-            body = html.notice("info", org.name .. " is waiting for the "
-                               .. "bank's approval.") })
+        return require("openbank.portal.app").waiting(org, "usage")
     end
 
     local days = _M.days()
