@@ -14,7 +14,6 @@ import json
 import os
 import re
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from portal_client import check  # noqa
@@ -94,6 +93,16 @@ def sign_in(name, password):
 
 def sign_out():
     submit_by('form[action="/portal/logout"] button')
+    wait.until(EC.presence_of_element_located(
+        (By.CSS_SELECTOR, 'main.landing')))
+
+
+def page_has(text):
+    try:
+        wait.until(lambda d: text in d.page_source)
+        return True
+    except Exception:       # noqa: the check says what is missing
+        return False
 
 
 try:
@@ -111,7 +120,7 @@ try:
           'sign-up shows the verification link')
     shot('check-your-email')
     link.click()
-    check('is confirmed' in driver.page_source, 'the link confirms the email')
+    check(page_has('is confirmed'), 'the link confirms the email')
 
     # the operator approves
     sign_in(OPERATOR['name'], OPERATOR['password'])
@@ -121,8 +130,8 @@ try:
     shot('operator-pending')
     card.find_element(By.CSS_SELECTOR, 'button.primary').click()
     console()
-    check('Lovelace Pay is approved: partner lovelace-pay' in
-          driver.page_source, 'the operator approves the organisation')
+    check(page_has('Lovelace Pay is approved: partner lovelace-pay'),
+          'the operator approves the organisation')
     shot('operator-approved')
     sign_out()
 
@@ -140,8 +149,12 @@ try:
     check(re.match(r'^obk_[\w-]{43}$', key), 'a new API key is shown')
     copy = driver.find_element(By.CSS_SELECTOR, 'button[data-copy=secret]')
     copy.click()
-    time.sleep(0.3)
-    check(copy.text == 'Copied', 'its copy button copies it', copy.text)
+    try:
+        wait.until(lambda d: copy.text == 'Copied')
+    except Exception:       # noqa: the check says what it saw
+        pass
+    check(copy.text == 'Copied', 'its copy button says it copied it',
+          copy.text)
     shot('api-key-shown-once')
     go('/portal/o/%s/credentials' % org)
     check(key not in driver.page_source and key[:8] in driver.page_source,

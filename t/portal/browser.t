@@ -18,9 +18,6 @@ run_python($demo, 't/portal/browser.py', $shots);
 my @png = glob("$shots/*.png");
 ok(@png >= 8, scalar(@png) . " screenshots in $shots");
 
-my $log = $demo->file('run/error.log');
-unlike($log, qr/\[(alert|crit|emerg)\]/, 'no alert in the error log');
-unlike($log, qr/lua entry thread aborted|runtime error/,
-       'no Lua error in the error log');
 $demo->stop;
+$demo->check_log;
 done_testing();

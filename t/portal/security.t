@@ -22,9 +22,6 @@ $demo->stop;
 ok(eval { $demo->start }, 'the gateway starts again') or diag($@);
 run_python($demo, 't/portal/restart.py', @args);
 
-my $log = $demo->file('run/error.log');
-unlike($log, qr/\[(alert|crit|emerg)\]/, 'no alert in the error log');
-unlike($log, qr/lua entry thread aborted|runtime error/,
-       'no Lua error in the error log');
 $demo->stop;
+$demo->check_log;
 done_testing();
