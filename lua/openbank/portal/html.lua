@@ -123,6 +123,8 @@ local ZH = {
     ["This form has expired or did not come from this site: reload the "
      .. "page and try again."] = "表单已过期或并非来自本站：请刷新页面后重试。",
     ["No organisation is waiting."] = "没有等待审批的机构。",
+    ["%s organisations are waiting; the %s oldest are here."] =
+        "共有 %s 家机构等待审批；这里列出最早的 %s 家。",
     ["Too many sign-ups from your address: try again in %s minutes."] =
         "来自您的地址的注册过多：请在 %s 分钟后再试。",
     ["The gateway keeps no usage history yet: the charts fill in once it "

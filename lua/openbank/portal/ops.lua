@@ -77,7 +77,14 @@ local function pending(conn, message)
         .. "FROM orgs o JOIN users u ON u.org_id = o.id WHERE o.status = "
         .. "'pending' ORDER BY o.created_at, o.id LIMIT ?", PAGE) or {}
 
+    local count = conn:first("SELECT COUNT(*) AS n FROM orgs WHERE status "
+                             .. "= 'pending'")
     local out = { message or "" }
+    if count and count.n > #rows then
+        out[#out + 1] = '<p class="meta" id="pending-count">'
+            .. h(t("%s organisations are waiting; the %s oldest are here.",
+                   count.n, #rows)) .. '</p>'
+    end
     if #rows == 0 then
         out[#out + 1] = '<p class="empty card">'
                         .. h(t("No organisation is waiting.")) .. '</p>'
