@@ -7,7 +7,8 @@
 #   make bench      the benchmark, ratios against plain nginx
 #   make lint       nginx's C style: 80 columns, no tabs, no // comments
 #   make deps       the Debian packages all of the above need, and the npm
-#                   packages of the interop test (t/interop)
+#                   packages of the interop test (t/interop) and of the
+#                   developer portal (portal/)
 
 SHELL       := /bin/bash
 NGINX_SRC   := /usr/share/nginx/src
@@ -38,14 +39,17 @@ DEPS_TEST  := libtest-base-perl libipc-run-perl libwww-perl \
 # OpenAPI test (YAML) and the integrator guide's Python example.
 DEPS_TEST  += libyaml-libyaml-perl python3-requests
 DEPS_TEST  += python3-authlib python3-jwt
+# The developer portal's browser test (t/portal/browser.t).
+DEPS_TEST  += chromium chromium-driver python3-selenium
 
 .PHONY: all deps run test test-asan bench lint include-graph clean fuzz FORCE
 
 all: $(MODULE)
 
 INTEROP     := t/interop/node_modules/.package-lock.json
+PORTAL_NPM  := portal/node_modules/.package-lock.json
 
-deps: $(BUILD)/.deps $(INTEROP)
+deps: $(BUILD)/.deps $(INTEROP) $(PORTAL_NPM)
 
 # apt-get only for what is missing; once installed, a stamp file, made
 # again when the list of packages changes (not at every edit of this file).
@@ -81,6 +85,12 @@ $(INTEROP): t/interop/package.json t/interop/package-lock.json | $(BUILD)/.deps
 	fi
 	cd t/interop && npm ci --no-audit --no-fund --ignore-scripts
 
+# The developer portal's Swagger UI (swagger-ui-dist), served as static
+# files from portal/node_modules (conf/nginx.conf): as locked in
+# portal/package-lock.json, no install scripts.
+$(PORTAL_NPM): portal/package.json portal/package-lock.json | $(INTEROP)
+	cd portal && npm ci --no-audit --no-fund --ignore-scripts
+
 # nginx's configure writes into its source tree: build in a copy of it,
 # configured again only when the module's config changes.
 define configure_nginx
@@ -112,7 +122,7 @@ $(ASAN_MODULE): $(BUILD)/nginx-asan/objs/Makefile $(SOURCES)
 	$(MAKE) -s -C $(BUILD)/nginx-asan -f objs/Makefile modules
 	$(call install_module,$(BUILD)/nginx-asan/objs/ngx_http_openbank_module.so,$@)
 
-run: $(MODULE) run/pki/mtls.conf
+run: $(MODULE) run/pki/mtls.conf $(PORTAL_NPM)
 	@mkdir -p run/tmp run/bank
 	@# workers of a root master run as nobody: the bank writes its database
 	@if [ $$(id -u) = 0 ]; then chown nobody run/bank; fi
@@ -146,10 +156,10 @@ run/pki/mtls.conf:
 # Everything the tests run is built before the first of them starts: no
 # test calls make, so prove -j never rebuilds the module under running
 # tests.
-test: $(MODULE) objs/sigtool $(INTEROP)
+test: $(MODULE) objs/sigtool $(INTEROP) $(PORTAL_NPM)
 	prove -r t/
 
-test-asan: $(ASAN_MODULE) objs/sigtool $(INTEROP)
+test-asan: $(ASAN_MODULE) objs/sigtool $(INTEROP) $(PORTAL_NPM)
 	TEST_NGINX_ASAN=1 TEST_NGINX_MODULE=$(CURDIR)/$(ASAN_MODULE) prove -r t/
 
 bench: $(MODULE)
@@ -242,6 +252,14 @@ objs/lua-host: fuzz/lua_host.c
 fuzz-xml: objs/lua-host
 	LUA_CPATH="/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;;" \
 	    objs/lua-host fuzz/fuzz_xml.lua fuzz/corpus/xml $(FUZZ_SECONDS)
+
+# The developer portal's PEM public keys into JWKs
+# (lua/openbank/portal/pem.lua, OpenSSL by FFI): fuzz/fuzz_pem.lua on the
+# same interpreter.
+.PHONY: fuzz-pem
+fuzz-pem: objs/lua-host
+	LUA_CPATH="/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;;" \
+	    objs/lua-host fuzz/fuzz_pem.lua fuzz/corpus/pem $(FUZZ_SECONDS)
 
 .PHONY: fuzz-signature
 fuzz-signature: objs/fuzz-signature

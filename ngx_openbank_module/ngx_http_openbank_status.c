@@ -59,7 +59,8 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
     size_t                          len;
     ngx_int_t                       rc;
     ngx_buf_t                      *b;
-    ngx_uint_t                      i;
+    ngx_str_t                       name;
+    ngx_uint_t                      i, n;
     ngx_array_t                     all;
     ngx_http_openbank_partner_t    *partner, **pp;
     ngx_http_openbank_status_t      st;
@@ -99,6 +100,21 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
     }
 
     pp = all.elts;
+
+    /* ?partner=NAME: that partner alone (the developer portal's usage page) */
+
+    if (ngx_http_arg(r, (u_char *) "partner", 7, &name) == NGX_OK) {
+
+        for (i = 0, n = 0; i < all.nelts; i++) {
+            if (pp[i]->name.len == name.len
+                && ngx_strncmp(pp[i]->name.data, name.data, name.len) == 0)
+            {
+                pp[n++] = pp[i];
+            }
+        }
+
+        all.nelts = n;
+    }
 
     for (i = 0; i < all.nelts; i++) {
         len += NGX_HTTP_OPENBANK_PARTNER_JSON_LEN

@@ -312,6 +312,22 @@ local function handle()
         return unavailable(request_id, err)
     end
 
+    if not row and ngx_var.openbank_bank_open_accounts == "on" then
+        ngx.update_time()
+        row, err = conn:transaction(function(c)
+            if c:first(SQL_PARTNER, partner) then
+                return true
+            end
+            return schema.open_partner(c, partner,
+                                       math.floor(ngx.now() * 1000))
+        end)
+        if not row then
+            return unavailable(request_id, err)
+        end
+        ngx.log(ngx.NOTICE, "openbank bank: opened a sandbox account for ",
+                "partner \"", partner, "\"")
+    end
+
     if not row then
         return problem.send("invalid_token", "Partner \"" .. partner
                             .. "\" is not known to the bank.", request_id)

@@ -242,6 +242,48 @@ local function seed(conn, now)
 end
 
 
+-- A partner the gateway vouches for and the bank does not know yet (a
+-- registry partner, made through the Admin API or the developer portal):
+-- the sandbox opens it one CNY account of OPEN_BALANCE, numbered
+-- 62220210 and 8 digits.  Runs inside the caller's transaction.
+local OPEN_BALANCE = "100000.00"
+
+function _M.open_partner(conn, partner, now)
+    local ok, err = conn:run(SQL_PARTNER, partner, partner, now)
+    if not ok then
+        return nil, err
+    end
+
+    local row
+    row, err = conn:first("SELECT COUNT(*) AS n FROM accounts WHERE "
+                          .. "number LIKE '62220210%'")
+    if not row then
+        return nil, err
+    end
+
+    local number = str_format("62220210%08d", row.n + 1)
+    ok, err = conn:run(SQL_ACCOUNT, number, partner, "customer", partner,
+                       BANK_CODE, "CNY", "active", now)
+    if not ok then
+        return nil, err
+    end
+
+    return ledger.post(conn, {
+        id = "txn_opening_" .. number,
+        kind = "opening",
+        reference = number,
+        description = "Opening balance",
+        booked_at = now,
+        legs = {
+            { account = _M.EQUITY.CNY, amount = -money.parse_value(
+                  OPEN_BALANCE), currency = "CNY" },
+            { account = number, amount = money.parse_value(OPEN_BALANCE),
+              currency = "CNY" },
+        },
+    })
+end
+
+
 -- Version 2: payments, the bank's own idempotency keys,
 -- escrows and their history, verification attempts, and the escrow
 -- holding account of each currency.

@@ -74,6 +74,16 @@ is($globex->{rate}{remaining}, 2, 'globex: its 403 took a rate unit');
 is((grep { $_->{product} eq 'payments' } @{ $globex->{quotas} })[0]{used}, 0,
    'but no quota');
 
+# ?partner=NAME: that partner alone, the same figures
+my $one = decode_json(http_request('GET', '/openbank/status?partner=acme')
+                      ->body);
+is_deeply([ map { $_->{name} } @{ $one->{partners} } ], ['acme'],
+          '?partner=acme: acme alone');
+is_deeply($one->{partners}[0]{quotas}, $acme->{quotas}, 'with its quotas');
+$one = decode_json(http_request('GET', '/openbank/status?partner=acm')->body);
+is_deeply($one->{partners}, [], '?partner=acm: no partner (no prefix match)');
+is($one->{zone}{name}, 'openbank', 'and the zone all the same');
+
 is($s->{zone}{name}, 'openbank', 'zone name');
 is($s->{zone}{size}, 1048576, 'zone size');
 ok($s->{zone}{used} > 0 && $s->{zone}{used} <= $s->{zone}{size}, 'zone used');
