@@ -8,6 +8,7 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_breaker.h>
 #include <ngx_http_openbank_limit.h>
 #include <ngx_http_openbank_registry.h>
 #include <ngx_http_openbank_status.h>
@@ -105,6 +106,8 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
                + ngx_http_openbank_limit_status_len(pp[i]);
     }
 
+    len += ngx_http_openbank_breaker_status_len(obmcf);
+
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -125,7 +128,7 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
                                           &st);
 
     b->last = ngx_sprintf(b->last,
-                          "],\"zone\":{\"name\":\"%V\",\"size\":%uz,"
+                          ",\"zone\":{\"name\":\"%V\",\"size\":%uz,"
                           "\"used\":%uz,\"records\":%ui}}\n",
                           &obmcf->shm_zone->shm.name, st.size, st.used,
                           st.records);
@@ -161,6 +164,11 @@ ngx_http_openbank_status_atomic(ngx_http_openbank_zone_t *zone, void *data)
 
         *b->last++ = '}';
     }
+
+    *b->last++ = ']';
+
+    b->last = ngx_http_openbank_breaker_status(b->last, zone, st->obmcf,
+                                               st->now);
 
     ngx_http_openbank_zone_usage(st->obmcf->shm_zone, &st->size, &st->used);
     st->records = ngx_http_openbank_store_records(zone);
