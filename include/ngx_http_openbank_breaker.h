@@ -12,6 +12,7 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_util.h>
 
 
 /* a breaker's window is this many buckets */
@@ -19,7 +20,7 @@
 
 
 typedef struct ngx_http_openbank_breaker_s {
-    ngx_str_t                     name;
+    ngx_http_openbank_named_t     named;       /* first */
     ngx_uint_t                    failures;    /* percent, 1 to 100 */
     ngx_msec_t                    slow;        /* 0: no call is slow */
     ngx_uint_t                    slow_share;  /* percent, 1 to 100 */
@@ -27,11 +28,6 @@ typedef struct ngx_http_openbank_breaker_s {
     ngx_uint_t                    minimum;
     ngx_msec_t                    open;
     ngx_uint_t                    probes;
-
-    ngx_str_t                     conf_file;   /* defined, or first used */
-    ngx_uint_t                    conf_line;
-    unsigned                      defined:1;
-    unsigned                      used:1;
 } ngx_http_openbank_breaker_t;
 
 

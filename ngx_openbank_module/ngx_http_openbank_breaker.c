@@ -87,8 +87,6 @@ static ngx_int_t ngx_http_openbank_breaker_param(ngx_conf_t *cf,
     ngx_http_openbank_breaker_t *b, ngx_str_t *param);
 static ngx_int_t ngx_http_openbank_breaker_share(ngx_str_t *value,
     ngx_uint_t *share);
-static ngx_http_openbank_breaker_t *ngx_http_openbank_breaker_get(
-    ngx_conf_t *cf, ngx_http_openbank_main_conf_t *obmcf, ngx_str_t *name);
 static ngx_int_t ngx_http_openbank_breaker_admit(
     ngx_http_openbank_store_value_t *sv, void *data);
 static ngx_int_t ngx_http_openbank_breaker_count(
@@ -122,58 +120,33 @@ ngx_http_openbank_breaker_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_openbank_loc_conf_t *oblcf = conf;
 
+    ngx_int_t                       rc;
     ngx_str_t                      *value;
     ngx_uint_t                      i;
+    ngx_http_openbank_named_t      *named;
     ngx_http_openbank_breaker_t    *b;
     ngx_http_openbank_main_conf_t  *obmcf;
 
-    value = cf->args->elts;
     obmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_openbank_module);
 
-    if (ngx_http_openbank_valid_name(&value[1]) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid breaker name \"%V\": letters, digits, "
-                           "\"-\" and \"_\" only", &value[1]);
-        return NGX_CONF_ERROR;
+    rc = ngx_http_openbank_named(cf, &obmcf->breakers,
+                                 sizeof(ngx_http_openbank_breaker_t),
+                                 "breaker", (void **) &oblcf->breaker,
+                                 &named);
+    if (rc != NGX_OK) {
+        return rc == NGX_DONE ? NGX_CONF_OK : NGX_CONF_ERROR;
     }
 
-    b = ngx_http_openbank_breaker_get(cf, obmcf, &value[1]);
-    if (b == NULL) {
-        return NGX_CONF_ERROR;
-    }
+    b = (ngx_http_openbank_breaker_t *) named;
 
-    if (cf->cmd_type != NGX_HTTP_MAIN_CONF) {
+    b->failures = NGX_CONF_UNSET_UINT;
+    b->slow = NGX_CONF_UNSET_MSEC;
+    b->window = NGX_CONF_UNSET_MSEC;
+    b->minimum = NGX_CONF_UNSET_UINT;
+    b->open = NGX_CONF_UNSET_MSEC;
+    b->probes = NGX_CONF_UNSET_UINT;
 
-        /* a location (or a server) sends its calls through it */
-
-        if (cf->args->nelts != 2) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\": a breaker is "
-                               "defined at the http level and named "
-                               "alone here", &value[2]);
-            return NGX_CONF_ERROR;
-        }
-
-        if (oblcf->breaker != NGX_CONF_UNSET_PTR) {
-            return "is duplicate";
-        }
-
-        oblcf->breaker = b;
-        b->used = 1;
-
-        return NGX_CONF_OK;
-    }
-
-    if (b->defined) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "duplicate breaker \"%V\", first defined in "
-                           "%V:%ui", &value[1], &b->conf_file, b->conf_line);
-        return NGX_CONF_ERROR;
-    }
-
-    b->defined = 1;
-    b->conf_file = cf->conf_file->file.name;
-    b->conf_line = cf->conf_file->line;
+    value = cf->args->elts;
 
     for (i = 2; i < cf->args->nelts; i++) {
         if (ngx_http_openbank_breaker_param(cf, b, &value[i]) != NGX_OK) {
@@ -181,10 +154,7 @@ ngx_http_openbank_breaker_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         }
     }
 
-    if (b->failures == NGX_CONF_UNSET_UINT) {
-        b->failures = 50;
-    }
-
+    ngx_conf_init_uint_value(b->failures, 50);
     ngx_conf_init_msec_value(b->window, 10000);
     ngx_conf_init_uint_value(b->minimum, 20);
     ngx_conf_init_msec_value(b->open, 30000);
@@ -360,51 +330,6 @@ ngx_http_openbank_breaker_share(ngx_str_t *value, ngx_uint_t *share)
 }
 
 
-/* the breaker of that name, made (undefined) the first time it is named */
-
-static ngx_http_openbank_breaker_t *
-ngx_http_openbank_breaker_get(ngx_conf_t *cf,
-    ngx_http_openbank_main_conf_t *obmcf, ngx_str_t *name)
-{
-    ngx_uint_t                     i;
-    ngx_http_openbank_breaker_t  **bp, *b;
-
-    bp = obmcf->breakers.elts;
-
-    for (i = 0; i < obmcf->breakers.nelts; i++) {
-        if (bp[i]->name.len == name->len
-            && ngx_strncmp(bp[i]->name.data, name->data, name->len) == 0)
-        {
-            return bp[i];
-        }
-    }
-
-    b = ngx_pcalloc(cf->pool, sizeof(ngx_http_openbank_breaker_t));
-    if (b == NULL) {
-        return NULL;
-    }
-
-    bp = ngx_array_push(&obmcf->breakers);
-    if (bp == NULL) {
-        return NULL;
-    }
-
-    *bp = b;
-
-    b->name = *name;
-    b->failures = NGX_CONF_UNSET_UINT;
-    b->slow = NGX_CONF_UNSET_MSEC;
-    b->window = NGX_CONF_UNSET_MSEC;
-    b->minimum = NGX_CONF_UNSET_UINT;
-    b->open = NGX_CONF_UNSET_MSEC;
-    b->probes = NGX_CONF_UNSET_UINT;
-    b->conf_file = cf->conf_file->file.name;
-    b->conf_line = cf->conf_file->line;
-
-    return b;
-}
-
-
 /*
  * Once the http block is read: a breaker a location names must be
  * defined; one no location names is a warning (its calls would never be
@@ -415,38 +340,14 @@ ngx_int_t
 ngx_http_openbank_breaker_init(ngx_conf_t *cf,
     ngx_http_openbank_main_conf_t *obmcf)
 {
-    ngx_uint_t                     i;
-    ngx_http_handler_pt           *h;
-    ngx_http_core_main_conf_t     *cmcf;
-    ngx_http_openbank_breaker_t  **bp;
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
 
-    bp = obmcf->breakers.elts;
-
-    for (i = 0; i < obmcf->breakers.nelts; i++) {
-
-        if (!bp[i]->defined) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "unknown breaker \"%V\" in %V:%ui: no "
-                          "\"openbank_breaker %V ...;\" at the http level",
-                          &bp[i]->name, &bp[i]->conf_file, bp[i]->conf_line,
-                          &bp[i]->name);
-            return NGX_ERROR;
-        }
-
-        if (obmcf->shm_zone == NULL) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "breaker \"%V\" in %V:%ui needs an "
-                          "\"openbank_zone\"", &bp[i]->name,
-                          &bp[i]->conf_file, bp[i]->conf_line);
-            return NGX_ERROR;
-        }
-
-        if (!bp[i]->used) {
-            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
-                          "breaker \"%V\" in %V:%ui is used by no "
-                          "location", &bp[i]->name, &bp[i]->conf_file,
-                          bp[i]->conf_line);
-        }
+    if (ngx_http_openbank_named_check(cf, &obmcf->breakers, "breaker",
+                                      obmcf->shm_zone)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     if (obmcf->breakers.nelts == 0) {
@@ -505,7 +406,7 @@ ngx_http_openbank_breaker_check(ngx_http_request_t *r,
 
     rc = ngx_http_openbank_store_update(obmcf->shm_zone->data,
                                         NGX_HTTP_OPENBANK_TABLE_BREAKER,
-                                        &b->name,
+                                        &b->named.name,
                                         sizeof(ngx_http_openbank_breaker_rec_t),
                                         0, ngx_http_openbank_breaker_admit,
                                         &op);
@@ -514,7 +415,7 @@ ngx_http_openbank_breaker_check(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "openbank zone \"%V\" is full: no room for breaker "
                       "\"%V\", request refused",
-                      &obmcf->shm_zone->shm.name, &b->name);
+                      &obmcf->shm_zone->shm.name, &b->named.name);
 
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
                                    NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
@@ -535,7 +436,7 @@ ngx_http_openbank_breaker_check(ngx_http_request_t *r,
                                         NGX_HTTP_OPENBANK_PROBLEM_CIRCUIT_OPEN,
                                         "the bank core is failing: calls "
                                         "through \"%V\" are stopped; retry "
-                                        "in %T s", &b->name,
+                                        "in %T s", &b->named.name,
                                         ctx->retry_after);
     }
 
@@ -781,14 +682,14 @@ ngx_http_openbank_breaker_transition(ngx_log_t *log,
             ngx_log_error(NGX_LOG_WARN, log, 0,
                           "openbank breaker \"%V\" opened: %uD of the "
                           "last %uD calls failed and %uD were slow; calls "
-                          "are refused for %M ms", &b->name, op->failures,
+                          "are refused for %M ms", &b->named.name, op->failures,
                           op->calls, op->slow_calls, b->open);
 
         } else {
             ngx_log_error(NGX_LOG_WARN, log, 0,
                           "openbank breaker \"%V\" opened again: a probe "
                           "%s (status %ui); calls are refused for %M ms",
-                          &b->name, op->failed ? "failed" : "was slow",
+                          &b->named.name, op->failed ? "failed" : "was slow",
                           op->status, b->open);
         }
 
@@ -797,13 +698,13 @@ ngx_http_openbank_breaker_transition(ngx_log_t *log,
     case NGX_HTTP_OPENBANK_BREAKER_HALF_OPEN:
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "openbank breaker \"%V\" half-open: %ui probe "
-                      "calls may go to the bank", &b->name, b->probes);
+                      "calls may go to the bank", &b->named.name, b->probes);
         break;
 
     case NGX_HTTP_OPENBANK_BREAKER_CLOSED:
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "openbank breaker \"%V\" closed: %ui probe calls "
-                      "succeeded", &b->name, b->probes);
+                      "succeeded", &b->named.name, b->probes);
         break;
 
     default: /* NGX_HTTP_OPENBANK_BREAKER_NONE */
@@ -877,7 +778,7 @@ ngx_http_openbank_breaker_log(ngx_http_request_t *r)
 
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "openbank breaker \"%V\": status %ui, %s%s%s",
-                   &b->name, op.status,
+                   &b->named.name, op.status,
                    op.kind == NGX_HTTP_OPENBANK_BREAKER_COUNT
                    ? "counted" : "not counted",
                    op.failed ? ", failed" : "", op.slow ? ", slow" : "");
@@ -886,7 +787,7 @@ ngx_http_openbank_breaker_log(ngx_http_request_t *r)
 
     (void) ngx_http_openbank_store_update(obmcf->shm_zone->data,
                                           NGX_HTTP_OPENBANK_TABLE_BREAKER,
-                                          &b->name, 0, 0,
+                                          &b->named.name, 0, 0,
                                           ngx_http_openbank_breaker_count,
                                           &op);
 
@@ -934,7 +835,8 @@ ngx_http_openbank_breaker_status(u_char *p, ngx_http_openbank_zone_t *zone,
     for (i = 0; i < obmcf->breakers.nelts; i++) {
 
         if (ngx_http_openbank_store_get(zone, NGX_HTTP_OPENBANK_TABLE_BREAKER,
-                                        &bp[i]->name, &rec, sizeof(rec), NULL)
+                                        &bp[i]->named.name, &rec,
+                                        sizeof(rec), NULL)
             != (ssize_t) sizeof(rec))
         {
             ngx_memzero(&rec, sizeof(rec));
@@ -957,7 +859,7 @@ ngx_http_openbank_breaker_status(u_char *p, ngx_http_openbank_zone_t *zone,
                         "\"succeeded\":%uD},"
                         "\"refused\":%uL,\"transitions\":{\"open\":%uL,"
                         "\"half_open\":%uL,\"closed\":%uL}}",
-                        i ? "," : "", &bp[i]->name,
+                        i ? "," : "", &bp[i]->named.name,
                         &ngx_http_openbank_breaker_states[rec.state], retry,
                         calls, failures, slow, bp[i]->probes,
                         rec.probes_taken, rec.probes_ok, rec.refused,
@@ -1007,7 +909,7 @@ ngx_http_openbank_breaker_metrics(u_char *p, ngx_pool_t *pool,
 
     for (i = 0; i < obmcf->breakers.nelts; i++) {
         if (ngx_http_openbank_store_get(zone, NGX_HTTP_OPENBANK_TABLE_BREAKER,
-                                        &bp[i]->name, &recs[i],
+                                        &bp[i]->named.name, &recs[i],
                                         sizeof(*recs), NULL)
             != (ssize_t) sizeof(*recs))
         {
@@ -1021,7 +923,7 @@ ngx_http_openbank_breaker_metrics(u_char *p, ngx_pool_t *pool,
 
     for (i = 0; i < obmcf->breakers.nelts; i++) {
         p = ngx_sprintf(p, "openbank_breaker_state{breaker=\"%V\"} %uD\n",
-                        &bp[i]->name, recs[i].state);
+                        &bp[i]->named.name, recs[i].state);
     }
 
     p = ngx_sprintf(p, "# HELP openbank_breaker_transitions_total A "
@@ -1032,7 +934,7 @@ ngx_http_openbank_breaker_metrics(u_char *p, ngx_pool_t *pool,
         for (s = 0; s < 3; s++) {
             p = ngx_sprintf(p, "openbank_breaker_transitions_total"
                             "{breaker=\"%V\",to=\"%V\"} %uL\n",
-                            &bp[i]->name,
+                            &bp[i]->named.name,
                             &ngx_http_openbank_breaker_states[s],
                             recs[i].transitions[s]);
         }
@@ -1045,7 +947,7 @@ ngx_http_openbank_breaker_metrics(u_char *p, ngx_pool_t *pool,
     for (i = 0; i < obmcf->breakers.nelts; i++) {
         p = ngx_sprintf(p, "openbank_breaker_refusals_total"
                         "{breaker=\"%V\"} %uL\n",
-                        &bp[i]->name, recs[i].refused);
+                        &bp[i]->named.name, recs[i].refused);
     }
 
     return p;
