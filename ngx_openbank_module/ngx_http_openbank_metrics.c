@@ -16,6 +16,7 @@
 
 #include <ngx_http_openbank.h>
 #include <ngx_http_openbank_breaker.h>
+#include <ngx_http_openbank_concurrency.h>
 #include <ngx_http_openbank_metrics.h>
 #include <ngx_http_openbank_usage.h>
 
@@ -467,7 +468,8 @@ ngx_http_openbank_metrics_scrape(ngx_http_openbank_zone_t *zone, void *data)
     /* the exact room: a line a series */
 
     sc->len = 4096 + NGX_HTTP_OPENBANK_REASONS * 96
-              + ngx_http_openbank_breaker_metrics_len(sc->obmcf);
+              + ngx_http_openbank_breaker_metrics_len(sc->obmcf)
+              + ngx_http_openbank_concurrency_metrics_len(sc->obmcf);
 
     (void) ngx_http_openbank_store_walk(zone, NGX_HTTP_OPENBANK_TABLE_METRICS,
                                         ngx_http_openbank_metrics_size, sc);
@@ -490,6 +492,8 @@ ngx_http_openbank_metrics_scrape(ngx_http_openbank_zone_t *zone, void *data)
 
     sc->p = ngx_http_openbank_breaker_metrics(sc->p, sc->pool, zone,
                                               sc->obmcf);
+    sc->p = ngx_http_openbank_concurrency_metrics(sc->p, sc->pool, zone,
+                                                  sc->obmcf);
 
     if (ngx_http_openbank_store_get(zone, NGX_HTTP_OPENBANK_TABLE_METRICS,
                                     &ngx_http_openbank_metrics_key,

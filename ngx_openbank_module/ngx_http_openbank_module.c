@@ -14,6 +14,7 @@
 #include <ngx_http_openbank_admin.h>
 #include <ngx_http_openbank_auth.h>
 #include <ngx_http_openbank_breaker.h>
+#include <ngx_http_openbank_concurrency.h>
 #include <ngx_http_openbank_idempotency.h>
 #include <ngx_http_openbank_jwt.h>
 #include <ngx_http_openbank_limit.h>
@@ -112,6 +113,7 @@ static ngx_conf_enum_t  ngx_http_openbank_signature_modes[] = {
 #define NGX_HTTP_OPENBANK_CHECK_SIGNATURE    0x0020
 #define NGX_HTTP_OPENBANK_CHECK_IDEMPOTENCY  0x0040
 #define NGX_HTTP_OPENBANK_CHECK_BREAKER      0x0080
+#define NGX_HTTP_OPENBANK_CHECK_CONCURRENCY  0x0100
 #define NGX_HTTP_OPENBANK_CHECK_QUOTA        0x0200
 
 /* a check that needs the partner applies only where openbank_auth is */
@@ -167,6 +169,9 @@ static ngx_http_openbank_check_t  ngx_http_openbank_checks[] = {
 
     { ngx_string("breaker"), NGX_HTTP_OPENBANK_CHECK_BREAKER, 0,
       ngx_http_openbank_breaker_check },
+
+    { ngx_string("concurrency"), NGX_HTTP_OPENBANK_CHECK_CONCURRENCY, 0,
+      ngx_http_openbank_concurrency_check },
 
     /* the quota takes its unit: this must stay the LAST check */
 
@@ -358,6 +363,13 @@ static ngx_command_t  ngx_http_openbank_commands[] = {
     { ngx_string("openbank_breaker"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_openbank_breaker_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_concurrency"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_openbank_concurrency_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -805,6 +817,9 @@ ngx_http_openbank_create_main_conf(ngx_conf_t *cf)
            != NGX_OK
         || ngx_array_init(&obmcf->breakers, cf->pool, 2,
                           sizeof(ngx_http_openbank_breaker_t *))
+           != NGX_OK
+        || ngx_array_init(&obmcf->limiters, cf->pool, 2,
+                          sizeof(ngx_http_openbank_limiter_t *))
            != NGX_OK)
     {
         return NULL;
@@ -858,6 +873,7 @@ ngx_http_openbank_create_loc_conf(ngx_conf_t *cf)
     conf->signature = NGX_CONF_UNSET_UINT;
     conf->idempotency = NGX_CONF_UNSET_UINT;
     conf->breaker = NGX_CONF_UNSET_PTR;
+    conf->limiter = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -881,6 +897,7 @@ ngx_http_openbank_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->idempotency, prev->idempotency,
                               NGX_HTTP_OPENBANK_IDEMPOTENCY_OFF);
     ngx_conf_merge_ptr_value(conf->breaker, prev->breaker, NULL);
+    ngx_conf_merge_ptr_value(conf->limiter, prev->limiter, NULL);
 
     /*
      * a location that authenticates partners, or guards the bank, is an
@@ -888,7 +905,7 @@ ngx_http_openbank_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
      */
 
     if (conf->api == NGX_CONF_UNSET
-        && (conf->auth || conf->version || conf->breaker))
+        && (conf->auth || conf->version || conf->breaker || conf->limiter))
     {
         conf->api = 1;
     }
@@ -971,6 +988,10 @@ ngx_http_openbank_checks_merge(ngx_http_openbank_loc_conf_t *conf)
 
     if (conf->breaker) {
         checks |= NGX_HTTP_OPENBANK_CHECK_BREAKER;
+    }
+
+    if (conf->limiter) {
+        checks |= NGX_HTTP_OPENBANK_CHECK_CONCURRENCY;
     }
 
     if (conf->product.len) {
@@ -1276,7 +1297,9 @@ ngx_http_openbank_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    if (ngx_http_openbank_breaker_init(cf, obmcf) != NGX_OK) {
+    if (ngx_http_openbank_breaker_init(cf, obmcf) != NGX_OK
+        || ngx_http_openbank_concurrency_init(cf, obmcf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -1341,6 +1364,10 @@ ngx_http_openbank_init_module(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_openbank_init_process(ngx_cycle_t *cycle)
 {
+    if (ngx_http_openbank_concurrency_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_openbank_limit_init_process(cycle);
 }
 

@@ -85,6 +85,8 @@ start_nginx({ http_config => $http, config => $config, workers => 2 });
 my $log = error_log_offset();
 
 sub get ($path) { http_request(GET => $path, undef, undef, { port => $api }) }
+# a call counts once it has ended, in its log phase, just after its answer
+sub settle () { sleep(0.2) }
 sub hits ($what) { 0 + http_request(GET => "/hits?what=$what")->body }
 sub status ($name) {
     my $st = decode_json(get('/openbank/status')->body);
@@ -93,13 +95,13 @@ sub status ($name) {
 }
 # the [warn] lines so far, once the log phase that writes them is done
 sub warns () {
-    sleep(0.1);
+    settle();
     return join '', grep { /\[warn\]/ } split /^/, error_log_since($log);
 }
 sub parallel ($n, $path) {
     my $urls = join ' ', map { "-o /dev/null http://127.0.0.1:$api$path" } 1 .. $n;
     return [ sort map { /^(\d{3})$/ ? $1 : () }
-             `curl -s --parallel --parallel-max $n -w '%{http_code}\\n' $urls 2>/dev/null` ];
+             `curl -s --parallel --parallel-immediate --parallel-max $n -w '%{http_code}\\n' $urls 2>/dev/null` ];
 }
 
 # --- closed: failures below the minimum reach the bank and do not open it
@@ -107,6 +109,7 @@ sub parallel ($n, $path) {
 for my $i (1 .. 3) {
     is(get('/core/fail')->status, 500, "failure $i reaches the bank: 500");
 }
+settle();
 is(hits('fail'), 3, 'the bank saw the 3 calls');
 my $b = status('core');
 is($b->{state}, 'closed', 'below the minimum: closed');
@@ -161,11 +164,13 @@ like(warns(),
      qr/openbank breaker "core" closed: 2 probe calls succeeded/,
      'both succeeded: closed, logged');
 is(get('/core/ok')->status, 200, 'closed: calls go again');
+settle();
 is(status('core')->{state}, 'closed', 'status: closed');
 
 # --- a 4xx is the caller's: a success for the breaker
 
 for (1 .. 6) { get('/core/missing') }
+settle();
 $b = status('core');
 is($b->{state}, 'closed', '6 answers 404: still closed');
 is($b->{window}{failures}, 0, 'no failure counted for a 404');
@@ -174,11 +179,14 @@ is($b->{window}{calls}, 7, 'but calls counted (and the 200)');
 # --- a failed probe opens it again
 
 for (1 .. 6) { get('/core/fail') }
+settle();
 is(status('core')->{state}, 'closed', '6 failures of 13 calls: below 50%');
 is(get('/core/fail')->status, 500, 'a 7th failure');
+settle();
 is(get('/core/ok')->status, 503, '7 failures of 14 calls: open again');
 sleep(2.2);
 is(get('/core/fail')->status, 500, 'half-open: the probe reaches the bank');
+settle();
 $res = get('/core/ok');
 is($res->status, 503, 'the probe failed: open again');
 like($res->header('Retry-After'), qr/^[12]$/, 'for "open" again');
@@ -191,11 +199,13 @@ like(warns(),
 for (1 .. 3) {
     is(get('/refused/x')->status, 502, 'connection refused: 502');
 }
+settle();
 is(get('/refused/x')->status, 503, 'then the breaker is open');
 is(status('refused')->{state}, 'open', 'status: open');
 
 is(get('/hangs/hang')->status, 504, 'a timeout: 504');
 is(get('/hangs/hang')->status, 504, 'a second timeout: 504');
+settle();
 $res = get('/hangs/hang');
 is($res->status, 503, 'two timeouts of two: open');
 is(decode_json($res->body)->{code}, 'circuit_open', 'circuit_open');
@@ -206,6 +216,7 @@ is(hits('hang'), 2, 'the third call never reached the bank');
 for (1 .. 4) {
     is(get('/slow/slow')->status, 200, 'a slow answer is an answer');
 }
+settle();
 $b = status('slow');
 is($b->{state}, 'open', '4 slow calls of 4 (slow=200ms:50%): open');
 is($b->{window}{slow}, 4, 'the 4 were slow');

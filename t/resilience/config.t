@@ -154,3 +154,86 @@ up
 --- no_error_log
 is used by no location
 [error]
+
+=== TEST 14: a concurrency limit needs its number of calls
+--- http_config
+openbank_zone openbank 1m;
+openbank_concurrency core;
+--- config
+location /t { openbank_concurrency core; proxy_pass http://127.0.0.1:1; }
+--- must_die
+--- error_log eval
+qr/"openbank_concurrency" directive needs the number of calls in flight it allows in \Q$TEST_NGINX_CONF_DIR\E\/nginx\.conf:20/
+
+=== TEST 15: a number of calls of 0 is refused
+--- http_config
+openbank_zone openbank 1m;
+openbank_concurrency core 0;
+--- config
+location /t { openbank_concurrency core; proxy_pass http://127.0.0.1:1; }
+--- must_die
+--- error_log eval
+qr/invalid number of calls "0": expected 1 to 1000000 in \Q$TEST_NGINX_CONF_DIR\E\/nginx\.conf:20/
+
+=== TEST 16: a share over 100% is refused
+--- http_config
+openbank_zone openbank 1m;
+openbank_concurrency core 200 per_partner=150%;
+--- config
+location /t { openbank_concurrency core; proxy_pass http://127.0.0.1:1; }
+--- must_die
+--- error_log eval
+qr/invalid per_partner "150%": expected a share from 1% to 100%.* in \Q$TEST_NGINX_CONF_DIR\E\/nginx\.conf:20/
+
+=== TEST 17: an unknown key is refused
+--- http_config
+openbank_zone openbank 1m;
+openbank_concurrency core 200 per_client=25%;
+--- config
+location /t { openbank_concurrency core; proxy_pass http://127.0.0.1:1; }
+--- must_die
+--- error_log
+invalid parameter "per_client=25%": expected "per_partner="
+
+=== TEST 18: a location naming an undefined limit is an error
+--- http_config
+openbank_zone openbank 1m;
+--- config
+location /t { openbank_concurrency nowhere; proxy_pass http://127.0.0.1:1; }
+--- must_die
+--- error_log eval
+qr/unknown concurrency limit "nowhere" in \Q$TEST_NGINX_CONF_DIR\E\/nginx\.conf:23/
+
+=== TEST 19: a limit defined twice is refused
+--- http_config
+openbank_zone openbank 1m;
+openbank_concurrency core 10;
+openbank_concurrency core 20;
+--- config
+location /t { openbank_concurrency core; proxy_pass http://127.0.0.1:1; }
+--- must_die
+--- error_log eval
+qr/duplicate concurrency limit "core", first defined in \Q$TEST_NGINX_CONF_DIR\E\/nginx\.conf:20/
+
+=== TEST 20: a location names one limit once
+--- http_config
+openbank_zone openbank 1m;
+openbank_concurrency core 10;
+--- config
+location /t { openbank_concurrency core; openbank_concurrency core; proxy_pass http://127.0.0.1:1; }
+--- must_die
+--- error_log
+"openbank_concurrency" directive is duplicate
+
+=== TEST 21: a limit no location uses is a warning, and nginx starts
+--- http_config
+openbank_zone openbank 1m;
+openbank_concurrency spare 10 per_partner=25%;
+--- config
+location /t { content_by_lua_block { ngx.say("up") } }
+--- request
+GET /t
+--- response_body
+up
+--- error_log eval
+qr/\[warn\].*concurrency limit "spare" in \Q$TEST_NGINX_CONF_DIR\E\/nginx\.conf:20 is used by no location/

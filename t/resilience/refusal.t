@@ -1,6 +1,6 @@
-# A call refused by a breaker takes no quota unit and leaves its
-# Idempotency-Key free: sent again later, the same request runs normally
-# (docs/resilience.md, "What a refusal costs").
+# A call refused by a breaker or a concurrency limit takes no quota unit
+# and leaves its Idempotency-Key free: sent again later, the same request
+# runs normally (docs/resilience.md, "What a refusal costs").
 
 use lib 't/lib';
 use OpenBank::Test;
@@ -19,6 +19,7 @@ openbank_partner acme {
     api_key  sha256:@{[ sha256_hex('key-acme') ]};
 }
 openbank_breaker   core minimum=2 open=1s probes=1;
+openbank_concurrency one 1;
 upstream bank { server 127.0.0.1:\$TEST_NGINX_SERVER_PORT; }
 EOT
 
@@ -31,6 +32,16 @@ location /v1/payments {
     openbank_breaker      core;
     proxy_pass            http://bank/bank;
 }
+location /v2/payments {
+    openbank_auth         api_key;
+    openbank_scope        payments;
+    openbank_product      payments;
+    openbank_idempotency  optional;
+    openbank_concurrency  one;
+    proxy_pass            http://bank/bank;
+}
+location /hold { openbank_concurrency one; proxy_pass http://bank/slow; }
+location = /slow { content_by_lua_block { ngx.sleep(1) ngx.say("slow") } }
 location /trip { openbank_breaker core; proxy_pass http://bank/fail; }
 location = /bank {
     content_by_lua_block {
@@ -49,8 +60,8 @@ EOT
 start_nginx({ http_config => $http, config => $config, workers => 2 });
 my $log = error_log_offset();
 
-sub pay ($key, $body) {
-    return http_request(POST => '/v1/payments',
+sub pay ($key, $body, $v = 'v1') {
+    return http_request(POST => "/$v/payments",
                         { 'X-API-Key' => 'key-acme',
                           'Idempotency-Key' => $key }, $body);
 }
@@ -61,6 +72,7 @@ sub quota_left ($res) {
 }
 
 is(http_request(GET => '/trip')->status, 500, 'a failure') for 1 .. 2;
+sleep(0.2);    # a call counts once it ends: its log phase
 
 my $res = pay('key-1', 'first');
 is($res->status, 503, 'the breaker is open: 503');
@@ -89,6 +101,22 @@ is(hits(), 1, 'without the bank');
 
 $res = pay('key-1', 'other');
 is($res->status, 422, 'and another body with it is refused');
+
+# --- the concurrency limit: its one slot held by a slow call
+
+system("curl -s -o /dev/null http://127.0.0.1:@{[ server_port() ]}/hold &");
+sleep(0.3);
+$res = pay('key-2', 'second', 'v2');
+is($res->status, 503, 'the one slot is taken: 503');
+is(decode_json($res->body)->{code}, 'overloaded', 'overloaded');
+is(quota_left($res), 2, 'no quota unit taken: still 2 left');
+is(hits(), 1, 'the bank saw nothing more');
+sleep(1);
+$res = pay('key-2', 'second', 'v2');
+is($res->status, 201, 'the slot free: the same request runs normally');
+ok(!$res->header('Idempotent-Replayed'), 'not a replay');
+is(quota_left($res), 1, 'one unit taken, by the call that ran');
+is(hits(), 2, 'the bank saw it once');
 
 unlike(join('', grep { /\[(alert|crit|emerg)\]/ } split /^/,
                   error_log_since($log)), qr/./, 'no [alert]');
