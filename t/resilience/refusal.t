@@ -42,6 +42,12 @@ location /v2/payments {
 }
 location /hold { openbank_concurrency one; proxy_pass http://bank/slow; }
 location = /slow { content_by_lua_block { ngx.sleep(1) ngx.say("slow") } }
+location = /v3 {
+    openbank_breaker      core;
+    openbank_concurrency  one;
+    proxy_pass            http://bank/bank;
+}
+location = /openbank/status { openbank_status; }
 location /trip { openbank_breaker core; proxy_pass http://bank/fail; }
 location = /bank {
     content_by_lua_block {
@@ -117,6 +123,29 @@ is($res->status, 201, 'the slot free: the same request runs normally');
 ok(!$res->header('Idempotent-Replayed'), 'not a replay');
 is(quota_left($res), 1, 'one unit taken, by the call that ran');
 is(hits(), 2, 'the bank saw it once');
+
+# --- a probe refused by a later check is given back: the next call probes
+
+is(http_request(GET => '/trip')->status, 500, 'a failure') for 1 .. 2;
+sleep(1.2);
+system("curl -s -o /dev/null http://127.0.0.1:@{[ server_port() ]}/hold &");
+sleep(0.3);
+$res = http_request(GET => '/v3');
+is($res->status, 503, 'half-open: the probe is admitted by the breaker, '
+   . 'then refused by the concurrency limit');
+is(decode_json($res->body)->{code}, 'overloaded', 'overloaded');
+sleep(0.2);
+my ($b) = grep { $_->{name} eq 'core' }
+          @{ decode_json(http_request(GET => '/openbank/status')->body)
+             ->{breakers} };
+is($b->{state}, 'half_open', 'still half-open');
+is($b->{probes}{taken}, 0, 'its probe given back');
+sleep(1);
+is(http_request(GET => '/v3')->status, 201, 'the next call is the probe');
+sleep(0.2);
+is(http_request(GET => '/v3')->status, 201, 'it succeeded: closed');
+like(error_log_since($log), qr/breaker "core" closed: 1 probe calls succeeded/,
+     'logged');
 
 unlike(join('', grep { /\[(alert|crit|emerg)\]/ } split /^/,
                   error_log_since($log)), qr/./, 'no [alert]');
