@@ -238,7 +238,22 @@ like($m, qr/^openbank_breaker_refusals_total\{breaker="core"\} \d+$/m,
 like($m, qr/^openbank_refusals_total\{reason="circuit_open"\} [1-9]\d*$/m,
      'circuit_open among the refusals by reason');
 
-unlike(warns(), qr/\[(alert|crit|emerg)\]/, 'no [alert]');
+# --- a reload keeps the breakers' state, its parameters changed or not
+
+(my $http2 = $http) =~ s/refused minimum=3 open=30s/refused minimum=5 open=30s/
+    or die;
+ok(reload_nginx({ http_config => $http2, config => $config, workers => 2 }),
+   'reloaded, with another minimum for "refused"');
+$res = get('/refused/x');
+is($res->status, 503, 'after the reload, "refused" is still open');
+is(decode_json($res->body)->{code}, 'circuit_open', 'circuit_open');
+$b = status('refused');
+is($b->{state}, 'open', 'status: open');
+is($b->{transitions}{open}, 1, 'its transitions kept');
+is(status('other')->{state}, 'closed', '"other" still closed');
+
+my @bad = grep { /\[(alert|crit|emerg)\]/ } split /^/, error_log_since($log);
+is(scalar @bad, 0, 'no [alert]') or diag(@bad);
 
 stop_nginx();
 done_testing();
