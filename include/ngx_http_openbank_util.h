@@ -15,7 +15,7 @@
 
 
 /*
- * An object defined at the http level and named by servers and locations
+ * An object defined at the http level and named by locations
  * (a breaker, a concurrency limit): its struct begins with this.
  */
 

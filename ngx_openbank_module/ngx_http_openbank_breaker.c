@@ -111,7 +111,7 @@ static ngx_str_t  ngx_http_openbank_breaker_states[] = {
 /*
  * openbank_breaker NAME [failures=P%] [slow=TIME:P%] [window=TIME]
  *                       [minimum=N] [open=TIME] [probes=N];   (http)
- * openbank_breaker NAME;                              (server, location)
+ * openbank_breaker NAME;                              (location)
  */
 
 char *

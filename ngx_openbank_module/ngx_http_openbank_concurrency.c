@@ -125,7 +125,7 @@ static ngx_msec_t  ngx_http_openbank_reclaimed_at;
 
 /*
  * openbank_concurrency NAME N [per_partner=P%];   (http)
- * openbank_concurrency NAME;                      (server, location)
+ * openbank_concurrency NAME;                      (location)
  */
 
 char *
@@ -541,7 +541,9 @@ ngx_http_openbank_concurrency_update(ngx_http_openbank_zone_t *zone,
 /*
  * A record's count (its first 32 bits) plus or minus; the limit's own
  * record also counts a refusal (delta 0) or what came back from the
- * dead; a process's or a partner's goes at 0.
+ * dead.  A record at 0 stays: the next call of the partner (or of the
+ * process) needs no room in the zone, so a zone that fills up does not
+ * stop the partners that call.
  */
 
 static ngx_int_t
@@ -576,8 +578,7 @@ ngx_http_openbank_concurrency_add(ngx_http_openbank_store_value_t *sv,
     }
 
     if (op->what != NGX_HTTP_OPENBANK_SLOT_TOTAL) {
-        return *count ? NGX_HTTP_OPENBANK_STORE_KEEP
-                      : NGX_HTTP_OPENBANK_STORE_DELETE;
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
     }
 
     total = (ngx_http_openbank_inflight_t *) sv->value;
@@ -681,6 +682,11 @@ ngx_http_openbank_concurrency_reclaim(ngx_http_openbank_zone_t *zone,
     dead = op->dead->elts;
 
     for (i = 0; i < op->dead->nelts; i++) {
+
+        if (dead[i].count == 0) {
+            continue;
+        }
+
         (void) ngx_http_openbank_concurrency_update(zone, op,
                                            &dead[i].partner,
                                            NGX_HTTP_OPENBANK_SLOT_PARTNER,
@@ -792,6 +798,11 @@ ngx_http_openbank_concurrency_log_dead(ngx_http_openbank_slot_op_t *op)
     dead = op->dead->elts;
 
     for (i = 0; i < op->dead->nelts; i++) {
+
+        if (dead[i].count == 0) {
+            continue;
+        }
+
         ngx_log_error(NGX_LOG_WARN, op->log, 0,
                       "openbank concurrency \"%V\": %uD calls in flight of "
                       "process %D, which is gone, taken back",
@@ -901,7 +912,8 @@ ngx_http_openbank_concurrency_partners(ngx_http_openbank_store_value_t *sv,
         || ngx_memcmp(sv->key.data, hw->name->data, len) != 0
         || sv->key.data[len] != '\0' || sv->key.data[len + 1] != 'p'
         || sv->len != sizeof(uint32_t)
-        || sv->key.len - len - 2 > 64)
+        || sv->key.len - len - 2 > 64
+        || *(uint32_t *) sv->value == 0)
     {
         return NGX_HTTP_OPENBANK_STORE_KEEP;
     }

@@ -361,14 +361,14 @@ static ngx_command_t  ngx_http_openbank_commands[] = {
       NULL },
 
     { ngx_string("openbank_breaker"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_openbank_breaker_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("openbank_concurrency"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_openbank_concurrency_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,

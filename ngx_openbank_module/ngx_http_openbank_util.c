@@ -356,8 +356,8 @@ ngx_http_openbank_valid_name(ngx_str_t *name)
 
 /*
  * The first half of a directive that defines an object at the http level
- * ("openbank_breaker core failures=50%;") and names it in a server or a
- * location ("openbank_breaker core;").  "all" holds pointers to objects
+ * ("openbank_breaker core failures=50%;") and names it in a location
+ * ("openbank_breaker core;").  "all" holds pointers to objects
  * of "size" bytes, each made (undefined) the first time it is named, so
  * that a location may name one defined further down.  NGX_OK: a
  * definition, whose parameters the caller parses; NGX_DONE: a use, set in

@@ -237,3 +237,14 @@ GET /t
 up
 --- error_log eval
 qr/\[warn\].*concurrency limit "spare" in \Q$TEST_NGINX_CONF_DIR\E\/nginx\.conf:20 is used by no location/
+
+=== TEST 22: a server does not name a breaker: it would guard the operators' endpoints too
+--- http_config
+openbank_zone openbank 1m;
+openbank_breaker core;
+--- config
+openbank_breaker core;
+location /t { openbank_breaker core; proxy_pass http://127.0.0.1:1; }
+--- must_die
+--- error_log eval
+qr/"openbank_breaker" directive is not allowed here in \Q$TEST_NGINX_CONF_DIR\E\/nginx\.conf:24/
