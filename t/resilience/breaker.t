@@ -252,8 +252,41 @@ is($b->{state}, 'open', 'status: open');
 is($b->{transitions}{open}, 1, 'its transitions kept');
 is(status('other')->{state}, 'closed', '"other" still closed');
 
-my @bad = grep { /\[(alert|crit|emerg)\]/ } split /^/, error_log_since($log);
-is(scalar @bad, 0, 'no [alert]') or diag(@bad);
+# --- probes whose worker died: given up after "open", new probes go
+
+sleep(2.2);                                   # "core" is due for half-open
+my $offset = error_log_offset();
+system("curl -s -o /dev/null http://127.0.0.1:$api/core/probe & "
+     . "curl -s -o /dev/null http://127.0.0.1:$api/core/probe &");
+my $taken = 0;
+for (1 .. 30) {
+    $taken = status('core')->{probes}{taken};
+    last if $taken == 2;
+    sleep(0.1);
+}
+is($taken, 2, 'half-open: both probes taken');
+my @old = worker_pids();
+kill 'STOP', @old;                            # no worker sees its call end
+kill 'KILL', @old;
+for (1 .. 50) {
+    last if 2 == grep { my $n = $_; !grep { $_ == $n } @old } worker_pids();
+    sleep(0.1);
+}
+$res = get('/core/ok');
+is($res->status, 503, 'the probes died with their workers: still refused');
+is($res->header('Retry-After'), '1', 'half-open: Retry-After 1');
+sleep(2.2);
+is(get('/core/ok')->status, 200, 'after "open", a new round: a probe');
+settle();
+is(get('/core/ok')->status, 200, 'the second probe');
+settle();
+is(status('core')->{state}, 'closed', 'both succeeded: closed');
+like(error_log_since($offset), qr/breaker "core" closed: 2 probe calls/,
+     'logged');
+
+my @bad = grep { /\[(alert|crit|emerg)\]/ && !/exited on signal 9/ }
+          split /^/, error_log_since($log);
+is(scalar @bad, 0, 'no [alert] but the killed workers\'') or diag(@bad);
 
 stop_nginx();
 done_testing();
