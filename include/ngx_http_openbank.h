@@ -127,6 +127,9 @@ typedef struct {
     struct ngx_http_openbank_oauth_s
                                  *oauth;       /* _oauth.h */
 
+    ngx_array_t                   breakers;    /* _breaker.h, pointers */
+    ngx_array_t                   limiters;    /* _concurrency.h, pointers */
+
     u_char                        admin_key[NGX_HTTP_OPENBANK_HASH_LEN];
     unsigned                      has_admin_key:1;  /* openbank_admin_key */
     unsigned                      admin_api:1; /* a location serves it */
@@ -143,6 +146,10 @@ typedef struct {
     ngx_flag_t                    status;
     ngx_uint_t                    signature;   /* SIGNATURE_* */
     ngx_uint_t                    idempotency; /* ..._IDEMPOTENCY_* */
+    struct ngx_http_openbank_breaker_s
+                                 *breaker;     /* _breaker.h */
+    struct ngx_http_openbank_limiter_s
+                                 *limiter;     /* _concurrency.h */
     ngx_uint_t                    checks;      /* those that apply, a mask */
 } ngx_http_openbank_loc_conf_t;
 
@@ -165,6 +172,8 @@ typedef enum {
     NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY, /* keys, answers, journal state */
     NGX_HTTP_OPENBANK_TABLE_USAGE,       /* usage history, per day */
     NGX_HTTP_OPENBANK_TABLE_REGISTRY,    /* partners, credentials, audit */
+    NGX_HTTP_OPENBANK_TABLE_BREAKER,     /* circuit breakers' windows */
+    NGX_HTTP_OPENBANK_TABLE_CONCURRENCY, /* requests in flight to the bank */
     NGX_HTTP_OPENBANK_TABLE_N
 } ngx_http_openbank_table_e;
 
@@ -235,6 +244,7 @@ struct ngx_http_openbank_ctx_s {
     ngx_str_t                     problem_detail;
     ngx_chain_t                  *problem_out; /* replaces nginx's page */
     ngx_str_t                     allow;       /* of a 405: Allow */
+    time_t                        retry_after; /* of a refusal: Retry-After */
     unsigned                      problem_sent:1;
     unsigned                      endpoint:1;  /* the module's endpoint */
 
@@ -251,6 +261,10 @@ struct ngx_http_openbank_ctx_s {
                                  *limits;      /* _limit.h */
     struct ngx_http_openbank_admin_s
                                  *admin;       /* _admin.c */
+    struct ngx_http_openbank_breaker_ctx_s
+                                 *breaker;     /* _breaker.c */
+    struct ngx_http_openbank_slot_s
+                                 *slot;        /* _concurrency.c */
 
     ngx_http_openbank_redirect_pt on_redirect; /* set by signature.c */
 };
@@ -390,6 +404,9 @@ typedef enum {
     NGX_HTTP_OPENBANK_PROBLEM_QUOTA_EXCEEDED,
     NGX_HTTP_OPENBANK_PROBLEM_UPSTREAM_UNAVAILABLE,
     NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
+    NGX_HTTP_OPENBANK_PROBLEM_CIRCUIT_OPEN,
+    NGX_HTTP_OPENBANK_PROBLEM_OVERLOADED,
+    NGX_HTTP_OPENBANK_PROBLEM_CONCURRENCY_LIMITED,
     NGX_HTTP_OPENBANK_PROBLEM_INTERNAL_ERROR,
     NGX_HTTP_OPENBANK_PROBLEM_N
 } ngx_http_openbank_problem_e;
@@ -408,6 +425,8 @@ ngx_table_elt_t *ngx_http_openbank_find_header(ngx_list_t *headers,
     const char *name, ngx_uint_t *count);
 ngx_table_elt_t *ngx_http_openbank_set_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
+ngx_int_t ngx_http_openbank_retry_after(ngx_http_request_t *r,
+    time_t seconds);
 ngx_int_t ngx_http_openbank_send_response(ngx_http_request_t *r,
     u_char *data, size_t len);
 const char *ngx_http_openbank_problem_title(const char *code);

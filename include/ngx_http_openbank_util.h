@@ -14,7 +14,26 @@
 #include <openssl/evp.h>
 
 
+/*
+ * An object defined at the http level and named by locations
+ * (a breaker, a concurrency limit): its struct begins with this.
+ */
+
+typedef struct {
+    ngx_str_t                     name;
+    ngx_str_t                     conf_file;   /* defined, or first named */
+    ngx_uint_t                    conf_line;
+    unsigned                      defined:1;
+    unsigned                      used:1;
+} ngx_http_openbank_named_t;
+
+
 /* ngx_http_openbank_util.c */
+ngx_int_t ngx_http_openbank_named(ngx_conf_t *cf, ngx_array_t *all,
+    size_t size, const char *what, void **field,
+    ngx_http_openbank_named_t **named);
+ngx_int_t ngx_http_openbank_named_check(ngx_conf_t *cf, ngx_array_t *all,
+    const char *what, ngx_shm_zone_t *zone);
 void ngx_http_openbank_sha256(u_char *out, u_char *data, size_t len);
 ngx_int_t ngx_http_openbank_parse_hash(ngx_str_t *value, u_char *out);
 ngx_int_t ngx_http_openbank_read_whole(ngx_pool_t *pool, ngx_str_t *name,

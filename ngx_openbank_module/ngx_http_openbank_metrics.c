@@ -15,6 +15,8 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_breaker.h>
+#include <ngx_http_openbank_concurrency.h>
 #include <ngx_http_openbank_metrics.h>
 #include <ngx_http_openbank_usage.h>
 
@@ -49,6 +51,9 @@ static ngx_str_t  ngx_http_openbank_reasons[] = {
     ngx_string("quota_exceeded"),
     ngx_string("upstream_unavailable"),
     ngx_string("state_unavailable"),
+    ngx_string("circuit_open"),
+    ngx_string("overloaded"),
+    ngx_string("concurrency_limited"),
     ngx_string("internal_error"),
     ngx_string("other")
 };
@@ -462,7 +467,9 @@ ngx_http_openbank_metrics_scrape(ngx_http_openbank_zone_t *zone, void *data)
 
     /* the exact room: a line a series */
 
-    sc->len = 4096 + NGX_HTTP_OPENBANK_REASONS * 96;
+    sc->len = 4096 + NGX_HTTP_OPENBANK_REASONS * 96
+              + ngx_http_openbank_breaker_metrics_len(sc->obmcf)
+              + ngx_http_openbank_concurrency_metrics_len(sc->obmcf);
 
     (void) ngx_http_openbank_store_walk(zone, NGX_HTTP_OPENBANK_TABLE_METRICS,
                                         ngx_http_openbank_metrics_size, sc);
@@ -482,6 +489,11 @@ ngx_http_openbank_metrics_scrape(ngx_http_openbank_zone_t *zone, void *data)
 
     (void) ngx_http_openbank_store_walk(zone, NGX_HTTP_OPENBANK_TABLE_METRICS,
                                         ngx_http_openbank_metrics_line, sc);
+
+    sc->p = ngx_http_openbank_breaker_metrics(sc->p, sc->pool, zone,
+                                              sc->obmcf);
+    sc->p = ngx_http_openbank_concurrency_metrics(sc->p, sc->pool, zone,
+                                                  sc->obmcf);
 
     if (ngx_http_openbank_store_get(zone, NGX_HTTP_OPENBANK_TABLE_METRICS,
                                     &ngx_http_openbank_metrics_key,

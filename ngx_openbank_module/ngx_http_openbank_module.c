@@ -13,6 +13,8 @@
 #include <ngx_http_openbank.h>
 #include <ngx_http_openbank_admin.h>
 #include <ngx_http_openbank_auth.h>
+#include <ngx_http_openbank_breaker.h>
+#include <ngx_http_openbank_concurrency.h>
 #include <ngx_http_openbank_idempotency.h>
 #include <ngx_http_openbank_jwt.h>
 #include <ngx_http_openbank_limit.h>
@@ -110,7 +112,9 @@ static ngx_conf_enum_t  ngx_http_openbank_signature_modes[] = {
 #define NGX_HTTP_OPENBANK_CHECK_BINDING      0x0010
 #define NGX_HTTP_OPENBANK_CHECK_SIGNATURE    0x0020
 #define NGX_HTTP_OPENBANK_CHECK_IDEMPOTENCY  0x0040
-#define NGX_HTTP_OPENBANK_CHECK_QUOTA        0x0080
+#define NGX_HTTP_OPENBANK_CHECK_BREAKER      0x0080
+#define NGX_HTTP_OPENBANK_CHECK_CONCURRENCY  0x0100
+#define NGX_HTTP_OPENBANK_CHECK_QUOTA        0x0200
 
 /* a check that needs the partner applies only where openbank_auth is */
 #define NGX_HTTP_OPENBANK_NEEDS_PARTNER      0x01
@@ -157,6 +161,17 @@ static ngx_http_openbank_check_t  ngx_http_openbank_checks[] = {
     { ngx_string("idempotency"), NGX_HTTP_OPENBANK_CHECK_IDEMPOTENCY,
       NGX_HTTP_OPENBANK_NEEDS_PARTNER|NGX_HTTP_OPENBANK_NEEDS_BODY,
       ngx_http_openbank_idempotency_check },
+
+    /*
+     * after the idempotency key, which a refusal here releases, and
+     * before the quota, which a refusal here does not take
+     */
+
+    { ngx_string("breaker"), NGX_HTTP_OPENBANK_CHECK_BREAKER, 0,
+      ngx_http_openbank_breaker_check },
+
+    { ngx_string("concurrency"), NGX_HTTP_OPENBANK_CHECK_CONCURRENCY, 0,
+      ngx_http_openbank_concurrency_check },
 
     /* the quota takes its unit: this must stay the LAST check */
 
@@ -341,6 +356,20 @@ static ngx_command_t  ngx_http_openbank_commands[] = {
     { ngx_string("openbank_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_openbank_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_breaker"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_openbank_breaker_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_concurrency"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_openbank_concurrency_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -785,6 +814,12 @@ ngx_http_openbank_create_main_conf(ngx_conf_t *cf)
            != NGX_OK
         || ngx_array_init(&obmcf->signing_keys, cf->pool, 2,
                           sizeof(ngx_http_openbank_signing_key_t))
+           != NGX_OK
+        || ngx_array_init(&obmcf->breakers, cf->pool, 2,
+                          sizeof(ngx_http_openbank_breaker_t *))
+           != NGX_OK
+        || ngx_array_init(&obmcf->limiters, cf->pool, 2,
+                          sizeof(ngx_http_openbank_limiter_t *))
            != NGX_OK)
     {
         return NULL;
@@ -837,6 +872,8 @@ ngx_http_openbank_create_loc_conf(ngx_conf_t *cf)
     conf->status = NGX_CONF_UNSET;
     conf->signature = NGX_CONF_UNSET_UINT;
     conf->idempotency = NGX_CONF_UNSET_UINT;
+    conf->breaker = NGX_CONF_UNSET_PTR;
+    conf->limiter = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -859,10 +896,17 @@ ngx_http_openbank_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_OPENBANK_SIGNATURE_OFF);
     ngx_conf_merge_uint_value(conf->idempotency, prev->idempotency,
                               NGX_HTTP_OPENBANK_IDEMPOTENCY_OFF);
+    ngx_conf_merge_ptr_value(conf->breaker, prev->breaker, NULL);
+    ngx_conf_merge_ptr_value(conf->limiter, prev->limiter, NULL);
 
-    /* a location that authenticates partners is an API location */
+    /*
+     * a location that authenticates partners, or guards the bank, is an
+     * API location: its refusals are problems
+     */
 
-    if (conf->api == NGX_CONF_UNSET && (conf->auth || conf->version)) {
+    if (conf->api == NGX_CONF_UNSET
+        && (conf->auth || conf->version || conf->breaker || conf->limiter))
+    {
         conf->api = 1;
     }
 
@@ -940,6 +984,14 @@ ngx_http_openbank_checks_merge(ngx_http_openbank_loc_conf_t *conf)
 
     if (conf->idempotency != NGX_HTTP_OPENBANK_IDEMPOTENCY_OFF) {
         checks |= NGX_HTTP_OPENBANK_CHECK_IDEMPOTENCY;
+    }
+
+    if (conf->breaker) {
+        checks |= NGX_HTTP_OPENBANK_CHECK_BREAKER;
+    }
+
+    if (conf->limiter) {
+        checks |= NGX_HTTP_OPENBANK_CHECK_CONCURRENCY;
     }
 
     if (conf->product.len) {
@@ -1245,6 +1297,12 @@ ngx_http_openbank_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_openbank_breaker_init(cf, obmcf) != NGX_OK
+        || ngx_http_openbank_concurrency_init(cf, obmcf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (obmcf->admin_api
         && (!obmcf->has_admin_key || obmcf->state_path.len == 0
             || obmcf->shm_zone == NULL))
@@ -1306,6 +1364,10 @@ ngx_http_openbank_init_module(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_openbank_init_process(ngx_cycle_t *cycle)
 {
+    if (ngx_http_openbank_concurrency_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_openbank_limit_init_process(cycle);
 }
 

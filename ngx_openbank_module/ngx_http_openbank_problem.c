@@ -91,6 +91,13 @@ static ngx_http_openbank_problem_type_t
           ngx_string("Upstream unavailable") },
     [NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE] =
         { ngx_string("state_unavailable"), ngx_string("State unavailable") },
+    [NGX_HTTP_OPENBANK_PROBLEM_CIRCUIT_OPEN] =
+        { ngx_string("circuit_open"), ngx_string("Circuit open") },
+    [NGX_HTTP_OPENBANK_PROBLEM_OVERLOADED] =
+        { ngx_string("overloaded"), ngx_string("Overloaded") },
+    [NGX_HTTP_OPENBANK_PROBLEM_CONCURRENCY_LIMITED] =
+        { ngx_string("concurrency_limited"),
+          ngx_string("Concurrency limited") },
     [NGX_HTTP_OPENBANK_PROBLEM_INTERNAL_ERROR] =
         { ngx_string("internal_error"), ngx_string("Internal error") },
 };
@@ -324,6 +331,14 @@ ngx_http_openbank_problem_header(ngx_http_request_t *r,
         && ngx_http_openbank_allow_header(r, ctx) != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    /* a refusal that passes (a breaker, a concurrency limit) says when */
+
+    if (ctx->retry_after && ctx->problem_status == status) {
+        if (ngx_http_openbank_retry_after(r, ctx->retry_after) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     /* a bad signature is not a bad token: no Bearer challenge for it */
@@ -582,6 +597,26 @@ ngx_http_openbank_valid_request_id(ngx_str_t *id)
 
 
 /* sets a response header, replacing one of the same name (the bank's) */
+
+
+/* Retry-After: whole seconds, once */
+
+ngx_int_t
+ngx_http_openbank_retry_after(ngx_http_request_t *r, time_t seconds)
+{
+    ngx_str_t  value;
+
+    value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    value.len = ngx_sprintf(value.data, "%T", seconds) - value.data;
+
+    return ngx_http_openbank_set_header(r, "Retry-After", &value)
+           ? NGX_OK : NGX_ERROR;
+}
+
 
 ngx_table_elt_t *
 ngx_http_openbank_set_header(ngx_http_request_t *r, const char *name,

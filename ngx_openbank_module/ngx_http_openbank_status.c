@@ -8,6 +8,8 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_breaker.h>
+#include <ngx_http_openbank_concurrency.h>
 #include <ngx_http_openbank_limit.h>
 #include <ngx_http_openbank_registry.h>
 #include <ngx_http_openbank_status.h>
@@ -121,6 +123,9 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
                + ngx_http_openbank_limit_status_len(pp[i]);
     }
 
+    len += ngx_http_openbank_breaker_status_len(obmcf)
+           + ngx_http_openbank_concurrency_status_len(obmcf, all.nelts);
+
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -141,7 +146,7 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
                                           &st);
 
     b->last = ngx_sprintf(b->last,
-                          "],\"zone\":{\"name\":\"%V\",\"size\":%uz,"
+                          ",\"zone\":{\"name\":\"%V\",\"size\":%uz,"
                           "\"used\":%uz,\"records\":%ui}}\n",
                           &obmcf->shm_zone->shm.name, st.size, st.used,
                           st.records);
@@ -177,6 +182,13 @@ ngx_http_openbank_status_atomic(ngx_http_openbank_zone_t *zone, void *data)
 
         *b->last++ = '}';
     }
+
+    *b->last++ = ']';
+
+    b->last = ngx_http_openbank_breaker_status(b->last, zone, st->obmcf,
+                                               st->now);
+    b->last = ngx_http_openbank_concurrency_status(b->last, zone, st->obmcf,
+                                                   st->all->nelts);
 
     ngx_http_openbank_zone_usage(st->obmcf->shm_zone, &st->size, &st->used);
     st->records = ngx_http_openbank_store_records(zone);

@@ -355,6 +355,144 @@ ngx_http_openbank_valid_name(ngx_str_t *name)
 
 
 /*
+ * The first half of a directive that defines an object at the http level
+ * ("openbank_breaker core failures=50%;") and names it in a location
+ * ("openbank_breaker core;").  "all" holds pointers to objects
+ * of "size" bytes, each made (undefined) the first time it is named, so
+ * that a location may name one defined further down.  NGX_OK: a
+ * definition, whose parameters the caller parses; NGX_DONE: a use, set in
+ * *field; NGX_ERROR: logged.
+ */
+
+ngx_int_t
+ngx_http_openbank_named(ngx_conf_t *cf, ngx_array_t *all, size_t size,
+    const char *what, void **field, ngx_http_openbank_named_t **named)
+{
+    ngx_str_t                   *value;
+    ngx_uint_t                   i;
+    ngx_http_openbank_named_t  **np, *n;
+
+    value = cf->args->elts;
+
+    if (ngx_http_openbank_valid_name(&value[1]) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid %s name \"%V\": letters, digits, \"-\" "
+                           "and \"_\" only", what, &value[1]);
+        return NGX_ERROR;
+    }
+
+    np = all->elts;
+    n = NULL;
+
+    for (i = 0; i < all->nelts; i++) {
+        if (np[i]->name.len == value[1].len
+            && ngx_strncmp(np[i]->name.data, value[1].data, value[1].len)
+               == 0)
+        {
+            n = np[i];
+            break;
+        }
+    }
+
+    if (n == NULL) {
+        n = ngx_pcalloc(cf->pool, size);
+        np = ngx_array_push(all);
+
+        if (n == NULL || np == NULL) {
+            return NGX_ERROR;
+        }
+
+        *np = n;
+
+        n->name = value[1];
+        n->conf_file = cf->conf_file->file.name;
+        n->conf_line = cf->conf_file->line;
+    }
+
+    *named = n;
+
+    if (cf->cmd_type != NGX_HTTP_MAIN_CONF) {
+
+        if (cf->args->nelts != 2) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\": a %s is defined "
+                               "at the http level and named alone here",
+                               &value[2], what);
+            return NGX_ERROR;
+        }
+
+        if (*field != NGX_CONF_UNSET_PTR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" directive is duplicate", &value[0]);
+            return NGX_ERROR;
+        }
+
+        *field = n;
+        n->used = 1;
+
+        return NGX_DONE;
+    }
+
+    if (n->defined) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate %s \"%V\", first defined in %V:%ui",
+                           what, &value[1], &n->conf_file, n->conf_line);
+        return NGX_ERROR;
+    }
+
+    n->defined = 1;
+    n->conf_file = cf->conf_file->file.name;
+    n->conf_line = cf->conf_file->line;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Once the http block is read: an object a location names must be
+ * defined, and needs the zone; one that no location names is a warning.
+ */
+
+ngx_int_t
+ngx_http_openbank_named_check(ngx_conf_t *cf, ngx_array_t *all,
+    const char *what, ngx_shm_zone_t *zone)
+{
+    ngx_uint_t                   i;
+    ngx_http_openbank_named_t  **np;
+
+    np = all->elts;
+
+    for (i = 0; i < all->nelts; i++) {
+
+        if (!np[i]->defined) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "unknown %s \"%V\" in %V:%ui: it is not defined "
+                          "at the http level", what, &np[i]->name,
+                          &np[i]->conf_file, np[i]->conf_line);
+            return NGX_ERROR;
+        }
+
+        if (zone == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "%s \"%V\" in %V:%ui needs an \"openbank_zone\"",
+                          what, &np[i]->name, &np[i]->conf_file,
+                          np[i]->conf_line);
+            return NGX_ERROR;
+        }
+
+        if (!np[i]->used) {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "%s \"%V\" in %V:%ui is used by no location",
+                          what, &np[i]->name, &np[i]->conf_file,
+                          np[i]->conf_line);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * The first header of that name in a list, and how many there are:
  * a credential sent twice is refused rather than guessed at.
  */

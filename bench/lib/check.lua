@@ -1,6 +1,8 @@
 -- Appended by bench/run to every scenario's wrk script (so scenario
 -- scripts must not define setup/response/done).  Counts the responses
--- that are not 2xx and prints one machine-readable "BENCH ..." line.
+-- that are not 2xx (or not the scenario's expect_status, when its script
+-- sets one: a refusal measured on purpose) and prints one
+-- machine-readable "BENCH ..." line.
 
 local threads = {}
 
@@ -11,7 +13,9 @@ end
 bad, first_bad = 0, nil          -- globals: read back with thread:get()
 
 function response(status, headers, body)
-   if status < 200 or status > 299 then
+   if (expect_status and status ~= expect_status)
+      or (not expect_status and (status < 200 or status > 299))
+   then
       bad = bad + 1
       first_bad = first_bad or status
    end

@@ -1,0 +1,2 @@
+wrk.path = "/v1/accounts"
+wrk.headers["X-API-Key"] = "@API_KEY@"
