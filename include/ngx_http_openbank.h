@@ -130,6 +130,11 @@ typedef struct {
     u_char                        admin_key[NGX_HTTP_OPENBANK_HASH_LEN];
     unsigned                      has_admin_key:1;  /* openbank_admin_key */
     unsigned                      admin_api:1; /* a location serves it */
+    unsigned                      registration_api:1;
+                                      /* openbank_registration_endpoint */
+
+    struct ngx_http_openbank_dcr_conf_s
+                                 *registration; /* _registration.h */
 } ngx_http_openbank_main_conf_t;
 
 
@@ -251,6 +256,8 @@ struct ngx_http_openbank_ctx_s {
                                  *limits;      /* _limit.h */
     struct ngx_http_openbank_admin_s
                                  *admin;       /* _admin.c */
+    struct ngx_http_openbank_dcr_req_s
+                                 *registration; /* _registration.c */
 
     ngx_http_openbank_redirect_pt on_redirect; /* set by signature.c */
 };

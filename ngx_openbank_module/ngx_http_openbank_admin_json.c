@@ -29,8 +29,6 @@ static ngx_int_t ngx_http_openbank_admin_fail(u_char *err, size_t len,
     const char *fmt, ...);
 static ngx_int_t ngx_http_openbank_admin_string(yajl_val v, ngx_pool_t *pool,
     ngx_str_t *out);
-static ngx_int_t ngx_http_openbank_admin_gen(yajl_gen g, yajl_val v,
-    ngx_uint_t depth);
 static ngx_int_t ngx_http_openbank_admin_client_id(ngx_str_t *id);
 
 
@@ -93,6 +91,12 @@ ngx_http_openbank_admin_valid_name(ngx_str_t *name)
 ngx_str_t *
 ngx_http_openbank_admin_type_name(ngx_uint_t type)
 {
+    static ngx_str_t  registration = ngx_string("registration");
+
+    if (type == NGX_HTTP_OPENBANK_CRED_REGISTRATION) {
+        return &registration;
+    }
+
     if (type == 0 || type >= NGX_HTTP_OPENBANK_CRED_N) {
         return &ngx_http_openbank_admin_types[0];
     }
@@ -602,9 +606,12 @@ ngx_http_openbank_admin_string(yajl_val v, ngx_pool_t *pool, ngx_str_t *out)
 }
 
 
-/* a parsed value written again as JSON text (the JWKS kept as text) */
+/*
+ * A parsed value written again as JSON text (a JWKS kept as text):
+ * NGX_DECLINED when it nests too deep.
+ */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_openbank_admin_gen(yajl_gen g, yajl_val v, ngx_uint_t depth)
 {
     size_t       i;
