@@ -438,8 +438,21 @@ ngx_http_openbank_dcr_handler(ngx_http_request_t *r)
 
     if (d->client_id.len) {
         rc = ngx_http_openbank_dcr_authenticate(r, d);
-        if (rc != NGX_OK) {
-            return rc;
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "openbank: registration access refused: no "
+                          "client, or not its registration access token");
+
+            return ngx_http_openbank_dcr_error(r, NGX_HTTP_UNAUTHORIZED,
+                                     "invalid_token",
+                                     "the registration access token is not "
+                                     "that of the client, or the client is "
+                                     "not registered");
         }
     }
 
@@ -549,8 +562,9 @@ ngx_http_openbank_dcr_dispatch(ngx_http_request_t *r,
 
 /*
  * The registration access token of the client of the URI (RFC 7592 3):
- * its SHA-256 against the one kept, in constant time.  A client that is
- * not there is refused as a wrong token is (RFC 7592 2.1).
+ * its SHA-256 against the one kept, in constant time: NGX_OK,
+ * NGX_DECLINED, NGX_ERROR.  A client that is not there is refused as a
+ * wrong token is (RFC 7592 2.1).
  */
 
 static ngx_int_t
@@ -593,7 +607,7 @@ ngx_http_openbank_dcr_authenticate(ngx_http_request_t *r,
         key.len = 17;
         key.data = ngx_pnalloc(r->pool, key.len);
         if (key.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
 
         key.data[0] = 'c';
@@ -604,7 +618,7 @@ ngx_http_openbank_dcr_authenticate(ngx_http_request_t *r,
         rc = ngx_http_openbank_registry_get(r, &key, &d->cred);
 
         if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
 
         if (rc == NGX_OK && d->cred.len >= sizeof(d->cv)) {
@@ -623,15 +637,7 @@ ngx_http_openbank_dcr_authenticate(ngx_http_request_t *r,
     if (CRYPTO_memcmp(hash, d->cv.hash, sizeof(hash)) != 0 || !ok
         || token.len == 0)
     {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "openbank: registration access refused: no client, "
-                      "or not its registration access token");
-
-        return ngx_http_openbank_dcr_error(r, NGX_HTTP_UNAUTHORIZED,
-                                 "invalid_token",
-                                 "the registration access token is not "
-                                 "that of the client, or the client is not "
-                                 "registered");
+        return NGX_DECLINED;
     }
 
     return NGX_OK;

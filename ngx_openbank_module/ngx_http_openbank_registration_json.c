@@ -151,6 +151,10 @@ ngx_http_openbank_dcr_parse(ngx_pool_t *pool, ngx_str_t *text,
         }
 
         if (mb->bit == 0) {
+            if (statement) {
+                continue;           /* a URI of the directory's: unused */
+            }
+
             if (ngx_strcmp(key, "response_types") == 0) {
                 if (!YAJL_IS_ARRAY(v) || v->u.array.len != 0) {
                     (void) ngx_http_openbank_dcr_fail(m, error, err, len,
