@@ -1086,12 +1086,16 @@ ngx_http_openbank_dcr_prepare(ngx_http_request_t *r, ngx_str_t *body,
     ngx_http_openbank_jwt_t          jwt;
     ngx_http_openbank_jwks_t         jwks;
     ngx_http_openbank_dcr_meta_t     sm;
+    ngx_http_openbank_partner_t     *partner;
+    ngx_http_openbank_main_conf_t   *obmcf;
     static const char               *codes[] = {
         NGX_HTTP_OPENBANK_DCR_INVALID_METADATA,
         NGX_HTTP_OPENBANK_DCR_INVALID_METADATA,
         NGX_HTTP_OPENBANK_DCR_INVALID_STATEMENT,
         NGX_HTTP_OPENBANK_DCR_INVALID_REDIRECT
     };
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
 
     ngx_memzero(cl, sizeof(ngx_http_openbank_dcr_client_t));
     ngx_memzero(&jwt, sizeof(ngx_http_openbank_jwt_t));
@@ -1274,6 +1278,21 @@ metadata:
 
         if (!(m->present & NGX_HTTP_OPENBANK_DCR_STATEMENT && jwt.has_cnf)) {
             ngx_memcpy(cl->cert, kept, sizeof(cl->cert));
+        }
+
+        /* one namespace of certificates with the configuration's */
+
+        partner = obmcf->partners.elts;
+
+        for (i = 0; i < obmcf->partners.nelts; i++) {
+            if (partner[i].has_certificate
+                && ngx_memcmp(partner[i].certificate, cl->cert,
+                              sizeof(cl->cert)) == 0)
+            {
+                return ngx_http_openbank_dcr_fail(e,
+                                     NGX_HTTP_OPENBANK_DCR_INVALID_METADATA,
+                                     "the certificate is another client's");
+            }
         }
 
         cl->hint.data = ngx_pnalloc(r->pool, 7 + 16);
