@@ -26,7 +26,6 @@
 #include <ngx_http_openbank.h>
 #include <ngx_http_openbank_admin.h>
 #include <ngx_http_openbank_jwt.h>
-#include <ngx_http_openbank_partner.h>
 #include <ngx_http_openbank_registration.h>
 #include <ngx_http_openbank_registry.h>
 #include <ngx_http_openbank_util.h>
