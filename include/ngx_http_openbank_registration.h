@@ -71,7 +71,8 @@ typedef struct ngx_http_openbank_dcr_conf_s {
     ngx_str_t                     plan;
     ngx_array_t                  *scopes;      /* ngx_str_t; NULL: any the
                                                   configuration knows */
-    ngx_uint_t                    endpoint;    /* a location serves it */
+    ngx_str_t                     path;        /* of the endpoint, for
+                                                  the metadata */
 } ngx_http_openbank_dcr_conf_t;
 
 

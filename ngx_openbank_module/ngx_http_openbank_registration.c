@@ -168,7 +168,9 @@ char *
 ngx_http_openbank_registration_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
+    ngx_str_t                       path;
     ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_openbank_dcr_conf_t   *dcf;
     ngx_http_openbank_main_conf_t  *obmcf;
 
     obmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_openbank_module);
@@ -178,6 +180,35 @@ ngx_http_openbank_registration_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
         return "is duplicate";
     }
 
+    if (clcf->name.len == 0 || clcf->name.data[0] != '/' || clcf->regex) {
+        return "must be in a location with a plain path";
+    }
+
+    dcf = ngx_http_openbank_dcr_conf(cf, obmcf);
+    if (dcf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the collection's path, the one of the metadata */
+
+    path = clcf->name;
+
+    while (path.len > 1 && path.data[path.len - 1] == '/') {
+        path.len--;
+    }
+
+    if (dcf->path.len
+        && (dcf->path.len != path.len
+            || ngx_strncmp(dcf->path.data, path.data, path.len) != 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"openbank_registration_endpoint\" is already "
+                           "at \"%V\": the endpoint has one path",
+                           &dcf->path);
+        return NGX_CONF_ERROR;
+    }
+
+    dcf->path = path;
     clcf->handler = ngx_http_openbank_dcr_handler;
     obmcf->registration_api = 1;
 

@@ -16,6 +16,11 @@ my ($http, $config) = dcr_config();
 start_nginx({ http_config => $http, config => $config, workers => 2 });
 my $dir = servroot() . '/state';
 
+my $meta = json_decode(http_request('GET',
+    '/.well-known/oauth-authorization-server')->body);
+is($meta->{registration_endpoint}, "$ISSUER/oauth2/register",
+   'the metadata names the registration endpoint (RFC 8414)');
+
 my ($pk, $jwks) = client_key('client-1');
 my $ssa = statement();
 my ($s, $j, $r) = register({
