@@ -313,7 +313,7 @@ ngx_http_openbank_registration_plan(ngx_conf_t *cf, ngx_command_t *cmd,
 
     last = value[2].data + value[2].len;
 
-    for (p = value[2].data + 7; p < last; p = q + 1) {
+    for (p = value[2].data + 7; /* void */; p = q + 1) {
         q = ngx_strlchr(p, last, ',');
         if (q == NULL) {
             q = last;
@@ -331,6 +331,10 @@ ngx_http_openbank_registration_plan(ngx_conf_t *cf, ngx_command_t *cmd,
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid scope \"%V\" "
                                "in \"%V\"", s, &value[2]);
             return NGX_CONF_ERROR;
+        }
+
+        if (q == last) {
+            break;
         }
     }
 
