@@ -88,5 +88,26 @@ is((register({ %good, software_statement => $last }))[1]{error},
    'invalid_software_statement', 'the last statement stays used');
 like(error_log_since(0), qr/registry records restored/, 'restored at start');
 
+# the journal cannot be written: 503 state_unavailable, with an [alert];
+# the client is in force and written with the next write that works
+my $jn = "$dir/registry.journal";
+rename $jn, "$jn.saved" or die $!;
+mkdir $jn or die $!;
+my $off = error_log_offset();
+($s, $j) = register({ %good, software_statement => statement() });
+is($s, 503, 'a registration the journal cannot take: 503');
+is($j->{code}, 'state_unavailable', 'state_unavailable');
+like(error_log_since($off), qr/\[alert\].*registry journal/,
+     'with an [alert] naming the journal');
+rmdir $jn or die $!;
+rename "$jn.saved", $jn or die $!;
+($s, $j) = register({ %good, software_statement => statement() });
+is($s, 201, 'the journal back: 201');
+stop_nginx();
+start_nginx(\%conf);
+($s, $j) = admin('GET', '/admin/partners');
+is(scalar(grep { $_->{name} =~ /^dcr-/ } @{ $j->{partners} }), 7,
+   'after a restart: every client, the one answered 503 too');
+
 stop_nginx();
 done_testing();
