@@ -2001,7 +2001,8 @@ static ngx_int_t
 ngx_http_openbank_dcr_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *error, const char *fmt, ...)
 {
-    u_char                   *p, text[512];
+    u_char                   *p, text[512], line[512];
+    size_t                    i;
     va_list                   args;
     ngx_str_t                 desc, body, v;
     ngx_http_openbank_out_t   o;
@@ -2020,8 +2021,14 @@ ngx_http_openbank_dcr_error(ngx_http_request_t *r, ngx_uint_t status,
         ctx->result.len = ngx_strlen(error);
     }
 
+    /* the log's copy has no byte a client could forge a log line with */
+
+    for (i = 0; i < desc.len && i < sizeof(line); i++) {
+        line[i] = (text[i] < 0x20 || text[i] >= 0x7f) ? '?' : text[i];
+    }
+
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "openbank: registration refused: %s: %V", error, &desc);
+                  "openbank: registration refused: %s: %*s", error, i, line);
 
     ngx_http_openbank_out_init(&o, r->pool);
     ngx_http_openbank_out_raw(&o, "{\"error\":\"%s\",\"error_description\":",
