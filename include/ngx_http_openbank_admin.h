@@ -14,7 +14,6 @@
 #include <ngx_http_openbank.h>
 #include <ngx_http_openbank_registry.h>
 
-#include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
 
@@ -68,8 +67,8 @@ ngx_int_t ngx_http_openbank_admin_parse(ngx_pool_t *pool, ngx_str_t *text,
     size_t len);
 ngx_int_t ngx_http_openbank_admin_valid_name(ngx_str_t *name);
 ngx_str_t *ngx_http_openbank_admin_type_name(ngx_uint_t type);
-ngx_int_t ngx_http_openbank_admin_gen(yajl_gen g, yajl_val v,
-    ngx_uint_t depth);
+ngx_int_t ngx_http_openbank_jwks_text(ngx_pool_t *pool, yajl_val v,
+    size_t max, ngx_str_t *out, u_char *err, size_t len);
 
 /* ngx_http_openbank_admin.c */
 char *ngx_http_openbank_admin_api(ngx_conf_t *cf, ngx_command_t *cmd,

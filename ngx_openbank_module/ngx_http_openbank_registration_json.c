@@ -74,13 +74,11 @@ ngx_http_openbank_dcr_parse(ngx_pool_t *pool, ngx_str_t *text,
 {
     char                             yerr[128];
     size_t                           i, k, n;
-    yajl_gen                         g;
     yajl_val                         root, v, e;
     ngx_int_t                        rc;
     ngx_str_t                        s;
     ngx_uint_t                       error;
     const char                      *key;
-    const unsigned char             *out;
     ngx_http_openbank_dcr_member_t  *mb;
 
     error = statement ? NGX_HTTP_OPENBANK_DCR_E_STATEMENT
@@ -119,7 +117,6 @@ ngx_http_openbank_dcr_parse(ngx_pool_t *pool, ngx_str_t *text,
     }
 
     rc = NGX_DECLINED;
-    g = NULL;
 
     if (!YAJL_IS_OBJECT(root)) {
         (void) ngx_http_openbank_dcr_fail(m, error, err, len,
@@ -244,47 +241,15 @@ ngx_http_openbank_dcr_parse(ngx_pool_t *pool, ngx_str_t *text,
             break;
 
         case NGX_HTTP_OPENBANK_DCR_JWKS:
-            if (!YAJL_IS_OBJECT(v)) {
-                (void) ngx_http_openbank_dcr_fail(m, error, err, len,
-                                         "\"jwks\" must be a JWKS document: "
-                                         "an object with \"keys\"");
+            rc = ngx_http_openbank_jwks_text(pool, v,
+                                             NGX_HTTP_OPENBANK_DCR_JWKS_MAX,
+                                             &m->jwks, err, len);
+            if (rc != NGX_OK) {
+                m->error = error;
                 goto done;
             }
 
-            g = yajl_gen_alloc(NULL);
-            if (g == NULL) {
-                rc = NGX_ERROR;
-                goto done;
-            }
-
-            if (ngx_http_openbank_admin_gen(g, v, 0) != NGX_OK
-                || yajl_gen_get_buf(g, &out, &n) != yajl_gen_status_ok)
-            {
-                (void) ngx_http_openbank_dcr_fail(m, error, err, len,
-                                         "\"jwks\" is nested too deep or "
-                                         "not UTF-8");
-                goto done;
-            }
-
-            if (n > NGX_HTTP_OPENBANK_DCR_JWKS_MAX) {
-                (void) ngx_http_openbank_dcr_fail(m, error, err, len,
-                                         "\"jwks\" is longer than %d bytes",
-                                         NGX_HTTP_OPENBANK_DCR_JWKS_MAX);
-                goto done;
-            }
-
-            m->jwks.data = ngx_pnalloc(pool, n + 1);
-            if (m->jwks.data == NULL) {
-                rc = NGX_ERROR;
-                goto done;
-            }
-
-            ngx_memcpy(m->jwks.data, out, n);
-            m->jwks.data[n] = '\0';
-            m->jwks.len = n;
-
-            yajl_gen_free(g);
-            g = NULL;
+            rc = NGX_DECLINED;
             break;
 
         default:
@@ -366,10 +331,6 @@ ngx_http_openbank_dcr_parse(ngx_pool_t *pool, ngx_str_t *text,
     rc = NGX_OK;
 
 done:
-
-    if (g) {
-        yajl_gen_free(g);
-    }
 
     yajl_tree_free(root);
 
