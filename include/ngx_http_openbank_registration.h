@@ -92,6 +92,8 @@ char *ngx_http_openbank_registration_plan(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_openbank_registration_init(ngx_conf_t *cf,
     ngx_http_openbank_main_conf_t *obmcf);
+ngx_int_t ngx_http_openbank_registration_dn(ngx_http_request_t *r,
+    ngx_http_openbank_partner_t *partner, uint64_t *cred);
 
 
 #endif /* _NGX_HTTP_OPENBANK_REGISTRATION_H_INCLUDED_ */

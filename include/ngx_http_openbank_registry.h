@@ -22,8 +22,10 @@
 #define NGX_HTTP_OPENBANK_CRED_JWKS           4
 #define NGX_HTTP_OPENBANK_CRED_CERTIFICATE    5
 #define NGX_HTTP_OPENBANK_CRED_N              6  /* the Admin API's */
-/* a registration access token (RFC 7592): made by registration only */
+/* made by registration only: a registration access token (RFC 7592), a
+ * tls_client_auth client's subject DN (its SHA-256) */
 #define NGX_HTTP_OPENBANK_CRED_REGISTRATION   6
+#define NGX_HTTP_OPENBANK_CRED_SUBJECT_DN     7
 
 #define NGX_HTTP_OPENBANK_REG_ACTIVE          0
 #define NGX_HTTP_OPENBANK_REG_SUSPENDED       1

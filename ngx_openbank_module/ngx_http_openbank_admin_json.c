@@ -94,9 +94,14 @@ ngx_str_t *
 ngx_http_openbank_admin_type_name(ngx_uint_t type)
 {
     static ngx_str_t  registration = ngx_string("registration");
+    static ngx_str_t  subject_dn = ngx_string("subject_dn");
 
     if (type == NGX_HTTP_OPENBANK_CRED_REGISTRATION) {
         return &registration;
+    }
+
+    if (type == NGX_HTTP_OPENBANK_CRED_SUBJECT_DN) {
+        return &subject_dn;
     }
 
     if (type == 0 || type >= NGX_HTTP_OPENBANK_CRED_N) {

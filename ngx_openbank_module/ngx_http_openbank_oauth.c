@@ -1118,6 +1118,9 @@ ngx_http_openbank_client_tls(ngx_http_request_t *r,
                                        NGX_HTTP_OPENBANK_CRED_CERTIFICATE,
                                        client->cert, &client->credential)
               != NGX_OK
+              && ngx_http_openbank_registration_dn(r, partner,
+                                                   &client->credential)
+                 != NGX_OK
             : (!partner->has_certificate
                || CRYPTO_memcmp(partner->certificate, client->cert,
                                 NGX_HTTP_OPENBANK_HASH_LEN)

@@ -33,6 +33,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 
 #define NGX_HTTP_OPENBANK_DCR_ID_PREFIX     "dcr-"
@@ -76,6 +77,8 @@ typedef struct {
     ngx_str_t                     jwks;        /* text */
     ngx_str_t                     hint;        /* kids, or a fingerprint */
     u_char                        cert[NGX_HTTP_OPENBANK_HASH_LEN];
+                                               /* or the subject's SHA-256 */
+    ngx_str_t                     subject_dn;  /* tls_client_auth by DN */
     ngx_str_t                     scopes;      /* granted, one space
                                                   apart */
     ngx_str_t                     software_id;
@@ -993,7 +996,9 @@ ngx_http_openbank_dcr_update(ngx_http_request_t *r,
                && ngx_memcmp(old.data, cl.jwks.data, cl.jwks.len) == 0;
 
     } else {
-        same = cv.type == NGX_HTTP_OPENBANK_CRED_CERTIFICATE
+        same = cv.type == (cl.subject_dn.len
+                           ? NGX_HTTP_OPENBANK_CRED_SUBJECT_DN
+                           : NGX_HTTP_OPENBANK_CRED_CERTIFICATE)
                && ngx_memcmp(cv.hash, cl.cert, sizeof(cl.cert)) == 0;
     }
 
@@ -1281,25 +1286,41 @@ metadata:
                                      "tls_client_auth");
     }
 
-    if (m->present & NGX_HTTP_OPENBANK_DCR_SUBJECT_DN) {
-        return ngx_http_openbank_dcr_fail(e,
-                                     NGX_HTTP_OPENBANK_DCR_INVALID_METADATA,
-                                     "\"tls_client_auth_subject_dn\" is not "
-                                     "taken: a tls_client_auth client is "
-                                     "its certificate's SHA-256, the "
-                                     "statement's cnf x5t#S256");
-    }
-
     cl->auth_method = m->auth_method;
 
-    if (cl->auth_method == NGX_HTTP_OPENBANK_DCR_TLS_CLIENT_AUTH) {
-        if (m->present & NGX_HTTP_OPENBANK_DCR_JWKS) {
-            return ngx_http_openbank_dcr_fail(e,
+    if ((m->present & NGX_HTTP_OPENBANK_DCR_SUBJECT_DN)
+        && (cl->auth_method != NGX_HTTP_OPENBANK_DCR_TLS_CLIENT_AUTH
+            || jwt.has_cnf))
+    {
+        return ngx_http_openbank_dcr_fail(e,
+                                     NGX_HTTP_OPENBANK_DCR_INVALID_METADATA,
+                                     "\"tls_client_auth_subject_dn\" is for "
+                                     "tls_client_auth, without the "
+                                     "statement's certificate (cnf "
+                                     "x5t#S256)");
+    }
+
+    if (cl->auth_method == NGX_HTTP_OPENBANK_DCR_TLS_CLIENT_AUTH
+        && (m->present & NGX_HTTP_OPENBANK_DCR_JWKS))
+    {
+        return ngx_http_openbank_dcr_fail(e,
                                      NGX_HTTP_OPENBANK_DCR_INVALID_METADATA,
                                      "\"jwks\" is for private_key_jwt, not "
                                      "tls_client_auth");
-        }
+    }
 
+    if (cl->auth_method == NGX_HTTP_OPENBANK_DCR_TLS_CLIENT_AUTH
+        && (m->present & NGX_HTTP_OPENBANK_DCR_SUBJECT_DN))
+    {
+        /* the certificate's subject, RFC 4514, as OpenSSL prints it */
+
+        cl->subject_dn = m->subject_dn;
+        ngx_http_openbank_sha256(cl->cert, m->subject_dn.data,
+                                 m->subject_dn.len);
+        cl->hint.data = m->subject_dn.data;
+        cl->hint.len = ngx_min(m->subject_dn.len, 255);
+
+    } else if (cl->auth_method == NGX_HTTP_OPENBANK_DCR_TLS_CLIENT_AUTH) {
         if (!(m->present & NGX_HTTP_OPENBANK_DCR_STATEMENT && jwt.has_cnf)
             && kept == NULL)
         {
@@ -1307,7 +1328,8 @@ metadata:
                                      NGX_HTTP_OPENBANK_DCR_INVALID_METADATA,
                                      "tls_client_auth needs the software "
                                      "statement's certificate fingerprint "
-                                     "(cnf x5t#S256)");
+                                     "(cnf x5t#S256) or "
+                                     "\"tls_client_auth_subject_dn\"");
         }
 
         if (!(m->present & NGX_HTTP_OPENBANK_DCR_STATEMENT && jwt.has_cnf)) {
@@ -1659,6 +1681,11 @@ ngx_http_openbank_dcr_meta_json(ngx_http_request_t *r,
         ngx_http_openbank_out_str(&o, &m->software_id);
     }
 
+    if (cl->subject_dn.len) {
+        ngx_http_openbank_out_raw(&o, ",\"tls_client_auth_subject_dn\":");
+        ngx_http_openbank_out_str(&o, &cl->subject_dn);
+    }
+
     if (m->nuris) {
         ngx_http_openbank_out_raw(&o, ",\"redirect_uris\":[");
 
@@ -1850,7 +1877,9 @@ ngx_http_openbank_dcr_auth_op(ngx_http_request_t *r,
 
     return ngx_http_openbank_dcr_cred_op(r, op, NGX_HTTP_OPENBANK_REG_PUT_NEW,
                                          hex,
-                                         NGX_HTTP_OPENBANK_CRED_CERTIFICATE,
+                                         cl->subject_dn.len
+                                         ? NGX_HTTP_OPENBANK_CRED_SUBJECT_DN
+                                         : NGX_HTTP_OPENBANK_CRED_CERTIFICATE,
                                          cl->cert, ngx_time(), client_id,
                                          &cl->hint, &empty, &empty);
 }
@@ -2085,6 +2114,75 @@ ngx_http_openbank_dcr_fail(ngx_http_openbank_dcr_err_t *e, const char *error,
     e->error = error;
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * tls_client_auth by subject DN (RFC 8705 2.1.2): the SHA-256 of the
+ * client certificate's subject as RFC 4514 prints it (OpenSSL's
+ * XN_FLAG_RFC2253) among the registry partner's subject_dn credentials,
+ * in constant time.  The certificate's chain was verified by nginx
+ * (ssl_verify_client): NGX_OK with the credential, NGX_DECLINED.
+ */
+
+ngx_int_t
+ngx_http_openbank_registration_dn(ngx_http_request_t *r,
+    ngx_http_openbank_partner_t *partner, uint64_t *cred)
+{
+#if (NGX_HTTP_SSL)
+    BIO        *bio;
+    long        n;
+    char       *text;
+    X509       *cert;
+    ngx_int_t   rc;
+    u_char      hash[NGX_HTTP_OPENBANK_HASH_LEN];
+
+    if (r->connection->ssl == NULL || partner == NULL || !partner->registry)
+    {
+        return NGX_DECLINED;
+    }
+
+    cert = SSL_get_peer_certificate(r->connection->ssl->connection);
+    if (cert == NULL) {
+        return NGX_DECLINED;
+    }
+
+    bio = BIO_new(BIO_s_mem());
+
+    if (bio == NULL
+        || X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0,
+                              XN_FLAG_RFC2253) < 0)
+    {
+        rc = NGX_DECLINED;
+        goto done;
+    }
+
+    n = BIO_get_mem_data(bio, &text);
+
+    if (n <= 0) {
+        rc = NGX_DECLINED;
+        goto done;
+    }
+
+    ngx_http_openbank_sha256(hash, (u_char *) text, (size_t) n);
+
+    rc = ngx_http_openbank_registry_secret(r, partner,
+                                           NGX_HTTP_OPENBANK_CRED_SUBJECT_DN,
+                                           hash, cred);
+
+done:
+
+    if (bio) {
+        BIO_free(bio);
+    }
+
+    X509_free(cert);
+    ERR_clear_error();
+
+    return rc;
+#else
+    return NGX_DECLINED;
+#endif
 }
 
 

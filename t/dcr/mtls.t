@@ -1,8 +1,8 @@
 # tls_client_auth clients of dynamic client registration: the software
 # statement's cnf x5t#S256 is the client's certificate (the directory
-# vouches for it, the body cannot choose it); the client gets a
-# certificate-bound token over mutual TLS with that certificate, and no
-# other.  The certificate is made here by openssl, signed by the tests' CA;
+# vouches for it, the body cannot choose it), or tls_client_auth_subject_dn
+# its subject; the client gets a certificate-bound token over mutual TLS
+# with that certificate, and no other.  The certificate is made here by openssl, signed by the tests' CA;
 # its SHA-256 computed by openssl too.
 
 use lib 't/lib';
@@ -115,6 +115,43 @@ like($j->{error_description}, qr/another client's/, 'another client\'s');
     token_endpoint_auth_method => 'tls_client_auth', scope => 'accounts' });
 is($j->{error}, 'invalid_software_statement', 'a malformed fingerprint: '
    . 'invalid_software_statement');
+
+# tls_client_auth by subject DN (RFC 8705 2.1.2): the certificate's
+# subject, RFC 4514, as openssl prints it with -nameopt RFC2253
+my ($subject, $e4) = ('', '');
+run(['openssl', 'x509', '-in', "$tmp/c.crt", '-noout', '-subject',
+     '-nameopt', 'RFC2253'], \undef, \$subject, \$e4) or die $e4;
+$subject =~ s/^subject=\s*//;
+chomp $subject;
+is($subject, 'CN=fintech-dcr', 'the subject, by openssl');
+($s, $j) = register({ software_statement => statement(),
+                      token_endpoint_auth_method => 'tls_client_auth',
+                      tls_client_auth_subject_dn => $subject,
+                      scope => 'accounts' });
+is($s, 201, 'a client by subject DN: 201') or diag explain $j;
+my ($dn_id, $dn_rat) = ($j->{client_id}, $j->{registration_access_token});
+is($j->{tls_client_auth_subject_dn}, $subject, 'shown back');
+($st, $body) = tls(path => '/oauth2/token', cert => "$tmp/c.crt",
+                   key => "$tmp/c.key",
+                   body => "grant_type=client_credentials&client_id=$dn_id");
+is($st, 200, 'a certificate of that subject gets a token') or diag $body;
+($st) = tls(path => '/oauth2/token', cert => "$keys/acme.crt",
+            key => "$keys/acme.key",
+            body => "grant_type=client_credentials&client_id=$dn_id");
+is($st, 401, 'one of another subject does not');
+($s, $j) = dcr_call('PUT', "/oauth2/register/$dn_id",
+                    { client_id => $dn_id,
+                      token_endpoint_auth_method => 'tls_client_auth',
+                      tls_client_auth_subject_dn => 'CN=someone-else',
+                      scope => 'accounts' }, $dn_rat);
+is($s, 200, 'PUT of another subject: 200');
+($st) = tls(path => '/oauth2/token', cert => "$tmp/c.crt", key => "$tmp/c.key",
+            body => "grant_type=client_credentials&client_id=$dn_id");
+is($st, 401, 'then the old subject gets no token');
+($as, $aj) = admin('GET', "/admin/partners/$dn_id/credentials");
+is(join(',', sort map { "$_->{type}:$_->{hint}" } @{ $aj->{credentials} }),
+   'registration:registration,subject_dn:CN=someone-else',
+   'the Admin API lists its subject_dn credential');
 
 # deleted: the certificate gets nothing
 ($s) = dcr_call('DELETE', "/oauth2/register/$id", undef, $rat);

@@ -191,10 +191,15 @@ refused('{"scope":"accounts","scope":"payments","software_statement":"'
 refused({ %m, token_endpoint_auth_method => 'tls_client_auth', jwks => undef },
         400, 'invalid_client_metadata', qr/cnf x5t#S256/,
         'tls_client_auth without a certificate in the statement');
+refused({ %m, tls_client_auth_subject_dn => 'CN=fintech' }, 400,
+        'invalid_client_metadata', qr/subject_dn" is for tls_client_auth/,
+        'tls_client_auth_subject_dn for private_key_jwt');
 refused({ %m, token_endpoint_auth_method => 'tls_client_auth', jwks => undef,
-          tls_client_auth_subject_dn => 'CN=fintech' }, 400,
-        'invalid_client_metadata', qr/subject_dn/,
-        'tls_client_auth_subject_dn');
+          tls_client_auth_subject_dn => 'CN=fintech',
+          software_statement => statement(claims => {
+              cnf => { 'x5t#S256' => 'A' x 43 } }) }, 400,
+        'invalid_client_metadata', qr/without the statement's certificate/,
+        'tls_client_auth_subject_dn and the statement\'s certificate');
 refused({ %m, token_endpoint_auth_method => 'tls_client_auth' }, 400,
         'invalid_client_metadata', qr/jwks/, 'tls_client_auth with jwks');
 
