@@ -133,6 +133,11 @@ typedef struct {
     u_char                        admin_key[NGX_HTTP_OPENBANK_HASH_LEN];
     unsigned                      has_admin_key:1;  /* openbank_admin_key */
     unsigned                      admin_api:1; /* a location serves it */
+    unsigned                      registration_api:1;
+                                      /* openbank_registration_endpoint */
+
+    struct ngx_http_openbank_dcr_conf_s
+                                 *registration; /* _registration.h */
 } ngx_http_openbank_main_conf_t;
 
 
@@ -265,6 +270,8 @@ struct ngx_http_openbank_ctx_s {
                                  *breaker;     /* _breaker.c */
     struct ngx_http_openbank_slot_s
                                  *slot;        /* _concurrency.c */
+    struct ngx_http_openbank_dcr_req_s
+                                 *registration; /* _registration.c */
 
     ngx_http_openbank_redirect_pt on_redirect; /* set by signature.c */
 };

@@ -14,6 +14,8 @@
 #include <ngx_http_openbank.h>
 #include <ngx_http_openbank_registry.h>
 
+#include <yajl/yajl_tree.h>
+
 
 /* the members of a body, as bits of what an endpoint takes */
 #define NGX_HTTP_OPENBANK_ADMIN_NAME         0x0001
@@ -48,18 +50,47 @@ typedef struct {
 } ngx_http_openbank_admin_body_t;
 
 
+/* a growing JSON text in the request's pool */
+
+typedef struct {
+    ngx_pool_t                   *pool;
+    u_char                       *start;
+    u_char                       *pos;
+    u_char                       *end;
+    ngx_uint_t                    failed;
+} ngx_http_openbank_out_t;
+
+
 /* ngx_http_openbank_admin_json.c */
 ngx_int_t ngx_http_openbank_admin_parse(ngx_pool_t *pool, ngx_str_t *text,
     ngx_uint_t allowed, ngx_http_openbank_admin_body_t *b, u_char *err,
     size_t len);
 ngx_int_t ngx_http_openbank_admin_valid_name(ngx_str_t *name);
 ngx_str_t *ngx_http_openbank_admin_type_name(ngx_uint_t type);
+ngx_int_t ngx_http_openbank_jwks_text(ngx_pool_t *pool, yajl_val v,
+    size_t max, ngx_str_t *out, u_char *err, size_t len);
 
 /* ngx_http_openbank_admin.c */
 char *ngx_http_openbank_admin_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_openbank_admin_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_http_openbank_admin_read(ngx_http_request_t *r,
+    ngx_str_t *body);
+ngx_int_t ngx_http_openbank_admin_send(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *body);
+ngx_int_t ngx_http_openbank_admin_secret(u_char *out, const char *prefix);
+ngx_int_t ngx_http_openbank_audit_event(ngx_http_request_t *r,
+    ngx_http_openbank_reg_op_t *op, ngx_str_t *actor, const char *action,
+    ngx_str_t *target);
+void ngx_http_openbank_out_init(ngx_http_openbank_out_t *o,
+    ngx_pool_t *pool);
+ngx_int_t ngx_http_openbank_out_room(ngx_http_openbank_out_t *o,
+    size_t len);
+void ngx_http_openbank_out_raw(ngx_http_openbank_out_t *o,
+    const char *fmt, ...);
+void ngx_http_openbank_out_str(ngx_http_openbank_out_t *o, ngx_str_t *s);
+void ngx_http_openbank_out_time(ngx_http_openbank_out_t *o, int64_t t);
 
 
 #endif /* _NGX_HTTP_OPENBANK_ADMIN_H_INCLUDED_ */

@@ -21,10 +21,18 @@
 #define NGX_HTTP_OPENBANK_CRED_HMAC_SECRET    3
 #define NGX_HTTP_OPENBANK_CRED_JWKS           4
 #define NGX_HTTP_OPENBANK_CRED_CERTIFICATE    5
-#define NGX_HTTP_OPENBANK_CRED_N              6
+#define NGX_HTTP_OPENBANK_CRED_N              6  /* the Admin API's */
+/* made by registration only: a registration access token (RFC 7592), a
+ * tls_client_auth client's subject DN (its SHA-256) */
+#define NGX_HTTP_OPENBANK_CRED_REGISTRATION   6
+#define NGX_HTTP_OPENBANK_CRED_SUBJECT_DN     7
 
 #define NGX_HTTP_OPENBANK_REG_ACTIVE          0
 #define NGX_HTTP_OPENBANK_REG_SUSPENDED       1
+
+/* the registry is kept where the Admin API or registration is served */
+#define ngx_http_openbank_registry_on(obmcf)                                  \
+    ((obmcf)->admin_api || (obmcf)->registration_api)
 
 /* the AES-256-GCM seal of an HMAC secret: nonce, tag, then the secret */
 #define NGX_HTTP_OPENBANK_SEAL_IV             12
@@ -37,7 +45,9 @@
 /*
  * The values of the registry's records in the zone and in the journal:
  * "p<name>" a partner, "c<id>" a credential (id: 16 hex digits), "a<seq>"
- * an audit event (seq: 16 hex digits; its value the event's JSON).
+ * an audit event (seq: 16 hex digits; its value the event's JSON), "s<hex
+ * SHA-256>" a software statement used (its value the statement's exp, an
+ * int64_t: the record goes at the first compaction after it).
  */
 
 typedef struct {

@@ -51,17 +51,6 @@ struct ngx_http_openbank_admin_s {
 typedef struct ngx_http_openbank_admin_s  ngx_http_openbank_admin_t;
 
 
-/* a growing JSON text in the request's pool */
-
-typedef struct {
-    ngx_pool_t                   *pool;
-    u_char                       *start;
-    u_char                       *pos;
-    u_char                       *end;
-    ngx_uint_t                    failed;
-} ngx_http_openbank_out_t;
-
-
 typedef struct {
     ngx_str_t                     key;
     ngx_str_t                     value;
@@ -90,8 +79,6 @@ static ngx_int_t ngx_http_openbank_admin_route(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a);
 static ngx_int_t ngx_http_openbank_admin_dispatch(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a,
-    ngx_str_t *body);
-static ngx_int_t ngx_http_openbank_admin_read(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_openbank_admin_parse_body(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *body, ngx_uint_t allowed,
@@ -127,8 +114,6 @@ static ngx_int_t ngx_http_openbank_admin_commit(ngx_http_request_t *r,
     ngx_uint_t n, ngx_uint_t status, ngx_str_t *answer);
 static void ngx_http_openbank_admin_durable(ngx_http_request_t *r,
     ngx_int_t rc);
-static ngx_int_t ngx_http_openbank_admin_send(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *body);
 static ngx_int_t ngx_http_openbank_admin_page(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *after, ngx_uint_t *limit);
 static ngx_int_t ngx_http_openbank_admin_audit_op(ngx_http_request_t *r,
@@ -141,19 +126,8 @@ static void ngx_http_openbank_admin_partner_json(
     ngx_http_openbank_out_t *o, ngx_http_openbank_admin_partner_t *p);
 static ngx_int_t ngx_http_openbank_admin_decode(ngx_str_t *name,
     ngx_str_t *value, ngx_http_openbank_admin_partner_t *p);
-static ngx_int_t ngx_http_openbank_admin_secret(u_char *out,
-    const char *prefix);
 static int ngx_libc_cdecl ngx_http_openbank_admin_cmp(const void *a,
     const void *b);
-
-static void ngx_http_openbank_out_init(ngx_http_openbank_out_t *o,
-    ngx_pool_t *pool);
-static void ngx_http_openbank_out_raw(ngx_http_openbank_out_t *o,
-    const char *fmt, ...);
-static void ngx_http_openbank_out_str(ngx_http_openbank_out_t *o,
-    ngx_str_t *s);
-static void ngx_http_openbank_out_time(ngx_http_openbank_out_t *o,
-    int64_t t);
 
 
 static ngx_str_t  ngx_http_openbank_admin_actor = ngx_string("admin");
@@ -372,7 +346,7 @@ ngx_http_openbank_admin_body(ngx_http_request_t *r)
 
 /* the body, whole, NUL-terminated: NGX_DECLINED when too long */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_openbank_admin_read(ngx_http_request_t *r, ngx_str_t *body)
 {
     u_char       *p;
@@ -2237,11 +2211,21 @@ ngx_http_openbank_admin_page(ngx_http_request_t *r,
 }
 
 
-/* the audit event of a change: time, actor, action, target */
-
 static ngx_int_t
 ngx_http_openbank_admin_audit_op(ngx_http_request_t *r,
     ngx_http_openbank_reg_op_t *op, const char *action, ngx_str_t *target)
+{
+    return ngx_http_openbank_audit_event(r, op, &ngx_http_openbank_admin_actor,
+                                         action, target);
+}
+
+
+/* the audit event of a change: time, actor, action, target */
+
+ngx_int_t
+ngx_http_openbank_audit_event(ngx_http_request_t *r,
+    ngx_http_openbank_reg_op_t *op, ngx_str_t *actor, const char *action,
+    ngx_str_t *target)
 {
     ngx_http_openbank_out_t  o;
 
@@ -2249,7 +2233,7 @@ ngx_http_openbank_admin_audit_op(ngx_http_request_t *r,
     ngx_http_openbank_out_raw(&o, "\"time\":");
     ngx_http_openbank_out_time(&o, ngx_time());
     ngx_http_openbank_out_raw(&o, ",\"actor\":");
-    ngx_http_openbank_out_str(&o, &ngx_http_openbank_admin_actor);
+    ngx_http_openbank_out_str(&o, actor);
     ngx_http_openbank_out_raw(&o, ",\"action\":\"%s\",\"target\":", action);
     ngx_http_openbank_out_str(&o, target);
     ngx_http_openbank_out_raw(&o, "}");
@@ -2354,7 +2338,7 @@ ngx_http_openbank_admin_durable(ngx_http_request_t *r, ngx_int_t rc)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_openbank_admin_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body)
 {
@@ -2407,7 +2391,7 @@ ngx_http_openbank_admin_send(ngx_http_request_t *r, ngx_uint_t status,
 
 /* a secret: the prefix and 32 random bytes in base64url */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_openbank_admin_secret(u_char *out, const char *prefix)
 {
     u_char     rnd[32];
@@ -2448,7 +2432,7 @@ ngx_http_openbank_admin_cmp(const void *a, const void *b)
 }
 
 
-static void
+void
 ngx_http_openbank_out_init(ngx_http_openbank_out_t *o, ngx_pool_t *pool)
 {
     o->pool = pool;
@@ -2459,7 +2443,7 @@ ngx_http_openbank_out_init(ngx_http_openbank_out_t *o, ngx_pool_t *pool)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_openbank_out_room(ngx_http_openbank_out_t *o, size_t len)
 {
     u_char  *p;
@@ -2490,7 +2474,7 @@ ngx_http_openbank_out_room(ngx_http_openbank_out_t *o, size_t len)
 }
 
 
-static void
+void
 ngx_http_openbank_out_raw(ngx_http_openbank_out_t *o, const char *fmt, ...)
 {
     u_char   buf[4096], *p;
@@ -2506,7 +2490,7 @@ ngx_http_openbank_out_raw(ngx_http_openbank_out_t *o, const char *fmt, ...)
 }
 
 
-static void
+void
 ngx_http_openbank_out_str(ngx_http_openbank_out_t *o, ngx_str_t *s)
 {
     size_t  len;
@@ -2525,7 +2509,7 @@ ngx_http_openbank_out_str(ngx_http_openbank_out_t *o, ngx_str_t *s)
 
 /* RFC 3339, UTC; a negative time is null */
 
-static void
+void
 ngx_http_openbank_out_time(ngx_http_openbank_out_t *o, int64_t t)
 {
     ngx_tm_t  tm;

@@ -29,9 +29,9 @@ static ngx_int_t ngx_http_openbank_admin_fail(u_char *err, size_t len,
     const char *fmt, ...);
 static ngx_int_t ngx_http_openbank_admin_string(yajl_val v, ngx_pool_t *pool,
     ngx_str_t *out);
+static ngx_int_t ngx_http_openbank_admin_client_id(ngx_str_t *id);
 static ngx_int_t ngx_http_openbank_admin_gen(yajl_gen g, yajl_val v,
     ngx_uint_t depth);
-static ngx_int_t ngx_http_openbank_admin_client_id(ngx_str_t *id);
 
 
 static ngx_http_openbank_admin_member_t  ngx_http_openbank_admin_members[] = {
@@ -93,6 +93,17 @@ ngx_http_openbank_admin_valid_name(ngx_str_t *name)
 ngx_str_t *
 ngx_http_openbank_admin_type_name(ngx_uint_t type)
 {
+    static ngx_str_t  registration = ngx_string("registration");
+    static ngx_str_t  subject_dn = ngx_string("subject_dn");
+
+    if (type == NGX_HTTP_OPENBANK_CRED_REGISTRATION) {
+        return &registration;
+    }
+
+    if (type == NGX_HTTP_OPENBANK_CRED_SUBJECT_DN) {
+        return &subject_dn;
+    }
+
     if (type == 0 || type >= NGX_HTTP_OPENBANK_CRED_N) {
         return &ngx_http_openbank_admin_types[0];
     }
@@ -116,13 +127,11 @@ ngx_http_openbank_admin_parse(ngx_pool_t *pool, ngx_str_t *text,
     char                                yerr[128];
     size_t                              i, k, n;
     time_t                              t;
-    yajl_gen                            g;
     yajl_val                            root, v, e;
     ngx_int_t                           rc, limit;
     ngx_str_t                           s, *sp, word;
     ngx_uint_t                          bit;
     const char                         *key;
-    const unsigned char                *out;
     ngx_http_openbank_quota_t          *quota;
     ngx_http_openbank_admin_member_t   *m;
 
@@ -152,7 +161,6 @@ ngx_http_openbank_admin_parse(ngx_pool_t *pool, ngx_str_t *text,
     }
 
     rc = NGX_DECLINED;
-    g = NULL;
 
     if (!YAJL_IS_OBJECT(root)) {
         (void) ngx_http_openbank_admin_fail(err, len, "the body must be a "
@@ -501,46 +509,14 @@ ngx_http_openbank_admin_parse(ngx_pool_t *pool, ngx_str_t *text,
             break;
 
         case NGX_HTTP_OPENBANK_ADMIN_JWKS:
-            if (!YAJL_IS_OBJECT(v)) {
-                (void) ngx_http_openbank_admin_fail(err, len, "\"jwks\" must "
-                                         "be a JWKS document: an object "
-                                         "with \"keys\"");
+            rc = ngx_http_openbank_jwks_text(pool, v,
+                                             NGX_HTTP_OPENBANK_ADMIN_JWKS_MAX,
+                                             &b->jwks, err, len);
+            if (rc != NGX_OK) {
                 goto done;
             }
 
-            g = yajl_gen_alloc(NULL);
-            if (g == NULL) {
-                rc = NGX_ERROR;
-                goto done;
-            }
-
-            if (ngx_http_openbank_admin_gen(g, v, 0) != NGX_OK
-                || yajl_gen_get_buf(g, &out, &n) != yajl_gen_status_ok)
-            {
-                (void) ngx_http_openbank_admin_fail(err, len, "\"jwks\" is "
-                                         "nested too deep or not UTF-8");
-                goto done;
-            }
-
-            if (n > NGX_HTTP_OPENBANK_ADMIN_JWKS_MAX) {
-                (void) ngx_http_openbank_admin_fail(err, len, "\"jwks\" is "
-                                         "longer than %d bytes",
-                                         NGX_HTTP_OPENBANK_ADMIN_JWKS_MAX);
-                goto done;
-            }
-
-            b->jwks.data = ngx_pnalloc(pool, n + 1);
-            if (b->jwks.data == NULL) {
-                rc = NGX_ERROR;
-                goto done;
-            }
-
-            ngx_memcpy(b->jwks.data, out, n);
-            b->jwks.data[n] = '\0';
-            b->jwks.len = n;
-
-            yajl_gen_free(g);
-            g = NULL;
+            rc = NGX_DECLINED;
             break;
         }
     }
@@ -548,10 +524,6 @@ ngx_http_openbank_admin_parse(ngx_pool_t *pool, ngx_str_t *text,
     rc = NGX_OK;
 
 done:
-
-    if (g) {
-        yajl_gen_free(g);
-    }
 
     yajl_tree_free(root);
 
@@ -602,7 +574,67 @@ ngx_http_openbank_admin_string(yajl_val v, ngx_pool_t *pool, ngx_str_t *out)
 }
 
 
-/* a parsed value written again as JSON text (the JWKS kept as text) */
+/*
+ * A JWKS document of a body ("jwks" of the Admin API and of client
+ * metadata) written again as text, NUL-terminated, in the pool: NGX_OK;
+ * NGX_DECLINED with the reason in "err" (not an object, nested too deep,
+ * longer than "max"); NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_openbank_jwks_text(ngx_pool_t *pool, yajl_val v, size_t max,
+    ngx_str_t *out, u_char *err, size_t len)
+{
+    size_t                n;
+    yajl_gen              g;
+    ngx_int_t             rc;
+    const unsigned char  *text;
+
+    if (!YAJL_IS_OBJECT(v)) {
+        return ngx_http_openbank_admin_fail(err, len, "\"jwks\" must be a "
+                                            "JWKS document: an object with "
+                                            "\"keys\"");
+    }
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_openbank_admin_gen(g, v, 0) != NGX_OK
+        || yajl_gen_get_buf(g, &text, &n) != yajl_gen_status_ok)
+    {
+        rc = ngx_http_openbank_admin_fail(err, len, "\"jwks\" is nested too "
+                                          "deep or not UTF-8");
+        goto done;
+    }
+
+    if (n > max) {
+        rc = ngx_http_openbank_admin_fail(err, len, "\"jwks\" is longer "
+                                          "than %uz bytes", max);
+        goto done;
+    }
+
+    out->data = ngx_pnalloc(pool, n + 1);
+    if (out->data == NULL) {
+        rc = NGX_ERROR;
+        goto done;
+    }
+
+    ngx_memcpy(out->data, text, n);
+    out->data[n] = '\0';
+    out->len = n;
+    rc = NGX_OK;
+
+done:
+
+    yajl_gen_free(g);
+
+    return rc;
+}
+
+
+/* a parsed value written again as JSON text: NGX_DECLINED when too deep */
 
 static ngx_int_t
 ngx_http_openbank_admin_gen(yajl_gen g, yajl_val v, ngx_uint_t depth)

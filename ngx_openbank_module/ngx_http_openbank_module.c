@@ -21,6 +21,7 @@
 #include <ngx_http_openbank_metrics.h>
 #include <ngx_http_openbank_oauth.h>
 #include <ngx_http_openbank_partner.h>
+#include <ngx_http_openbank_registration.h>
 #include <ngx_http_openbank_signature.h>
 #include <ngx_http_openbank_status.h>
 #include <ngx_http_openbank_token.h>
@@ -314,6 +315,27 @@ static ngx_command_t  ngx_http_openbank_commands[] = {
     { ngx_string("openbank_admin_key"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_openbank_admin_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_registration_endpoint"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_openbank_registration_endpoint,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_registration_directory"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_openbank_registration_directory,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_registration_plan"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_openbank_registration_plan,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -1314,7 +1336,11 @@ ngx_http_openbank_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    if (obmcf->admin_api
+    if (ngx_http_openbank_registration_init(cf, obmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_openbank_registry_on(obmcf)
         && ngx_http_openbank_registry_conf(cf, obmcf) != NGX_OK)
     {
         return NGX_ERROR;

@@ -15,6 +15,7 @@
 #include <ngx_http_openbank_jwt.h>
 #include <ngx_http_openbank_oauth.h>
 #include <ngx_http_openbank_partner.h>
+#include <ngx_http_openbank_registration.h>
 #include <ngx_http_openbank_registry.h>
 #include <ngx_http_openbank_token.h>
 #include <ngx_http_openbank_util.h>
@@ -342,7 +343,11 @@ ngx_http_openbank_oauth_init(ngx_conf_t *cf,
         }
     }
 
-    len = 1024 + 2 * obmcf->issuer.len;
+    len = 1024 + 3 * obmcf->issuer.len;
+
+    if (obmcf->registration) {
+        len += obmcf->registration->path.len;
+    }
 
     for (i = 0; i < NGX_HTTP_OPENBANK_EP_N; i++) {
         len += oauth->url[i].len + 64;
@@ -378,6 +383,11 @@ ngx_http_openbank_oauth_init(ngx_conf_t *cf,
     if (oauth->url[NGX_HTTP_OPENBANK_EP_REVOKE].len) {
         p = ngx_sprintf(p, ",\"revocation_endpoint\":\"%V\"",
                         &oauth->url[NGX_HTTP_OPENBANK_EP_REVOKE]);
+    }
+
+    if (obmcf->registration && obmcf->registration->path.len) {
+        p = ngx_sprintf(p, ",\"registration_endpoint\":\"%V%V\"",
+                        &obmcf->issuer, &obmcf->registration->path);
     }
 
     p = ngx_sprintf(p, ",\"scopes_supported\":[");
@@ -1108,6 +1118,9 @@ ngx_http_openbank_client_tls(ngx_http_request_t *r,
                                        NGX_HTTP_OPENBANK_CRED_CERTIFICATE,
                                        client->cert, &client->credential)
               != NGX_OK
+              && ngx_http_openbank_registration_dn(r, partner,
+                                                   &client->credential)
+                 != NGX_OK
             : (!partner->has_certificate
                || CRYPTO_memcmp(partner->certificate, client->cert,
                                 NGX_HTTP_OPENBANK_HASH_LEN)

@@ -45,6 +45,7 @@
 #define NGX_HTTP_OPENBANK_REG_DEL_RECORD   2
 #define NGX_HTTP_OPENBANK_REG_KEY_FILE     "registry.key"
 #define NGX_HTTP_OPENBANK_REG_TOUCH        10   /* s between last_used */
+#define NGX_HTTP_OPENBANK_REG_SKEW_MAX     600  /* openbank_clock_skew's */
 
 
 typedef struct ngx_http_openbank_reg_view_s  ngx_http_openbank_reg_view_t;
@@ -210,6 +211,27 @@ static ngx_str_t  ngx_http_openbank_reg_seq_key = ngx_string("\1a");
 static u_char                        ngx_http_openbank_reg_seal_key[32];
 static ngx_uint_t                    ngx_http_openbank_reg_has_seal;
 static ngx_http_openbank_reg_view_t *ngx_http_openbank_reg_current;
+
+
+/*
+ * A used software statement's record whose statement has expired (and
+ * so cannot be presented again): left out of the zone at start and of
+ * the journal at its compaction.
+ */
+
+static ngx_uint_t
+ngx_http_openbank_reg_spent(ngx_str_t *value)
+{
+    int64_t  exp;
+
+    if (value->len != sizeof(int64_t)) {
+        return 1;
+    }
+
+    ngx_memcpy(&exp, value->data, sizeof(int64_t));
+
+    return exp + NGX_HTTP_OPENBANK_REG_SKEW_MAX < (int64_t) ngx_time();
+}
 
 
 /* the hashed credentials: one of each hash in the whole namespace */
@@ -446,7 +468,8 @@ ngx_http_openbank_registry_init_module(ngx_cycle_t *cycle)
                                                 ngx_http_openbank_module);
 
     if (obmcf == NULL || obmcf->shm_zone == NULL
-        || obmcf->state_path.len == 0 || !obmcf->admin_api
+        || obmcf->state_path.len == 0
+        || !ngx_http_openbank_registry_on(obmcf)
         || ngx_test_config || ngx_process == NGX_PROCESS_SIGNALLER)
     {
         return NGX_OK;
@@ -566,7 +589,9 @@ ngx_http_openbank_reg_replay_put(void *data, u_char *payload, size_t len)
     value.len = len - sizeof(head) - key.len;
 
     if (key.len < 2
-        || (key.data[0] != 'p' && key.data[0] != 'c' && key.data[0] != 'a'))
+        || (key.data[0] != 'p' && key.data[0] != 'c' && key.data[0] != 'a'
+            && key.data[0] != 's')
+        || (key.data[0] == 's' && ngx_http_openbank_reg_spent(&value)))
     {
         return NGX_OK;
     }
@@ -809,11 +834,20 @@ ngx_http_openbank_reg_dump(ngx_http_openbank_store_value_t *sv, void *data)
 {
     ngx_http_openbank_journal_dump_t  *dp = data;
 
-    u_char  c;
+    u_char     c;
+    ngx_str_t  v;
 
     c = sv->key.len ? sv->key.data[0] : 0;
 
-    if (c != 'p' && c != 'c' && c != 'a') {
+    if (c == 's') {
+        v.data = sv->value;
+        v.len = sv->len;
+
+        if (ngx_http_openbank_reg_spent(&v)) {
+            return NGX_HTTP_OPENBANK_STORE_KEEP;
+        }
+
+    } else if (c != 'p' && c != 'c' && c != 'a') {
         return NGX_HTTP_OPENBANK_STORE_KEEP;
     }
 
@@ -1530,7 +1564,7 @@ ngx_http_openbank_reg_view(ngx_http_request_t *r)
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
 
-    if (!obmcf->admin_api || obmcf->shm_zone == NULL) {
+    if (!ngx_http_openbank_registry_on(obmcf) || obmcf->shm_zone == NULL) {
         return NULL;
     }
 

@@ -176,6 +176,11 @@ my %status = (
     'POST /admin/partners/{name}/credentials' => 401,
     'DELETE /admin/partners/{name}/credentials/{id}' => 401,
     'GET /admin/partners/{name}/usage' => 401,
+    # registration: an empty body; a client's URI without its token
+    'POST /oauth2/register' => 400,
+    'GET /oauth2/register/{client_id}' => 401,
+    'PUT /oauth2/register/{client_id}' => 401,
+    'DELETE /oauth2/register/{client_id}' => 401,
 );
 
 my $n = 0;
@@ -204,7 +209,8 @@ for my $op (keys %documented) {
 }
 for my $p (sort keys %methods) {
     (my $path = $p) =~ s/\{id\}/$ids->($p)/e;
-    my $bad = grep({ $_ eq 'DELETE' } @{ $methods{$p} }) ? 'PUT' : 'DELETE';
+    my ($bad) = grep { my $x = $_; !grep { $_ eq $x } @{ $methods{$p} } }
+                     qw(DELETE PUT PATCH);
     my $res = $gw->request($bad, $path);
     is($res->{status}, 405, "$bad $p: 405") or diag($res->{content});
     like($res->{headers}{'content-type'}, qr{^application/problem\+json},
