@@ -130,6 +130,10 @@ typedef struct {
     u_char                        admin_key[NGX_HTTP_OPENBANK_HASH_LEN];
     unsigned                      has_admin_key:1;  /* openbank_admin_key */
     unsigned                      admin_api:1; /* a location serves it */
+    unsigned                      events:1;    /* openbank_events_ingest
+                                                  or openbank_events_api */
+    struct ngx_http_openbank_events_conf_s
+                                 *events_conf; /* _events.h */
 } ngx_http_openbank_main_conf_t;
 
 
@@ -165,6 +169,8 @@ typedef enum {
     NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY, /* keys, answers, journal state */
     NGX_HTTP_OPENBANK_TABLE_USAGE,       /* usage history, per day */
     NGX_HTTP_OPENBANK_TABLE_REGISTRY,    /* partners, credentials, audit */
+    NGX_HTTP_OPENBANK_TABLE_EVENTS,      /* events, webhook endpoints */
+    NGX_HTTP_OPENBANK_TABLE_OUTBOX,      /* deliveries still to make */
     NGX_HTTP_OPENBANK_TABLE_N
 } ngx_http_openbank_table_e;
 
@@ -251,6 +257,8 @@ struct ngx_http_openbank_ctx_s {
                                  *limits;      /* _limit.h */
     struct ngx_http_openbank_admin_s
                                  *admin;       /* _admin.c */
+    struct ngx_http_openbank_ev_ctx_s
+                                 *events;      /* _events.h */
 
     ngx_http_openbank_redirect_pt on_redirect; /* set by signature.c */
 };

@@ -48,6 +48,17 @@ typedef struct {
 } ngx_http_openbank_admin_body_t;
 
 
+/* a growing JSON text in a pool */
+
+typedef struct {
+    ngx_pool_t                   *pool;
+    u_char                       *start;
+    u_char                       *pos;
+    u_char                       *end;
+    ngx_uint_t                    failed;
+} ngx_http_openbank_out_t;
+
+
 /* ngx_http_openbank_admin_json.c */
 ngx_int_t ngx_http_openbank_admin_parse(ngx_pool_t *pool, ngx_str_t *text,
     ngx_uint_t allowed, ngx_http_openbank_admin_body_t *b, u_char *err,
@@ -60,6 +71,16 @@ char *ngx_http_openbank_admin_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_openbank_admin_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_http_openbank_admin_read(ngx_http_request_t *r,
+    ngx_str_t *body);
+ngx_int_t ngx_http_openbank_admin_send(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *body);
+void ngx_http_openbank_out_init(ngx_http_openbank_out_t *o,
+    ngx_pool_t *pool);
+void ngx_http_openbank_out_raw(ngx_http_openbank_out_t *o,
+    const char *fmt, ...);
+void ngx_http_openbank_out_str(ngx_http_openbank_out_t *o, ngx_str_t *s);
+void ngx_http_openbank_out_time(ngx_http_openbank_out_t *o, int64_t t);
 
 
 #endif /* _NGX_HTTP_OPENBANK_ADMIN_H_INCLUDED_ */

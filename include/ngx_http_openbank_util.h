@@ -14,6 +14,9 @@
 #include <openssl/evp.h>
 
 
+#define NGX_HTTP_OPENBANK_NAME_MAX  64          /* a partner's, a plan's */
+
+
 /* ngx_http_openbank_util.c */
 void ngx_http_openbank_sha256(u_char *out, u_char *data, size_t len);
 ngx_int_t ngx_http_openbank_parse_hash(ngx_str_t *value, u_char *out);

@@ -49,17 +49,6 @@ struct ngx_http_openbank_admin_s {
 typedef struct ngx_http_openbank_admin_s  ngx_http_openbank_admin_t;
 
 
-/* a growing JSON text in the request's pool */
-
-typedef struct {
-    ngx_pool_t                   *pool;
-    u_char                       *start;
-    u_char                       *pos;
-    u_char                       *end;
-    ngx_uint_t                    failed;
-} ngx_http_openbank_out_t;
-
-
 typedef struct {
     ngx_str_t                     key;
     ngx_str_t                     value;
@@ -88,8 +77,6 @@ static ngx_int_t ngx_http_openbank_admin_route(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a);
 static ngx_int_t ngx_http_openbank_admin_dispatch(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a,
-    ngx_str_t *body);
-static ngx_int_t ngx_http_openbank_admin_read(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_openbank_admin_parse_body(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *body, ngx_uint_t allowed,
@@ -123,8 +110,6 @@ static ngx_int_t ngx_http_openbank_admin_commit(ngx_http_request_t *r,
     ngx_uint_t n, ngx_uint_t status, ngx_str_t *answer);
 static void ngx_http_openbank_admin_durable(ngx_http_request_t *r,
     ngx_int_t rc);
-static ngx_int_t ngx_http_openbank_admin_send(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *body);
 static ngx_int_t ngx_http_openbank_admin_page(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *after, ngx_uint_t *limit);
 static ngx_int_t ngx_http_openbank_admin_audit_op(ngx_http_request_t *r,
@@ -142,14 +127,6 @@ static ngx_int_t ngx_http_openbank_admin_secret(u_char *out,
 static int ngx_libc_cdecl ngx_http_openbank_admin_cmp(const void *a,
     const void *b);
 
-static void ngx_http_openbank_out_init(ngx_http_openbank_out_t *o,
-    ngx_pool_t *pool);
-static void ngx_http_openbank_out_raw(ngx_http_openbank_out_t *o,
-    const char *fmt, ...);
-static void ngx_http_openbank_out_str(ngx_http_openbank_out_t *o,
-    ngx_str_t *s);
-static void ngx_http_openbank_out_time(ngx_http_openbank_out_t *o,
-    int64_t t);
 
 
 static ngx_str_t  ngx_http_openbank_admin_actor = ngx_string("admin");
@@ -368,7 +345,7 @@ ngx_http_openbank_admin_body(ngx_http_request_t *r)
 
 /* the body, whole, NUL-terminated: NGX_DECLINED when too long */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_openbank_admin_read(ngx_http_request_t *r, ngx_str_t *body)
 {
     u_char       *p;
@@ -2286,7 +2263,7 @@ ngx_http_openbank_admin_durable(ngx_http_request_t *r, ngx_int_t rc)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_openbank_admin_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body)
 {
@@ -2380,7 +2357,7 @@ ngx_http_openbank_admin_cmp(const void *a, const void *b)
 }
 
 
-static void
+void
 ngx_http_openbank_out_init(ngx_http_openbank_out_t *o, ngx_pool_t *pool)
 {
     o->pool = pool;
@@ -2422,7 +2399,7 @@ ngx_http_openbank_out_room(ngx_http_openbank_out_t *o, size_t len)
 }
 
 
-static void
+void
 ngx_http_openbank_out_raw(ngx_http_openbank_out_t *o, const char *fmt, ...)
 {
     u_char   buf[4096], *p;
@@ -2438,7 +2415,7 @@ ngx_http_openbank_out_raw(ngx_http_openbank_out_t *o, const char *fmt, ...)
 }
 
 
-static void
+void
 ngx_http_openbank_out_str(ngx_http_openbank_out_t *o, ngx_str_t *s)
 {
     size_t  len;
@@ -2457,7 +2434,7 @@ ngx_http_openbank_out_str(ngx_http_openbank_out_t *o, ngx_str_t *s)
 
 /* RFC 3339, UTC; a negative time is null */
 
-static void
+void
 ngx_http_openbank_out_time(ngx_http_openbank_out_t *o, int64_t t)
 {
     ngx_tm_t  tm;

@@ -200,7 +200,7 @@ static ngx_http_openbank_journal_t  ngx_http_openbank_reg_j = {
     "registry journal", "registry", NGX_HTTP_OPENBANK_TABLE_REGISTRY,
     NULL, ngx_http_openbank_reg_dump, NULL, "",
     ngx_null_string, ngx_null_string, 0, 0, 0, 0, 0,
-    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, NULL, NULL
+    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, NULL, NULL, 0
 };
 
 static ngx_str_t  ngx_http_openbank_reg_gen_key = ngx_string("\1g");
@@ -444,7 +444,7 @@ ngx_http_openbank_registry_init_module(ngx_cycle_t *cycle)
                                                 ngx_http_openbank_module);
 
     if (obmcf == NULL || obmcf->shm_zone == NULL
-        || obmcf->state_path.len == 0 || !obmcf->admin_api
+        || obmcf->state_path.len == 0 || !(obmcf->admin_api || obmcf->events)
         || ngx_test_config || ngx_process == NGX_PROCESS_SIGNALLER)
     {
         return NGX_OK;
@@ -1530,6 +1530,16 @@ ngx_http_openbank_reg_unseal(ngx_pool_t *pool, ngx_str_t *sealed,
     ERR_clear_error();
 
     return rc;
+}
+
+
+/* opens what ngx_http_openbank_registry_seal() sealed */
+
+ngx_int_t
+ngx_http_openbank_registry_open(ngx_pool_t *pool, ngx_str_t *sealed,
+    ngx_str_t *aad, ngx_str_t *out)
+{
+    return ngx_http_openbank_reg_unseal(pool, sealed, aad, out);
 }
 
 
