@@ -8,7 +8,7 @@
 
 use lib 't/lib';
 use OpenBank::Test;
-use OpenBank::Tokens qw(free_port json_decode);
+use OpenBank::Webhooks;
 use Crypt::PK::ECC;
 use Digest::SHA qw(hmac_sha256 sha256);
 use MIME::Base64 qw(decode_base64 encode_base64);
@@ -17,57 +17,8 @@ use Time::HiRes qw(sleep);
 
 my $json = JSON::PP->new->canonical->utf8;
 my $KEYS = project_root() . '/t/keys';
-my $rport = free_port();
-my $rdir = servroot() . '/receiver';
-
-my $http = <<"EOT";
-openbank_zone openbank 4m;
-openbank_state \$TEST_NGINX_SERVROOT/state;
-openbank_signing_key $KEYS/gw-es256.pem kid=gw-es;
-openbank_webhook_allow http://127.0.0.1;
-openbank_webhook_retries 1s 1s 2s;
-openbank_plan p { rate 1000r/s; }
-openbank_partner acme { plan p; scopes events;
-    api_key sha256:@{[ Digest::SHA::sha256_hex('acme-key') ]}; }
-openbank_partner beta { plan p; scopes events;
-    api_key sha256:@{[ Digest::SHA::sha256_hex('beta-key') ]}; }
-EOT
-my $config = <<'EOT';
-location = /internal/events { openbank_events_ingest; allow 127.0.0.1; deny all; }
-location /v1/webhook-endpoints {
-    openbank_auth api_key; openbank_scope events; openbank_events_api;
-}
-location /v1/events {
-    openbank_auth api_key; openbank_scope events; openbank_events_api;
-}
-EOT
-my %conf = (http_config => $http, config => $config, workers => 2);
-
-sub api {
-    my ($method, $path, $key, $body) = @_;
-    my $res = http_request($method, $path,
-                           { 'X-API-Key' => $key,
-                             defined $body
-                             ? ('Content-Type' => 'application/json') : () },
-                           defined $body ? (ref $body ? $json->encode($body)
-                                                      : $body) : undef);
-    return ($res->status, eval { $json->decode($res->body) }, $res);
-}
-sub ingest { api('POST', '/internal/events', 'none', @_) }
-sub got {
-    open my $f, '<', "$rdir/got" or return ();
-    return map { $json->decode($_) } <$f>;
-}
-sub wait_got {
-    my ($n, $secs) = @_;
-    for (1 .. ($secs // 15) * 10) {
-        my @g = got();
-        return @g if @g >= $n;
-        sleep 0.1;
-    }
-    return got();
-}
-sub statuses { open my $f, '>', "$rdir/statuses" or die; print $f $_[0] }
+my $rport = start_receiver();
+my %conf = webhooks_conf();
 
 # Standard Webhooks (standardwebhooks.com): v1,base64(HMAC-SHA256(key,
 # "id.timestamp.body")), the key the base64 after "whsec_"
@@ -98,16 +49,6 @@ sub rfc9421_ok {
            && $gw->verify_message_rfc7518(decode_base64($sig), $base,
                                           'SHA256');
 }
-
-mkdir $rdir;
-my $receiver = fork // die;
-if ($receiver == 0) {
-    exec '/usr/bin/python3', project_root() . '/t/webhooks/receiver.py',
-         $rport, $rdir;
-    exit 1;
-}
-END { kill 'TERM', $receiver if $receiver }
-sleep 0.5;
 
 start_nginx(\%conf);
 
