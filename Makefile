@@ -158,7 +158,7 @@ bench: $(MODULE)
 # libFuzzer targets of the parsers of untrusted input (fuzz/): each runs
 # FUZZ_SECONDS from its seed corpus and fails on any crash or leak.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := jwt jwks admin
+FUZZ_TARGETS := jwt jwks admin events
 FUZZ_NGX     := $(BUILD)/nginx
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined -Wall \
@@ -171,6 +171,7 @@ FUZZ_SRCS    := ngx_openbank_module/ngx_http_openbank_jwt.c \
                 ngx_openbank_module/ngx_http_openbank_jwks.c \
                 ngx_openbank_module/ngx_http_openbank_util.c \
                 ngx_openbank_module/ngx_http_openbank_admin_json.c \
+                ngx_openbank_module/ngx_http_openbank_events_json.c \
                 fuzz/ngx_stubs.c
 
 objs/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard include/*.h) \

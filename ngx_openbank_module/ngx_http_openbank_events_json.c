@@ -82,6 +82,11 @@ ngx_http_openbank_event_parse(ngx_str_t *text,
     ngx_uint_t                 seen, bit;
     ngx_http_openbank_json_t   js;
 
+    /* the text always ends with a NUL, however long */
+
+    ngx_memzero(err, len);
+    len--;
+
     ngx_memzero(ev, sizeof(ngx_http_openbank_event_in_t));
 
     js.p = text->data;
@@ -193,6 +198,11 @@ ngx_http_openbank_webhook_parse(ngx_str_t *text,
     ngx_str_t                  name, *pat;
     ngx_uint_t                 seen, bit, i;
     ngx_http_openbank_json_t   js;
+
+    /* the text always ends with a NUL, however long */
+
+    ngx_memzero(err, len);
+    len--;
 
     ngx_memzero(wh, sizeof(ngx_http_openbank_webhook_in_t));
 
@@ -333,6 +343,11 @@ ngx_http_openbank_url_parse(ngx_str_t *url, ngx_http_openbank_url_t *u,
     u_char      *p, *last, *host, *q;
     ngx_int_t    port;
     ngx_uint_t   i;
+
+    /* the text always ends with a NUL, however long */
+
+    ngx_memzero(err, len);
+    len--;
 
     ngx_memzero(u, sizeof(ngx_http_openbank_url_t));
 
