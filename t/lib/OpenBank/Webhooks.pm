@@ -16,6 +16,7 @@ use OpenBank::Test;
 
 our @EXPORT = qw(webhooks_conf api ingest start_receiver got wait_got
                  statuses);
+our @EXPORT_OK = @EXPORT;
 
 my $json = JSON::PP->new->canonical->utf8;
 my $rdir;
