@@ -1070,7 +1070,7 @@ ngx_http_openbank_send_connect(ngx_http_openbank_send_t *s, ngx_addr_t *addr)
     s->pc.name = &s->url.host;
     s->pc.get = ngx_event_get_peer;
     s->pc.log = s->log;
-    s->pc.log_error = NGX_ERROR_ERR;
+    s->pc.log_error = NGX_ERROR_INFO;    /* a receiver down is routine */
 
     rc = ngx_event_connect_peer(&s->pc);
 
@@ -1081,6 +1081,7 @@ ngx_http_openbank_send_connect(ngx_http_openbank_send_t *s, ngx_addr_t *addr)
 
     c = s->pc.connection;
     c->data = s;
+    c->log_error = NGX_ERROR_INFO;
     c->pool = s->pool;
     c->log = s->log;
     c->read->log = s->log;
