@@ -87,6 +87,8 @@ static ngx_int_t ngx_http_openbank_ev_index(ngx_http_openbank_zone_t *zone,
     ngx_str_t *key, ngx_str_t *value, ngx_uint_t add);
 static ngx_int_t ngx_http_openbank_ev_seq(ngx_http_openbank_store_value_t *sv,
     void *data);
+static ngx_int_t ngx_http_openbank_ev_lock(ngx_http_openbank_journal_t *j,
+    ngx_log_t *log);
 
 
 static ngx_http_openbank_journal_t  ngx_http_openbank_ev_j = {
@@ -98,6 +100,7 @@ static ngx_http_openbank_journal_t  ngx_http_openbank_ev_j = {
 };
 
 static ngx_str_t  ngx_http_openbank_ev_seq_key = ngx_string("\1s");
+static ngx_str_t  ngx_http_openbank_ev_broken_key = ngx_string("\1b");
 
 
 /* the default retry schedule (docs/webhooks.md, "Retries") */
@@ -781,7 +784,7 @@ ngx_http_openbank_events_write(ngx_log_t *log, ngx_array_t *ops,
 
     if (ngx_http_openbank_journal_init(j, (ngx_cycle_t *) ngx_cycle)
         != NGX_OK
-        || ngx_http_openbank_journal_open_lock(j, log) != NGX_OK)
+        || ngx_http_openbank_ev_lock(j, log) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -830,6 +833,63 @@ ngx_http_openbank_events_write(ngx_log_t *log, ngx_array_t *ops,
     }
 
     ngx_http_openbank_journal_submit(j, &pd->entry);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The journal's lock, opened: a failure is one [alert] for all the
+ * processes until it opens again (a record of the zone says so), then
+ * each change is refused without a word.
+ */
+
+static ngx_int_t
+ngx_http_openbank_ev_lock(ngx_http_openbank_journal_t *j, ngx_log_t *log)
+{
+    u_char                          one;
+    ngx_fd_t                        fd;
+    ngx_uint_t                      broken;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    obmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                ngx_http_openbank_module);
+
+    broken = (ngx_http_openbank_store_get(obmcf->shm_zone->data,
+                                          NGX_HTTP_OPENBANK_TABLE_EVENTS,
+                                          &ngx_http_openbank_ev_broken_key,
+                                          &one, 1, NULL)
+              >= 0);
+
+    if (broken) {
+        fd = open((char *) j->lock.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+        if (fd == NGX_INVALID_FILE) {
+            return NGX_ERROR;
+        }
+
+        (void) close(fd);
+    }
+
+    if (ngx_http_openbank_journal_open_lock(j, log) != NGX_OK) {
+        one = 1;
+        (void) ngx_http_openbank_store_set(obmcf->shm_zone->data,
+                                           NGX_HTTP_OPENBANK_TABLE_EVENTS,
+                                           &ngx_http_openbank_ev_broken_key,
+                                           &one, 1, 0);
+        return NGX_ERROR;
+    }
+
+    if (broken
+        && ngx_http_openbank_store_delete(obmcf->shm_zone->data,
+                                          NGX_HTTP_OPENBANK_TABLE_EVENTS,
+                                          &ngx_http_openbank_ev_broken_key)
+           == NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "openbank: events journal \"%V\" opens again: "
+                      "events are taken", &j->name);
+    }
 
     return NGX_OK;
 }

@@ -25,6 +25,9 @@ local _M = {}
 
 local CLAIM = 30000     -- ms a claimed row is left to its worker
 local BATCH = 100       -- rows posted a tick at most
+local PAUSE = 5000      -- ms without posting after the gateway failed
+
+local paused_until = 0  -- this worker's
 
 local SQL_INSERT = [[
 INSERT INTO bank_events (partner, type, data, created_at)
@@ -126,7 +129,7 @@ end
 
 -- From the settlement timer: the claimed rows posted, oldest first.
 function _M.flush(conn, target)
-    if not target or target == "" then
+    if not target or target == "" or util.now_ms() < paused_until then
         return true
     end
 
@@ -151,7 +154,8 @@ function _M.flush(conn, target)
 
         else
             ngx_log(ngx_WARN, "openbank bank: events to ", target, ": ",
-                    err or status, "; tried again")
+                    err or status, "; tried again in ", PAUSE / 1000, " s")
+            paused_until = util.now_ms() + PAUSE
             for j = i, #rows do
                 conn:run(SQL_RELEASE, rows[j].seq)
             end
