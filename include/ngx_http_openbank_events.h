@@ -181,7 +181,6 @@ char *ngx_http_openbank_webhook_retries(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_openbank_events_conf(ngx_conf_t *cf,
     ngx_http_openbank_main_conf_t *obmcf);
 ngx_int_t ngx_http_openbank_events_init_module(ngx_cycle_t *cycle);
-ngx_int_t ngx_http_openbank_events_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_openbank_events_write(ngx_log_t *log, ngx_array_t *ops,
     ngx_http_request_t *r, void (*done)(ngx_http_request_t *r,
     ngx_int_t rc));

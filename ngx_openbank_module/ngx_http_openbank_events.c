@@ -320,7 +320,7 @@ ngx_http_openbank_events_conf(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    return ngx_http_openbank_webhook_ssl(cf, ecf);
+    return NGX_OK;
 }
 
 
@@ -439,30 +439,6 @@ ngx_http_openbank_events_init_module(ngx_cycle_t *cycle)
     ngx_http_openbank_journal_reset(j);
 
     return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_openbank_events_init_process(ngx_cycle_t *cycle)
-{
-    ngx_http_openbank_main_conf_t  *obmcf;
-
-    if (ngx_http_cycle_get_module_main_conf(cycle, ngx_http_core_module)
-        == NULL)
-    {
-        return NGX_OK;
-    }
-
-    obmcf = ngx_http_cycle_get_module_main_conf(cycle,
-                                                ngx_http_openbank_module);
-
-    if (obmcf == NULL || !obmcf->events
-        || ngx_process != NGX_PROCESS_WORKER)
-    {
-        return NGX_OK;
-    }
-
-    return ngx_http_openbank_webhook_send_init(cycle);
 }
 
 

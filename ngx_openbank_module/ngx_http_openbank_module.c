@@ -1324,7 +1324,11 @@ ngx_http_openbank_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    if (ngx_http_openbank_events_conf(cf, obmcf) != NGX_OK) {
+    if (ngx_http_openbank_events_conf(cf, obmcf) != NGX_OK
+        || (obmcf->events
+            && ngx_http_openbank_webhook_ssl(cf, obmcf->events_conf)
+               != NGX_OK))
+    {
         return NGX_ERROR;
     }
 
@@ -1380,7 +1384,7 @@ ngx_http_openbank_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_http_openbank_events_init_process(cycle);
+    return ngx_http_openbank_webhook_send_init(cycle);
 }
 
 

@@ -533,6 +533,23 @@ ngx_http_openbank_resolve_gone(void *data)
 ngx_int_t
 ngx_http_openbank_webhook_send_init(ngx_cycle_t *cycle)
 {
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    if (ngx_http_cycle_get_module_main_conf(cycle, ngx_http_core_module)
+        == NULL)
+    {
+        return NGX_OK;
+    }
+
+    obmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                ngx_http_openbank_module);
+
+    if (obmcf == NULL || !obmcf->events
+        || ngx_process != NGX_PROCESS_WORKER)
+    {
+        return NGX_OK;
+    }
+
     ngx_http_openbank_send_flight = ngx_array_create(cycle->pool, 16,
                                         sizeof(ngx_http_openbank_inflight_t));
     if (ngx_http_openbank_send_flight == NULL) {
