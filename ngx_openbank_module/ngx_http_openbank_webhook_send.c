@@ -1623,4 +1623,10 @@ ngx_http_openbank_send_free(ngx_http_openbank_send_t *s)
     ngx_http_openbank_send_n--;
 
     ngx_destroy_pool(s->pool);
+
+    /* room for another: the next claim now rather than at the tick */
+
+    if (!ngx_exiting && !ngx_http_openbank_send_ev.posted) {
+        ngx_post_event(&ngx_http_openbank_send_ev, &ngx_posted_events);
+    }
 }
