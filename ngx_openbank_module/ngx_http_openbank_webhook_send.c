@@ -1267,6 +1267,17 @@ ngx_http_openbank_send_read(ngx_event_t *rev)
     c = rev->data;
     s = c->data;
 
+    if (s->sent < s->request.len) {
+
+        /* before the request is out: a connection that failed */
+
+        if (ngx_http_openbank_send_test_connect(c) != NGX_OK) {
+            ngx_http_openbank_send_finish(s, "connection refused");
+        }
+
+        return;
+    }
+
     for ( ;; ) {
         if (s->received == sizeof(s->response)) {
             s->received = 12;

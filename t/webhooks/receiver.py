@@ -1,11 +1,15 @@
 #!/usr/bin/python3
 # A webhook receiver for the tests: every request it gets is a JSON line
-# of <dir>/got ({"path", "headers", "body"}); it answers with the next
-# status of <dir>/statuses (comma-separated; "hang" waits 60 s; empty: 200).
+# of <dir>/got ({"path", "headers", "body", "answer", "tls"}); it answers
+# with the next status of <dir>/statuses (comma-separated; "hang" waits
+# 60 s; empty: 200).  receiver.py PORT DIR [TLS-PORT CERT KEY]: also over
+# TLS on TLS-PORT.
 
 import json
 import os
+import ssl
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -36,7 +40,8 @@ class Handler(BaseHTTPRequestHandler):
                                 'headers': {k.lower(): v for k, v
                                             in self.headers.items()},
                                 'body': body.decode(),
-                                'answer': status}) + '\n')
+                                'answer': status,
+                                'tls': self.server.tls}) + '\n')
         if status == 'hang':
             time.sleep(60)
             return
@@ -49,4 +54,14 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-ThreadingHTTPServer(('127.0.0.1', port), Handler).serve_forever()
+if len(sys.argv) > 5:
+    tls = ThreadingHTTPServer(('127.0.0.1', int(sys.argv[3])), Handler)
+    tls.tls = True
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(sys.argv[4], sys.argv[5])
+    tls.socket = context.wrap_socket(tls.socket, server_side=True)
+    threading.Thread(target=tls.serve_forever, daemon=True).start()
+
+plain = ThreadingHTTPServer(('127.0.0.1', port), Handler)
+plain.tls = False
+plain.serve_forever()

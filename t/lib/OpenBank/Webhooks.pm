@@ -73,24 +73,27 @@ sub api {
 
 sub ingest { return api('POST', '/internal/events', 'none', @_) }
 
-# a receiver on a free port: its port
+# a receiver on a free port: its port; start_receiver(tls => [$crt, $key])
+# also serves TLS on another: (port, TLS port)
 my $receiver;
 sub start_receiver {
+    my (%o) = @_;
     $rdir = servroot() . '/receiver';
     mkdir $rdir;
     unlink "$rdir/got", "$rdir/statuses";
     my $port = OpenBank::Tokens::free_port();
+    my @tls = $o{tls} ? (OpenBank::Tokens::free_port(), @{ $o{tls} }) : ();
     $receiver = fork // die;
     if ($receiver == 0) {
         exec '/usr/bin/python3', project_root() . '/t/webhooks/receiver.py',
-             $port, $rdir;
+             $port, $rdir, @tls;
         exit 1;
     }
     for (1 .. 50) {
         last if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
         sleep 0.1;
     }
-    return $port;
+    return @tls ? ($port, $tls[0]) : $port;
 }
 END { kill 'TERM', $receiver if $receiver }
 
