@@ -73,6 +73,8 @@ char *ngx_http_openbank_admin_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_openbank_admin_read(ngx_http_request_t *r,
     ngx_str_t *body);
+ngx_int_t ngx_http_openbank_admin_body_text(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
 ngx_int_t ngx_http_openbank_admin_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
 void ngx_http_openbank_out_init(ngx_http_openbank_out_t *o,

@@ -18,7 +18,8 @@
 #include <ngx_http_openbank.h>
 
 
-#define NGX_HTTP_OPENBANK_EVENT_BODY_MAX     (64 * 1024)
+#define NGX_HTTP_OPENBANK_EVENT_BODY_MAX     (64 * 1024)  /* read as the
+                                                          Admin API reads */
 #define NGX_HTTP_OPENBANK_EVENT_KEEP         (30 * 86400 * 1000ULL)  /* ms */
 #define NGX_HTTP_OPENBANK_WEBHOOK_MAX        10     /* endpoints a partner */
 #define NGX_HTTP_OPENBANK_WEBHOOK_PATTERNS   32     /* "events" of one */

@@ -1173,20 +1173,9 @@ ngx_http_openbank_ingest_body(ngx_http_request_t *r)
         return;
     }
 
-    rc = ngx_http_openbank_admin_read(r, &body);
-
-    if (rc == NGX_DECLINED) {
-        rc = ngx_http_openbank_refuse(r, ctx,
-                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  NGX_HTTP_OPENBANK_PROBLEM_PAYLOAD_TOO_LARGE,
-                                  "an event is at most %d bytes",
-                                  NGX_HTTP_OPENBANK_EVENT_BODY_MAX);
-        ngx_http_finalize_request(r, rc);
-        return;
-    }
-
+    rc = ngx_http_openbank_admin_body_text(r, ctx, &body);
     if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_finalize_request(r, rc);
         return;
     }
 

@@ -94,6 +94,8 @@ static ngx_int_t ngx_http_openbank_wh_event(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec);
 static ngx_int_t ngx_http_openbank_wh_get(ngx_http_request_t *r, u_char c,
     uint64_t id, ngx_str_t *partner, ngx_str_t *value);
+static ngx_int_t ngx_http_openbank_wh_own(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, u_char c, uint64_t id, ngx_str_t *value);
 static void ngx_http_openbank_wh_json(ngx_http_openbank_out_t *o,
     uint64_t id, ngx_str_t *value);
 static void ngx_http_openbank_wh_event_json(ngx_http_openbank_out_t *o,
@@ -339,20 +341,10 @@ ngx_http_openbank_wh_body(ngx_http_request_t *r)
         return;
     }
 
-    rc = ngx_http_openbank_admin_read(r, &body);
+    rc = ngx_http_openbank_admin_body_text(r, ctx, &body);
 
-    if (rc == NGX_DECLINED) {
-        rc = ngx_http_openbank_refuse(r, ctx,
-                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  NGX_HTTP_OPENBANK_PROBLEM_PAYLOAD_TOO_LARGE,
-                                  "the body is at most %d bytes",
-                                  NGX_HTTP_OPENBANK_EVENT_BODY_MAX);
-
-    } else if (rc == NGX_OK) {
+    if (rc == NGX_OK) {
         rc = ngx_http_openbank_wh_dispatch(r, ctx, ctx->events, &body);
-
-    } else {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (rc == NGX_AGAIN) {
@@ -757,18 +749,9 @@ ngx_http_openbank_wh_show(ngx_http_request_t *r,
     ngx_str_t                 value;
     ngx_http_openbank_out_t   o;
 
-    rc = ngx_http_openbank_wh_get(r, 'w', ec->id, &ctx->partner->name,
-                                  &value);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
+    rc = ngx_http_openbank_wh_own(r, ctx, 'w', ec->id, &value);
     if (rc != NGX_OK) {
-        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
-                                        NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
-                                        "no webhook endpoint we_%016uxL",
-                                        ec->id);
+        return rc;
     }
 
     ngx_http_openbank_out_init(&o, r->pool);
@@ -791,18 +774,9 @@ ngx_http_openbank_wh_delete(ngx_http_request_t *r,
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
 
-    rc = ngx_http_openbank_wh_get(r, 'w', ec->id, &ctx->partner->name,
-                                  &value);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
+    rc = ngx_http_openbank_wh_own(r, ctx, 'w', ec->id, &value);
     if (rc != NGX_OK) {
-        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
-                                        NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
-                                        "no webhook endpoint we_%016uxL",
-                                        ec->id);
+        return rc;
     }
 
     ngx_memzero(&ch, sizeof(ch));
@@ -859,18 +833,9 @@ ngx_http_openbank_wh_test(ngx_http_request_t *r,
     ngx_int_t  rc;
     ngx_str_t  value, data;
 
-    rc = ngx_http_openbank_wh_get(r, 'w', ec->id, &ctx->partner->name,
-                                  &value);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
+    rc = ngx_http_openbank_wh_own(r, ctx, 'w', ec->id, &value);
     if (rc != NGX_OK) {
-        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
-                                        NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
-                                        "no webhook endpoint we_%016uxL",
-                                        ec->id);
+        return rc;
     }
 
     data.data = ngx_pnalloc(r->pool, sizeof("{\"endpoint\":\"we_\"}") + 16);
@@ -1069,17 +1034,9 @@ ngx_http_openbank_wh_event(ngx_http_request_t *r,
     ngx_str_t                 value;
     ngx_http_openbank_out_t   o;
 
-    rc = ngx_http_openbank_wh_get(r, 'e', ec->id, &ctx->partner->name,
-                                  &value);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
+    rc = ngx_http_openbank_wh_own(r, ctx, 'e', ec->id, &value);
     if (rc != NGX_OK) {
-        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
-                                        NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
-                                        "no event evt_%016uxL", ec->id);
+        return rc;
     }
 
     ngx_http_openbank_out_init(&o, r->pool);
@@ -1145,6 +1102,33 @@ ngx_http_openbank_wh_get(ngx_http_request_t *r, u_char c, uint64_t id,
         || ngx_strncmp(value->data + head, partner->data, plen) != 0)
     {
         return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the partner's endpoint ('w') or event ('e'), or its 404 */
+
+static ngx_int_t
+ngx_http_openbank_wh_own(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
+    u_char c, uint64_t id, ngx_str_t *value)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_openbank_wh_get(r, c, id, &ctx->partner->name, value);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
+                                        NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
+                                        "no %s %s%016uxL",
+                                        c == 'w' ? "webhook endpoint"
+                                                 : "event",
+                                        c == 'w' ? "we_" : "evt_", id);
     }
 
     return NGX_OK;
