@@ -38,6 +38,8 @@ DEPS_TEST  := libtest-base-perl libipc-run-perl libwww-perl \
 # OpenAPI test (YAML) and the integrator guide's Python example.
 DEPS_TEST  += libyaml-libyaml-perl python3-requests
 DEPS_TEST  += python3-authlib python3-jwt
+# docs/webhooks.md's Java verifier (t/webhooks/docs.t).
+DEPS_TEST  += openjdk-17-jdk-headless
 
 .PHONY: all deps run test test-asan bench lint include-graph clean fuzz FORCE
 

@@ -1132,6 +1132,7 @@ ngx_http_openbank_send_test_connect(ngx_connection_t *c)
 static void
 ngx_http_openbank_send_write(ngx_event_t *wev)
 {
+    u_char                           *sni;
     ssize_t                           n;
     ngx_connection_t                 *c;
     ngx_http_openbank_send_t         *s;
@@ -1167,11 +1168,20 @@ ngx_http_openbank_send_write(ngx_event_t *wev)
                 return;
             }
 
-            s->url.host.data[s->url.host.len] = '\0';
+            /* SNI: a name, never an address (RFC 6066) */
 
-            if (SSL_set_tlsext_host_name(c->ssl->connection,
-                                         (char *) s->url.host.data)
-                != 1)
+            sni = ngx_pnalloc(s->pool, s->url.host.len + 1);
+            if (sni == NULL) {
+                ngx_http_openbank_send_finish(s, "TLS failed");
+                return;
+            }
+
+            (void) ngx_cpystrn(sni, s->url.host.data, s->url.host.len + 1);
+
+            if (ngx_strlchr(sni, sni + s->url.host.len, ':') == NULL
+                && ngx_inet_addr(sni, s->url.host.len) == INADDR_NONE
+                && SSL_set_tlsext_host_name(c->ssl->connection, (char *) sni)
+                   != 1)
             {
                 ERR_clear_error();
             }

@@ -188,21 +188,28 @@ local function batch_done(conn, p)
 end
 
 
--- the event of a move, in its transaction (openbank.webhooks)
-local function tell(conn, p, type)
+-- the event of a move, in its transaction (openbank.webhooks); a batch
+-- whose payment reached its end is in `batches`, checked once a step
+local function tell(conn, p, type, batches)
     local q, err = conn:first(SQL_GET, p.id, p.partner)
     if not q then
         return nil, err or "payment " .. p.id .. " is gone"
     end
 
-    local ok
-    ok, err = webhooks.emit(conn, p.partner, type, view(q))
-    if not ok then
-        return nil, err
+    if q.batch and q.status ~= "accepted" then
+        batches[q.batch] = q
     end
 
-    if q.batch and q.status ~= "accepted" then
-        return batch_done(conn, q)
+    return webhooks.emit(conn, p.partner, type, view(q))
+end
+
+
+local function batches_done(conn, batches)
+    for _, p in pairs(batches) do
+        local ok, err = batch_done(conn, p)
+        if not ok then
+            return nil, err
+        end
     end
 
     return true
@@ -211,6 +218,7 @@ end
 
 local function step(conn, now, delay)
     local half = now - math_floor(delay / 2)
+    local batches = {}
 
     local rows, err = conn:query(SQL_DUE_PENDING, half)
     if not rows then
@@ -229,7 +237,7 @@ local function step(conn, now, delay)
         if reason then
             ok, err = conn:run(SQL_REJECT, reason, now, p.seq)
             if ok then
-                ok, err = tell(conn, p, "payment.rejected")
+                ok, err = tell(conn, p, "payment.rejected", batches)
             end
         else
             ok, err = conn:run(SQL_HOLD, p.amount, p.debtor)
@@ -237,7 +245,7 @@ local function step(conn, now, delay)
                 ok, err = conn:run(SQL_ACCEPT, now, p.seq)
             end
             if ok then
-                ok, err = tell(conn, p, "payment.accepted")
+                ok, err = tell(conn, p, "payment.accepted", batches)
             end
         end
 
@@ -276,7 +284,7 @@ local function step(conn, now, delay)
         end
 
         if ok then
-            ok, err = tell(conn, p, "payment.settled")
+            ok, err = tell(conn, p, "payment.settled", batches)
         end
 
         if not ok then
@@ -284,7 +292,7 @@ local function step(conn, now, delay)
         end
     end
 
-    return true
+    return batches_done(conn, batches)
 end
 
 

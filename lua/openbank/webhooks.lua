@@ -77,11 +77,7 @@ local function claim(conn, now)
 end
 
 
--- one event to the ingest: its status, or nil, err
-local function post(target, row)
-    local body = '{"partner":' .. json.encode(row.partner) .. ',"type":'
-                 .. json.encode(row.type) .. ',"data":' .. row.data .. '}'
-
+local function connect(target)
     local sock = ngx_socket_tcp()
     sock:settimeouts(2000, 5000, 5000)
 
@@ -100,11 +96,21 @@ local function post(target, row)
         return nil, err
     end
 
-    ok, err = sock:send("POST /internal/events HTTP/1.1\r\n"
-                        .. "Host: openbank-gateway\r\n"
-                        .. "Content-Type: application/json\r\n"
-                        .. "Content-Length: " .. #body .. "\r\n"
-                        .. "Connection: close\r\n\r\n" .. body)
+    return sock
+end
+
+
+-- one event to the ingest on a kept-alive connection: its status, or
+-- nil, err (the connection is then closed)
+local function post(sock, row)
+    local body = '{"partner":' .. json.encode(row.partner) .. ',"type":'
+                 .. json.encode(row.type) .. ',"data":' .. row.data .. '}'
+
+    local ok, err = sock:send("POST /internal/events HTTP/1.1\r\n"
+                              .. "Host: openbank-gateway\r\n"
+                              .. "Content-Type: application/json\r\n"
+                              .. "Content-Length: " .. #body .. "\r\n\r\n"
+                              .. body)
     if not ok then
         sock:close()
         return nil, err
@@ -112,15 +118,32 @@ local function post(target, row)
 
     local line
     line, err = sock:receive("*l")
-    sock:close()
-
-    if not line then
-        return nil, err
+    local status = line and tonumber(str_match(line, "^HTTP/1%.%d (%d%d%d)"))
+    if not status then
+        sock:close()
+        return nil, err or "not an HTTP answer"
     end
 
-    local status = tonumber(str_match(line, "^HTTP/1%.%d (%d%d%d)"))
-    if not status then
-        return nil, "not an HTTP answer"
+    -- the headers, then the body, so that the connection can be reused
+    local length = 0
+    repeat
+        line, err = sock:receive("*l")
+        if not line then
+            sock:close()
+            return nil, err
+        end
+        local n = str_match(line, "^[Cc]ontent%-[Ll]ength:%s*(%d+)")
+        if n then
+            length = tonumber(n)
+        end
+    until line == ""
+
+    if length > 0 then
+        ok, err = sock:receive(length)
+        if not ok then
+            sock:close()
+            return nil, err
+        end
     end
 
     return status
@@ -138,10 +161,19 @@ function _M.flush(conn, target)
         return nil, err
     end
 
+    if #rows == 0 then
+        return true
+    end
+
+    local sock
+    sock, err = connect(target)
+
     for i = 1, #rows do
         local row = rows[i]
         local status
-        status, err = post(target, row)
+        if sock then
+            status, err = post(sock, row)
+        end
 
         if status == 202 then
             conn:run(SQL_DONE, row.seq)
@@ -159,9 +191,14 @@ function _M.flush(conn, target)
             for j = i, #rows do
                 conn:run(SQL_RELEASE, rows[j].seq)
             end
+            if sock and status then
+                sock:close()
+            end
             return true
         end
     end
+
+    sock:setkeepalive(10000, 2)
 
     return true
 end
