@@ -46,7 +46,10 @@ $r = pay('6222029999999999');
 is($r->{status}, 201, 'a payment to no account');
 my $bad = $r->{json}{id};
 
+# a payment's events in the order they were made (their ids sort so);
+# deliveries themselves may arrive in any order
 sub of { my ($pid) = @_;
+         sort { $a->{id} cmp $b->{id} }
          map { $json->decode($_->{body}) }
          grep { $json->decode($_->{body})->{data}{id} eq $pid } got() }
 
@@ -56,7 +59,7 @@ ok(OpenBank::Test::Nginx::poll_until(15, sub {
    }), 'payment.settled arrives');
 my @e = of($id);
 is_deeply([map { $_->{type} } @e], ['payment.accepted', 'payment.settled'],
-          'accepted, then settled');
+          'accepted, then settled, in the order of their ids');
 is_deeply([map { $_->{data}{status} } @e], ['accepted', 'settled'],
           'each with the payment as it was then');
 is($e[1]{data}{amount}{value}, '12.34', 'the payment as GET shows it');
