@@ -64,7 +64,7 @@ is_deeply([map { $_->{data}{status} } @e], ['accepted', 'settled'],
           'each with the payment as it was then');
 is($e[1]{data}{amount}{value}, '12.34', 'the payment as GET shows it');
 
-ok(OpenBank::Test::Nginx::poll_until(15, sub { of($bad) }),
+ok(OpenBank::Test::Nginx::poll_until(15, sub { my @e = of($bad); @e }),
    'the refused payment has its event');
 is_deeply([map { $_->{type} } of($bad)], ['payment.rejected'],
           'payment.rejected');
