@@ -22,7 +22,8 @@ open my $ext, '>', "$dir/ext" or die;
 print $ext "subjectAltName=DNS:localhost\n";
 close $ext;
 system("openssl x509 -req -in $dir/localhost.csr -CA $root/t/keys/ca.crt "
-       . "-CAkey $root/t/keys/ca.key -CAcreateserial -days 2 "
+       . "-CAkey $root/t/keys/ca.key -CAserial $dir/ca.srl -CAcreateserial "
+       . "-days 2 "
        . "-extfile $dir/ext -out $dir/localhost.crt 2>/dev/null") == 0
     or die;
 
