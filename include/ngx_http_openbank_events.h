@@ -27,6 +27,9 @@
 #define NGX_HTTP_OPENBANK_WEBHOOK_SECRET     32     /* random bytes */
 #define NGX_HTTP_OPENBANK_ATTEMPTS_MAX       128    /* kept per event */
 #define NGX_HTTP_OPENBANK_RETRIES_MAX        16
+#define NGX_HTTP_OPENBANK_EVENT_HOLD         10000  /* ms a new delivery
+                                                       waits for its event
+                                                       to be durable */
 
 #define NGX_HTTP_OPENBANK_WEBHOOK_ENABLED    0
 #define NGX_HTTP_OPENBANK_WEBHOOK_DISABLED   1
@@ -134,6 +137,8 @@ typedef struct ngx_http_openbank_ev_ctx_s {
     ngx_uint_t                    status;      /* of the answer, once
                                                   durable */
     ngx_str_t                     answer;
+    ngx_array_t                  *held;        /* ..._ev_op_t: deliveries
+                                                  due once durable */
     ngx_http_openbank_webhook_in_t  in;        /* an endpoint to make */
     ngx_http_openbank_url_t       url;
 } ngx_http_openbank_ev_ctx_t;

@@ -89,6 +89,12 @@ static ngx_int_t ngx_http_openbank_ev_seq(ngx_http_openbank_store_value_t *sv,
     void *data);
 static ngx_int_t ngx_http_openbank_ev_lock(ngx_http_openbank_journal_t *j,
     ngx_log_t *log);
+static void ngx_http_openbank_ev_hold(ngx_http_openbank_ev_op_t *op,
+    uint64_t next);
+static void ngx_http_openbank_ev_release(ngx_http_request_t *r,
+    ngx_array_t *ops);
+static ngx_int_t ngx_http_openbank_ev_due(ngx_http_openbank_store_value_t *sv,
+    void *data);
 
 
 static ngx_http_openbank_journal_t  ngx_http_openbank_ev_j = {
@@ -1275,6 +1281,7 @@ ngx_http_openbank_events_emit(ngx_http_request_t *r, ngx_str_t *partner,
     ec->answer.len = ngx_sprintf(ec->answer.data, "{\"id\":\"evt_%016uxL\"}",
                                  em.seq)
                      - ec->answer.data;
+    ec->held = em.ops;
 
     if (ngx_http_openbank_events_write(r->connection->log, em.ops, r,
                                        ngx_http_openbank_events_answer)
@@ -1299,6 +1306,7 @@ ngx_http_openbank_ev_emit_atomic(ngx_http_openbank_zone_t *zone, void *data)
 {
     ngx_http_openbank_ev_emit_t *em = data;
 
+    ngx_int_t                   rc;
     ngx_uint_t                  i;
     ngx_http_openbank_ev_op_t  *op;
 
@@ -1324,10 +1332,27 @@ ngx_http_openbank_ev_emit_atomic(ngx_http_openbank_zone_t *zone, void *data)
         return NGX_ERROR;
     }
 
+    /*
+     * In the zone, a delivery waits until its event is durable (the
+     * answer sets it due, ngx_http_openbank_ev_release()), or at most
+     * NGX_HTTP_OPENBANK_EVENT_HOLD; in the journal it is due at once.
+     */
+
     op = em->ops->elts;
 
     for (i = 0; i < em->ops->nelts; i++) {
-        if (ngx_http_openbank_events_apply(zone, &op[i]) == NGX_ERROR) {
+        if (op[i].type == NGX_HTTP_OPENBANK_EV_OUT_PUT) {
+            ngx_http_openbank_ev_hold(&op[i], ngx_http_openbank_now_ms()
+                                              + NGX_HTTP_OPENBANK_EVENT_HOLD);
+        }
+
+        rc = ngx_http_openbank_events_apply(zone, &op[i]);
+
+        if (op[i].type == NGX_HTTP_OPENBANK_EV_OUT_PUT) {
+            ngx_http_openbank_ev_hold(&op[i], 0);
+        }
+
+        if (rc == NGX_ERROR) {
             break;
         }
     }
@@ -1373,12 +1398,76 @@ ngx_http_openbank_events_answer(ngx_http_request_t *r, ngx_int_t rc)
                                 "the events journal cannot be written");
 
     } else {
+        if (ctx->events->held) {
+            ngx_http_openbank_ev_release(r, ctx->events->held);
+        }
+
         rc = ngx_http_openbank_admin_send(r, ctx->events->status,
                                           &ctx->events->answer);
     }
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
+}
+
+
+/* a delivery record's time, in place */
+
+static void
+ngx_http_openbank_ev_hold(ngx_http_openbank_ev_op_t *op, uint64_t next)
+{
+    ngx_http_openbank_outbox_v_t  ov;
+
+    ngx_memcpy(&ov, op->value.data, sizeof(ov));
+    ov.next = (int64_t) next;
+    ngx_memcpy(op->value.data, &ov, sizeof(ov));
+}
+
+
+/* the event is durable: its deliveries are due */
+
+static void
+ngx_http_openbank_ev_release(ngx_http_request_t *r, ngx_array_t *ops)
+{
+    ngx_uint_t                      i;
+    ngx_http_openbank_ev_op_t      *op;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+    op = ops->elts;
+
+    for (i = 0; i < ops->nelts; i++) {
+        if (op[i].type == NGX_HTTP_OPENBANK_EV_OUT_PUT) {
+            (void) ngx_http_openbank_store_update(obmcf->shm_zone->data,
+                                        NGX_HTTP_OPENBANK_TABLE_OUTBOX,
+                                        &op[i].key, 0, 0,
+                                        ngx_http_openbank_ev_due, NULL);
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_http_openbank_ev_due(ngx_http_openbank_store_value_t *sv, void *data)
+{
+    ngx_http_openbank_outbox_v_t  ov;
+
+    if (sv->len != sizeof(ov)) {
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    ngx_memcpy(&ov, sv->value, sizeof(ov));
+
+    /* not claimed yet: a claim moved it past the hold */
+
+    if (ov.attempts == 0 && (uint64_t) ov.next > sv->now
+        && (uint64_t) ov.next <= sv->now + NGX_HTTP_OPENBANK_EVENT_HOLD)
+    {
+        ov.next = 0;
+        ngx_memcpy(sv->value, &ov, sizeof(ov));
+    }
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
 
 
