@@ -41,6 +41,8 @@ DEPS_TEST  += libyaml-libyaml-perl python3-requests
 DEPS_TEST  += python3-authlib python3-jwt
 # The developer portal's browser test (t/portal/browser.t).
 DEPS_TEST  += chromium chromium-driver python3-selenium
+# docs/webhooks.md's Java verifier (t/webhooks/docs.t).
+DEPS_TEST  += openjdk-17-jdk-headless
 
 .PHONY: all deps run test test-asan bench lint include-graph clean fuzz FORCE
 
@@ -168,7 +170,7 @@ bench: $(MODULE)
 # libFuzzer targets of the parsers of untrusted input (fuzz/): each runs
 # FUZZ_SECONDS from its seed corpus and fails on any crash or leak.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := jwt jwks admin registration
+FUZZ_TARGETS := jwt jwks admin registration events
 FUZZ_NGX     := $(BUILD)/nginx
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined -Wall \
@@ -182,6 +184,7 @@ FUZZ_SRCS    := ngx_openbank_module/ngx_http_openbank_jwt.c \
                 ngx_openbank_module/ngx_http_openbank_util.c \
                 ngx_openbank_module/ngx_http_openbank_admin_json.c \
                 ngx_openbank_module/ngx_http_openbank_registration_json.c \
+                ngx_openbank_module/ngx_http_openbank_events_json.c \
                 fuzz/ngx_stubs.c
 
 objs/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard include/*.h) \

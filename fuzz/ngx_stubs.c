@@ -486,3 +486,73 @@ ngx_read_file(ngx_file_t *file, u_char *buf, size_t size, off_t offset)
 {
     return NGX_ERROR;
 }
+
+
+/* nginx's own, from src/core/ngx_string.c */
+
+uint32_t
+ngx_utf8_decode(u_char **p, size_t n)
+{
+    size_t    len;
+    uint32_t  u, i, valid;
+
+    u = **p;
+
+    if (u >= 0xf0) {
+        u &= 0x07;
+        valid = 0xffff;
+        len = 3;
+
+    } else if (u >= 0xe0) {
+        u &= 0x0f;
+        valid = 0x7ff;
+        len = 2;
+
+    } else if (u >= 0xc2) {
+        u &= 0x1f;
+        valid = 0x7f;
+        len = 1;
+
+    } else {
+        (*p)++;
+        return 0xffffffff;
+    }
+
+    if (n - 1 < len) {
+        return 0xfffffffe;
+    }
+
+    (*p)++;
+
+    while (len) {
+        i = *(*p)++;
+
+        if (i < 0x80) {
+            return 0xffffffff;
+        }
+
+        u = (u << 6) | (i & 0x3f);
+
+        len--;
+    }
+
+    if (u > valid) {
+        return u;
+    }
+
+    return 0xffffffff;
+}
+
+
+u_char *
+ngx_snprintf(u_char *buf, size_t max, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(buf, buf + max, fmt, args);
+    va_end(args);
+
+    return p;
+}

@@ -138,6 +138,10 @@ typedef struct {
 
     struct ngx_http_openbank_dcr_conf_s
                                  *registration; /* _registration.h */
+    unsigned                      events:1;    /* openbank_events_ingest
+                                                  or openbank_events_api */
+    struct ngx_http_openbank_events_conf_s
+                                 *events_conf; /* _events.h */
 } ngx_http_openbank_main_conf_t;
 
 
@@ -179,6 +183,8 @@ typedef enum {
     NGX_HTTP_OPENBANK_TABLE_REGISTRY,    /* partners, credentials, audit */
     NGX_HTTP_OPENBANK_TABLE_BREAKER,     /* circuit breakers' windows */
     NGX_HTTP_OPENBANK_TABLE_CONCURRENCY, /* requests in flight to the bank */
+    NGX_HTTP_OPENBANK_TABLE_EVENTS,      /* events, webhook endpoints */
+    NGX_HTTP_OPENBANK_TABLE_OUTBOX,      /* deliveries still to make */
     NGX_HTTP_OPENBANK_TABLE_N
 } ngx_http_openbank_table_e;
 
@@ -272,6 +278,8 @@ struct ngx_http_openbank_ctx_s {
                                  *slot;        /* _concurrency.c */
     struct ngx_http_openbank_dcr_req_s
                                  *registration; /* _registration.c */
+    struct ngx_http_openbank_ev_ctx_s
+                                 *events;      /* _events.h */
 
     ngx_http_openbank_redirect_pt on_redirect; /* set by signature.c */
 };

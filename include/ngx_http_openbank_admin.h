@@ -50,7 +50,7 @@ typedef struct {
 } ngx_http_openbank_admin_body_t;
 
 
-/* a growing JSON text in the request's pool */
+/* a growing JSON text in a pool */
 
 typedef struct {
     ngx_pool_t                   *pool;
@@ -87,6 +87,8 @@ void ngx_http_openbank_out_init(ngx_http_openbank_out_t *o,
     ngx_pool_t *pool);
 ngx_int_t ngx_http_openbank_out_room(ngx_http_openbank_out_t *o,
     size_t len);
+ngx_int_t ngx_http_openbank_admin_body_text(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
 void ngx_http_openbank_out_raw(ngx_http_openbank_out_t *o,
     const char *fmt, ...);
 void ngx_http_openbank_out_str(ngx_http_openbank_out_t *o, ngx_str_t *s);

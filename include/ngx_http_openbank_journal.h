@@ -104,6 +104,9 @@ struct ngx_http_openbank_journal_s {
     ngx_event_t                   flush;
     ngx_thread_task_t            *task;
     ngx_http_openbank_zone_t     *zone;
+
+    /* set by its owner: a second table its dumps walk, 0: none */
+    ngx_uint_t                    also;
 };
 
 /* a dump's buffer, for the handlers of its walk */
@@ -112,6 +115,7 @@ typedef struct {
     u_char                       *p;
     size_t                        size;
     ngx_http_openbank_journal_t  *journal;
+    ngx_uint_t                    table;       /* of the records walked */
 } ngx_http_openbank_journal_dump_t;
 
 void ngx_http_openbank_journal_frame(u_char *rec, size_t len);

@@ -30,9 +30,12 @@
 #define NGX_HTTP_OPENBANK_REG_ACTIVE          0
 #define NGX_HTTP_OPENBANK_REG_SUSPENDED       1
 
-/* the registry is kept where the Admin API or registration is served */
+/*
+ * The registry is kept where the Admin API or registration is served, or
+ * events (whose endpoints' secrets its key seals)
+ */
 #define ngx_http_openbank_registry_on(obmcf)                                  \
-    ((obmcf)->admin_api || (obmcf)->registration_api)
+    ((obmcf)->admin_api || (obmcf)->registration_api || (obmcf)->events)
 
 /* the AES-256-GCM seal of an HMAC secret: nonce, tag, then the secret */
 #define NGX_HTTP_OPENBANK_SEAL_IV             12
@@ -121,6 +124,8 @@ ngx_int_t ngx_http_openbank_registry_collect(ngx_http_request_t *r,
     u_char prefix, ngx_array_t *out);
 ngx_int_t ngx_http_openbank_registry_seal(u_char *out, u_char *secret,
     size_t len, ngx_str_t *aad);
+ngx_int_t ngx_http_openbank_registry_open(ngx_pool_t *pool,
+    ngx_str_t *sealed, ngx_str_t *aad, ngx_str_t *out);
 ngx_int_t ngx_http_openbank_registry_taken(ngx_http_openbank_main_conf_t
     *obmcf, ngx_str_t *name, ngx_str_t *client_id);
 ngx_http_openbank_partner_t *ngx_http_openbank_registry_api_key(

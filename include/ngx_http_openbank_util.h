@@ -26,6 +26,7 @@ typedef struct {
     unsigned                      defined:1;
     unsigned                      used:1;
 } ngx_http_openbank_named_t;
+#define NGX_HTTP_OPENBANK_NAME_MAX  64          /* a partner's, a plan's */
 
 
 /* ngx_http_openbank_util.c */

@@ -402,6 +402,31 @@ ngx_http_openbank_admin_read(ngx_http_request_t *r, ngx_str_t *body)
 
 
 /*
+ * The body read whole (ngx_http_openbank_admin_read()): NGX_OK, or an
+ * HTTP status, the refusal of one too long
+ */
+
+ngx_int_t
+ngx_http_openbank_admin_body_text(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_openbank_admin_read(r, body);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_openbank_refuse(r, ctx,
+                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  NGX_HTTP_OPENBANK_PROBLEM_PAYLOAD_TOO_LARGE,
+                                  "the body is at most %d bytes",
+                                  NGX_HTTP_OPENBANK_ADMIN_BODY_MAX);
+    }
+
+    return (rc == NGX_OK) ? NGX_OK : NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/*
  * /admin/partners, /admin/partners/{name}, .../credentials,
  * .../credentials/{id}, .../usage, /admin/audit; each with its methods.
  */

@@ -1337,7 +1337,7 @@ ngx_http_openbank_journal_dump_atomic(ngx_http_openbank_zone_t *zone,
 }
 
 
-/* the framed records of the journal's table ("buf" NULL: their size) */
+/* the framed records of the journal's tables ("buf" NULL: their size) */
 
 static size_t
 ngx_http_openbank_journal_dump(ngx_http_openbank_journal_t *j, u_char *buf)
@@ -1348,10 +1348,19 @@ ngx_http_openbank_journal_dump(ngx_http_openbank_journal_t *j, u_char *buf)
     dp.p = buf;
     dp.size = 0;
     dp.journal = j;
+    dp.table = j->table;
 
     (void) ngx_http_openbank_store_walk(j->zone, j->table,
                                         ngx_http_openbank_journal_dump_entry,
                                         &dp);
+
+    if (j->also) {
+        dp.table = j->also;
+
+        (void) ngx_http_openbank_store_walk(j->zone, j->also,
+                                        ngx_http_openbank_journal_dump_entry,
+                                        &dp);
+    }
 
     return buf ? (size_t) (dp.p - buf) : dp.size;
 }

@@ -15,6 +15,7 @@
 #include <ngx_http_openbank_auth.h>
 #include <ngx_http_openbank_breaker.h>
 #include <ngx_http_openbank_concurrency.h>
+#include <ngx_http_openbank_events.h>
 #include <ngx_http_openbank_idempotency.h>
 #include <ngx_http_openbank_jwt.h>
 #include <ngx_http_openbank_limit.h>
@@ -339,6 +340,62 @@ static ngx_command_t  ngx_http_openbank_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("openbank_events_ingest"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_openbank_events_ingest,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_events_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_openbank_events_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_webhook_allow"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_openbank_webhook_allow,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_webhook_retries"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_openbank_webhook_retries,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_webhook_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_openbank_events_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_openbank_events_conf_t, timeout),
+      (void *) ngx_conf_set_msec_slot },
+
+    { ngx_string("openbank_webhook_concurrency"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_openbank_events_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_openbank_events_conf_t, concurrency),
+      (void *) ngx_conf_set_num_slot },
+
+    { ngx_string("openbank_webhook_disable_after"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_openbank_events_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_openbank_events_conf_t, disable_after),
+      (void *) ngx_conf_set_sec_slot },
+
+    { ngx_string("openbank_webhook_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_openbank_events_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_openbank_events_conf_t, trusted),
+      (void *) ngx_conf_set_str_slot },
 
     { ngx_string("openbank_token_endpoint"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -821,6 +878,11 @@ ngx_http_openbank_create_main_conf(ngx_conf_t *cf)
     obmcf->assertion_lifetime = NGX_CONF_UNSET;
     obmcf->state_interval = NGX_CONF_UNSET_MSEC;
     obmcf->loaded = ngx_time();
+
+    obmcf->events_conf = ngx_http_openbank_events_create_conf(cf);
+    if (obmcf->events_conf == NULL) {
+        return NULL;
+    }
 
     if (ngx_array_init(&obmcf->plans, cf->pool, 4,
                        sizeof(ngx_http_openbank_plan_t))
@@ -1346,6 +1408,14 @@ ngx_http_openbank_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_openbank_events_conf(cf, obmcf) != NGX_OK
+        || (obmcf->events
+            && ngx_http_openbank_webhook_ssl(cf, obmcf->events_conf)
+               != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
@@ -1383,6 +1453,10 @@ ngx_http_openbank_init_module(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_openbank_events_init_module(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_openbank_idempotency_init_module(cycle);
 }
 
@@ -1394,7 +1468,11 @@ ngx_http_openbank_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_http_openbank_limit_init_process(cycle);
+    if (ngx_http_openbank_limit_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_openbank_webhook_send_init(cycle);
 }
 
 

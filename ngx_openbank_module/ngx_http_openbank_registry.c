@@ -202,7 +202,7 @@ static ngx_http_openbank_journal_t  ngx_http_openbank_reg_j = {
     "registry journal", "registry", NGX_HTTP_OPENBANK_TABLE_REGISTRY,
     NULL, ngx_http_openbank_reg_dump, NULL, "",
     ngx_null_string, ngx_null_string, 0, 0, 0, 0, 0,
-    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, NULL, NULL
+    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, NULL, NULL, 0
 };
 
 static ngx_str_t  ngx_http_openbank_reg_gen_key = ngx_string("\1g");
@@ -1513,6 +1513,16 @@ ngx_http_openbank_reg_unseal(ngx_pool_t *pool, ngx_str_t *sealed,
     ERR_clear_error();
 
     return rc;
+}
+
+
+/* opens what ngx_http_openbank_registry_seal() sealed */
+
+ngx_int_t
+ngx_http_openbank_registry_open(ngx_pool_t *pool, ngx_str_t *sealed,
+    ngx_str_t *aad, ngx_str_t *out)
+{
+    return ngx_http_openbank_reg_unseal(pool, sealed, aad, out);
 }
 
 

@@ -13,9 +13,6 @@
 #include <openssl/evp.h>
 
 
-#define NGX_HTTP_OPENBANK_NAME_MAX  64
-
-
 static ngx_int_t ngx_http_openbank_digits(u_char *p, ngx_uint_t n);
 
 

@@ -114,10 +114,19 @@ my $batch = $gw->post('/v1/payment-batches', {
                  reference => 'openapi', end_to_end_id => 'openapi-1' } ] },
     'Idempotency-Key' => 'openapi-7')->{json}{id};
 
-# the id that {id} of a path stands for
+my @wh = map { $gw->post('/v1/webhook-endpoints',
+                          { url => "http://127.0.0.1:9/openapi-$_",
+                            events => ['*'] })->{json}{id} } 1, 2;
+my $evt = $gw->post('/internal/events',
+                    { partner => 'demo', type => 'payment.settled',
+                      data => {} })->{json}{id};
+
+# the id that {id} of a path stands for (of a DELETE: another one)
 my $ids = sub {
-    my ($p) = @_;
-    return $p =~ m{^/v1/payment-batches} ? $batch
+    my ($p, $m) = @_;
+    return $p =~ m{^/v1/webhook-endpoints} ? $wh[($m // '') eq 'DELETE']
+           : $p =~ m{^/v1/events} ? $evt
+           : $p =~ m{^/v1/payment-batches} ? $batch
            : $p =~ m{^/v1/payments} ? $pay : $p =~ m{^/v1/mandates} ? $mdt
            : $p =~ m{^/v1/collections} ? $col : $esc;
 };
@@ -165,6 +174,14 @@ my %status = (
     'POST /v1/mandates' => 400,
     'GET /v1/collections/{id}' => 200,
     'POST /v1/collections' => 400,
+    'GET /v1/webhook-endpoints' => 200,
+    'POST /v1/webhook-endpoints' => 400,
+    'GET /v1/webhook-endpoints/{id}' => 200,
+    'DELETE /v1/webhook-endpoints/{id}' => 204,
+    'POST /v1/webhook-endpoints/{id}/test' => 202,
+    'GET /v1/events' => 200,
+    'GET /v1/events/{id}' => 200,
+    'POST /internal/events' => 400,
     # the Admin API without its key
     'GET /admin/audit' => 401,
     'GET /admin/partners' => 401,
@@ -186,7 +203,7 @@ my %status = (
 my $n = 0;
 for my $op (sort keys %documented) {
     my ($m, $p) = split / /, $op, 2;
-    (my $path = $p) =~ s/\{id\}/$ids->($p)/e;
+    (my $path = $p) =~ s/\{id\}/$ids->($p, $m)/e;
     $path .= '?date=2026-11-23' if $p eq '/v1/statements';
 
     my $res = $gw->request($m, $path, $m eq 'POST' ? ($body{$op} // '') : undef,
@@ -208,7 +225,7 @@ for my $op (keys %documented) {
     push @{ $methods{$p} }, $m;
 }
 for my $p (sort keys %methods) {
-    (my $path = $p) =~ s/\{id\}/$ids->($p)/e;
+    (my $path = $p) =~ s/\{id\}/$ids->($p, 'GET')/e;
     my ($bad) = grep { my $x = $_; !grep { $_ eq $x } @{ $methods{$p} } }
                      qw(DELETE PUT PATCH);
     my $res = $gw->request($bad, $path);

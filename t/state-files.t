@@ -153,7 +153,8 @@ ok(wait_for(sub { my @f = state_files();
                   && !grep { /^counters\.tmp\./ } @f }, 5),
    'two snapshots');
 my @files = state_files();
-is("@files", 'counters counters.prev idempotency.journal idempotency.lock '
+is("@files", 'counters counters.prev events.journal events.lock '
+   . 'idempotency.journal idempotency.lock '
    . 'registry.journal registry.key registry.lock '
    . 'revocations.journal revocations.lock', 'the files under openbank_state');
 my $ops = OpenBank::Gateway::slurp("$OpenBank::Gateway::ROOT/docs/operations.md");
@@ -197,6 +198,12 @@ sub outage {
     push @revoked, jti($tok);    # in the zone, refused or not
     is(bearer($tok), 401, "$name: the revoked token is refused");
 
+    # an event of the bank core's (docs/webhooks.md): 202 only if durable
+    my $events = $c{events} // 202;
+    $r = $gw->post('/internal/events', { partner => 'demo',
+                   type => 'payment.settled', data => { id => "e-$n" } });
+    is($r->{status}, $events, "$name: an event, $events");
+
     # the snapshot of every second: the counters change all along
     for (1 .. 5) {
         $gw->get('/v1/accounts');
@@ -215,6 +222,9 @@ sub outage {
        "$name: then the counters are written again");
 
     sleep 1.1;    # new keys wait a second after a failed write
+    $r = $gw->post('/internal/events', { partner => 'demo',
+                   type => 'payment.settled', data => { id => "e-$n" } });
+    is($r->{status}, 202, "$name: then an event, 202");
     $r = pay('key-' . ++$n);
     $created++ if $r->{status} == 201;
     is($r->{status}, 201, "$name: then a new key, 201")
@@ -285,10 +295,11 @@ outage(file_dir('revocations.lock'), new_key => 201, revoke => 503,
 outage(name => 'the directory removed',
        break => sub { system('rm', '-rf', $state) == 0 or die },
        restore => sub { mkdir $state or die; chown $owner, -1, $state },
-       new_key => 503, revoke => 503,
+       new_key => 503, revoke => 503, events => 503,
        alerts => [ $counters->($enoent),
                    qr/open\(\) "\Q$state\E\/idempotency\.journal" failed: new idempotency keys are refused with 503 until it opens $enoent/,
-                   qr/open\(\) "\Q$state\E\/revocations\.lock" failed $enoent/ ],
+                   qr/open\(\) "\Q$state\E\/revocations\.lock" failed $enoent/,
+                   qr/open\(\) "\Q$state\E\/events\.lock" failed $enoent/ ],
        recovered => qr/\[notice\].*counters written to "\Q$state\E" again/);
 
 # a file where the directory was: every path under it is "not a directory"
@@ -297,10 +308,11 @@ outage(name => 'the directory a file',
                       OpenBank::Gateway::spew($state, "not a directory\n") },
        restore => sub { unlink $state or die;
                         rename "$state.aside", $state or die },
-       new_key => 503, revoke => 503,
+       new_key => 503, revoke => 503, events => 503,
        alerts => [ $counters->($enotdir),
                    qr/open\(\) "\Q$state\E\/idempotency\.journal" failed: new idempotency keys are refused with 503 until it opens $enotdir/,
-                   qr/open\(\) "\Q$state\E\/revocations\.lock" failed $enotdir/ ],
+                   qr/open\(\) "\Q$state\E\/revocations\.lock" failed $enotdir/,
+                   qr/open\(\) "\Q$state\E\/events\.lock" failed $enotdir/ ],
        recovered => qr/\[notice\].*counters written to "\Q$state\E" again/);
 
 # --- a restart finds everything that was written

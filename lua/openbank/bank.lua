@@ -304,7 +304,7 @@ local function handle()
     end
 
     -- this worker's settlement and expiry timer
-    payments.tick(path, util.settle_delay_ms())
+    payments.tick(path, util.settle_delay_ms(), ngx_var.openbank_bank_events)
 
     local row
     row, err = conn:first(SQL_PARTNER, partner)

@@ -32,6 +32,7 @@ local ledger = require "openbank.ledger"
 local money = require "openbank.money"
 local problem = require "openbank.problem"
 local util = require "openbank.util"
+local webhooks = require "openbank.webhooks"
 
 local account = accounts.get
 local accounts_own = accounts.own
@@ -215,7 +216,10 @@ local function step(conn, now, delay)
             return nil, err
         end
 
+        local told = "collection.settled"
+
         if reason then
+            told = "collection.failed"
             ok, err = conn:run(SQL_FAIL, reason, now, c.seq)
 
         else
@@ -234,6 +238,17 @@ local function step(conn, now, delay)
             })
             if ok then
                 ok, err = conn:run(SQL_SETTLE, now, c.seq)
+            end
+        end
+
+        if ok then
+            local moved
+            moved, err = conn:first(SQL_COLLECTION_GET, c.id, c.partner)
+            if moved then
+                ok, err = webhooks.emit(conn, c.partner, told,
+                                        collection_view(moved))
+            else
+                ok, err = nil, err or "collection " .. c.id .. " is gone"
             end
         end
 

@@ -28,6 +28,7 @@ local money = require "openbank.money"
 local problem = require "openbank.problem"
 local schema = require "openbank.schema"
 local util = require "openbank.util"
+local webhooks = require "openbank.webhooks"
 
 local account = accounts.get
 local iso = util.iso
@@ -150,6 +151,13 @@ local function holding(e)
 end
 
 
+-- the moves partners are told of (openbank.webhooks)
+local TOLD = {
+    funded = true, partially_released = true, released = true,
+    refunded = true, disputed = true, cancelled = true, expired = true,
+}
+
+
 -- one move: new status, amounts, the ledger, the history
 local function move(conn, e, event, to, released, refunded, amount,
                     milestones, now)
@@ -163,7 +171,27 @@ local function move(conn, e, event, to, released, refunded, amount,
         return nil, "escrow " .. e.id .. " changed under the transaction"
     end
 
-    return conn:run(SQL_EVENT, e.id, event, e.status, to, amount, now)
+    local ok
+    ok, err = conn:run(SQL_EVENT, e.id, event, e.status, to, amount, now)
+    if not ok then
+        return nil, err
+    end
+
+    -- the partner's webhook event, in the same transaction
+    if not TOLD[to] then
+        return ok
+    end
+
+    local moved = conn:first(SQL_GET, e.id, e.partner)
+    local v
+    if moved then
+        v, err = view(conn, moved)
+    end
+    if not v then
+        return nil, err or "escrow " .. e.id .. " is gone"
+    end
+
+    return webhooks.emit(conn, e.partner, "escrow." .. to, v)
 end
 
 

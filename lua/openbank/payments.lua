@@ -20,6 +20,7 @@ local json = require "openbank.json"
 local money = require "openbank.money"
 local problem = require "openbank.problem"
 local util = require "openbank.util"
+local webhooks = require "openbank.webhooks"
 
 local ngx_decode_base64 = ngx.decode_base64
 local ngx_encode_base64 = ngx.encode_base64
@@ -153,8 +154,71 @@ local function check(conn, p)
 end
 
 
+local SQL_BATCH_LEFT = [[
+SELECT status, COUNT(*) AS n FROM payments WHERE batch = ? GROUP BY status]]
+
+
+-- a batch whose last payment is settled or rejected: completed
+local function batch_done(conn, p)
+    local rows, err = conn:query(SQL_BATCH_LEFT, p.batch)
+    if not rows then
+        return nil, err
+    end
+
+    local counts = { pending = 0, accepted = 0, settled = 0, rejected = 0 }
+    for i = 1, #rows do
+        counts[rows[i].status] = rows[i].n
+    end
+
+    if counts.pending + counts.accepted > 0 then
+        return true
+    end
+
+    local status = "partially_settled"
+    if counts.rejected == 0 then
+        status = "completed"
+    elseif counts.settled == 0 then
+        status = "rejected"
+    end
+
+    return webhooks.emit(conn, p.partner, "payment_batch.completed", {
+        id = p.batch, status = status,
+        settled = counts.settled, rejected = counts.rejected,
+    })
+end
+
+
+-- the event of a move, in its transaction (openbank.webhooks); a batch
+-- whose payment reached its end is in `batches`, checked once a step
+local function tell(conn, p, type, batches)
+    local q, err = conn:first(SQL_GET, p.id, p.partner)
+    if not q then
+        return nil, err or "payment " .. p.id .. " is gone"
+    end
+
+    if q.batch and q.status ~= "accepted" then
+        batches[q.batch] = q
+    end
+
+    return webhooks.emit(conn, p.partner, type, view(q))
+end
+
+
+local function batches_done(conn, batches)
+    for _, p in pairs(batches) do
+        local ok, err = batch_done(conn, p)
+        if not ok then
+            return nil, err
+        end
+    end
+
+    return true
+end
+
+
 local function step(conn, now, delay)
     local half = now - math_floor(delay / 2)
+    local batches = {}
 
     local rows, err = conn:query(SQL_DUE_PENDING, half)
     if not rows then
@@ -172,10 +236,16 @@ local function step(conn, now, delay)
         local ok
         if reason then
             ok, err = conn:run(SQL_REJECT, reason, now, p.seq)
+            if ok then
+                ok, err = tell(conn, p, "payment.rejected", batches)
+            end
         else
             ok, err = conn:run(SQL_HOLD, p.amount, p.debtor)
             if ok then
                 ok, err = conn:run(SQL_ACCEPT, now, p.seq)
+            end
+            if ok then
+                ok, err = tell(conn, p, "payment.accepted", batches)
             end
         end
 
@@ -213,12 +283,16 @@ local function step(conn, now, delay)
             ok, err = conn:run(SQL_SETTLE, now, p.seq)
         end
 
+        if ok then
+            ok, err = tell(conn, p, "payment.settled", batches)
+        end
+
         if not ok then
             return nil, err
         end
     end
 
-    return true
+    return batches_done(conn, batches)
 end
 
 
@@ -238,7 +312,7 @@ function _M.advance(conn, now, delay)
 end
 
 
-local function on_timer(premature, path, delay)
+local function on_timer(premature, path, delay, events)
     if premature then
         return
     end
@@ -259,6 +333,9 @@ local function on_timer(premature, path, delay)
             ok, err = collections.advance(conn, util.now_ms(), delay)
         end
         if ok then
+            ok, err = webhooks.flush(conn, events)
+        end
+        if ok then
             return
         end
     end
@@ -273,12 +350,12 @@ end
 local TICK = 0.2
 local ticking = {}
 
-function _M.tick(path, delay)
+function _M.tick(path, delay, events)
     if ticking[path] then
         return
     end
 
-    local ok, err = ngx_timer_every(TICK, on_timer, path, delay)
+    local ok, err = ngx_timer_every(TICK, on_timer, path, delay, events)
     if not ok then
         ngx_log(ngx_ERR, "openbank bank: settlement timer: ", err)
         return

@@ -479,6 +479,20 @@ CREATE INDEX payments_by_batch ON payments (batch, batch_index);
 
 -- The escrow holding account per currency: the money of every funded
 -- escrow, and nothing else.
+-- Version 6: the events the bank posts to the gateway's webhooks
+-- (openbank.webhooks): a row until the gateway answered 202 for it.
+local V6_EVENTS = [[
+CREATE TABLE bank_events (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    partner     TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    data        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    claimed_at  INTEGER
+) STRICT;
+]]
+
+
 _M.ESCROW = { CNY = "INT-ESCROW-CNY" }
 
 
@@ -525,6 +539,11 @@ local MIGRATIONS = {
     -- 5: payment batches.
     function(conn)
         return conn:exec(V5_BATCHES)
+    end,
+
+    -- 6: the events for the gateway's webhooks.
+    function(conn)
+        return conn:exec(V6_EVENTS)
     end,
 }
 

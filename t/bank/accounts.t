@@ -318,7 +318,7 @@ location = /t {
 GET /t
 --- response_body
 verify: true
-version: 5
+version: 6
 6222020000000001 customer demo 100000000 100000000 Demo Trading Co., Ltd.
 6222020000000002 customer demo 25000000 25000000 Demo Trading Co., Ltd.
 6222020000000101 customer other 5000000 5000000 Other Industries Ltd.
@@ -412,7 +412,7 @@ location = /t {
         ngx.say("verify: ", tostring(require("openbank.ledger").verify(conn)))
         local seeded = 0
         for line in io.lines(ngx.config.prefix() .. "logs/error.log") do
-            if line:find("race.sqlite3: schema version 0 -> 5", 1, true) then
+            if line:find("race.sqlite3: schema version 0 -> 6", 1, true) then
                 seeded = seeded + 1
             end
         end
@@ -426,7 +426,7 @@ GET /t
 verify: true
 seeded 1 time(s)
 --- error_log
-schema version 0 -> 5 (created and seeded)
+schema version 0 -> 6 (created and seeded)
 --- no_error_log
 [error]
 

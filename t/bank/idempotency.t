@@ -82,6 +82,7 @@ location = /_test/downgrade {
         assert(conn:exec("DROP TABLE mandates"))
         -- and the later versions' tables and columns
         assert(conn:exec("DROP TABLE payment_batches"))
+        assert(conn:exec("DROP TABLE bank_events"))
         assert(conn:exec("DROP INDEX payments_by_batch"))
         for _, c in ipairs({ "batch", "batch_index", "end_to_end_id" }) do
             assert(conn:exec("ALTER TABLE payments DROP COLUMN " .. c))
@@ -214,7 +215,7 @@ is keys_left(), '53 50', 'rolled back: nothing deleted, no key kept';
 is scalar $r->header('Idempotent-Replayed'), 'true', 'a replay';
 is keys_left(), '3 0', 'deletes the last 50';
 like get_text('/_test/index'), $BY_AGE,
-     'schema version 5: the deletion uses the index on created_at';
+     'schema version 6: the deletion uses the index on created_at';
 
 
 # --- a database of version 2 gets the index, its keys kept
@@ -225,8 +226,8 @@ start_nginx({ config => $config });
 ($r, $j) = pay('ttl-old', reference => 'ttl-old', value => '3.00');
 is $r->status, 201, 'after the upgrade';
 is scalar $r->header('Idempotent-Replayed'), 'true', 'a kept key replays';
-like error_log_since($offset), qr/schema version 2 -> 5/,
-     'the schema went from version 2 to 5';
+like error_log_since($offset), qr/schema version 2 -> 6/,
+     'the schema went from version 2 to 6';
 like get_text('/_test/index'), $BY_AGE, 'with the index';
 
 stop_nginx();

@@ -83,6 +83,7 @@ sub configure {
     my $conf = slurp("$ROOT/conf/nginx.conf");
 
     $conf =~ s/listen  127\.0\.0\.1:8080;/listen  127.0.0.1:$port;/ or die;
+    $conf =~ s/(set \$openbank_bank_events  127\.0\.0\.1:)8080;/$1$port;/;
     $conf =~ s/daemon            off;/daemon            on;/ or die;
     $conf =~ s/error_log         stderr notice;/error_log run\/error.log info;/
         or die;
