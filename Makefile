@@ -235,6 +235,19 @@ objs/sigtool: $(BUILD)/nginx/objs/Makefile t/tools/sigtool.c $(SIG_SRCS)
 	    -o $@ t/tools/sigtool.c ngx_openbank_module/ngx_http_openbank_httpsig.c \
 	    -lcrypto
 
+# bench/run's reference rows: the module's token verification and
+# response signing in a loop (bench/lib/speed.c).
+BENCH_SPEED_SRCS := ngx_openbank_module/ngx_http_openbank_jwt.c \
+                    ngx_openbank_module/ngx_http_openbank_util.c \
+                    ngx_openbank_module/ngx_http_openbank_httpsig.c \
+                    fuzz/ngx_stubs.c
+
+objs/bench-speed: bench/lib/speed.c $(BENCH_SPEED_SRCS) $(wildcard include/*.h) \
+                  $(MODULE)
+	gcc -O2 -ffunction-sections -Wl,--gc-sections -Wall -Wextra -Werror \
+	    -Wno-unused-parameter $(filter -I%,$(FUZZ_CFLAGS)) \
+	    -o $@ $< $(BENCH_SPEED_SRCS) -lcrypto -lyajl
+
 objs/fuzz-signature: $(BUILD)/nginx/objs/Makefile fuzz/fuzz_signature.c \
                      $(SIG_SRCS)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(SIG_INCS) \
