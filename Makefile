@@ -41,6 +41,8 @@ DEPS_TEST  += libyaml-libyaml-perl python3-requests
 DEPS_TEST  += python3-authlib python3-jwt
 # The developer portal's browser test (t/portal/browser.t).
 DEPS_TEST  += chromium chromium-driver python3-selenium
+# The benchmark's njs peer (bench/scenarios/40-token-njs).
+DEPS_TEST  += libnginx-mod-http-js
 
 .PHONY: all deps run test test-asan bench lint include-graph clean fuzz FORCE
 
