@@ -43,6 +43,8 @@ DEPS_TEST  += python3-authlib python3-jwt
 DEPS_TEST  += chromium chromium-driver python3-selenium
 # docs/webhooks.md's Java verifier (t/webhooks/docs.t).
 DEPS_TEST  += openjdk-17-jdk-headless
+# The benchmark's njs peer (bench/scenarios/40-token-njs).
+DEPS_TEST  += libnginx-mod-http-js
 
 .PHONY: all deps run test test-asan bench lint include-graph clean fuzz FORCE
 
@@ -237,6 +239,19 @@ objs/sigtool: $(BUILD)/nginx/objs/Makefile t/tools/sigtool.c $(SIG_SRCS)
 	$(CC) -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter $(SIG_INCS) \
 	    -o $@ t/tools/sigtool.c ngx_openbank_module/ngx_http_openbank_httpsig.c \
 	    -lcrypto
+
+# bench/run's reference rows: the module's token verification and
+# response signing in a loop (bench/lib/speed.c).
+BENCH_SPEED_SRCS := ngx_openbank_module/ngx_http_openbank_jwt.c \
+                    ngx_openbank_module/ngx_http_openbank_util.c \
+                    ngx_openbank_module/ngx_http_openbank_httpsig.c \
+                    fuzz/ngx_stubs.c
+
+objs/bench-speed: bench/lib/speed.c $(BENCH_SPEED_SRCS) $(wildcard include/*.h) \
+                  $(MODULE)
+	gcc -O2 -ffunction-sections -Wl,--gc-sections -Wall -Wextra -Werror \
+	    -Wno-unused-parameter $(filter -I%,$(FUZZ_CFLAGS)) \
+	    -o $@ $< $(BENCH_SPEED_SRCS) -lcrypto -lyajl
 
 objs/fuzz-signature: $(BUILD)/nginx/objs/Makefile fuzz/fuzz_signature.c \
                      $(SIG_SRCS)

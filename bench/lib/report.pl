@@ -7,8 +7,8 @@ binmode STDOUT, ':utf8';
 my ($date, $nginx, $nproc, $tck, $wrk) = split /\t/, $ENV{BENCH_META};
 my (@rows, %by);
 while (<STDIN>) {
-    chomp; my ($name, $basename, $refname, $st, @f) = split /\t/;
-    my %r = (name => $name, basename => $basename, refname => $refname,
+    chomp; my ($name, $basename, $refname, $peer, $st, @f) = split /\t/;
+    my %r = (name => $name, basename => $basename, refname => $refname, peer => $peer,
              reference => $st eq 'reference', check => $f[-1] // '');
     if ($st eq 'measured' || $st eq 'reference') {
         my ($req, $dur, $p50, $p99, $bad, $first, $sockerr, $ticks) = @f;
@@ -26,8 +26,9 @@ while (<STDIN>) {
 # same requests (the same wrk script), so that only the gateway differs.
 sub ok { my $r = shift; $r && $r->{check} eq 'ok' ? $r : undef }
 # A reference row (bench/run: a scenario's "measure") is the CPU time of
-# one operation, outside nginx: a scenario naming it in its "reference"
-# file is also shown beyond it, what the gateway costs besides that.
+# one operation, outside nginx: a scenario naming one or more in its
+# "reference" file is also shown beyond their sum, what the gateway
+# costs besides them.
 for my $r (grep { ok($_) && !$_->{reference} } @rows) {
     if (my $p = ok($by{proxy})) {
         $r->{vs_rps} = $r->{rps} / $p->{rps};
@@ -36,9 +37,11 @@ for my $r (grep { ok($_) && !$_->{reference} } @rows) {
     if (my $b = ok($by{$r->{basename}})) {
         $r->{base_rps} = $r->{rps} / $b->{rps};
         $r->{base_cpu} = $r->{cpu} - $b->{cpu};
-        if (my $x = ok($by{$r->{refname}})) {
-            $r->{ref_cpu} = $x->{cpu};
-            $r->{beyond_cpu} = $r->{base_cpu} - $x->{cpu};
+        my @x = map { ok($by{$_}) } split ' ', $r->{refname};
+        if (@x && !grep { !defined } @x) {
+            $r->{ref_cpu} = 0; $r->{ref_cpu} += $_->{cpu} for @x;
+            $r->{ref_text} = join ' + ', map { sprintf 'one %s (%.1f µs)', $_->{name}, $_->{cpu} } @x;
+            $r->{beyond_cpu} = $r->{base_cpu} - $r->{ref_cpu};
         }
     }
 }
@@ -47,7 +50,7 @@ for my $r (grep { ok($_) && !$_->{reference} } @rows) {
 my @cols = qw(scenario requests seconds req_per_s p50_ms p99_ms cpu_us_per_req
               req_per_s_vs_proxy cpu_us_per_req_vs_proxy
               baseline req_per_s_vs_baseline cpu_us_per_req_vs_baseline
-              reference cpu_us_per_req_beyond_reference check);
+              reference cpu_us_per_req_beyond_reference peer check);
 open my $tsv, '>:utf8', $ARGV[0] or die "$ARGV[0]: $!";
 print $tsv "# date: $date\n# nginx: $nginx\n# nproc: $nproc\n# CLK_TCK: $tck\n# wrk: $wrk\n";
 print $tsv join("\t", @cols), "\n";
@@ -58,7 +61,7 @@ for my $r (@rows) {
     my @b = ($r->{basename}, map { defined $r->{$_->[0]} ? sprintf($_->[1], $r->{$_->[0]}) : '' }
              [base_rps => '%.3f'], [base_cpu => '%+.1f']);
     my @x = ($r->{refname}, defined $r->{beyond_cpu} ? sprintf('%+.1f', $r->{beyond_cpu}) : '');
-    print $tsv join("\t", @v, @b, @x, $r->{check}), "\n";
+    print $tsv join("\t", @v, @b, @x, $r->{peer} // '-', $r->{check}), "\n";
 }
 close $tsv;
 
@@ -82,9 +85,16 @@ for my $r (@rows) {
 print "req/s, p99: seen by wrk.  CPU µs/req: user+sys CPU of the measured nginx's worker per request\n",
       "(upstream nginx and wrk not counted; the steadier figure).  vs proxy, vs baseline: req/s ratio,\n",
       "CPU µs difference; a baseline is a plain proxy sent the same requests by the same wrk script.\n";
-printf "%s: CPU +%.1f µs/req over %s = one %s (%.1f µs) %+.1f µs\n",
-    $_->{name}, $_->{base_cpu}, $_->{basename}, $_->{refname}, $_->{ref_cpu}, $_->{beyond_cpu}
+printf "%s: CPU %+.1f µs/req over %s = %s %+.1f µs\n",
+    $_->{name}, $_->{base_cpu}, $_->{basename}, $_->{ref_text}, $_->{beyond_cpu}
     for grep { defined $_->{beyond_cpu} } @rows;
+# Peers (a scenario's "peer" file: how users do what our scenario does
+# without the gateway), beside ours: our req/s over theirs, and CPU µs/req.
+my @peers = grep { ok($_) && ($_->{peer} // '-') ne '-' && ok($by{$_->{peer}}) } @rows;
+print "peers, the same requests: ours' req/s over the peer's, CPU µs/req of each:\n" if @peers;
+printf "  %-18s %5.2fx the req/s of %-18s CPU %6.1f ours %7.1f the peer's\n",
+    $_->{peer}, $by{$_->{peer}}{rps} / $_->{rps}, $_->{name}, $by{$_->{peer}}{cpu}, $_->{cpu}
+    for @peers;
 # BENCH_OLD: each scenario against the same scenario run with the other
 # build just before or after it.
 my @old = grep { ok($_) && $_->{name} =~ /\@old$/ && ok($by{$_->{name} =~ s/\@old$//r}) } @rows;

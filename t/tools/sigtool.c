@@ -8,7 +8,6 @@
  *   sigtool base   MSG SIGNATURE-INPUT LABEL
  *   sigtool verify MSG SIGNATURE-INPUT SIGNATURE LABEL ALG KEY
  *   sigtool sign   MSG SIGNATURE-INPUT LABEL ALG KEY
- *   sigtool speed  MSG SIGNATURE-INPUT LABEL ALG KEY SECONDS
  *
  * MSG is a text file of lines "method M", "scheme S", "authority A",
  * "target /path?query", "status N", "header Name: value"; with a
@@ -23,10 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
-#include <openssl/x509.h>
 
 
 #define MAX_HEADERS  64
@@ -316,98 +313,6 @@ bench(int argc, char **argv)
 }
 
 
-static double
-cpu_seconds(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-
-/*
- * sigtool speed MSG INPUT LABEL ALG KEY SECONDS: signs the base once with
- * KEY, then verifies it for SECONDS of CPU time as the gateway does
- * (ngx_http_openbank_sig_verify with the public key alone, as a partner's
- * JWK gives it, and the context the gateway keeps for that key), and
- * prints one line in bench/lib/check.lua's format with cpu_us, the CPU
- * time of the verifications (bench/run's reference rows).
- */
-
-static int
-speed(ngx_uint_t alg, EVP_PKEY *pkey, ngx_str_t *secret, u_char *base,
-    size_t len, const char *seconds)
-{
-    long              n;
-    size_t            siglen;
-    double            limit, t0, t1;
-    u_char           *der;
-    EVP_PKEY         *pub;
-    EVP_MD_CTX       *ready;
-    const u_char     *p;
-    struct timespec   w0, w1;
-    u_char            sig[NGX_HTTP_OPENBANK_SIG_MAX_LEN];
-
-    limit = atof(seconds);
-
-    if (limit <= 0
-        || ngx_http_openbank_sig_sign(alg, pkey, secret, base, len, sig,
-                                      &siglen)
-           != NGX_OK)
-    {
-        fprintf(stderr, "bad duration, or signing failed\n");
-        return 2;
-    }
-
-    pub = pkey;
-
-    if (alg != NGX_HTTP_OPENBANK_SIG_HMAC) {
-        der = NULL;
-        n = i2d_PUBKEY(pkey, &der);
-        p = der;
-        pub = n > 0 ? d2i_PUBKEY(NULL, &p, n) : NULL;
-        OPENSSL_free(der);
-
-        if (pub == NULL) {
-            fprintf(stderr, "no public key\n");
-            return 2;
-        }
-    }
-
-    ready = ngx_http_openbank_sig_verifier(alg, pub);
-
-    clock_gettime(CLOCK_MONOTONIC, &w0);
-    t0 = cpu_seconds();
-    t1 = t0;
-
-    for (n = 0; t1 - t0 < limit; n++) {
-        if (ngx_http_openbank_sig_verify(alg, pub, ready, secret, base, len,
-                                         sig, siglen)
-            != NGX_OK)
-        {
-            fprintf(stderr, "the signature does not verify\n");
-            return 1;
-        }
-
-        if (n % 64 == 63) {
-            t1 = cpu_seconds();
-        }
-    }
-
-    t1 = cpu_seconds();
-    clock_gettime(CLOCK_MONOTONIC, &w1);
-
-    printf("BENCH requests=%ld duration_us=%.0f p50_us=0 p99_us=0 non2xx=0"
-           " first_non2xx=- sockerr=0 cpu_us=%.0f\n", n,
-           (w1.tv_sec - w0.tv_sec) * 1e6 + (w1.tv_nsec - w0.tv_nsec) / 1e3,
-           (t1 - t0) * 1e6);
-
-    return 0;
-}
-
-
 int
 main(int argc, char **argv)
 {
@@ -430,7 +335,7 @@ main(int argc, char **argv)
 
     if (argc < 5 || load_msg(argv[2], &msg) != 0) {
         fprintf(stderr,
-                "usage: sigtool base|verify|sign|speed MSG INPUT ...\n");
+                "usage: sigtool base|verify|sign MSG INPUT ...\n");
         return 2;
     }
 
@@ -498,9 +403,7 @@ main(int argc, char **argv)
         return rc == NGX_OK ? 0 : 1;
     }
 
-    if ((strcmp(argv[1], "sign") == 0 && argc == 7)
-        || (strcmp(argv[1], "speed") == 0 && argc == 8))
-    {
+    if (strcmp(argv[1], "sign") == 0 && argc == 7) {
         alg = ngx_http_openbank_sig_alg(&(ngx_str_t) {
                   strlen(argv[5]), (u_char *) argv[5] });
         pkey = load_key(argv[6], 1, &secret);
@@ -508,10 +411,6 @@ main(int argc, char **argv)
         if (alg == 0 || pkey == NULL) {
             fprintf(stderr, "bad algorithm or key\n");
             return 2;
-        }
-
-        if (argc == 8) {
-            return speed(alg, pkey, &secret, base, b.pos - base, argv[7]);
         }
 
         if (ngx_http_openbank_sig_sign(alg, pkey, &secret, base,
@@ -528,6 +427,6 @@ main(int argc, char **argv)
         return 0;
     }
 
-    fprintf(stderr, "usage: sigtool base|verify|sign|speed MSG INPUT ...\n");
+    fprintf(stderr, "usage: sigtool base|verify|sign MSG INPUT ...\n");
     return 2;
 }

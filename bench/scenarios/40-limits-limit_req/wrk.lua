@@ -1,0 +1,1 @@
+../40-limits/wrk.lua

@@ -1,0 +1,1 @@
+../40-token/wrk.lua
