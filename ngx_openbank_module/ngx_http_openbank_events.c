@@ -360,34 +360,19 @@ ngx_http_openbank_events_init_module(ngx_cycle_t *cycle)
 
     j = &ngx_http_openbank_ev_j;
 
-    ngx_http_openbank_journal_reset(j);
+    /* NGX_DECLINED: a reload, the zone already holds the events */
 
-    if (ngx_http_openbank_journal_init(j, cycle) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    rc = ngx_http_openbank_journal_begin(j, cycle, "events");
 
-    rc = ngx_http_openbank_journal_meta_add(j);
-
-    if (rc != NGX_OK) {
-        ngx_http_openbank_journal_reset(j);
-
-        if (rc == NGX_ERROR) {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                          "openbank: no room in zone \"%V\" for the "
-                          "events journal", &obmcf->shm_zone->shm.name);
-            return NGX_ERROR;
-        }
-
-        /* the zone was taken over on reload: it has the records */
-
+    if (rc == NGX_DECLINED) {
         return NGX_OK;
     }
 
-    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
-
-    if (ngx_http_openbank_journal_start(j, cycle, ccf->user) != NGX_OK) {
+    if (rc != NGX_OK) {
         return NGX_ERROR;
     }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
 
     ngx_memzero(&ld, sizeof(ld));
     ld.zone = obmcf->shm_zone->data;
