@@ -77,6 +77,19 @@ sub quota_left ($res) {
            ? $1 : undef;
 }
 
+# the one slot of "one" taken by a slow call, seen in the status
+sub hold () {
+    system("curl -s -o /dev/null http://127.0.0.1:@{[ server_port() ]}/hold &");
+    for (1 .. 50) {
+        my ($l) = grep { $_->{name} eq 'one' }
+                  @{ decode_json(http_request(GET => '/openbank/status')
+                                 ->body)->{concurrency} };
+        return if $l->{in_flight} == 1;
+        sleep(0.1);
+    }
+    fail('the slow call holds the slot');
+}
+
 is(http_request(GET => '/trip')->status, 500, 'a failure') for 1 .. 2;
 sleep(0.2);    # a call counts once it ends: its log phase
 
@@ -110,8 +123,7 @@ is($res->status, 422, 'and another body with it is refused');
 
 # --- the concurrency limit: its one slot held by a slow call
 
-system("curl -s -o /dev/null http://127.0.0.1:@{[ server_port() ]}/hold &");
-sleep(0.3);
+hold();
 $res = pay('key-2', 'second', 'v2');
 is($res->status, 503, 'the one slot is taken: 503');
 is(decode_json($res->body)->{code}, 'overloaded', 'overloaded');
@@ -128,8 +140,7 @@ is(hits(), 2, 'the bank saw it once');
 
 is(http_request(GET => '/trip')->status, 500, 'a failure') for 1 .. 2;
 sleep(1.2);
-system("curl -s -o /dev/null http://127.0.0.1:@{[ server_port() ]}/hold &");
-sleep(0.3);
+hold();
 $res = http_request(GET => '/v3');
 is($res->status, 503, 'half-open: the probe is admitted by the breaker, '
    . 'then refused by the concurrency limit');
