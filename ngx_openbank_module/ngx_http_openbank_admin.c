@@ -14,6 +14,7 @@
 
 #include <ngx_http_openbank.h>
 #include <ngx_http_openbank_admin.h>
+#include <ngx_http_openbank_events.h>
 #include <ngx_http_openbank_jwt.h>
 #include <ngx_http_openbank_partner.h>
 #include <ngx_http_openbank_registry.h>
@@ -36,6 +37,7 @@
 #define NGX_HTTP_OPENBANK_R_CREDENTIAL   4
 #define NGX_HTTP_OPENBANK_R_AUDIT        5
 #define NGX_HTTP_OPENBANK_R_USAGE        6
+#define NGX_HTTP_OPENBANK_R_WEBHOOKS     7
 
 
 struct ngx_http_openbank_admin_s {
@@ -77,6 +79,9 @@ static ngx_int_t ngx_http_openbank_admin_handler(ngx_http_request_t *r);
 static void ngx_http_openbank_admin_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_admin_route(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a);
+static ngx_int_t ngx_http_openbank_admin_webhooks_route(
+    ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
+    ngx_http_openbank_admin_t *a, u_char *p, u_char *last);
 static ngx_int_t ngx_http_openbank_admin_dispatch(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a,
     ngx_str_t *body);
@@ -107,6 +112,11 @@ static ngx_int_t ngx_http_openbank_admin_usage(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a);
 static ngx_int_t ngx_http_openbank_admin_audit(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
+static ngx_int_t ngx_http_openbank_admin_webhooks(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a,
+    ngx_str_t *body);
+static void ngx_http_openbank_admin_webhook_durable(ngx_http_request_t *r,
+    ngx_int_t rc);
 static ngx_int_t ngx_http_openbank_admin_check(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_body_t *b);
 static ngx_int_t ngx_http_openbank_admin_commit(ngx_http_request_t *r,
@@ -263,7 +273,8 @@ ngx_http_openbank_admin_handler(ngx_http_request_t *r)
     if (a->bad) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
                                         NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
-                                        "no partner or credential at %V",
+                                        "no partner, credential or webhook "
+                                        "endpoint at %V",
                                         &r->uri);
     }
 
@@ -428,7 +439,8 @@ ngx_http_openbank_admin_body_text(ngx_http_request_t *r,
 
 /*
  * /admin/partners, /admin/partners/{name}, .../credentials,
- * .../credentials/{id}, .../usage, /admin/audit; each with its methods.
+ * .../credentials/{id}, .../usage, .../webhook-endpoints[/{id}[/test]],
+ * /admin/audit; each with its methods.
  */
 
 static ngx_int_t
@@ -503,6 +515,11 @@ ngx_http_openbank_admin_route(ngx_http_request_t *r,
         goto methods;
     }
 
+    if (last - p >= 17 && ngx_strncmp(p, "webhook-endpoints", 17) == 0) {
+        return ngx_http_openbank_admin_webhooks_route(r, ctx, a, p + 17,
+                                                      last);
+    }
+
     if (last - p < 11 || ngx_strncmp(p, "credentials", 11) != 0) {
         goto not_found;
     }
@@ -573,6 +590,9 @@ ngx_http_openbank_admin_dispatch(ngx_http_request_t *r,
 
     case NGX_HTTP_OPENBANK_R_USAGE:
         return ngx_http_openbank_admin_usage(r, ctx, a);
+
+    case NGX_HTTP_OPENBANK_R_WEBHOOKS:
+        return ngx_http_openbank_admin_webhooks(r, ctx, a, body);
 
     case NGX_HTTP_OPENBANK_R_PARTNERS:
         if (r->method == NGX_HTTP_POST) {
@@ -2106,6 +2126,171 @@ ngx_http_openbank_admin_usage(ngx_http_request_t *r,
     }
 
     return ngx_http_openbank_admin_send(r, NGX_HTTP_OK, &body);
+}
+
+
+/*
+ * .../webhook-endpoints[/{id}[/test]]: the partner API's routes
+ * (ngx_http_openbank_webhooks.c), for the partner of the URI
+ */
+
+static ngx_int_t
+ngx_http_openbank_admin_webhooks_route(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a, u_char *p,
+    u_char *last)
+{
+    ngx_int_t                    rc;
+    ngx_http_openbank_ev_ctx_t  *ec;
+
+    ec = ngx_pcalloc(r->pool, sizeof(ngx_http_openbank_ev_ctx_t));
+    if (ec == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->events = ec;
+    a->route = NGX_HTTP_OPENBANK_R_WEBHOOKS;
+
+    rc = ngx_http_openbank_webhooks_route(r, ctx, ec, p, last);
+
+    if (ec->bad) {
+        a->bad = 1;
+    }
+
+    return rc;
+}
+
+
+/*
+ * GET, POST .../webhook-endpoints, GET, DELETE .../{id}, POST
+ * .../{id}/test: as the partner would, a made or deleted endpoint with
+ * its audit event (ngx_http_openbank_admin_webhook_durable())
+ */
+
+static ngx_int_t
+ngx_http_openbank_admin_webhooks(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a,
+    ngx_str_t *body)
+{
+    ngx_int_t                           rc;
+    ngx_http_openbank_ev_ctx_t         *ec;
+    ngx_http_openbank_main_conf_t      *obmcf;
+    ngx_http_openbank_admin_partner_t   p;
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+
+    if (!obmcf->events) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
+                                        NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
+                                        "this gateway has no event "
+                                        "notifications (docs/webhooks.md)");
+    }
+
+    rc = ngx_http_openbank_admin_find(r, &a->name, &p);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
+                                        NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
+                                        "no partner \"%V\"", &a->name);
+    }
+
+    ec = ctx->events;
+    ec->partner = a->name;
+    ec->done = ngx_http_openbank_admin_webhook_durable;
+
+    return ngx_http_openbank_webhooks_dispatch(r, ctx, ec, body);
+}
+
+
+/*
+ * A made or deleted endpoint is durable in the events journal: its
+ * audit event into the registry's, then the answer
+ * (ngx_http_openbank_admin_durable())
+ */
+
+static void
+ngx_http_openbank_admin_webhook_durable(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_str_t                        target;
+    ngx_connection_t                *c;
+    ngx_http_openbank_ctx_t         *ctx;
+    ngx_http_openbank_reg_op_t       op;
+    ngx_http_openbank_ev_ctx_t      *ec;
+    ngx_http_openbank_reg_change_t   ch;
+
+    c = r->connection;
+    ctx = ngx_http_openbank_find_ctx(r);
+
+    if (ctx == NULL || ctx->admin == NULL || ctx->events == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    ec = ctx->events;
+
+    if (rc != NGX_OK) {
+        rc = ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
+                                "the change is made but not yet durable: "
+                                "the events journal cannot be written");
+        goto done;
+    }
+
+    target.len = ec->partner.len + sizeof("/we_") - 1 + 16;
+    target.data = ngx_pnalloc(r->pool, target.len);
+    if (target.data == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    ngx_sprintf(target.data, "%V/we_%016uxL", &ec->partner, ec->id);
+
+    if (ngx_http_openbank_admin_audit_op(r, &op,
+                                         ec->status == NGX_HTTP_CREATED
+                                         ? "webhook_endpoint.create"
+                                         : "webhook_endpoint.delete",
+                                         &target)
+        != NGX_OK)
+    {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    ngx_memzero(&ch, sizeof(ch));
+    ch.ops = &op;
+    ch.nops = 1;
+
+    ctx->admin->status = ec->status;
+    ctx->admin->answer = ec->answer;
+
+    rc = ngx_http_openbank_registry_change(r, &ch,
+                                           ngx_http_openbank_admin_durable);
+
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+    if (ec->answer.len) {
+        ngx_explicit_memzero(ec->answer.data, ec->answer.len);
+    }
+
+    ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                  "openbank: the audit event of webhook endpoint "
+                  "we_%016uxL of \"%V\" cannot be recorded",
+                  ec->id, &ec->partner);
+
+    rc = ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
+                                "the change is made but its audit event "
+                                "cannot be recorded");
+
+done:
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
 }
 
 
