@@ -160,6 +160,26 @@ check(got and got[0][0] == '/hooks/acme' and
 check(got and secret and standard_ok(secret, got[0][1], got[0][2]),
       'signed with the secret the page showed')
 
+# an endpoint whose deliveries fail is shown failing
+res = c.submit(base, base + '/new', {'url': 'http://127.0.0.1:9/dead',
+                                      'events': '*'})
+dead = re.search(r'<code>(we_[0-9a-f]{16})</code>', res.body)
+dead = dead and dead.group(1)
+c.submit(base, '%s/%s/test' % (base, dead), {})
+row = None
+for _ in range(100):
+    res = c.get(base)
+    row = re.search(r'<tr data-endpoint="%s">(.*?)</tr>' % dead, res.body,
+                    re.S)
+    if row and 'badge failing' in row.group(1):
+        break
+    time.sleep(0.1)
+check(row and 'badge failing' in row.group(1) and 'failing since' in
+      row.group(1), 'an endpoint whose delivery failed is shown failing',
+      row and row.group(1))
+res = c.submit(base, '%s/%s/delete' % (base, dead), {})
+check(res.status == 303, 'and deleted', res.status)
+
 # CSRF: without, with a wrong or another session's token: refused
 for name, form in (('without a token', {}),
                    ('with a wrong token', {'csrf': 'A' * 43}),
