@@ -4,7 +4,8 @@
  *
  * The Admin API (docs/admin.md): the bank's tooling reads the partners,
  * static and registry ones, and makes, changes and deletes registry
- * partners and their credentials, with "Authorization: Bearer <admin
+ * partners and their credentials, and any partner's webhook endpoints
+ * (with ngx_http_openbank_webhooks.c), with "Authorization: Bearer <admin
  * key>" (openbank_admin_key: only its SHA-256 is known, compared in
  * constant time).  JSON in and out; every refusal a problem.  Every
  * change is applied by the registry (ngx_http_openbank_registry.c) with

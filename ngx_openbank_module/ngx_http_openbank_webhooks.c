@@ -17,7 +17,10 @@
  * a thread of the pool; the sender checks them again at every delivery.
  * Its secret ("whsec_" and the base64 of 32 random bytes) is shown in
  * the answer to its creation only, and kept sealed with the registry's
- * key.  Another partner's endpoints and events are 404.
+ * key.  Another partner's endpoints and events are 404.  The Admin API
+ * serves a partner's endpoints with these same functions
+ * (ngx_http_openbank_webhooks_route() and _dispatch(), the partner in
+ * ec->partner, the answer of a change by ec->done).
  */
 
 
