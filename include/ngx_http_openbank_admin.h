@@ -2,8 +2,9 @@
 /*
  * Copyright (C) The OpenBank gateway authors
  *
- * The Admin API (ngx_http_openbank_admin.c) and its JSON bodies
- * (ngx_http_openbank_admin_json.c).
+ * The Admin API (ngx_http_openbank_admin.c), its JSON bodies
+ * (ngx_http_openbank_admin_json.c), and the bodies read and answers
+ * written that the JSON APIs share (ngx_http_openbank_admin_out.c).
  */
 
 
@@ -75,24 +76,25 @@ char *ngx_http_openbank_admin_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_openbank_admin_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-ngx_int_t ngx_http_openbank_admin_read(ngx_http_request_t *r,
-    ngx_str_t *body);
-ngx_int_t ngx_http_openbank_admin_send(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *body);
 ngx_int_t ngx_http_openbank_admin_secret(u_char *out, const char *prefix);
 ngx_int_t ngx_http_openbank_audit_event(ngx_http_request_t *r,
     ngx_http_openbank_reg_op_t *op, ngx_str_t *actor, const char *action,
     ngx_str_t *target);
+
+/* ngx_http_openbank_admin_out.c */
+ngx_int_t ngx_http_openbank_admin_read(ngx_http_request_t *r,
+    ngx_str_t *body);
+ngx_int_t ngx_http_openbank_admin_body_text(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
+ngx_int_t ngx_http_openbank_admin_send(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *body);
 void ngx_http_openbank_out_init(ngx_http_openbank_out_t *o,
     ngx_pool_t *pool);
 ngx_int_t ngx_http_openbank_out_room(ngx_http_openbank_out_t *o,
     size_t len);
-ngx_int_t ngx_http_openbank_admin_body_text(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
 void ngx_http_openbank_out_raw(ngx_http_openbank_out_t *o,
     const char *fmt, ...);
 void ngx_http_openbank_out_str(ngx_http_openbank_out_t *o, ngx_str_t *s);
 void ngx_http_openbank_out_time(ngx_http_openbank_out_t *o, int64_t t);
-
 
 #endif /* _NGX_HTTP_OPENBANK_ADMIN_H_INCLUDED_ */

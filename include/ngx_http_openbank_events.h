@@ -141,6 +141,11 @@ typedef struct ngx_http_openbank_ev_ctx_s {
                                                   due once durable */
     ngx_http_openbank_webhook_in_t  in;        /* an endpoint to make */
     ngx_http_openbank_url_t       url;
+    ngx_str_t                     partner;     /* whose endpoints */
+    void                        (*done)(ngx_http_request_t *r,
+                                        ngx_int_t rc);
+                                               /* answers a made or deleted
+                                                  endpoint once durable */
 } ngx_http_openbank_ev_ctx_t;
 
 
@@ -214,6 +219,12 @@ uint64_t ngx_http_openbank_events_hex(u_char *p, size_t len);
 /* ngx_http_openbank_webhooks.c */
 char *ngx_http_openbank_events_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_http_openbank_webhooks_route(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec, u_char *q,
+    u_char *last);
+ngx_int_t ngx_http_openbank_webhooks_dispatch(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec,
+    ngx_str_t *body);
 
 /* ngx_http_openbank_webhook_send.c */
 ngx_int_t ngx_http_openbank_webhook_send_init(ngx_cycle_t *cycle);

@@ -4,7 +4,8 @@
  *
  * The Admin API (docs/admin.md): the bank's tooling reads the partners,
  * static and registry ones, and makes, changes and deletes registry
- * partners and their credentials, with "Authorization: Bearer <admin
+ * partners and their credentials, and any partner's webhook endpoints
+ * (with ngx_http_openbank_webhooks.c), with "Authorization: Bearer <admin
  * key>" (openbank_admin_key: only its SHA-256 is known, compared in
  * constant time).  JSON in and out; every refusal a problem.  Every
  * change is applied by the registry (ngx_http_openbank_registry.c) with
@@ -14,6 +15,7 @@
 
 #include <ngx_http_openbank.h>
 #include <ngx_http_openbank_admin.h>
+#include <ngx_http_openbank_events.h>
 #include <ngx_http_openbank_jwt.h>
 #include <ngx_http_openbank_partner.h>
 #include <ngx_http_openbank_registry.h>
@@ -36,6 +38,7 @@
 #define NGX_HTTP_OPENBANK_R_CREDENTIAL   4
 #define NGX_HTTP_OPENBANK_R_AUDIT        5
 #define NGX_HTTP_OPENBANK_R_USAGE        6
+#define NGX_HTTP_OPENBANK_R_WEBHOOKS     7
 
 
 struct ngx_http_openbank_admin_s {
@@ -77,6 +80,9 @@ static ngx_int_t ngx_http_openbank_admin_handler(ngx_http_request_t *r);
 static void ngx_http_openbank_admin_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_admin_route(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a);
+static ngx_int_t ngx_http_openbank_admin_webhooks_route(
+    ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
+    ngx_http_openbank_admin_t *a, u_char *p, u_char *last);
 static ngx_int_t ngx_http_openbank_admin_dispatch(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a,
     ngx_str_t *body);
@@ -107,6 +113,11 @@ static ngx_int_t ngx_http_openbank_admin_usage(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a);
 static ngx_int_t ngx_http_openbank_admin_audit(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
+static ngx_int_t ngx_http_openbank_admin_webhooks(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a,
+    ngx_str_t *body);
+static void ngx_http_openbank_admin_webhook_durable(ngx_http_request_t *r,
+    ngx_int_t rc);
 static ngx_int_t ngx_http_openbank_admin_check(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_body_t *b);
 static ngx_int_t ngx_http_openbank_admin_commit(ngx_http_request_t *r,
@@ -263,7 +274,8 @@ ngx_http_openbank_admin_handler(ngx_http_request_t *r)
     if (a->bad) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
                                         NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
-                                        "no partner or credential at %V",
+                                        "no partner, credential or webhook "
+                                        "endpoint at %V",
                                         &r->uri);
     }
 
@@ -344,91 +356,10 @@ ngx_http_openbank_admin_body(ngx_http_request_t *r)
 }
 
 
-/* the body, whole, NUL-terminated: NGX_DECLINED when too long */
-
-ngx_int_t
-ngx_http_openbank_admin_read(ngx_http_request_t *r, ngx_str_t *body)
-{
-    u_char       *p;
-    size_t        len, n;
-    ssize_t       got;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
-
-    len = 0;
-
-    if (r->request_body) {
-        for (cl = r->request_body->bufs; cl; cl = cl->next) {
-            len += ngx_buf_size(cl->buf);
-        }
-    }
-
-    if (len > NGX_HTTP_OPENBANK_ADMIN_BODY_MAX) {
-        return NGX_DECLINED;
-    }
-
-    body->data = ngx_pnalloc(r->pool, len + 1);
-    if (body->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = body->data;
-
-    if (r->request_body) {
-        for (cl = r->request_body->bufs; cl; cl = cl->next) {
-            b = cl->buf;
-
-            if (b->in_file) {
-                n = (size_t) (b->file_last - b->file_pos);
-                got = ngx_read_file(b->file, p, n, b->file_pos);
-
-                if (got != (ssize_t) n) {
-                    return NGX_ERROR;
-                }
-
-                p += n;
-                continue;
-            }
-
-            p = ngx_cpymem(p, b->pos, b->last - b->pos);
-        }
-    }
-
-    *p = '\0';
-    body->len = p - body->data;
-
-    return NGX_OK;
-}
-
-
-/*
- * The body read whole (ngx_http_openbank_admin_read()): NGX_OK, or an
- * HTTP status, the refusal of one too long
- */
-
-ngx_int_t
-ngx_http_openbank_admin_body_text(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body)
-{
-    ngx_int_t  rc;
-
-    rc = ngx_http_openbank_admin_read(r, body);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_openbank_refuse(r, ctx,
-                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  NGX_HTTP_OPENBANK_PROBLEM_PAYLOAD_TOO_LARGE,
-                                  "the body is at most %d bytes",
-                                  NGX_HTTP_OPENBANK_ADMIN_BODY_MAX);
-    }
-
-    return (rc == NGX_OK) ? NGX_OK : NGX_HTTP_INTERNAL_SERVER_ERROR;
-}
-
-
 /*
  * /admin/partners, /admin/partners/{name}, .../credentials,
- * .../credentials/{id}, .../usage, /admin/audit; each with its methods.
+ * .../credentials/{id}, .../usage, .../webhook-endpoints[/{id}[/test]],
+ * /admin/audit; each with its methods.
  */
 
 static ngx_int_t
@@ -503,6 +434,11 @@ ngx_http_openbank_admin_route(ngx_http_request_t *r,
         goto methods;
     }
 
+    if (last - p >= 17 && ngx_strncmp(p, "webhook-endpoints", 17) == 0) {
+        return ngx_http_openbank_admin_webhooks_route(r, ctx, a, p + 17,
+                                                      last);
+    }
+
     if (last - p < 11 || ngx_strncmp(p, "credentials", 11) != 0) {
         goto not_found;
     }
@@ -573,6 +509,9 @@ ngx_http_openbank_admin_dispatch(ngx_http_request_t *r,
 
     case NGX_HTTP_OPENBANK_R_USAGE:
         return ngx_http_openbank_admin_usage(r, ctx, a);
+
+    case NGX_HTTP_OPENBANK_R_WEBHOOKS:
+        return ngx_http_openbank_admin_webhooks(r, ctx, a, body);
 
     case NGX_HTTP_OPENBANK_R_PARTNERS:
         if (r->method == NGX_HTTP_POST) {
@@ -2109,6 +2048,171 @@ ngx_http_openbank_admin_usage(ngx_http_request_t *r,
 }
 
 
+/*
+ * .../webhook-endpoints[/{id}[/test]]: the partner API's routes
+ * (ngx_http_openbank_webhooks.c), for the partner of the URI
+ */
+
+static ngx_int_t
+ngx_http_openbank_admin_webhooks_route(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a, u_char *p,
+    u_char *last)
+{
+    ngx_int_t                    rc;
+    ngx_http_openbank_ev_ctx_t  *ec;
+
+    ec = ngx_pcalloc(r->pool, sizeof(ngx_http_openbank_ev_ctx_t));
+    if (ec == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->events = ec;
+    a->route = NGX_HTTP_OPENBANK_R_WEBHOOKS;
+
+    rc = ngx_http_openbank_webhooks_route(r, ctx, ec, p, last);
+
+    if (ec->bad) {
+        a->bad = 1;
+    }
+
+    return rc;
+}
+
+
+/*
+ * GET, POST .../webhook-endpoints, GET, DELETE .../{id}, POST
+ * .../{id}/test: as the partner would, a made or deleted endpoint with
+ * its audit event (ngx_http_openbank_admin_webhook_durable())
+ */
+
+static ngx_int_t
+ngx_http_openbank_admin_webhooks(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a,
+    ngx_str_t *body)
+{
+    ngx_int_t                           rc;
+    ngx_http_openbank_ev_ctx_t         *ec;
+    ngx_http_openbank_main_conf_t      *obmcf;
+    ngx_http_openbank_admin_partner_t   p;
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+
+    if (!obmcf->events) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
+                                        NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
+                                        "this gateway has no event "
+                                        "notifications (docs/webhooks.md)");
+    }
+
+    rc = ngx_http_openbank_admin_find(r, &a->name, &p);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
+                                        NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
+                                        "no partner \"%V\"", &a->name);
+    }
+
+    ec = ctx->events;
+    ec->partner = a->name;
+    ec->done = ngx_http_openbank_admin_webhook_durable;
+
+    return ngx_http_openbank_webhooks_dispatch(r, ctx, ec, body);
+}
+
+
+/*
+ * A made or deleted endpoint is durable in the events journal: its
+ * audit event into the registry's, then the answer
+ * (ngx_http_openbank_admin_durable())
+ */
+
+static void
+ngx_http_openbank_admin_webhook_durable(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_str_t                        target;
+    ngx_connection_t                *c;
+    ngx_http_openbank_ctx_t         *ctx;
+    ngx_http_openbank_reg_op_t       op;
+    ngx_http_openbank_ev_ctx_t      *ec;
+    ngx_http_openbank_reg_change_t   ch;
+
+    c = r->connection;
+    ctx = ngx_http_openbank_find_ctx(r);
+
+    if (ctx == NULL || ctx->admin == NULL || ctx->events == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    ec = ctx->events;
+
+    if (rc != NGX_OK) {
+        rc = ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
+                                "the change is made but not yet durable: "
+                                "the events journal cannot be written");
+        goto done;
+    }
+
+    target.len = ec->partner.len + sizeof("/we_") - 1 + 16;
+    target.data = ngx_pnalloc(r->pool, target.len);
+    if (target.data == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    ngx_sprintf(target.data, "%V/we_%016uxL", &ec->partner, ec->id);
+
+    if (ngx_http_openbank_admin_audit_op(r, &op,
+                                         ec->status == NGX_HTTP_CREATED
+                                         ? "webhook_endpoint.create"
+                                         : "webhook_endpoint.delete",
+                                         &target)
+        != NGX_OK)
+    {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    ngx_memzero(&ch, sizeof(ch));
+    ch.ops = &op;
+    ch.nops = 1;
+
+    ctx->admin->status = ec->status;
+    ctx->admin->answer = ec->answer;
+
+    rc = ngx_http_openbank_registry_change(r, &ch,
+                                           ngx_http_openbank_admin_durable);
+
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+    if (ec->answer.len) {
+        ngx_explicit_memzero(ec->answer.data, ec->answer.len);
+    }
+
+    ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                  "openbank: the audit event of webhook endpoint "
+                  "we_%016uxL of \"%V\" cannot be recorded",
+                  ec->id, &ec->partner);
+
+    rc = ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
+                                "the change is made but its audit event "
+                                "cannot be recorded");
+
+done:
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
 /* GET /admin/audit?after=&limit=: oldest first */
 
 static ngx_int_t
@@ -2363,57 +2467,6 @@ ngx_http_openbank_admin_durable(ngx_http_request_t *r, ngx_int_t rc)
 }
 
 
-ngx_int_t
-ngx_http_openbank_admin_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *body)
-{
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = body->len;
-
-    if (body->len) {
-        ngx_str_set(&r->headers_out.content_type, "application/json");
-        r->headers_out.content_type_len = r->headers_out.content_type.len;
-    }
-
-    ngx_http_clear_last_modified(r);
-
-    if (status == NGX_HTTP_NO_CONTENT) {
-        r->header_only = 1;
-        r->headers_out.content_length_n = -1;
-    }
-
-    if (r->method == NGX_HTTP_HEAD) {
-        r->header_only = 1;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->pos = body->data;
-    b->last = body->data + body->len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
-}
-
-
 /* a secret: the prefix and 32 random bytes in base64url */
 
 ngx_int_t
@@ -2454,99 +2507,4 @@ ngx_http_openbank_admin_cmp(const void *a, const void *b)
     y = (ngx_str_t *) b;
 
     return ngx_memn2cmp(x->data, y->data, x->len, y->len);
-}
-
-
-void
-ngx_http_openbank_out_init(ngx_http_openbank_out_t *o, ngx_pool_t *pool)
-{
-    o->pool = pool;
-    o->start = ngx_pnalloc(pool, 1024);
-    o->pos = o->start;
-    o->end = o->start ? o->start + 1024 : NULL;
-    o->failed = (o->start == NULL);
-}
-
-
-ngx_int_t
-ngx_http_openbank_out_room(ngx_http_openbank_out_t *o, size_t len)
-{
-    u_char  *p;
-    size_t   size;
-
-    if (o->failed) {
-        return NGX_ERROR;
-    }
-
-    if ((size_t) (o->end - o->pos) >= len) {
-        return NGX_OK;
-    }
-
-    size = 2 * (o->end - o->start) + len;
-
-    p = ngx_pnalloc(o->pool, size);
-    if (p == NULL) {
-        o->failed = 1;
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(p, o->start, o->pos - o->start);
-    o->pos = p + (o->pos - o->start);
-    o->start = p;
-    o->end = p + size;
-
-    return NGX_OK;
-}
-
-
-void
-ngx_http_openbank_out_raw(ngx_http_openbank_out_t *o, const char *fmt, ...)
-{
-    u_char   buf[4096], *p;
-    va_list  args;
-
-    va_start(args, fmt);
-    p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
-    va_end(args);
-
-    if (ngx_http_openbank_out_room(o, p - buf) == NGX_OK) {
-        o->pos = ngx_cpymem(o->pos, buf, p - buf);
-    }
-}
-
-
-void
-ngx_http_openbank_out_str(ngx_http_openbank_out_t *o, ngx_str_t *s)
-{
-    size_t  len;
-
-    len = s->len + ngx_escape_json(NULL, s->data, s->len) + 2;
-
-    if (ngx_http_openbank_out_room(o, len) != NGX_OK) {
-        return;
-    }
-
-    *o->pos++ = '"';
-    o->pos = (u_char *) ngx_escape_json(o->pos, s->data, s->len);
-    *o->pos++ = '"';
-}
-
-
-/* RFC 3339, UTC; a negative time is null */
-
-void
-ngx_http_openbank_out_time(ngx_http_openbank_out_t *o, int64_t t)
-{
-    ngx_tm_t  tm;
-
-    if (t < 0) {
-        ngx_http_openbank_out_raw(o, "null");
-        return;
-    }
-
-    ngx_gmtime((time_t) t, &tm);
-
-    ngx_http_openbank_out_raw(o, "\"%4d-%02d-%02dT%02d:%02d:%02dZ\"",
-                              tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                              tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
 }

@@ -1648,7 +1648,12 @@ ngx_http_openbank_reg_build(ngx_http_openbank_main_conf_t *obmcf,
     ngx_http_openbank_reg_walk_t   w;
     ngx_http_openbank_reg_view_t  *v;
 
-    pool = ngx_create_pool(16384, log);
+    /*
+     * the view outlives the request that builds it: its pool logs to the
+     * cycle's log, not to the connection's, which is freed with it
+     */
+
+    pool = ngx_create_pool(16384, ngx_cycle->log);
     if (pool == NULL) {
         return NULL;
     }

@@ -17,7 +17,10 @@
  * a thread of the pool; the sender checks them again at every delivery.
  * Its secret ("whsec_" and the base64 of 32 random bytes) is shown in
  * the answer to its creation only, and kept sealed with the registry's
- * key.  Another partner's endpoints and events are 404.
+ * key.  Another partner's endpoints and events are 404.  The Admin API
+ * serves a partner's endpoints with these same functions
+ * (ngx_http_openbank_webhooks_route() and _dispatch(), the partner in
+ * ec->partner, the answer of a change by ec->done).
  */
 
 
@@ -67,9 +70,6 @@ static ngx_int_t ngx_http_openbank_events_api_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_wh_route(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec);
 static void ngx_http_openbank_wh_body(ngx_http_request_t *r);
-static ngx_int_t ngx_http_openbank_wh_dispatch(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec,
-    ngx_str_t *body);
 static ngx_int_t ngx_http_openbank_wh_create(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec,
     ngx_str_t *body);
@@ -78,7 +78,7 @@ static void ngx_http_openbank_wh_resolved(void *data, ngx_int_t rc,
 static ngx_int_t ngx_http_openbank_wh_keep(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec);
 static ngx_int_t ngx_http_openbank_wh_list(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx);
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec);
 static ngx_int_t ngx_http_openbank_wh_show(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec);
 static ngx_int_t ngx_http_openbank_wh_delete(ngx_http_request_t *r,
@@ -86,7 +86,7 @@ static ngx_int_t ngx_http_openbank_wh_delete(ngx_http_request_t *r,
 static ngx_int_t ngx_http_openbank_wh_test(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec);
 static ngx_int_t ngx_http_openbank_wh_events(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx);
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec);
 static ngx_int_t ngx_http_openbank_wh_events_args(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_wh_walk_t *w,
     ngx_uint_t *limit);
@@ -167,6 +167,8 @@ ngx_http_openbank_events_api_handler(ngx_http_request_t *r)
     }
 
     ctx->events = ec;
+    ec->partner = ctx->partner->name;
+    ec->done = ngx_http_openbank_events_answer;
 
     rc = ngx_http_openbank_wh_route(r, ctx, ec);
     if (rc != NGX_OK) {
@@ -205,7 +207,7 @@ ngx_http_openbank_events_api_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    rc = ngx_http_openbank_wh_dispatch(r, ctx, ec, NULL);
+    rc = ngx_http_openbank_webhooks_dispatch(r, ctx, ec, NULL);
 
     if (rc == NGX_AGAIN) {
         r->main->count++;
@@ -222,9 +224,7 @@ static ngx_int_t
 ngx_http_openbank_wh_route(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec)
 {
-    u_char      *p, *last, *q, *seg;
-    ngx_uint_t   methods;
-    const char  *allow;
+    u_char  *p, *last, *q, *seg;
 
     p = r->uri.data;
     last = p + r->uri.len;
@@ -234,40 +234,7 @@ ngx_http_openbank_wh_route(ngx_http_request_t *r,
     seg = ngx_strlcasestrn(p, last, (u_char *) "/webhook-endpoints", 18 - 1);
 
     if (seg) {
-        q = seg + 18;
-
-        if (q == last || (q + 1 == last && *q == '/')) {
-            ec->route = NGX_HTTP_OPENBANK_R_ENDPOINTS;
-            methods = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST;
-            allow = "GET, HEAD, POST";
-
-        } else if (*q == '/') {
-            q++;
-            p = ngx_strlchr(q, last, '/');
-
-            if (p == NULL) {
-                ec->route = NGX_HTTP_OPENBANK_R_ENDPOINT;
-                methods = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_DELETE;
-                allow = "GET, HEAD, DELETE";
-                p = last;
-
-            } else if (last - p == 5 && ngx_strncmp(p, "/test", 5) == 0) {
-                ec->route = NGX_HTTP_OPENBANK_R_TEST;
-                methods = NGX_HTTP_POST;
-                allow = "POST";
-
-            } else {
-                goto not_found;
-            }
-
-            ec->bad = (ngx_http_openbank_wh_id(q, p, "we_", &ec->id)
-                       != NGX_OK);
-
-        } else {
-            goto not_found;
-        }
-
-        return ngx_http_openbank_endpoint_start(r, methods, allow);
+        return ngx_http_openbank_webhooks_route(r, ctx, ec, seg + 18, last);
     }
 
     seg = ngx_strlcasestrn(p, last, (u_char *) "/events", 7 - 1);
@@ -290,6 +257,61 @@ ngx_http_openbank_wh_route(ngx_http_request_t *r,
         return ngx_http_openbank_endpoint_start(r, NGX_HTTP_GET|NGX_HTTP_HEAD,
                                                 "GET, HEAD");
     }
+
+not_found:
+
+    return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
+                                    NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
+                                    "no such resource at %V", &r->uri);
+}
+
+
+/*
+ * What follows ".../webhook-endpoints" in the URI, from p to last: the
+ * endpoints, one of them, or its test; 404 or 405 (with Allow) else.
+ * The Admin API's routes of a partner's endpoints are these too.
+ */
+
+ngx_int_t
+ngx_http_openbank_webhooks_route(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec, u_char *q,
+    u_char *last)
+{
+    u_char      *p;
+    ngx_uint_t   methods;
+    const char  *allow;
+
+    if (q == last || (q + 1 == last && *q == '/')) {
+        ec->route = NGX_HTTP_OPENBANK_R_ENDPOINTS;
+        methods = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST;
+        allow = "GET, HEAD, POST";
+
+    } else if (*q == '/') {
+        q++;
+        p = ngx_strlchr(q, last, '/');
+
+        if (p == NULL) {
+            ec->route = NGX_HTTP_OPENBANK_R_ENDPOINT;
+            methods = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_DELETE;
+            allow = "GET, HEAD, DELETE";
+            p = last;
+
+        } else if (last - p == 5 && ngx_strncmp(p, "/test", 5) == 0) {
+            ec->route = NGX_HTTP_OPENBANK_R_TEST;
+            methods = NGX_HTTP_POST;
+            allow = "POST";
+
+        } else {
+            goto not_found;
+        }
+
+        ec->bad = (ngx_http_openbank_wh_id(q, p, "we_", &ec->id) != NGX_OK);
+
+    } else {
+        goto not_found;
+    }
+
+    return ngx_http_openbank_endpoint_start(r, methods, allow);
 
 not_found:
 
@@ -344,7 +366,7 @@ ngx_http_openbank_wh_body(ngx_http_request_t *r)
     rc = ngx_http_openbank_admin_body_text(r, ctx, &body);
 
     if (rc == NGX_OK) {
-        rc = ngx_http_openbank_wh_dispatch(r, ctx, ctx->events, &body);
+        rc = ngx_http_openbank_webhooks_dispatch(r, ctx, ctx->events, &body);
     }
 
     if (rc == NGX_AGAIN) {
@@ -356,8 +378,10 @@ ngx_http_openbank_wh_body(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
-ngx_http_openbank_wh_dispatch(ngx_http_request_t *r,
+/* body: that of a POST to the endpoints, NULL else */
+
+ngx_int_t
+ngx_http_openbank_webhooks_dispatch(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec,
     ngx_str_t *body)
 {
@@ -365,7 +389,7 @@ ngx_http_openbank_wh_dispatch(ngx_http_request_t *r,
 
     case NGX_HTTP_OPENBANK_R_ENDPOINTS:
         return body ? ngx_http_openbank_wh_create(r, ctx, ec, body)
-                    : ngx_http_openbank_wh_list(r, ctx);
+                    : ngx_http_openbank_wh_list(r, ctx, ec);
 
     case NGX_HTTP_OPENBANK_R_ENDPOINT:
         return (r->method == NGX_HTTP_DELETE)
@@ -376,7 +400,7 @@ ngx_http_openbank_wh_dispatch(ngx_http_request_t *r,
         return ngx_http_openbank_wh_test(r, ctx, ec);
 
     case NGX_HTTP_OPENBANK_R_EVENTS:
-        return ngx_http_openbank_wh_events(r, ctx);
+        return ngx_http_openbank_wh_events(r, ctx, ec);
 
     default: /* NGX_HTTP_OPENBANK_R_EVENT */
         return ngx_http_openbank_wh_event(r, ctx, ec);
@@ -517,7 +541,7 @@ ngx_http_openbank_wh_keep(ngx_http_request_t *r,
         n += ec->in.events[i].len + 1;
     }
 
-    key = ngx_pnalloc(r->pool, 17 + sizeof(wv) + ctx->partner->name.len
+    key = ngx_pnalloc(r->pool, 17 + sizeof(wv) + ec->partner.len
                                + ec->in.url.len + n
                                + NGX_HTTP_OPENBANK_SEAL_IV
                                + NGX_HTTP_OPENBANK_SEAL_TAG + s.len);
@@ -528,7 +552,7 @@ ngx_http_openbank_wh_keep(ngx_http_request_t *r,
     ngx_memzero(&wv, sizeof(wv));
     wv.created = ngx_time();
     wv.status = NGX_HTTP_OPENBANK_WEBHOOK_ENABLED;
-    wv.partner_len = (uint16_t) ctx->partner->name.len;
+    wv.partner_len = (uint16_t) ec->partner.len;
     wv.url_len = (uint16_t) ec->in.url.len;
     wv.events_len = (uint16_t) (n - 1);
     wv.secret_len = (uint16_t) (NGX_HTTP_OPENBANK_SEAL_IV
@@ -536,7 +560,7 @@ ngx_http_openbank_wh_keep(ngx_http_request_t *r,
 
     value.data = key + 17;
     p = ngx_cpymem(value.data, &wv, sizeof(wv));
-    p = ngx_cpymem(p, ctx->partner->name.data, ctx->partner->name.len);
+    p = ngx_cpymem(p, ec->partner.data, ec->partner.len);
     p = ngx_cpymem(p, ec->in.url.data, ec->in.url.len);
 
     for (i = 0; i < ec->in.nevents; i++) {
@@ -564,7 +588,7 @@ ngx_http_openbank_wh_keep(ngx_http_request_t *r,
     /* under one lock: at most NGX_HTTP_OPENBANK_WEBHOOK_MAX a partner */
 
     ngx_memzero(&ch, sizeof(ch));
-    ch.partner = &ctx->partner->name;
+    ch.partner = &ec->partner;
 
     ch.ops = ngx_array_create(r->pool, 1, sizeof(ngx_http_openbank_ev_op_t));
     if (ch.ops == NULL) {
@@ -615,16 +639,17 @@ ngx_http_openbank_wh_keep(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ec->id = id;
     ec->status = NGX_HTTP_CREATED;
     ec->answer.data = o.start;
     ec->answer.len = o.pos - o.start;
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "openbank: webhook endpoint we_%016uxL made for \"%V\"",
-                  id, &ctx->partner->name);
+                  id, &ec->partner);
 
     if (ngx_http_openbank_events_write(r->connection->log, ch.ops, r,
-                                       ngx_http_openbank_events_answer)
+                                       ec->done)
         != NGX_OK)
     {
         ngx_explicit_memzero(o.start, o.pos - o.start);
@@ -683,7 +708,8 @@ ngx_http_openbank_wh_change_atomic(ngx_http_openbank_zone_t *zone,
 /* GET /v1/webhook-endpoints */
 
 static ngx_int_t
-ngx_http_openbank_wh_list(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx)
+ngx_http_openbank_wh_list(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
+    ngx_http_openbank_ev_ctx_t *ec)
 {
     u_char                          *nkey;
     ssize_t                          n;
@@ -695,15 +721,15 @@ ngx_http_openbank_wh_list(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx)
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
 
-    nkey = ngx_pnalloc(r->pool, 1 + ctx->partner->name.len);
+    nkey = ngx_pnalloc(r->pool, 1 + ec->partner.len);
     if (nkey == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     nkey[0] = 'n';
-    ngx_memcpy(nkey + 1, ctx->partner->name.data, ctx->partner->name.len);
+    ngx_memcpy(nkey + 1, ec->partner.data, ec->partner.len);
     k.data = nkey;
-    k.len = 1 + ctx->partner->name.len;
+    k.len = 1 + ec->partner.len;
 
     n = ngx_http_openbank_store_get(obmcf->shm_zone->data,
                                     NGX_HTTP_OPENBANK_TABLE_EVENTS, &k,
@@ -720,7 +746,7 @@ ngx_http_openbank_wh_list(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx)
     first = 1;
 
     for (i = 0; i < count; i++) {
-        if (ngx_http_openbank_wh_get(r, 'w', ids[i], &ctx->partner->name,
+        if (ngx_http_openbank_wh_get(r, 'w', ids[i], &ec->partner,
                                      &value)
             != NGX_OK)
         {
@@ -780,7 +806,7 @@ ngx_http_openbank_wh_delete(ngx_http_request_t *r,
     }
 
     ngx_memzero(&ch, sizeof(ch));
-    ch.partner = &ctx->partner->name;
+    ch.partner = &ec->partner;
 
     ch.ops = ngx_array_create(r->pool, 1, sizeof(ngx_http_openbank_ev_op_t));
     key = ngx_pnalloc(r->pool, 17);
@@ -812,7 +838,7 @@ ngx_http_openbank_wh_delete(ngx_http_request_t *r,
     ngx_str_null(&ec->answer);
 
     if (ngx_http_openbank_events_write(r->connection->log, ch.ops, r,
-                                       ngx_http_openbank_events_answer)
+                                       ec->done)
         != NGX_OK)
     {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -848,7 +874,7 @@ ngx_http_openbank_wh_test(ngx_http_request_t *r,
 
     ec->status = NGX_HTTP_ACCEPTED;
 
-    return ngx_http_openbank_events_emit(r, &ctx->partner->name,
+    return ngx_http_openbank_events_emit(r, &ec->partner,
                                          &ngx_http_openbank_wh_ping, &data,
                                          ec->id, ec);
 }
@@ -906,7 +932,7 @@ ngx_http_openbank_wh_events_args(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_openbank_wh_events(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx)
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec)
 {
     uint64_t                        *seq;
     ngx_int_t                        rc;
@@ -919,7 +945,7 @@ ngx_http_openbank_wh_events(ngx_http_request_t *r,
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
 
     ngx_memzero(&w, sizeof(w));
-    w.partner = &ctx->partner->name;
+    w.partner = &ec->partner;
 
     rc = ngx_http_openbank_wh_events_args(r, ctx, &w, &limit);
     if (rc != NGX_OK) {
@@ -1116,7 +1142,7 @@ ngx_http_openbank_wh_own(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
 {
     ngx_int_t  rc;
 
-    rc = ngx_http_openbank_wh_get(r, c, id, &ctx->partner->name, value);
+    rc = ngx_http_openbank_wh_get(r, c, id, &ctx->events->partner, value);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -193,6 +193,11 @@ my %status = (
     'POST /admin/partners/{name}/credentials' => 401,
     'DELETE /admin/partners/{name}/credentials/{id}' => 401,
     'GET /admin/partners/{name}/usage' => 401,
+    'GET /admin/partners/{name}/webhook-endpoints' => 401,
+    'POST /admin/partners/{name}/webhook-endpoints' => 401,
+    'GET /admin/partners/{name}/webhook-endpoints/{id}' => 401,
+    'DELETE /admin/partners/{name}/webhook-endpoints/{id}' => 401,
+    'POST /admin/partners/{name}/webhook-endpoints/{id}/test' => 401,
     # registration: an empty body; a client's URI without its token
     'POST /oauth2/register' => 400,
     'GET /oauth2/register/{client_id}' => 401,

@@ -349,14 +349,6 @@ local function overview(conn, org)
 end
 
 
-local function webhooks(conn, org)
-    return web.page({ title = t("Webhooks"), nav = org_nav(org, "webhooks"),
-        body = html.notice("info", t("Webhook endpoints are coming: you "
-            .. "will add, test and delete them here, and see each "
-            .. "delivery's attempts.")) })
-end
-
-
 local function tryit(conn, org)
     if org.status ~= "approved" then
         return waiting(org, "try")
@@ -427,7 +419,9 @@ local ORG_PAGES = {
     usage = function(conn, org)
         return require("openbank.portal.usage").page(conn, org)
     end,
-    webhooks = webhooks,
+    webhooks = function(conn, org)
+        return require("openbank.portal.webhooks").page(conn, org)
+    end,
 }
 
 
@@ -477,6 +471,10 @@ function _M.handle()
         local page = ORG_PAGES[rest]
         if page and not post then
             return page(conn, org)
+        end
+        if str_find(rest, "^webhooks/") then
+            return require("openbank.portal.webhooks").action(conn, org,
+                                                               rest, post)
         end
         return require("openbank.portal.creds").action(conn, org, rest,
                                                         post)

@@ -46,12 +46,15 @@ local function who()
 end
 
 
-local function registry_down(err, res)
+function _M.registry_down(err, res)
     ngx.log(ngx.ERR, "openbank portal: admin API: ",
             err or ("status " .. res.status))
     return web.fail(502, "The gateway's registry does not answer: try "
                     .. "again in a moment.")
 end
+
+
+local registry_down = _M.registry_down
 
 
 local function day(s)
@@ -173,12 +176,7 @@ end
 local function shown_once(org, c)
     local rows = {}
     local function secret(id, label, value)
-        rows[#rows + 1] = '<div class="field"><label for="' .. id .. '">'
-            .. h(label) .. '</label><div class="secret"><input id="' .. id
-            .. '" readonly value="' .. h(value) .. '" spellcheck="false">'
-            .. '<button type="button" class="btn" data-copy="' .. id
-            .. '" data-copied="' .. h(t("Copied")) .. '">' .. h(t("Copy"))
-            .. '</button></div></div>'
+        rows[#rows + 1] = html.secret_field(id, label, value)
     end
 
     if c.type == "api_key" then
@@ -337,7 +335,9 @@ local function rotate(conn, org, id)
 end
 
 
-function _M.action(conn, org, rest, post)
+-- The fields of a POST to an organisation's page, its CSRF token
+-- checked; anything else is answered here.
+function _M.form(org, post)
     if not post then
         return web.not_found()
     end
@@ -345,11 +345,17 @@ function _M.action(conn, org, rest, post)
         return web.not_found()
     end
 
-    local args, err = web.form()
+    local args = web.form()
     if not args then
         return web.fail(413, "The form is too large.")
     end
     web.check_csrf(args)
+    return args
+end
+
+
+function _M.action(conn, org, rest, post)
+    local args = _M.form(org, post)
 
     if rest == "credentials/new" then
         return new(conn, org, args)

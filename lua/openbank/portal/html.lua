@@ -109,9 +109,34 @@ local ZH = {
      .. "try-it console open once it is approved."] =
         "%s 正在等待银行审批：审批通过后即可使用凭据、用量和试用控制台。",
     ["The bank did not approve %s."] = "银行未批准 %s。",
-    ["Webhook endpoints are coming: you will add, test and delete them "
-     .. "here, and see each delivery's attempts."] =
-        "Webhook 端点即将推出：届时可在此添加、测试和删除端点，并查看每次投递的尝试记录。",
+    ["Your webhook endpoints"] = "您的 Webhook 端点",
+    ["Webhook endpoints"] = "Webhook 端点",
+    ["No endpoint yet: add one below."] = "还没有端点：请在下方添加。",
+    ["Events"] = "事件",
+    ["enabled"] = "已启用",
+    ["disabled"] = "已停用",
+    ["failing since %s"] = "自 %s 起投递失败",
+    ["Send a test"] = "发送测试",
+    ["Add an endpoint"] = "添加端点",
+    ["Add"] = "添加",
+    ["https://, to a public address of yours."] =
+        "必须是 https://，指向您的公网地址。",
+    ["Event types or prefixes, separated by spaces: payment.*, "
+     .. "escrow.released, or * for every event."] =
+        "事件类型或前缀，以空格分隔：payment.*、escrow.released，"
+        .. "或用 * 表示所有事件。",
+    ["New webhook endpoint"] = "新的 Webhook 端点",
+    ["Copy the signing secret now: this is the only time it is shown. "
+     .. "Verify each delivery's signature with it."] =
+        "请立即复制签名密钥：它只显示这一次。请用它验证每次投递的签名。",
+    ["Signing secret"] = "签名密钥",
+    ["Endpoint"] = "端点",
+    ["Give the endpoint's URL."] = "请填写端点的 URL。",
+    ["Give at least one event type, or *."] = "请至少填写一个事件类型，或 *。",
+    ["The endpoint was not added: %s"] = "端点未添加：%s",
+    ["A test ping (%s) is on its way to %s: see it arrive at your "
+     .. "endpoint."] = "测试 ping（%s）正发往 %s：请在您的端点查看。",
+    ["This gateway sends no event notifications."] = "此网关不发送事件通知。",
     ["Paste one of your API keys in Authorize (apiKey), open an "
      .. "operation, then Try it out: the calls go to the sandbox with "
      .. "your key."] =
@@ -184,6 +209,17 @@ function _M.button_form(action, label, class, hidden)
     out[#out + 1] = '<button type="submit" class="' .. h(class or "btn")
                     .. '">' .. h(label) .. '</button></form>'
     return concat(out)
+end
+
+
+-- A secret shown once: read-only, with its copy button (portal.js).
+function _M.secret_field(id, label, value)
+    return '<div class="field"><label for="' .. h(id) .. '">' .. h(label)
+           .. '</label><div class="secret"><input id="' .. h(id)
+           .. '" readonly value="' .. h(value) .. '" spellcheck="false">'
+           .. '<button type="button" class="btn" data-copy="' .. h(id)
+           .. '" data-copied="' .. h(t("Copied")) .. '">' .. h(t("Copy"))
+           .. '</button></div></div>'
 end
 
 

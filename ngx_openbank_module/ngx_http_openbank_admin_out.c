@@ -1,0 +1,240 @@
+
+/*
+ * Copyright (C) The OpenBank gateway authors
+ *
+ * What the gateway's JSON APIs share (the Admin API, registration, the
+ * events ingest and API): a request's body read whole, a JSON answer
+ * sent, and a growing JSON text in a pool to write it in.
+ */
+
+
+#include <ngx_http_openbank.h>
+#include <ngx_http_openbank_admin.h>
+
+
+/* the body, whole, NUL-terminated: NGX_DECLINED when too long */
+
+ngx_int_t
+ngx_http_openbank_admin_read(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len, n;
+    ssize_t       got;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    len = 0;
+
+    if (r->request_body) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            len += ngx_buf_size(cl->buf);
+        }
+    }
+
+    if (len > NGX_HTTP_OPENBANK_ADMIN_BODY_MAX) {
+        return NGX_DECLINED;
+    }
+
+    body->data = ngx_pnalloc(r->pool, len + 1);
+    if (body->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = body->data;
+
+    if (r->request_body) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            b = cl->buf;
+
+            if (b->in_file) {
+                n = (size_t) (b->file_last - b->file_pos);
+                got = ngx_read_file(b->file, p, n, b->file_pos);
+
+                if (got != (ssize_t) n) {
+                    return NGX_ERROR;
+                }
+
+                p += n;
+                continue;
+            }
+
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        }
+    }
+
+    *p = '\0';
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The body read whole (ngx_http_openbank_admin_read()): NGX_OK, or an
+ * HTTP status, the refusal of one too long
+ */
+
+ngx_int_t
+ngx_http_openbank_admin_body_text(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_openbank_admin_read(r, body);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_openbank_refuse(r, ctx,
+                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  NGX_HTTP_OPENBANK_PROBLEM_PAYLOAD_TOO_LARGE,
+                                  "the body is at most %d bytes",
+                                  NGX_HTTP_OPENBANK_ADMIN_BODY_MAX);
+    }
+
+    return (rc == NGX_OK) ? NGX_OK : NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_openbank_admin_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = body->len;
+
+    if (body->len) {
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+        r->headers_out.content_type_len = r->headers_out.content_type.len;
+    }
+
+    ngx_http_clear_last_modified(r);
+
+    if (status == NGX_HTTP_NO_CONTENT) {
+        r->header_only = 1;
+        r->headers_out.content_length_n = -1;
+    }
+
+    if (r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+void
+ngx_http_openbank_out_init(ngx_http_openbank_out_t *o, ngx_pool_t *pool)
+{
+    o->pool = pool;
+    o->start = ngx_pnalloc(pool, 1024);
+    o->pos = o->start;
+    o->end = o->start ? o->start + 1024 : NULL;
+    o->failed = (o->start == NULL);
+}
+
+
+ngx_int_t
+ngx_http_openbank_out_room(ngx_http_openbank_out_t *o, size_t len)
+{
+    u_char  *p;
+    size_t   size;
+
+    if (o->failed) {
+        return NGX_ERROR;
+    }
+
+    if ((size_t) (o->end - o->pos) >= len) {
+        return NGX_OK;
+    }
+
+    size = 2 * (o->end - o->start) + len;
+
+    p = ngx_pnalloc(o->pool, size);
+    if (p == NULL) {
+        o->failed = 1;
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, o->start, o->pos - o->start);
+    o->pos = p + (o->pos - o->start);
+    o->start = p;
+    o->end = p + size;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_openbank_out_raw(ngx_http_openbank_out_t *o, const char *fmt, ...)
+{
+    u_char   buf[4096], *p;
+    va_list  args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
+    va_end(args);
+
+    if (ngx_http_openbank_out_room(o, p - buf) == NGX_OK) {
+        o->pos = ngx_cpymem(o->pos, buf, p - buf);
+    }
+}
+
+
+void
+ngx_http_openbank_out_str(ngx_http_openbank_out_t *o, ngx_str_t *s)
+{
+    size_t  len;
+
+    len = s->len + ngx_escape_json(NULL, s->data, s->len) + 2;
+
+    if (ngx_http_openbank_out_room(o, len) != NGX_OK) {
+        return;
+    }
+
+    *o->pos++ = '"';
+    o->pos = (u_char *) ngx_escape_json(o->pos, s->data, s->len);
+    *o->pos++ = '"';
+}
+
+
+/* RFC 3339, UTC; a negative time is null */
+
+void
+ngx_http_openbank_out_time(ngx_http_openbank_out_t *o, int64_t t)
+{
+    ngx_tm_t  tm;
+
+    if (t < 0) {
+        ngx_http_openbank_out_raw(o, "null");
+        return;
+    }
+
+    ngx_gmtime((time_t) t, &tm);
+
+    ngx_http_openbank_out_raw(o, "\"%4d-%02d-%02dT%02d:%02d:%02dZ\"",
+                              tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                              tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+}
