@@ -91,6 +91,9 @@ static ngx_int_t ngx_http_openbank_admin_parse_body(ngx_http_request_t *r,
     ngx_http_openbank_admin_body_t *b);
 static ngx_int_t ngx_http_openbank_admin_list(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
+static ngx_int_t ngx_http_openbank_admin_partner(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a,
+    ngx_http_openbank_admin_partner_t *p);
 static ngx_int_t ngx_http_openbank_admin_find(ngx_http_request_t *r,
     ngx_str_t *name, ngx_http_openbank_admin_partner_t *p);
 static ngx_int_t ngx_http_openbank_admin_show(ngx_http_request_t *r,
@@ -794,6 +797,27 @@ ngx_http_openbank_admin_list(ngx_http_request_t *r,
  * NGX_ERROR.
  */
 
+/* the partner of the path: NGX_OK, or the answer (404, 500) to return */
+
+static ngx_int_t
+ngx_http_openbank_admin_partner(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a,
+    ngx_http_openbank_admin_partner_t *p)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_openbank_admin_find(r, &a->name, p);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
+                                        NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
+                                        "no partner \"%V\"", &a->name);
+    }
+
+    return (rc == NGX_OK) ? NGX_OK : NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
 static ngx_int_t
 ngx_http_openbank_admin_find(ngx_http_request_t *r, ngx_str_t *name,
     ngx_http_openbank_admin_partner_t *p)
@@ -1009,16 +1033,9 @@ ngx_http_openbank_admin_show(ngx_http_request_t *r,
     ngx_http_openbank_out_t             o;
     ngx_http_openbank_admin_partner_t   p;
 
-    rc = ngx_http_openbank_admin_find(r, &a->name, &p);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
-                                        NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
-                                        "no partner \"%V\"", &a->name);
+    rc = ngx_http_openbank_admin_partner(r, ctx, a, &p);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     ngx_http_openbank_out_init(&o, r->pool);
@@ -1291,16 +1308,9 @@ ngx_http_openbank_admin_patch(ngx_http_request_t *r,
         return rc;
     }
 
-    rc = ngx_http_openbank_admin_find(r, &a->name, &p);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
-                                        NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
-                                        "no partner \"%V\"", &a->name);
+    rc = ngx_http_openbank_admin_partner(r, ctx, a, &p);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (!p.registry) {
@@ -1391,16 +1401,9 @@ ngx_http_openbank_admin_delete(ngx_http_request_t *r,
     ngx_http_openbank_reg_op_t          ops[2];
     ngx_http_openbank_admin_partner_t   p;
 
-    rc = ngx_http_openbank_admin_find(r, &a->name, &p);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
-                                        NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
-                                        "no partner \"%V\"", &a->name);
+    rc = ngx_http_openbank_admin_partner(r, ctx, a, &p);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (!p.registry) {
@@ -1475,16 +1478,9 @@ ngx_http_openbank_admin_cred_create(ngx_http_request_t *r,
         return rc;
     }
 
-    rc = ngx_http_openbank_admin_find(r, &a->name, &p);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
-                                        NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
-                                        "no partner \"%V\"", &a->name);
+    rc = ngx_http_openbank_admin_partner(r, ctx, a, &p);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (!p.registry) {
@@ -1841,16 +1837,9 @@ ngx_http_openbank_admin_cred_list(ngx_http_request_t *r,
     ngx_http_openbank_reg_cred_v_t      cv;
     ngx_http_openbank_admin_partner_t   p;
 
-    rc = ngx_http_openbank_admin_find(r, &a->name, &p);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
-                                        NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
-                                        "no partner \"%V\"", &a->name);
+    rc = ngx_http_openbank_admin_partner(r, ctx, a, &p);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     ngx_http_openbank_out_init(&o, r->pool);
@@ -2104,16 +2093,9 @@ ngx_http_openbank_admin_webhooks(ngx_http_request_t *r,
                                         "notifications (docs/webhooks.md)");
     }
 
-    rc = ngx_http_openbank_admin_find(r, &a->name, &p);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
-                                        NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
-                                        "no partner \"%V\"", &a->name);
+    rc = ngx_http_openbank_admin_partner(r, ctx, a, &p);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     ec = ctx->events;
