@@ -272,6 +272,8 @@ struct ngx_http_openbank_ctx_s {
                                  *limits;      /* _limit.h */
     struct ngx_http_openbank_admin_s
                                  *admin;       /* _admin.c */
+    struct ngx_http_openbank_reply_s
+                                 *reply;       /* _admin_out.c */
     struct ngx_http_openbank_breaker_ctx_s
                                  *breaker;     /* _breaker.c */
     struct ngx_http_openbank_slot_s

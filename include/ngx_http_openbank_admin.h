@@ -51,6 +51,18 @@ typedef struct {
 } ngx_http_openbank_admin_body_t;
 
 
+/* an answer sent once the registry change it reports is durable */
+
+typedef ngx_int_t (*ngx_http_openbank_send_pt)(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *body);
+
+typedef struct ngx_http_openbank_reply_s {
+    ngx_uint_t                    status;
+    ngx_str_t                     answer;
+    ngx_http_openbank_send_pt     send;
+} ngx_http_openbank_reply_t;
+
+
 /* a growing JSON text in a pool */
 
 typedef struct {
@@ -88,6 +100,7 @@ ngx_int_t ngx_http_openbank_admin_body_text(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
 ngx_int_t ngx_http_openbank_admin_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
+void ngx_http_openbank_reply_durable(ngx_http_request_t *r, ngx_int_t rc);
 void ngx_http_openbank_out_init(ngx_http_openbank_out_t *o,
     ngx_pool_t *pool);
 ngx_int_t ngx_http_openbank_out_room(ngx_http_openbank_out_t *o,

@@ -46,9 +46,7 @@ struct ngx_http_openbank_admin_s {
     ngx_str_t                     name;        /* of the partner */
     ngx_str_t                     id;          /* of the credential */
     ngx_uint_t                    bad;         /* not a name or an id */
-    ngx_uint_t                    status;      /* of the answer, once
-                                                  durable */
-    ngx_str_t                     answer;
+    ngx_http_openbank_reply_t     reply;       /* once durable */
 };
 
 typedef struct ngx_http_openbank_admin_s  ngx_http_openbank_admin_t;
@@ -126,8 +124,6 @@ static ngx_int_t ngx_http_openbank_admin_check(ngx_http_request_t *r,
 static ngx_int_t ngx_http_openbank_admin_commit(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_reg_op_t *ops,
     ngx_uint_t n, ngx_uint_t status, ngx_str_t *answer);
-static void ngx_http_openbank_admin_durable(ngx_http_request_t *r,
-    ngx_int_t rc);
 static ngx_int_t ngx_http_openbank_admin_page(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *after, ngx_uint_t *limit);
 static ngx_int_t ngx_http_openbank_admin_audit_op(ngx_http_request_t *r,
@@ -311,7 +307,7 @@ ngx_http_openbank_admin_handler(ngx_http_request_t *r)
     rc = ngx_http_openbank_admin_dispatch(r, ctx, a, NULL);
 
     if (rc == NGX_AGAIN) {
-        /* answered once durable: ngx_http_openbank_admin_durable() */
+        /* answered once durable: ngx_http_openbank_reply_durable() */
         r->main->count++;
         return NGX_DONE;
     }
@@ -351,7 +347,7 @@ ngx_http_openbank_admin_body(ngx_http_request_t *r)
     }
 
     if (rc == NGX_AGAIN) {
-        /* the read's reference is ended by ngx_http_openbank_admin_durable */
+        /* the read's reference is ended by ngx_http_openbank_reply_durable */
         return;
     }
 
@@ -2109,7 +2105,7 @@ ngx_http_openbank_admin_webhooks(ngx_http_request_t *r,
 /*
  * A made or deleted endpoint is durable in the events journal: its
  * audit event into the registry's, then the answer
- * (ngx_http_openbank_admin_durable())
+ * (ngx_http_openbank_reply_durable())
  */
 
 static void
@@ -2164,11 +2160,13 @@ ngx_http_openbank_admin_webhook_durable(ngx_http_request_t *r, ngx_int_t rc)
     ch.ops = &op;
     ch.nops = 1;
 
-    ctx->admin->status = ec->status;
-    ctx->admin->answer = ec->answer;
+    ctx->admin->reply.status = ec->status;
+    ctx->admin->reply.answer = ec->answer;
+    ctx->admin->reply.send = ngx_http_openbank_admin_send;
+    ctx->reply = &ctx->admin->reply;
 
     rc = ngx_http_openbank_registry_change(r, &ch,
-                                           ngx_http_openbank_admin_durable);
+                                           ngx_http_openbank_reply_durable);
 
     if (rc == NGX_AGAIN) {
         return;
@@ -2381,11 +2379,13 @@ ngx_http_openbank_admin_commit(ngx_http_request_t *r,
     ch.ops = ops;
     ch.nops = n;
 
-    ctx->admin->status = status;
-    ctx->admin->answer = *answer;
+    ctx->admin->reply.status = status;
+    ctx->admin->reply.answer = *answer;
+    ctx->admin->reply.send = ngx_http_openbank_admin_send;
+    ctx->reply = &ctx->admin->reply;
 
     rc = ngx_http_openbank_registry_change(r, &ch,
-                                           ngx_http_openbank_admin_durable);
+                                           ngx_http_openbank_reply_durable);
 
     if (rc == NGX_AGAIN || rc == NGX_ERROR) {
         return (rc == NGX_AGAIN) ? NGX_AGAIN : NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -2416,36 +2416,6 @@ ngx_http_openbank_admin_commit(ngx_http_request_t *r,
                                 NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
                                 "the registry cannot record the change");
     }
-}
-
-
-static void
-ngx_http_openbank_admin_durable(ngx_http_request_t *r, ngx_int_t rc)
-{
-    ngx_connection_t          *c;
-    ngx_http_openbank_ctx_t  *ctx;
-
-    c = r->connection;
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx == NULL || ctx->admin == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        ngx_http_run_posted_requests(c);
-        return;
-    }
-
-    if (rc != NGX_OK) {
-        rc = ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
-                                "the change is made but not yet durable: "
-                                "the registry's journal cannot be written");
-    } else {
-        rc = ngx_http_openbank_admin_send(r, ctx->admin->status,
-                                          &ctx->admin->answer);
-    }
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
 }
 
 

@@ -4,7 +4,8 @@
  *
  * What the gateway's JSON APIs share (the Admin API, registration, the
  * events ingest and API): a request's body read whole, a JSON answer
- * sent, and a growing JSON text in a pool to write it in.
+ * sent (at once, or once a registry change is durable), and a growing
+ * JSON text in a pool to write it in.
  */
 
 
@@ -142,6 +143,40 @@ ngx_http_openbank_admin_send(ngx_http_request_t *r, ngx_uint_t status,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * The registry change's records are durable (NGX_OK) or not: the answer
+ * of ctx->reply, or 503 state_unavailable (the change is in force).
+ */
+
+void
+ngx_http_openbank_reply_durable(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_connection_t         *c;
+    ngx_http_openbank_ctx_t  *ctx;
+
+    c = r->connection;
+    ctx = ngx_http_openbank_find_ctx(r);
+
+    if (ctx == NULL || ctx->reply == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        rc = ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
+                                "the change is made but not yet durable: "
+                                "the registry's journal cannot be written");
+    } else {
+        rc = ctx->reply->send(r, ctx->reply->status, &ctx->reply->answer);
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
 }
 
 

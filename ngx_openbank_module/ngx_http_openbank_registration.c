@@ -54,9 +54,7 @@ struct ngx_http_openbank_dcr_req_s {
     ngx_str_t                     cred;        /* its token's record */
     ngx_http_openbank_reg_cred_v_t
                                   cv;          /* its head */
-    ngx_uint_t                    status;      /* of the answer, once
-                                                  durable */
-    ngx_str_t                     answer;
+    ngx_http_openbank_reply_t     reply;       /* once durable */
 };
 
 typedef struct ngx_http_openbank_dcr_req_s  ngx_http_openbank_dcr_req_t;
@@ -137,8 +135,6 @@ static ngx_int_t ngx_http_openbank_dcr_jti_op(ngx_http_request_t *r,
 static ngx_int_t ngx_http_openbank_dcr_commit(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_reg_op_t *ops,
     ngx_uint_t n, ngx_uint_t status, ngx_str_t *answer);
-static void ngx_http_openbank_dcr_durable(ngx_http_request_t *r,
-    ngx_int_t rc);
 static ngx_int_t ngx_http_openbank_dcr_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
 static ngx_int_t ngx_http_openbank_dcr_error(ngx_http_request_t *r,
@@ -519,7 +515,7 @@ ngx_http_openbank_dcr_handler(ngx_http_request_t *r)
     rc = ngx_http_openbank_dcr_dispatch(r, ctx, d, NULL);
 
     if (rc == NGX_AGAIN) {
-        /* answered once durable: ngx_http_openbank_dcr_durable() */
+        /* answered once durable: ngx_http_openbank_reply_durable() */
         r->main->count++;
         return NGX_DONE;
     }
@@ -566,7 +562,7 @@ ngx_http_openbank_dcr_body(ngx_http_request_t *r)
     }
 
     if (rc == NGX_AGAIN) {
-        /* the read's reference is ended by ngx_http_openbank_dcr_durable */
+        /* the read's reference is ended by ngx_http_openbank_reply_durable */
         return;
     }
 
@@ -1922,11 +1918,13 @@ ngx_http_openbank_dcr_commit(ngx_http_request_t *r,
     ch.ops = ops;
     ch.nops = n;
 
-    ctx->registration->status = status;
-    ctx->registration->answer = *answer;
+    ctx->registration->reply.status = status;
+    ctx->registration->reply.answer = *answer;
+    ctx->registration->reply.send = ngx_http_openbank_dcr_send;
+    ctx->reply = &ctx->registration->reply;
 
     rc = ngx_http_openbank_registry_change(r, &ch,
-                                           ngx_http_openbank_dcr_durable);
+                                           ngx_http_openbank_reply_durable);
 
     if (rc == NGX_AGAIN || rc == NGX_ERROR) {
         return (rc == NGX_AGAIN) ? NGX_AGAIN : NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1967,36 +1965,6 @@ ngx_http_openbank_dcr_commit(ngx_http_request_t *r,
                                 NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
                                 "the registry cannot record the change");
     }
-}
-
-
-static void
-ngx_http_openbank_dcr_durable(ngx_http_request_t *r, ngx_int_t rc)
-{
-    ngx_connection_t         *c;
-    ngx_http_openbank_ctx_t  *ctx;
-
-    c = r->connection;
-    ctx = ngx_http_openbank_find_ctx(r);
-
-    if (ctx == NULL || ctx->registration == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        ngx_http_run_posted_requests(c);
-        return;
-    }
-
-    if (rc != NGX_OK) {
-        rc = ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
-                                "the change is made but not yet durable: "
-                                "the registry's journal cannot be written");
-    } else {
-        rc = ngx_http_openbank_dcr_send(r, ctx->registration->status,
-                                        &ctx->registration->answer);
-    }
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
 }
 
 
