@@ -102,6 +102,8 @@ struct ngx_http_openbank_journal_s {
     ngx_queue_t                   writing;     /* being written */
     ngx_int_t                     rc;          /* of "writing", compacting */
     ngx_event_t                   flush;
+    ngx_event_t                   hold;        /* a timer while entries
+                                                  wait: see _journal_hold */
     ngx_thread_task_t            *task;
     ngx_http_openbank_zone_t     *zone;
 

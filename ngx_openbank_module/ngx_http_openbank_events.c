@@ -101,7 +101,7 @@ static ngx_http_openbank_journal_t  ngx_http_openbank_ev_j = {
     "events journal", "events", NGX_HTTP_OPENBANK_TABLE_EVENTS,
     NULL, ngx_http_openbank_ev_dump, NULL, "",
     ngx_null_string, ngx_null_string, 0, 0, 0, 0, 0,
-    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, NULL, NULL,
+    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, { 0 }, NULL, NULL,
     NGX_HTTP_OPENBANK_TABLE_OUTBOX
 };
 

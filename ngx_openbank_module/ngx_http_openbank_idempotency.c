@@ -215,7 +215,7 @@ static ngx_http_openbank_journal_t  ngx_http_openbank_idem_j = {
     ngx_http_openbank_idempotency_after,
     ": new keys are accepted",
     ngx_null_string, ngx_null_string, 0, 0, 0, 0, 0,
-    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, NULL, NULL, 0
+    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, { 0 }, NULL, NULL, 0
 };
 
 static uint32_t    ngx_http_openbank_idem_seq;

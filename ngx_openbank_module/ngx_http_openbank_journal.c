@@ -51,6 +51,7 @@
 #define NGX_HTTP_OPENBANK_JOURNAL_MAX       (1024 * 1024 * 1024)
 #define NGX_HTTP_OPENBANK_JOURNAL_COMPACT   (4 * 1024 * 1024)
 #define NGX_HTTP_OPENBANK_JOURNAL_PREALLOC  (1024 * 1024)
+#define NGX_HTTP_OPENBANK_JOURNAL_HOLD      100   /* ms, see _journal_hold */
 
 
 /* one write or one compaction, between the worker and a thread */
@@ -122,6 +123,7 @@ static void ngx_http_openbank_journal_waited(
     ngx_http_openbank_journal_entry_t *e, ngx_int_t rc);
 static void ngx_http_openbank_journal_gone(void *data);
 static void ngx_http_openbank_journal_flush(ngx_event_t *ev);
+static void ngx_http_openbank_journal_hold(ngx_event_t *ev);
 static ngx_int_t ngx_http_openbank_journal_prepare(
     ngx_http_openbank_journal_t *j, ngx_queue_t *batch,
     ngx_http_openbank_journal_io_t *io, ngx_log_t *log);
@@ -260,6 +262,11 @@ ngx_http_openbank_journal_init(ngx_http_openbank_journal_t *j,
     j->flush.handler = ngx_http_openbank_journal_flush;
     j->flush.data = j;
     j->flush.log = cycle->log;
+
+    ngx_memzero(&j->hold, sizeof(ngx_event_t));
+    j->hold.handler = ngx_http_openbank_journal_hold;
+    j->hold.data = j;
+    j->hold.log = cycle->log;
 
     j->ready = 1;
 
@@ -617,6 +624,30 @@ ngx_http_openbank_journal_submit(ngx_http_openbank_journal_t *j,
 {
     ngx_queue_insert_tail(&j->batch, &e->queue);
     ngx_post_event(&j->flush, &ngx_posted_events);
+
+    if (!j->hold.timer_set) {
+        ngx_add_timer(&j->hold, NGX_HTTP_OPENBANK_JOURNAL_HOLD);
+    }
+}
+
+
+/*
+ * A timer, not cancelable, while entries wait to be written or are being
+ * written: a worker that shuts down (a reload, a graceful stop) exits only
+ * when no such timer is left, so the requests waiting for their records
+ * are answered first instead of being cut off.
+ */
+
+static void
+ngx_http_openbank_journal_hold(ngx_event_t *ev)
+{
+    ngx_http_openbank_journal_t *j = ev->data;
+
+    if (j->busy || !ngx_queue_empty(&j->batch)
+        || !ngx_queue_empty(&j->writing))
+    {
+        ngx_add_timer(ev, NGX_HTTP_OPENBANK_JOURNAL_HOLD);
+    }
 }
 
 

@@ -202,7 +202,7 @@ static ngx_http_openbank_journal_t  ngx_http_openbank_reg_j = {
     "registry journal", "registry", NGX_HTTP_OPENBANK_TABLE_REGISTRY,
     NULL, ngx_http_openbank_reg_dump, NULL, "",
     ngx_null_string, ngx_null_string, 0, 0, 0, 0, 0,
-    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, NULL, NULL, 0
+    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, { 0 }, NULL, NULL, 0
 };
 
 static ngx_str_t  ngx_http_openbank_reg_gen_key = ngx_string("\1g");

@@ -112,7 +112,7 @@ static ngx_http_openbank_journal_t  ngx_http_openbank_revoked_j = {
     "revocations journal", "revocations", NGX_HTTP_OPENBANK_TABLE_REVOKED,
     NULL, ngx_http_openbank_revoked_dump_entry, NULL, "",
     ngx_null_string, ngx_null_string, 0, 0, 0, 0, 0,
-    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, NULL, NULL, 0
+    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, { 0 }, NULL, NULL, 0
 };
 
 
