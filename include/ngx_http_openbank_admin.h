@@ -63,6 +63,26 @@ typedef struct ngx_http_openbank_reply_s {
 } ngx_http_openbank_reply_t;
 
 
+/*
+ * A JSON API's request, once routed (ngx_http_openbank_json_request()):
+ * "dispatch" answers it with its body, whole, or NULL for a request
+ * without one; "too_large" refuses a body of more than "max" bytes; "read"
+ * is the API's body handler, ngx_http_openbank_json_body() with the API.
+ * Either answers NGX_AGAIN for an answer sent once durable
+ * (ngx_http_openbank_reply_durable(), ngx_http_openbank_events_emit()).
+ */
+
+typedef ngx_int_t (*ngx_http_openbank_json_pt)(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
+
+typedef struct {
+    size_t                           max;
+    ngx_http_openbank_json_pt        dispatch;
+    ngx_http_openbank_json_pt        too_large;
+    ngx_http_client_body_handler_pt  read;
+} ngx_http_openbank_json_api_t;
+
+
 /* a growing JSON text in a pool */
 
 typedef struct {
@@ -94,10 +114,11 @@ ngx_int_t ngx_http_openbank_audit_event(ngx_http_request_t *r,
     ngx_str_t *target);
 
 /* ngx_http_openbank_admin_out.c */
-ngx_int_t ngx_http_openbank_admin_read(ngx_http_request_t *r,
-    ngx_str_t *body);
-ngx_int_t ngx_http_openbank_admin_body_text(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
+ngx_int_t ngx_http_openbank_json_request(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_uint_t with_body,
+    ngx_http_openbank_json_api_t *api);
+void ngx_http_openbank_json_body(ngx_http_request_t *r,
+    ngx_http_openbank_json_api_t *api);
 ngx_int_t ngx_http_openbank_admin_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
 void ngx_http_openbank_reply_durable(ngx_http_request_t *r, ngx_int_t rc);

@@ -223,8 +223,7 @@ ngx_int_t ngx_http_openbank_webhooks_route(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec, u_char *q,
     u_char *last);
 ngx_int_t ngx_http_openbank_webhooks_dispatch(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec,
-    ngx_str_t *body);
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
 
 /* ngx_http_openbank_webhook_send.c */
 ngx_int_t ngx_http_openbank_webhook_send_init(ngx_cycle_t *cycle);

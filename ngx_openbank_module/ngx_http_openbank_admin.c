@@ -82,8 +82,9 @@ static ngx_int_t ngx_http_openbank_admin_webhooks_route(
     ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
     ngx_http_openbank_admin_t *a, u_char *p, u_char *last);
 static ngx_int_t ngx_http_openbank_admin_dispatch(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a,
-    ngx_str_t *body);
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
+static ngx_int_t ngx_http_openbank_admin_too_large(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
 static ngx_int_t ngx_http_openbank_admin_parse_body(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *body, ngx_uint_t allowed,
     ngx_http_openbank_admin_body_t *b);
@@ -141,6 +142,14 @@ static int ngx_libc_cdecl ngx_http_openbank_admin_cmp(const void *a,
 
 
 static ngx_str_t  ngx_http_openbank_admin_actor = ngx_string("admin");
+
+
+static ngx_http_openbank_json_api_t  ngx_http_openbank_admin_json = {
+    NGX_HTTP_OPENBANK_ADMIN_BODY_MAX,
+    ngx_http_openbank_admin_dispatch,
+    ngx_http_openbank_admin_too_large,
+    ngx_http_openbank_admin_body
+};
 
 
 char *
@@ -278,80 +287,28 @@ ngx_http_openbank_admin_handler(ngx_http_request_t *r)
                                         &r->uri);
     }
 
-    if (r->method & (NGX_HTTP_POST|NGX_HTTP_PATCH)) {
-        if (r->headers_in.content_length_n
-            > NGX_HTTP_OPENBANK_ADMIN_BODY_MAX)
-        {
-            return ngx_http_openbank_refuse(r, ctx,
-                NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                NGX_HTTP_OPENBANK_PROBLEM_PAYLOAD_TOO_LARGE,
-                "an Admin API body is at most "
-                "%d bytes",
-                NGX_HTTP_OPENBANK_ADMIN_BODY_MAX);
-        }
-
-        rc = ngx_http_read_client_request_body(r,
-                                               ngx_http_openbank_admin_body);
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        return NGX_DONE;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rc = ngx_http_openbank_admin_dispatch(r, ctx, a, NULL);
-
-    if (rc == NGX_AGAIN) {
-        /* answered once durable: ngx_http_openbank_reply_durable() */
-        r->main->count++;
-        return NGX_DONE;
-    }
-
-    return rc;
+    return ngx_http_openbank_json_request(r, ctx,
+                                          r->method
+                                          & (NGX_HTTP_POST|NGX_HTTP_PATCH),
+                                          &ngx_http_openbank_admin_json);
 }
 
 
 static void
 ngx_http_openbank_admin_body(ngx_http_request_t *r)
 {
-    ngx_int_t                 rc;
-    ngx_str_t                 body;
-    ngx_http_openbank_ctx_t  *ctx;
+    ngx_http_openbank_json_body(r, &ngx_http_openbank_admin_json);
+}
 
-    ctx = ngx_http_openbank_find_ctx(r);
 
-    if (ctx == NULL || ctx->admin == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    rc = ngx_http_openbank_admin_read(r, &body);
-
-    if (rc == NGX_DECLINED) {
-        rc = ngx_http_openbank_refuse(r, ctx,
-            NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-            NGX_HTTP_OPENBANK_PROBLEM_PAYLOAD_TOO_LARGE,
-            "an Admin API body is at most %d bytes",
-            NGX_HTTP_OPENBANK_ADMIN_BODY_MAX);
-
-    } else if (rc == NGX_OK) {
-        rc = ngx_http_openbank_admin_dispatch(r, ctx, ctx->admin, &body);
-
-    } else {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc == NGX_AGAIN) {
-        /* the read's reference is ended by ngx_http_openbank_reply_durable */
-        return;
-    }
-
-    ngx_http_finalize_request(r, rc);
+static ngx_int_t
+ngx_http_openbank_admin_too_large(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body)
+{
+    return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  NGX_HTTP_OPENBANK_PROBLEM_PAYLOAD_TOO_LARGE,
+                                  "an Admin API body is at most %d bytes",
+                                  NGX_HTTP_OPENBANK_ADMIN_BODY_MAX);
 }
 
 
@@ -498,9 +455,12 @@ not_found:
 
 static ngx_int_t
 ngx_http_openbank_admin_dispatch(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a,
-    ngx_str_t *body)
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body)
 {
+    ngx_http_openbank_admin_t  *a;
+
+    a = ctx->admin;
+
     switch (a->route) {
 
     case NGX_HTTP_OPENBANK_R_AUDIT:
@@ -2098,7 +2058,7 @@ ngx_http_openbank_admin_webhooks(ngx_http_request_t *r,
     ec->partner = a->name;
     ec->done = ngx_http_openbank_admin_webhook_durable;
 
-    return ngx_http_openbank_webhooks_dispatch(r, ctx, ec, body);
+    return ngx_http_openbank_webhooks_dispatch(r, ctx, body);
 }
 
 

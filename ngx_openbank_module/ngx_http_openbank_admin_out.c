@@ -13,10 +13,96 @@
 #include <ngx_http_openbank_admin.h>
 
 
-/* the body, whole, NUL-terminated: NGX_DECLINED when too long */
+static ngx_int_t ngx_http_openbank_json_read(ngx_http_request_t *r,
+    ngx_str_t *body, size_t max);
+
+
+/*
+ * A JSON API's request, once routed: one "with_body" has it read whole and
+ * dispatched from the API's body handler (NGX_DONE); any other has it
+ * discarded and is dispatched at once.
+ */
 
 ngx_int_t
-ngx_http_openbank_admin_read(ngx_http_request_t *r, ngx_str_t *body)
+ngx_http_openbank_json_request(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_uint_t with_body,
+    ngx_http_openbank_json_api_t *api)
+{
+    ngx_int_t  rc;
+
+    if (with_body) {
+        if (r->headers_in.content_length_n > (off_t) api->max) {
+            return api->too_large(r, ctx, NULL);
+        }
+
+        rc = ngx_http_read_client_request_body(r, api->read);
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = api->dispatch(r, ctx, NULL);
+
+    if (rc == NGX_AGAIN) {
+        /* answered once durable */
+        r->main->count++;
+        return NGX_DONE;
+    }
+
+    return rc;
+}
+
+
+/* the API's body handler: the body read, the request dispatched */
+
+void
+ngx_http_openbank_json_body(ngx_http_request_t *r,
+    ngx_http_openbank_json_api_t *api)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 body;
+    ngx_http_openbank_ctx_t  *ctx;
+
+    ctx = ngx_http_openbank_find_ctx(r);
+
+    if (ctx == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_http_openbank_json_read(r, &body, api->max);
+
+    if (rc == NGX_DECLINED) {
+        rc = api->too_large(r, ctx, NULL);
+
+    } else if (rc == NGX_OK) {
+        rc = api->dispatch(r, ctx, &body);
+
+    } else {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_AGAIN) {
+        /* the read's reference ends once the answer is sent */
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/* the body, whole, NUL-terminated: NGX_DECLINED when longer than max */
+
+static ngx_int_t
+ngx_http_openbank_json_read(ngx_http_request_t *r, ngx_str_t *body,
+    size_t max)
 {
     u_char       *p;
     size_t        len, n;
@@ -32,7 +118,7 @@ ngx_http_openbank_admin_read(ngx_http_request_t *r, ngx_str_t *body)
         }
     }
 
-    if (len > NGX_HTTP_OPENBANK_ADMIN_BODY_MAX) {
+    if (len > max) {
         return NGX_DECLINED;
     }
 
@@ -67,31 +153,6 @@ ngx_http_openbank_admin_read(ngx_http_request_t *r, ngx_str_t *body)
     body->len = p - body->data;
 
     return NGX_OK;
-}
-
-
-/*
- * The body read whole (ngx_http_openbank_admin_read()): NGX_OK, or an
- * HTTP status, the refusal of one too long
- */
-
-ngx_int_t
-ngx_http_openbank_admin_body_text(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body)
-{
-    ngx_int_t  rc;
-
-    rc = ngx_http_openbank_admin_read(r, body);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_openbank_refuse(r, ctx,
-                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  NGX_HTTP_OPENBANK_PROBLEM_PAYLOAD_TOO_LARGE,
-                                  "the body is at most %d bytes",
-                                  NGX_HTTP_OPENBANK_ADMIN_BODY_MAX);
-    }
-
-    return (rc == NGX_OK) ? NGX_OK : NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 

@@ -62,6 +62,10 @@ typedef struct {
 
 static ngx_int_t ngx_http_openbank_ingest_handler(ngx_http_request_t *r);
 static void ngx_http_openbank_ingest_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_openbank_ingest_too_large(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
+static ngx_int_t ngx_http_openbank_ingest(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
 static ngx_int_t ngx_http_openbank_ev_partner(ngx_http_request_t *r,
     ngx_str_t *name);
 static ngx_int_t ngx_http_openbank_ev_emit_atomic(
@@ -107,6 +111,14 @@ static ngx_http_openbank_journal_t  ngx_http_openbank_ev_j = {
 
 static ngx_str_t  ngx_http_openbank_ev_seq_key = ngx_string("\1s");
 static ngx_str_t  ngx_http_openbank_ev_broken_key = ngx_string("\1b");
+
+
+static ngx_http_openbank_json_api_t  ngx_http_openbank_ingest_json = {
+    NGX_HTTP_OPENBANK_EVENT_BODY_MAX,
+    ngx_http_openbank_ingest,
+    ngx_http_openbank_ingest_too_large,
+    ngx_http_openbank_ingest_body
+};
 
 
 /* the default retry schedule (docs/webhooks.md, "Retries") */
@@ -1131,86 +1143,71 @@ ngx_http_openbank_ingest_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (r->headers_in.content_length_n > NGX_HTTP_OPENBANK_EVENT_BODY_MAX) {
-        return ngx_http_openbank_refuse(r, ctx,
-                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  NGX_HTTP_OPENBANK_PROBLEM_PAYLOAD_TOO_LARGE,
-                                  "an event is at most %d bytes",
-                                  NGX_HTTP_OPENBANK_EVENT_BODY_MAX);
-    }
-
-    rc = ngx_http_read_client_request_body(r, ngx_http_openbank_ingest_body);
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
+    return ngx_http_openbank_json_request(r, ctx, 1,
+                                          &ngx_http_openbank_ingest_json);
 }
 
 
 static void
 ngx_http_openbank_ingest_body(ngx_http_request_t *r)
 {
+    ngx_http_openbank_json_body(r, &ngx_http_openbank_ingest_json);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_ingest_too_large(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body)
+{
+    return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  NGX_HTTP_OPENBANK_PROBLEM_PAYLOAD_TOO_LARGE,
+                                  "an event is at most %d bytes",
+                                  NGX_HTTP_OPENBANK_EVENT_BODY_MAX);
+}
+
+
+/* NGX_AGAIN: answered in ngx_http_openbank_events_answer() */
+
+static ngx_int_t
+ngx_http_openbank_ingest(ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
+    ngx_str_t *body)
+{
     u_char                          err[256];
     ngx_int_t                       rc;
-    ngx_str_t                       body;
-    ngx_http_openbank_ctx_t        *ctx;
     ngx_http_openbank_ev_ctx_t     *ec;
     ngx_http_openbank_event_in_t    ev;
 
-    ctx = ngx_http_openbank_find_ctx(r);
-    if (ctx == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    rc = ngx_http_openbank_admin_body_text(r, ctx, &body);
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, rc);
-        return;
-    }
-
-    if (ngx_http_openbank_event_parse(&body, &ev, err, sizeof(err))
+    if (ngx_http_openbank_event_parse(body, &ev, err, sizeof(err))
         != NGX_OK)
     {
-        rc = ngx_http_openbank_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                      NGX_HTTP_OPENBANK_PROBLEM_INVALID_BODY,
-                                      "%s", err);
-        ngx_http_finalize_request(r, rc);
-        return;
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                        NGX_HTTP_OPENBANK_PROBLEM_INVALID_BODY,
+                                        "%s", err);
     }
 
     rc = ngx_http_openbank_ev_partner(r, &ev.partner);
 
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (rc != NGX_OK) {
-        rc = (rc == NGX_ERROR)
-             ? NGX_HTTP_INTERNAL_SERVER_ERROR
-             : ngx_http_openbank_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
                                         NGX_HTTP_OPENBANK_PROBLEM_INVALID_BODY,
                                         "no partner named \"%V\"",
                                         &ev.partner);
-        ngx_http_finalize_request(r, rc);
-        return;
     }
 
     ec = ngx_pcalloc(r->pool, sizeof(ngx_http_openbank_ev_ctx_t));
     if (ec == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->events = ec;
     ec->status = NGX_HTTP_ACCEPTED;
 
-    rc = ngx_http_openbank_events_emit(r, &ev.partner, &ev.type, &ev.data, 0,
-                                       ec);
-
-    if (rc == NGX_AGAIN) {
-        /* the read's reference ends in ngx_http_openbank_events_answer() */
-        return;
-    }
-
-    ngx_http_finalize_request(r, rc);
+    return ngx_http_openbank_events_emit(r, &ev.partner, &ev.type, &ev.data,
+                                         0, ec);
 }
 
 

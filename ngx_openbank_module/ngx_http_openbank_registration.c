@@ -90,8 +90,9 @@ typedef struct {
 static ngx_int_t ngx_http_openbank_dcr_handler(ngx_http_request_t *r);
 static void ngx_http_openbank_dcr_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_dcr_dispatch(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_dcr_req_t *d,
-    ngx_str_t *body);
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
+static ngx_int_t ngx_http_openbank_dcr_too_large(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
 static ngx_int_t ngx_http_openbank_dcr_authenticate(ngx_http_request_t *r,
     ngx_http_openbank_dcr_req_t *d);
 static ngx_int_t ngx_http_openbank_dcr_register(ngx_http_request_t *r,
@@ -148,6 +149,14 @@ static ngx_int_t ngx_http_openbank_dcr_valid_id(ngx_str_t *client_id);
 
 
 static ngx_str_t  ngx_http_openbank_dcr_actor = ngx_string("registration");
+
+
+static ngx_http_openbank_json_api_t  ngx_http_openbank_dcr_json = {
+    NGX_HTTP_OPENBANK_DCR_BODY_MAX,
+    ngx_http_openbank_dcr_dispatch,
+    ngx_http_openbank_dcr_too_large,
+    ngx_http_openbank_dcr_body
+};
 
 
 static ngx_http_openbank_dcr_conf_t *
@@ -489,38 +498,10 @@ ngx_http_openbank_dcr_handler(ngx_http_request_t *r)
         }
     }
 
-    if (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT)) {
-        if (r->headers_in.content_length_n > NGX_HTTP_OPENBANK_DCR_BODY_MAX)
-        {
-            return ngx_http_openbank_dcr_error(r,
-                                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                   NGX_HTTP_OPENBANK_DCR_INVALID_METADATA,
-                                   "a registration request is at most %d "
-                                   "bytes", NGX_HTTP_OPENBANK_DCR_BODY_MAX);
-        }
-
-        rc = ngx_http_read_client_request_body(r, ngx_http_openbank_dcr_body);
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        return NGX_DONE;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rc = ngx_http_openbank_dcr_dispatch(r, ctx, d, NULL);
-
-    if (rc == NGX_AGAIN) {
-        /* answered once durable: ngx_http_openbank_reply_durable() */
-        r->main->count++;
-        return NGX_DONE;
-    }
-
-    return rc;
+    return ngx_http_openbank_json_request(r, ctx,
+                                          r->method
+                                          & (NGX_HTTP_POST|NGX_HTTP_PUT),
+                                          &ngx_http_openbank_dcr_json);
 
 not_found:
 
@@ -534,47 +515,30 @@ not_found:
 static void
 ngx_http_openbank_dcr_body(ngx_http_request_t *r)
 {
-    ngx_int_t                 rc;
-    ngx_str_t                 body;
-    ngx_http_openbank_ctx_t  *ctx;
+    ngx_http_openbank_json_body(r, &ngx_http_openbank_dcr_json);
+}
 
-    ctx = ngx_http_openbank_find_ctx(r);
 
-    if (ctx == NULL || ctx->registration == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    rc = ngx_http_openbank_admin_read(r, &body);
-
-    if (rc == NGX_DECLINED || body.len > NGX_HTTP_OPENBANK_DCR_BODY_MAX) {
-        rc = ngx_http_openbank_dcr_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+static ngx_int_t
+ngx_http_openbank_dcr_too_large(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body)
+{
+    return ngx_http_openbank_dcr_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                        NGX_HTTP_OPENBANK_DCR_INVALID_METADATA,
                                        "a registration request is at most "
                                        "%d bytes",
                                        NGX_HTTP_OPENBANK_DCR_BODY_MAX);
-
-    } else if (rc == NGX_OK) {
-        rc = ngx_http_openbank_dcr_dispatch(r, ctx, ctx->registration, &body);
-
-    } else {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc == NGX_AGAIN) {
-        /* the read's reference is ended by ngx_http_openbank_reply_durable */
-        return;
-    }
-
-    ngx_http_finalize_request(r, rc);
 }
 
 
 static ngx_int_t
 ngx_http_openbank_dcr_dispatch(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_dcr_req_t *d,
-    ngx_str_t *body)
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body)
 {
+    ngx_http_openbank_dcr_req_t  *d;
+
+    d = ctx->registration;
+
     if (d->client_id.len == 0) {
         return ngx_http_openbank_dcr_register(r, ctx, d, body);
     }

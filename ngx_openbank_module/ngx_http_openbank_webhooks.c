@@ -70,6 +70,8 @@ static ngx_int_t ngx_http_openbank_events_api_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_wh_route(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec);
 static void ngx_http_openbank_wh_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_openbank_wh_too_large(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
 static ngx_int_t ngx_http_openbank_wh_create(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec,
     ngx_str_t *body);
@@ -115,6 +117,14 @@ static ngx_int_t ngx_http_openbank_wh_send(ngx_http_request_t *r,
 
 
 static ngx_str_t  ngx_http_openbank_wh_ping = ngx_string("ping");
+
+
+static ngx_http_openbank_json_api_t  ngx_http_openbank_wh_json_api = {
+    NGX_HTTP_OPENBANK_EVENT_BODY_MAX,
+    ngx_http_openbank_webhooks_dispatch,
+    ngx_http_openbank_wh_too_large,
+    ngx_http_openbank_wh_body
+};
 
 
 char *
@@ -181,40 +191,11 @@ ngx_http_openbank_events_api_handler(ngx_http_request_t *r)
                                         "no such resource at %V", &r->uri);
     }
 
-    if (ec->route == NGX_HTTP_OPENBANK_R_ENDPOINTS
-        && r->method == NGX_HTTP_POST)
-    {
-        if (r->headers_in.content_length_n
-            > NGX_HTTP_OPENBANK_EVENT_BODY_MAX)
-        {
-            return ngx_http_openbank_refuse(r, ctx,
-                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  NGX_HTTP_OPENBANK_PROBLEM_PAYLOAD_TOO_LARGE,
-                                  "the body is at most %d bytes",
-                                  NGX_HTTP_OPENBANK_EVENT_BODY_MAX);
-        }
-
-        rc = ngx_http_read_client_request_body(r, ngx_http_openbank_wh_body);
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        return NGX_DONE;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rc = ngx_http_openbank_webhooks_dispatch(r, ctx, ec, NULL);
-
-    if (rc == NGX_AGAIN) {
-        r->main->count++;
-        return NGX_DONE;
-    }
-
-    return rc;
+    return ngx_http_openbank_json_request(r, ctx,
+                                          ec->route
+                                          == NGX_HTTP_OPENBANK_R_ENDPOINTS
+                                          && r->method == NGX_HTTP_POST,
+                                          &ngx_http_openbank_wh_json_api);
 }
 
 
@@ -352,29 +333,18 @@ ngx_http_openbank_wh_id(u_char *p, u_char *last, const char *prefix,
 static void
 ngx_http_openbank_wh_body(ngx_http_request_t *r)
 {
-    ngx_int_t                 rc;
-    ngx_str_t                 body;
-    ngx_http_openbank_ctx_t  *ctx;
+    ngx_http_openbank_json_body(r, &ngx_http_openbank_wh_json_api);
+}
 
-    ctx = ngx_http_openbank_find_ctx(r);
 
-    if (ctx == NULL || ctx->events == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    rc = ngx_http_openbank_admin_body_text(r, ctx, &body);
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_openbank_webhooks_dispatch(r, ctx, ctx->events, &body);
-    }
-
-    if (rc == NGX_AGAIN) {
-        /* the read's reference ends once the answer is sent */
-        return;
-    }
-
-    ngx_http_finalize_request(r, rc);
+static ngx_int_t
+ngx_http_openbank_wh_too_large(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body)
+{
+    return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  NGX_HTTP_OPENBANK_PROBLEM_PAYLOAD_TOO_LARGE,
+                                  "the body is at most %d bytes",
+                                  NGX_HTTP_OPENBANK_EVENT_BODY_MAX);
 }
 
 
@@ -382,9 +352,12 @@ ngx_http_openbank_wh_body(ngx_http_request_t *r)
 
 ngx_int_t
 ngx_http_openbank_webhooks_dispatch(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec,
-    ngx_str_t *body)
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body)
 {
+    ngx_http_openbank_ev_ctx_t  *ec;
+
+    ec = ctx->events;
+
     switch (ec->route) {
 
     case NGX_HTTP_OPENBANK_R_ENDPOINTS:
