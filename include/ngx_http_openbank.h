@@ -274,6 +274,8 @@ struct ngx_http_openbank_ctx_s {
                                  *admin;       /* _admin.c */
     struct ngx_http_openbank_reply_s
                                  *reply;       /* _admin_out.c */
+    struct ngx_http_openbank_json_api_s
+                                 *json;        /* _admin_out.c */
     struct ngx_http_openbank_breaker_ctx_s
                                  *breaker;     /* _breaker.c */
     struct ngx_http_openbank_slot_s

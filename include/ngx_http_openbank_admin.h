@@ -66,20 +66,20 @@ typedef struct ngx_http_openbank_reply_s {
 /*
  * A JSON API's request, once routed (ngx_http_openbank_json_request()):
  * "dispatch" answers it with its body, whole, or NULL for a request
- * without one; "too_large" refuses a body of more than "max" bytes; "read"
- * is the API's body handler, ngx_http_openbank_json_body() with the API.
- * Either answers NGX_AGAIN for an answer sent once durable
+ * without one, and NGX_AGAIN for an answer sent once durable
  * (ngx_http_openbank_reply_durable(), ngx_http_openbank_events_emit()).
+ * A body of more than "max" bytes is refused by "too_large", or else by
+ * 413 payload_too_large: "<what> is at most <max> bytes".
  */
 
 typedef ngx_int_t (*ngx_http_openbank_json_pt)(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
 
-typedef struct {
-    size_t                           max;
-    ngx_http_openbank_json_pt        dispatch;
-    ngx_http_openbank_json_pt        too_large;
-    ngx_http_client_body_handler_pt  read;
+typedef struct ngx_http_openbank_json_api_s {
+    size_t                        max;
+    const char                   *what;
+    ngx_http_openbank_json_pt     dispatch;
+    ngx_http_openbank_json_pt     too_large;
 } ngx_http_openbank_json_api_t;
 
 
@@ -116,8 +116,6 @@ ngx_int_t ngx_http_openbank_audit_event(ngx_http_request_t *r,
 /* ngx_http_openbank_admin_out.c */
 ngx_int_t ngx_http_openbank_json_request(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_uint_t with_body,
-    ngx_http_openbank_json_api_t *api);
-void ngx_http_openbank_json_body(ngx_http_request_t *r,
     ngx_http_openbank_json_api_t *api);
 ngx_int_t ngx_http_openbank_admin_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);

@@ -75,7 +75,6 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_openbank_admin_handler(ngx_http_request_t *r);
-static void ngx_http_openbank_admin_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_admin_route(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a);
 static ngx_int_t ngx_http_openbank_admin_webhooks_route(
@@ -83,8 +82,7 @@ static ngx_int_t ngx_http_openbank_admin_webhooks_route(
     ngx_http_openbank_admin_t *a, u_char *p, u_char *last);
 static ngx_int_t ngx_http_openbank_admin_dispatch(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
-static ngx_int_t ngx_http_openbank_admin_too_large(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
+
 static ngx_int_t ngx_http_openbank_admin_parse_body(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *body, ngx_uint_t allowed,
     ngx_http_openbank_admin_body_t *b);
@@ -146,9 +144,9 @@ static ngx_str_t  ngx_http_openbank_admin_actor = ngx_string("admin");
 
 static ngx_http_openbank_json_api_t  ngx_http_openbank_admin_json = {
     NGX_HTTP_OPENBANK_ADMIN_BODY_MAX,
+    "an Admin API body",
     ngx_http_openbank_admin_dispatch,
-    ngx_http_openbank_admin_too_large,
-    ngx_http_openbank_admin_body
+    NULL
 };
 
 
@@ -291,24 +289,6 @@ ngx_http_openbank_admin_handler(ngx_http_request_t *r)
                                           r->method
                                           & (NGX_HTTP_POST|NGX_HTTP_PATCH),
                                           &ngx_http_openbank_admin_json);
-}
-
-
-static void
-ngx_http_openbank_admin_body(ngx_http_request_t *r)
-{
-    ngx_http_openbank_json_body(r, &ngx_http_openbank_admin_json);
-}
-
-
-static ngx_int_t
-ngx_http_openbank_admin_too_large(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body)
-{
-    return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  NGX_HTTP_OPENBANK_PROBLEM_PAYLOAD_TOO_LARGE,
-                                  "an Admin API body is at most %d bytes",
-                                  NGX_HTTP_OPENBANK_ADMIN_BODY_MAX);
 }
 
 

@@ -13,14 +13,17 @@
 #include <ngx_http_openbank_admin.h>
 
 
+static void ngx_http_openbank_json_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_openbank_json_too_large(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
 static ngx_int_t ngx_http_openbank_json_read(ngx_http_request_t *r,
     ngx_str_t *body, size_t max);
 
 
 /*
  * A JSON API's request, once routed: one "with_body" has it read whole and
- * dispatched from the API's body handler (NGX_DONE); any other has it
- * discarded and is dispatched at once.
+ * dispatched once read (NGX_DONE); any other has it discarded and is
+ * dispatched at once.
  */
 
 ngx_int_t
@@ -30,12 +33,15 @@ ngx_http_openbank_json_request(ngx_http_request_t *r,
 {
     ngx_int_t  rc;
 
+    ctx->json = api;
+
     if (with_body) {
         if (r->headers_in.content_length_n > (off_t) api->max) {
-            return api->too_large(r, ctx, NULL);
+            return ngx_http_openbank_json_too_large(r, ctx);
         }
 
-        rc = ngx_http_read_client_request_body(r, api->read);
+        rc = ngx_http_read_client_request_body(r,
+                                               ngx_http_openbank_json_body);
         if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
             return rc;
         }
@@ -60,11 +66,8 @@ ngx_http_openbank_json_request(ngx_http_request_t *r,
 }
 
 
-/* the API's body handler: the body read, the request dispatched */
-
-void
-ngx_http_openbank_json_body(ngx_http_request_t *r,
-    ngx_http_openbank_json_api_t *api)
+static void
+ngx_http_openbank_json_body(ngx_http_request_t *r)
 {
     ngx_int_t                 rc;
     ngx_str_t                 body;
@@ -72,18 +75,18 @@ ngx_http_openbank_json_body(ngx_http_request_t *r,
 
     ctx = ngx_http_openbank_find_ctx(r);
 
-    if (ctx == NULL) {
+    if (ctx == NULL || ctx->json == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    rc = ngx_http_openbank_json_read(r, &body, api->max);
+    rc = ngx_http_openbank_json_read(r, &body, ctx->json->max);
 
     if (rc == NGX_DECLINED) {
-        rc = api->too_large(r, ctx, NULL);
+        rc = ngx_http_openbank_json_too_large(r, ctx);
 
     } else if (rc == NGX_OK) {
-        rc = api->dispatch(r, ctx, &body);
+        rc = ctx->json->dispatch(r, ctx, &body);
 
     } else {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -95,6 +98,25 @@ ngx_http_openbank_json_body(ngx_http_request_t *r,
     }
 
     ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_json_too_large(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx)
+{
+    ngx_http_openbank_json_api_t  *api;
+
+    api = ctx->json;
+
+    if (api->too_large) {
+        return api->too_large(r, ctx, NULL);
+    }
+
+    return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  NGX_HTTP_OPENBANK_PROBLEM_PAYLOAD_TOO_LARGE,
+                                  "%s is at most %uz bytes", api->what,
+                                  api->max);
 }
 
 

@@ -61,9 +61,6 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_openbank_ingest_handler(ngx_http_request_t *r);
-static void ngx_http_openbank_ingest_body(ngx_http_request_t *r);
-static ngx_int_t ngx_http_openbank_ingest_too_large(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
 static ngx_int_t ngx_http_openbank_ingest(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
 static ngx_int_t ngx_http_openbank_ev_partner(ngx_http_request_t *r,
@@ -115,9 +112,9 @@ static ngx_str_t  ngx_http_openbank_ev_broken_key = ngx_string("\1b");
 
 static ngx_http_openbank_json_api_t  ngx_http_openbank_ingest_json = {
     NGX_HTTP_OPENBANK_EVENT_BODY_MAX,
+    "an event",
     ngx_http_openbank_ingest,
-    ngx_http_openbank_ingest_too_large,
-    ngx_http_openbank_ingest_body
+    NULL
 };
 
 
@@ -1145,24 +1142,6 @@ ngx_http_openbank_ingest_handler(ngx_http_request_t *r)
 
     return ngx_http_openbank_json_request(r, ctx, 1,
                                           &ngx_http_openbank_ingest_json);
-}
-
-
-static void
-ngx_http_openbank_ingest_body(ngx_http_request_t *r)
-{
-    ngx_http_openbank_json_body(r, &ngx_http_openbank_ingest_json);
-}
-
-
-static ngx_int_t
-ngx_http_openbank_ingest_too_large(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body)
-{
-    return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  NGX_HTTP_OPENBANK_PROBLEM_PAYLOAD_TOO_LARGE,
-                                  "an event is at most %d bytes",
-                                  NGX_HTTP_OPENBANK_EVENT_BODY_MAX);
 }
 
 

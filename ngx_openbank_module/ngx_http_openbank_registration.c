@@ -88,7 +88,6 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_openbank_dcr_handler(ngx_http_request_t *r);
-static void ngx_http_openbank_dcr_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_dcr_dispatch(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
 static ngx_int_t ngx_http_openbank_dcr_too_large(ngx_http_request_t *r,
@@ -153,9 +152,9 @@ static ngx_str_t  ngx_http_openbank_dcr_actor = ngx_string("registration");
 
 static ngx_http_openbank_json_api_t  ngx_http_openbank_dcr_json = {
     NGX_HTTP_OPENBANK_DCR_BODY_MAX,
+    "a registration request",
     ngx_http_openbank_dcr_dispatch,
-    ngx_http_openbank_dcr_too_large,
-    ngx_http_openbank_dcr_body
+    ngx_http_openbank_dcr_too_large
 };
 
 
@@ -509,13 +508,6 @@ not_found:
                                     NGX_HTTP_OPENBANK_PROBLEM_NOT_FOUND,
                                     "no registration resource at %V",
                                     &r->uri);
-}
-
-
-static void
-ngx_http_openbank_dcr_body(ngx_http_request_t *r)
-{
-    ngx_http_openbank_json_body(r, &ngx_http_openbank_dcr_json);
 }
 
 

@@ -69,9 +69,6 @@ typedef struct {
 static ngx_int_t ngx_http_openbank_events_api_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_wh_route(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec);
-static void ngx_http_openbank_wh_body(ngx_http_request_t *r);
-static ngx_int_t ngx_http_openbank_wh_too_large(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
 static ngx_int_t ngx_http_openbank_wh_create(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_ev_ctx_t *ec,
     ngx_str_t *body);
@@ -121,9 +118,9 @@ static ngx_str_t  ngx_http_openbank_wh_ping = ngx_string("ping");
 
 static ngx_http_openbank_json_api_t  ngx_http_openbank_wh_json_api = {
     NGX_HTTP_OPENBANK_EVENT_BODY_MAX,
+    "the body",
     ngx_http_openbank_webhooks_dispatch,
-    ngx_http_openbank_wh_too_large,
-    ngx_http_openbank_wh_body
+    NULL
 };
 
 
@@ -327,24 +324,6 @@ ngx_http_openbank_wh_id(u_char *p, u_char *last, const char *prefix,
     *id = ngx_http_openbank_events_hex(p + n, 16);
 
     return *id ? NGX_OK : NGX_DECLINED;
-}
-
-
-static void
-ngx_http_openbank_wh_body(ngx_http_request_t *r)
-{
-    ngx_http_openbank_json_body(r, &ngx_http_openbank_wh_json_api);
-}
-
-
-static ngx_int_t
-ngx_http_openbank_wh_too_large(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body)
-{
-    return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  NGX_HTTP_OPENBANK_PROBLEM_PAYLOAD_TOO_LARGE,
-                                  "the body is at most %d bytes",
-                                  NGX_HTTP_OPENBANK_EVENT_BODY_MAX);
 }
 
 
