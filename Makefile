@@ -31,6 +31,8 @@ DEPS_BUILD := gcc make nginx nginx-dev libnginx-mod-http-lua \
               libnginx-mod-http-ndk libluajit2-5.1-dev libssl-dev \
               libyajl-dev libsqlite3-dev lua-cjson openssl
 DEPS_BUILD += lua-expat
+# Cluster mode's Redis protocol (docs/cluster.md).
+DEPS_BUILD += libhiredis-dev
 # Tests, memory checks and the benchmark.
 DEPS_TEST  := libtest-base-perl libipc-run-perl libwww-perl \
               libcrypt-jwt-perl libtext-diff-perl libjson-perl \
@@ -45,6 +47,9 @@ DEPS_TEST  += chromium chromium-driver python3-selenium
 DEPS_TEST  += openjdk-17-jdk-headless
 # The benchmark's njs peer (bench/scenarios/40-token-njs).
 DEPS_TEST  += libnginx-mod-http-js
+# Cluster mode: the tests' own Redis servers (t/lib/OpenBank/Redis.pm) and
+# make run-cluster.
+DEPS_TEST  += redis-server redis-tools
 
 .PHONY: all deps run test test-asan bench lint include-graph clean fuzz FORCE
 
