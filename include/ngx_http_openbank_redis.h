@@ -75,6 +75,9 @@ struct ngx_http_openbank_redis_s {
 };
 
 
+extern ngx_connection_t  ngx_http_openbank_redis_no_connection;
+
+
 ngx_http_openbank_redis_call_t *ngx_http_openbank_redis_call(int argc,
     const char **argv, const size_t *argvlen,
     ngx_http_openbank_redis_handler_pt handler, void *data,

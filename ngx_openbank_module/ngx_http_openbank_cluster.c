@@ -520,6 +520,7 @@ ngx_http_openbank_cluster_init_process(ngx_cycle_t *cycle)
     ngx_http_openbank_map_state = NGX_HTTP_OPENBANK_CLUSTER_UNKNOWN;
 
     ngx_http_openbank_probe_ev.handler = ngx_http_openbank_cluster_probe;
+    ngx_http_openbank_probe_ev.data = &ngx_http_openbank_redis_no_connection;
     ngx_http_openbank_probe_ev.log = cycle->log;
     ngx_http_openbank_probe_ev.cancelable = 1;
 
@@ -1129,9 +1130,9 @@ ngx_http_openbank_cluster_connected(void)
  * there, STORE_FULL when the zone has no room; NGX_AGAIN while the
  * request waits for Redis (the check returns it and runs again when the
  * answer is in); an HTTP status once refused (503 state_unavailable,
- * Redis unavailable and the kind's degraded mode "refuse").  The Redis
- * key is "ob:TABLE:{PARTNER}REST" where "key" is PARTNER (partner_len
- * bytes) and REST.
+ * Redis unavailable and the kind's degraded mode "refuse").  "key" is
+ * the zone's: PARTNER (partner_len bytes), a separator, then the item;
+ * the Redis key is "ob:TABLE:{PARTNER}:ITEM".
  */
 
 ngx_int_t
@@ -1173,15 +1174,14 @@ ngx_http_openbank_cluster_add(ngx_http_request_t *r,
 
     name = &ngx_http_openbank_cluster_tables[table];
 
-    if (name->len + partner_len + key->len + 8 > sizeof(rkey)
-        || partner_len > key->len)
+    if (name->len + key->len + 8 > sizeof(rkey) || partner_len >= key->len)
     {
         return ngx_http_openbank_cluster_decide(r, ctx, kind, table, key,
                                    expire, NGX_HTTP_OPENBANK_CLUSTER_FAILED);
     }
 
-    p = ngx_sprintf(rkey, "ob:%V:{%*s}%*s", name, partner_len, key->data,
-                    key->len - partner_len, key->data + partner_len);
+    p = ngx_sprintf(rkey, "ob:%V:{%*s}:%*s", name, partner_len, key->data,
+                    key->len - partner_len - 1, key->data + partner_len + 1);
 
     now = ngx_http_openbank_now_ms();
 

@@ -34,6 +34,12 @@ static void ngx_http_openbank_redis_fail(ngx_http_openbank_redis_t *rd);
 static void ngx_http_openbank_redis_dummy(ngx_event_t *ev);
 
 
+/* what a timer's event names in the debug log: no connection, fd -1 */
+ngx_connection_t  ngx_http_openbank_redis_no_connection = {
+    .fd = (ngx_socket_t) -1
+};
+
+
 ngx_http_openbank_redis_call_t *
 ngx_http_openbank_redis_call(int argc, const char **argv,
     const size_t *argvlen, ngx_http_openbank_redis_handler_pt handler,
@@ -59,7 +65,7 @@ ngx_http_openbank_redis_call(int argc, const char **argv,
     call->deadline = ngx_current_msec + timeout;
 
     call->timer.handler = ngx_http_openbank_redis_timeout;
-    call->timer.data = call;
+    call->timer.data = &ngx_http_openbank_redis_no_connection;
     call->timer.log = ngx_cycle->log;
 
     return call;
@@ -513,7 +519,9 @@ ngx_http_openbank_redis_timeout(ngx_event_t *ev)
 {
     ngx_http_openbank_redis_call_t  *call;
 
-    call = ev->data;
+    call = (ngx_http_openbank_redis_call_t *)
+               ((u_char *) ev - offsetof(ngx_http_openbank_redis_call_t,
+                                         timer));
 
     ngx_log_error(NGX_LOG_ERR, call->rd->log, NGX_ETIMEDOUT,
                   "openbank: redis %V timed out", &call->rd->name);
