@@ -1264,8 +1264,9 @@ ngx_http_openbank_cluster_decide(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_uint_t kind, ngx_uint_t table,
     ngx_str_t *key, uint64_t expire, ngx_uint_t found)
 {
-    ngx_uint_t                         mode;
-    ngx_http_openbank_main_conf_t     *obmcf;
+    ngx_uint_t                          mode;
+    ngx_atomic_t                       *count;
+    ngx_http_openbank_main_conf_t      *obmcf;
 
     switch (found) {
 
@@ -1283,8 +1284,8 @@ ngx_http_openbank_cluster_decide(ngx_http_request_t *r,
 
     mode = obmcf->cluster->degraded[kind];
 
-    (void) ngx_atomic_fetch_add(&ngx_http_openbank_counters->degraded[kind][mode],
-                                1);
+    count = &ngx_http_openbank_counters->degraded[kind][mode];
+    (void) ngx_atomic_fetch_add(count, 1);
 
     if (mode == NGX_HTTP_OPENBANK_CLUSTER_LOCAL) {
         return ngx_http_openbank_store_add(obmcf->shm_zone->data, table, key,

@@ -405,13 +405,7 @@ ngx_http_openbank_redis_write_handler(ngx_event_t *wev)
     c = wev->data;
     rd = c->data;
 
-    if (!rd->connected) {
-        if (ngx_http_openbank_redis_flush(rd) != NGX_OK) {
-            ngx_http_openbank_redis_fail(rd);
-        }
-
-        return;
-    }
+    /* the first one also says that the connection is made */
 
     if (ngx_http_openbank_redis_flush(rd) != NGX_OK) {
         ngx_http_openbank_redis_fail(rd);
