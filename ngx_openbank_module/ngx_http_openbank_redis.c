@@ -234,6 +234,19 @@ ngx_http_openbank_redis_feed(ngx_http_openbank_redis_t *rd, u_char *buf,
         }
 
         if (rd->skip) {
+
+            /* AUTH or ASKING: refused, nothing that follows is trusted */
+
+            if (((redisReply *) reply)->type == REDIS_REPLY_ERROR) {
+                ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                              "openbank: redis %V refused AUTH or ASKING: "
+                              "\"%*s\"", &rd->name,
+                              ngx_min(((redisReply *) reply)->len, 200),
+                              ((redisReply *) reply)->str);
+                freeReplyObject(reply);
+                return NGX_ERROR;
+            }
+
             rd->skip--;
             freeReplyObject(reply);
             continue;

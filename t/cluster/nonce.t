@@ -229,5 +229,42 @@ unlike($g3->error_log_since($off), qr/\[(alert|crit)\]/,
        'cluster: nothing alarming in the log');
 
 $g3->stop;
+undef $rc;
+
+# ---------------------------------------------------------------------
+# a Redis with a password: AUTH on connect; a wrong one is never "up"
+
+my $pw = OpenBank::Redis->start(password => 'pw-of-the-test');
+my $g4 = start_gateway({
+    http_config => http($pw->directive(timeout => '100ms',
+                                       password => $pw->password_file)),
+    config => $config, user_files => $files });
+ok(poll(sub { (status_of($g4)->{state} // '') eq 'connected' }, 10),
+   'password: connected');
+($res) = pay($g4, signed(nonce => 'with-auth'));
+is($res->status, 200, 'password: accepted');
+is($pw->call('EXISTS', 'ob:nonce:{acme}:with-auth'), 1,
+   'password: the nonce is in Redis');
+$g4->stop;
+unlike(slurp_log($g4), qr/pw-of-the-test/, 'password: never in the log');
+
+my $wrong = OpenBank::Redis->start(password => 'the-right-one');
+my $g5 = start_gateway({
+    http_config => http('openbank_cluster redis://127.0.0.1:' . $wrong->port
+                        . ' password=wrong.pass;'),
+    config => $config,
+    user_files => [@$files, ['conf/wrong.pass', "not-it\n"]] });
+($res) = pay($g5, signed());
+is($res->status, 503, 'wrong password: refused, never accepted unchecked');
+is(code_of($res), 'state_unavailable', 'wrong password: state_unavailable');
+is(status_of($g5)->{state}, 'degraded', 'wrong password: degraded');
+$g5->stop;
+unlike(slurp_log($g5), qr/not-it/, 'wrong password: not in the log');
+
+sub slurp_log ($gw) {
+    open my $fh, '<', $gw->servroot . '/logs/error.log' or return '';
+    local $/;
+    return <$fh>;
+}
 
 done_testing;
