@@ -66,7 +66,6 @@ struct ngx_http_openbank_redis_s {
     size_t                              out_len;
     size_t                              out_size;
     ngx_msec_t                          timeout;
-    ngx_uint_t                          skip;     /* replies of ASKING */
     ngx_uint_t                          gen;      /* one a connection */
     ngx_http_openbank_redis_failed_pt   failed;
     void                               *data;

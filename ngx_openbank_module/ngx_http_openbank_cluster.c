@@ -127,6 +127,7 @@ static u_char                               *ngx_http_openbank_slot_map;
 static ngx_uint_t                            ngx_http_openbank_map_state;
 static ngx_uint_t                            ngx_http_openbank_refreshing;
 static ngx_event_t                           ngx_http_openbank_probe_ev;
+static ngx_uint_t                            ngx_http_openbank_exiting;
 
 
 /* openbank_cluster redis://IP:PORT ... [timeout=] [nodes=] [password=] */
@@ -544,6 +545,9 @@ ngx_http_openbank_cluster_exit_process(ngx_cycle_t *cycle)
         ngx_del_timer(&ngx_http_openbank_probe_ev);
     }
 
+    /* the process ends: no request is resumed from here */
+    ngx_http_openbank_exiting = 1;
+
     for (i = 0; i < ngx_http_openbank_n_nodes; i++) {
         ngx_http_openbank_nodes[i].down = 1;
         ngx_http_openbank_redis_close(&ngx_http_openbank_nodes[i].rd);
@@ -752,7 +756,7 @@ ngx_http_openbank_cluster_reply(ngx_http_openbank_redis_call_t *call,
 
     ngx_http_openbank_redis_call_free(call);
 
-    if (req == NULL) {
+    if (req == NULL || ngx_http_openbank_exiting) {
         /* the request ended while it waited */
         return;
     }

@@ -23,7 +23,13 @@
 
 
 static ngx_int_t ngx_http_openbank_redis_connect(
-    ngx_http_openbank_redis_t *rd);
+    ngx_http_openbank_redis_t *rd, ngx_msec_t left);
+static ngx_int_t ngx_http_openbank_redis_queue(ngx_http_openbank_redis_t *rd,
+    ngx_http_openbank_redis_call_t *call, ngx_msec_t left);
+static ngx_int_t ngx_http_openbank_redis_own(ngx_http_openbank_redis_t *rd,
+    int argc, const char **argv, const size_t *argvlen, ngx_msec_t left);
+static void ngx_http_openbank_redis_owned(ngx_http_openbank_redis_call_t *call,
+    redisReply *reply);
 static ngx_int_t ngx_http_openbank_redis_append(ngx_http_openbank_redis_t *rd,
     char *cmd, size_t len);
 static void ngx_http_openbank_redis_write_handler(ngx_event_t *wev);
@@ -79,6 +85,9 @@ ngx_http_openbank_redis_call_free(ngx_http_openbank_redis_call_t *call)
         ngx_del_timer(&call->timer);
     }
 
+    /* an AUTH holds the password */
+    ngx_explicit_memzero(call->cmd, call->len);
+
     redisFreeCommand(call->cmd);
     ngx_free(call);
 }
@@ -95,8 +104,10 @@ ngx_int_t
 ngx_http_openbank_redis_send(ngx_http_openbank_redis_t *rd,
     ngx_http_openbank_redis_call_t *call)
 {
-    struct timeval  tv;
     ngx_msec_int_t  left;
+
+    static const char  *asking[] = { "ASKING" };
+    static size_t       asking_len[] = { 6 };
 
     left = (ngx_msec_int_t) (call->deadline - ngx_current_msec);
     if (left <= 0) {
@@ -104,21 +115,42 @@ ngx_http_openbank_redis_send(ngx_http_openbank_redis_t *rd,
     }
 
     if (rd->peer.connection == NULL
-        && ngx_http_openbank_redis_connect(rd) != NGX_OK)
+        && ngx_http_openbank_redis_connect(rd, (ngx_msec_t) left) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    if (call->asking) {
-        if (ngx_http_openbank_redis_append(rd, "*1\r\n$6\r\nASKING\r\n", 16)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+    /* ASKING is a call of its own, just before: the replies stay in order */
 
-        /* its reply comes before the call's: skipped */
-        rd->skip++;
+    if (call->asking
+        && ngx_http_openbank_redis_own(rd, 1, asking, asking_len,
+                                       (ngx_msec_t) left)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
+
+    if (ngx_http_openbank_redis_queue(rd, call, (ngx_msec_t) left) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (rd->connected) {
+        if (ngx_http_openbank_redis_flush(rd) != NGX_OK) {
+            /* the call is on the queue: it hears from fail() */
+            ngx_http_openbank_redis_fail(rd);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_redis_queue(ngx_http_openbank_redis_t *rd,
+    ngx_http_openbank_redis_call_t *call, ngx_msec_t left)
+{
+    struct timeval  tv;
 
     if (ngx_http_openbank_redis_append(rd, call->cmd, call->len) != NGX_OK) {
         return NGX_ERROR;
@@ -129,16 +161,56 @@ ngx_http_openbank_redis_send(ngx_http_openbank_redis_t *rd,
     call->start = (uint64_t) tv.tv_sec * 1000000 + tv.tv_usec;
 
     ngx_queue_insert_tail(&rd->calls, &call->queue);
-    ngx_add_timer(&call->timer, (ngx_msec_t) left);
+    ngx_add_timer(&call->timer, left);
 
-    if (rd->connected) {
-        if (ngx_http_openbank_redis_flush(rd) != NGX_OK) {
-            /* the call is on the queue: it hears from fail() */
-            ngx_http_openbank_redis_fail(rd);
-        }
+    return NGX_OK;
+}
+
+
+/* a call of the connection itself (AUTH, ASKING): an error fails it */
+
+static ngx_int_t
+ngx_http_openbank_redis_own(ngx_http_openbank_redis_t *rd, int argc,
+    const char **argv, const size_t *argvlen, ngx_msec_t left)
+{
+    ngx_http_openbank_redis_call_t  *call;
+
+    call = ngx_http_openbank_redis_call(argc, argv, argvlen,
+                                        ngx_http_openbank_redis_owned, rd,
+                                        left);
+    if (call == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_openbank_redis_queue(rd, call, left) != NGX_OK) {
+        ngx_http_openbank_redis_call_free(call);
+        return NGX_ERROR;
     }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_openbank_redis_owned(ngx_http_openbank_redis_call_t *call,
+    redisReply *reply)
+{
+    ngx_http_openbank_redis_t  *rd;
+
+    rd = call->data;
+
+    ngx_http_openbank_redis_call_free(call);
+
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+
+        /* what follows on this connection is not to be trusted */
+
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "openbank: redis %V refused AUTH or ASKING: \"%*s\"",
+                      &rd->name, ngx_min(reply->len, 200), reply->str);
+
+        ngx_http_openbank_redis_fail(rd);
+    }
 }
 
 
@@ -163,7 +235,6 @@ ngx_http_openbank_redis_close(ngx_http_openbank_redis_t *rd)
     rd->connected = 0;
     rd->out_pos = 0;
     rd->out_len = 0;
-    rd->skip = 0;
     rd->gen++;
 
     if (rd->calls.next == NULL) {
@@ -233,25 +304,6 @@ ngx_http_openbank_redis_feed(ngx_http_openbank_redis_t *rd, u_char *buf,
             return NGX_OK;
         }
 
-        if (rd->skip) {
-
-            /* AUTH or ASKING: refused, nothing that follows is trusted */
-
-            if (((redisReply *) reply)->type == REDIS_REPLY_ERROR) {
-                ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                              "openbank: redis %V refused AUTH or ASKING: "
-                              "\"%*s\"", &rd->name,
-                              ngx_min(((redisReply *) reply)->len, 200),
-                              ((redisReply *) reply)->str);
-                freeReplyObject(reply);
-                return NGX_ERROR;
-            }
-
-            rd->skip--;
-            freeReplyObject(reply);
-            continue;
-        }
-
         if (ngx_queue_empty(&rd->calls)) {
             freeReplyObject(reply);
             ngx_log_error(NGX_LOG_ERR, rd->log, 0,
@@ -283,12 +335,13 @@ ngx_http_openbank_redis_feed(ngx_http_openbank_redis_t *rd, u_char *buf,
 
 
 static ngx_int_t
-ngx_http_openbank_redis_connect(ngx_http_openbank_redis_t *rd)
+ngx_http_openbank_redis_connect(ngx_http_openbank_redis_t *rd,
+    ngx_msec_t left)
 {
-    u_char            *p;
-    size_t             len;
     ngx_int_t          rc;
     ngx_connection_t  *c;
+    const char        *argv[2];
+    size_t             argvlen[2];
 
     if (rd->calls.next == NULL) {
         ngx_queue_init(&rd->calls);
@@ -331,37 +384,26 @@ ngx_http_openbank_redis_connect(ngx_http_openbank_redis_t *rd)
     rd->connected = 0;
     rd->out_pos = 0;
     rd->out_len = 0;
-    rd->skip = 0;
-
-    if (rd->password) {
-
-        /* AUTH first; its reply is skipped, a refusal fails what follows */
-
-        len = sizeof("*2\r\n$4\r\nAUTH\r\n$\r\n\r\n") - 1 + NGX_SIZE_T_LEN
-              + rd->password->len;
-
-        if (rd->out_size < len) {
-            p = ngx_alloc(len, rd->log);
-            if (p == NULL) {
-                return NGX_ERROR;
-            }
-
-            if (rd->out) {
-                ngx_free(rd->out);
-            }
-
-            rd->out = p;
-            rd->out_size = len;
-        }
-
-        p = ngx_sprintf(rd->out, "*2\r\n$4\r\nAUTH\r\n$%uz\r\n%V\r\n",
-                        rd->password->len, rd->password);
-        rd->out_len = p - rd->out;
-        rd->skip = 1;
-    }
 
     if (rc == NGX_OK) {
         rd->connected = 1;
+    }
+
+    if (rd->password) {
+
+        /* AUTH first: a refusal fails the connection (redis_owned) */
+
+        argv[0] = "AUTH";
+        argvlen[0] = 4;
+        argv[1] = (const char *) rd->password->data;
+        argvlen[1] = rd->password->len;
+
+        if (ngx_http_openbank_redis_own(rd, 2, argv, argvlen, left)
+            != NGX_OK)
+        {
+            ngx_http_openbank_redis_close(rd);
+            return NGX_ERROR;
+        }
     }
 
     /* NGX_AGAIN: the write event says when it is connected */
@@ -496,6 +538,13 @@ ngx_http_openbank_redis_read_handler(ngx_event_t *rev)
         }
 
         if (n == NGX_ERROR || n == 0) {
+
+            if (ngx_queue_empty(&rd->calls)) {
+                /* an idle connection closed (Redis's timeout, a restart) */
+                ngx_http_openbank_redis_close(rd);
+                return;
+            }
+
             ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                           "openbank: redis %V closed the connection",
                           &rd->name);

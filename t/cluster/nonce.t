@@ -209,6 +209,31 @@ is($rc->call_at($slot_master, 'EXISTS', 'ob:nonce:{acme}:cluster-once'), 1,
 ($res) = pay($g3, $h);
 is($res->status, 401, 'cluster: a replay');
 
+# the slot being migrated to another master: ASK followed (ASKING, then
+# the command there), a replay found there too
+{
+    my $slot = $rc->slot_of('{acme}');
+    my ($to) = grep { $_ != $slot_master } $rc->masters;
+    my %id = map { $_->{port} => $_->{id} } $rc->nodes($slot_master);
+    $rc->call_at($to, 'CLUSTER', 'SETSLOT', $slot, 'IMPORTING',
+                 $id{$slot_master});
+    $rc->call_at($slot_master, 'CLUSTER', 'SETSLOT', $slot, 'MIGRATING',
+                 $id{$to});
+    my $before = $rc->call_at($to, 'CLUSTER', 'COUNTKEYSINSLOT', $slot);
+    my $hh = signed(nonce => 'while-migrating');
+    ($res) = pay($g3, $hh);
+    is($res->status, 200, 'cluster: ASK followed during a migration')
+        or diag($res->body);
+    is($rc->call_at($to, 'CLUSTER', 'COUNTKEYSINSLOT', $slot), $before + 1,
+       'cluster: the key went to the importing master');
+    ($res) = pay($g3, $hh);
+    is($res->status, 401, 'cluster: a replay during the migration');
+    ($res) = pay($g3, signed(nonce => 'cluster-once'));
+    is($res->status, 401, 'cluster: a key still on the old master: a replay');
+    $rc->call_at($_, 'CLUSTER', 'SETSLOT', $slot, 'NODE', $id{$slot_master})
+        for $slot_master, $to;
+}
+
 my $new = $rc->failover($slot_master, manual => 1);
 isnt($new, $slot_master, "cluster: a replica ($new) took over");
 
