@@ -51,6 +51,10 @@ void ngx_http_openbank_cluster_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_openbank_cluster_add(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_uint_t kind, ngx_uint_t table,
     ngx_str_t *key, size_t partner_len, uint64_t expire);
+ngx_int_t ngx_http_openbank_cluster_take(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_uint_t kind, ngx_uint_t table,
+    ngx_str_t *key, size_t partner_len, uint64_t expire,
+    ngx_http_event_handler_pt resume);
 
 size_t ngx_http_openbank_cluster_status_len(
     ngx_http_openbank_main_conf_t *obmcf);

@@ -64,6 +64,8 @@ typedef struct {
 typedef struct ngx_http_openbank_cluster_req_s {
     ngx_http_request_t              *r;
     ngx_http_openbank_redis_call_t  *call;    /* waiting; NULL once heard */
+    ngx_http_event_handler_pt        resume;  /* NULL: the phases */
+    ngx_http_event_handler_pt        write_event_handler;
     ngx_uint_t                       found;   /* _TAKEN, ... */
     unsigned                         waiting:1;
     unsigned                         done:1;
@@ -94,6 +96,8 @@ static void ngx_http_openbank_cluster_cleanup(void *data);
 static ngx_int_t ngx_http_openbank_cluster_decide(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_uint_t kind, ngx_uint_t table,
     ngx_str_t *key, uint64_t expire, ngx_uint_t found);
+static void ngx_http_openbank_cluster_resume(
+    ngx_http_openbank_cluster_req_t *req);
 static ngx_uint_t ngx_http_openbank_cluster_connected(void);
 
 
@@ -784,11 +788,31 @@ ngx_http_openbank_cluster_reply(ngx_http_openbank_redis_call_t *call,
         req->found = NGX_HTTP_OPENBANK_CLUSTER_FAILED;
     }
 
-    /* the phases go on where the check waited */
+    ngx_http_openbank_cluster_resume(req);
+}
 
-    req->r->write_event_handler = ngx_http_core_run_phases;
-    ngx_http_core_run_phases(req->r);
-    ngx_http_run_posted_requests(req->r->connection);
+
+/* where the request waited: the phases (a check), or a content handler */
+
+static void
+ngx_http_openbank_cluster_resume(ngx_http_openbank_cluster_req_t *req)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = req->r;
+    c = r->connection;
+
+    r->write_event_handler = req->write_event_handler;
+
+    if (req->resume) {
+        req->resume(r);
+
+    } else {
+        ngx_http_core_run_phases(r);
+    }
+
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -1129,20 +1153,49 @@ ngx_http_openbank_cluster_connected(void)
 
 
 /*
- * Insert if absent, cluster-wide (SET key 1 NX PX ttl) or in this
- * gateway's zone: NGX_OK when taken now, NGX_DECLINED when it was
- * there, STORE_FULL when the zone has no room; NGX_AGAIN while the
- * request waits for Redis (the check returns it and runs again when the
- * answer is in); an HTTP status once refused (503 state_unavailable,
- * Redis unavailable and the kind's degraded mode "refuse").  "key" is
- * the zone's: PARTNER (partner_len bytes), a separator, then the item;
- * the Redis key is "ob:TABLE:{PARTNER}:ITEM".
+ * For a check: as ngx_http_openbank_cluster_take(), resumed by the
+ * phases, and a refusal is the 503 state_unavailable problem, returned
+ * as its HTTP status.
  */
 
 ngx_int_t
 ngx_http_openbank_cluster_add(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_uint_t kind, ngx_uint_t table,
     ngx_str_t *key, size_t partner_len, uint64_t expire)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_openbank_cluster_take(r, ctx, kind, table, key, partner_len,
+                                        expire, NULL);
+
+    if (rc != NGX_BUSY) {
+        return rc;
+    }
+
+    return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
+                                    "the cluster's shared state cannot be "
+                                    "reached; try again");
+}
+
+
+/*
+ * Insert if absent, cluster-wide (SET key 1 NX PX ttl) or in this
+ * gateway's zone: NGX_OK when taken now, NGX_DECLINED when it was
+ * there, STORE_FULL when the zone has no room; NGX_AGAIN while the
+ * request waits for Redis: "resume" (NULL: the phases, where a check
+ * runs again) is called when the answer is in, and calls this again,
+ * which returns it; NGX_BUSY when Redis cannot answer and the kind's
+ * degraded mode is "refuse" (ctx->retry_after is set).  "key" is the
+ * zone's: PARTNER (partner_len bytes), a separator, then the item; the
+ * Redis key is "ob:TABLE:{PARTNER}:ITEM".
+ */
+
+ngx_int_t
+ngx_http_openbank_cluster_take(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_uint_t kind, ngx_uint_t table,
+    ngx_str_t *key, size_t partner_len, uint64_t expire,
+    ngx_http_event_handler_pt resume)
 {
     u_char                            *p;
     size_t                             len[6];
@@ -1241,8 +1294,10 @@ ngx_http_openbank_cluster_add(ngx_http_request_t *r,
 
     req->call = call;
     req->waiting = 1;
+    req->resume = resume;
 
-    /* nothing runs the phases until the answer */
+    /* nothing runs the request until the answer */
+    req->write_event_handler = r->write_event_handler;
     r->write_event_handler = ngx_http_request_empty_handler;
 
     return NGX_AGAIN;
@@ -1298,10 +1353,7 @@ ngx_http_openbank_cluster_decide(ngx_http_request_t *r,
 
     ctx->retry_after = 1;
 
-    return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
-                                    "the cluster's shared state cannot be "
-                                    "reached; try again");
+    return NGX_BUSY;
 }
 
 
