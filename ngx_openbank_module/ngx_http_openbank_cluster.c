@@ -10,8 +10,9 @@
  * and the reply resumes the phases), the status and the metrics
  * (docs/architecture.md, "A second backend (a cluster: Redis)").
  *
- * Each worker has its own connections, slot map and view of the nodes;
- * the counters of /metrics are shared by the workers.
+ * Each worker has its own connections and slot map; whether a node is
+ * down is shared by the workers (one worker's discovery spares the
+ * others the wait), as are the counters of /metrics.
  */
 
 
@@ -39,6 +40,15 @@
 #define NGX_HTTP_OPENBANK_CLUSTER_STALE      2
 
 
+/* a node as every worker sees it: up or down */
+
+typedef struct {
+    ngx_atomic_t                  down;
+    size_t                        len;
+    u_char                        name[NGX_SOCKADDR_STRLEN];
+} ngx_http_openbank_cluster_shared_t;
+
+
 typedef struct {
     ngx_atomic_t                  calls;
     ngx_atomic_t                  failures;
@@ -46,6 +56,11 @@ typedef struct {
                                           + 1];
     ngx_atomic_t                  sum_us;
     ngx_atomic_t                  degraded[NGX_HTTP_OPENBANK_CLUSTER_KINDS][2];
+
+    ngx_atomic_t                  lock;        /* to add a node */
+    ngx_uint_t                    n_nodes;
+    ngx_http_openbank_cluster_shared_t
+                                  nodes[NGX_HTTP_OPENBANK_CLUSTER_NODES];
 } ngx_http_openbank_cluster_counters_t;
 
 
@@ -54,7 +69,8 @@ typedef struct {
     ngx_addr_t                    addr;
     ngx_http_openbank_redis_t     rd;
     ngx_uint_t                    slots;
-    unsigned                      down:1;
+    ngx_atomic_t                 *down;        /* shared, or local_down */
+    ngx_atomic_t                  local_down;
     unsigned                      probing:1;
 } ngx_http_openbank_cluster_node_t;
 
@@ -78,6 +94,8 @@ static ngx_int_t ngx_http_openbank_cluster_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
 static ngx_int_t ngx_http_openbank_cluster_node(ngx_str_t *name);
 static ngx_int_t ngx_http_openbank_cluster_node_add(ngx_addr_t *addr);
+static void ngx_http_openbank_cluster_share(
+    ngx_http_openbank_cluster_node_t *node);
 static ngx_int_t ngx_http_openbank_cluster_send(ngx_uint_t slot,
     ngx_http_openbank_redis_call_t *call);
 static void ngx_http_openbank_cluster_reply(
@@ -553,7 +571,6 @@ ngx_http_openbank_cluster_exit_process(ngx_cycle_t *cycle)
     ngx_http_openbank_exiting = 1;
 
     for (i = 0; i < ngx_http_openbank_n_nodes; i++) {
-        ngx_http_openbank_nodes[i].down = 1;
         ngx_http_openbank_redis_close(&ngx_http_openbank_nodes[i].rd);
 
         if (ngx_http_openbank_nodes[i].rd.out) {
@@ -617,6 +634,8 @@ ngx_http_openbank_cluster_node_add(ngx_addr_t *addr)
     node->name.data = p;
     node->addr.name = node->name;
 
+    ngx_http_openbank_cluster_share(node);
+
     node->rd.peer.sockaddr = node->addr.sockaddr;
     node->rd.peer.socklen = node->addr.socklen;
     node->rd.peer.name = &node->name;
@@ -630,6 +649,47 @@ ngx_http_openbank_cluster_node_add(ngx_addr_t *addr)
     ngx_queue_init(&node->rd.calls);
 
     return ngx_http_openbank_n_nodes++;
+}
+
+
+/* the node's up or down, in the zone: found by its address, or added */
+
+static void
+ngx_http_openbank_cluster_share(ngx_http_openbank_cluster_node_t *node)
+{
+    ngx_uint_t                             i;
+    ngx_http_openbank_cluster_shared_t    *sh;
+    ngx_http_openbank_cluster_counters_t  *cs;
+
+    cs = ngx_http_openbank_counters;
+    node->down = &node->local_down;
+
+    ngx_spinlock(&cs->lock, ngx_pid, 1024);
+
+    for (i = 0; i < cs->n_nodes; i++) {
+        sh = &cs->nodes[i];
+
+        if (sh->len == node->name.len
+            && ngx_strncmp(sh->name, node->name.data, sh->len) == 0)
+        {
+            node->down = &sh->down;
+            break;
+        }
+    }
+
+    if (i == cs->n_nodes && i < NGX_HTTP_OPENBANK_CLUSTER_NODES
+        && node->name.len <= NGX_SOCKADDR_STRLEN)
+    {
+        sh = &cs->nodes[i];
+        sh->len = node->name.len;
+        ngx_memcpy(sh->name, node->name.data, sh->len);
+        sh->down = 0;
+        cs->n_nodes++;
+
+        node->down = &sh->down;
+    }
+
+    ngx_unlock(&cs->lock);
 }
 
 
@@ -655,7 +715,7 @@ ngx_http_openbank_cluster_send(ngx_uint_t slot,
         }
 
         for (i = 0; i < ngx_http_openbank_n_nodes; i++) {
-            if (!ngx_http_openbank_nodes[i].down) {
+            if (!*ngx_http_openbank_nodes[i].down) {
                 break;
             }
         }
@@ -667,7 +727,11 @@ ngx_http_openbank_cluster_send(ngx_uint_t slot,
 
     node = &ngx_http_openbank_nodes[i];
 
-    if (node->down) {
+    if (*node->down || ngx_http_openbank_exiting) {
+
+        /* down for this worker or another: this one probes it too */
+        ngx_http_openbank_cluster_schedule(NGX_HTTP_OPENBANK_CLUSTER_PROBE);
+
         return NGX_BUSY;
     }
 
@@ -725,7 +789,7 @@ ngx_http_openbank_cluster_reply(ngx_http_openbank_redis_call_t *call,
             }
         }
 
-        if (i != NGX_ERROR && !ngx_http_openbank_nodes[i].down) {
+        if (i != NGX_ERROR && !*ngx_http_openbank_nodes[i].down) {
             ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                            "openbank redis %s %ui to %V",
                            ask ? "ASK" : "MOVED", slot,
@@ -861,11 +925,10 @@ ngx_http_openbank_cluster_failed(ngx_http_openbank_redis_t *rd)
 
     node = rd->data;
 
-    if (!node->down) {
+    if (ngx_atomic_cmp_set(node->down, 0, 1)) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "openbank: redis %V is down: calls to it fail at "
                       "once until it answers a PING", &node->name);
-        node->down = 1;
     }
 
     if (ngx_http_openbank_map_state == NGX_HTTP_OPENBANK_CLUSTER_KNOWN) {
@@ -914,7 +977,7 @@ ngx_http_openbank_cluster_probe(ngx_event_t *ev)
     for (i = 0; i < ngx_http_openbank_n_nodes; i++) {
         node = &ngx_http_openbank_nodes[i];
 
-        if (!node->down) {
+        if (!*node->down) {
             continue;
         }
 
@@ -961,17 +1024,16 @@ ngx_http_openbank_cluster_pong(ngx_http_openbank_redis_call_t *call,
     node->probing = 0;
 
     if (ngx_http_openbank_redis_is(reply, "PONG")) {
-        if (node->down) {
+        if (ngx_atomic_cmp_set(node->down, 1, 0)) {
             ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                           "openbank: redis %V answers again", &node->name);
-            node->down = 0;
         }
 
         if (ngx_http_openbank_map_state != NGX_HTTP_OPENBANK_CLUSTER_KNOWN) {
             ngx_http_openbank_cluster_refresh();
         }
 
-    } else if (reply != NULL && !node->down) {
+    } else if (reply != NULL) {
         ngx_http_openbank_cluster_failed(&node->rd);
     }
 
@@ -998,7 +1060,7 @@ ngx_http_openbank_cluster_refresh(void)
     for (i = 0; i < ngx_http_openbank_n_nodes; i++) {
         node = &ngx_http_openbank_nodes[i];
 
-        if (node->down) {
+        if (*node->down) {
             continue;
         }
 
@@ -1142,7 +1204,7 @@ ngx_http_openbank_cluster_connected(void)
         i = ngx_http_openbank_slot_map[s];
 
         if (i == NGX_HTTP_OPENBANK_CLUSTER_NONE
-            || ngx_http_openbank_nodes[i].down)
+            || *ngx_http_openbank_nodes[i].down)
         {
             return 0;
         }
@@ -1398,7 +1460,7 @@ ngx_http_openbank_cluster_status(u_char *p,
         p = ngx_sprintf(p, "%s{\"address\":\"%V\",\"state\":\"%s\","
                         "\"slots\":%ui}",
                         n++ ? "," : "", &node->name,
-                        node->down ? "down" : "up", node->slots);
+                        *node->down ? "down" : "up", node->slots);
     }
 
     *p++ = ']';

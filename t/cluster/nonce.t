@@ -147,6 +147,15 @@ ok($took < 2, "stopped: answered within a generous bound ($took s)");
 is($res->status, 503, 'stopped: the next one too');
 ok($took < 2, "stopped: at once ($took s)");
 
+# the node is down for both workers of gateway 1: one call waited for the
+# timeout, every other refusal came without a call
+my @st = map { (pay($g1, signed()))[0]->status } 1 .. 20;
+is(scalar(grep { $_ == 503 } @st), 20, 'stopped: 20 more, all 503');
+like($g1->request('GET', '/metrics')->body,
+     qr/^openbank_redis_failures_total 1$/m,
+     'stopped: one call without an answer in all: the workers share '
+     . 'that the node is down');
+
 ($res) = pay($g2, (my $local = signed()));
 is($res->status, 200, 'stopped: nonce=local: accepted by the gateway alone');
 ($res) = pay($g2, $local);
