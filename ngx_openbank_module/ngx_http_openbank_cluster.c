@@ -1106,7 +1106,20 @@ ngx_http_openbank_cluster_slots(ngx_http_openbank_redis_call_t *call,
 
     if (reply->type == REDIS_REPLY_ERROR) {
 
-        /* a plain Redis ("cluster support disabled"): it serves them all */
+        if (ngx_strlcasestrn((u_char *) reply->str,
+                             (u_char *) reply->str + reply->len,
+                             (u_char *) "cluster support disabled",
+                             sizeof("cluster support disabled") - 2)
+            == NULL)
+        {
+            /* a node that cannot tell yet (loading): asked again */
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "openbank: redis %V: CLUSTER SLOTS: \"%*s\"",
+                          &node->name, ngx_min(reply->len, 200), reply->str);
+            return;
+        }
+
+        /* a plain Redis: it serves them all */
 
         ngx_memset(ngx_http_openbank_slot_map,
                    (u_char) (node - ngx_http_openbank_nodes),

@@ -232,6 +232,11 @@ ngx_http_openbank_redis_close(ngx_http_openbank_redis_t *rd)
         rd->reader = NULL;
     }
 
+    if (rd->password && rd->out) {
+        /* the AUTH of the connection was there */
+        ngx_explicit_memzero(rd->out, rd->out_size);
+    }
+
     rd->connected = 0;
     rd->out_pos = 0;
     rd->out_len = 0;

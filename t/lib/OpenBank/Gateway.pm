@@ -71,6 +71,8 @@ sub new {
     my $dir = "$ROOT/t/servroot-gw-$name";
     my $self = bless { name => $name, dir => $dir, port => free_port(),
                        %o }, $class;
+    # {http} is the HTTP::Tiny client: the http block's text is {http_conf}
+    $self->{http_conf} = delete $self->{http};
 
     system('rm', '-rf', $dir) == 0 or die;
     system('mkdir', '-p', "$dir/run/tmp", "$dir/run/bank", "$dir/objs") == 0
@@ -158,8 +160,8 @@ CONF
     $conf =~ s/(set \$openbank_bank_db  run\/bank\/bank\.sqlite3;\n)/$1$extra/
         or die;
 
-    if (defined $self->{http}) {
-        my $http = join '', map { "    $_\n" } split /\n/, $self->{http};
+    if (defined $self->{http_conf}) {
+        my $http = join '', map { "    $_\n" } split /\n/, $self->{http_conf};
         $conf =~ s/(\n    openbank_state     run\/state;\n)/$1$http/ or die;
     }
     if (my $bank = $self->{bank}) {
