@@ -31,6 +31,8 @@ DEPS_BUILD := gcc make nginx nginx-dev libnginx-mod-http-lua \
               libnginx-mod-http-ndk libluajit2-5.1-dev libssl-dev \
               libyajl-dev libsqlite3-dev lua-cjson openssl
 DEPS_BUILD += lua-expat
+# Cluster mode's Redis protocol (docs/cluster.md).
+DEPS_BUILD += libhiredis-dev
 # Tests, memory checks and the benchmark.
 DEPS_TEST  := libtest-base-perl libipc-run-perl libwww-perl \
               libcrypt-jwt-perl libtext-diff-perl libjson-perl \
@@ -45,6 +47,9 @@ DEPS_TEST  += chromium chromium-driver python3-selenium
 DEPS_TEST  += openjdk-17-jdk-headless
 # The benchmark's njs peer (bench/scenarios/40-token-njs).
 DEPS_TEST  += libnginx-mod-http-js
+# Cluster mode: the tests' own Redis servers (t/lib/OpenBank/Redis.pm) and
+# make run-cluster.
+DEPS_TEST  += redis-server redis-tools
 
 .PHONY: all deps run test test-asan bench lint include-graph clean fuzz FORCE
 
@@ -172,7 +177,7 @@ bench: $(MODULE)
 # libFuzzer targets of the parsers of untrusted input (fuzz/): each runs
 # FUZZ_SECONDS from its seed corpus and fails on any crash or leak.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := jwt jwks admin registration events
+FUZZ_TARGETS := jwt jwks admin registration events redis
 FUZZ_NGX     := $(BUILD)/nginx
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined -Wall \
@@ -187,12 +192,13 @@ FUZZ_SRCS    := ngx_openbank_module/ngx_http_openbank_jwt.c \
                 ngx_openbank_module/ngx_http_openbank_admin_json.c \
                 ngx_openbank_module/ngx_http_openbank_registration_json.c \
                 ngx_openbank_module/ngx_http_openbank_events_json.c \
+                ngx_openbank_module/ngx_http_openbank_redis_reply.c \
                 fuzz/ngx_stubs.c
 
 objs/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard include/*.h) \
                   $(MODULE)
 	@mkdir -p objs/fuzz
-	clang $(FUZZ_CFLAGS) $< $(FUZZ_SRCS) -lcrypto -lyajl -o $@
+	clang $(FUZZ_CFLAGS) $< $(FUZZ_SRCS) -lcrypto -lyajl -lhiredis -o $@
 
 fuzz: $(addprefix objs/fuzz/fuzz_,$(FUZZ_TARGETS))
 	@for t in $(FUZZ_TARGETS); do \

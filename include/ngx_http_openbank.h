@@ -142,6 +142,8 @@ typedef struct {
                                                   or openbank_events_api */
     struct ngx_http_openbank_events_conf_s
                                  *events_conf; /* _events.h */
+    struct ngx_http_openbank_cluster_conf_s
+                                 *cluster;     /* _cluster.h, NULL: none */
 } ngx_http_openbank_main_conf_t;
 
 
@@ -284,6 +286,8 @@ struct ngx_http_openbank_ctx_s {
                                  *registration; /* _registration.c */
     struct ngx_http_openbank_ev_ctx_s
                                  *events;      /* _events.h */
+    struct ngx_http_openbank_cluster_req_s
+                                 *cluster;     /* _cluster.c: a wait */
 
     ngx_http_openbank_redirect_pt on_redirect; /* set by signature.c */
 };

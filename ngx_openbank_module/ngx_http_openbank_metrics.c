@@ -15,6 +15,7 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_cluster.h>
 #include <ngx_http_openbank_breaker.h>
 #include <ngx_http_openbank_concurrency.h>
 #include <ngx_http_openbank_metrics.h>
@@ -468,6 +469,7 @@ ngx_http_openbank_metrics_scrape(ngx_http_openbank_zone_t *zone, void *data)
     /* the exact room: a line a series */
 
     sc->len = 4096 + NGX_HTTP_OPENBANK_REASONS * 96
+              + ngx_http_openbank_cluster_metrics_len(sc->obmcf)
               + ngx_http_openbank_breaker_metrics_len(sc->obmcf)
               + ngx_http_openbank_concurrency_metrics_len(sc->obmcf);
 
@@ -494,6 +496,7 @@ ngx_http_openbank_metrics_scrape(ngx_http_openbank_zone_t *zone, void *data)
                                               sc->obmcf);
     sc->p = ngx_http_openbank_concurrency_metrics(sc->p, sc->pool, zone,
                                                   sc->obmcf);
+    sc->p = ngx_http_openbank_cluster_metrics(sc->p, sc->obmcf);
 
     if (ngx_http_openbank_store_get(zone, NGX_HTTP_OPENBANK_TABLE_METRICS,
                                     &ngx_http_openbank_metrics_key,

@@ -14,6 +14,7 @@
 #include <ngx_http_openbank_admin.h>
 #include <ngx_http_openbank_auth.h>
 #include <ngx_http_openbank_breaker.h>
+#include <ngx_http_openbank_cluster.h>
 #include <ngx_http_openbank_concurrency.h>
 #include <ngx_http_openbank_events.h>
 #include <ngx_http_openbank_idempotency.h>
@@ -190,6 +191,20 @@ static ngx_command_t  ngx_http_openbank_commands[] = {
     { ngx_string("openbank_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
       ngx_http_openbank_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_cluster"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_openbank_cluster_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("openbank_cluster_degraded"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_openbank_cluster_degraded_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -929,7 +944,7 @@ ngx_http_openbank_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_msec_value(obmcf->state_interval, 1000);
 
-    return NGX_CONF_OK;
+    return ngx_http_openbank_cluster_init_conf(cf, obmcf);
 }
 
 
@@ -1472,6 +1487,10 @@ ngx_http_openbank_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_openbank_cluster_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_openbank_webhook_send_init(cycle);
 }
 
@@ -1480,6 +1499,7 @@ static void
 ngx_http_openbank_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_openbank_limit_exit_process(cycle);
+    ngx_http_openbank_cluster_exit_process(cycle);
 }
 
 

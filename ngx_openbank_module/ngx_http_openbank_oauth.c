@@ -12,6 +12,7 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_cluster.h>
 #include <ngx_http_openbank_jwt.h>
 #include <ngx_http_openbank_oauth.h>
 #include <ngx_http_openbank_partner.h>
@@ -500,9 +501,18 @@ ngx_http_openbank_form_body(ngx_http_request_t *r)
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
     oauth = obmcf->oauth;
 
-    if (ngx_http_openbank_form_parse(r, &form, &err) != NGX_OK
-        || ngx_http_openbank_client_auth(r, &form, &client, &err) != NGX_OK)
-    {
+    rc = ngx_http_openbank_form_parse(r, &form, &err);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_openbank_client_auth(r, &form, &client, &err);
+
+        if (rc == NGX_AGAIN) {
+            /* a client assertion's jti, in Redis: runs again when heard */
+            return;
+        }
+    }
+
+    if (rc != NGX_OK) {
         rc = (err.status == NGX_HTTP_INTERNAL_SERVER_ERROR)
              ? NGX_HTTP_INTERNAL_SERVER_ERROR
              : ngx_http_openbank_oauth_error(r, &err);
@@ -895,7 +905,7 @@ ngx_http_openbank_client_jwt(ngx_http_request_t *r,
     ngx_http_openbank_jwt_t         jwt;
     ngx_http_openbank_jwk_t        *jwk;
     ngx_http_openbank_jwks_t       *jwks;
-    ngx_http_openbank_zone_t       *zone;
+    ngx_http_openbank_ctx_t        *ctx;
     ngx_http_openbank_partner_t    *partner;
     ngx_http_openbank_main_conf_t  *obmcf;
 
@@ -1054,12 +1064,32 @@ ngx_http_openbank_client_jwt(ngx_http_request_t *r,
     *p++ = '\n';
     ngx_memcpy(p, jwt.jti.data, jwt.jti.len);
 
-    zone = obmcf->shm_zone->data;
+    ctx = ngx_http_openbank_get_ctx(r);
+    if (ctx == NULL) {
+        ngx_http_openbank_fail(err, NGX_HTTP_INTERNAL_SERVER_ERROR, "", "");
+    }
 
-    rc = ngx_http_openbank_store_add(zone, NGX_HTTP_OPENBANK_TABLE_ASSERTION,
-                                     &key, NULL, 0,
-                                     (uint64_t) (jwt.exp + obmcf->clock_skew)
-                                     * 1000);
+    rc = ngx_http_openbank_cluster_take(r, ctx,
+                                        NGX_HTTP_OPENBANK_CLUSTER_NONCE,
+                                        NGX_HTTP_OPENBANK_TABLE_ASSERTION,
+                                        &key, jwt.iss.len,
+                                        (uint64_t) (jwt.exp
+                                                    + obmcf->clock_skew)
+                                        * 1000,
+                                        ngx_http_openbank_form_body);
+
+    if (rc == NGX_AGAIN) {
+        /* Redis answers, then the whole form runs again */
+        return NGX_AGAIN;
+    }
+
+    if (rc == NGX_BUSY) {
+        ngx_http_openbank_fail(err, NGX_HTTP_SERVICE_UNAVAILABLE,
+                               "temporarily_unavailable",
+                               "state_unavailable: the cluster's shared "
+                               "state cannot be reached; try again");
+    }
+
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "openbank: replayed client assertion of \"%V\"",

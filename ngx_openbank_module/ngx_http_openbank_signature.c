@@ -18,6 +18,7 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_cluster.h>
 #include <ngx_http_openbank_jwt.h>
 #include <ngx_http_openbank_signature.h>
 #include <ngx_http_openbank_util.h>
@@ -851,7 +852,6 @@ ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
     uint64_t                        now, expire;
     ngx_int_t                       rc;
     ngx_str_t                       key;
-    ngx_http_openbank_zone_t       *zone;
     ngx_http_openbank_main_conf_t  *obmcf;
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
@@ -863,8 +863,6 @@ ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
             "no openbank_zone to record "
             "nonces in");
     }
-
-    zone = obmcf->shm_zone->data;
 
     key.len = ctx->partner->name.len + 1 + sp->nonce.len;
     key.data = ngx_pnalloc(r->pool, key.len);
@@ -884,8 +882,14 @@ ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
         expire = now + 1000;
     }
 
-    rc = ngx_http_openbank_store_add(zone, NGX_HTTP_OPENBANK_TABLE_NONCE,
-                                     &key, NULL, 0, expire);
+    rc = ngx_http_openbank_cluster_add(r, ctx, NGX_HTTP_OPENBANK_CLUSTER_NONCE,
+                                       NGX_HTTP_OPENBANK_TABLE_NONCE, &key,
+                                       ctx->partner->name.len, expire);
+
+    if (rc == NGX_AGAIN || rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        /* waits for the cluster, or refused without it */
+        return rc;
+    }
 
     if (rc == NGX_DECLINED) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,

@@ -8,6 +8,7 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_cluster.h>
 #include <ngx_http_openbank_breaker.h>
 #include <ngx_http_openbank_concurrency.h>
 #include <ngx_http_openbank_limit.h>
@@ -123,7 +124,8 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
                + ngx_http_openbank_limit_status_len(pp[i]);
     }
 
-    len += ngx_http_openbank_breaker_status_len(obmcf)
+    len += ngx_http_openbank_cluster_status_len(obmcf)
+           + ngx_http_openbank_breaker_status_len(obmcf)
            + ngx_http_openbank_concurrency_status_len(obmcf, all.nelts);
 
     b = ngx_create_temp_buf(r->pool, len);
@@ -144,6 +146,8 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
     (void) ngx_http_openbank_store_atomic(obmcf->shm_zone->data,
                                           ngx_http_openbank_status_atomic,
                                           &st);
+
+    b->last = ngx_http_openbank_cluster_status(b->last, obmcf);
 
     b->last = ngx_sprintf(b->last,
                           ",\"zone\":{\"name\":\"%V\",\"size\":%uz,"

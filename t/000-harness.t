@@ -4,7 +4,8 @@
 # 1. the comparison functions, on good and bad input (a check that cannot
 #    fail proves nothing);
 # 2. data blocks exercising every section;
-# 3. the procedural API: start, reload, kill, workers, raw client.
+# 3. the procedural API: start, reload, kill, workers, raw client, more
+#    gateways.
 
 BEGIN {
     $ENV{TEST_NGINX_NO_MODULE} = 1;
@@ -22,6 +23,7 @@ use OpenBank::Test::Client qw(build_request parse_response normalize_headers
                               send_raw);
 use File::Temp ();
 use Time::HiRes ();
+use POSIX ();
 
 sub all_ok (@checks) { return !grep { !$_->{ok} } @checks }
 
@@ -278,6 +280,79 @@ subtest 'kill_nginx' => sub {
     my $pid = nginx_pid();
     stop_nginx();
     ok !OpenBank::Test::Nginx::pid_alive($pid), 'stopped';
+};
+
+subtest 'start_gateway: more nginx beside the blocks\' one' => sub {
+    my $conf = <<'EOC';
+location = /who {
+    content_by_lua_block {
+        ngx.say(ngx.var.server_port, " $TEST_NGINX_SERVROOT ", VERSION)
+    }
+}
+EOC
+    start_nginx({config => $conf, http_config =>
+                 'init_by_lua_block { VERSION = "main" }'});
+    my $gw = start_gateway({workers => 2, config => $conf, http_config =>
+                            'init_by_lua_block { VERSION = "one" }'});
+    my $gw3 = start_gateway({config => $conf, http_config =>
+                             'init_by_lua_block { VERSION = "one" }'});
+    my $root = servroot();
+    isnt $gw->port, server_port(), 'a port of its own';
+    isnt $gw3->port, $gw->port, 'a third, on another port';
+    is $gw->servroot, "$root/gw-1", 'a servroot of its own';
+    is $gw3->servroot, "$root/gw-2", 'the third, its own too';
+    is $gw->request(GET => '/who')->body,
+       $gw->port . " $root/gw-1 one\n",
+       'its own $TEST_NGINX_SERVER_PORT and $TEST_NGINX_SERVROOT';
+    is http_request(GET => '/who')->body, server_port() . " $root main\n",
+       'the blocks\' nginx is untouched';
+    ok -s $gw->servroot . '/logs/error.log', 'its own error log';
+    is scalar $gw->worker_pids, $single ? 0 : 2, 'its workers';
+
+    # a reload of one while the others serve
+    my $master = $gw->pid;
+    my $offset = $gw->error_log_offset;
+    my $child = fork // die;
+    if ($child == 0) {
+        my $bad = 0;
+        for (1 .. 200) {
+            my $r = $gw3->request(GET => '/who');
+            $bad++ unless ($r->status // 0) == 200;
+        }
+        POSIX::_exit($bad ? 1 : 0);
+    }
+    ok $gw->reload({workers => 2, config => $conf, http_config =>
+                    'init_by_lua_block { VERSION = "two" }'}),
+       'reload of one gateway';
+    waitpid $child, 0;
+    is $?, 0, 'the other gateway answered every request meanwhile';
+    SKIP: {
+        skip 'valgrind: reload is a restart', 1 if $single;
+        is $gw->pid, $master, 'same master';
+    }
+    like $gw->error_log_since($offset), $single ? qr/exit/ : qr/reconfiguring/,
+         'in its own error log';
+    is $gw->request(GET => '/who')->body, $gw->port . " $root/gw-1 two\n",
+       'the new config served';
+    my ($ok, $why) = $gw->reload({config => 'location = /v { return abc; }'});
+    ok !$ok, 'a bad config is refused';
+    like $why, qr/invalid return code/, 'with the reason';
+    like $gw->request(GET => '/who')->body, qr/ two$/, 'old one still served';
+
+    my @pids = ($gw->pid, $gw->worker_pids);
+    $gw->kill;
+    ok !(grep { OpenBank::Test::Nginx::pid_alive($_) } @pids), 'killed';
+    ok !$gw->alive, 'not alive';
+    $gw->restart;
+    like $gw->request(GET => '/who')->body, qr/ two$/, 'restarted';
+    @pids = ($gw->pid, $gw->worker_pids);
+    undef $gw;
+    ok !(grep { OpenBank::Test::Nginx::pid_alive($_) } @pids),
+       'stopped when its object goes';
+    is http_request(GET => '/who')->status, 200, 'the blocks\' one serves';
+    my $pid3 = $gw3->pid;
+    $gw3->stop;
+    ok !OpenBank::Test::Nginx::pid_alive($pid3), 'stop';
 };
 
 subtest 'a memory error is reported (under ASan or valgrind only)' => sub {

@@ -11,6 +11,18 @@ package OpenBank::Gateway;
 #   $gw->kill9; $gw->start;  # crash and restart, state kept
 #   $gw->stop; $gw->check_log;
 #
+# Several gateways in front of one bank, sharing a Redis (cluster mode):
+#
+#   my $redis = OpenBank::Redis->start(cluster => 1);
+#   my $a = OpenBank::Gateway->new('a', http => $redis->directive);
+#   my $b = OpenBank::Gateway->new('b', http => $redis->directive,
+#                                  bank => $a);
+#
+# http => TEXT goes into the http block (after openbank_state); bank =>
+# GATEWAY sends this gateway's bank_core calls to that gateway's sandbox
+# bank (its socket), so that the payments of all of them land in one
+# ledger.
+#
 # Under TEST_NGINX_ASAN=1 (make test-asan) nginx runs with libasan
 # preloaded and check_log fails on any AddressSanitizer report.
 
@@ -52,12 +64,15 @@ sub creds {
 }
 
 # new(NAME, settle_delay => S, debug_delay => S, extra_bank => CONF,
+#     http => CONF, bank => GATEWAY,
 #     edit => sub { my $conf = shift; ...; $conf })
 sub new {
     my ($class, $name, %o) = @_;
     my $dir = "$ROOT/t/servroot-gw-$name";
     my $self = bless { name => $name, dir => $dir, port => free_port(),
                        %o }, $class;
+    # {http} is the HTTP::Tiny client: the http block's text is {http_conf}
+    $self->{http_conf} = delete $self->{http};
 
     system('rm', '-rf', $dir) == 0 or die;
     system('mkdir', '-p', "$dir/run/tmp", "$dir/run/bank", "$dir/objs") == 0
@@ -144,6 +159,16 @@ sub configure {
 CONF
     $conf =~ s/(set \$openbank_bank_db  run\/bank\/bank\.sqlite3;\n)/$1$extra/
         or die;
+
+    if (defined $self->{http_conf}) {
+        my $http = join '', map { "    $_\n" } split /\n/, $self->{http_conf};
+        $conf =~ s/(\n    openbank_state     run\/state;\n)/$1$http/ or die;
+    }
+    if (my $bank = $self->{bank}) {
+        my $sock = $bank->dir . '/run/bank.sock';
+        $conf =~ s/(upstream bank_core \{\n        server  )unix:run\/bank\.sock;/$1unix:$sock;/
+            or die;
+    }
 
     $conf = $self->{edit}->($conf) if $self->{edit};
 

@@ -15,6 +15,7 @@ use OpenBank::Test::Match qw(
     check_json log_patterns log_matches check_log unexpected_alerts
     crashed_workers json_subset_match json_subset_mismatch
 );
+use OpenBank::Test::Gateway ();
 use OpenBank::Test::Nginx ();
 use OpenBank::Test::Spec ();
 
@@ -22,6 +23,7 @@ use parent 'Exporter';
 our @EXPORT = qw(
     repeat_each run_tests run_blocks
     start_nginx stop_nginx reload_nginx kill_nginx nginx_pid worker_pids
+    start_gateway
     http_request http_raw_request
     server_port servroot project_root error_log_offset error_log_since
 );
@@ -103,6 +105,12 @@ sub start_nginx ($sections = {}) {
     my $err = _start($sections, \my $s);
     croak "start_nginx: $err" if defined $err;
     return 1;
+}
+
+# Another nginx of this test file (a second, third gateway sharing state
+# with the blocks' one): an OpenBank::Test::Gateway, see the POD.
+sub start_gateway ($sections = {}) {
+    return OpenBank::Test::Gateway->start($sections);
 }
 
 sub stop_nginx () {
@@ -685,6 +693,7 @@ TEST_NGINX_VALGRIND_OPTS adds options.
     repeat_each($n)      run_tests()         run_blocks()
     start_nginx(\%sections)   stop_nginx()   reload_nginx(\%sections)
     kill_nginx()         nginx_pid()         worker_pids()
+    start_gateway(\%sections)
     http_request($method, $path, \%headers|\@pairs, $body, \%opts)
     http_raw_request($bytes, \%opts)
     server_port()  servroot()  project_root()
@@ -696,5 +705,27 @@ C<($ok, $why)> instead).  C<http_request> returns an
 object with C<status>, C<headers> (lowercased name => [values]),
 C<header($name)>, C<body>, C<raw> and C<error>.  C<run_tests> ends with
 C<done_testing>; use C<run_blocks> to add code after the blocks.
+
+=head1 MORE GATEWAYS
+
+    my $gw2 = start_gateway({ http_config => $http, config => $config });
+    my $res = $gw2->request('GET', '/t', ['X-API-Key' => 'k']);
+    $gw2->reload({ ... });  $gw2->restart;  $gw2->kill;  $gw2->stop;
+
+C<start_gateway> starts another nginx beside the blocks' one, from
+sections like a block's (C<main_config>, C<http_config>, C<config>,
+C<workers>, C<user_files>, C<no_module>), the same generated nginx.conf,
+in F<E<lt>servrootE<gt>/gw-N/> on a port of its own, and dies if it does
+not start.  In its sections C<$TEST_NGINX_SERVER_PORT> and
+C<$TEST_NGINX_SERVROOT> are its own (other C<$TEST_NGINX_*> names as
+usual), so that each gateway keeps its own local state.  The object
+(L<OpenBank::Test::Gateway>) has C<port>, C<servroot>, C<pid>,
+C<worker_pids>, C<alive>, C<request> (as C<http_request>, to its port),
+C<reload(\%sections)> (default: the same; false when refused, as
+C<reload_nginx>), C<restart(\%sections)>, C<stop> (an ASan or valgrind
+report fails a test), C<kill> (SIGKILL of the master and workers),
+C<error_log_offset> and C<error_log_since($offset)>.  Every gateway is
+stopped when its object goes away and at the end of the test file.  The
+tests of cluster mode use it with L<OpenBank::Redis>.
 
 =cut

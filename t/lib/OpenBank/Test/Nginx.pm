@@ -181,6 +181,26 @@ sub publish_vars () {
 }
 
 
+# Runs $code with every function of this package acting on another nginx
+# of the test file (OpenBank::Test's start_gateway): $inst holds its
+# servroot and port, and keeps its running state between calls.
+sub with_instance ($inst, $code) {
+    init_file();
+    my @saved = ($File{servroot}, $File{port}, $Running);
+    ($File{servroot}, $File{port}, $Running)
+        = ($inst->{servroot}, $inst->{port}, $inst->{running});
+    my @r = eval { $code->() };
+    my $err = $@;
+    $inst->{running} = $Running;
+    ($File{servroot}, $File{port}, $Running) = @saved;
+    die $err if $err;
+    return wantarray ? @r : $r[0];
+}
+
+# A free port for another nginx of the test file.
+sub pick_port () { return _pick_port() }
+
+
 # ---------------------------------------------------------------------
 # nginx.conf
 
