@@ -57,6 +57,9 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+# many deliveries may connect at once: no SYN dropped by a short backlog
+ThreadingHTTPServer.request_queue_size = 256
+
 if len(sys.argv) > 5:
     tls = ThreadingHTTPServer(('127.0.0.1', int(sys.argv[3])), Handler)
     tls.tls = True
