@@ -4,7 +4,8 @@
 # documented jitter, +-10 %); the events API shows each attempt and,
 # while the delivery is pending, when the next one is due; a 2xx stops
 # the retries; after the last retry the delivery is given up: "failed"
-# in the events API and "given up" in the log.  And a delivery that hangs
+# in the events API and "given up" in the log; a reload in between loses
+# no retry.  And a delivery that hangs
 # holds no API request: the API answers while the receiver still has the
 # request and the attempt is not over.
 
@@ -121,6 +122,19 @@ like(error_log_since(0),
      qr/webhook \Q$bad\E to \Q$ep\E failed \(attempt 4\): not a 2xx, given up/,
      'the log says it was given up');
 is(scalar(got_of($ok)), 2, 'the delivered event was not sent again');
+
+# a reload between a failure and its retry: sent again, with the same id
+statuses('500');
+($s, $j) = ingest({ partner => 'acme', type => 'payment.settled',
+                    data => { id => 'pay_4' } });
+my $rel = $j->{id};
+ok(poll(10, sub { (event($rel)->{deliveries}[0]{attempts} // 0) >= 1 }),
+   'a first attempt failed');
+ok(reload_nginx(\%conf), 'reloaded');
+ok(poll(20, sub { (event($rel)->{deliveries}[0]{status} // '') eq
+                  'delivered' }), 'delivered after the reload');
+is_deeply([map { $_->{headers}{'webhook-id'} } got_of($rel)], [$rel, $rel],
+          'twice, with the same id');
 
 # a receiver that hangs (the timeout is 10 s): the API answers while the
 # receiver holds the request and the attempt is not over
