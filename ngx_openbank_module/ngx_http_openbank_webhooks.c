@@ -1386,7 +1386,6 @@ ngx_http_openbank_wh_deliveries(ngx_http_request_t *r, ngx_str_t *partner,
     first = 1;
 
     for (i = 0; i < count; i++) {
-
         made = 0;
         ok = 0;
 
