@@ -110,7 +110,7 @@ def nonce(i):
 
 
 def jti(i):
-    return [("SET", "ob:assertion:{acme-erp}%036x" % i, "1", "NX",
+    return [("SET", "ob:jti:{acme-erp}%036x" % i, "1", "NX",
              "PX", 120000)]
 
 
@@ -158,7 +158,7 @@ def revocation(i):
 KINDS = [
     ("nonce (SET NX PX, 300 s)", nonce,
      "ob:nonce:{acme-erp}acme-ec:%032x" % 0),
-    ("assertion jti (SET NX PX)", jti, "ob:assertion:{acme-erp}%036x" % 0),
+    ("assertion jti (SET NX PX)", jti, "ob:jti:{acme-erp}%036x" % 0),
     ("revoked token jti (SET PX)", revocation,
      "ob:revoked:{acme-erp}%036x" % 0),
     ("GCRA rate state (SET PX)", gcra, "ob:rate:{partner%07d}" % 0),

@@ -225,6 +225,9 @@ sub _write_conf {
     if ($self->{cluster}) {
         push @c, 'cluster-enabled yes', "cluster-config-file $dir/nodes.conf",
                  "cluster-node-timeout $self->{node_timeout}",
+                 # a replica may always take over, however long since it
+                 # heard from its master (a busy test machine's pauses)
+                 'cluster-replica-validity-factor 0',
                  'cluster-require-full-coverage yes';
     }
     push @c, @{ $self->{config} };
