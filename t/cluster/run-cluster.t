@@ -116,10 +116,13 @@ SKIP: {
                        redis://127\.0\.0\.1:7001 \s
                        redis://127\.0\.0\.1:7002 \s nodes=3;}x,
              "$port: the cluster's seeds");
-        my ($sst, $status) = get($port, '/openbank/status');
-        my $json = eval { decode_json($status) } // {};
-        is($json->{cluster}{state}, 'connected', "$port: status connected")
-            if $json->{cluster};
+        my $state = OpenBank::Test::Nginx::poll_until(5, sub {
+            my (undef, $status) = get($port, '/openbank/status');
+            my $json = eval { decode_json($status) } // {};
+            my $s = $json->{cluster}{state} // '';
+            return $s eq 'connected' ? $s : 0;
+        });
+        is($state, 'connected', "$port: status says the cluster is connected");
     }
     my $bank = do {
         open my $fh, '<', "$dir/gw-8081/run/access.log" or die;
