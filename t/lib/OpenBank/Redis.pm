@@ -257,7 +257,10 @@ sub _spawn {
         open STDOUT, '>>', "$dir/stdout.log";
         open STDERR, '>&', \*STDOUT;
         $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP PIPE);
-        exec { $SERVER } $SERVER, "$dir/redis.conf";
+        {
+            no warnings 'exec';
+            exec { $SERVER } $SERVER, "$dir/redis.conf";
+        }
         POSIX::_exit(127);
     }
     $self->{pid}{$port} = $pid;
