@@ -88,6 +88,7 @@ typedef struct {
     void                                *data;
     ngx_http_openbank_cluster_req_t     *req;      /* a request's, or NULL */
     ngx_http_openbank_cluster_script_t  *script;
+    ngx_uint_t                           slot;
     unsigned                             evaled:1;
     unsigned                             sending:1;
     unsigned                             failed:1;
@@ -995,7 +996,7 @@ ngx_http_openbank_cluster_eval(ngx_http_openbank_redis_call_t *call)
     call->len = len;
     call->asking = 0;
 
-    rc = ngx_http_openbank_redis_send(call->rd, call);
+    rc = ngx_http_openbank_cluster_send(cc->slot, call);
 
     return rc;
 
@@ -1529,6 +1530,7 @@ ngx_http_openbank_cluster_make(ngx_str_t *slot_key,
     cc->data = data;
     cc->req = req;
     cc->script = script;
+    cc->slot = slot;
 
     call = ngx_http_openbank_redis_call(n, av, len,
                                         ngx_http_openbank_cluster_reply, cc,

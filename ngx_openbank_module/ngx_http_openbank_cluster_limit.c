@@ -33,7 +33,7 @@
 #define NGX_HTTP_OPENBANK_LEASE_FORGET     10000   /* ms: then freed */
 #define NGX_HTTP_OPENBANK_LEASE_DRY        100     /* ms: none left */
 #define NGX_HTTP_OPENBANK_LEASE_MAX        10000   /* units a block */
-#define NGX_HTTP_OPENBANK_LEASE_FIRST      8
+#define NGX_HTTP_OPENBANK_LEASE_MIN        32      /* units a block */
 
 
 typedef struct {
@@ -454,8 +454,8 @@ ngx_http_openbank_lease_block(ngx_http_openbank_lease_t *l)
     rate = ngx_max(l->recent, l->takes);
 
     if (l->kind == NGX_HTTP_OPENBANK_CLUSTER_RATE) {
-        /* 50 ms of the worker's rate, a share of the burst */
-        block = rate / 20;
+        /* 100 ms of the worker's rate, a share of the burst */
+        block = rate / 10;
         cap = l->burst / (2 * ngx_http_openbank_holders);
 
     } else {
@@ -463,11 +463,10 @@ ngx_http_openbank_lease_block(ngx_http_openbank_lease_t *l)
         block = rate / 5;
         cap = (l->used < l->limit ? l->limit - l->used : 0)
               / (2 * ngx_http_openbank_holders);
-
-        if (!l->heard) {
-            block = NGX_HTTP_OPENBANK_LEASE_FIRST;
-        }
     }
+
+    /* a floor against a slow start, below the share */
+    block = ngx_max(block, NGX_HTTP_OPENBANK_LEASE_MIN);
 
     if (block > cap) {
         block = cap;
