@@ -80,6 +80,7 @@ typedef struct {
 
 typedef struct {
     ngx_http_openbank_lease_t       *lease;
+    uint64_t                         want;
     uint64_t                         back;      /* given back */
     uint64_t                         merged;    /* added while apart */
 } ngx_http_openbank_lease_call_t;
@@ -496,6 +497,7 @@ ngx_http_openbank_lease_send(ngx_http_openbank_lease_t *l, uint64_t want,
     }
 
     lc->lease = l;
+    lc->want = want;
     lc->back = back;
     lc->merged = merged;
 
@@ -547,7 +549,7 @@ ngx_http_openbank_lease_answer(void *data, redisReply *reply)
 {
     ngx_http_openbank_lease_call_t  *lc = data;
 
-    uint64_t                    n, x;
+    uint64_t                    n, x, want;
     ngx_uint_t                  found;
     ngx_http_openbank_lease_t  *l;
 
@@ -593,6 +595,7 @@ ngx_http_openbank_lease_answer(void *data, redisReply *reply)
 
     n = reply->element[0]->integer;
     x = reply->element[1]->integer > 0 ? reply->element[1]->integer : 0;
+    want = lc->want;
 
     ngx_free(lc);
 
@@ -608,7 +611,9 @@ ngx_http_openbank_lease_answer(void *data, redisReply *reply)
         l->wait_us = 0;
     }
 
-    if (n == 0) {
+    /* none granted of what was asked for (a give-back asks none) */
+
+    if (n == 0 && want) {
         l->dry_until = ngx_current_msec + (l->kind
                                        == NGX_HTTP_OPENBANK_CLUSTER_RATE
                                        ? ngx_min(l->wait_us / 1000 + 1,
