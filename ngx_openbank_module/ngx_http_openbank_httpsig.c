@@ -1543,6 +1543,42 @@ ngx_http_openbank_sig_verifier(ngx_uint_t alg, EVP_PKEY *pkey)
 
 
 /*
+ * The same for signing with the gateway's Ed25519 key: a context made
+ * once (ngx_http_openbank_keys.c) and used for every response and
+ * webhook it signs; NULL for the other algorithms, which sign with a
+ * context of their own.
+ */
+
+EVP_MD_CTX *
+ngx_http_openbank_sig_signer(ngx_uint_t alg, EVP_PKEY *pkey)
+{
+    EVP_MD_CTX    *md;
+    EVP_PKEY_CTX  *own;
+
+    if (alg != NGX_HTTP_OPENBANK_SIG_ED25519
+        || !ngx_http_openbank_sig_key_fits(alg, pkey))
+    {
+        return NULL;
+    }
+
+    md = EVP_MD_CTX_new();
+    if (md == NULL) {
+        return NULL;
+    }
+
+    own = NULL;
+
+    if (ngx_http_openbank_sig_md_init(md, alg, pkey, 1, &own) != NGX_OK) {
+        EVP_MD_CTX_free(md);
+        ERR_clear_error();
+        return NULL;
+    }
+
+    return md;
+}
+
+
+/*
  * Verifies "sig" over the base, with "ready" (from
  * ngx_http_openbank_sig_verifier() for this "alg" and "pkey") or with a
  * context of its own: NGX_OK, NGX_DECLINED when it does not verify (or
@@ -1646,12 +1682,16 @@ done:
 }
 
 
-/* signs the base; "sig" has room for NGX_HTTP_OPENBANK_SIG_MAX_LEN */
+/*
+ * Signs the base, with "ready" (from ngx_http_openbank_sig_signer() for
+ * this "alg" and "pkey") or with a context of its own; "sig" has room for
+ * NGX_HTTP_OPENBANK_SIG_MAX_LEN.
+ */
 
 ngx_int_t
 ngx_http_openbank_sig_sign(ngx_uint_t alg, EVP_PKEY *pkey,
-    ngx_str_t *secret, u_char *base, size_t len, u_char *sig,
-    size_t *siglen)
+    EVP_MD_CTX *ready, ngx_str_t *secret, u_char *base, size_t len,
+    u_char *sig, size_t *siglen)
 {
     int            rc;
     size_t         n;
@@ -1675,16 +1715,20 @@ ngx_http_openbank_sig_sign(ngx_uint_t alg, EVP_PKEY *pkey,
         return NGX_ERROR;
     }
 
-    md = EVP_MD_CTX_new();
-    if (md == NULL) {
-        return NGX_ERROR;
-    }
-
+    md = ready;
     own = NULL;
     rc = 0;
 
-    if (ngx_http_openbank_sig_md_init(md, alg, pkey, 1, &own) != NGX_OK) {
-        goto done;
+    if (md == NULL) {
+        md = EVP_MD_CTX_new();
+        if (md == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_openbank_sig_md_init(md, alg, pkey, 1, &own) != NGX_OK)
+        {
+            goto done;
+        }
     }
 
     n = sizeof(der);
@@ -1712,7 +1756,10 @@ ngx_http_openbank_sig_sign(ngx_uint_t alg, EVP_PKEY *pkey,
 
 done:
 
-    EVP_MD_CTX_free(md);
+    if (md != ready) {
+        EVP_MD_CTX_free(md);
+    }
+
     EVP_PKEY_CTX_free(own);
 
     if (rc != 1) {

@@ -1212,8 +1212,8 @@ ngx_http_openbank_signature_sign(ngx_http_request_t *r,
             ? NGX_HTTP_OPENBANK_SIG_ECDSA_P256
             : NGX_HTTP_OPENBANK_SIG_ED25519;
 
-    if (ngx_http_openbank_sig_sign(alg, key->pkey, NULL, base.data,
-                                   base.len, sig, &siglen)
+    if (ngx_http_openbank_sig_sign(alg, key->pkey, key->sign, NULL,
+                                   base.data, base.len, sig, &siglen)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
