@@ -159,8 +159,8 @@ ngx_int_t ngx_http_openbank_sig_verify(ngx_uint_t alg, EVP_PKEY *pkey,
     EVP_MD_CTX *ready, ngx_str_t *secret, u_char *base, size_t len,
     u_char *sig, size_t siglen);
 ngx_int_t ngx_http_openbank_sig_sign(ngx_uint_t alg, EVP_PKEY *pkey,
-    EVP_MD_CTX *ready, ngx_str_t *secret, u_char *base, size_t len, u_char *sig,
-    size_t *siglen);
+    EVP_MD_CTX *ready, ngx_str_t *secret, u_char *base, size_t len,
+    u_char *sig, size_t *siglen);
 
 
 const EVP_MD *ngx_http_openbank_httpsig_md(ngx_uint_t sha512);
