@@ -1010,8 +1010,8 @@ ngx_http_openbank_send_build(ngx_http_openbank_send_t *s,
             ? NGX_HTTP_OPENBANK_SIG_ECDSA_P256
             : NGX_HTTP_OPENBANK_SIG_ED25519;
 
-    if (ngx_http_openbank_sig_sign(alg, gk->pkey, NULL, base.data, base.len,
-                                   sig, &siglen)
+    if (ngx_http_openbank_sig_sign(alg, gk->pkey, gk->sign, NULL,
+                                   base.data, base.len, sig, &siglen)
         != NGX_OK)
     {
         return NGX_ERROR;
