@@ -81,7 +81,8 @@ sub run (%o) {
         my ($rd, $wr) = IO::Select->select($sel, IO::Select->new(@w),
                                            undef, 0.5);
         for my $s (@{ $wr // [] }) {
-            my $st = $c{fileno $s} or next;
+            my $fd = fileno $s;           # closed earlier in this pass
+            my $st = defined $fd && $c{$fd} or next;
             my $n = syswrite $s, $st->{out};
             if (defined $n) {
                 substr($st->{out}, 0, $n) = '';
@@ -92,7 +93,8 @@ sub run (%o) {
             }
         }
         for my $s (@{ $rd // [] }) {
-            my $st = $c{fileno $s} or next;
+            my $fd = fileno $s;           # closed earlier in this pass
+            my $st = defined $fd && $c{$fd} or next;
             my $n = sysread $s, my $buf, 65536;
             if ($n) {
                 $st->{in} .= $buf;
