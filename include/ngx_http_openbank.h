@@ -187,6 +187,7 @@ typedef enum {
     NGX_HTTP_OPENBANK_TABLE_CONCURRENCY, /* requests in flight to the bank */
     NGX_HTTP_OPENBANK_TABLE_EVENTS,      /* events, webhook endpoints */
     NGX_HTTP_OPENBANK_TABLE_OUTBOX,      /* deliveries still to make */
+    NGX_HTTP_OPENBANK_TABLE_SYNC,        /* changes to publish, cluster */
     NGX_HTTP_OPENBANK_TABLE_N
 } ngx_http_openbank_table_e;
 

@@ -1,0 +1,57 @@
+
+/*
+ * Copyright (C) The OpenBank gateway authors
+ *
+ * Cluster mode's changes (ngx_http_openbank_cluster_sync.c,
+ * docs/cluster.md "Changes on every gateway"): the registry's changes
+ * and the revocations made on one gateway, published to Redis and
+ * applied by the others.
+ */
+
+
+#ifndef _NGX_HTTP_OPENBANK_SYNC_H_INCLUDED_
+#define _NGX_HTTP_OPENBANK_SYNC_H_INCLUDED_
+
+
+#include <ngx_http_openbank.h>
+
+
+/* the kinds of change */
+#define NGX_HTTP_OPENBANK_SYNC_REGISTRY  'r'
+#define NGX_HTTP_OPENBANK_SYNC_REVOKED   'v'
+
+
+/*
+ * Inside ngx_http_openbank_store_atomic(), with the change: its place in
+ * the order of publication (0: cluster mode is off).
+ */
+uint64_t ngx_http_openbank_sync_reserve(ngx_http_openbank_zone_t *zone);
+
+/*
+ * A change of this gateway, applied and on its way to the journal: its
+ * framed records, queued in the zone for publication.
+ */
+void ngx_http_openbank_sync_queue(ngx_http_openbank_main_conf_t *obmcf,
+    uint64_t seq, ngx_uint_t kind, u_char *records, size_t len,
+    ngx_log_t *log);
+
+ngx_int_t ngx_http_openbank_sync_init_process(ngx_cycle_t *cycle);
+void ngx_http_openbank_sync_exit_process(ngx_cycle_t *cycle);
+
+size_t ngx_http_openbank_sync_status_len(
+    ngx_http_openbank_main_conf_t *obmcf);
+u_char *ngx_http_openbank_sync_status(u_char *p,
+    ngx_http_openbank_main_conf_t *obmcf);
+size_t ngx_http_openbank_sync_metrics_len(
+    ngx_http_openbank_main_conf_t *obmcf);
+u_char *ngx_http_openbank_sync_metrics(u_char *p,
+    ngx_http_openbank_main_conf_t *obmcf);
+
+/* registry.c, token.c: another gateway's change into this one */
+ngx_int_t ngx_http_openbank_registry_sync(ngx_cycle_t *cycle,
+    u_char *records, size_t len, ngx_uint_t snapshot);
+ngx_int_t ngx_http_openbank_revoked_sync(ngx_cycle_t *cycle,
+    u_char *records, size_t len);
+
+
+#endif /* _NGX_HTTP_OPENBANK_SYNC_H_INCLUDED_ */
