@@ -992,7 +992,7 @@ ngx_http_openbank_cluster_eval(ngx_http_openbank_redis_call_t *call)
     call->len = len;
     call->asking = 0;
 
-    rc = ngx_http_openbank_redis_send(call->rd, call);
+    rc = ngx_http_openbank_redis_send(call->from, call);
 
     return rc;
 

@@ -385,7 +385,7 @@ ngx_http_openbank_sync_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_openbank_sync_ev.handler = ngx_http_openbank_sync_tick;
-    ngx_http_openbank_sync_ev.data = &ngx_http_openbank_sync_ev;
+    ngx_http_openbank_sync_ev.data = &ngx_http_openbank_redis_no_connection;
     ngx_http_openbank_sync_ev.log = cycle->log;
     ngx_http_openbank_sync_ev.cancelable = 1;
 
@@ -570,8 +570,8 @@ ngx_http_openbank_sync_publish(void)
 
     /* in the order they were made: the keys are "q" and 16 hex digits */
 
-    ngx_sort(keys.elts, keys.nelts, sizeof(ngx_str_t),
-             ngx_http_openbank_sync_cmp);
+    ngx_qsort(keys.elts, keys.nelts, sizeof(ngx_str_t),
+              ngx_http_openbank_sync_cmp);
 
     p = ngx_pnalloc(sc->pool, 16 + NGX_INT64_LEN);
     if (p == NULL) {
