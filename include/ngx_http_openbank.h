@@ -289,6 +289,7 @@ struct ngx_http_openbank_ctx_s {
                                  *events;      /* _events.h */
     struct ngx_http_openbank_cluster_req_s
                                  *cluster;     /* _cluster.c: a wait */
+    void                         *sync;        /* _cluster_sync.c's */
 
     ngx_http_openbank_redirect_pt on_redirect; /* set by signature.c */
 };

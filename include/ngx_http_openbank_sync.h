@@ -35,6 +35,10 @@ void ngx_http_openbank_sync_queue(ngx_http_openbank_main_conf_t *obmcf,
     uint64_t seq, ngx_uint_t kind, u_char *records, size_t len,
     ngx_log_t *log);
 
+ngx_int_t ngx_http_openbank_sync_usage(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *partner,
+    ngx_http_event_handler_pt resume, ngx_array_t **days, void **data);
+
 ngx_int_t ngx_http_openbank_sync_init_process(ngx_cycle_t *cycle);
 void ngx_http_openbank_sync_exit_process(ngx_cycle_t *cycle);
 

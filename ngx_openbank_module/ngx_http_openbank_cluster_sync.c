@@ -22,6 +22,8 @@
 #include <ngx_http_openbank_cluster.h>
 #include <ngx_http_openbank_journal.h>
 #include <ngx_http_openbank_sync.h>
+#include <ngx_http_openbank_usage.h>
+#include <ngx_http_openbank_util.h>
 
 
 #define NGX_HTTP_OPENBANK_SYNC_TICK     100       /* ms */
@@ -30,6 +32,8 @@
 #define NGX_HTTP_OPENBANK_SYNC_MAXLEN   "100000"  /* the stream's */
 #define NGX_HTTP_OPENBANK_SYNC_ID_MAX   64
 #define NGX_HTTP_OPENBANK_SYNC_FRESH    1000      /* ms: "in_sync" */
+#define NGX_HTTP_OPENBANK_SYNC_USAGE    10        /* ticks: usage written */
+#define NGX_HTTP_OPENBANK_SYNC_USAGE_TTL  "8035200000"  /* ms: 93 days */
 
 #define NGX_HTTP_OPENBANK_SYNC_PUT      1         /* journals' types */
 #define NGX_HTTP_OPENBANK_SYNC_DEL      2
@@ -195,6 +199,41 @@ static ngx_uint_t                      ngx_http_openbank_sync_busy;
 static ngx_event_t                     ngx_http_openbank_sync_ev;
 static ngx_http_openbank_zone_t       *ngx_http_openbank_sync_zone;
 static ngx_http_openbank_sync_call_t  *ngx_http_openbank_sync_current;
+static ngx_uint_t                      ngx_http_openbank_sync_ticks;
+static ngx_int_t                       ngx_http_openbank_sync_tz;
+static u_char                          ngx_http_openbank_sync_gw[16];
+
+
+/*
+ * A gateway's usage: its fields of the partner's hash, whole, and the
+ * hash kept 93 days after its last write.  KEYS: the hash; ARGV: the
+ * expiry in ms, then fields and values.
+ */
+
+static ngx_http_openbank_cluster_script_t  ngx_http_openbank_sync_usage_lua
+= {
+    ngx_string(
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 2))\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[1])\n"
+    "return 1\n"),
+    { 0 }
+};
+
+
+/* a request's read of the partner's usage over the cluster: ctx->sync */
+
+typedef struct {
+    ngx_array_t                  *days;        /* NULL: none, degraded */
+    void                         *data;        /* the caller's */
+    unsigned                      waiting:1;
+    unsigned                      done:1;
+} ngx_http_openbank_sync_usage_t;
+
+
+static void ngx_http_openbank_sync_usage_publish(void);
+static void ngx_http_openbank_sync_usage_written(void *data,
+    redisReply *reply);
+static void ngx_http_openbank_sync_usage_read(void *data, redisReply *reply);
 
 
 /* inside the zone's lock: the next seq (0: cluster mode is off) */
@@ -373,12 +412,36 @@ ngx_http_openbank_sync_init_process(ngx_cycle_t *cycle)
 
     ngx_http_openbank_sync_on = 1;
     ngx_http_openbank_sync_zone = obmcf->shm_zone->data;
+    ngx_http_openbank_sync_tz = obmcf->tz_offset;
+
+    /*
+     * The name of this gateway's usage in Redis: the same across its
+     * restarts when its state (and so its usage) outlives them
+     */
+
+    if (obmcf->state_path.len) {
+        u_char  id[NGX_HTTP_OPENBANK_HASH_LEN], buf[NGX_MAXHOSTNAMELEN + 1
+                                                    + NGX_MAX_PATH];
+        u_char *last;
+
+        last = ngx_snprintf(buf, sizeof(buf), "%V:%V", &cycle->hostname,
+                            &obmcf->state_path);
+        ngx_http_openbank_sha256(id, buf, last - buf);
+        ngx_hex_dump(ngx_http_openbank_sync_gw, id, 8);
+    }
 
     /* the origin exists before anything is published or read */
 
     (void) ngx_http_openbank_store_atomic(ngx_http_openbank_sync_zone,
                                           ngx_http_openbank_sync_origin,
                                           NULL);
+
+    if (obmcf->state_path.len == 0) {
+        ngx_http_openbank_sync_state_t  st;
+
+        (void) ngx_http_openbank_sync_read_state(&st);
+        ngx_memcpy(ngx_http_openbank_sync_gw, st.origin, 16);
+    }
 
     if (ngx_worker != 0) {
         return NGX_OK;
@@ -434,8 +497,262 @@ ngx_http_openbank_sync_tick(ngx_event_t *ev)
         }
     }
 
+    if (++ngx_http_openbank_sync_ticks % NGX_HTTP_OPENBANK_SYNC_USAGE == 0) {
+        ngx_http_openbank_sync_usage_publish();
+    }
+
     if (!ev->timer_set) {
         ngx_add_timer(ev, NGX_HTTP_OPENBANK_SYNC_TICK);
+    }
+}
+
+
+/* every second: this gateway's days that may still move, whole */
+
+static void
+ngx_http_openbank_sync_usage_publish(void)
+{
+    u_char                          *p;
+    ngx_str_t                       *a;
+    ngx_uint_t                       i, j, n;
+    ngx_pool_t                      *pool;
+    ngx_array_t                      out, args;
+    ngx_http_openbank_usage_text_t  *t;
+
+    pool = ngx_create_pool(4096, ngx_cycle->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    if (ngx_array_init(&out, pool, 16,
+                       sizeof(ngx_http_openbank_usage_text_t))
+        != NGX_OK
+        || ngx_array_init(&args, pool, 16, sizeof(ngx_str_t)) != NGX_OK)
+    {
+        goto done;
+    }
+
+    (void) ngx_http_openbank_usage_recent(ngx_http_openbank_sync_zone, pool,
+                                          ngx_http_openbank_sync_tz, &out);
+
+    t = out.elts;
+
+    /* one call for each partner (its hash, its slot) */
+
+    for (i = 0; i < out.nelts; i = j) {
+        args.nelts = 0;
+
+        a = ngx_array_push(&args);
+        if (a == NULL) {
+            goto done;
+        }
+
+        a->len = sizeof("ob:usage:{}") - 1 + t[i].partner.len;
+        a->data = ngx_pnalloc(pool, a->len);
+        if (a->data == NULL) {
+            goto done;
+        }
+
+        ngx_sprintf(a->data, "ob:usage:{%V}", &t[i].partner);
+
+        a = ngx_array_push(&args);
+        if (a == NULL) {
+            goto done;
+        }
+
+        ngx_str_set(a, NGX_HTTP_OPENBANK_SYNC_USAGE_TTL);
+
+        for (j = i, n = 0; j < out.nelts; j++) {
+            if (t[j].partner.len != t[i].partner.len
+                || ngx_memcmp(t[j].partner.data, t[i].partner.data,
+                              t[i].partner.len)
+                   != 0)
+            {
+                continue;
+            }
+
+            /* taken: its partner's call has it */
+
+            if (j != i + n) {
+                ngx_http_openbank_usage_text_t  swap;
+
+                swap = t[i + n];
+                t[i + n] = t[j];
+                t[j] = swap;
+            }
+
+            n++;
+        }
+
+        for (j = i; j < i + n; j++) {
+            a = ngx_array_push_n(&args, 2);
+            if (a == NULL) {
+                goto done;
+            }
+
+            p = ngx_pnalloc(pool, t[j].field.len + 1 + 16);
+            if (p == NULL) {
+                goto done;
+            }
+
+            a[0].data = p;
+            a[0].len = ngx_sprintf(p, "%V/%*s", &t[j].field, (size_t) 16,
+                                   ngx_http_openbank_sync_gw)
+                       - p;
+            a[1] = t[j].value;
+        }
+
+        j = i + n;
+
+        (void) ngx_http_openbank_cluster_call(NULL,
+                                          &ngx_http_openbank_sync_usage_lua,
+                                          1, args.nelts, args.elts,
+                                          ngx_http_openbank_sync_usage_written,
+                                          NULL);
+    }
+
+done:
+
+    ngx_destroy_pool(pool);
+}
+
+
+static void
+ngx_http_openbank_sync_usage_written(void *data, redisReply *reply)
+{
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_openbank_sync_note(NGX_HTTP_OPENBANK_SYNC_FAILED, 0, NULL);
+    }
+}
+
+
+/*
+ * For GET /admin/partners/{name}/usage in cluster mode: the partner's
+ * hash, the other gateways' fields as days to add to this gateway's own.
+ * NGX_AGAIN: the request waits, and "resume" runs it again; NGX_OK:
+ * "days" are the others' (NULL: Redis cannot answer, this gateway's
+ * counts alone); NGX_DECLINED: cluster mode is off.  "data" is kept for
+ * the caller (*data when it runs again).
+ */
+
+ngx_int_t
+ngx_http_openbank_sync_usage(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *partner,
+    ngx_http_event_handler_pt resume, ngx_array_t **days, void **data)
+{
+    ngx_int_t                        rc;
+    ngx_str_t                        argv[2];
+    ngx_http_openbank_sync_usage_t  *su;
+
+    if (!ngx_http_openbank_sync_on || !ngx_http_openbank_cluster_on(r)) {
+        return NGX_DECLINED;
+    }
+
+    su = ctx->sync;
+
+    if (su != NULL && su->done) {
+        *days = su->days;
+        *data = su->data;
+        return NGX_OK;
+    }
+
+    if (su != NULL && su->waiting) {
+        return NGX_AGAIN;
+    }
+
+    su = ngx_pcalloc(r->pool, sizeof(ngx_http_openbank_sync_usage_t));
+    if (su == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->sync = su;
+    su->data = *data;
+
+    ngx_str_set(&argv[0], "HGETALL");
+    argv[1].len = sizeof("ob:usage:{}") - 1 + partner->len;
+    argv[1].data = ngx_pnalloc(r->pool, argv[1].len);
+    if (argv[1].data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(argv[1].data, "ob:usage:{%V}", partner);
+
+    rc = ngx_http_openbank_cluster_request(r, ctx, resume, &argv[1], NULL, 0,
+                                           2, argv,
+                                           ngx_http_openbank_sync_usage_read,
+                                           r);
+    if (rc == NGX_AGAIN) {
+        su->waiting = 1;
+        return NGX_AGAIN;
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    /* Redis cannot answer now: this gateway's counts */
+
+    su->done = 1;
+    *days = NULL;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_openbank_sync_usage_read(void *data, redisReply *reply)
+{
+    ngx_http_request_t *r = data;
+
+    size_t                           i;
+    redisReply                      *f, *v;
+    ngx_http_openbank_ctx_t         *ctx;
+    ngx_http_openbank_sync_usage_t  *su;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+    su = ctx->sync;
+
+    su->waiting = 0;
+    su->done = 1;
+    su->days = NULL;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        return;
+    }
+
+    su->days = ngx_http_openbank_usage_days(r->pool);
+    if (su->days == NULL) {
+        return;
+    }
+
+    for (i = 0; i + 1 < reply->elements; i += 2) {
+        f = reply->element[i];
+        v = reply->element[i + 1];
+
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
+            || f->len < 17)
+        {
+            continue;
+        }
+
+        /* this gateway's own: its zone is more recent */
+
+        if (f->str[f->len - 17] == '/'
+            && ngx_memcmp(f->str + f->len - 16, ngx_http_openbank_sync_gw,
+                          16)
+               == 0)
+        {
+            continue;
+        }
+
+        if (ngx_http_openbank_usage_add_field(su->days, r->pool,
+                                              (u_char *) f->str, f->len,
+                                              (u_char *) v->str, v->len)
+            == NGX_ERROR)
+        {
+            su->days = NULL;
+            return;
+        }
     }
 }
 

@@ -196,6 +196,47 @@ ok(poll(sub { keyed($C, $okey) eq '200' && keyed($B, $okey) eq '200'
 ok(poll(sub { (sync_of($A)->{queued} // 1) == 0 }, 5), 'A\'s queue is empty');
 
 # ---------------------------------------------------------------------
+# usage counted over all gateways
+
+sub usage_of ($gw, $name) {
+    my ($s, $j) = adm($gw, 'GET', "/admin/partners/$name/usage");
+    my $n = 0;
+    for my $d (@{ $j->{days} // [] }) {
+        $n += $_->{calls} for values %{ $d->{products} // {} };
+    }
+    return ($n, $j->{scope} // '');
+}
+
+($s) = adm($A, 'POST', '/admin/partners',
+           { name => 'usg', plan => 'q', scopes => ['accounts'] });
+is($s, 201, 'a partner for usage');
+($s, $j) = adm($A, 'POST', '/admin/partners/usg/credentials',
+               { type => 'api_key' });
+my $ukey = $j->{api_key};
+ok(poll(sub { (adm($B, 'GET', '/admin/partners/usg/credentials'))[0] == 200
+              && (adm($C, 'GET', '/admin/partners/usg/credentials'))[0]
+                 == 200 }, 1), 'known on B and C');
+my %calls = (3 => $A, 2 => $B, 4 => $C);
+for my $n (sort keys %calls) {
+    is(keyed($calls{$n}, $ukey), '200', "call on a gateway") for 1 .. $n;
+}
+ok(poll(sub { join(' ', usage_of($A, 'usg'), usage_of($C, 'usg'))
+              eq '9 cluster 9 cluster' }, 5),
+   'the usage endpoint answers the calls of every gateway, on A and on C')
+    or diag(join ' ', usage_of($A, 'usg'), usage_of($C, 'usg'));
+is(scalar(@{ $redis->call('HKEYS', 'ob:usage:{usg}') }), 3,
+   'one field a gateway in the partner\'s hash');
+
+$redis->stop;
+$t0 = time;
+is(join(' ', usage_of($A, 'usg')), '3 gateway',
+   'Redis stopped: A answers its own counts, and says so');
+ok(time - $t0 < 2, 'within the timeout');
+$redis->cont;
+ok(poll(sub { join(' ', usage_of($A, 'usg')) eq '9 cluster' }, 5),
+   'and the cluster\'s again once Redis is back');
+
+# ---------------------------------------------------------------------
 # a restart keeps what was applied from the cluster (its own journal)
 
 $redis->stop;
