@@ -14,6 +14,7 @@
 
 
 #define NGX_HTTP_OPENBANK_JOURNAL_FRAME  12
+#define NGX_HTTP_OPENBANK_JOURNAL_MAGIC  0x314a424fU    /* "OBJ1" */
 
 
 typedef ngx_int_t (*ngx_http_openbank_journal_pt)(void *data,

@@ -47,7 +47,6 @@
 #include <zlib.h>
 
 
-#define NGX_HTTP_OPENBANK_JOURNAL_MAGIC     0x314a424fU    /* "OBJ1" */
 #define NGX_HTTP_OPENBANK_JOURNAL_MAX       (1024 * 1024 * 1024)
 #define NGX_HTTP_OPENBANK_JOURNAL_COMPACT   (4 * 1024 * 1024)
 #define NGX_HTTP_OPENBANK_JOURNAL_PREALLOC  (1024 * 1024)
@@ -613,65 +612,6 @@ ngx_http_openbank_journal_type(void *data, u_char *payload, size_t len)
     }
 
     return types->handlers[head.type](types->data, payload, len);
-}
-
-
-/*
- * Framed records in memory (another gateway's change, from the cluster),
- * each to the handler of its type as the replay does; NGX_DECLINED when
- * any frame is damaged or cut (none is handled then), NGX_ERROR when a
- * handler fails.
- */
-
-ngx_int_t
-ngx_http_openbank_journal_parse(u_char *p, size_t len,
-    ngx_http_openbank_journal_pt *handlers, ngx_uint_t n, void *data)
-{
-    u_char                             *start, *last;
-    uint32_t                            v[3];
-    ngx_uint_t                          pass;
-    ngx_http_openbank_journal_types_t   types;
-
-    types.handlers = handlers;
-    types.n = n;
-    types.data = data;
-
-    start = p;
-    last = p + len;
-
-    /* the first pass checks every frame, the second handles them */
-
-    for (pass = 0; pass < 2; pass++) {
-        p = start;
-
-        while (p < last) {
-            if (last - p < NGX_HTTP_OPENBANK_JOURNAL_FRAME) {
-                return NGX_DECLINED;
-            }
-
-            ngx_memcpy(v, p, sizeof(v));
-
-            if (v[0] != NGX_HTTP_OPENBANK_JOURNAL_MAGIC
-                || v[1] > (size_t) (last - p) - NGX_HTTP_OPENBANK_JOURNAL_FRAME
-                || crc32(0, p + NGX_HTTP_OPENBANK_JOURNAL_FRAME, v[1]) != v[2])
-            {
-                return NGX_DECLINED;
-            }
-
-            if (pass == 1
-                && ngx_http_openbank_journal_type(&types,
-                                          p + NGX_HTTP_OPENBANK_JOURNAL_FRAME,
-                                          v[1])
-                   != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-
-            p += NGX_HTTP_OPENBANK_JOURNAL_FRAME + v[1];
-        }
-    }
-
-    return NGX_OK;
 }
 
 
