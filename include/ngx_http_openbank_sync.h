@@ -39,7 +39,13 @@ ngx_int_t ngx_http_openbank_sync_usage(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *partner,
     ngx_http_event_handler_pt resume, ngx_array_t **days, void **data);
 
-ngx_int_t ngx_http_openbank_sync_init_process(ngx_cycle_t *cycle);
+/* another gateway's change into this one (registry.c, token.c) */
+typedef ngx_int_t (*ngx_http_openbank_sync_apply_pt)(ngx_cycle_t *cycle,
+    u_char *records, size_t len, ngx_uint_t snapshot);
+
+ngx_int_t ngx_http_openbank_sync_init_process(ngx_cycle_t *cycle,
+    ngx_http_openbank_sync_apply_pt registry,
+    ngx_http_openbank_sync_apply_pt revoked);
 void ngx_http_openbank_sync_exit_process(ngx_cycle_t *cycle);
 
 size_t ngx_http_openbank_sync_status_len(
@@ -51,11 +57,10 @@ size_t ngx_http_openbank_sync_metrics_len(
 u_char *ngx_http_openbank_sync_metrics(u_char *p,
     ngx_http_openbank_main_conf_t *obmcf);
 
-/* registry.c, token.c: another gateway's change into this one */
 ngx_int_t ngx_http_openbank_registry_sync(ngx_cycle_t *cycle,
     u_char *records, size_t len, ngx_uint_t snapshot);
 ngx_int_t ngx_http_openbank_revoked_sync(ngx_cycle_t *cycle,
-    u_char *records, size_t len);
+    u_char *records, size_t len, ngx_uint_t snapshot);
 
 
 #endif /* _NGX_HTTP_OPENBANK_SYNC_H_INCLUDED_ */

@@ -200,6 +200,8 @@ static ngx_event_t                     ngx_http_openbank_sync_ev;
 static ngx_http_openbank_zone_t       *ngx_http_openbank_sync_zone;
 static ngx_http_openbank_sync_call_t  *ngx_http_openbank_sync_current;
 static ngx_uint_t                      ngx_http_openbank_sync_ticks;
+static ngx_http_openbank_sync_apply_pt  ngx_http_openbank_sync_registry;
+static ngx_http_openbank_sync_apply_pt  ngx_http_openbank_sync_revoked;
 static ngx_int_t                       ngx_http_openbank_sync_tz;
 static u_char                          ngx_http_openbank_sync_gw[16];
 
@@ -394,7 +396,9 @@ ngx_http_openbank_sync_read_state(ngx_http_openbank_sync_state_t *st)
 
 
 ngx_int_t
-ngx_http_openbank_sync_init_process(ngx_cycle_t *cycle)
+ngx_http_openbank_sync_init_process(ngx_cycle_t *cycle,
+    ngx_http_openbank_sync_apply_pt registry,
+    ngx_http_openbank_sync_apply_pt revoked)
 {
     ngx_http_openbank_main_conf_t  *obmcf;
 
@@ -412,6 +416,8 @@ ngx_http_openbank_sync_init_process(ngx_cycle_t *cycle)
 
     ngx_http_openbank_sync_on = 1;
     ngx_http_openbank_sync_zone = obmcf->shm_zone->data;
+    ngx_http_openbank_sync_registry = registry;
+    ngx_http_openbank_sync_revoked = revoked;
     ngx_http_openbank_sync_tz = obmcf->tz_offset;
 
     /*
@@ -1380,13 +1386,13 @@ ngx_http_openbank_sync_entry(redisReply *entry, u_char *origin)
     switch (t->str[0]) {
 
     case NGX_HTTP_OPENBANK_SYNC_REGISTRY:
-        rc = ngx_http_openbank_registry_sync((ngx_cycle_t *) ngx_cycle,
+        rc = ngx_http_openbank_sync_registry((ngx_cycle_t *) ngx_cycle,
                                              (u_char *) d->str, d->len, 0);
         break;
 
     case NGX_HTTP_OPENBANK_SYNC_REVOKED:
-        rc = ngx_http_openbank_revoked_sync((ngx_cycle_t *) ngx_cycle,
-                                            (u_char *) d->str, d->len);
+        rc = ngx_http_openbank_sync_revoked((ngx_cycle_t *) ngx_cycle,
+                                            (u_char *) d->str, d->len, 0);
         break;
 
     default:
@@ -1482,7 +1488,7 @@ ngx_http_openbank_sync_snapshot(redisReply *reply)
                                     reg->element[i + 1]->len);
     }
 
-    rc = ngx_http_openbank_registry_sync((ngx_cycle_t *) ngx_cycle, buf,
+    rc = ngx_http_openbank_sync_registry((ngx_cycle_t *) ngx_cycle, buf,
                                          p - buf, 1);
     if (rc != NGX_OK) {
         ngx_free(buf);
@@ -1516,8 +1522,8 @@ ngx_http_openbank_sync_snapshot(redisReply *reply)
     }
 
     if (p != buf) {
-        rc = ngx_http_openbank_revoked_sync((ngx_cycle_t *) ngx_cycle, buf,
-                                            p - buf);
+        rc = ngx_http_openbank_sync_revoked((ngx_cycle_t *) ngx_cycle, buf,
+                                            p - buf, 1);
     }
 
     ngx_free(buf);

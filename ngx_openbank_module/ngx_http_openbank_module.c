@@ -1492,7 +1492,11 @@ ngx_http_openbank_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    if (ngx_http_openbank_sync_init_process(cycle) != NGX_OK) {
+    if (ngx_http_openbank_sync_init_process(cycle,
+                                            ngx_http_openbank_registry_sync,
+                                            ngx_http_openbank_revoked_sync)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

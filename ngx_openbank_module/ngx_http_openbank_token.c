@@ -1202,7 +1202,7 @@ ngx_http_openbank_revoked_sync_written(ngx_http_openbank_journal_entry_t *e,
 
 ngx_int_t
 ngx_http_openbank_revoked_sync(ngx_cycle_t *cycle, u_char *records,
-    size_t len)
+    size_t len, ngx_uint_t snapshot)
 {
     ngx_int_t                           rc;
     ngx_http_openbank_journal_t        *j;
