@@ -43,9 +43,14 @@ ngx_int_t ngx_http_openbank_sync_usage(ngx_http_request_t *r,
 typedef ngx_int_t (*ngx_http_openbank_sync_apply_pt)(ngx_cycle_t *cycle,
     u_char *records, size_t len, ngx_uint_t snapshot);
 
+/* this gateway's registry, framed, to seed the cluster's (registry.c) */
+typedef ngx_int_t (*ngx_http_openbank_sync_records_pt)(ngx_cycle_t *cycle,
+    ngx_pool_t *pool, ngx_str_t *out);
+
 ngx_int_t ngx_http_openbank_sync_init_process(ngx_cycle_t *cycle,
     ngx_http_openbank_sync_apply_pt registry,
-    ngx_http_openbank_sync_apply_pt revoked);
+    ngx_http_openbank_sync_apply_pt revoked,
+    ngx_http_openbank_sync_records_pt records);
 void ngx_http_openbank_sync_exit_process(ngx_cycle_t *cycle);
 
 size_t ngx_http_openbank_sync_status_len(
@@ -59,6 +64,8 @@ u_char *ngx_http_openbank_sync_metrics(u_char *p,
 
 ngx_int_t ngx_http_openbank_registry_sync(ngx_cycle_t *cycle,
     u_char *records, size_t len, ngx_uint_t snapshot);
+ngx_int_t ngx_http_openbank_registry_records(ngx_cycle_t *cycle,
+    ngx_pool_t *pool, ngx_str_t *out);
 ngx_int_t ngx_http_openbank_revoked_sync(ngx_cycle_t *cycle,
     u_char *records, size_t len, ngx_uint_t snapshot);
 

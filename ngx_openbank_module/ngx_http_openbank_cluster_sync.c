@@ -103,6 +103,9 @@ static void ngx_http_openbank_sync_polled(void *data, redisReply *reply);
 static ngx_int_t ngx_http_openbank_sync_entry(redisReply *entry,
     u_char *origin);
 static ngx_int_t ngx_http_openbank_sync_snapshot(redisReply *reply);
+static ngx_int_t ngx_http_openbank_sync_seed(void);
+static ngx_int_t ngx_http_openbank_sync_seq(ngx_http_openbank_zone_t *zone,
+    void *data);
 static void ngx_http_openbank_sync_note(ngx_uint_t what, ngx_uint_t n,
     redisReply *last);
 static ngx_int_t ngx_http_openbank_sync_origin(ngx_http_openbank_zone_t *zone,
@@ -202,6 +205,8 @@ static ngx_http_openbank_sync_call_t  *ngx_http_openbank_sync_current;
 static ngx_uint_t                      ngx_http_openbank_sync_ticks;
 static ngx_http_openbank_sync_apply_pt  ngx_http_openbank_sync_registry;
 static ngx_http_openbank_sync_apply_pt  ngx_http_openbank_sync_revoked;
+static ngx_http_openbank_sync_records_pt  ngx_http_openbank_sync_records;
+static ngx_http_openbank_main_conf_t  *ngx_http_openbank_sync_obmcf;
 static ngx_int_t                       ngx_http_openbank_sync_tz;
 static u_char                          ngx_http_openbank_sync_gw[16];
 
@@ -398,7 +403,8 @@ ngx_http_openbank_sync_read_state(ngx_http_openbank_sync_state_t *st)
 ngx_int_t
 ngx_http_openbank_sync_init_process(ngx_cycle_t *cycle,
     ngx_http_openbank_sync_apply_pt registry,
-    ngx_http_openbank_sync_apply_pt revoked)
+    ngx_http_openbank_sync_apply_pt revoked,
+    ngx_http_openbank_sync_records_pt records)
 {
     ngx_http_openbank_main_conf_t  *obmcf;
 
@@ -418,6 +424,8 @@ ngx_http_openbank_sync_init_process(ngx_cycle_t *cycle,
     ngx_http_openbank_sync_zone = obmcf->shm_zone->data;
     ngx_http_openbank_sync_registry = registry;
     ngx_http_openbank_sync_revoked = revoked;
+    ngx_http_openbank_sync_records = records;
+    ngx_http_openbank_sync_obmcf = obmcf;
     ngx_http_openbank_sync_tz = obmcf->tz_offset;
 
     /*
@@ -1488,9 +1496,15 @@ ngx_http_openbank_sync_snapshot(redisReply *reply)
                                     reg->element[i + 1]->len);
     }
 
-    rc = ngx_http_openbank_sync_registry((ngx_cycle_t *) ngx_cycle, buf,
-                                         p - buf, 1);
-    if (rc != NGX_OK) {
+    if (reg->elements) {
+        rc = ngx_http_openbank_sync_registry((ngx_cycle_t *) ngx_cycle, buf,
+                                             p - buf, 1);
+        if (rc != NGX_OK) {
+            ngx_free(buf);
+            return NGX_ERROR;
+        }
+
+    } else if (ngx_http_openbank_sync_seed() != NGX_OK) {
         ngx_free(buf);
         return NGX_ERROR;
     }
@@ -1536,6 +1550,66 @@ ngx_http_openbank_sync_snapshot(redisReply *reply)
                   reg->elements / 2, rev->elements / 2);
 
     return (rc == NGX_ERROR) ? NGX_ERROR : NGX_OK;
+}
+
+
+/*
+ * The cluster has no registry yet: this gateway's (if any) is queued as
+ * one change, to be the cluster's first, rather than deleted.
+ */
+
+static ngx_int_t
+ngx_http_openbank_sync_seed(void)
+{
+    uint64_t     seq;
+    ngx_str_t    records;
+    ngx_pool_t  *pool;
+
+    pool = ngx_create_pool(4096, ngx_cycle->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_openbank_sync_records((ngx_cycle_t *) ngx_cycle, pool,
+                                       &records)
+        != NGX_OK)
+    {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    if (records.len) {
+        seq = 0;
+
+        (void) ngx_http_openbank_store_atomic(ngx_http_openbank_sync_zone,
+                                              ngx_http_openbank_sync_seq,
+                                              &seq);
+        if (seq) {
+            ngx_http_openbank_sync_queue(ngx_http_openbank_sync_obmcf, seq,
+                                         NGX_HTTP_OPENBANK_SYNC_REGISTRY,
+                                         records.data, records.len,
+                                         ngx_cycle->log);
+
+            ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                          "openbank: the cluster has no registry yet: this "
+                          "gateway's is published as its first");
+        }
+    }
+
+    ngx_destroy_pool(pool);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_sync_seq(ngx_http_openbank_zone_t *zone, void *data)
+{
+    uint64_t  *seq = data;
+
+    *seq = ngx_http_openbank_sync_reserve(zone);
+
+    return NGX_OK;
 }
 
 

@@ -1494,7 +1494,8 @@ ngx_http_openbank_init_process(ngx_cycle_t *cycle)
 
     if (ngx_http_openbank_sync_init_process(cycle,
                                             ngx_http_openbank_registry_sync,
-                                            ngx_http_openbank_revoked_sync)
+                                            ngx_http_openbank_revoked_sync,
+                                          ngx_http_openbank_registry_records)
         != NGX_OK)
     {
         return NGX_ERROR;

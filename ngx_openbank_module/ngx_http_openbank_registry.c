@@ -2866,3 +2866,110 @@ ngx_http_openbank_registry_sync(ngx_cycle_t *cycle, u_char *records,
 
     return NGX_OK;
 }
+
+
+/*
+ * The cluster's registry is empty (cluster mode enabled on gateways that
+ * had one): this gateway's partners, credentials and used statements,
+ * framed, to publish as the cluster's first (the audit stays its own).
+ */
+
+typedef struct {
+    ngx_pool_t                   *pool;
+    u_char                       *buf;         /* NULL: measure */
+    u_char                       *p;
+    size_t                        size;
+} ngx_http_openbank_reg_seed_t;
+
+
+static ngx_int_t
+ngx_http_openbank_reg_seed_one(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_reg_seed_t *sd = data;
+
+    u_char  c;
+
+    c = sv->key.len > 1 ? sv->key.data[0] : 0;
+
+    if (c != 'p' && c != 'c' && c != 's') {
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    if (sd->buf == NULL) {
+        sd->size += NGX_HTTP_OPENBANK_JOURNAL_FRAME
+                    + sizeof(ngx_http_openbank_journal_head_t) + sv->key.len
+                    + sv->len;
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    sd->p = ngx_http_openbank_journal_record(sd->p,
+                                             NGX_HTTP_OPENBANK_REG_PUT_RECORD,
+                                             0, &sv->key, sv->value, sv->len);
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_reg_seed_atomic(ngx_http_openbank_zone_t *zone,
+    void *data)
+{
+    ngx_http_openbank_reg_seed_t *sd = data;
+
+    (void) ngx_http_openbank_store_walk(zone,
+                                        NGX_HTTP_OPENBANK_TABLE_REGISTRY,
+                                        ngx_http_openbank_reg_seed_one, sd);
+    if (sd->size == 0) {
+        return NGX_OK;
+    }
+
+    sd->buf = ngx_pnalloc(sd->pool, sd->size);
+    if (sd->buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    sd->p = sd->buf;
+
+    (void) ngx_http_openbank_store_walk(zone,
+                                        NGX_HTTP_OPENBANK_TABLE_REGISTRY,
+                                        ngx_http_openbank_reg_seed_one, sd);
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_openbank_registry_records(ngx_cycle_t *cycle, ngx_pool_t *pool,
+    ngx_str_t *out)
+{
+    ngx_http_openbank_reg_seed_t    sd;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    ngx_str_null(out);
+
+    obmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                ngx_http_openbank_module);
+
+    if (obmcf == NULL || obmcf->shm_zone == NULL
+        || !ngx_http_openbank_registry_on(obmcf))
+    {
+        return NGX_OK;
+    }
+
+    ngx_memzero(&sd, sizeof(sd));
+    sd.pool = pool;
+
+    if (ngx_http_openbank_store_atomic(obmcf->shm_zone->data,
+                                       ngx_http_openbank_reg_seed_atomic, &sd)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (sd.buf) {
+        out->data = sd.buf;
+        out->len = sd.p - sd.buf;
+    }
+
+    return NGX_OK;
+}

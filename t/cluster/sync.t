@@ -249,4 +249,31 @@ $redis->cont;
 ok(poll(sub { (sync_of($C)->{state} // '') eq 'in_sync' }, 10),
    'C is in sync again once Redis is back');
 
+# ---------------------------------------------------------------------
+# cluster mode enabled on a gateway that has a registry: a new cluster
+# (an empty Redis) takes it as its first, rather than deleting it
+
+my $redis2 = OpenBank::Redis->start;
+my ($http0) = admin_config();
+my $E = start_gateway({ http_config => $http0, config => $config,
+                        workers => 1 });
+($s, $j) = adm($E, 'POST', '/admin/partners',
+               { name => 'solo', plan => 'q', scopes => ['accounts'] });
+is($s, 201, 'a partner of a gateway without cluster mode');
+($s, $j) = adm($E, 'POST', '/admin/partners/solo/credentials',
+               { type => 'api_key' });
+my $skey = $j->{api_key};
+my ($http2) = admin_config(extra_http => $redis2->directive(timeout => '100ms')
+                                         . "\n");
+$E->restart({ http_config => $http2, config => $config, workers => 1 });
+ok(poll(sub { (sync_of($E)->{state} // '') eq 'in_sync' }, 10),
+   'the gateway, now in cluster mode, is in sync');
+is(keyed($E, $skey), '200', 'it keeps its partner');
+like($E->error_log_since(0), qr/no registry yet: this gateway's is published/,
+     'and publishes its registry as the cluster\'s first');
+my $F = start_gateway({ http_config => $http2, config => $config,
+                        workers => 1 });
+ok(poll(sub { keyed($F, $skey) eq '200' }, 10),
+   'a second gateway of that cluster knows it');
+
 done_testing();
