@@ -45,7 +45,6 @@ struct ngx_http_openbank_redis_call_s {
     ngx_http_openbank_redis_handler_pt  handler;
     void                               *data;
     ngx_http_openbank_redis_t          *rd;       /* where it waits */
-    ngx_http_openbank_redis_t          *from;     /* what answered */
     char                               *cmd;      /* hiredis's format */
     size_t                              len;
     ngx_msec_t                          deadline;

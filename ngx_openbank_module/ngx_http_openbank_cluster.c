@@ -18,6 +18,7 @@
 
 #include <ngx_http_openbank.h>
 #include <ngx_http_openbank_cluster.h>
+#include <ngx_http_openbank_cluster_limit.h>
 #include <ngx_http_openbank_redis.h>
 #include <ngx_http_openbank_util.h>
 
@@ -87,6 +88,7 @@ typedef struct {
     void                                *data;
     ngx_http_openbank_cluster_req_t     *req;      /* a request's, or NULL */
     ngx_http_openbank_cluster_script_t  *script;
+    ngx_uint_t                           slot;
     unsigned                             evaled:1;
     unsigned                             sending:1;
     unsigned                             failed:1;
@@ -578,7 +580,7 @@ ngx_http_openbank_cluster_init_process(ngx_cycle_t *cycle)
     /* the slot map, as soon as the event loop runs */
     ngx_http_openbank_cluster_schedule(1);
 
-    return NGX_OK;
+    return ngx_http_openbank_cluster_limit_init(cycle);
 }
 
 
@@ -597,6 +599,8 @@ ngx_http_openbank_cluster_exit_process(ngx_cycle_t *cycle)
 
     /* the process ends: no request is resumed from here */
     ngx_http_openbank_exiting = 1;
+
+    ngx_http_openbank_cluster_limit_exit(cycle);
 
     for (i = 0; i < ngx_http_openbank_n_nodes; i++) {
         ngx_http_openbank_redis_close(&ngx_http_openbank_nodes[i].rd);
@@ -992,7 +996,7 @@ ngx_http_openbank_cluster_eval(ngx_http_openbank_redis_call_t *call)
     call->len = len;
     call->asking = 0;
 
-    rc = ngx_http_openbank_redis_send(call->from, call);
+    rc = ngx_http_openbank_cluster_send(cc->slot, call);
 
     return rc;
 
@@ -1526,6 +1530,7 @@ ngx_http_openbank_cluster_make(ngx_str_t *slot_key,
     cc->data = data;
     cc->req = req;
     cc->script = script;
+    cc->slot = slot;
 
     call = ngx_http_openbank_redis_call(n, av, len,
                                         ngx_http_openbank_cluster_reply, cc,

@@ -321,7 +321,6 @@ ngx_http_openbank_redis_feed(ngx_http_openbank_redis_t *rd, u_char *buf,
         ngx_queue_remove(q);
 
         call = ngx_queue_data(q, ngx_http_openbank_redis_call_t, queue);
-        call->from = rd;
         call->rd = NULL;
 
         if (call->timer.timer_set) {
