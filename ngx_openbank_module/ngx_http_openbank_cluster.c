@@ -32,6 +32,7 @@
 #define NGX_HTTP_OPENBANK_CLUSTER_KEY_MAX    1024
 #define NGX_HTTP_OPENBANK_CLUSTER_BUCKETS    8
 #define NGX_HTTP_OPENBANK_CLUSTER_ARGS       64
+#define NGX_HTTP_OPENBANK_CLUSTER_EXIT_WAIT  200      /* ms */
 
 /* what a call found */
 #define NGX_HTTP_OPENBANK_CLUSTER_TAKEN      0
@@ -1435,15 +1436,17 @@ ngx_http_openbank_cluster_mode(ngx_http_request_t *r, ngx_uint_t kind)
 void
 ngx_http_openbank_cluster_degraded_count(ngx_uint_t kind, ngx_uint_t mode)
 {
+    ngx_atomic_t  *count;
+
     if (ngx_http_openbank_counters == NULL
         || kind >= NGX_HTTP_OPENBANK_CLUSTER_KINDS || mode > 1)
     {
         return;
     }
 
-    (void) ngx_atomic_fetch_add(&ngx_http_openbank_counters->degraded[kind]
-                                                                    [mode],
-                                1);
+    count = &ngx_http_openbank_counters->degraded[kind][mode];
+
+    (void) ngx_atomic_fetch_add(count, 1);
 }
 
 
@@ -1480,6 +1483,7 @@ ngx_http_openbank_cluster_make(ngx_str_t *slot_key,
     size_t                             len[NGX_HTTP_OPENBANK_CLUSTER_ARGS];
     ngx_int_t                          rc;
     ngx_uint_t                         i, n, slot;
+    ngx_msec_t                         timeout;
     ngx_http_openbank_redis_call_t    *call;
     ngx_http_openbank_cluster_call_t  *cc;
     const char                        *av[NGX_HTTP_OPENBANK_CLUSTER_ARGS];
@@ -1532,9 +1536,17 @@ ngx_http_openbank_cluster_make(ngx_str_t *slot_key,
     cc->script = script;
     cc->slot = slot;
 
+    /* a worker that shuts down waits for Redis briefly, whatever timeout */
+
+    timeout = ngx_http_openbank_cl->timeout;
+
+    if (ngx_exiting && timeout > NGX_HTTP_OPENBANK_CLUSTER_EXIT_WAIT) {
+        timeout = NGX_HTTP_OPENBANK_CLUSTER_EXIT_WAIT;
+    }
+
     call = ngx_http_openbank_redis_call(n, av, len,
                                         ngx_http_openbank_cluster_reply, cc,
-                                        ngx_http_openbank_cl->timeout);
+                                        timeout);
     if (call == NULL) {
         ngx_free(cc);
         return NULL;
