@@ -34,6 +34,7 @@
 #define NGX_HTTP_OPENBANK_SYNC_FRESH    1000      /* ms: "in_sync" */
 #define NGX_HTTP_OPENBANK_SYNC_USAGE    10        /* ticks: usage written */
 #define NGX_HTTP_OPENBANK_SYNC_USAGE_TTL  "8035200000"  /* ms: 93 days */
+#define NGX_HTTP_OPENBANK_SYNC_USAGE_ALL  600      /* writes: all again */
 
 #define NGX_HTTP_OPENBANK_SYNC_PUT      1         /* journals' types */
 #define NGX_HTTP_OPENBANK_SYNC_DEL      2
@@ -210,6 +211,21 @@ static ngx_http_openbank_main_conf_t  *ngx_http_openbank_sync_obmcf;
 static ngx_int_t                       ngx_http_openbank_sync_tz;
 static u_char                          ngx_http_openbank_sync_gw[16];
 
+/*
+ * What worker 0 last wrote of each usage field (CRC-32s of its name and
+ * value), so that a field that did not move is not written again; all
+ * again every 10 minutes and after a write that failed.
+ */
+typedef struct {
+    ngx_rbtree_node_t             node;        /* key: the name's CRC */
+    uint32_t                      value;
+} ngx_http_openbank_sync_field_t;
+
+static ngx_pool_t                     *ngx_http_openbank_sync_wpool;
+static ngx_rbtree_t                    ngx_http_openbank_sync_written;
+static ngx_rbtree_node_t               ngx_http_openbank_sync_wsentinel;
+static ngx_uint_t                      ngx_http_openbank_sync_writes;
+
 
 /*
  * A gateway's usage: its fields of the partner's hash, whole, and the
@@ -238,6 +254,8 @@ typedef struct {
 
 
 static void ngx_http_openbank_sync_usage_publish(void);
+static ngx_uint_t ngx_http_openbank_sync_usage_moved(
+    ngx_http_openbank_usage_text_t *t);
 static void ngx_http_openbank_sync_usage_written(void *data,
     redisReply *reply);
 static void ngx_http_openbank_sync_usage_read(void *data, redisReply *reply);
@@ -484,6 +502,11 @@ ngx_http_openbank_sync_exit_process(ngx_cycle_t *cycle)
         ngx_http_openbank_sync_current = NULL;
     }
 
+    if (ngx_http_openbank_sync_wpool) {
+        ngx_destroy_pool(ngx_http_openbank_sync_wpool);
+        ngx_http_openbank_sync_wpool = NULL;
+    }
+
     ngx_http_openbank_sync_on = 0;
 }
 
@@ -532,6 +555,24 @@ ngx_http_openbank_sync_usage_publish(void)
     ngx_pool_t                      *pool;
     ngx_array_t                      out, args;
     ngx_http_openbank_usage_text_t  *t;
+
+    if (ngx_http_openbank_sync_wpool == NULL
+        || ++ngx_http_openbank_sync_writes
+           % NGX_HTTP_OPENBANK_SYNC_USAGE_ALL == 0)
+    {
+        if (ngx_http_openbank_sync_wpool) {
+            ngx_destroy_pool(ngx_http_openbank_sync_wpool);
+        }
+
+        ngx_http_openbank_sync_wpool = ngx_create_pool(4096, ngx_cycle->log);
+        if (ngx_http_openbank_sync_wpool == NULL) {
+            return;
+        }
+
+        ngx_rbtree_init(&ngx_http_openbank_sync_written,
+                        &ngx_http_openbank_sync_wsentinel,
+                        ngx_rbtree_insert_value);
+    }
 
     pool = ngx_create_pool(4096, ngx_cycle->log);
     if (pool == NULL) {
@@ -599,6 +640,10 @@ ngx_http_openbank_sync_usage_publish(void)
         }
 
         for (j = i; j < i + n; j++) {
+            if (!ngx_http_openbank_sync_usage_moved(&t[j])) {
+                continue;
+            }
+
             a = ngx_array_push_n(&args, 2);
             if (a == NULL) {
                 goto done;
@@ -618,11 +663,22 @@ ngx_http_openbank_sync_usage_publish(void)
 
         j = i + n;
 
-        (void) ngx_http_openbank_cluster_call(NULL,
+        if (args.nelts == 2) {
+            /* none of the partner's fields moved */
+            continue;
+        }
+
+        if (ngx_http_openbank_cluster_call(NULL,
                                           &ngx_http_openbank_sync_usage_lua,
                                           1, args.nelts, args.elts,
                                           ngx_http_openbank_sync_usage_written,
-                                          NULL);
+                                          NULL)
+            != NGX_OK)
+        {
+            /* not sent: every field again with the next write */
+            ngx_http_openbank_sync_writes =
+                                      NGX_HTTP_OPENBANK_SYNC_USAGE_ALL - 1;
+        }
     }
 
 done:
@@ -631,11 +687,64 @@ done:
 }
 
 
+/* whether a field moved since it was last written (and remember it) */
+
+static ngx_uint_t
+ngx_http_openbank_sync_usage_moved(ngx_http_openbank_usage_text_t *t)
+{
+    uint32_t                         name, value;
+    ngx_rbtree_node_t               *node, *sentinel;
+    ngx_http_openbank_sync_field_t  *f;
+
+    ngx_crc32_init(name);
+    ngx_crc32_update(&name, t->partner.data, t->partner.len);
+    ngx_crc32_update(&name, (u_char *) "/", 1);
+    ngx_crc32_update(&name, t->field.data, t->field.len);
+    ngx_crc32_final(name);
+
+    value = ngx_crc32_long(t->value.data, t->value.len);
+
+    node = ngx_http_openbank_sync_written.root;
+    sentinel = ngx_http_openbank_sync_written.sentinel;
+
+    while (node != sentinel) {
+        if (name != node->key) {
+            node = (name < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        f = (ngx_http_openbank_sync_field_t *) node;
+
+        if (f->value == value) {
+            return 0;
+        }
+
+        f->value = value;
+        return 1;
+    }
+
+    f = ngx_palloc(ngx_http_openbank_sync_wpool,
+                   sizeof(ngx_http_openbank_sync_field_t));
+    if (f == NULL) {
+        return 1;
+    }
+
+    f->node.key = name;
+    f->value = value;
+    ngx_rbtree_insert(&ngx_http_openbank_sync_written, &f->node);
+
+    return 1;
+}
+
+
 static void
 ngx_http_openbank_sync_usage_written(void *data, redisReply *reply)
 {
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         ngx_http_openbank_sync_note(NGX_HTTP_OPENBANK_SYNC_FAILED, 0, NULL);
+
+        /* every field again with the next write */
+        ngx_http_openbank_sync_writes = NGX_HTTP_OPENBANK_SYNC_USAGE_ALL - 1;
     }
 }
 
