@@ -189,7 +189,7 @@ bench: $(MODULE)
 # libFuzzer targets of the parsers of untrusted input (fuzz/): each runs
 # FUZZ_SECONDS from its seed corpus and fails on any crash or leak.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := jwt jwks admin registration events redis
+FUZZ_TARGETS := jwt jwks admin registration events redis changes
 FUZZ_NGX     := $(BUILD)/nginx
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined -Wall \
@@ -205,12 +205,13 @@ FUZZ_SRCS    := ngx_openbank_module/ngx_http_openbank_jwt.c \
                 ngx_openbank_module/ngx_http_openbank_registration_json.c \
                 ngx_openbank_module/ngx_http_openbank_events_json.c \
                 ngx_openbank_module/ngx_http_openbank_redis_reply.c \
+                ngx_openbank_module/ngx_http_openbank_journal_parse.c \
                 fuzz/ngx_stubs.c
 
 objs/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard include/*.h) \
                   $(MODULE)
 	@mkdir -p objs/fuzz
-	clang $(FUZZ_CFLAGS) $< $(FUZZ_SRCS) -lcrypto -lyajl -lhiredis -o $@
+	clang $(FUZZ_CFLAGS) $< $(FUZZ_SRCS) -lcrypto -lyajl -lhiredis -lz -o $@
 
 fuzz: $(addprefix objs/fuzz/fuzz_,$(FUZZ_TARGETS))
 	@for t in $(FUZZ_TARGETS); do \

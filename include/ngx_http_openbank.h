@@ -187,6 +187,7 @@ typedef enum {
     NGX_HTTP_OPENBANK_TABLE_CONCURRENCY, /* requests in flight to the bank */
     NGX_HTTP_OPENBANK_TABLE_EVENTS,      /* events, webhook endpoints */
     NGX_HTTP_OPENBANK_TABLE_OUTBOX,      /* deliveries still to make */
+    NGX_HTTP_OPENBANK_TABLE_SYNC,        /* changes to publish, cluster */
     NGX_HTTP_OPENBANK_TABLE_N
 } ngx_http_openbank_table_e;
 
@@ -288,6 +289,7 @@ struct ngx_http_openbank_ctx_s {
                                  *events;      /* _events.h */
     struct ngx_http_openbank_cluster_req_s
                                  *cluster;     /* _cluster.c: a wait */
+    void                         *sync;        /* _cluster_sync.c's */
 
     ngx_http_openbank_redirect_pt on_redirect; /* set by signature.c */
 };

@@ -14,6 +14,7 @@
 
 
 #define NGX_HTTP_OPENBANK_JOURNAL_FRAME  12
+#define NGX_HTTP_OPENBANK_JOURNAL_MAGIC  0x314a424fU    /* "OBJ1" */
 
 
 typedef ngx_int_t (*ngx_http_openbank_journal_pt)(void *data,
@@ -150,6 +151,8 @@ ngx_int_t ngx_http_openbank_journal_start(ngx_http_openbank_journal_t *j,
 ngx_int_t ngx_http_openbank_journal_replay(ngx_http_openbank_journal_t *j,
     ngx_log_t *log, ngx_http_openbank_journal_pt *handlers, ngx_uint_t n,
     void *data, size_t *skipped);
+ngx_int_t ngx_http_openbank_journal_parse(u_char *p, size_t len,
+    ngx_http_openbank_journal_pt *handlers, ngx_uint_t n, void *data);
 ngx_int_t ngx_http_openbank_journal_compact(ngx_http_openbank_journal_t *j,
     ngx_uid_t user, ngx_log_t *log);
 

@@ -34,8 +34,22 @@ ngx_int_t ngx_http_openbank_usage_prepare(ngx_http_request_t *r,
 ngx_int_t ngx_http_openbank_usage_count(ngx_http_openbank_zone_t *zone,
     ngx_http_openbank_usage_op_t *op);
 ngx_int_t ngx_http_openbank_usage_json(ngx_http_request_t *r,
-    ngx_str_t *partner, ngx_str_t *from, ngx_str_t *to, ngx_str_t *out,
-    const char **err);
+    ngx_str_t *partner, ngx_str_t *from, ngx_str_t *to, ngx_array_t *others,
+    ngx_str_t *out, const char **err);
+
+/* cluster mode: a partner's day as a field of its hash in Redis */
+typedef struct {
+    ngx_str_t                     partner;
+    ngx_str_t                     field;       /* "product/day" */
+    ngx_str_t                     value;       /* "n,n,..." */
+} ngx_http_openbank_usage_text_t;
+
+ngx_int_t ngx_http_openbank_usage_recent(ngx_http_openbank_zone_t *zone,
+    ngx_pool_t *pool, ngx_int_t tz, ngx_array_t *out);
+ngx_array_t *ngx_http_openbank_usage_days(ngx_pool_t *pool);
+ngx_int_t ngx_http_openbank_usage_add_field(ngx_array_t *days,
+    ngx_pool_t *pool, u_char *field, size_t flen, u_char *value,
+    size_t vlen);
 
 /* the counters' snapshot (ngx_http_openbank_limit.c) */
 size_t ngx_http_openbank_usage_snapshot_len(ngx_http_openbank_zone_t *zone);

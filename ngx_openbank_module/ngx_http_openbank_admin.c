@@ -19,6 +19,7 @@
 #include <ngx_http_openbank_jwt.h>
 #include <ngx_http_openbank_partner.h>
 #include <ngx_http_openbank_registry.h>
+#include <ngx_http_openbank_sync.h>
 #include <ngx_http_openbank_usage.h>
 #include <ngx_http_openbank_util.h>
 
@@ -109,6 +110,7 @@ static ngx_int_t ngx_http_openbank_admin_cred_list(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a);
 static ngx_int_t ngx_http_openbank_admin_cred_delete(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a);
+static void ngx_http_openbank_admin_usage_resume(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_admin_usage(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a);
 static ngx_int_t ngx_http_openbank_admin_audit(ngx_http_request_t *r,
@@ -1925,11 +1927,29 @@ static ngx_int_t
 ngx_http_openbank_admin_usage(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a)
 {
-    ngx_int_t                           rc;
+    u_char                             *s;
+    ngx_int_t                           rc, cluster;
     ngx_str_t                           from, to, body;
     ngx_uint_t                          known;
+    ngx_array_t                        *others;
     const char                         *err;
     ngx_http_openbank_admin_partner_t   p;
+
+    /* in cluster mode, the other gateways' counts first */
+
+    others = NULL;
+
+    cluster = ngx_http_openbank_sync_usage(r, ctx, &a->name,
+                                      ngx_http_openbank_admin_usage_resume,
+                                      &others, (void **) &a);
+    if (cluster == NGX_AGAIN) {
+        r->main->count++;
+        return NGX_DONE;
+    }
+
+    if (cluster == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     rc = ngx_http_openbank_admin_find(r, &a->name, &p);
 
@@ -1949,7 +1969,8 @@ ngx_http_openbank_admin_usage(ngx_http_request_t *r,
 
     err = NULL;
 
-    rc = ngx_http_openbank_usage_json(r, &a->name, &from, &to, &body, &err);
+    rc = ngx_http_openbank_usage_json(r, &a->name, &from, &to, others, &body,
+                                      &err);
 
     if (rc == NGX_DECLINED) {
         return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
@@ -1969,7 +1990,45 @@ ngx_http_openbank_admin_usage(ngx_http_request_t *r,
                                         "no partner \"%V\"", &a->name);
     }
 
+    /* whose counts: every gateway's, or this one's (Redis unavailable) */
+
+    if (cluster == NGX_OK) {
+        s = ngx_pnalloc(r->pool, body.len + sizeof(",\"scope\":\"gateway\""));
+        if (s == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        body.data = ngx_sprintf(s, "%*s,\"scope\":\"%s\"}", body.len - 1,
+                                body.data, others ? "cluster" : "gateway");
+        body.len = body.data - s;
+        body.data = s;
+    }
+
     return ngx_http_openbank_admin_send(r, NGX_HTTP_OK, &body);
+}
+
+
+/* the cluster's answer is in: the usage again, and the request ends */
+
+static void
+ngx_http_openbank_admin_usage_resume(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_array_t                *others;
+    ngx_http_openbank_ctx_t    *ctx;
+    ngx_http_openbank_admin_t  *a;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+
+    a = NULL;
+    others = NULL;
+
+    (void) ngx_http_openbank_sync_usage(r, ctx, NULL, NULL, &others,
+                                        (void **) &a);
+
+    rc = ngx_http_openbank_admin_usage(r, ctx, a);
+
+    ngx_http_finalize_request(r, rc);
 }
 
 

@@ -16,6 +16,7 @@
 
 #include <ngx_http_openbank.h>
 #include <ngx_http_openbank_cluster.h>
+#include <ngx_http_openbank_sync.h>
 #include <ngx_http_openbank_breaker.h>
 #include <ngx_http_openbank_concurrency.h>
 #include <ngx_http_openbank_metrics.h>
@@ -470,6 +471,7 @@ ngx_http_openbank_metrics_scrape(ngx_http_openbank_zone_t *zone, void *data)
 
     sc->len = 4096 + NGX_HTTP_OPENBANK_REASONS * 96
               + ngx_http_openbank_cluster_metrics_len(sc->obmcf)
+              + ngx_http_openbank_sync_metrics_len(sc->obmcf)
               + ngx_http_openbank_breaker_metrics_len(sc->obmcf)
               + ngx_http_openbank_concurrency_metrics_len(sc->obmcf);
 
@@ -497,6 +499,7 @@ ngx_http_openbank_metrics_scrape(ngx_http_openbank_zone_t *zone, void *data)
     sc->p = ngx_http_openbank_concurrency_metrics(sc->p, sc->pool, zone,
                                                   sc->obmcf);
     sc->p = ngx_http_openbank_cluster_metrics(sc->p, sc->obmcf);
+    sc->p = ngx_http_openbank_sync_metrics(sc->p, sc->obmcf);
 
     if (ngx_http_openbank_store_get(zone, NGX_HTTP_OPENBANK_TABLE_METRICS,
                                     &ngx_http_openbank_metrics_key,

@@ -15,6 +15,7 @@
 #include <ngx_http_openbank_auth.h>
 #include <ngx_http_openbank_breaker.h>
 #include <ngx_http_openbank_cluster.h>
+#include <ngx_http_openbank_sync.h>
 #include <ngx_http_openbank_concurrency.h>
 #include <ngx_http_openbank_events.h>
 #include <ngx_http_openbank_idempotency.h>
@@ -1491,6 +1492,15 @@ ngx_http_openbank_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_openbank_sync_init_process(cycle,
+                                            ngx_http_openbank_registry_sync,
+                                            ngx_http_openbank_revoked_sync,
+                                          ngx_http_openbank_registry_records)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_http_openbank_webhook_send_init(cycle);
 }
 
@@ -1499,6 +1509,7 @@ static void
 ngx_http_openbank_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_openbank_limit_exit_process(cycle);
+    ngx_http_openbank_sync_exit_process(cycle);
     ngx_http_openbank_cluster_exit_process(cycle);
 }
 

@@ -33,6 +33,7 @@
 #include <ngx_http_openbank_jwt.h>
 #include <ngx_http_openbank_registry.h>
 #include <ngx_http_openbank_state.h>
+#include <ngx_http_openbank_sync.h>
 #include <ngx_http_openbank_util.h>
 
 #include <openssl/crypto.h>
@@ -101,6 +102,7 @@ typedef struct {
     ngx_str_t                        audit_key;
     ngx_str_t                        audit_value;
     uint64_t                         generation;
+    uint64_t                         sync_seq;  /* cluster_sync.c's */
 } ngx_http_openbank_reg_apply_t;
 
 
@@ -1000,6 +1002,13 @@ ngx_http_openbank_registry_change(ngx_http_request_t *r,
                                              ap.audit_value.len);
     }
 
+    if (ap.sync_seq) {
+        ngx_http_openbank_sync_queue(obmcf, ap.sync_seq,
+                                     NGX_HTTP_OPENBANK_SYNC_REGISTRY,
+                                     w->entry.record, p - w->entry.record,
+                                     r->connection->log);
+    }
+
     ngx_http_openbank_journal_submit_wait(j, w, p);
 
     return NGX_AGAIN;
@@ -1164,6 +1173,11 @@ ngx_http_openbank_reg_apply_atomic(ngx_http_openbank_zone_t *zone,
         != NGX_HTTP_OPENBANK_STORE_KEEP)
     {
         ch->result = NGX_HTTP_OPENBANK_REG_FULL;
+        return NGX_OK;
+    }
+
+    if (ch->result == NGX_HTTP_OPENBANK_REG_OK) {
+        ap->sync_seq = ngx_http_openbank_sync_reserve(zone);
     }
 
     return NGX_OK;
@@ -2497,6 +2511,464 @@ ngx_http_openbank_registry_partners(ngx_http_request_t *r, ngx_array_t *out)
         }
 
         *pp = &rp[i]->partner;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Another gateway's change (docs/cluster.md, "Changes on every
+ * gateway"): its records, framed as the journal's, go into the zone
+ * under one lock through the replay's handlers, the generation moves so
+ * that the workers make their views again, and the records go to this
+ * gateway's journal, so that a restart keeps them.  The audit events
+ * stay each gateway's own (their sequence is local).  A snapshot (the
+ * cluster's whole registry, for a gateway that was away too long) also
+ * deletes the partners and credentials it does not hold.  NGX_DECLINED:
+ * malformed, nothing applied.
+ */
+
+typedef struct {
+    ngx_http_openbank_reg_load_t    ld;
+    u_char                         *start;
+    u_char                         *p;         /* the journal's copy */
+    ngx_array_t                     keys;      /* ngx_str_t: the snapshot's */
+    ngx_array_t                     gone;      /* ngx_str_t: not in it */
+    u_char                         *records;
+    size_t                          len;
+    ngx_http_openbank_journal_entry_t
+                                   *entry;     /* the journal's copy */
+    ngx_log_t                      *log;
+    ngx_uint_t                      snapshot;
+    ngx_uint_t                      malformed;
+} ngx_http_openbank_reg_sync_t;
+
+
+static ngx_int_t
+ngx_http_openbank_reg_sync_put(void *data, u_char *payload, size_t len)
+{
+    ngx_http_openbank_reg_sync_t *sy = data;
+
+    ngx_str_t                          key, value, *k;
+    ngx_http_openbank_journal_head_t   head;
+
+    ngx_memcpy(&head, payload, sizeof(head));
+
+    key.data = payload + sizeof(head);
+    key.len = head.key_len;
+    value.data = key.data + key.len;
+    value.len = len - sizeof(head) - key.len;
+
+    if (key.len < 2
+        || (key.data[0] != 'p' && key.data[0] != 'c' && key.data[0] != 's')
+        || value.len > NGX_HTTP_OPENBANK_REG_VALUE_MAX)
+    {
+        return NGX_OK;
+    }
+
+    if (sy->ld.zone == NULL) {
+        if (sy->snapshot) {
+            k = ngx_array_push(&sy->keys);
+            if (k == NULL) {
+                return NGX_ERROR;
+            }
+
+            *k = key;
+        }
+
+        return NGX_OK;
+    }
+
+    (void) ngx_http_openbank_reg_replay_put(&sy->ld, payload, len);
+
+    sy->p = ngx_http_openbank_journal_record(sy->p,
+                                             NGX_HTTP_OPENBANK_REG_PUT_RECORD,
+                                             0, &key, value.data, value.len);
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_reg_sync_del(void *data, u_char *payload, size_t len)
+{
+    ngx_http_openbank_reg_sync_t *sy = data;
+
+    ngx_str_t                          key;
+    ngx_http_openbank_journal_head_t   head;
+
+    ngx_memcpy(&head, payload, sizeof(head));
+
+    key.data = payload + sizeof(head);
+    key.len = head.key_len;
+
+    if (sy->ld.zone == NULL
+        || (key.data[0] != 'p' && key.data[0] != 'c' && key.data[0] != 's'))
+    {
+        return NGX_OK;
+    }
+
+    (void) ngx_http_openbank_reg_replay_del(&sy->ld, payload, len);
+
+    sy->p = ngx_http_openbank_journal_record(sy->p,
+                                             NGX_HTTP_OPENBANK_REG_DEL_RECORD,
+                                             0, &key, NULL, 0);
+    return NGX_OK;
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_openbank_reg_sync_cmp(const void *a, const void *b)
+{
+    const ngx_str_t  *x = a, *y = b;
+
+    size_t     n;
+    ngx_int_t  rc;
+
+    n = ngx_min(x->len, y->len);
+    rc = ngx_memcmp(x->data, y->data, n);
+
+    if (rc != 0) {
+        return (int) rc;
+    }
+
+    return (x->len < y->len) ? -1 : (x->len > y->len);
+}
+
+
+/* a record of this gateway that the snapshot does not hold */
+
+static ngx_int_t
+ngx_http_openbank_reg_sync_absent(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_reg_sync_t *sy = data;
+
+    ngx_str_t  *k;
+
+    if (sv->key.len < 2
+        || (sv->key.data[0] != 'p' && sv->key.data[0] != 'c'
+            && sv->key.data[0] != 's'))
+    {
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    if (bsearch(&sv->key, sy->keys.elts, sy->keys.nelts, sizeof(ngx_str_t),
+                ngx_http_openbank_reg_sync_cmp)
+        != NULL)
+    {
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    k = ngx_array_push(&sy->gone);
+    if (k == NULL) {
+        sy->malformed = 1;
+        return NGX_HTTP_OPENBANK_STORE_STOP;
+    }
+
+    k->data = ngx_pnalloc(sy->ld.pool, sv->key.len);
+    if (k->data == NULL) {
+        sy->malformed = 1;
+        return NGX_HTTP_OPENBANK_STORE_STOP;
+    }
+
+    ngx_memcpy(k->data, sv->key.data, sv->key.len);
+    k->len = sv->key.len;
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_reg_sync_atomic(ngx_http_openbank_zone_t *zone,
+    void *data)
+{
+    ngx_http_openbank_reg_sync_t *sy = data;
+
+    size_t                         size;
+    uint64_t                       generation;
+    ngx_str_t                     *k;
+    ngx_uint_t                     i;
+    ngx_http_openbank_journal_pt   handlers[3];
+
+    handlers[0] = NULL;
+    handlers[NGX_HTTP_OPENBANK_REG_PUT_RECORD] =
+                                        ngx_http_openbank_reg_sync_put;
+    handlers[NGX_HTTP_OPENBANK_REG_DEL_RECORD] =
+                                        ngx_http_openbank_reg_sync_del;
+
+    if (sy->snapshot) {
+        ngx_qsort(sy->keys.elts, sy->keys.nelts, sizeof(ngx_str_t),
+                  ngx_http_openbank_reg_sync_cmp);
+
+        (void) ngx_http_openbank_store_walk(zone,
+                                            NGX_HTTP_OPENBANK_TABLE_REGISTRY,
+                                            ngx_http_openbank_reg_sync_absent,
+                                            sy);
+        if (sy->malformed) {
+            return NGX_ERROR;
+        }
+    }
+
+    /* the journal's copy: the records, and a snapshot's deletions */
+
+    size = sy->len;
+    k = sy->gone.elts;
+
+    for (i = 0; i < sy->gone.nelts; i++) {
+        size += NGX_HTTP_OPENBANK_JOURNAL_FRAME
+                + sizeof(ngx_http_openbank_journal_head_t) + k[i].len;
+    }
+
+    sy->entry = ngx_alloc(sizeof(ngx_http_openbank_journal_entry_t) + size,
+                          sy->log);
+    if (sy->entry == NULL) {
+        return NGX_ERROR;
+    }
+
+    sy->entry->record = (u_char *) &sy->entry[1];
+    sy->start = sy->entry->record;
+    sy->p = sy->start;
+
+    if (sy->snapshot) {
+
+        for (i = 0; i < sy->gone.nelts; i++) {
+            (void) ngx_http_openbank_reg_del(zone, &k[i], sy->ld.pool);
+
+            sy->p = ngx_http_openbank_journal_record(sy->p,
+                                          NGX_HTTP_OPENBANK_REG_DEL_RECORD,
+                                          0, &k[i], NULL, 0);
+        }
+    }
+
+    sy->ld.zone = zone;
+
+    if (ngx_http_openbank_journal_parse(sy->records, sy->len, handlers, 3,
+                                        sy)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    generation = 0;
+
+    (void) ngx_http_openbank_store_update(zone,
+                                          NGX_HTTP_OPENBANK_TABLE_REGISTRY,
+                                          &ngx_http_openbank_reg_gen_key,
+                                          sizeof(uint64_t), 0,
+                                          ngx_http_openbank_reg_bump,
+                                          &generation);
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_openbank_reg_sync_written(ngx_http_openbank_journal_entry_t *e,
+    ngx_int_t rc)
+{
+    ngx_free(e);
+}
+
+
+ngx_int_t
+ngx_http_openbank_registry_sync(ngx_cycle_t *cycle, u_char *records,
+    size_t len, ngx_uint_t snapshot)
+{
+    ngx_int_t                           rc;
+    ngx_pool_t                         *pool;
+    ngx_http_openbank_journal_t        *j;
+    ngx_http_openbank_reg_sync_t        sy;
+    ngx_http_openbank_main_conf_t      *obmcf;
+    ngx_http_openbank_journal_entry_t  *e;
+    ngx_http_openbank_journal_pt        handlers[3];
+
+    obmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                ngx_http_openbank_module);
+
+    if (obmcf == NULL || obmcf->shm_zone == NULL
+        || !ngx_http_openbank_registry_on(obmcf))
+    {
+        return NGX_OK;
+    }
+
+    pool = ngx_create_pool(4096, cycle->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&sy, sizeof(sy));
+    sy.ld.pool = pool;
+    sy.records = records;
+    sy.len = len;
+    sy.snapshot = snapshot;
+
+    if (ngx_array_init(&sy.keys, pool, 64, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_array_init(&sy.gone, pool, 8, sizeof(ngx_str_t)) != NGX_OK)
+    {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    /* checked (and a snapshot's keys listed) before the zone is touched */
+
+    handlers[0] = NULL;
+    handlers[NGX_HTTP_OPENBANK_REG_PUT_RECORD] =
+                                        ngx_http_openbank_reg_sync_put;
+    handlers[NGX_HTTP_OPENBANK_REG_DEL_RECORD] =
+                                        ngx_http_openbank_reg_sync_del;
+
+    rc = ngx_http_openbank_journal_parse(records, len, handlers, 3, &sy);
+
+    if (rc != NGX_OK) {
+        ngx_destroy_pool(pool);
+        return (rc == NGX_DECLINED) ? NGX_DECLINED : NGX_ERROR;
+    }
+
+    sy.log = cycle->log;
+
+    rc = ngx_http_openbank_store_atomic(obmcf->shm_zone->data,
+                                        ngx_http_openbank_reg_sync_atomic,
+                                        &sy);
+    e = sy.entry;
+
+    if (sy.ld.full) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "openbank: zone \"%V\" is full: a registry change of "
+                      "the cluster is not applied in full",
+                      &obmcf->shm_zone->shm.name);
+    }
+
+    if (rc != NGX_OK || sy.p == sy.start) {
+        if (e) {
+            ngx_free(e);
+        }
+
+        ngx_destroy_pool(pool);
+        return rc;
+    }
+
+    e->len = sy.p - sy.start;
+    e->handler = ngx_http_openbank_reg_sync_written;
+
+    ngx_destroy_pool(pool);
+
+    j = &ngx_http_openbank_reg_j;
+
+    if (obmcf->state_path.len == 0
+        || ngx_http_openbank_journal_init(j, cycle) != NGX_OK
+        || ngx_http_openbank_journal_open_lock(j, cycle->log) != NGX_OK)
+    {
+        ngx_free(e);
+        return NGX_OK;
+    }
+
+    ngx_http_openbank_journal_submit(j, e);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The cluster's registry is empty (cluster mode enabled on gateways that
+ * had one): this gateway's partners, credentials and used statements,
+ * framed, to publish as the cluster's first (the audit stays its own).
+ */
+
+typedef struct {
+    ngx_pool_t                   *pool;
+    u_char                       *buf;         /* NULL: measure */
+    u_char                       *p;
+    size_t                        size;
+} ngx_http_openbank_reg_seed_t;
+
+
+static ngx_int_t
+ngx_http_openbank_reg_seed_one(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_reg_seed_t *sd = data;
+
+    u_char  c;
+
+    c = sv->key.len > 1 ? sv->key.data[0] : 0;
+
+    if (c != 'p' && c != 'c' && c != 's') {
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    if (sd->buf == NULL) {
+        sd->size += NGX_HTTP_OPENBANK_JOURNAL_FRAME
+                    + sizeof(ngx_http_openbank_journal_head_t) + sv->key.len
+                    + sv->len;
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    sd->p = ngx_http_openbank_journal_record(sd->p,
+                                             NGX_HTTP_OPENBANK_REG_PUT_RECORD,
+                                             0, &sv->key, sv->value, sv->len);
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_reg_seed_atomic(ngx_http_openbank_zone_t *zone,
+    void *data)
+{
+    ngx_http_openbank_reg_seed_t *sd = data;
+
+    (void) ngx_http_openbank_store_walk(zone,
+                                        NGX_HTTP_OPENBANK_TABLE_REGISTRY,
+                                        ngx_http_openbank_reg_seed_one, sd);
+    if (sd->size == 0) {
+        return NGX_OK;
+    }
+
+    sd->buf = ngx_pnalloc(sd->pool, sd->size);
+    if (sd->buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    sd->p = sd->buf;
+
+    (void) ngx_http_openbank_store_walk(zone,
+                                        NGX_HTTP_OPENBANK_TABLE_REGISTRY,
+                                        ngx_http_openbank_reg_seed_one, sd);
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_openbank_registry_records(ngx_cycle_t *cycle, ngx_pool_t *pool,
+    ngx_str_t *out)
+{
+    ngx_http_openbank_reg_seed_t    sd;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    ngx_str_null(out);
+
+    obmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                ngx_http_openbank_module);
+
+    if (obmcf == NULL || obmcf->shm_zone == NULL
+        || !ngx_http_openbank_registry_on(obmcf))
+    {
+        return NGX_OK;
+    }
+
+    ngx_memzero(&sd, sizeof(sd));
+    sd.pool = pool;
+
+    if (ngx_http_openbank_store_atomic(obmcf->shm_zone->data,
+                                       ngx_http_openbank_reg_seed_atomic, &sd)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (sd.buf) {
+        out->data = sd.buf;
+        out->len = sd.p - sd.buf;
     }
 
     return NGX_OK;

@@ -21,7 +21,7 @@
 #include <ngx_http_openbank_util.h>
 
 
-#define NGX_HTTP_OPENBANK_ZONE_MAGIC    0x4f42000000000007ULL
+#define NGX_HTTP_OPENBANK_ZONE_MAGIC    0x4f42000000000008ULL
 #define NGX_HTTP_OPENBANK_ZONE_MIN      (128 * 1024)
 
 /* one hash bucket (a pointer) for each this many bytes of the zone */

@@ -9,6 +9,7 @@
 
 #include <ngx_http_openbank.h>
 #include <ngx_http_openbank_cluster.h>
+#include <ngx_http_openbank_sync.h>
 #include <ngx_http_openbank_breaker.h>
 #include <ngx_http_openbank_concurrency.h>
 #include <ngx_http_openbank_limit.h>
@@ -125,6 +126,7 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
     }
 
     len += ngx_http_openbank_cluster_status_len(obmcf)
+           + ngx_http_openbank_sync_status_len(obmcf)
            + ngx_http_openbank_breaker_status_len(obmcf)
            + ngx_http_openbank_concurrency_status_len(obmcf, all.nelts);
 
@@ -148,6 +150,7 @@ ngx_http_openbank_status_handler(ngx_http_request_t *r)
                                           &st);
 
     b->last = ngx_http_openbank_cluster_status(b->last, obmcf);
+    b->last = ngx_http_openbank_sync_status(b->last, obmcf);
 
     b->last = ngx_sprintf(b->last,
                           ",\"zone\":{\"name\":\"%V\",\"size\":%uz,"

@@ -19,6 +19,7 @@
 
 #include <ngx_http_openbank.h>
 #include <ngx_http_openbank_journal.h>
+#include <ngx_http_openbank_sync.h>
 #include <ngx_http_openbank_jwt.h>
 #include <ngx_http_openbank_partner.h>
 #include <ngx_http_openbank_registry.h>
@@ -55,6 +56,7 @@ typedef struct {
     u_char                           *cnf;
     ngx_uint_t                        bound;
     uint64_t                          expire;   /* of a revocation */
+    uint64_t                          sync_seq; /* cluster_sync.c's */
     ngx_uint_t                        revoked;
 } ngx_http_openbank_token_op_t;
 
@@ -701,14 +703,19 @@ ngx_int_t
 ngx_http_openbank_revoke(ngx_http_request_t *r, ngx_str_t *token,
     ngx_http_openbank_jwt_t *jwt, ngx_http_openbank_revoked_pt done)
 {
-    ngx_str_t                       key;
+    ngx_str_t                       key, rec;
     ngx_http_openbank_token_op_t    op;
     ngx_http_openbank_main_conf_t  *obmcf;
     u_char                          hash[NGX_HTTP_OPENBANK_HASH_LEN];
+    u_char                          buf[NGX_HTTP_OPENBANK_JOURNAL_FRAME
+                                        + sizeof(
+                                            ngx_http_openbank_journal_head_t)
+                                        + 255 + NGX_HTTP_OPENBANK_HASH_LEN];
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
 
     ngx_http_openbank_sha256(hash, token->data, token->len);
+    op.sync_seq = 0;
     key.data = hash;
     key.len = sizeof(hash);
 
@@ -730,6 +737,21 @@ ngx_http_openbank_revoke(ngx_http_request_t *r, ngx_str_t *token,
                   "openbank: token %V of client \"%V\" revoked",
                   &jwt->jti, &jwt->client_id);
 
+    /* for the other gateways: the jti, its expiry, the cached token's key */
+
+    if (op.sync_seq) {
+        rec.data = buf;
+        rec.len = ngx_http_openbank_journal_record(buf,
+                                          NGX_HTTP_OPENBANK_REVOKED_RECORD,
+                                          op.expire, &jwt->jti, hash,
+                                          sizeof(hash))
+                  - buf;
+
+        ngx_http_openbank_sync_queue(obmcf, op.sync_seq,
+                                     NGX_HTTP_OPENBANK_SYNC_REVOKED,
+                                     rec.data, rec.len, r->connection->log);
+    }
+
     return ngx_http_openbank_revoked_save(r, jwt, done);
 }
 
@@ -750,6 +772,8 @@ ngx_http_openbank_revoke_atomic(ngx_http_openbank_zone_t *zone, void *data)
 
     (void) ngx_http_openbank_store_delete(zone, NGX_HTTP_OPENBANK_TABLE_TOKEN,
                                           op->hash);
+
+    op->sync_seq = ngx_http_openbank_sync_reserve(zone);
 
     return NGX_OK;
 }
@@ -1129,4 +1153,122 @@ ngx_http_openbank_client_cert(ngx_http_request_t *r, u_char *hash)
 #else
     return NGX_DECLINED;
 #endif
+}
+
+
+/*
+ * Another gateway's revocations (docs/cluster.md, "Changes on every
+ * gateway"): each jti into the zone with its expiry through the replay's
+ * handler, the cached token it names gone, and the records to this
+ * gateway's journal.  NGX_DECLINED: malformed, nothing applied.
+ */
+
+static ngx_int_t
+ngx_http_openbank_revoked_sync_one(void *data, u_char *payload, size_t len)
+{
+    ngx_http_openbank_revoked_load_t *ld = data;
+
+    ngx_str_t                          hash;
+    ngx_http_openbank_journal_head_t   head;
+
+    ngx_memcpy(&head, payload, sizeof(head));
+
+    hash.data = payload + sizeof(head) + head.key_len;
+    hash.len = len - sizeof(head) - head.key_len;
+
+    if (ld->obmcf == NULL) {
+        return NGX_OK;
+    }
+
+    (void) ngx_http_openbank_revoked_replay(ld, payload, len);
+
+    if (hash.len == NGX_HTTP_OPENBANK_HASH_LEN) {
+        (void) ngx_http_openbank_store_delete(ld->obmcf->shm_zone->data,
+                                              NGX_HTTP_OPENBANK_TABLE_TOKEN,
+                                              &hash);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_openbank_revoked_sync_written(ngx_http_openbank_journal_entry_t *e,
+    ngx_int_t rc)
+{
+    ngx_free(e);
+}
+
+
+ngx_int_t
+ngx_http_openbank_revoked_sync(ngx_cycle_t *cycle, u_char *records,
+    size_t len, ngx_uint_t snapshot)
+{
+    ngx_int_t                           rc;
+    ngx_http_openbank_journal_t        *j;
+    ngx_http_openbank_main_conf_t      *obmcf;
+    ngx_http_openbank_revoked_load_t    ld;
+    ngx_http_openbank_journal_entry_t  *e;
+    ngx_http_openbank_journal_pt        handlers[
+                                            NGX_HTTP_OPENBANK_REVOKED_RECORD
+                                            + 1];
+
+    obmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                ngx_http_openbank_module);
+
+    if (obmcf == NULL || obmcf->shm_zone == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(handlers, sizeof(handlers));
+    handlers[NGX_HTTP_OPENBANK_REVOKED_RECORD] =
+                                        ngx_http_openbank_revoked_sync_one;
+
+    /* checked whole first (a NULL obmcf: nothing applied), then applied */
+
+    ngx_memzero(&ld, sizeof(ld));
+    ld.now = ngx_http_openbank_now_ms();
+
+    rc = ngx_http_openbank_journal_parse(records, len, handlers,
+                                         NGX_HTTP_OPENBANK_REVOKED_RECORD + 1,
+                                         &ld);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ld.obmcf = obmcf;
+
+    (void) ngx_http_openbank_journal_parse(records, len, handlers,
+                                           NGX_HTTP_OPENBANK_REVOKED_RECORD
+                                           + 1, &ld);
+
+    if (ld.full) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "openbank: zone \"%V\" is full: a revocation of the "
+                      "cluster is not applied", &obmcf->shm_zone->shm.name);
+    }
+
+    j = &ngx_http_openbank_revoked_j;
+
+    if (ld.loaded == 0 || obmcf->state_path.len == 0
+        || ngx_http_openbank_journal_init(j, cycle) != NGX_OK
+        || ngx_http_openbank_journal_open_lock(j, cycle->log) != NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    e = ngx_alloc(sizeof(ngx_http_openbank_journal_entry_t) + len,
+                  cycle->log);
+    if (e == NULL) {
+        return NGX_ERROR;
+    }
+
+    e->record = (u_char *) &e[1];
+    e->len = len;
+    e->handler = ngx_http_openbank_revoked_sync_written;
+    ngx_memcpy(e->record, records, len);
+
+    ngx_http_openbank_journal_submit(j, e);
+
+    return NGX_OK;
 }

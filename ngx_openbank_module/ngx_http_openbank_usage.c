@@ -72,6 +72,10 @@ static ngx_int_t ngx_http_openbank_usage_add(
 static time_t ngx_http_openbank_usage_today(ngx_int_t tz);
 static ngx_int_t ngx_http_openbank_usage_parse_key(ngx_str_t *key,
     ngx_str_t *partner, ngx_str_t *product, time_t *day);
+static ngx_int_t ngx_http_openbank_usage_merge(
+    ngx_http_openbank_usage_query_t *q, ngx_array_t *others);
+static ngx_int_t ngx_http_openbank_usage_recent_one(
+    ngx_http_openbank_store_value_t *sv, void *data);
 static ngx_int_t ngx_http_openbank_usage_collect(
     ngx_http_openbank_zone_t *zone, void *data);
 static ngx_int_t ngx_http_openbank_usage_found(
@@ -261,7 +265,8 @@ ngx_http_openbank_usage_parse_key(ngx_str_t *key, ngx_str_t *partner,
 
 ngx_int_t
 ngx_http_openbank_usage_json(ngx_http_request_t *r, ngx_str_t *partner,
-    ngx_str_t *from, ngx_str_t *to, ngx_str_t *out, const char **err)
+    ngx_str_t *from, ngx_str_t *to, ngx_array_t *others, ngx_str_t *out,
+    const char **err)
 {
     u_char                          *p;
     size_t                           len;
@@ -327,6 +332,14 @@ ngx_http_openbank_usage_json(ngx_http_request_t *r, ngx_str_t *partner,
     if (ngx_http_openbank_store_atomic(obmcf->shm_zone->data,
                                        ngx_http_openbank_usage_collect, &q)
         != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* the other gateways' counts of the range, added to this one's */
+
+    if (others != NULL
+        && ngx_http_openbank_usage_merge(&q, others) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -774,4 +787,239 @@ ngx_http_openbank_usage_set(ngx_http_openbank_store_value_t *sv, void *data)
     }
 
     return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+/*
+ * Cluster mode (docs/cluster.md, "Usage over the cluster"): each
+ * gateway's days are fields of the partner's hash in Redis,
+ * "<product>/<day>/<gateway>", their counters as decimal numbers
+ * separated by commas (calls, the 3 statuses, the refusals, the latency
+ * buckets).  A gateway writes its own, whole (so a lost or repeated
+ * write does no harm), for the days that may still move.
+ */
+
+#define NGX_HTTP_OPENBANK_USAGE_COUNTERS                                     \
+    (sizeof(ngx_http_openbank_usage_t) / sizeof(uint32_t))
+
+
+typedef struct {
+    ngx_pool_t                   *pool;
+    ngx_array_t                  *out;         /* ..._usage_text_t */
+    time_t                        since;
+} ngx_http_openbank_usage_recent_t;
+
+
+/* the days since "since" of every partner, as fields of its hash */
+
+ngx_int_t
+ngx_http_openbank_usage_recent(ngx_http_openbank_zone_t *zone,
+    ngx_pool_t *pool, ngx_int_t tz, ngx_array_t *out)
+{
+    ngx_http_openbank_usage_recent_t  rc;
+
+    rc.pool = pool;
+    rc.out = out;
+    rc.since = ngx_http_openbank_usage_today(tz) - 1;
+
+    return ngx_http_openbank_store_walk(zone, NGX_HTTP_OPENBANK_TABLE_USAGE,
+                                        ngx_http_openbank_usage_recent_one,
+                                        &rc);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_usage_recent_one(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_usage_recent_t  *rc = data;
+
+    u_char                       *p;
+    time_t                        day;
+    uint32_t                      n[NGX_HTTP_OPENBANK_USAGE_COUNTERS];
+    ngx_str_t                     partner, product;
+    ngx_uint_t                    i;
+    ngx_http_openbank_usage_text_t  *t;
+
+    if (sv->len != sizeof(ngx_http_openbank_usage_t)
+        || ngx_http_openbank_usage_parse_key(&sv->key, &partner, &product,
+                                             &day)
+           != NGX_OK
+        || day < rc->since)
+    {
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    t = ngx_array_push(rc->out);
+    if (t == NULL) {
+        return NGX_HTTP_OPENBANK_STORE_STOP;
+    }
+
+    ngx_memcpy(n, sv->value, sizeof(n));
+
+    p = ngx_pnalloc(rc->pool, sv->key.len
+                              + NGX_HTTP_OPENBANK_USAGE_COUNTERS
+                                * (NGX_INT32_LEN + 1));
+    if (p == NULL) {
+        rc->out->nelts--;
+        return NGX_HTTP_OPENBANK_STORE_STOP;
+    }
+
+    t->partner.data = p;
+    t->partner.len = partner.len;
+    p = ngx_cpymem(p, partner.data, partner.len);
+
+    /* "product/day" */
+
+    t->field.data = p;
+    p = ngx_cpymem(p, product.data, sv->key.len - partner.len - 1);
+    t->field.len = p - t->field.data;
+
+    t->value.data = p;
+
+    for (i = 0; i < NGX_HTTP_OPENBANK_USAGE_COUNTERS; i++) {
+        p = ngx_sprintf(p, i ? ",%uD" : "%uD", n[i]);
+    }
+
+    t->value.len = p - t->value.data;
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+/*
+ * A field of another gateway, "<product>/<day>/<gateway>" and its value,
+ * added to "days" (..._usage_day_t, made by ngx_http_openbank_usage_days):
+ * NGX_DECLINED when malformed.
+ */
+
+ngx_array_t *
+ngx_http_openbank_usage_days(ngx_pool_t *pool)
+{
+    return ngx_array_create(pool, 8, sizeof(ngx_http_openbank_usage_day_t));
+}
+
+
+ngx_int_t
+ngx_http_openbank_usage_add_field(ngx_array_t *days, ngx_pool_t *pool,
+    u_char *field, size_t flen, u_char *value, size_t vlen)
+{
+    u_char                         *p, *q, *last;
+    time_t                          day;
+    uint32_t                        n[NGX_HTTP_OPENBANK_USAGE_COUNTERS];
+    ngx_int_t                       v;
+    ngx_uint_t                      i;
+    ngx_http_openbank_usage_day_t  *d;
+
+    last = field + flen;
+
+    p = ngx_strlchr(field, last, '/');
+    if (p == NULL || p == field) {
+        return NGX_DECLINED;
+    }
+
+    q = ngx_strlchr(p + 1, last, '/');
+    if (q == NULL || q == p + 1) {
+        return NGX_DECLINED;
+    }
+
+    day = ngx_atotm(p + 1, q - p - 1);
+    if (day == NGX_ERROR) {
+        return NGX_DECLINED;
+    }
+
+    last = value + vlen;
+
+    for (i = 0; i < NGX_HTTP_OPENBANK_USAGE_COUNTERS; i++) {
+        q = ngx_strlchr(value, last, ',');
+        if (q == NULL) {
+            q = last;
+        }
+
+        v = ngx_atoi(value, q - value);
+        if (v == NGX_ERROR || v > 0xffffffff) {
+            return NGX_DECLINED;
+        }
+
+        n[i] = (uint32_t) v;
+
+        if (q == last) {
+            break;
+        }
+
+        value = q + 1;
+    }
+
+    if (i != NGX_HTTP_OPENBANK_USAGE_COUNTERS - 1 || q != last) {
+        return NGX_DECLINED;
+    }
+
+    d = ngx_array_push(days);
+    if (d == NULL) {
+        return NGX_ERROR;
+    }
+
+    d->product.data = ngx_pnalloc(pool, p - field);
+    if (d->product.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    d->product.len = p - field;
+    ngx_memcpy(d->product.data, field, d->product.len);
+    d->day = day;
+    ngx_memcpy(&d->usage, n, sizeof(n));
+
+    return NGX_OK;
+}
+
+
+/* other gateways' days into the query's, a product's day summed */
+
+static ngx_int_t
+ngx_http_openbank_usage_merge(ngx_http_openbank_usage_query_t *q,
+    ngx_array_t *others)
+{
+    uint32_t                       *a, *b;
+    ngx_uint_t                      i, j, k;
+    ngx_http_openbank_usage_day_t  *o, *d;
+
+    o = others->elts;
+
+    for (i = 0; i < others->nelts; i++) {
+        if (o[i].day < q->from || o[i].day > q->to) {
+            continue;
+        }
+
+        d = q->found->elts;
+
+        for (j = 0; j < q->found->nelts; j++) {
+            if (d[j].day == o[i].day
+                && d[j].product.len == o[i].product.len
+                && ngx_memcmp(d[j].product.data, o[i].product.data,
+                              o[i].product.len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (j == q->found->nelts) {
+            d = ngx_array_push(q->found);
+            if (d == NULL) {
+                return NGX_ERROR;
+            }
+
+            *d = o[i];
+            continue;
+        }
+
+        a = (uint32_t *) &d[j].usage;
+        b = (uint32_t *) &o[i].usage;
+
+        for (k = 0; k < NGX_HTTP_OPENBANK_USAGE_COUNTERS; k++) {
+            a[k] += b[k];
+        }
+    }
+
+    return NGX_OK;
 }
