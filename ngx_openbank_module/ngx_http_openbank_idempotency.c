@@ -19,6 +19,7 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_cluster.h>
 #include <ngx_http_openbank_idempotency.h>
 #include <ngx_http_openbank_journal.h>
 #include <ngx_http_openbank_util.h>
@@ -82,6 +83,7 @@ struct ngx_http_openbank_idem_ctx_s {
 
     u_char                       *response;    /* replay */
     size_t                        response_len;
+    size_t                        kept_len;    /* of the record's answer */
 
     ngx_uint_t                    status;      /* capture */
     ngx_uint_t                    nheaders;
@@ -91,6 +93,8 @@ struct ngx_http_openbank_idem_ctx_s {
 
     ngx_http_request_t           *request;
     ngx_http_openbank_journal_entry_t  entry;  /* the framed record */
+
+    ngx_http_openbank_idem_cluster_t  *cluster;  /* NULL: not in Redis */
 
     unsigned                      owner:1;
     unsigned                      holding:1;
@@ -117,6 +121,16 @@ static ngx_int_t ngx_http_openbank_idempotency_fingerprint(
 static ngx_int_t ngx_http_openbank_idempotency_valid_key(ngx_str_t *key);
 static ngx_int_t ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_idem_ctx_t *ic);
+static ngx_int_t ngx_http_openbank_idempotency_ask(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_idem_ctx_t *ic);
+static ngx_int_t ngx_http_openbank_idempotency_answered(
+    ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
+    ngx_http_openbank_idem_ctx_t *ic);
+static ngx_int_t ngx_http_openbank_idempotency_degraded(
+    ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
+    ngx_http_openbank_idem_ctx_t *ic);
+static void ngx_http_openbank_idempotency_wake(void *data);
+static void ngx_http_openbank_idempotency_nothing(void *data);
 static ngx_int_t ngx_http_openbank_idempotency_replay(ngx_http_request_t *r);
 static void ngx_http_openbank_idempotency_cleanup(void *data);
 static void ngx_http_openbank_idempotency_release(
@@ -265,6 +279,11 @@ ngx_http_openbank_idempotency_merge(ngx_conf_t *cf,
                "in the same location: keys are scoped to the partner";
     }
 
+    if (obmcf->cluster && ngx_http_openbank_cluster_idem_init(cf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     /* the journal's writes and syncs run in the default thread pool */
 
     if (ngx_thread_pool_add(cf, NULL) == NULL) {
@@ -351,6 +370,18 @@ ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
 
     if (!ctx->body_read) {
         return NGX_HTTP_OPENBANK_READ_BODY;
+    }
+
+    if (ic->cluster && ic->cluster->asked) {
+        /* resumed by Redis's answer */
+
+        if (!ic->cluster->answered) {
+            return NGX_AGAIN;
+        }
+
+        ic->cluster->asked = 0;
+
+        return ngx_http_openbank_idempotency_answered(r, ctx, ic);
     }
 
     if (ic->owner || ic->response) {
@@ -502,6 +533,11 @@ again:
         cln->handler = ngx_http_openbank_idempotency_cleanup;
         cln->data = ic;
 
+        if (obmcf->cluster) {
+            /* this gateway's requests are settled: now the others' */
+            return ngx_http_openbank_idempotency_ask(r, ctx, ic);
+        }
+
         return NGX_DECLINED;
 
     case NGX_HTTP_OPENBANK_IDEM_FULL:
@@ -575,6 +611,147 @@ again:
                                     NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
                                     "the gateway cannot record "
                                     "idempotency keys durably now");
+}
+
+
+/*
+ * Cluster mode (docs/cluster.md, "Idempotency keys"): the key is in
+ * flight in this gateway's zone, and Redis decides whether another
+ * gateway has it: the request waits for the answer ("take").
+ */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_ask(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_idem_ctx_t *ic)
+{
+    ngx_int_t  rc;
+
+    if (!ngx_http_openbank_cluster_on(r)) {
+        return NGX_DECLINED;
+    }
+
+    ic->cluster = ngx_pcalloc(r->pool,
+                              sizeof(ngx_http_openbank_idem_cluster_t));
+    if (ic->cluster == NULL) {
+        ngx_http_openbank_idempotency_release(ic);
+        ic->finished = 1;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_openbank_cluster_idem_take(r, ctx, ic->cluster, &ic->key,
+                                             ctx->partner->name.len,
+                                             ic->fingerprint, ic->expire);
+
+    if (rc == NGX_AGAIN || rc == NGX_DECLINED) {
+        /* DECLINED: cluster mode is off, this gateway's zone decides */
+        return rc;
+    }
+
+    if (rc == NGX_BUSY) {
+        return ngx_http_openbank_idempotency_degraded(r, ctx, ic);
+    }
+
+    ngx_http_openbank_idempotency_release(ic);
+    ic->finished = 1;
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/* what Redis answered: as take() for this gateway's zone */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_answered(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_idem_ctx_t *ic)
+{
+    ngx_http_openbank_idem_cluster_t  *ci;
+
+    ci = ic->cluster;
+
+    switch (ci->outcome) {
+
+    case NGX_HTTP_OPENBANK_IDEM_CLUSTER_TAKEN:
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "openbank: taking over an idempotency key whose "
+                      "owner's lease lapsed in the cluster");
+
+        /* fall through */
+
+    case NGX_HTTP_OPENBANK_IDEM_CLUSTER_OWN:
+        ngx_http_openbank_cluster_idem_hold(ci);
+        return NGX_DECLINED;
+
+    case NGX_HTTP_OPENBANK_IDEM_CLUSTER_FAILED:
+        return ngx_http_openbank_idempotency_degraded(r, ctx, ic);
+
+    default:
+        break;
+    }
+
+    /* another gateway has the key: this zone's in-flight record goes */
+
+    ngx_http_openbank_idempotency_release(ic);
+    ic->finished = 1;
+
+    switch (ci->outcome) {
+
+    case NGX_HTTP_OPENBANK_IDEM_CLUSTER_REUSED:
+        return ngx_http_openbank_refuse(r, ctx, 422,
+            NGX_HTTP_OPENBANK_PROBLEM_IDEMPOTENCY_KEY_REUSED,
+            "this Idempotency-Key was used with "
+            "another method, path or body");
+
+    case NGX_HTTP_OPENBANK_IDEM_CLUSTER_BUSY:
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_CONFLICT,
+            NGX_HTTP_OPENBANK_PROBLEM_IDEMPOTENCY_IN_FLIGHT,
+            "a request with this "
+            "Idempotency-Key is still being "
+            "processed: retry later");
+
+    default: /* NGX_HTTP_OPENBANK_IDEM_CLUSTER_REPLAY */
+        break;
+    }
+
+    ic->response = ci->response;
+    ic->response_len = ci->response_len;
+
+    ngx_str_set(&ctx->result, "replayed");
+    r->content_handler = ngx_http_openbank_idempotency_replay;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Redis cannot answer: "idempotency=local" goes on with this gateway's
+ * zone alone, "refuse" releases the key and answers 503.
+ */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_degraded(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_idem_ctx_t *ic)
+{
+    ngx_uint_t  mode;
+
+    mode = ngx_http_openbank_cluster_mode(r,
+                                      NGX_HTTP_OPENBANK_CLUSTER_IDEMPOTENCY);
+
+    ngx_http_openbank_cluster_degraded_count(
+        NGX_HTTP_OPENBANK_CLUSTER_IDEMPOTENCY, mode);
+
+    if (mode == NGX_HTTP_OPENBANK_CLUSTER_LOCAL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_openbank_idempotency_release(ic);
+    ic->finished = 1;
+
+    ctx->retry_after = 1;
+
+    return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
+                                    "the cluster's idempotency keys cannot "
+                                    "be reached; try again");
 }
 
 
@@ -816,6 +993,10 @@ ngx_http_openbank_idempotency_cleanup(void *data)
 {
     ngx_http_openbank_idem_ctx_t  *ic = data;
 
+    if (ic->cluster) {
+        ngx_http_openbank_cluster_idem_cleanup(ic->cluster);
+    }
+
     if (ic->queued) {
         /* the request went away before its commit: its answer is lost */
         ngx_queue_remove(&ic->entry.queue);
@@ -833,6 +1014,10 @@ ngx_http_openbank_idempotency_cleanup(void *data)
 static void
 ngx_http_openbank_idempotency_release(ngx_http_openbank_idem_ctx_t *ic)
 {
+    if (ic->cluster) {
+        ngx_http_openbank_cluster_idem_release(ic->cluster);
+    }
+
     (void) ngx_http_openbank_store_update(ic->zone,
                                           NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
                                           &ic->key, 0, 0,
@@ -931,6 +1116,14 @@ ngx_http_openbank_idempotency_header(ngx_http_request_t *r,
                                                     &batch,
                                                     r->connection->log);
             ngx_queue_remove(&ic->entry.queue);
+
+            if (ic->cluster) {
+                (void) ngx_http_openbank_cluster_idem_keep(ic->cluster,
+                                   ic->entry.record + ic->entry.len
+                                   - ic->kept_len, ic->kept_len,
+                                   ngx_http_openbank_idempotency_nothing,
+                                   NULL);
+            }
         }
 
         return NGX_DECLINED;
@@ -1173,19 +1366,52 @@ static void
 ngx_http_openbank_idempotency_durable(ngx_http_openbank_journal_entry_t *e,
     ngx_int_t rc)
 {
-    ngx_http_request_t            *r;
     ngx_http_openbank_idem_ctx_t  *ic;
 
     ic = (ngx_http_openbank_idem_ctx_t *)
              ((u_char *) e - offsetof(ngx_http_openbank_idem_ctx_t, entry));
 
     ic->queued = 0;
+
+    /*
+     * In cluster mode the answer goes to Redis too, and out once Redis
+     * has it (or could not take it within the timeout): a retry on
+     * another gateway then finds it.
+     */
+
+    if (ic->cluster
+        && ngx_http_openbank_cluster_idem_keep(ic->cluster,
+                                   ic->entry.record + ic->entry.len
+                                   - ic->kept_len, ic->kept_len,
+                                   ngx_http_openbank_idempotency_wake, ic)
+           == NGX_OK)
+    {
+        return;
+    }
+
+    ngx_http_openbank_idempotency_wake(ic);
+}
+
+
+static void
+ngx_http_openbank_idempotency_wake(void *data)
+{
+    ngx_http_openbank_idem_ctx_t  *ic = data;
+
+    ngx_http_request_t  *r;
+
     ic->durable = 1;
 
     r = ic->request;
     r->buffered &= ~NGX_HTTP_OPENBANK_IDEM_BUFFERED;
 
     ngx_post_event(r->connection->write, &ngx_posted_events);
+}
+
+
+static void
+ngx_http_openbank_idempotency_nothing(void *data)
+{
 }
 
 
@@ -1281,6 +1507,9 @@ ngx_http_openbank_idempotency_record(ngx_http_request_t *r,
     }
 
     ic->entry.len = len;
+
+    /* the kept answer ends the record: Redis is given the same bytes */
+    ic->kept_len = resp_len;
 
     ngx_memzero(&entry, sizeof(entry));
     entry.expire = ic->expire;
