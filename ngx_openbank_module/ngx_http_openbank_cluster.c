@@ -21,6 +21,8 @@
 #include <ngx_http_openbank_redis.h>
 #include <ngx_http_openbank_util.h>
 
+#include <openssl/sha.h>
+
 
 #define NGX_HTTP_OPENBANK_CLUSTER_NODES      64
 #define NGX_HTTP_OPENBANK_CLUSTER_NONE       0xff
@@ -28,6 +30,7 @@
 #define NGX_HTTP_OPENBANK_CLUSTER_REDIRECTS  5
 #define NGX_HTTP_OPENBANK_CLUSTER_KEY_MAX    1024
 #define NGX_HTTP_OPENBANK_CLUSTER_BUCKETS    8
+#define NGX_HTTP_OPENBANK_CLUSTER_ARGS       64
 
 /* what a call found */
 #define NGX_HTTP_OPENBANK_CLUSTER_TAKEN      0
@@ -75,17 +78,32 @@ typedef struct {
 } ngx_http_openbank_cluster_node_t;
 
 
+/* a call in flight: the redis call's data */
+
+typedef struct ngx_http_openbank_cluster_req_s  ngx_http_openbank_cluster_req_t;
+
+typedef struct {
+    ngx_http_openbank_cluster_pt         handler;  /* NULL: nobody hears */
+    void                                *data;
+    ngx_http_openbank_cluster_req_t     *req;      /* a request's, or NULL */
+    ngx_http_openbank_cluster_script_t  *script;
+    unsigned                             evaled:1;
+    unsigned                             sending:1;
+    unsigned                             failed:1;
+} ngx_http_openbank_cluster_call_t;
+
+
 /* a request's wait for Redis: ctx->cluster */
 
-typedef struct ngx_http_openbank_cluster_req_s {
-    ngx_http_request_t              *r;
-    ngx_http_openbank_redis_call_t  *call;    /* waiting; NULL once heard */
-    ngx_http_event_handler_pt        resume;  /* NULL: the phases */
-    ngx_http_event_handler_pt        write_event_handler;
-    ngx_uint_t                       found;   /* _TAKEN, ... */
-    unsigned                         waiting:1;
-    unsigned                         done:1;
-} ngx_http_openbank_cluster_req_t;
+struct ngx_http_openbank_cluster_req_s {
+    ngx_http_request_t                *r;
+    ngx_http_openbank_cluster_call_t  *cc;      /* waiting; NULL once heard */
+    ngx_http_event_handler_pt          resume;  /* NULL: the phases */
+    ngx_http_event_handler_pt          write_event_handler;
+    ngx_uint_t                         found;   /* _TAKEN, ... */
+    unsigned                           waiting:1;
+    unsigned                           done:1;
+};
 
 
 static ngx_int_t ngx_http_openbank_cluster_seed(ngx_conf_t *cf,
@@ -111,6 +129,16 @@ static void ngx_http_openbank_cluster_slots(
     ngx_http_openbank_redis_call_t *call, redisReply *reply);
 static void ngx_http_openbank_cluster_schedule(ngx_msec_t delay);
 static void ngx_http_openbank_cluster_cleanup(void *data);
+static ngx_http_openbank_cluster_call_t *ngx_http_openbank_cluster_make(
+    ngx_str_t *slot_key, ngx_http_openbank_cluster_script_t *script,
+    ngx_uint_t nkeys, ngx_uint_t argc, ngx_str_t *argv,
+    ngx_http_openbank_cluster_pt handler, void *data,
+    ngx_http_openbank_cluster_req_t *req);
+static ngx_int_t ngx_http_openbank_cluster_eval(
+    ngx_http_openbank_redis_call_t *call);
+static ngx_http_openbank_cluster_req_t *ngx_http_openbank_cluster_req(
+    ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx);
+static void ngx_http_openbank_cluster_taken(void *data, redisReply *reply);
 static ngx_int_t ngx_http_openbank_cluster_decide(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_uint_t kind, ngx_uint_t table,
     ngx_str_t *key, uint64_t expire, ngx_uint_t found);
@@ -755,18 +783,28 @@ static void
 ngx_http_openbank_cluster_reply(ngx_http_openbank_redis_call_t *call,
     redisReply *reply)
 {
-    ngx_int_t                         i;
-    ngx_str_t                         name;
-    ngx_uint_t                        ask, slot;
-    ngx_addr_t                        addr;
-    ngx_http_openbank_cluster_req_t  *req;
-    u_char                            buf[NGX_SOCKADDR_STRLEN];
+    void                              *data;
+    ngx_int_t                          i;
+    ngx_str_t                          name;
+    ngx_uint_t                         ask, slot;
+    ngx_addr_t                         addr;
+    ngx_http_openbank_cluster_pt       handler;
+    ngx_http_openbank_cluster_req_t   *req;
+    ngx_http_openbank_cluster_call_t  *cc;
+    u_char                             buf[NGX_SOCKADDR_STRLEN];
 
     ngx_http_openbank_cluster_count(call, reply);
 
-    req = call->data;
+    cc = call->data;
 
-    if (req != NULL
+    if (cc->sending) {
+        /* failed before the send returned: the sender decides */
+        ngx_http_openbank_redis_call_free(call);
+        cc->failed = 1;
+        return;
+    }
+
+    if (cc->handler != NULL
         && ngx_http_openbank_redis_redirect(reply, &ask, &slot, &name)
            == NGX_OK
         && call->redirects < NGX_HTTP_OPENBANK_CLUSTER_REDIRECTS)
@@ -822,37 +860,147 @@ ngx_http_openbank_cluster_reply(ngx_http_openbank_redis_call_t *call,
         reply = NULL;
     }
 
+    /* a node that does not know the script yet: EVAL, once, on it */
+
+    if (cc->handler != NULL
+        && cc->script != NULL
+        && !cc->evaled
+        && reply != NULL
+        && reply->type == REDIS_REPLY_ERROR
+        && reply->len >= 8
+        && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        cc->evaled = 1;
+
+        if (ngx_http_openbank_cluster_eval(call) == NGX_OK) {
+            return;
+        }
+
+        reply = NULL;
+    }
+
     ngx_http_openbank_redis_call_free(call);
 
-    if (req == NULL || ngx_http_openbank_exiting) {
+    handler = cc->handler;
+    data = cc->data;
+    req = cc->req;
+
+    ngx_free(cc);
+
+    if (handler == NULL) {
         /* the request ended while it waited */
         return;
     }
 
-    req->call = NULL;
-    req->waiting = 0;
-    req->done = 1;
-
-    if (reply == NULL) {
-        req->found = NGX_HTTP_OPENBANK_CLUSTER_FAILED;
-
-    } else if (reply->type == REDIS_REPLY_NIL) {
-        req->found = NGX_HTTP_OPENBANK_CLUSTER_PRESENT;
-
-    } else if (ngx_http_openbank_redis_is(reply, "OK")) {
-        req->found = NGX_HTTP_OPENBANK_CLUSTER_TAKEN;
-
-    } else {
-        if (reply->type == REDIS_REPLY_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, req->r->connection->log, 0,
-                          "openbank: redis answered \"%*s\"",
-                          ngx_min(reply->len, 200), reply->str);
-        }
-
-        req->found = NGX_HTTP_OPENBANK_CLUSTER_FAILED;
+    if (req == NULL) {
+        handler(data, reply);
+        return;
     }
 
+    req->cc = NULL;
+    req->waiting = 0;
+
+    if (ngx_http_openbank_exiting) {
+        /* the process ends: no request is resumed from here */
+        return;
+    }
+
+    handler(data, reply);
+
     ngx_http_openbank_cluster_resume(req);
+}
+
+
+/*
+ * NOSCRIPT: the same call as EVAL with the source, its arguments read
+ * back from the EVALSHA command (hiredis's own format, written here).
+ */
+
+static ngx_int_t
+ngx_http_openbank_cluster_eval(ngx_http_openbank_redis_call_t *call)
+{
+    int                                len;
+    char                              *cmd;
+    u_char                            *p, *last;
+    size_t                            *lens;
+    ngx_int_t                          n, rc;
+    ngx_uint_t                         argc, i;
+    const char                       **argv;
+    ngx_http_openbank_cluster_call_t  *cc;
+
+    cc = call->data;
+
+    p = (u_char *) call->cmd;
+    last = p + call->len;
+
+    if (*p != '*') {
+        return NGX_ERROR;
+    }
+
+    for (p++, n = 0; p < last && *p >= '0' && *p <= '9'; p++) {
+        n = n * 10 + (*p - '0');
+    }
+
+    if (n < 3 || n > 1024 || last - p < 2) {
+        return NGX_ERROR;
+    }
+
+    p += 2;
+    argc = n;
+
+    argv = ngx_alloc(argc * (sizeof(char *) + sizeof(size_t)),
+                     ngx_cycle->log);
+    if (argv == NULL) {
+        return NGX_ERROR;
+    }
+
+    lens = (size_t *) &argv[argc];
+
+    for (i = 0; i < argc; i++) {
+        if (p >= last || *p != '$') {
+            goto failed;
+        }
+
+        for (p++, n = 0; p < last && *p >= '0' && *p <= '9'; p++) {
+            n = n * 10 + (*p - '0');
+        }
+
+        if (last - p < n + 4) {
+            goto failed;
+        }
+
+        argv[i] = (const char *) p + 2;
+        lens[i] = n;
+        p += 2 + n + 2;
+    }
+
+    argv[0] = "EVAL";
+    lens[0] = 4;
+    argv[1] = (const char *) cc->script->source.data;
+    lens[1] = cc->script->source.len;
+
+    len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+
+    ngx_free(argv);
+
+    if (len < 0) {
+        return NGX_ERROR;
+    }
+
+    redisFreeCommand(call->cmd);
+    call->cmd = cmd;
+    call->len = len;
+    call->asking = 0;
+
+    rc = ngx_http_openbank_redis_send(call->rd, call);
+
+    return rc;
+
+failed:
+
+    ngx_free(argv);
+
+    return NGX_ERROR;
 }
 
 
@@ -1254,6 +1402,253 @@ ngx_http_openbank_cluster_add(ngx_http_request_t *r,
 }
 
 
+ngx_uint_t
+ngx_http_openbank_cluster_on(ngx_http_request_t *r)
+{
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+
+    return obmcf->cluster != NULL && ngx_http_openbank_cl != NULL;
+}
+
+
+ngx_uint_t
+ngx_http_openbank_cluster_mode(ngx_http_request_t *r, ngx_uint_t kind)
+{
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+
+    if (obmcf->cluster == NULL) {
+        return NGX_HTTP_OPENBANK_CLUSTER_LOCAL;
+    }
+
+    return obmcf->cluster->degraded[kind];
+}
+
+
+void
+ngx_http_openbank_cluster_degraded_count(ngx_uint_t kind, ngx_uint_t mode)
+{
+    if (ngx_http_openbank_counters == NULL
+        || kind >= NGX_HTTP_OPENBANK_CLUSTER_KINDS || mode > 1)
+    {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&ngx_http_openbank_counters->degraded[kind]
+                                                                    [mode],
+                                1);
+}
+
+
+ngx_uint_t
+ngx_http_openbank_cluster_nodes(void)
+{
+    return ngx_http_openbank_cl ? ngx_http_openbank_cl->nodes : 1;
+}
+
+
+void
+ngx_http_openbank_cluster_script_init(
+    ngx_http_openbank_cluster_script_t *script)
+{
+    u_char  md[SHA_DIGEST_LENGTH];
+
+    SHA1(script->source.data, script->source.len, md);
+    ngx_hex_dump(script->sha1, md, SHA_DIGEST_LENGTH);
+}
+
+
+/*
+ * The call, sent: NULL when it could not be (no node to ask, no
+ * memory), and nothing will be heard of it.
+ */
+
+static ngx_http_openbank_cluster_call_t *
+ngx_http_openbank_cluster_make(ngx_str_t *slot_key,
+    ngx_http_openbank_cluster_script_t *script, ngx_uint_t nkeys,
+    ngx_uint_t argc, ngx_str_t *argv, ngx_http_openbank_cluster_pt handler,
+    void *data, ngx_http_openbank_cluster_req_t *req)
+{
+    u_char                            *p;
+    size_t                             len[NGX_HTTP_OPENBANK_CLUSTER_ARGS];
+    ngx_int_t                          rc;
+    ngx_uint_t                         i, n, slot;
+    ngx_http_openbank_redis_call_t    *call;
+    ngx_http_openbank_cluster_call_t  *cc;
+    const char                        *av[NGX_HTTP_OPENBANK_CLUSTER_ARGS];
+    u_char                             keys[NGX_INT_T_LEN];
+
+    if (ngx_http_openbank_cl == NULL
+        || argc + 3 > NGX_HTTP_OPENBANK_CLUSTER_ARGS
+        || (script != NULL && nkeys > argc)
+        || (slot_key == NULL && argc < (script ? 1 : 2)))
+    {
+        return NULL;
+    }
+
+    if (slot_key == NULL) {
+        slot_key = script ? &argv[0] : &argv[1];
+    }
+
+    slot = ngx_http_openbank_redis_slot(slot_key->data, slot_key->len);
+
+    n = 0;
+
+    if (script != NULL) {
+        if (script->sha1[0] == '\0') {
+            ngx_http_openbank_cluster_script_init(script);
+        }
+
+        av[0] = "EVALSHA";
+        len[0] = 7;
+        av[1] = (const char *) script->sha1;
+        len[1] = 40;
+        p = ngx_sprintf(keys, "%ui", nkeys);
+        av[2] = (const char *) keys;
+        len[2] = p - keys;
+        n = 3;
+    }
+
+    for (i = 0; i < argc; i++) {
+        av[n] = (const char *) argv[i].data;
+        len[n++] = argv[i].len;
+    }
+
+    cc = ngx_calloc(sizeof(ngx_http_openbank_cluster_call_t), ngx_cycle->log);
+    if (cc == NULL) {
+        return NULL;
+    }
+
+    cc->handler = handler;
+    cc->data = data;
+    cc->req = req;
+    cc->script = script;
+
+    call = ngx_http_openbank_redis_call(n, av, len,
+                                        ngx_http_openbank_cluster_reply, cc,
+                                        ngx_http_openbank_cl->timeout);
+    if (call == NULL) {
+        ngx_free(cc);
+        return NULL;
+    }
+
+    cc->sending = 1;
+
+    rc = ngx_http_openbank_cluster_send(slot, call);
+
+    cc->sending = 0;
+
+    if (rc != NGX_OK) {
+        /* no node to ask: at once, without waiting */
+        ngx_http_openbank_redis_call_free(call);
+        ngx_free(cc);
+        return NULL;
+    }
+
+    if (cc->failed) {
+        /* the call was failed, and freed, before the send returned */
+        ngx_free(cc);
+        return NULL;
+    }
+
+    return cc;
+}
+
+
+ngx_int_t
+ngx_http_openbank_cluster_call(ngx_str_t *slot_key,
+    ngx_http_openbank_cluster_script_t *script, ngx_uint_t nkeys,
+    ngx_uint_t argc, ngx_str_t *argv, ngx_http_openbank_cluster_pt handler,
+    void *data)
+{
+    if (ngx_http_openbank_cluster_make(slot_key, script, nkeys, argc, argv,
+                                       handler, data, NULL)
+        == NULL)
+    {
+        return NGX_BUSY;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the request's wait, made once */
+
+static ngx_http_openbank_cluster_req_t *
+ngx_http_openbank_cluster_req(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx)
+{
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_openbank_cluster_req_t  *req;
+
+    if (ctx->cluster != NULL) {
+        return ctx->cluster;
+    }
+
+    req = ngx_pcalloc(r->pool, sizeof(ngx_http_openbank_cluster_req_t));
+    if (req == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_openbank_cluster_cleanup;
+    cln->data = req;
+
+    req->r = r;
+    ctx->cluster = req;
+
+    return req;
+}
+
+
+ngx_int_t
+ngx_http_openbank_cluster_request(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_event_handler_pt resume,
+    ngx_str_t *slot_key, ngx_http_openbank_cluster_script_t *script,
+    ngx_uint_t nkeys, ngx_uint_t argc, ngx_str_t *argv,
+    ngx_http_openbank_cluster_pt handler, void *data)
+{
+    ngx_http_openbank_cluster_req_t   *req;
+    ngx_http_openbank_cluster_call_t  *cc;
+
+    if (!ngx_http_openbank_cluster_on(r)) {
+        return NGX_DECLINED;
+    }
+
+    req = ngx_http_openbank_cluster_req(r, ctx);
+    if (req == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (req->waiting) {
+        return NGX_AGAIN;
+    }
+
+    cc = ngx_http_openbank_cluster_make(slot_key, script, nkeys, argc, argv,
+                                        handler, data, req);
+    if (cc == NULL) {
+        return NGX_BUSY;
+    }
+
+    req->cc = cc;
+    req->waiting = 1;
+    req->resume = resume;
+
+    /* nothing runs the request until the answer */
+    req->write_event_handler = r->write_event_handler;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    return NGX_AGAIN;
+}
+
+
 /*
  * Insert if absent, cluster-wide (SET key 1 NX PX ttl) or in this
  * gateway's zone: NGX_OK when taken now, NGX_DECLINED when it was
@@ -1273,20 +1668,17 @@ ngx_http_openbank_cluster_take(ngx_http_request_t *r,
     ngx_http_event_handler_pt resume)
 {
     u_char                            *p;
-    size_t                             len[6];
     uint64_t                           now;
-    ngx_str_t                         *name;
-    ngx_pool_cleanup_t                *cln;
+    ngx_int_t                          rc;
+    ngx_str_t                         *name, argv[6];
     ngx_http_openbank_cluster_req_t   *req;
-    ngx_http_openbank_redis_call_t    *call;
     ngx_http_openbank_main_conf_t     *obmcf;
-    const char                        *argv[6];
     u_char                             rkey[NGX_HTTP_OPENBANK_CLUSTER_KEY_MAX];
     u_char                             ttl[NGX_INT64_LEN];
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
 
-    if (obmcf->cluster == NULL || ngx_http_openbank_cl == NULL) {
+    if (!ngx_http_openbank_cluster_on(r)) {
         return ngx_http_openbank_store_add(obmcf->shm_zone->data, table, key,
                                            NULL, 0, expire);
     }
@@ -1317,65 +1709,64 @@ ngx_http_openbank_cluster_take(ngx_http_request_t *r,
 
     now = ngx_http_openbank_now_ms();
 
-    argv[0] = "SET";
-    len[0] = 3;
-    argv[1] = (const char *) rkey;
-    len[1] = p - rkey;
-    argv[2] = "1";
-    len[2] = 1;
-    argv[3] = "NX";
-    len[3] = 2;
-    argv[4] = "PX";
-    len[4] = 2;
-    argv[5] = (const char *) ttl;
-    len[5] = ngx_sprintf(ttl, "%uL", expire > now ? expire - now : 1) - ttl;
+    ngx_str_set(&argv[0], "SET");
+    argv[1].data = rkey;
+    argv[1].len = p - rkey;
+    ngx_str_set(&argv[2], "1");
+    ngx_str_set(&argv[3], "NX");
+    ngx_str_set(&argv[4], "PX");
+    argv[5].data = ttl;
+    argv[5].len = ngx_sprintf(ttl, "%uL", expire > now ? expire - now : 1)
+                  - ttl;
 
+    req = ngx_http_openbank_cluster_req(r, ctx);
     if (req == NULL) {
-        req = ngx_pcalloc(r->pool, sizeof(ngx_http_openbank_cluster_req_t));
-        if (req == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        cln = ngx_pool_cleanup_add(r->pool, 0);
-        if (cln == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        cln->handler = ngx_http_openbank_cluster_cleanup;
-        cln->data = req;
-
-        req->r = r;
-        ctx->cluster = req;
-    }
-
-    call = ngx_http_openbank_redis_call(6, argv, len,
-                                        ngx_http_openbank_cluster_reply, req,
-                                        ngx_http_openbank_cl->timeout);
-    if (call == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_openbank_cluster_send(
-            ngx_http_openbank_redis_slot(rkey, p - rkey), call)
-        != NGX_OK)
-    {
-        /* no node to ask: at once, without waiting */
+    rc = ngx_http_openbank_cluster_request(r, ctx, resume, NULL, NULL, 0, 6,
+                                           argv,
+                                           ngx_http_openbank_cluster_taken,
+                                           req);
 
-        ngx_http_openbank_redis_call_free(call);
-
+    if (rc == NGX_BUSY) {
         return ngx_http_openbank_cluster_decide(r, ctx, kind, table, key,
                                    expire, NGX_HTTP_OPENBANK_CLUSTER_FAILED);
     }
 
-    req->call = call;
-    req->waiting = 1;
-    req->resume = resume;
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    /* nothing runs the request until the answer */
-    req->write_event_handler = r->write_event_handler;
-    r->write_event_handler = ngx_http_request_empty_handler;
+    return rc;
+}
 
-    return NGX_AGAIN;
+
+static void
+ngx_http_openbank_cluster_taken(void *data, redisReply *reply)
+{
+    ngx_http_openbank_cluster_req_t  *req = data;
+
+    req->done = 1;
+
+    if (reply == NULL) {
+        req->found = NGX_HTTP_OPENBANK_CLUSTER_FAILED;
+
+    } else if (reply->type == REDIS_REPLY_NIL) {
+        req->found = NGX_HTTP_OPENBANK_CLUSTER_PRESENT;
+
+    } else if (ngx_http_openbank_redis_is(reply, "OK")) {
+        req->found = NGX_HTTP_OPENBANK_CLUSTER_TAKEN;
+
+    } else {
+        if (reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, req->r->connection->log, 0,
+                          "openbank: redis answered \"%*s\"",
+                          ngx_min(reply->len, 200), reply->str);
+        }
+
+        req->found = NGX_HTTP_OPENBANK_CLUSTER_FAILED;
+    }
 }
 
 
@@ -1386,9 +1777,10 @@ ngx_http_openbank_cluster_cleanup(void *data)
 {
     ngx_http_openbank_cluster_req_t  *req = data;
 
-    if (req->call) {
-        req->call->data = NULL;
-        req->call = NULL;
+    if (req->cc) {
+        req->cc->handler = NULL;
+        req->cc->req = NULL;
+        req->cc = NULL;
     }
 }
 
@@ -1399,7 +1791,6 @@ ngx_http_openbank_cluster_decide(ngx_http_request_t *r,
     ngx_str_t *key, uint64_t expire, ngx_uint_t found)
 {
     ngx_uint_t                          mode;
-    ngx_atomic_t                       *count;
     ngx_http_openbank_main_conf_t      *obmcf;
 
     switch (found) {
@@ -1418,8 +1809,7 @@ ngx_http_openbank_cluster_decide(ngx_http_request_t *r,
 
     mode = obmcf->cluster->degraded[kind];
 
-    count = &ngx_http_openbank_counters->degraded[kind][mode];
-    (void) ngx_atomic_fetch_add(count, 1);
+    ngx_http_openbank_cluster_degraded_count(kind, mode);
 
     if (mode == NGX_HTTP_OPENBANK_CLUSTER_LOCAL) {
         return ngx_http_openbank_store_add(obmcf->shm_zone->data, table, key,
