@@ -87,6 +87,7 @@ typedef struct {
     void                                *data;
     ngx_http_openbank_cluster_req_t     *req;      /* a request's, or NULL */
     ngx_http_openbank_cluster_script_t  *script;
+    ngx_uint_t                           slot;
     unsigned                             evaled:1;
     unsigned                             sending:1;
     unsigned                             failed:1;
@@ -872,14 +873,26 @@ ngx_http_openbank_cluster_reply(ngx_http_openbank_redis_call_t *call,
     {
         cc->evaled = 1;
 
-        if (ngx_http_openbank_cluster_eval(call) == NGX_OK) {
+        switch (ngx_http_openbank_cluster_eval(call)) {
+
+        case NGX_OK:
             return;
+
+        case NGX_DONE:
+            /* failed, and freed, while it was sent */
+            call = NULL;
+            break;
+
+        default:
+            break;
         }
 
         reply = NULL;
     }
 
-    ngx_http_openbank_redis_call_free(call);
+    if (call) {
+        ngx_http_openbank_redis_call_free(call);
+    }
 
     handler = cc->handler;
     data = cc->data;
@@ -992,9 +1005,19 @@ ngx_http_openbank_cluster_eval(ngx_http_openbank_redis_call_t *call)
     call->len = len;
     call->asking = 0;
 
-    rc = ngx_http_openbank_redis_send(call->rd, call);
+    /* to the slot's master: the answered call is no longer on a node */
 
-    return rc;
+    cc->sending = 1;
+
+    rc = ngx_http_openbank_cluster_send(cc->slot, call);
+
+    cc->sending = 0;
+
+    if (cc->failed) {
+        return NGX_DONE;
+    }
+
+    return rc == NGX_OK ? NGX_OK : NGX_ERROR;
 
 failed:
 
@@ -1526,6 +1549,7 @@ ngx_http_openbank_cluster_make(ngx_str_t *slot_key,
     cc->data = data;
     cc->req = req;
     cc->script = script;
+    cc->slot = slot;
 
     call = ngx_http_openbank_redis_call(n, av, len,
                                         ngx_http_openbank_cluster_reply, cc,

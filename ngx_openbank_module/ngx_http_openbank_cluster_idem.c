@@ -22,10 +22,16 @@
 #include <openssl/rand.h>
 
 
-/* the owner's lease, renewed while the request is at the bank */
-#define NGX_HTTP_OPENBANK_IDEM_LEASE        10000
+/*
+ * The owner's lease: short when the key is taken (a take that Redis ran
+ * after the gateway gave up waiting for it holds the key that long at
+ * most), 10 s from the first renewal on, renewed while the request is at
+ * the bank.  A gateway that dies loses its keys when the lease lapses.
+ */
+#define NGX_HTTP_OPENBANK_IDEM_FIRST_RENEW  1000
 #define NGX_HTTP_OPENBANK_IDEM_RENEW        3000
 
+static ngx_str_t  ngx_http_openbank_idem_first_ms = ngx_string("2000");
 static ngx_str_t  ngx_http_openbank_idem_lease_ms = ngx_string("10000");
 
 
@@ -211,7 +217,7 @@ ngx_http_openbank_cluster_idem_take(ngx_http_request_t *r,
     argv[0] = ci->rkey;
     argv[1] = ci->fingerprint;
     argv[2] = ci->owner;
-    argv[3] = ngx_http_openbank_idem_lease_ms;
+    argv[3] = ngx_http_openbank_idem_first_ms;
     argv[4] = ci->ttl;
 
     ci->answered = 0;
@@ -299,7 +305,7 @@ ngx_http_openbank_cluster_idem_hold(ngx_http_openbank_idem_cluster_t *ci)
     ci->renew.log = ci->r->connection->log;
     ci->renew.cancelable = 1;
 
-    ngx_add_timer(&ci->renew, NGX_HTTP_OPENBANK_IDEM_RENEW);
+    ngx_add_timer(&ci->renew, NGX_HTTP_OPENBANK_IDEM_FIRST_RENEW);
 }
 
 
