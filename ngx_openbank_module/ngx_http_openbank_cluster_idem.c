@@ -372,13 +372,22 @@ ngx_http_openbank_cluster_idem_release(ngx_http_openbank_idem_cluster_t *ci)
 }
 
 
-/* the request ended: nothing of it is touched again */
+/*
+ * The request ended: nothing of it is touched again.  If it ended while
+ * its take was at Redis, the take may have made it the owner: the
+ * release that follows (ngx_http_openbank_idempotency_cleanup()) is sent
+ * all the same, and does nothing if it was not.
+ */
 
 void
 ngx_http_openbank_cluster_idem_cleanup(ngx_http_openbank_idem_cluster_t *ci)
 {
     if (ci->renew.timer_set) {
         ngx_del_timer(&ci->renew);
+    }
+
+    if (ci->asked && !ci->answered) {
+        ci->owner_of = 1;
     }
 
     if (ci->wait) {
