@@ -2,6 +2,8 @@
 #
 #   make            objs/ngx_openbank_module.so
 #   make run        the gateway on conf/nginx.conf, in the foreground
+#   make run-cluster  three gateways (8081-8083) in cluster mode on a Redis
+#                   Cluster (7000-7002), in the background; make stop-cluster
 #   make test       the whole suite (prove -r t/)
 #   make test-asan  the suite with the module built with AddressSanitizer
 #   make bench      the benchmark, ratios against plain nginx
@@ -51,7 +53,7 @@ DEPS_TEST  += libnginx-mod-http-js
 # make run-cluster.
 DEPS_TEST  += redis-server redis-tools
 
-.PHONY: all deps run test test-asan bench lint include-graph clean fuzz FORCE
+.PHONY: all deps run run-cluster stop-cluster test test-asan bench lint include-graph clean fuzz FORCE
 
 all: $(MODULE)
 
@@ -142,6 +144,16 @@ run: $(MODULE) run/pki/mtls.conf $(PORTAL_NPM)
 	@echo "and on https://127.0.0.1:8443 with client certificates" \
 	      "(CA: run/pki/ca.crt)"
 	exec nginx -p $(CURDIR)/ -c $(CURDIR)/conf/.run.conf -e stderr
+
+# Cluster mode on this machine (docs/cluster.md): Debian's redis-server as
+# a Redis Cluster of three masters on 7000-7002 (CLUSTER_REPLICAS=1: and
+# a replica each on 7003-7005) and three gateways on 8081-8083, state
+# under run/cluster/.
+run-cluster: $(MODULE) $(PORTAL_NPM)
+	tools/run-cluster start
+
+stop-cluster:
+	tools/run-cluster stop
 
 # The demo PKI of the TLS server on 8443, made once: a CA and a server
 # certificate it signs.  The demo partner's client certificate is

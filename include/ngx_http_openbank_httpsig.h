@@ -154,12 +154,13 @@ size_t ngx_http_openbank_base64_encode(u_char *dst, u_char *src,
 ngx_uint_t ngx_http_openbank_sig_alg(ngx_str_t *name);
 const char *ngx_http_openbank_sig_alg_name(ngx_uint_t alg);
 EVP_MD_CTX *ngx_http_openbank_sig_verifier(ngx_uint_t alg, EVP_PKEY *pkey);
+EVP_MD_CTX *ngx_http_openbank_sig_signer(ngx_uint_t alg, EVP_PKEY *pkey);
 ngx_int_t ngx_http_openbank_sig_verify(ngx_uint_t alg, EVP_PKEY *pkey,
     EVP_MD_CTX *ready, ngx_str_t *secret, u_char *base, size_t len,
     u_char *sig, size_t siglen);
 ngx_int_t ngx_http_openbank_sig_sign(ngx_uint_t alg, EVP_PKEY *pkey,
-    ngx_str_t *secret, u_char *base, size_t len, u_char *sig,
-    size_t *siglen);
+    EVP_MD_CTX *ready, ngx_str_t *secret, u_char *base, size_t len,
+    u_char *sig, size_t *siglen);
 
 
 const EVP_MD *ngx_http_openbank_httpsig_md(ngx_uint_t sha512);

@@ -52,6 +52,8 @@ typedef struct {
     EVP_PKEY                     *pkey;        /* private, ready */
     ngx_str_t                     jwk;         /* the public JWK, JSON */
     EVP_PKEY_CTX                 *verify;      /* ready to verify digests */
+    EVP_MD_CTX                   *sign;        /* Ed25519: ready to sign
+                                                  (RFC 9421), else NULL */
     u_char                        id[NGX_HTTP_OPENBANK_HASH_LEN];
                                                /* SHA-256 of the issuer and
                                                   the public key */

@@ -1168,6 +1168,27 @@ ngx_http_openbank_str_eq(ngx_str_t *s, const char *c)
 
 /* base64 (RFC 4648 section 4), strict: padded, nothing else */
 
+static const u_char  ngx_http_openbank_basis64[] = {
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 62, 77, 77, 77, 63,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 77, 77, 77, 77, 77, 77,
+    77,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 77, 77, 77, 77, 77,
+    77, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 77, 77, 77, 77, 77,
+
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77
+};
+
+
 ngx_int_t
 ngx_http_openbank_base64_decode(u_char *dst, size_t size, ngx_str_t *src,
     size_t *len)
@@ -1203,30 +1224,16 @@ ngx_http_openbank_base64_decode(u_char *dst, size_t size, ngx_str_t *src,
         v = 0;
 
         for (j = 0; j < 4; j++) {
-            c = s[i + j];
+            c = ngx_http_openbank_basis64[s[i + j]];
 
-            if (c >= 'A' && c <= 'Z') {
-                c -= 'A';
+            if (c == 77) {
+                if (s[i + j] != '=' || i + 4 != src->len
+                    || (size_t) j < 4 - pad)
+                {
+                    return NGX_ERROR;
+                }
 
-            } else if (c >= 'a' && c <= 'z') {
-                c = c - 'a' + 26;
-
-            } else if (c >= '0' && c <= '9') {
-                c = c - '0' + 52;
-
-            } else if (c == '+') {
-                c = 62;
-
-            } else if (c == '/') {
-                c = 63;
-
-            } else if (c == '=' && i + 4 == src->len
-                       && (size_t) j >= 4 - pad)
-            {
                 c = 0;
-
-            } else {
-                return NGX_ERROR;
             }
 
             v = (v << 6) | (uint32_t) c;
@@ -1543,6 +1550,42 @@ ngx_http_openbank_sig_verifier(ngx_uint_t alg, EVP_PKEY *pkey)
 
 
 /*
+ * The same for signing with the gateway's Ed25519 key: a context made
+ * once (ngx_http_openbank_keys.c) and used for every response and
+ * webhook it signs; NULL for the other algorithms, which sign with a
+ * context of their own.
+ */
+
+EVP_MD_CTX *
+ngx_http_openbank_sig_signer(ngx_uint_t alg, EVP_PKEY *pkey)
+{
+    EVP_MD_CTX    *md;
+    EVP_PKEY_CTX  *own;
+
+    if (alg != NGX_HTTP_OPENBANK_SIG_ED25519
+        || !ngx_http_openbank_sig_key_fits(alg, pkey))
+    {
+        return NULL;
+    }
+
+    md = EVP_MD_CTX_new();
+    if (md == NULL) {
+        return NULL;
+    }
+
+    own = NULL;
+
+    if (ngx_http_openbank_sig_md_init(md, alg, pkey, 1, &own) != NGX_OK) {
+        EVP_MD_CTX_free(md);
+        ERR_clear_error();
+        return NULL;
+    }
+
+    return md;
+}
+
+
+/*
  * Verifies "sig" over the base, with "ready" (from
  * ngx_http_openbank_sig_verifier() for this "alg" and "pkey") or with a
  * context of its own: NGX_OK, NGX_DECLINED when it does not verify (or
@@ -1646,12 +1689,16 @@ done:
 }
 
 
-/* signs the base; "sig" has room for NGX_HTTP_OPENBANK_SIG_MAX_LEN */
+/*
+ * Signs the base, with "ready" (from ngx_http_openbank_sig_signer() for
+ * this "alg" and "pkey") or with a context of its own; "sig" has room for
+ * NGX_HTTP_OPENBANK_SIG_MAX_LEN.
+ */
 
 ngx_int_t
 ngx_http_openbank_sig_sign(ngx_uint_t alg, EVP_PKEY *pkey,
-    ngx_str_t *secret, u_char *base, size_t len, u_char *sig,
-    size_t *siglen)
+    EVP_MD_CTX *ready, ngx_str_t *secret, u_char *base, size_t len,
+    u_char *sig, size_t *siglen)
 {
     int            rc;
     size_t         n;
@@ -1675,16 +1722,20 @@ ngx_http_openbank_sig_sign(ngx_uint_t alg, EVP_PKEY *pkey,
         return NGX_ERROR;
     }
 
-    md = EVP_MD_CTX_new();
-    if (md == NULL) {
-        return NGX_ERROR;
-    }
-
+    md = ready;
     own = NULL;
     rc = 0;
 
-    if (ngx_http_openbank_sig_md_init(md, alg, pkey, 1, &own) != NGX_OK) {
-        goto done;
+    if (md == NULL) {
+        md = EVP_MD_CTX_new();
+        if (md == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_openbank_sig_md_init(md, alg, pkey, 1, &own) != NGX_OK)
+        {
+            goto done;
+        }
     }
 
     n = sizeof(der);
@@ -1712,7 +1763,10 @@ ngx_http_openbank_sig_sign(ngx_uint_t alg, EVP_PKEY *pkey,
 
 done:
 
-    EVP_MD_CTX_free(md);
+    if (md != ready) {
+        EVP_MD_CTX_free(md);
+    }
+
     EVP_PKEY_CTX_free(own);
 
     if (rc != 1) {

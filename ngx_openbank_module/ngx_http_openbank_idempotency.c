@@ -234,6 +234,14 @@ static ngx_http_openbank_journal_t  ngx_http_openbank_idem_j = {
 
 static uint32_t    ngx_http_openbank_idem_seq;
 
+/*
+ * When (ngx_current_msec, which the event loop updates once a pass) the
+ * journal and its lock file were last found in place: the new keys of
+ * the same millisecond do not look again.
+ */
+static ngx_msec_t  ngx_http_openbank_idem_in_place;
+static ngx_uint_t  ngx_http_openbank_idem_in_place_set;
+
 /* answers of the last write that the zone had no room for */
 static ngx_int_t  ngx_http_openbank_idem_full;
 
@@ -505,7 +513,10 @@ ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
      * Not opened yet by this worker, or the journal or lock file it holds
      * was removed (or compacted): whether they open is checked first.
      * Whether they were removed costs system calls: it is looked at only
-     * for a key that is to go to the bank ("look"), not for a replay.
+     * for a key that is to go to the bank ("look"), not for a replay, and
+     * once a millisecond of the event loop's clock: the keys of one pass
+     * go to the bank on the same look (a removal between the look and the
+     * write is found by the write all the same, docs/architecture.md).
      */
 
     j = &ngx_http_openbank_idem_j;
@@ -518,7 +529,9 @@ ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
 
     tk.journal = j;
     tk.removed = (j->fd == NGX_INVALID_FILE || j->lock_fd == NGX_INVALID_FILE);
-    tk.looked = tk.removed;
+    tk.looked = tk.removed
+                || (ngx_http_openbank_idem_in_place_set
+                    && ngx_http_openbank_idem_in_place == ngx_current_msec);
 
 again:
 
@@ -583,6 +596,10 @@ again:
         tk.removed = (ngx_http_openbank_journal_moved(j->fd, &j->name)
                       || ngx_http_openbank_journal_moved(j->lock_fd,
                                                          &j->lock));
+
+        ngx_http_openbank_idem_in_place_set = !tk.removed;
+        ngx_http_openbank_idem_in_place = ngx_current_msec;
+
         goto again;
 
     case NGX_HTTP_OPENBANK_IDEM_PROBE:

@@ -127,6 +127,8 @@ static void ngx_http_openbank_journal_hold(ngx_event_t *ev);
 static ngx_int_t ngx_http_openbank_journal_prepare(
     ngx_http_openbank_journal_t *j, ngx_queue_t *batch,
     ngx_http_openbank_journal_io_t *io, ngx_log_t *log);
+static ngx_uint_t ngx_http_openbank_journal_held(ngx_fd_t fd,
+    ngx_str_t *name, struct stat *held);
 static void ngx_http_openbank_journal_append(
     ngx_http_openbank_journal_io_t *io, ngx_uint_t wait);
 static void ngx_http_openbank_journal_thread(void *data, ngx_log_t *log);
@@ -427,9 +429,22 @@ ngx_http_openbank_journal_mark(ngx_http_openbank_store_value_t *sv,
 ngx_uint_t
 ngx_http_openbank_journal_moved(ngx_fd_t fd, ngx_str_t *name)
 {
-    struct stat  held, st;
+    struct stat  held;
 
-    if (fstat(fd, &held) == -1) {
+    return ngx_http_openbank_journal_held(fd, name, &held);
+}
+
+
+/* the same, with the fstat() of the file held (st_nlink 0 if it failed) */
+
+static ngx_uint_t
+ngx_http_openbank_journal_held(ngx_fd_t fd, ngx_str_t *name,
+    struct stat *held)
+{
+    struct stat  st;
+
+    if (fstat(fd, held) == -1) {
+        held->st_nlink = 0;
         return 0;
     }
 
@@ -437,7 +452,7 @@ ngx_http_openbank_journal_moved(ngx_fd_t fd, ngx_str_t *name)
         return 1;
     }
 
-    return held.st_ino != st.st_ino || held.st_dev != st.st_dev;
+    return held->st_ino != st.st_ino || held->st_dev != st.st_dev;
 }
 
 
@@ -936,9 +951,13 @@ ngx_http_openbank_journal_append(ngx_http_openbank_journal_io_t *io,
 
     /* reopened after a compaction, or the journal removed or replaced */
 
+    st.st_nlink = 0;
+
     if (io->fd == NGX_INVALID_FILE
-        || ngx_http_openbank_journal_moved(io->fd, &io->journal->name))
+        || ngx_http_openbank_journal_held(io->fd, &io->journal->name, &st))
     {
+        st.st_nlink = 0;
+
         io->fd = open((char *) io->journal->name.data,
                       O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 
@@ -955,10 +974,11 @@ ngx_http_openbank_journal_append(ngx_http_openbank_journal_io_t *io,
     /*
      * Blocks are reserved ahead of the appends (past the end of the
      * file, which keeps its size), so that a sync does not also have to
-     * allocate them.
+     * allocate them.  The size is the fstat() of the check above, unless
+     * the file was opened again.
      */
 
-    if (fstat(io->fd, &st) == 0) {
+    if (st.st_nlink || fstat(io->fd, &st) == 0) {
         io->size = st.st_size;
         end = st.st_size + (off_t) io->len;
 

@@ -12,6 +12,7 @@
 
 #include <ngx_http_openbank.h>
 #include <ngx_http_openbank_jwt.h>
+#include <ngx_http_openbank_httpsig.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -25,6 +26,7 @@ static ngx_int_t ngx_http_openbank_b64_bn(ngx_conf_t *cf, EVP_PKEY *pkey,
     const char *name, size_t pad, ngx_str_t *out);
 static void ngx_http_openbank_signing_key_cleanup(void *data);
 static void ngx_http_openbank_verifier_cleanup(void *data);
+static void ngx_http_openbank_signer_cleanup(void *data);
 
 
 char *
@@ -232,6 +234,25 @@ ngx_http_openbank_signing_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         cln->data = key->verify;
     }
 
+    if (key->type == NGX_HTTP_OPENBANK_KEY_ED25519) {
+        key->sign = ngx_http_openbank_sig_signer(NGX_HTTP_OPENBANK_SIG_ED25519,
+                                                 pkey);
+
+        if (key->sign == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "cannot prepare signing key \"%V\"", &file);
+            return NGX_CONF_ERROR;
+        }
+
+        cln = ngx_pool_cleanup_add(cf->pool, 0);
+        if (cln == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        cln->handler = ngx_http_openbank_signer_cleanup;
+        cln->data = key->sign;
+    }
+
     if (ngx_http_openbank_key_jwk(cf, key) != NGX_OK) {
         ERR_clear_error();
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -423,4 +444,11 @@ static void
 ngx_http_openbank_verifier_cleanup(void *data)
 {
     EVP_PKEY_CTX_free(data);
+}
+
+
+static void
+ngx_http_openbank_signer_cleanup(void *data)
+{
+    EVP_MD_CTX_free(data);
 }

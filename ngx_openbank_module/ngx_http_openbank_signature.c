@@ -30,6 +30,7 @@
 #define NGX_HTTP_OPENBANK_SIG_FIELD_MAX     8192
 #define NGX_HTTP_OPENBANK_SIG_NONCE_MAX     128
 #define NGX_HTTP_OPENBANK_SIG_RESPONSE_MAX  (1024 * 1024)
+#define NGX_HTTP_OPENBANK_SIG_BASE_STACK    2048
 
 
 struct ngx_http_openbank_sig_ctx_s {
@@ -67,7 +68,7 @@ static ngx_int_t ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_sig_params_t *sp);
 static ngx_int_t ngx_http_openbank_signature_build(ngx_http_request_t *r,
     ngx_http_openbank_msg_t *msg, ngx_http_openbank_sf_member_t *m,
-    ngx_str_t *base, const char **err);
+    u_char *buf, size_t size, ngx_str_t *base, const char **err);
 static ngx_int_t ngx_http_openbank_signature_sign(ngx_http_request_t *r,
     ngx_http_openbank_sig_ctx_t *sc);
 
@@ -174,6 +175,7 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
     ngx_http_openbank_main_conf_t  *obmcf;
     ngx_http_openbank_zone_t       *zone;
     u_char                          raw[NGX_HTTP_OPENBANK_SIG_MAX_LEN];
+    u_char                          buf[NGX_HTTP_OPENBANK_SIG_BASE_STACK];
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
 
@@ -335,7 +337,8 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
             "\"%V\"", &sp.alg, &sp.keyid);
     }
 
-    if (ngx_http_openbank_signature_build(r, &sc->msg, m_in, &base, &err)
+    if (ngx_http_openbank_signature_build(r, &sc->msg, m_in, buf,
+                                          sizeof(buf), &base, &err)
         != NGX_OK)
     {
         if (err == NULL) {
@@ -404,11 +407,12 @@ ngx_http_openbank_signature_field(ngx_http_request_t *r, ngx_list_t *headers,
     size_t            len, n;
     ngx_uint_t        i, k, count;
     ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_table_elt_t  *h, *one;
 
     n = ngx_strlen(name);
     len = 0;
     count = 0;
+    one = NULL;
     value->len = 0;
     value->data = NULL;
 
@@ -428,6 +432,7 @@ ngx_http_openbank_signature_field(ngx_http_request_t *r, ngx_list_t *headers,
 
             if (i == 0) {
                 len += h->value.len + (count ? 2 : 0);
+                one = h;
 
             } else {
                 p = value->data + value->len;
@@ -452,7 +457,14 @@ ngx_http_openbank_signature_field(ngx_http_request_t *r, ngx_list_t *headers,
                 return NGX_ERROR;
             }
 
-            value->data = ngx_pnalloc(r->pool, len + 1);
+            /* one line: the header's own value, read in place */
+
+            if (count == 1) {
+                *value = one->value;
+                return NGX_OK;
+            }
+
+            value->data = ngx_pnalloc(r->pool, len);
             if (value->data == NULL) {
                 return NGX_ERROR;
             }
@@ -596,33 +608,49 @@ ngx_http_openbank_signature_header_value(ngx_http_openbank_msg_t *msg,
 }
 
 
-/* the base, counted then written */
+/*
+ * The base, written in one pass into the caller's buffer "buf"; only one
+ * larger than "size" is counted, then written into one from the pool.
+ */
 
 static ngx_int_t
 ngx_http_openbank_signature_build(ngx_http_request_t *r,
     ngx_http_openbank_msg_t *msg, ngx_http_openbank_sf_member_t *m,
-    ngx_str_t *base, const char **err)
+    u_char *buf, size_t size, ngx_str_t *base, const char **err)
 {
+    size_t                    len;
     ngx_http_openbank_sbuf_t  b;
 
     ngx_memzero(&b, sizeof(ngx_http_openbank_sbuf_t));
 
-    if (ngx_http_openbank_sig_base(msg, m, &b, err) != NGX_OK) {
-        return NGX_DECLINED;
-    }
-
-    b.start = ngx_pnalloc(r->pool, b.len);
-    if (b.start == NULL) {
-        *err = NULL;
-        return NGX_ERROR;
-    }
-
-    b.pos = b.start;
-    b.end = b.start + b.len;
-    b.len = 0;
+    b.start = buf;
+    b.pos = buf;
+    b.end = buf + size;
 
     if (ngx_http_openbank_sig_base(msg, m, &b, err) != NGX_OK) {
-        return NGX_DECLINED;
+
+        if (!b.overflow) {
+            return NGX_DECLINED;
+        }
+
+        /* larger than the caller's buffer: again, into one of its size */
+
+        len = b.len;
+
+        ngx_memzero(&b, sizeof(ngx_http_openbank_sbuf_t));
+
+        b.start = ngx_pnalloc(r->pool, len);
+        if (b.start == NULL) {
+            *err = NULL;
+            return NGX_ERROR;
+        }
+
+        b.pos = b.start;
+        b.end = b.start + len;
+
+        if (ngx_http_openbank_sig_base(msg, m, &b, err) != NGX_OK) {
+            return NGX_DECLINED;
+        }
     }
 
     base->data = b.start;
@@ -1143,6 +1171,7 @@ ngx_http_openbank_signature_sign(ngx_http_request_t *r,
     ngx_http_openbank_main_conf_t   *obmcf;
     u_char                           md[SHA256_DIGEST_LENGTH];
     u_char                           sig[NGX_HTTP_OPENBANK_SIG_MAX_LEN];
+    u_char                           buf[NGX_HTTP_OPENBANK_SIG_BASE_STACK];
 
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
     key = obmcf->signing_keys.elts;
@@ -1201,7 +1230,8 @@ ngx_http_openbank_signature_sign(ngx_http_request_t *r,
     msg = sc->msg;
     msg.status = r->headers_out.status;
 
-    if (ngx_http_openbank_signature_build(r, &msg, m, &base, &err)
+    if (ngx_http_openbank_signature_build(r, &msg, m, buf, sizeof(buf),
+                                          &base, &err)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
@@ -1216,8 +1246,8 @@ ngx_http_openbank_signature_sign(ngx_http_request_t *r,
             ? NGX_HTTP_OPENBANK_SIG_ECDSA_P256
             : NGX_HTTP_OPENBANK_SIG_ED25519;
 
-    if (ngx_http_openbank_sig_sign(alg, key->pkey, NULL, base.data,
-                                   base.len, sig, &siglen)
+    if (ngx_http_openbank_sig_sign(alg, key->pkey, key->sign, NULL,
+                                   base.data, base.len, sig, &siglen)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,

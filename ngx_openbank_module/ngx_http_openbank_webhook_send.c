@@ -107,6 +107,7 @@ typedef struct {
     uint64_t                      lease;       /* ms */
     ngx_uint_t                    room;
     ngx_uint_t                    concurrency;
+    ngx_uint_t                    want;        /* 0: the whole outbox */
 } ngx_http_openbank_claims_t;
 
 
@@ -166,6 +167,7 @@ static ngx_str_t     ngx_http_openbank_send_pool = ngx_string("default");
 static ngx_event_t   ngx_http_openbank_send_ev;
 static ngx_array_t  *ngx_http_openbank_send_flight;
 static ngx_uint_t    ngx_http_openbank_send_n;
+static ngx_uint_t    ngx_http_openbank_send_freed;
 
 
 /* a client TLS context, verifying the peer */
@@ -567,6 +569,15 @@ ngx_http_openbank_webhook_send_init(ngx_cycle_t *cycle)
 }
 
 
+/*
+ * The claims: at the tick, the whole outbox is walked, every endpoint's
+ * due deliveries taken up to its concurrency; posted when deliveries
+ * ended, only as many as ended are taken, the walk stopping there, so
+ * that a backlog of an endpoint at its concurrency is not walked through
+ * at every delivery that ends (the other endpoints' deliveries are taken
+ * by the next tick's walk at the latest).
+ */
+
 static void
 ngx_http_openbank_send_tick(ngx_event_t *ev)
 {
@@ -590,18 +601,26 @@ ngx_http_openbank_send_tick(ngx_event_t *ev)
     cs.room = ngx_min(NGX_HTTP_OPENBANK_SEND_MAX - ngx_http_openbank_send_n,
                       NGX_HTTP_OPENBANK_SEND_CLAIM);
     cs.concurrency = ecf->concurrency;
+    cs.want = ev->timer_set ? ngx_http_openbank_send_freed : 0;
 
-    if (cs.room
-        && ngx_http_openbank_store_atomic(obmcf->shm_zone->data,
-                                          ngx_http_openbank_send_claim, &cs)
-           == NGX_OK)
-    {
+    ngx_http_openbank_send_freed = 0;
+    ev->timedout = 0;
+
+    if (cs.room) {
+        /* NGX_DONE when the walk stopped early: what it claimed is sent */
+
+        (void) ngx_http_openbank_store_atomic(obmcf->shm_zone->data,
+                                              ngx_http_openbank_send_claim,
+                                              &cs);
+
         for (i = 0; i < cs.n; i++) {
             ngx_http_openbank_send_start(&claims[i]);
         }
     }
 
-    ngx_add_timer(ev, NGX_HTTP_OPENBANK_SEND_TICK);
+    if (!ev->timer_set) {
+        ngx_add_timer(ev, NGX_HTTP_OPENBANK_SEND_TICK);
+    }
 }
 
 
@@ -660,8 +679,8 @@ ngx_http_openbank_send_claim_one(ngx_http_openbank_store_value_t *sv,
     cl->attempts = ov.attempts;
     cl->forced = ov.forced;
 
-    return (cs->n == cs->room) ? NGX_HTTP_OPENBANK_STORE_STOP
-                               : NGX_HTTP_OPENBANK_STORE_KEEP;
+    return (cs->n == cs->room || cs->n == cs->want)
+           ? NGX_HTTP_OPENBANK_STORE_STOP : NGX_HTTP_OPENBANK_STORE_KEEP;
 }
 
 
@@ -991,8 +1010,8 @@ ngx_http_openbank_send_build(ngx_http_openbank_send_t *s,
             ? NGX_HTTP_OPENBANK_SIG_ECDSA_P256
             : NGX_HTTP_OPENBANK_SIG_ED25519;
 
-    if (ngx_http_openbank_sig_sign(alg, gk->pkey, NULL, base.data, base.len,
-                                   sig, &siglen)
+    if (ngx_http_openbank_sig_sign(alg, gk->pkey, gk->sign, NULL,
+                                   base.data, base.len, sig, &siglen)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -1646,6 +1665,8 @@ ngx_http_openbank_send_free(ngx_http_openbank_send_t *s)
     ngx_destroy_pool(s->pool);
 
     /* room for another: the next claim now rather than at the tick */
+
+    ngx_http_openbank_send_freed++;
 
     if (!ngx_exiting && !ngx_http_openbank_send_ev.posted) {
         ngx_post_event(&ngx_http_openbank_send_ev, &ngx_posted_events);

@@ -98,7 +98,13 @@ static ngx_int_t ngx_http_openbank_wh_own(ngx_http_request_t *r,
 static void ngx_http_openbank_wh_json(ngx_http_openbank_out_t *o,
     uint64_t id, ngx_str_t *value);
 static void ngx_http_openbank_wh_event_json(ngx_http_openbank_out_t *o,
-    uint64_t seq, ngx_str_t *value, ngx_uint_t attempts);
+    uint64_t seq, ngx_str_t *value, ngx_http_request_t *r,
+    ngx_str_t *partner);
+static void ngx_http_openbank_wh_deliveries(ngx_http_request_t *r,
+    ngx_str_t *partner, ngx_http_openbank_out_t *o, uint64_t seq,
+    u_char *attempts, ngx_uint_t nattempts);
+static void ngx_http_openbank_wh_time_ms(ngx_http_openbank_out_t *o,
+    int64_t ms);
 static ngx_int_t ngx_http_openbank_wh_change_atomic(
     ngx_http_openbank_zone_t *zone, void *data);
 static ngx_int_t ngx_http_openbank_wh_walk(ngx_http_openbank_store_value_t *sv,
@@ -936,7 +942,7 @@ ngx_http_openbank_wh_events(ngx_http_request_t *r,
             ngx_http_openbank_out_raw(&o, ",");
         }
 
-        ngx_http_openbank_wh_event_json(&o, seq[i], &value, 0);
+        ngx_http_openbank_wh_event_json(&o, seq[i], &value, NULL, NULL);
     }
 
     ngx_http_openbank_out_raw(&o, "],\"has_more\":%s}",
@@ -1018,7 +1024,7 @@ ngx_http_openbank_wh_event(ngx_http_request_t *r,
     }
 
     ngx_http_openbank_out_init(&o, r->pool);
-    ngx_http_openbank_wh_event_json(&o, ec->id, &value, 1);
+    ngx_http_openbank_wh_event_json(&o, ec->id, &value, r, &ec->partner);
 
     return ngx_http_openbank_wh_send(r, NGX_HTTP_OK, &o);
 }
@@ -1168,11 +1174,14 @@ ngx_http_openbank_wh_json(ngx_http_openbank_out_t *o, uint64_t id,
 }
 
 
-/* an event as the API shows it (and as a delivery's body has it) */
+/*
+ * An event as the API shows it (and as a delivery's body has it); with
+ * a request, GET /v1/events/{id}: also its attempts and its deliveries
+ */
 
 static void
 ngx_http_openbank_wh_event_json(ngx_http_openbank_out_t *o, uint64_t seq,
-    ngx_str_t *value, ngx_uint_t attempts)
+    ngx_str_t *value, ngx_http_request_t *r, ngx_str_t *partner)
 {
     u_char                         *p;
     ngx_str_t                       type, data, err;
@@ -1197,10 +1206,10 @@ ngx_http_openbank_wh_event_json(ngx_http_openbank_out_t *o, uint64_t seq,
     ngx_http_openbank_out_raw(o, "{\"id\":\"evt_%016uxL\",\"type\":", seq);
     ngx_http_openbank_out_str(o, &type);
     ngx_http_openbank_out_raw(o, ",\"created\":");
-    ngx_http_openbank_out_time(o, ev.created / 1000);
+    ngx_http_openbank_wh_time_ms(o, ev.created);
     ngx_http_openbank_out_raw(o, ",\"data\":%V", &data);
 
-    if (attempts) {
+    if (r) {
         ngx_http_openbank_out_raw(o, ",\"attempts\":[");
 
         p = data.data + data.len;
@@ -1209,7 +1218,7 @@ ngx_http_openbank_wh_event_json(ngx_http_openbank_out_t *o, uint64_t seq,
             ngx_memcpy(&at, p, sizeof(at));
 
             ngx_http_openbank_out_raw(o, "%s{\"at\":", i ? "," : "");
-            ngx_http_openbank_out_time(o, at.at / 1000);
+            ngx_http_openbank_wh_time_ms(o, at.at);
             ngx_http_openbank_out_raw(o, ",\"endpoint\":\"we_%016uxL\","
                                       "\"duration_ms\":%uD,\"status\":",
                                       at.endpoint, at.duration);
@@ -1237,9 +1246,165 @@ ngx_http_openbank_wh_event_json(ngx_http_openbank_out_t *o, uint64_t seq,
         }
 
         ngx_http_openbank_out_raw(o, "]");
+
+        ngx_http_openbank_wh_deliveries(r, partner, o, seq,
+                                        data.data + data.len, ev.nattempts);
     }
 
     ngx_http_openbank_out_raw(o, "}");
+}
+
+
+/*
+ * An event's deliveries, one an endpoint it is for (docs/webhooks.md,
+ * "Retries"): "pending" and the time it is due while its record is in
+ * the outbox, then "delivered" or "failed" (given up, or its endpoint
+ * deleted) by its last attempt.
+ */
+
+static void
+ngx_http_openbank_wh_deliveries(ngx_http_request_t *r, ngx_str_t *partner,
+    ngx_http_openbank_out_t *o, uint64_t seq, u_char *attempts,
+    ngx_uint_t nattempts)
+{
+    u_char                         *nkey;
+    u_char                          dkey[33];
+    ssize_t                         n;
+    int64_t                         next;
+    uint64_t                        ids[NGX_HTTP_OPENBANK_ATTEMPTS_MAX
+                                        + NGX_HTTP_OPENBANK_WEBHOOK_MAX + 1];
+    uint64_t                        own[NGX_HTTP_OPENBANK_WEBHOOK_MAX + 1];
+    ngx_str_t                       k;
+    ngx_uint_t                      i, j, count, nown, made, ok, first;
+    ngx_http_openbank_outbox_v_t    ov;
+    ngx_http_openbank_attempt_v_t   at;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+
+    /* the endpoints attempted, in the order of their first attempt */
+
+    count = 0;
+
+    for (i = 0; i < nattempts; i++) {
+        ngx_memcpy(&at, attempts + i * sizeof(at), sizeof(at));
+
+        for (j = 0; j < count; j++) {
+            if (ids[j] == at.endpoint) {
+                break;
+            }
+        }
+
+        if (j == count) {
+            ids[count++] = at.endpoint;
+        }
+    }
+
+    /* then the partner's others, which may have a delivery still to make */
+
+    nkey = ngx_pnalloc(r->pool, 1 + partner->len);
+    if (nkey == NULL) {
+        o->failed = 1;
+        return;
+    }
+
+    nkey[0] = 'n';
+    ngx_memcpy(nkey + 1, partner->data, partner->len);
+    k.data = nkey;
+    k.len = 1 + partner->len;
+
+    n = ngx_http_openbank_store_get(obmcf->shm_zone->data,
+                                    NGX_HTTP_OPENBANK_TABLE_EVENTS, &k,
+                                    own, sizeof(own), NULL);
+
+    nown = (n > 0) ? ngx_min((size_t) n, sizeof(own)) / sizeof(uint64_t) : 0;
+
+    ngx_qsort(own, nown, sizeof(uint64_t), ngx_http_openbank_wh_cmp);
+
+    for (i = 0; i < nown; i++) {
+        for (j = 0; j < count; j++) {
+            if (ids[j] == own[i]) {
+                break;
+            }
+        }
+
+        if (j == count) {
+            ids[count++] = own[i];
+        }
+    }
+
+    ngx_http_openbank_out_raw(o, ",\"deliveries\":[");
+
+    first = 1;
+
+    for (i = 0; i < count; i++) {
+        made = 0;
+        ok = 0;
+
+        for (j = 0; j < nattempts; j++) {
+            ngx_memcpy(&at, attempts + j * sizeof(at), sizeof(at));
+
+            if (at.endpoint == ids[i]) {
+                made++;
+                ok = (at.error[0] == '\0');
+            }
+        }
+
+        dkey[0] = 'd';
+        ngx_sprintf(dkey + 1, "%016uxL%016uxL", seq, ids[i]);
+        k.data = dkey;
+        k.len = 33;
+
+        n = ngx_http_openbank_store_get(obmcf->shm_zone->data,
+                                        NGX_HTTP_OPENBANK_TABLE_OUTBOX, &k,
+                                        &ov, sizeof(ov), NULL);
+
+        if (n != (ssize_t) sizeof(ov) && made == 0) {
+            /* an endpoint the event was not for */
+            continue;
+        }
+
+        ngx_http_openbank_out_raw(o, "%s{\"endpoint\":\"we_%016uxL\","
+                                  "\"status\":", first ? "" : ",", ids[i]);
+        first = 0;
+
+        if (n == (ssize_t) sizeof(ov)) {
+            ngx_http_openbank_out_raw(o, "\"pending\",\"attempts\":%uD,"
+                                      "\"next_attempt\":",
+                                      (uint32_t) ngx_max(made, ov.attempts));
+            next = ov.next ? ov.next : (int64_t) ngx_http_openbank_now_ms();
+            ngx_http_openbank_wh_time_ms(o, next);
+
+        } else {
+            ngx_http_openbank_out_raw(o, "\"%s\",\"attempts\":%ui",
+                                      ok ? "delivered" : "failed", made);
+        }
+
+        ngx_http_openbank_out_raw(o, "}");
+    }
+
+    ngx_http_openbank_out_raw(o, "]");
+}
+
+
+/* RFC 3339 to the millisecond, as a delivery's "created" */
+
+static void
+ngx_http_openbank_wh_time_ms(ngx_http_openbank_out_t *o, int64_t ms)
+{
+    ngx_tm_t  tm;
+
+    if (ms < 0) {
+        ngx_http_openbank_out_raw(o, "null");
+        return;
+    }
+
+    ngx_gmtime((time_t) (ms / 1000), &tm);
+
+    ngx_http_openbank_out_raw(o, "\"%4d-%02d-%02dT%02d:%02d:%02d.%03dZ\"",
+                              tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                              tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
+                              (int) (ms % 1000));
 }
 
 

@@ -355,6 +355,49 @@ EOC
     ok !OpenBank::Test::Nginx::pid_alive($pid3), 'stop';
 };
 
+subtest 'OpenBank::Load: concurrent requests over several nginx' => sub {
+    require OpenBank::Load;
+    my %s = (http_config => 'lua_shared_dict c 1m;', config => <<'EOC');
+location = /l {
+    content_by_lua_block {
+        local c = ngx.shared.c
+        local n = c:incr("now", 1, 0)
+        local max = c:get("max") or 0
+        if n > max then c:set("max", n) end
+        ngx.sleep(0.05)
+        c:incr("now", -1)
+        ngx.say(ngx.var.server_port, " ", ngx.var.arg_i)
+    }
+}
+location = /max { content_by_lua_block { ngx.say(ngx.shared.c:get("max")) } }
+location = /teapot { return 418; }
+EOC
+    start_nginx(\%s);
+    my $gw = start_gateway(\%s);
+    my @ports = (server_port(), $gw->port);
+    my $r = OpenBank::Load::run(
+        ports => \@ports, connections => 100, requests => 400, keep => 1,
+        request => sub ($i, $port) {
+            return OpenBank::Load::request_line(GET => "/l?i=$i");
+        });
+    is_deeply $r->{status}, {200 => 400}, 'every request answered 200';
+    is_deeply $r->{by_port}, {map { $_ => {200 => 200} } @ports},
+              'spread over the ports';
+    ok !(grep { $r->{answers}[$_]{body} ne "$ports[$_ % 2] $_\n" } 0 .. 399),
+       'each answer is its own request\'s';
+    for my $port (@ports) {
+        my $max = http_request(GET => '/max', undef, undef, {port => $port});
+        cmp_ok $max->body, '>=', 10, "$port: at least 10 at once";
+    }
+    $r = OpenBank::Load::run(ports => [$gw->port], requests => 5,
+                             request => sub { "GET /teapot HTTP/1.0\r\n\r\n" });
+    is_deeply $r->{status}, {418 => 5}, 'other statuses counted';
+    $gw->kill;
+    $r = OpenBank::Load::run(ports => [$gw->port], requests => 3,
+                             request => sub { "GET /l HTTP/1.0\r\n\r\n" });
+    is_deeply $r->{status}, {0 => 3}, 'a refused connection is status 0';
+};
+
 subtest 'a memory error is reported (under ASan or valgrind only)' => sub {
     plan skip_all => 'neither TEST_NGINX_ASAN nor TEST_NGINX_USE_VALGRIND'
         unless $ENV{TEST_NGINX_ASAN} || $ENV{TEST_NGINX_USE_VALGRIND};

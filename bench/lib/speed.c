@@ -14,7 +14,8 @@
  *   speed sign BASE-FILE KEY.pem SECONDS
  *       one response signature as ngx_http_openbank_signature.c makes it:
  *       ngx_http_openbank_sig_sign with the algorithm the key's type gives
- *       (rsa-pss-sha512, ecdsa-p256-sha256 or ed25519) over the base
+ *       (rsa-pss-sha512, ecdsa-p256-sha256 or ed25519) over the base, and
+ *       for ed25519 the context made once for the key at load time
  *   speed verify BASE-FILE ALG KEY SECONDS
  *       one request signature (RFC 9421 algorithm ALG, made once over the
  *       base with KEY) verified as the gateway does: with the public key
@@ -160,7 +161,7 @@ main(int argc, char **argv)
     EVP_PKEY                 *pkey;
     ngx_pool_t               *pool;
     const char               *err;
-    EVP_MD_CTX               *sig_ready;
+    EVP_MD_CTX               *sig_ready, *sign_ready;
     EVP_PKEY_CTX             *jwt_ready;
     struct timespec           w0, w1;
     ngx_http_openbank_jwt_t   jwt;
@@ -182,6 +183,7 @@ main(int argc, char **argv)
     limit = atof(argv[argc - 1]);
     jwt_ready = NULL;
     sig_ready = NULL;
+    sign_ready = NULL;
     secret.len = 0;
     salg = 0;
     type = 0;
@@ -223,13 +225,15 @@ main(int argc, char **argv)
                : (type == NGX_HTTP_OPENBANK_KEY_EC_P256)
                  ? NGX_HTTP_OPENBANK_SIG_ECDSA_P256
                  : NGX_HTTP_OPENBANK_SIG_ED25519;
+        sign_ready = ngx_http_openbank_sig_signer(salg, pkey);
 
     } else {
 
         /* the signature, made once with the private key */
 
         if (ngx_http_openbank_sig_sign(salg,
-                                       load_key(argv[4], &type), &secret,
+                                       load_key(argv[4], &type), NULL,
+                                       &secret,
                                        text, len, sig, &siglen)
             != NGX_OK)
         {
@@ -249,8 +253,8 @@ main(int argc, char **argv)
              ? ngx_http_openbank_jwt_verify(&jwt, pkey, type, &alg,
                                             jwt_ready)
              : (mode == 's')
-               ? ngx_http_openbank_sig_sign(salg, pkey, NULL, text, len, sig,
-                                            &siglen)
+               ? ngx_http_openbank_sig_sign(salg, pkey, sign_ready, NULL,
+                                            text, len, sig, &siglen)
                : ngx_http_openbank_sig_verify(salg, pkey, sig_ready, &secret,
                                               text, len, sig, siglen);
 

@@ -120,6 +120,7 @@ is($c->call('GET', $key), 'v1', 'call routes by slot');
 my ($rep) = $c->replicas($owner);
 is($c->call_at($owner, 'WAIT', 1, 5000), 1,
    'the replica acknowledges it (replication works)');
+is($c->call_replica($rep, 'GET', $key), 'v1', 'the replica has it');
 is($c->dbsize, 1, 'dbsize over the masters');
 
 # ---------------------------------------------------------------------

@@ -517,6 +517,44 @@ my $h = ::signed(); $h =~ s/^Signature: sig=:(.)/"Signature: sig=:" . ($1 eq 'A'
 --- response_json
 {"code": "signature_invalid", "detail": "keyid \"ed-1\" is not one of the partner's keys"}
 
+=== TEST 38b: a signature base larger than the gateway's first buffer (a covered 3000-byte field): hmac-sha256
+--- http_config eval: $::http
+--- user_files eval: $::files
+--- config eval: $::config
+--- request eval: "POST /v1/pay\n$::body"
+--- more_headers eval
+::hmac_signed(components => ['"@method"', '"@target-uri"',
+              '"content-digest"', '"x-large"'],
+              headers => {'x-large' => 'v' x 3000})
+. "X-Large: " . ('v' x 3000) . "\n"
+--- error_code: 200
+--- response_body eval: "ok acme $::body\n"
+
+=== TEST 38c: the same with ed25519
+--- http_config eval: $::http
+--- user_files eval: $::files
+--- config eval: $::config
+--- request eval: "POST /v1/pay\n$::body"
+--- more_headers eval
+::signed(components => ['"@method"', '"@target-uri"', '"content-digest"',
+         '"x-large"'], headers => {'x-large' => 'v' x 3000})
+. "X-Large: " . ('v' x 3000) . "\n"
+--- error_code: 200
+--- response_body eval: "ok acme $::body\n"
+
+=== TEST 38d: the large field changed after signing is refused
+--- http_config eval: $::http
+--- user_files eval: $::files
+--- config eval: $::config
+--- request eval: "POST /v1/pay\n$::body"
+--- more_headers eval
+::signed(components => ['"@method"', '"@target-uri"', '"content-digest"',
+         '"x-large"'], headers => {'x-large' => 'v' x 3000})
+. "X-Large: " . ('v' x 2999) . "w\n"
+--- error_code: 401
+--- response_json
+{"code": "signature_invalid", "detail": "the signature does not verify (ed25519)"}
+
 === TEST 39: openbank_signature needs openbank_auth
 --- http_config eval: $::http
 --- user_files eval: $::files

@@ -297,7 +297,7 @@ bench(int argc, char **argv)
         b.end = base + sizeof(base);
 
         if (ngx_http_openbank_sig_base(&msg, &m, &b, &err) != NGX_OK
-            || ngx_http_openbank_sig_sign(alg, pkey, &secret, base,
+            || ngx_http_openbank_sig_sign(alg, pkey, NULL, &secret, base,
                                           b.pos - base, sig, &siglen)
                != NGX_OK)
         {
@@ -413,7 +413,7 @@ main(int argc, char **argv)
             return 2;
         }
 
-        if (ngx_http_openbank_sig_sign(alg, pkey, &secret, base,
+        if (ngx_http_openbank_sig_sign(alg, pkey, NULL, &secret, base,
                                        b.pos - base, sig, &siglen)
             != NGX_OK)
         {

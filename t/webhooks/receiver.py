@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # A webhook receiver for the tests: every request it gets is a JSON line
-# of <dir>/got ({"path", "headers", "body", "answer", "tls"}); it answers
+# of <dir>/got ({"path", "headers", "body", "answer", "tls", "time": when
+# its body was read, unix seconds}); it answers
 # with the next status of <dir>/statuses (comma-separated; "hang" waits
 # 60 s; empty: 200).  receiver.py PORT DIR [TLS-PORT CERT KEY]: also over
 # TLS on TLS-PORT.
@@ -34,6 +35,7 @@ def next_status():
 class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
+        now = time.time()
         status = next_status()
         with open(os.path.join(folder, 'got'), 'a') as f:
             f.write(json.dumps({'path': self.path,
@@ -41,7 +43,8 @@ class Handler(BaseHTTPRequestHandler):
                                             in self.headers.items()},
                                 'body': body.decode(),
                                 'answer': status,
-                                'tls': self.server.tls}) + '\n')
+                                'tls': self.server.tls,
+                                'time': now}) + '\n')
         if status == 'hang':
             time.sleep(60)
             return
@@ -53,6 +56,9 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+
+# many deliveries may connect at once: no SYN dropped by a short backlog
+ThreadingHTTPServer.request_queue_size = 256
 
 if len(sys.argv) > 5:
     tls = ThreadingHTTPServer(('127.0.0.1', int(sys.argv[3])), Handler)

@@ -14,11 +14,11 @@ package OpenBank::Gateway;
 # Several gateways in front of one bank, sharing a Redis (cluster mode):
 #
 #   my $redis = OpenBank::Redis->start(cluster => 1);
-#   my $a = OpenBank::Gateway->new('a', http => $redis->directive);
-#   my $b = OpenBank::Gateway->new('b', http => $redis->directive,
+#   my $a = OpenBank::Gateway->new('a', http_config => $redis->directive);
+#   my $b = OpenBank::Gateway->new('b', http_config => $redis->directive,
 #                                  bank => $a);
 #
-# http => TEXT goes into the http block (after openbank_state); bank =>
+# http_config => TEXT goes into the http block (after openbank_state); bank =>
 # GATEWAY sends this gateway's bank_core calls to that gateway's sandbox
 # bank (its socket), so that the payments of all of them land in one
 # ledger.
@@ -64,15 +64,13 @@ sub creds {
 }
 
 # new(NAME, settle_delay => S, debug_delay => S, extra_bank => CONF,
-#     http => CONF, bank => GATEWAY,
+#     http_config => CONF, bank => GATEWAY,
 #     edit => sub { my $conf = shift; ...; $conf })
 sub new {
     my ($class, $name, %o) = @_;
     my $dir = "$ROOT/t/servroot-gw-$name";
     my $self = bless { name => $name, dir => $dir, port => free_port(),
                        %o }, $class;
-    # {http} is the HTTP::Tiny client: the http block's text is {http_conf}
-    $self->{http_conf} = delete $self->{http};
 
     system('rm', '-rf', $dir) == 0 or die;
     system('mkdir', '-p', "$dir/run/tmp", "$dir/run/bank", "$dir/objs") == 0
@@ -160,8 +158,9 @@ CONF
     $conf =~ s/(set \$openbank_bank_db  run\/bank\/bank\.sqlite3;\n)/$1$extra/
         or die;
 
-    if (defined $self->{http_conf}) {
-        my $http = join '', map { "    $_\n" } split /\n/, $self->{http_conf};
+    if (defined $self->{http_config}) {
+        my $http = join '', map { "    $_\n" } split /\n/,
+                                $self->{http_config};
         $conf =~ s/(\n    openbank_state     run\/state;\n)/$1$http/ or die;
     }
     if (my $bank = $self->{bank}) {

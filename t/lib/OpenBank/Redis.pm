@@ -49,22 +49,25 @@ sub _port_free {
     return 1;
 }
 
-# A port whose cluster bus port (+10000) is free too, both below the
-# kernel's ephemeral range (32768+) and apart from the ports nginx tests
-# pick (20000-31999): 12000-17999 and its bus 22000-27999 would collide
-# with those, so the data ports are 18000-22767 minus what is taken.
+# Ports below the kernel's ephemeral range (32768+) and apart from those
+# nginx tests pick (20000-31999): data ports in 12000-15999, each with its
+# cluster bus port (cluster-port) in 16000-19999.
 my %Taken;
 
-sub _pick_port {
+sub _pick {
+    my ($from, $n) = @_;
     for (1 .. 1000) {
-        my $port = 18000 + int rand 4700;
-        next if $Taken{$port} || $Taken{$port + 10000};
-        next unless _port_free($port) && _port_free($port + 10000);
+        my $port = $from + int rand $n;
+        next if $Taken{$port};
+        next unless _port_free($port);
         $Taken{$port} = 1;
         return $port;
     }
-    die "OpenBank::Redis: no free port pair found\n";
+    die "OpenBank::Redis: no free port in $from-" . ($from + $n - 1) . "\n";
 }
+
+sub _pick_port { _pick(12000, 4000) }
+sub _pick_bus_port { _pick(16000, 4000) }
 
 
 # ---------------------------------------------------------------------
@@ -146,6 +149,11 @@ sub _call {
             my $r = _read_reply($s);
             die "AUTH: $$r\n" if ref $r eq 'SCALAR';
         }
+        if ($self->{readonly}) {
+            print $s _encode('READONLY');
+            my $r = _read_reply($s);
+            die "READONLY: $$r\n" if ref $r eq 'SCALAR';
+        }
         print $s _encode(@cmd);
         my $r = _read_reply($s);
         alarm 0;
@@ -185,6 +193,7 @@ sub start {
     for (1 .. $n) {
         my $port = _pick_port();
         push @{ $self->{ports} }, $port;
+        $self->{bus}{$port} = _pick_bus_port() if $self->{cluster};
         my $dir = $self->dir($port);
         remove_tree($dir);
         make_path($dir);
@@ -224,7 +233,11 @@ sub _write_conf {
     }
     if ($self->{cluster}) {
         push @c, 'cluster-enabled yes', "cluster-config-file $dir/nodes.conf",
+                 "cluster-port $self->{bus}{$port}",
                  "cluster-node-timeout $self->{node_timeout}",
+                 # a replica may always take over, however long since it
+                 # heard from its master (a busy test machine's pauses)
+                 'cluster-replica-validity-factor 0',
                  'cluster-require-full-coverage yes';
     }
     push @c, @{ $self->{config} };
@@ -244,7 +257,10 @@ sub _spawn {
         open STDOUT, '>>', "$dir/stdout.log";
         open STDERR, '>&', \*STDOUT;
         $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP PIPE);
-        exec { $SERVER } $SERVER, "$dir/redis.conf";
+        {
+            no warnings 'exec';
+            exec { $SERVER } $SERVER, "$dir/redis.conf";
+        }
         POSIX::_exit(127);
     }
     $self->{pid}{$port} = $pid;
@@ -310,6 +326,13 @@ sub call_at {
     die "OpenBank::Redis: $err\n" if defined $err;
     die "OpenBank::Redis: $port @cmd: $$r\n" if ref $r eq 'SCALAR';
     return $r;
+}
+
+# a command to a replica, for reads (READONLY first on the connection)
+sub call_replica {
+    my ($self, $port, @cmd) = @_;
+    local $self->{readonly} = 1;
+    return $self->call_at($port, @cmd);
 }
 
 # a command to the server of its key (cluster: the master of the slot of
@@ -698,8 +721,9 @@ Each server is Debian's C<redis-server> (or C<$TEST_REDIS_SERVER>) on
 (its F<redis.conf>, F<redis.log>, F<nodes.conf>), run in the foreground as
 a child of the test.  The servroot is the one L<OpenBank::Test> uses (when
 loaded, it is asked, so it is emptied first), else the same name.  Ports are
-taken in 18000-22767, their cluster bus ports (+10000) free too, apart from
-the ports of nginx tests.  No test depends on a Redis already running.
+taken in 12000-15999 and the cluster bus ports (C<cluster-port>) in
+16000-19999, apart from the ports of nginx tests (20000-31999) and from
+the kernel's ephemeral ones.  No test depends on a Redis already running.
 
 No persistence unless C<persist =E<gt> 1> (AOF, C<appendfsync always>);
 C<maxmemory-policy noeviction>, as C<docs/cluster.md> asks of a real
@@ -738,11 +762,11 @@ C<docs/directives.md> (options C<timeout>, C<nodes>, C<password>).
 
 The password, and a file (mode 0600, in the servroot) holding it.
 
-=item call(@command), call_at($port, @command)
+=item call(@command), call_at($port, @command), call_replica($port, @command)
 
 A command through the harness's own RESP client: to the master of the
-slot of the command's first argument (cluster) or the single server, or to
-one server.  Returns the reply (arrays as array refs); an error reply dies.
+slot of the command's first argument (cluster) or the single server, to
+one server, or to a replica (after C<READONLY>, for reads).  Returns the reply (arrays as array refs); an error reply dies.
 
 =item cli(@args), cli_at($port, @args)
 
