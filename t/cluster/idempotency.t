@@ -14,7 +14,7 @@
 use lib 't/lib';
 use OpenBank::Test;
 use OpenBank::Redis;
-use Digest::SHA qw(sha256_hex);
+use Digest::SHA qw(sha256 sha256_hex);
 use JSON::PP qw(decode_json);
 use Time::HiRes qw(time sleep);
 
@@ -271,6 +271,26 @@ ok(poll(sub { !grep { (status_of($_)->{state} // '') ne 'connected' } @gws },
          'takeover: a [warn] says so');
     $res = pay($g1, 'orphan-1');
     ok(replayed($res), 'takeover: then the replay on gateway 1');
+}
+
+# what Redis holds is not trusted blindly: a damaged answer, a key of
+# another type, never a crash, never the bank reached unchecked
+{
+    my $body = '{"amount":"12.50"}';
+    my $fp = sha256("POST\n/v1/payments\n" . sha256($body));
+    $redis->call('HSET', 'ob:idem:{acme}:evil-1', 'fp', $fp, 'owner', '',
+                 'resp', "\x01\x02garbage");
+    my $res = pay($g1, 'evil-1', body => $body);
+    is($res->status, 500, 'a damaged answer in Redis: 500');
+    like($res->header('Content-Type') // '', qr{application/problem\+json},
+         'a damaged answer: a problem');
+    is(at_bank('evil-1'), 0, 'a damaged answer: the bank is not reached');
+    $redis->call('SET', 'ob:idem:{acme}:evil-2', 'a string');
+    $res = pay($g1, 'evil-2');
+    is($res->status, 503, 'a key of another type: 503 (refuse)');
+    is(code_of($res), 'state_unavailable', 'state_unavailable');
+    is(at_bank('evil-2'), 0, 'a key of another type: not at the bank');
+    ok($g1->alive, 'gateway 1 is alive');
 }
 
 # ---------------------------------------------------------------------
