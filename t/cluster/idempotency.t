@@ -5,7 +5,9 @@
 # byte with Idempotent-Replayed; another body is 422 and a key at the
 # bank is 409 across gateways; the owner gateway killed (kill -9) while
 # the bank holds its request: another gateway takes the key over once the
-# owner's lease lapses.  Redis SIGSTOPped: idempotency=refuse answers a
+# owner's lease lapses; a signed POST with a key (the nonce, then the
+# key); a damaged answer and a key of another type in Redis never crash
+# nor reach the bank.  Redis SIGSTOPped: idempotency=refuse answers a
 # new key 503 state_unavailable with Retry-After within the timeout and
 # never reaches the bank, idempotency=local goes on with the gateway's own
 # zone; after SIGCONT, back without a restart.  On a 3-master Redis
@@ -14,6 +16,7 @@
 use lib 't/lib';
 use OpenBank::Test;
 use OpenBank::Redis;
+use OpenBank::Signer;
 use Digest::SHA qw(sha256 sha256_hex);
 use JSON::PP qw(decode_json);
 use Time::HiRes qw(time sleep);
@@ -56,8 +59,9 @@ sub http ($cluster, $degraded = undef) {
         . "$cluster\n"
         . ($degraded ? "openbank_cluster_degraded $degraded;\n" : '')
         . "openbank_plan p { rate 1000r/s; quota payments 100000/day; }\n"
+        . "openbank_clock_skew 300s;\n"
         . "openbank_partner acme { plan p; scopes payments; api_key sha256:"
-        . sha256_hex('key-acme') . "; }\n"
+        . sha256_hex('key-acme') . "; hmac_secret partners/acme.hmac; }\n"
         . "openbank_partner beta { plan p; scopes payments; api_key sha256:"
         . sha256_hex('key-beta') . "; }\n";
 }
@@ -71,9 +75,34 @@ location /v1/ {
     proxy_pass            http://127.0.0.1:$bank_port;
     proxy_read_timeout    120s;
 }
+location /s/ {
+    openbank_auth         api_key;
+    openbank_scope        payments;
+    openbank_signature    required;
+    openbank_idempotency  required;
+    proxy_pass            http://127.0.0.1:$bank_port;
+}
 location = /openbank/status { openbank_status; }
 location = /metrics { openbank_metrics; }
 EOT
+
+my $secret = 'b3f1c2d4e5a6978812345678abcdef0123456789abcdef0123456789abcdef01';
+my $files = [['conf/partners/acme.hmac', $secret]];
+my $seq = 0;
+
+# a signed POST with a key: the nonce and the key, both in Redis
+sub signed_pay ($gw, $key, %o) {
+    my $body = $o{body} // '{"amount":"7.00"}';
+    my $nonce = $o{nonce} // sprintf('n-%d-%d', $$, ++$seq);
+    my @h = sign_request(method => 'POST', path => '/s/payments',
+                         authority => 'localhost', body => $body,
+                         alg => 'hmac-sha256', key => $secret,
+                         keyid => 'hmac', nonce => $nonce,
+                         created => int(time) + 150);
+    return $gw->request('POST', '/s/payments',
+                        ['X-API-Key: key-acme', 'Host: localhost',
+                         "Idempotency-Key: $key", @h], $body);
+}
 
 sub pay ($gw, $key, %o) {
     my $body = $o{body} // '{"amount":"12.50"}';
@@ -146,10 +175,12 @@ my $redis = OpenBank::Redis->start;
 my $dir = $redis->directive(timeout => '100ms', nodes => 3);
 
 my $g1 = start_gateway({ http_config => http($dir), config => $config,
-                         workers => 2 });
-my $g2 = start_gateway({ http_config => http($dir), config => $config });
+                         user_files => $files, workers => 2 });
+my $g2 = start_gateway({ http_config => http($dir), config => $config,
+                         user_files => $files });
 my $g3 = start_gateway({ http_config => http($dir, 'idempotency=local'),
-                         config => $config });
+                         config => $config,
+                         user_files => $files });
 my @gws = ($g1, $g2, $g3);
 
 ok(poll(sub { !grep { (status_of($_)->{state} // '') ne 'connected' } @gws },
@@ -249,7 +280,8 @@ ok(poll(sub { !grep { (status_of($_)->{state} // '') ne 'connected' } @gws },
 # the owner gateway killed while the bank holds its request: after its
 # lease lapses another gateway takes the key over
 {
-    my $g4 = start_gateway({ http_config => http($dir), config => $config });
+    my $g4 = start_gateway({ http_config => http($dir), config => $config,
+                         user_files => $files });
     ok(poll(sub { (status_of($g4)->{state} // '') eq 'connected' }, 10),
        'takeover: a fourth gateway is connected');
     my $pid = fork // die;
@@ -271,6 +303,24 @@ ok(poll(sub { !grep { (status_of($_)->{state} // '') ne 'connected' } @gws },
          'takeover: a [warn] says so');
     $res = pay($g1, 'orphan-1');
     ok(replayed($res), 'takeover: then the replay on gateway 1');
+}
+
+# a signed POST with a key: the nonce once, then the key, across gateways
+{
+    my $res = signed_pay($g1, 'signed-1', nonce => 'sn-1');
+    is($res->status, 201, 'signed: a new key on gateway 1') or diag($res->body);
+    ok(!replayed($res), 'signed: not a replay');
+    my $first = $res->body;
+    $res = signed_pay($g2, 'signed-1', nonce => 'sn-1');
+    is($res->status, 401, 'signed: the same signature on gateway 2 is a '
+       . 'replayed nonce');
+    is(code_of($res), 'replayed_request', 'signed: replayed_request');
+    $res = signed_pay($g2, 'signed-1');
+    is($res->status, 201, 'signed: a fresh signature, the same key, on '
+       . 'gateway 2: the replay');
+    ok(replayed($res), 'signed: Idempotent-Replayed');
+    is($res->body, $first, 'signed: the first body');
+    is(at_bank('signed-1'), 1, 'signed: the bank was reached once');
 }
 
 # what Redis holds is not trusted blindly: a damaged answer, a key of
@@ -358,8 +408,10 @@ my $slot_master = $rc->master_for_key('{acme}');
 my ($other) = grep { $_ != $slot_master } $rc->masters;
 my $cdir = "openbank_cluster redis://127.0.0.1:$other timeout=200ms nodes=2;";
 
-my $c1 = start_gateway({ http_config => http($cdir), config => $config });
-my $c2 = start_gateway({ http_config => http($cdir), config => $config });
+my $c1 = start_gateway({ http_config => http($cdir), config => $config,
+                         user_files => $files });
+my $c2 = start_gateway({ http_config => http($cdir), config => $config,
+                         user_files => $files });
 
 ok(poll(sub { !grep { (status_of($_)->{state} // '') ne 'connected' }
               $c1, $c2 }, 10), 'cluster: connected');
