@@ -48,6 +48,7 @@ struct ngx_http_openbank_idem_cluster_s {
     ngx_uint_t                         outcome; /* _IDEM_CLUSTER_* */
     u_char                            *response; /* of a replay */
     size_t                             response_len;
+    uint64_t                           ttl_ms;  /* of the replayed record */
     ngx_event_t                        renew;   /* the owner's lease */
     ngx_http_openbank_idem_wait_t     *wait;
     u_char                             owner_data[48];

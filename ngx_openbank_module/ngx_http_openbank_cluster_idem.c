@@ -37,8 +37,9 @@ static ngx_str_t  ngx_http_openbank_idem_lease_ms = ngx_string("10000");
 
 /*
  * KEYS[1] the record; ARGV: fingerprint, owner, lease (ms), time to
- * live (ms).  { 0 } taken, { 1 } another fingerprint, { 2, answer },
- * { 3 } in flight elsewhere, { 4 } taken over from a lapsed lease.
+ * live (ms).  { 0 } taken, { 1 } another fingerprint, { 2, answer, its
+ * time to live (ms) }, { 3 } in flight elsewhere, { 4 } taken over from
+ * a lapsed lease.
  */
 
 static ngx_http_openbank_cluster_script_t  ngx_http_openbank_idem_take = {
@@ -53,7 +54,7 @@ static ngx_http_openbank_cluster_script_t  ngx_http_openbank_idem_take = {
     "  return { 0 }\n"
     "end\n"
     "if v[1] ~= ARGV[1] then return { 1 } end\n"
-    "if v[4] then return { 2, v[4] } end\n"
+    "if v[4] then return { 2, v[4], redis.call('PTTL', KEYS[1]) } end\n"
     "if v[2] and v[2] ~= '' and tonumber(v[3] or 0) > now then\n"
     "  return { 3 }\n"
     "end\n"
@@ -287,6 +288,13 @@ ngx_http_openbank_cluster_idem_taken(void *data, redisReply *reply)
 
         ngx_memcpy(ci->response, e->str, e->len);
         ci->response_len = e->len;
+
+        if (reply->elements > 2
+            && reply->element[2]->type == REDIS_REPLY_INTEGER
+            && reply->element[2]->integer > 0)
+        {
+            ci->ttl_ms = (uint64_t) reply->element[2]->integer;
+        }
     }
 
     ci->outcome = (ngx_uint_t) reply->element[0]->integer;
@@ -314,7 +322,9 @@ ngx_http_openbank_cluster_idem_renew(ngx_event_t *ev)
 {
     ngx_http_openbank_idem_cluster_t  *ci = ev->data;
 
-    if (!ci->owner_of || ngx_exiting || ngx_terminate) {
+    /* a worker that is shutting down still serves the request */
+
+    if (!ci->owner_of || ngx_terminate) {
         return;
     }
 

@@ -48,7 +48,8 @@
 
 typedef struct {
     u_char                        state;
-    u_char                        reserved[3];
+    u_char                        asking;      /* Redis not answered yet */
+    u_char                        reserved[2];
     uint32_t                      owner_seq;
     int32_t                       owner_pid;
     uint32_t                      response_len;
@@ -97,6 +98,7 @@ struct ngx_http_openbank_idem_ctx_s {
     ngx_http_openbank_idem_cluster_t  *cluster;  /* NULL: not in Redis */
 
     unsigned                      owner:1;
+    unsigned                      ask_only:1;  /* no record in the zone */
     unsigned                      holding:1;
     unsigned                      finished:1;
     unsigned                      queued:1;    /* waits for the commit */
@@ -129,6 +131,12 @@ static ngx_int_t ngx_http_openbank_idempotency_answered(
 static ngx_int_t ngx_http_openbank_idempotency_degraded(
     ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
     ngx_http_openbank_idem_ctx_t *ic);
+static ngx_int_t ngx_http_openbank_idempotency_cache(ngx_http_request_t *r,
+    ngx_http_openbank_idem_ctx_t *ic);
+static void ngx_http_openbank_idempotency_confirm(
+    ngx_http_openbank_idem_ctx_t *ic);
+static ngx_int_t ngx_http_openbank_idempotency_asked(
+    ngx_http_openbank_store_value_t *sv, void *data);
 static void ngx_http_openbank_idempotency_wake(void *data);
 static void ngx_http_openbank_idempotency_nothing(void *data);
 static ngx_int_t ngx_http_openbank_idempotency_replay(ngx_http_request_t *r);
@@ -185,6 +193,7 @@ ngx_conf_enum_t  ngx_http_openbank_idempotency_modes[] = {
 #define NGX_HTTP_OPENBANK_IDEM_PROBE        5
 #define NGX_HTTP_OPENBANK_IDEM_UNAVAILABLE  6
 #define NGX_HTTP_OPENBANK_IDEM_LOOK         7
+#define NGX_HTTP_OPENBANK_IDEM_ASK          8   /* Redis, not the zone */
 
 typedef struct {
     ngx_http_openbank_idem_ctx_t  *ic;
@@ -198,6 +207,7 @@ typedef struct {
     unsigned                       probed:1;
     unsigned                       check:1;
     unsigned                       look:1;
+    unsigned                       cluster:1;
     unsigned                       looked:1;
     unsigned                       unavailable:1;
 } ngx_http_openbank_idem_take_t;
@@ -508,6 +518,8 @@ ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
     tk.pool = r->pool;
     tk.log = r->connection->log;
     tk.probed = 0;
+    tk.cluster = (obmcf->cluster != NULL
+                  && ngx_http_openbank_cluster_on(r));
 
     /*
      * Not opened yet by this worker, or the journal or lock file it holds
@@ -546,7 +558,7 @@ again:
         cln->handler = ngx_http_openbank_idempotency_cleanup;
         cln->data = ic;
 
-        if (obmcf->cluster) {
+        if (tk.cluster) {
             /* this gateway's requests are settled: now the others' */
             return ngx_http_openbank_idempotency_ask(r, ctx, ic);
         }
@@ -590,6 +602,20 @@ again:
             "a request with this "
             "Idempotency-Key is still being "
             "processed: retry later");
+
+    case NGX_HTTP_OPENBANK_IDEM_ASK:
+
+        /*
+         * Another request of this gateway is asking Redis for the key:
+         * this one asks too (a replay of another gateway's answer is not
+         * a 409), without a record in the zone.
+         */
+
+        cln->handler = ngx_http_openbank_idempotency_cleanup;
+        cln->data = ic;
+        ic->ask_only = 1;
+
+        return ngx_http_openbank_idempotency_ask(r, ctx, ic);
 
     case NGX_HTTP_OPENBANK_IDEM_LOOK:
         tk.looked = 1;
@@ -695,6 +721,24 @@ ngx_http_openbank_idempotency_answered(ngx_http_request_t *r,
         /* fall through */
 
     case NGX_HTTP_OPENBANK_IDEM_CLUSTER_OWN:
+        if (ic->ask_only) {
+            /*
+             * Redis had no owner: the other request's take is not in
+             * yet.  This one gives the key back and is the 409 the zone
+             * would have said.
+             */
+            ngx_http_openbank_cluster_idem_hold(ci);
+            ngx_http_openbank_cluster_idem_release(ci);
+            ic->finished = 1;
+
+            return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_CONFLICT,
+                NGX_HTTP_OPENBANK_PROBLEM_IDEMPOTENCY_IN_FLIGHT,
+                "a request with this "
+                "Idempotency-Key is still being "
+                "processed: retry later");
+        }
+
+        ngx_http_openbank_idempotency_confirm(ic);
         ngx_http_openbank_cluster_idem_hold(ci);
         return NGX_DECLINED;
 
@@ -705,10 +749,20 @@ ngx_http_openbank_idempotency_answered(ngx_http_request_t *r,
         break;
     }
 
-    /* another gateway has the key: this zone's in-flight record goes */
+    /*
+     * Another gateway has the key: this zone's in-flight record goes, or
+     * becomes the answer, kept here until Redis's record expires (the next
+     * retry on this gateway is replayed without Redis; not journaled, as
+     * Redis has it).
+     */
 
-    ngx_http_openbank_idempotency_release(ic);
     ic->finished = 1;
+
+    if (ci->outcome != NGX_HTTP_OPENBANK_IDEM_CLUSTER_REPLAY
+        || ngx_http_openbank_idempotency_cache(r, ic) != NGX_OK)
+    {
+        ngx_http_openbank_idempotency_release(ic);
+    }
 
     switch (ci->outcome) {
 
@@ -739,6 +793,78 @@ ngx_http_openbank_idempotency_answered(ngx_http_request_t *r,
 }
 
 
+/* the zone's record is this gateway's in flight: no longer asking */
+
+static void
+ngx_http_openbank_idempotency_confirm(ngx_http_openbank_idem_ctx_t *ic)
+{
+    (void) ngx_http_openbank_store_update(ic->zone,
+                                          NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                          &ic->key, 0, 0,
+                                          ngx_http_openbank_idempotency_asked,
+                                          ic);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_asked(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_idem_ctx_t  *ic = data;
+
+    ngx_http_openbank_idem_t  *v;
+
+    v = (ngx_http_openbank_idem_t *) sv->value;
+
+    if (v->state == NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT
+        && v->owner_pid == (int32_t) ngx_pid
+        && v->owner_seq == ic->seq)
+    {
+        v->asking = 0;
+    }
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_cache(ngx_http_request_t *r,
+    ngx_http_openbank_idem_ctx_t *ic)
+{
+    u_char                            *p;
+    ngx_http_openbank_idem_t           v;
+    ngx_http_openbank_idem_cluster_t  *ci;
+
+    ci = ic->cluster;
+
+    if (ci->ttl_ms == 0 || ci->ttl_ms > NGX_HTTP_OPENBANK_IDEM_TTL
+        || ci->response_len > NGX_HTTP_OPENBANK_IDEM_RESPONSE_MAX + 4096)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(r->pool, sizeof(v) + ci->response_len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&v, sizeof(v));
+    v.state = NGX_HTTP_OPENBANK_IDEM_DONE;
+    v.response_len = (uint32_t) ci->response_len;
+    v.started = ngx_http_openbank_now_ms();
+    ngx_memcpy(v.fingerprint, ic->fingerprint, NGX_HTTP_OPENBANK_HASH_LEN);
+
+    ngx_memcpy(p, &v, sizeof(v));
+    ngx_memcpy(p + sizeof(v), ci->response, ci->response_len);
+
+    return ngx_http_openbank_store_set(ic->zone,
+                                       NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                       &ic->key, p,
+                                       sizeof(v) + ci->response_len,
+                                       v.started + ci->ttl_ms);
+}
+
+
 /*
  * Redis cannot answer: "idempotency=local" goes on with this gateway's
  * zone alone, "refuse" releases the key and answers 503.
@@ -757,6 +883,19 @@ ngx_http_openbank_idempotency_degraded(ngx_http_request_t *r,
         NGX_HTTP_OPENBANK_CLUSTER_IDEMPOTENCY, mode);
 
     if (mode == NGX_HTTP_OPENBANK_CLUSTER_LOCAL) {
+        if (ic->ask_only) {
+            /* the zone alone: another request of this gateway has it */
+            ic->finished = 1;
+
+            return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_CONFLICT,
+                NGX_HTTP_OPENBANK_PROBLEM_IDEMPOTENCY_IN_FLIGHT,
+                "a request with this "
+                "Idempotency-Key is still being "
+                "processed: retry later");
+        }
+
+        ngx_http_openbank_idempotency_confirm(ic);
+
         return NGX_DECLINED;
     }
 
@@ -878,7 +1017,8 @@ ngx_http_openbank_idempotency_own(ngx_http_openbank_store_value_t *sv,
     }
 
     if (!stale) {
-        tk->outcome = NGX_HTTP_OPENBANK_IDEM_BUSY;
+        tk->outcome = v->asking ? NGX_HTTP_OPENBANK_IDEM_ASK
+                                : NGX_HTTP_OPENBANK_IDEM_BUSY;
         return NGX_HTTP_OPENBANK_STORE_REFUSE;
     }
 
@@ -905,6 +1045,7 @@ ngx_http_openbank_idempotency_own(ngx_http_openbank_store_value_t *sv,
 
 own:
 
+    v->asking = tk->cluster;
     v->owner_pid = (int32_t) ngx_pid;
     v->owner_seq = ++ngx_http_openbank_idem_seq;
     v->started = tk->now;
@@ -1012,6 +1153,11 @@ ngx_http_openbank_idempotency_cleanup(void *data)
 
     if (ic->cluster) {
         ngx_http_openbank_cluster_idem_cleanup(ic->cluster);
+
+        if (ic->ask_only) {
+            /* its take may have made it the owner in Redis */
+            ngx_http_openbank_cluster_idem_release(ic->cluster);
+        }
     }
 
     if (ic->queued) {

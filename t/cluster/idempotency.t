@@ -214,6 +214,7 @@ ok(poll(sub { !grep { (status_of($_)->{state} // '') ne 'connected' } @gws },
 }
 
 # identical requests at once, every one a replay of a key already answered
+my $seq_body;
 {
     my $r0 = pay($g2, 'seq-1');
     is($r0->status, 201, 'a new key on gateway 2') or diag($r0->body);
@@ -224,6 +225,7 @@ ok(poll(sub { !grep { (status_of($_)->{state} // '') ne 'connected' } @gws },
                      && $_->{body} eq $r0->body } @res), 9,
        'nine retries at once on three gateways: nine replays');
     is(at_bank('seq-1'), 1, 'the bank was reached once');
+    $seq_body = $r0->body;
     is($redis->call('HEXISTS', 'ob:idem:{acme}:seq-1', 'resp'), 1,
        'the answer is in Redis, under the partner\'s hash tag');
     my $pttl = $redis->call('PTTL', 'ob:idem:{acme}:seq-1');
@@ -362,6 +364,10 @@ $redis->stop;
     # an answer this gateway kept is replayed from its own zone
     $res = pay($g2, 'seq-1');
     ok(replayed($res), 'stopped: an answer gateway 2 kept is replayed');
+    $res = pay($g1, 'seq-1');
+    ok(replayed($res), 'stopped: an answer gateway 1 replayed from Redis '
+       . 'is replayed from its own zone');
+    is($res->body, $seq_body, 'stopped: the first body');
 
     ($res, $took) = pay($g3, 'stopped-2');
     is($res->status, 201, 'stopped: idempotency=local: to the bank');
