@@ -670,8 +670,16 @@ sub failover {
         }
         return 1;
     });
-    die "OpenBank::Redis: cluster not ok after failover of $port\n"
-        unless $ok2;
+    unless ($ok2) {
+        my @seen = map {
+            my $p = $_;
+            my $ci = eval { $self->_cluster_info($p) } // {};
+            my $m = eval { $self->master_for_slot($slot, $p) } // '?';
+            "$p: " . ($ci->{cluster_state} // '?') . ", slot $slot on $m"
+        } grep { $self->alive($_) } $self->ports;
+        die "OpenBank::Redis: cluster not ok after failover of $port "
+            . "(slot $slot to $new): " . join('; ', @seen) . "\n";
+    }
     return $new;
 }
 
