@@ -18,6 +18,7 @@
 
 #include <ngx_http_openbank.h>
 #include <ngx_http_openbank_cluster.h>
+#include <ngx_http_openbank_cluster_limit.h>
 #include <ngx_http_openbank_redis.h>
 #include <ngx_http_openbank_util.h>
 
@@ -31,6 +32,7 @@
 #define NGX_HTTP_OPENBANK_CLUSTER_KEY_MAX    1024
 #define NGX_HTTP_OPENBANK_CLUSTER_BUCKETS    8
 #define NGX_HTTP_OPENBANK_CLUSTER_ARGS       64
+#define NGX_HTTP_OPENBANK_CLUSTER_EXIT_WAIT  200      /* ms */
 
 /* what a call found */
 #define NGX_HTTP_OPENBANK_CLUSTER_TAKEN      0
@@ -579,7 +581,7 @@ ngx_http_openbank_cluster_init_process(ngx_cycle_t *cycle)
     /* the slot map, as soon as the event loop runs */
     ngx_http_openbank_cluster_schedule(1);
 
-    return NGX_OK;
+    return ngx_http_openbank_cluster_limit_init(cycle);
 }
 
 
@@ -598,6 +600,8 @@ ngx_http_openbank_cluster_exit_process(ngx_cycle_t *cycle)
 
     /* the process ends: no request is resumed from here */
     ngx_http_openbank_exiting = 1;
+
+    ngx_http_openbank_cluster_limit_exit(cycle);
 
     for (i = 0; i < ngx_http_openbank_n_nodes; i++) {
         ngx_http_openbank_redis_close(&ngx_http_openbank_nodes[i].rd);
@@ -873,26 +877,14 @@ ngx_http_openbank_cluster_reply(ngx_http_openbank_redis_call_t *call,
     {
         cc->evaled = 1;
 
-        switch (ngx_http_openbank_cluster_eval(call)) {
-
-        case NGX_OK:
+        if (ngx_http_openbank_cluster_eval(call) == NGX_OK) {
             return;
-
-        case NGX_DONE:
-            /* failed, and freed, while it was sent */
-            call = NULL;
-            break;
-
-        default:
-            break;
         }
 
         reply = NULL;
     }
 
-    if (call) {
-        ngx_http_openbank_redis_call_free(call);
-    }
+    ngx_http_openbank_redis_call_free(call);
 
     handler = cc->handler;
     data = cc->data;
@@ -1005,19 +997,9 @@ ngx_http_openbank_cluster_eval(ngx_http_openbank_redis_call_t *call)
     call->len = len;
     call->asking = 0;
 
-    /* to the slot's master: the answered call is no longer on a node */
-
-    cc->sending = 1;
-
     rc = ngx_http_openbank_cluster_send(cc->slot, call);
 
-    cc->sending = 0;
-
-    if (cc->failed) {
-        return NGX_DONE;
-    }
-
-    return rc == NGX_OK ? NGX_OK : NGX_ERROR;
+    return rc;
 
 failed:
 
@@ -1454,15 +1436,17 @@ ngx_http_openbank_cluster_mode(ngx_http_request_t *r, ngx_uint_t kind)
 void
 ngx_http_openbank_cluster_degraded_count(ngx_uint_t kind, ngx_uint_t mode)
 {
+    ngx_atomic_t  *count;
+
     if (ngx_http_openbank_counters == NULL
         || kind >= NGX_HTTP_OPENBANK_CLUSTER_KINDS || mode > 1)
     {
         return;
     }
 
-    (void) ngx_atomic_fetch_add(&ngx_http_openbank_counters->degraded[kind]
-                                                                    [mode],
-                                1);
+    count = &ngx_http_openbank_counters->degraded[kind][mode];
+
+    (void) ngx_atomic_fetch_add(count, 1);
 }
 
 
@@ -1499,6 +1483,7 @@ ngx_http_openbank_cluster_make(ngx_str_t *slot_key,
     size_t                             len[NGX_HTTP_OPENBANK_CLUSTER_ARGS];
     ngx_int_t                          rc;
     ngx_uint_t                         i, n, slot;
+    ngx_msec_t                         timeout;
     ngx_http_openbank_redis_call_t    *call;
     ngx_http_openbank_cluster_call_t  *cc;
     const char                        *av[NGX_HTTP_OPENBANK_CLUSTER_ARGS];
@@ -1551,9 +1536,17 @@ ngx_http_openbank_cluster_make(ngx_str_t *slot_key,
     cc->script = script;
     cc->slot = slot;
 
+    /* a worker that shuts down waits for Redis briefly, whatever timeout */
+
+    timeout = ngx_http_openbank_cl->timeout;
+
+    if (ngx_exiting && timeout > NGX_HTTP_OPENBANK_CLUSTER_EXIT_WAIT) {
+        timeout = NGX_HTTP_OPENBANK_CLUSTER_EXIT_WAIT;
+    }
+
     call = ngx_http_openbank_redis_call(n, av, len,
                                         ngx_http_openbank_cluster_reply, cc,
-                                        ngx_http_openbank_cl->timeout);
+                                        timeout);
     if (call == NULL) {
         ngx_free(cc);
         return NULL;

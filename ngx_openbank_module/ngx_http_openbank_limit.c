@@ -23,10 +23,17 @@
  * "interval" by nginx's cache manager process (never by a worker that
  * serves requests: the file is fsync()ed) and by the master at exit, and
  * restored by the master once, when the zone is new.
+ *
+ * In cluster mode Redis holds both (ngx_http_openbank_cluster_limit.c,
+ * docs/cluster.md): the checks take their units from leases, and fall
+ * back to the records here only as the degraded mode says (rate=local:
+ * the rate divided by the gateways).
  */
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_cluster.h>
+#include <ngx_http_openbank_cluster_limit.h>
 #include <ngx_http_openbank_limit.h>
 #include <ngx_http_openbank_partner.h>
 #include <ngx_http_openbank_state.h>
@@ -72,6 +79,8 @@ struct ngx_http_openbank_limits_s {
 
     time_t                      retry_after;
 
+    void                       *lease;      /* cluster mode: the waits */
+
     unsigned                    rate_known:1;
     unsigned                    rate_taken:1;
     unsigned                    quota_known:1;
@@ -114,6 +123,17 @@ typedef struct {
 
 static ngx_http_openbank_limits_t *ngx_http_openbank_get_limits(
     ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx);
+static ngx_int_t ngx_http_openbank_cluster_rate(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_limits_t *limits);
+static void ngx_http_openbank_cluster_rate_key(
+    ngx_http_openbank_cluster_limit_t *lm, u_char *buf,
+    ngx_http_openbank_partner_t *partner);
+static ngx_int_t ngx_http_openbank_cluster_quota(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_limits_t *limits,
+    time_t now);
+static ngx_int_t ngx_http_openbank_quota_refused(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_limits_t *limits,
+    time_t now);
 static uint64_t ngx_http_openbank_rate_interval(
     ngx_http_openbank_plan_t *plan);
 static uint64_t ngx_http_openbank_rate_capacity(
@@ -221,6 +241,7 @@ ngx_http_openbank_rate_check(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx)
 {
     ngx_int_t                       rc;
+    ngx_uint_t                      n;
     ngx_http_openbank_plan_t       *plan;
     ngx_http_openbank_take_t        tk;
     ngx_http_openbank_limits_t     *limits;
@@ -240,6 +261,24 @@ ngx_http_openbank_rate_check(ngx_http_request_t *r,
     tk.t = ngx_http_openbank_rate_interval(plan);
     tk.b = ngx_http_openbank_rate_capacity(plan, tk.t);
     tk.now = ngx_http_openbank_now_ms() * NGX_HTTP_OPENBANK_MS_NS;
+
+    if (obmcf->cluster != NULL && ngx_http_openbank_cluster_on(r)) {
+        rc = ngx_http_openbank_cluster_rate(r, ctx, limits);
+
+        if (rc != NGX_DONE) {
+            return rc;
+        }
+
+        /* rate=local: this gateway's share, rate / nodes, burst / nodes */
+
+        n = ngx_http_openbank_cluster_nodes();
+
+        tk.t = (tk.t > NGX_HTTP_OPENBANK_CAPACITY_MAX / n)
+               ? NGX_HTTP_OPENBANK_CAPACITY_MAX : tk.t * n;
+        tk.b = ngx_max(plan->burst / n, 1);
+        tk.b = (tk.b > NGX_HTTP_OPENBANK_CAPACITY_MAX / tk.t)
+               ? NGX_HTTP_OPENBANK_CAPACITY_MAX : tk.b * tk.t;
+    }
 
     rc = ngx_http_openbank_store_update(tk.zone, NGX_HTTP_OPENBANK_TABLE_RATE,
                                         &ctx->partner->name,
@@ -356,6 +395,10 @@ ngx_http_openbank_quota_take(ngx_http_request_t *r,
     ngx_http_openbank_quota_key(&key, buf, ctx->partner, quota,
                                 limits->start);
 
+    if (obmcf->cluster != NULL && ngx_http_openbank_cluster_on(r)) {
+        return ngx_http_openbank_cluster_quota(r, ctx, limits, now);
+    }
+
     tk.zone = obmcf->shm_zone->data;
     tk.partner = ctx->partner;
     tk.limits = limits;
@@ -374,24 +417,220 @@ ngx_http_openbank_quota_take(ngx_http_request_t *r,
     limits->quota_known = 1;
 
     if (rc == NGX_HTTP_OPENBANK_STORE_REFUSE) {
-        limits->retry_after = limits->end - now;
-
-        if (limits->retry_after < 1) {
-            limits->retry_after = 1;
-        }
-
-        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_TOO_MANY_REQUESTS,
-            NGX_HTTP_OPENBANK_PROBLEM_QUOTA_EXCEEDED,
-            "the %ui calls of \"%V\" a %s are "
-            "used: retry in %T s", quota->limit,
-            &quota->product,
-            quota->window
-            == NGX_HTTP_OPENBANK_WINDOW_DAY
-            ? "day" : "month",
-            limits->retry_after);
+        return ngx_http_openbank_quota_refused(r, ctx, limits, now);
     }
 
     return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_quota_refused(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_limits_t *limits,
+    time_t now)
+{
+    ngx_http_openbank_quota_t  *quota;
+
+    quota = limits->quota;
+
+    limits->retry_after = limits->end - now;
+
+    if (limits->retry_after < 1) {
+        limits->retry_after = 1;
+    }
+
+    return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_TOO_MANY_REQUESTS,
+                                    NGX_HTTP_OPENBANK_PROBLEM_QUOTA_EXCEEDED,
+                                    "the %ui calls of \"%V\" a %s are "
+                                    "used: retry in %T s", quota->limit,
+                                    &quota->product,
+                                    quota->window
+                                    == NGX_HTTP_OPENBANK_WINDOW_DAY
+                                    ? "day" : "month",
+                                    limits->retry_after);
+}
+
+
+/*
+ * Cluster mode: a unit of the rate from this worker's lease
+ * (ngx_http_openbank_cluster_limit.c).  NGX_DONE: Redis cannot answer
+ * and rate=local: the caller counts here, at the gateway's share.
+ */
+
+static ngx_int_t
+ngx_http_openbank_cluster_rate(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_limits_t *limits)
+{
+    ngx_int_t                           rc;
+    ngx_uint_t                          mode;
+    ngx_http_openbank_plan_t           *plan;
+    ngx_http_openbank_cluster_limit_t   lm;
+    u_char                              buf[NGX_HTTP_OPENBANK_KEY_MAX];
+
+    plan = ctx->partner->plan;
+
+    ngx_http_openbank_cluster_rate_key(&lm, buf, ctx->partner);
+
+    rc = ngx_http_openbank_cluster_limit_take(r, NGX_HTTP_OPENBANK_CLUSTER_RATE,
+                                              &lm, &limits->lease);
+
+    switch (rc) {
+
+    case NGX_AGAIN:
+        return NGX_AGAIN;
+
+    case NGX_OK:
+        limits->rate_known = 1;
+        limits->rate_taken = 1;
+        limits->remaining = ngx_min(lm.left, plan->burst);
+        limits->reset = 0;
+        return NGX_DECLINED;
+
+    case NGX_DECLINED:
+        limits->rate_known = 1;
+        limits->remaining = 0;
+        limits->reset = (time_t) ((lm.wait_ms + 999) / 1000);
+        limits->retry_after = ngx_max(limits->reset, 1);
+
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_TOO_MANY_REQUESTS,
+                                        NGX_HTTP_OPENBANK_PROBLEM_RATE_LIMITED,
+                                        "the plan allows %ui requests per "
+                                        "%s: retry in %T s", plan->rate,
+                                        plan->period == 1 ? "second"
+                                                          : "minute",
+                                        limits->retry_after);
+
+    default: /* NGX_BUSY */
+        break;
+    }
+
+    mode = ngx_http_openbank_cluster_mode(r, NGX_HTTP_OPENBANK_CLUSTER_RATE);
+    ngx_http_openbank_cluster_degraded_count(NGX_HTTP_OPENBANK_CLUSTER_RATE,
+                                             mode);
+
+    if (mode == NGX_HTTP_OPENBANK_CLUSTER_LOCAL) {
+        return NGX_DONE;
+    }
+
+    ctx->retry_after = 1;
+
+    return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
+                                    "the cluster's shared rate cannot be "
+                                    "reached; try again");
+}
+
+
+/* "ob:rate:{PARTNER}": T in microseconds, the plan's burst */
+
+static void
+ngx_http_openbank_cluster_rate_key(ngx_http_openbank_cluster_limit_t *lm,
+    u_char *buf, ngx_http_openbank_partner_t *partner)
+{
+    uint64_t                   t;
+    ngx_http_openbank_plan_t  *plan;
+
+    plan = partner->plan;
+
+    lm->key.data = buf;
+    lm->key.len = ngx_snprintf(buf, NGX_HTTP_OPENBANK_KEY_MAX,
+                               "ob:rate:{%V}", &partner->name)
+                  - buf;
+
+    t = (uint64_t) plan->period * 1000000 / plan->rate;
+
+    lm->limit = t ? t : 1;
+    lm->burst = ngx_max(plan->burst, 1);
+    lm->ttl = 0;
+}
+
+
+/*
+ * Cluster mode: a unit of the quota from this worker's lease of
+ * "ob:quota:{PARTNER}:PRODUCT:WINDOW:START"; refused, the rate's unit
+ * goes back to its lease.
+ */
+
+static ngx_int_t
+ngx_http_openbank_cluster_quota(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_limits_t *limits,
+    time_t now)
+{
+    ngx_int_t                           rc;
+    ngx_uint_t                          mode;
+    ngx_http_openbank_quota_t          *quota;
+    ngx_http_openbank_cluster_limit_t   lm, rate;
+    u_char                              buf[NGX_HTTP_OPENBANK_KEY_MAX];
+    u_char                              rbuf[NGX_HTTP_OPENBANK_KEY_MAX];
+
+    quota = limits->quota;
+
+    lm.key.data = buf;
+    lm.key.len = ngx_snprintf(buf, NGX_HTTP_OPENBANK_KEY_MAX,
+                              "ob:quota:{%V}:%V:%s:%T",
+                              &ctx->partner->name, &quota->product,
+                              quota->window == NGX_HTTP_OPENBANK_WINDOW_DAY
+                              ? "day" : "month", limits->start)
+                 - buf;
+    lm.limit = quota->limit;
+    lm.burst = 0;
+
+    /* the window, and a day for what is added late */
+    lm.ttl = (ngx_msec_t) (limits->end - now + 86400) * 1000;
+
+    rc = ngx_http_openbank_cluster_limit_take(r,
+                                              NGX_HTTP_OPENBANK_CLUSTER_QUOTA,
+                                              &lm, &limits->lease);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    if (rc == NGX_BUSY) {
+        mode = ngx_http_openbank_cluster_mode(r,
+                                              NGX_HTTP_OPENBANK_CLUSTER_QUOTA);
+
+        if (mode == NGX_HTTP_OPENBANK_CLUSTER_REFUSE) {
+            ngx_http_openbank_cluster_degraded_count(
+                           NGX_HTTP_OPENBANK_CLUSTER_QUOTA, mode);
+            ctx->retry_after = 1;
+            rc = NGX_BUSY;
+
+        } else {
+            rc = ngx_http_openbank_cluster_limit_apart(&lm);
+
+            if (rc == NGX_OK) {
+                /* admitted while apart: what the metrics count */
+                ngx_http_openbank_cluster_degraded_count(
+                           NGX_HTTP_OPENBANK_CLUSTER_QUOTA, mode);
+            }
+        }
+    }
+
+    limits->used = lm.used;
+    limits->quota_known = 1;
+
+    if (rc == NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (limits->rate_taken) {
+        ngx_http_openbank_cluster_rate_key(&rate, rbuf, ctx->partner);
+        ngx_http_openbank_cluster_limit_refund(NGX_HTTP_OPENBANK_CLUSTER_RATE,
+                                               &rate);
+        limits->rate_taken = 0;
+    }
+
+    if (rc == NGX_BUSY) {
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
+                                    "the cluster's shared quota cannot be "
+                                    "reached; try again");
+    }
+
+    limits->used = ngx_max(limits->used, quota->limit);
+
+    return ngx_http_openbank_quota_refused(r, ctx, limits, now);
 }
 
 

@@ -1,0 +1,2 @@
+wrk.path = "/v1/accounts"
+wrk.headers["Authorization"] = "Bearer @TOKEN@"
