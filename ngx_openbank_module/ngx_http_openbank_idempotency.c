@@ -681,6 +681,11 @@ ngx_http_openbank_idempotency_ask(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (ic->expire == 0) {
+        /* a request that asks without a record in the zone */
+        ic->expire = ngx_http_openbank_now_ms() + NGX_HTTP_OPENBANK_IDEM_TTL;
+    }
+
     rc = ngx_http_openbank_cluster_idem_take(r, ctx, ic->cluster, &ic->key,
                                              ctx->partner->name.len,
                                              ic->fingerprint, ic->expire);
