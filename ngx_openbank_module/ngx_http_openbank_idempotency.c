@@ -19,6 +19,7 @@
 
 
 #include <ngx_http_openbank.h>
+#include <ngx_http_openbank_cluster.h>
 #include <ngx_http_openbank_idempotency.h>
 #include <ngx_http_openbank_journal.h>
 #include <ngx_http_openbank_util.h>
@@ -47,7 +48,8 @@
 
 typedef struct {
     u_char                        state;
-    u_char                        reserved[3];
+    u_char                        asking;      /* Redis not answered yet */
+    u_char                        reserved[2];
     uint32_t                      owner_seq;
     int32_t                       owner_pid;
     uint32_t                      response_len;
@@ -82,6 +84,7 @@ struct ngx_http_openbank_idem_ctx_s {
 
     u_char                       *response;    /* replay */
     size_t                        response_len;
+    size_t                        kept_len;    /* of the record's answer */
 
     ngx_uint_t                    status;      /* capture */
     ngx_uint_t                    nheaders;
@@ -92,7 +95,10 @@ struct ngx_http_openbank_idem_ctx_s {
     ngx_http_request_t           *request;
     ngx_http_openbank_journal_entry_t  entry;  /* the framed record */
 
+    ngx_http_openbank_idem_cluster_t  *cluster;  /* NULL: not in Redis */
+
     unsigned                      owner:1;
+    unsigned                      ask_only:1;  /* no record in the zone */
     unsigned                      holding:1;
     unsigned                      finished:1;
     unsigned                      queued:1;    /* waits for the commit */
@@ -117,6 +123,22 @@ static ngx_int_t ngx_http_openbank_idempotency_fingerprint(
 static ngx_int_t ngx_http_openbank_idempotency_valid_key(ngx_str_t *key);
 static ngx_int_t ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_idem_ctx_t *ic);
+static ngx_int_t ngx_http_openbank_idempotency_ask(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_idem_ctx_t *ic);
+static ngx_int_t ngx_http_openbank_idempotency_answered(
+    ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
+    ngx_http_openbank_idem_ctx_t *ic);
+static ngx_int_t ngx_http_openbank_idempotency_degraded(
+    ngx_http_request_t *r, ngx_http_openbank_ctx_t *ctx,
+    ngx_http_openbank_idem_ctx_t *ic);
+static ngx_int_t ngx_http_openbank_idempotency_cache(ngx_http_request_t *r,
+    ngx_http_openbank_idem_ctx_t *ic);
+static void ngx_http_openbank_idempotency_confirm(
+    ngx_http_openbank_idem_ctx_t *ic);
+static ngx_int_t ngx_http_openbank_idempotency_asked(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static void ngx_http_openbank_idempotency_wake(void *data);
+static void ngx_http_openbank_idempotency_nothing(void *data);
 static ngx_int_t ngx_http_openbank_idempotency_replay(ngx_http_request_t *r);
 static void ngx_http_openbank_idempotency_cleanup(void *data);
 static void ngx_http_openbank_idempotency_release(
@@ -171,6 +193,7 @@ ngx_conf_enum_t  ngx_http_openbank_idempotency_modes[] = {
 #define NGX_HTTP_OPENBANK_IDEM_PROBE        5
 #define NGX_HTTP_OPENBANK_IDEM_UNAVAILABLE  6
 #define NGX_HTTP_OPENBANK_IDEM_LOOK         7
+#define NGX_HTTP_OPENBANK_IDEM_ASK          8   /* Redis, not the zone */
 
 typedef struct {
     ngx_http_openbank_idem_ctx_t  *ic;
@@ -184,6 +207,7 @@ typedef struct {
     unsigned                       probed:1;
     unsigned                       check:1;
     unsigned                       look:1;
+    unsigned                       cluster:1;
     unsigned                       looked:1;
     unsigned                       unavailable:1;
 } ngx_http_openbank_idem_take_t;
@@ -273,6 +297,11 @@ ngx_http_openbank_idempotency_merge(ngx_conf_t *cf,
                "in the same location: keys are scoped to the partner";
     }
 
+    if (obmcf->cluster && ngx_http_openbank_cluster_idem_init(cf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     /* the journal's writes and syncs run in the default thread pool */
 
     if (ngx_thread_pool_add(cf, NULL) == NULL) {
@@ -359,6 +388,18 @@ ngx_http_openbank_idempotency_check(ngx_http_request_t *r,
 
     if (!ctx->body_read) {
         return NGX_HTTP_OPENBANK_READ_BODY;
+    }
+
+    if (ic->cluster && ic->cluster->asked) {
+        /* resumed by Redis's answer */
+
+        if (!ic->cluster->answered) {
+            return NGX_AGAIN;
+        }
+
+        ic->cluster->asked = 0;
+
+        return ngx_http_openbank_idempotency_answered(r, ctx, ic);
     }
 
     if (ic->owner || ic->response) {
@@ -477,6 +518,8 @@ ngx_http_openbank_idempotency_take(ngx_http_request_t *r,
     tk.pool = r->pool;
     tk.log = r->connection->log;
     tk.probed = 0;
+    tk.cluster = (obmcf->cluster != NULL
+                  && ngx_http_openbank_cluster_on(r));
 
     /*
      * Not opened yet by this worker, or the journal or lock file it holds
@@ -514,6 +557,11 @@ again:
     case NGX_HTTP_OPENBANK_IDEM_OWN:
         cln->handler = ngx_http_openbank_idempotency_cleanup;
         cln->data = ic;
+
+        if (tk.cluster) {
+            /* this gateway's requests are settled: now the others' */
+            return ngx_http_openbank_idempotency_ask(r, ctx, ic);
+        }
 
         return NGX_DECLINED;
 
@@ -555,6 +603,20 @@ again:
             "Idempotency-Key is still being "
             "processed: retry later");
 
+    case NGX_HTTP_OPENBANK_IDEM_ASK:
+
+        /*
+         * Another request of this gateway is asking Redis for the key:
+         * this one asks too (a replay of another gateway's answer is not
+         * a 409), without a record in the zone.
+         */
+
+        cln->handler = ngx_http_openbank_idempotency_cleanup;
+        cln->data = ic;
+        ic->ask_only = 1;
+
+        return ngx_http_openbank_idempotency_ask(r, ctx, ic);
+
     case NGX_HTTP_OPENBANK_IDEM_LOOK:
         tk.looked = 1;
         tk.removed = (ngx_http_openbank_journal_moved(j->fd, &j->name)
@@ -592,6 +654,265 @@ again:
                                     NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
                                     "the gateway cannot record "
                                     "idempotency keys durably now");
+}
+
+
+/*
+ * Cluster mode (docs/cluster.md, "Idempotency keys"): the key is in
+ * flight in this gateway's zone, and Redis decides whether another
+ * gateway has it: the request waits for the answer ("take").
+ */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_ask(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_idem_ctx_t *ic)
+{
+    ngx_int_t  rc;
+
+    if (!ngx_http_openbank_cluster_on(r)) {
+        return NGX_DECLINED;
+    }
+
+    ic->cluster = ngx_pcalloc(r->pool,
+                              sizeof(ngx_http_openbank_idem_cluster_t));
+    if (ic->cluster == NULL) {
+        ngx_http_openbank_idempotency_release(ic);
+        ic->finished = 1;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ic->expire == 0) {
+        /* a request that asks without a record in the zone */
+        ic->expire = ngx_http_openbank_now_ms() + NGX_HTTP_OPENBANK_IDEM_TTL;
+    }
+
+    rc = ngx_http_openbank_cluster_idem_take(r, ctx, ic->cluster, &ic->key,
+                                             ctx->partner->name.len,
+                                             ic->fingerprint, ic->expire);
+
+    if (rc == NGX_AGAIN || rc == NGX_DECLINED) {
+        /* DECLINED: cluster mode is off, this gateway's zone decides */
+        return rc;
+    }
+
+    if (rc == NGX_BUSY) {
+        return ngx_http_openbank_idempotency_degraded(r, ctx, ic);
+    }
+
+    ngx_http_openbank_idempotency_release(ic);
+    ic->finished = 1;
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/* what Redis answered: as take() for this gateway's zone */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_answered(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_idem_ctx_t *ic)
+{
+    ngx_http_openbank_idem_cluster_t  *ci;
+
+    ci = ic->cluster;
+
+    switch (ci->outcome) {
+
+    case NGX_HTTP_OPENBANK_IDEM_CLUSTER_TAKEN:
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "openbank: taking over an idempotency key whose "
+                      "owner's lease lapsed in the cluster");
+
+        /* fall through */
+
+    case NGX_HTTP_OPENBANK_IDEM_CLUSTER_OWN:
+        if (ic->ask_only) {
+            /*
+             * Redis had no owner: the other request's take is not in
+             * yet.  This one gives the key back and is the 409 the zone
+             * would have said.
+             */
+            ngx_http_openbank_cluster_idem_hold(ci);
+            ngx_http_openbank_cluster_idem_release(ci);
+            ic->finished = 1;
+
+            return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_CONFLICT,
+                NGX_HTTP_OPENBANK_PROBLEM_IDEMPOTENCY_IN_FLIGHT,
+                "a request with this "
+                "Idempotency-Key is still being "
+                "processed: retry later");
+        }
+
+        ngx_http_openbank_idempotency_confirm(ic);
+        ngx_http_openbank_cluster_idem_hold(ci);
+        return NGX_DECLINED;
+
+    case NGX_HTTP_OPENBANK_IDEM_CLUSTER_FAILED:
+        return ngx_http_openbank_idempotency_degraded(r, ctx, ic);
+
+    default:
+        break;
+    }
+
+    /*
+     * Another gateway has the key: this zone's in-flight record goes, or
+     * becomes the answer, kept here until Redis's record expires (the next
+     * retry on this gateway is replayed without Redis; not journaled, as
+     * Redis has it).
+     */
+
+    ic->finished = 1;
+
+    if (ci->outcome != NGX_HTTP_OPENBANK_IDEM_CLUSTER_REPLAY
+        || ngx_http_openbank_idempotency_cache(r, ic) != NGX_OK)
+    {
+        ngx_http_openbank_idempotency_release(ic);
+    }
+
+    switch (ci->outcome) {
+
+    case NGX_HTTP_OPENBANK_IDEM_CLUSTER_REUSED:
+        return ngx_http_openbank_refuse(r, ctx, 422,
+            NGX_HTTP_OPENBANK_PROBLEM_IDEMPOTENCY_KEY_REUSED,
+            "this Idempotency-Key was used with "
+            "another method, path or body");
+
+    case NGX_HTTP_OPENBANK_IDEM_CLUSTER_BUSY:
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_CONFLICT,
+            NGX_HTTP_OPENBANK_PROBLEM_IDEMPOTENCY_IN_FLIGHT,
+            "a request with this "
+            "Idempotency-Key is still being "
+            "processed: retry later");
+
+    default: /* NGX_HTTP_OPENBANK_IDEM_CLUSTER_REPLAY */
+        break;
+    }
+
+    ic->response = ci->response;
+    ic->response_len = ci->response_len;
+
+    ngx_str_set(&ctx->result, "replayed");
+    r->content_handler = ngx_http_openbank_idempotency_replay;
+
+    return NGX_OK;
+}
+
+
+/* the zone's record is this gateway's in flight: no longer asking */
+
+static void
+ngx_http_openbank_idempotency_confirm(ngx_http_openbank_idem_ctx_t *ic)
+{
+    (void) ngx_http_openbank_store_update(ic->zone,
+                                          NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                          &ic->key, 0, 0,
+                                          ngx_http_openbank_idempotency_asked,
+                                          ic);
+}
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_asked(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_idem_ctx_t  *ic = data;
+
+    ngx_http_openbank_idem_t  *v;
+
+    v = (ngx_http_openbank_idem_t *) sv->value;
+
+    if (v->state == NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT
+        && v->owner_pid == (int32_t) ngx_pid
+        && v->owner_seq == ic->seq)
+    {
+        v->asking = 0;
+    }
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_idempotency_cache(ngx_http_request_t *r,
+    ngx_http_openbank_idem_ctx_t *ic)
+{
+    u_char                            *p;
+    ngx_http_openbank_idem_t           v;
+    ngx_http_openbank_idem_cluster_t  *ci;
+
+    ci = ic->cluster;
+
+    if (ci->ttl_ms == 0 || ci->ttl_ms > NGX_HTTP_OPENBANK_IDEM_TTL
+        || ci->response_len > NGX_HTTP_OPENBANK_IDEM_RESPONSE_MAX + 4096)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(r->pool, sizeof(v) + ci->response_len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&v, sizeof(v));
+    v.state = NGX_HTTP_OPENBANK_IDEM_DONE;
+    v.response_len = (uint32_t) ci->response_len;
+    v.started = ngx_http_openbank_now_ms();
+    ngx_memcpy(v.fingerprint, ic->fingerprint, NGX_HTTP_OPENBANK_HASH_LEN);
+
+    ngx_memcpy(p, &v, sizeof(v));
+    ngx_memcpy(p + sizeof(v), ci->response, ci->response_len);
+
+    return ngx_http_openbank_store_set(ic->zone,
+                                       NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
+                                       &ic->key, p,
+                                       sizeof(v) + ci->response_len,
+                                       v.started + ci->ttl_ms);
+}
+
+
+/*
+ * Redis cannot answer: "idempotency=local" goes on with this gateway's
+ * zone alone, "refuse" releases the key and answers 503.
+ */
+
+static ngx_int_t
+ngx_http_openbank_idempotency_degraded(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_idem_ctx_t *ic)
+{
+    ngx_uint_t  mode;
+
+    mode = ngx_http_openbank_cluster_mode(r,
+                                      NGX_HTTP_OPENBANK_CLUSTER_IDEMPOTENCY);
+
+    ngx_http_openbank_cluster_degraded_count(
+        NGX_HTTP_OPENBANK_CLUSTER_IDEMPOTENCY, mode);
+
+    if (mode == NGX_HTTP_OPENBANK_CLUSTER_LOCAL) {
+        if (ic->ask_only) {
+            /* the zone alone: another request of this gateway has it */
+            ic->finished = 1;
+
+            return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_CONFLICT,
+                NGX_HTTP_OPENBANK_PROBLEM_IDEMPOTENCY_IN_FLIGHT,
+                "a request with this "
+                "Idempotency-Key is still being "
+                "processed: retry later");
+        }
+
+        ngx_http_openbank_idempotency_confirm(ic);
+
+        return NGX_DECLINED;
+    }
+
+    ngx_http_openbank_idempotency_release(ic);
+    ic->finished = 1;
+
+    ctx->retry_after = 1;
+
+    return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
+                                    "the cluster's idempotency keys cannot "
+                                    "be reached; try again");
 }
 
 
@@ -701,7 +1022,8 @@ ngx_http_openbank_idempotency_own(ngx_http_openbank_store_value_t *sv,
     }
 
     if (!stale) {
-        tk->outcome = NGX_HTTP_OPENBANK_IDEM_BUSY;
+        tk->outcome = v->asking ? NGX_HTTP_OPENBANK_IDEM_ASK
+                                : NGX_HTTP_OPENBANK_IDEM_BUSY;
         return NGX_HTTP_OPENBANK_STORE_REFUSE;
     }
 
@@ -728,6 +1050,7 @@ ngx_http_openbank_idempotency_own(ngx_http_openbank_store_value_t *sv,
 
 own:
 
+    v->asking = tk->cluster;
     v->owner_pid = (int32_t) ngx_pid;
     v->owner_seq = ++ngx_http_openbank_idem_seq;
     v->started = tk->now;
@@ -833,6 +1156,15 @@ ngx_http_openbank_idempotency_cleanup(void *data)
 {
     ngx_http_openbank_idem_ctx_t  *ic = data;
 
+    if (ic->cluster) {
+        ngx_http_openbank_cluster_idem_cleanup(ic->cluster);
+
+        if (ic->ask_only) {
+            /* its take may have made it the owner in Redis */
+            ngx_http_openbank_cluster_idem_release(ic->cluster);
+        }
+    }
+
     if (ic->queued) {
         /* the request went away before its commit: its answer is lost */
         ngx_queue_remove(&ic->entry.queue);
@@ -850,6 +1182,10 @@ ngx_http_openbank_idempotency_cleanup(void *data)
 static void
 ngx_http_openbank_idempotency_release(ngx_http_openbank_idem_ctx_t *ic)
 {
+    if (ic->cluster) {
+        ngx_http_openbank_cluster_idem_release(ic->cluster);
+    }
+
     (void) ngx_http_openbank_store_update(ic->zone,
                                           NGX_HTTP_OPENBANK_TABLE_IDEMPOTENCY,
                                           &ic->key, 0, 0,
@@ -948,6 +1284,14 @@ ngx_http_openbank_idempotency_header(ngx_http_request_t *r,
                                                     &batch,
                                                     r->connection->log);
             ngx_queue_remove(&ic->entry.queue);
+
+            if (ic->cluster) {
+                (void) ngx_http_openbank_cluster_idem_keep(ic->cluster,
+                                   ic->entry.record + ic->entry.len
+                                   - ic->kept_len, ic->kept_len,
+                                   ngx_http_openbank_idempotency_nothing,
+                                   NULL);
+            }
         }
 
         return NGX_DECLINED;
@@ -1190,19 +1534,52 @@ static void
 ngx_http_openbank_idempotency_durable(ngx_http_openbank_journal_entry_t *e,
     ngx_int_t rc)
 {
-    ngx_http_request_t            *r;
     ngx_http_openbank_idem_ctx_t  *ic;
 
     ic = (ngx_http_openbank_idem_ctx_t *)
              ((u_char *) e - offsetof(ngx_http_openbank_idem_ctx_t, entry));
 
     ic->queued = 0;
+
+    /*
+     * In cluster mode the answer goes to Redis too, and out once Redis
+     * has it (or could not take it within the timeout): a retry on
+     * another gateway then finds it.
+     */
+
+    if (ic->cluster
+        && ngx_http_openbank_cluster_idem_keep(ic->cluster,
+                                   ic->entry.record + ic->entry.len
+                                   - ic->kept_len, ic->kept_len,
+                                   ngx_http_openbank_idempotency_wake, ic)
+           == NGX_OK)
+    {
+        return;
+    }
+
+    ngx_http_openbank_idempotency_wake(ic);
+}
+
+
+static void
+ngx_http_openbank_idempotency_wake(void *data)
+{
+    ngx_http_openbank_idem_ctx_t  *ic = data;
+
+    ngx_http_request_t  *r;
+
     ic->durable = 1;
 
     r = ic->request;
     r->buffered &= ~NGX_HTTP_OPENBANK_IDEM_BUFFERED;
 
     ngx_post_event(r->connection->write, &ngx_posted_events);
+}
+
+
+static void
+ngx_http_openbank_idempotency_nothing(void *data)
+{
 }
 
 
@@ -1298,6 +1675,9 @@ ngx_http_openbank_idempotency_record(ngx_http_request_t *r,
     }
 
     ic->entry.len = len;
+
+    /* the kept answer ends the record: Redis is given the same bytes */
+    ic->kept_len = resp_len;
 
     ngx_memzero(&entry, sizeof(entry));
     entry.expire = ic->expire;
