@@ -18,7 +18,6 @@
 
 #include <ngx_http_openbank.h>
 #include <ngx_http_openbank_cluster.h>
-#include <ngx_http_openbank_cluster_limit.h>
 #include <ngx_http_openbank_redis.h>
 #include <ngx_http_openbank_util.h>
 
@@ -581,7 +580,7 @@ ngx_http_openbank_cluster_init_process(ngx_cycle_t *cycle)
     /* the slot map, as soon as the event loop runs */
     ngx_http_openbank_cluster_schedule(1);
 
-    return ngx_http_openbank_cluster_limit_init(cycle);
+    return NGX_OK;
 }
 
 
@@ -600,8 +599,6 @@ ngx_http_openbank_cluster_exit_process(ngx_cycle_t *cycle)
 
     /* the process ends: no request is resumed from here */
     ngx_http_openbank_exiting = 1;
-
-    ngx_http_openbank_cluster_limit_exit(cycle);
 
     for (i = 0; i < ngx_http_openbank_n_nodes; i++) {
         ngx_http_openbank_redis_close(&ngx_http_openbank_nodes[i].rd);

@@ -169,7 +169,15 @@ static ngx_uint_t                  ngx_http_openbank_lease_on;
 ngx_int_t
 ngx_http_openbank_cluster_limit_init(ngx_cycle_t *cycle)
 {
-    ngx_core_conf_t  *ccf;
+    ngx_core_conf_t                *ccf;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    obmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                ngx_http_openbank_module);
+
+    if (obmcf == NULL || obmcf->cluster == NULL) {
+        return NGX_OK;
+    }
 
     ngx_rbtree_init(&ngx_http_openbank_leases,
                     &ngx_http_openbank_leases_sentinel,

@@ -15,6 +15,7 @@
 #include <ngx_http_openbank_auth.h>
 #include <ngx_http_openbank_breaker.h>
 #include <ngx_http_openbank_cluster.h>
+#include <ngx_http_openbank_cluster_limit.h>
 #include <ngx_http_openbank_sync.h>
 #include <ngx_http_openbank_concurrency.h>
 #include <ngx_http_openbank_events.h>
@@ -1488,7 +1489,9 @@ ngx_http_openbank_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    if (ngx_http_openbank_cluster_init_process(cycle) != NGX_OK) {
+    if (ngx_http_openbank_cluster_init_process(cycle) != NGX_OK
+        || ngx_http_openbank_cluster_limit_init(cycle) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -1510,6 +1513,7 @@ ngx_http_openbank_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_openbank_limit_exit_process(cycle);
     ngx_http_openbank_sync_exit_process(cycle);
+    ngx_http_openbank_cluster_limit_exit(cycle);
     ngx_http_openbank_cluster_exit_process(cycle);
 }
 
