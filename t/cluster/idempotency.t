@@ -172,7 +172,7 @@ sub at_once (@jobs) {
 # one Redis, three gateways
 
 my $redis = OpenBank::Redis->start;
-my $dir = $redis->directive(timeout => '100ms', nodes => 3);
+my $dir = $redis->directive(timeout => '500ms', nodes => 3);
 
 my $g1 = start_gateway({ http_config => http($dir), config => $config,
                          user_files => $files, workers => 2 });

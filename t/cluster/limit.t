@@ -90,7 +90,7 @@ sub metric ($gw, $re) {
 # one Redis, three gateways of two workers
 
 my $redis = OpenBank::Redis->start;
-my $dir = $redis->directive(timeout => '50ms', nodes => 3);
+my $dir = $redis->directive(timeout => '500ms', nodes => 3);
 
 my @gw = (
     start_gateway({ http_config => http($dir, 'rate=local quota=local'),
