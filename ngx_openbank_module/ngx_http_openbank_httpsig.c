@@ -54,6 +54,8 @@ static size_t ngx_http_openbank_form_encode(u_char *dst, u_char *p,
 static ngx_int_t ngx_http_openbank_str_eq(ngx_str_t *s, const char *c);
 static ngx_int_t ngx_http_openbank_sig_key_fits(ngx_uint_t alg,
     EVP_PKEY *pkey);
+static EVP_MD_CTX *ngx_http_openbank_sig_ready(ngx_uint_t alg,
+    EVP_PKEY *pkey, ngx_uint_t sign);
 static ngx_int_t ngx_http_openbank_sig_md_init(EVP_MD_CTX *md,
     ngx_uint_t alg, EVP_PKEY *pkey, ngx_uint_t sign, EVP_PKEY_CTX **own);
 static ngx_int_t ngx_http_openbank_ecdsa_raw_to_der(u_char *sig,
@@ -1523,29 +1525,7 @@ ngx_http_openbank_sig_md_init(EVP_MD_CTX *md, ngx_uint_t alg, EVP_PKEY *pkey,
 EVP_MD_CTX *
 ngx_http_openbank_sig_verifier(ngx_uint_t alg, EVP_PKEY *pkey)
 {
-    EVP_MD_CTX    *md;
-    EVP_PKEY_CTX  *own;
-
-    if (alg != NGX_HTTP_OPENBANK_SIG_ED25519
-        || !ngx_http_openbank_sig_key_fits(alg, pkey))
-    {
-        return NULL;
-    }
-
-    md = EVP_MD_CTX_new();
-    if (md == NULL) {
-        return NULL;
-    }
-
-    own = NULL;
-
-    if (ngx_http_openbank_sig_md_init(md, alg, pkey, 0, &own) != NGX_OK) {
-        EVP_MD_CTX_free(md);
-        ERR_clear_error();
-        return NULL;
-    }
-
-    return md;
+    return ngx_http_openbank_sig_ready(alg, pkey, 0);
 }
 
 
@@ -1558,6 +1538,13 @@ ngx_http_openbank_sig_verifier(ngx_uint_t alg, EVP_PKEY *pkey)
 
 EVP_MD_CTX *
 ngx_http_openbank_sig_signer(ngx_uint_t alg, EVP_PKEY *pkey)
+{
+    return ngx_http_openbank_sig_ready(alg, pkey, 1);
+}
+
+
+static EVP_MD_CTX *
+ngx_http_openbank_sig_ready(ngx_uint_t alg, EVP_PKEY *pkey, ngx_uint_t sign)
 {
     EVP_MD_CTX    *md;
     EVP_PKEY_CTX  *own;
@@ -1575,7 +1562,7 @@ ngx_http_openbank_sig_signer(ngx_uint_t alg, EVP_PKEY *pkey)
 
     own = NULL;
 
-    if (ngx_http_openbank_sig_md_init(md, alg, pkey, 1, &own) != NGX_OK) {
+    if (ngx_http_openbank_sig_md_init(md, alg, pkey, sign, &own) != NGX_OK) {
         EVP_MD_CTX_free(md);
         ERR_clear_error();
         return NULL;
