@@ -1,2 +1,1 @@
-wrk.path = "/v1/accounts"
-wrk.headers["Authorization"] = "Bearer @TOKEN@"
+../40-token/wrk.lua
