@@ -108,6 +108,8 @@ struct ngx_http_openbank_cluster_req_s {
 };
 
 
+static ngx_http_openbank_cluster_conf_t *ngx_http_openbank_cluster_conf(
+    ngx_conf_t *cf, ngx_http_openbank_main_conf_t *obmcf);
 static ngx_int_t ngx_http_openbank_cluster_seed(ngx_conf_t *cf,
     ngx_http_openbank_cluster_conf_t *cl, ngx_str_t *url);
 static ngx_int_t ngx_http_openbank_cluster_init_zone(
@@ -182,6 +184,33 @@ static ngx_event_t                           ngx_http_openbank_probe_ev;
 static ngx_uint_t                            ngx_http_openbank_exiting;
 
 
+/* the cluster's conf, made by whichever of its directives comes first */
+
+static ngx_http_openbank_cluster_conf_t *
+ngx_http_openbank_cluster_conf(ngx_conf_t *cf,
+    ngx_http_openbank_main_conf_t *obmcf)
+{
+    ngx_http_openbank_cluster_conf_t  *cl;
+
+    if (obmcf->cluster) {
+        return obmcf->cluster;
+    }
+
+    cl = ngx_pcalloc(cf->pool, sizeof(ngx_http_openbank_cluster_conf_t));
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    cl->degraded[NGX_HTTP_OPENBANK_CLUSTER_NONCE] =
+                                             NGX_HTTP_OPENBANK_CLUSTER_REFUSE;
+    cl->degraded[NGX_HTTP_OPENBANK_CLUSTER_IDEMPOTENCY] =
+                                             NGX_HTTP_OPENBANK_CLUSTER_REFUSE;
+    obmcf->cluster = cl;
+
+    return cl;
+}
+
+
 /* openbank_cluster redis://IP:PORT ... [timeout=] [nodes=] [password=] */
 
 char *
@@ -196,23 +225,13 @@ ngx_http_openbank_cluster_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_msec_t                         ms;
     ngx_http_openbank_cluster_conf_t  *cl;
 
-    cl = obmcf->cluster;
-
-    if (cl != NULL && cl->seeds.nelts) {
-        return "is duplicate";
+    cl = ngx_http_openbank_cluster_conf(cf, obmcf);
+    if (cl == NULL) {
+        return NGX_CONF_ERROR;
     }
 
-    if (cl == NULL) {
-        cl = ngx_pcalloc(cf->pool, sizeof(ngx_http_openbank_cluster_conf_t));
-        if (cl == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        cl->degraded[NGX_HTTP_OPENBANK_CLUSTER_NONCE] =
-                                             NGX_HTTP_OPENBANK_CLUSTER_REFUSE;
-        cl->degraded[NGX_HTTP_OPENBANK_CLUSTER_IDEMPOTENCY] =
-                                             NGX_HTTP_OPENBANK_CLUSTER_REFUSE;
-        obmcf->cluster = cl;
+    if (cl->seeds.nelts) {
+        return "is duplicate";
     }
 
     if (ngx_array_init(&cl->seeds, cf->pool, 4, sizeof(ngx_addr_t))
@@ -404,23 +423,13 @@ ngx_http_openbank_cluster_degraded_directive(ngx_conf_t *cf,
     ngx_uint_t                         i, k;
     ngx_http_openbank_cluster_conf_t  *cl;
 
-    cl = obmcf->cluster;
-
-    if (cl != NULL && cl->has_degraded) {
-        return "is duplicate";
+    cl = ngx_http_openbank_cluster_conf(cf, obmcf);
+    if (cl == NULL) {
+        return NGX_CONF_ERROR;
     }
 
-    if (cl == NULL) {
-        cl = ngx_pcalloc(cf->pool, sizeof(ngx_http_openbank_cluster_conf_t));
-        if (cl == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        cl->degraded[NGX_HTTP_OPENBANK_CLUSTER_NONCE] =
-                                             NGX_HTTP_OPENBANK_CLUSTER_REFUSE;
-        cl->degraded[NGX_HTTP_OPENBANK_CLUSTER_IDEMPOTENCY] =
-                                             NGX_HTTP_OPENBANK_CLUSTER_REFUSE;
-        obmcf->cluster = cl;
+    if (cl->has_degraded) {
+        return "is duplicate";
     }
 
     cl->has_degraded = 1;
