@@ -133,6 +133,8 @@ static ngx_int_t ngx_http_openbank_idempotency_degraded(
     ngx_http_openbank_idem_ctx_t *ic);
 static ngx_int_t ngx_http_openbank_idempotency_cache(ngx_http_request_t *r,
     ngx_http_openbank_idem_ctx_t *ic);
+static ngx_uint_t ngx_http_openbank_idempotency_mine(
+    ngx_http_openbank_idem_t *v, ngx_http_openbank_idem_ctx_t *ic);
 static void ngx_http_openbank_idempotency_confirm(
     ngx_http_openbank_idem_ctx_t *ic);
 static ngx_int_t ngx_http_openbank_idempotency_asked(
@@ -798,6 +800,18 @@ ngx_http_openbank_idempotency_answered(ngx_http_request_t *r,
 }
 
 
+/* the record is in flight for this request */
+
+static ngx_uint_t
+ngx_http_openbank_idempotency_mine(ngx_http_openbank_idem_t *v,
+    ngx_http_openbank_idem_ctx_t *ic)
+{
+    return v->state == NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT
+           && v->owner_pid == (int32_t) ngx_pid
+           && v->owner_seq == ic->seq;
+}
+
+
 /* the zone's record is this gateway's in flight: no longer asking */
 
 static void
@@ -821,10 +835,7 @@ ngx_http_openbank_idempotency_asked(ngx_http_openbank_store_value_t *sv,
 
     v = (ngx_http_openbank_idem_t *) sv->value;
 
-    if (v->state == NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT
-        && v->owner_pid == (int32_t) ngx_pid
-        && v->owner_seq == ic->seq)
-    {
+    if (ngx_http_openbank_idempotency_mine(v, ic)) {
         v->asking = 0;
     }
 
@@ -1206,10 +1217,7 @@ ngx_http_openbank_idempotency_ours(ngx_http_openbank_store_value_t *sv,
 
     v = (ngx_http_openbank_idem_t *) sv->value;
 
-    if (v->state == NGX_HTTP_OPENBANK_IDEM_IN_FLIGHT
-        && v->owner_pid == (int32_t) ngx_pid
-        && v->owner_seq == ic->seq)
-    {
+    if (ngx_http_openbank_idempotency_mine(v, ic)) {
         return NGX_HTTP_OPENBANK_STORE_DELETE;
     }
 
