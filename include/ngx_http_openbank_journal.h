@@ -122,6 +122,9 @@ typedef struct {
 } ngx_http_openbank_journal_dump_t;
 
 void ngx_http_openbank_journal_frame(u_char *rec, size_t len);
+void ngx_http_openbank_journal_dump_record(
+    ngx_http_openbank_journal_dump_t *dp, ngx_uint_t type, uint64_t expire,
+    ngx_str_t *key, u_char *value, size_t len);
 u_char *ngx_http_openbank_journal_record(u_char *p, ngx_uint_t type,
     uint64_t expire, ngx_str_t *key, u_char *value, size_t len);
 ngx_int_t ngx_http_openbank_journal_init(ngx_http_openbank_journal_t *j,

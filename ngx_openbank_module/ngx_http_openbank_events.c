@@ -724,15 +724,8 @@ ngx_http_openbank_ev_dump(ngx_http_openbank_store_value_t *sv, void *data)
         return NGX_HTTP_OPENBANK_STORE_KEEP;
     }
 
-    if (dp->buf == NULL) {
-        dp->size += NGX_HTTP_OPENBANK_JOURNAL_FRAME
-                    + sizeof(ngx_http_openbank_journal_head_t) + sv->key.len
-                    + sv->len;
-        return NGX_HTTP_OPENBANK_STORE_KEEP;
-    }
-
-    dp->p = ngx_http_openbank_journal_record(dp->p, type, sv->expire,
-                                             &sv->key, sv->value, sv->len);
+    ngx_http_openbank_journal_dump_record(dp, type, sv->expire, &sv->key,
+                                          sv->value, sv->len);
 
     return NGX_HTTP_OPENBANK_STORE_KEEP;
 }

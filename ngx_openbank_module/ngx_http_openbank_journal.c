@@ -182,6 +182,28 @@ ngx_http_openbank_journal_frame(u_char *rec, size_t len)
 
 
 /*
+ * A dump walk's record: its size counted (no buffer yet), or the framed
+ * record written (ngx_http_openbank_journal_record()).
+ */
+
+void
+ngx_http_openbank_journal_dump_record(ngx_http_openbank_journal_dump_t *dp,
+    ngx_uint_t type, uint64_t expire, ngx_str_t *key, u_char *value,
+    size_t len)
+{
+    if (dp->buf == NULL) {
+        dp->size += NGX_HTTP_OPENBANK_JOURNAL_FRAME
+                    + sizeof(ngx_http_openbank_journal_head_t) + key->len
+                    + len;
+        return;
+    }
+
+    dp->p = ngx_http_openbank_journal_record(dp->p, type, expire, key, value,
+                                             len);
+}
+
+
+/*
  * A whole framed record at "p" (NGX_HTTP_OPENBANK_JOURNAL_FRAME, the
  * head, the key and "len" bytes of value); returns its end.
  */

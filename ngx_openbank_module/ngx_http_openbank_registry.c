@@ -853,16 +853,9 @@ ngx_http_openbank_reg_dump(ngx_http_openbank_store_value_t *sv, void *data)
         return NGX_HTTP_OPENBANK_STORE_KEEP;
     }
 
-    if (dp->buf == NULL) {
-        dp->size += NGX_HTTP_OPENBANK_JOURNAL_FRAME
-                    + sizeof(ngx_http_openbank_journal_head_t) + sv->key.len
-                    + sv->len;
-        return NGX_HTTP_OPENBANK_STORE_KEEP;
-    }
-
-    dp->p = ngx_http_openbank_journal_record(dp->p,
-                                             NGX_HTTP_OPENBANK_REG_PUT_RECORD,
-                                             0, &sv->key, sv->value, sv->len);
+    ngx_http_openbank_journal_dump_record(dp,
+                                          NGX_HTTP_OPENBANK_REG_PUT_RECORD,
+                                          0, &sv->key, sv->value, sv->len);
 
     return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
@@ -2875,10 +2868,8 @@ ngx_http_openbank_registry_sync(ngx_cycle_t *cycle, u_char *records,
  */
 
 typedef struct {
-    ngx_pool_t                   *pool;
-    u_char                       *buf;         /* NULL: measure */
-    u_char                       *p;
-    size_t                        size;
+    ngx_pool_t                         *pool;
+    ngx_http_openbank_journal_dump_t    dump;
 } ngx_http_openbank_reg_seed_t;
 
 
@@ -2896,16 +2887,9 @@ ngx_http_openbank_reg_seed_one(ngx_http_openbank_store_value_t *sv,
         return NGX_HTTP_OPENBANK_STORE_KEEP;
     }
 
-    if (sd->buf == NULL) {
-        sd->size += NGX_HTTP_OPENBANK_JOURNAL_FRAME
-                    + sizeof(ngx_http_openbank_journal_head_t) + sv->key.len
-                    + sv->len;
-        return NGX_HTTP_OPENBANK_STORE_KEEP;
-    }
-
-    sd->p = ngx_http_openbank_journal_record(sd->p,
-                                             NGX_HTTP_OPENBANK_REG_PUT_RECORD,
-                                             0, &sv->key, sv->value, sv->len);
+    ngx_http_openbank_journal_dump_record(&sd->dump,
+                                          NGX_HTTP_OPENBANK_REG_PUT_RECORD,
+                                          0, &sv->key, sv->value, sv->len);
 
     return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
@@ -2920,16 +2904,16 @@ ngx_http_openbank_reg_seed_atomic(ngx_http_openbank_zone_t *zone,
     (void) ngx_http_openbank_store_walk(zone,
                                         NGX_HTTP_OPENBANK_TABLE_REGISTRY,
                                         ngx_http_openbank_reg_seed_one, sd);
-    if (sd->size == 0) {
+    if (sd->dump.size == 0) {
         return NGX_OK;
     }
 
-    sd->buf = ngx_pnalloc(sd->pool, sd->size);
-    if (sd->buf == NULL) {
+    sd->dump.buf = ngx_pnalloc(sd->pool, sd->dump.size);
+    if (sd->dump.buf == NULL) {
         return NGX_ERROR;
     }
 
-    sd->p = sd->buf;
+    sd->dump.p = sd->dump.buf;
 
     (void) ngx_http_openbank_store_walk(zone,
                                         NGX_HTTP_OPENBANK_TABLE_REGISTRY,
@@ -2966,9 +2950,9 @@ ngx_http_openbank_registry_records(ngx_cycle_t *cycle, ngx_pool_t *pool,
         return NGX_ERROR;
     }
 
-    if (sd.buf) {
-        out->data = sd.buf;
-        out->len = sd.p - sd.buf;
+    if (sd.dump.buf) {
+        out->data = sd.dump.buf;
+        out->len = sd.dump.p - sd.dump.buf;
     }
 
     return NGX_OK;
