@@ -24,12 +24,7 @@ sub grant ($gw, $assertion) {
 }
 
 sub poll ($cond, $limit) {
-    my $end = time + $limit;
-    while (time < $end) {
-        return 1 if $cond->();
-        sleep 0.05;
-    }
-    return $cond->();
+    return OpenBank::Test::Nginx::poll_until($limit, $cond);
 }
 
 my $redis = OpenBank::Redis->start;

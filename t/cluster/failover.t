@@ -28,12 +28,7 @@ sub signed (%o) {
 }
 
 sub poll ($cond, $limit) {
-    my $end = time + $limit;
-    while (time < $end) {
-        return 1 if $cond->();
-        sleep 0.05;
-    }
-    return $cond->();
+    return OpenBank::Test::Nginx::poll_until($limit, $cond);
 }
 
 my $rc = OpenBank::Redis->start(cluster => 1, node_timeout => 1000);

@@ -62,12 +62,7 @@ sub status_of ($gw) {
 }
 
 sub poll ($cond, $limit) {
-    my $end = time + $limit;
-    while (time < $end) {
-        return 1 if $cond->();
-        sleep 0.05;
-    }
-    return $cond->();
+    return OpenBank::Test::Nginx::poll_until($limit, $cond);
 }
 
 sub day_start { my $t = time; return int($t / 86400) * 86400 }

@@ -70,12 +70,7 @@ sub status_of ($gw) {
 }
 
 sub poll ($cond, $limit) {
-    my $end = time + $limit;
-    while (time < $end) {
-        return 1 if $cond->();
-        sleep 0.05;
-    }
-    return $cond->();
+    return OpenBank::Test::Nginx::poll_until($limit, $cond);
 }
 
 # ---------------------------------------------------------------------

@@ -55,12 +55,7 @@ sub sync_of ($gw) {
 }
 
 sub poll ($cond, $limit) {
-    my $end = time + $limit;
-    while (time < $end) {
-        return 1 if $cond->();
-        sleep 0.02;
-    }
-    return $cond->();
+    return OpenBank::Test::Nginx::poll_until($limit, $cond);
 }
 
 for my $g (@gw) {
