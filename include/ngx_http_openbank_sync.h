@@ -47,6 +47,8 @@ typedef ngx_int_t (*ngx_http_openbank_sync_apply_pt)(ngx_cycle_t *cycle,
 typedef ngx_int_t (*ngx_http_openbank_sync_records_pt)(ngx_cycle_t *cycle,
     ngx_pool_t *pool, ngx_str_t *out);
 
+/* at start: the changes journal's, not published yet, queued again */
+ngx_int_t ngx_http_openbank_sync_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_openbank_sync_init_process(ngx_cycle_t *cycle,
     ngx_http_openbank_sync_apply_pt registry,
     ngx_http_openbank_sync_apply_pt revoked,

@@ -14,6 +14,11 @@
  *
  * Every key carries the {changes} hash tag: one slot holds them all, so
  * that a script sees the stream and the snapshot together.
+ *
+ * The queue outlives a restart: each change queued is written to the
+ * changes journal under openbank_state, and its deletion once published;
+ * at start the changes not published yet are queued again, and are
+ * published before the cluster's snapshot is read.
  */
 
 
@@ -121,6 +126,46 @@ static ngx_str_t *ngx_http_openbank_sync_arg(
     ngx_http_openbank_sync_call_t *sc, u_char *data, size_t len);
 static ngx_int_t ngx_http_openbank_sync_call_start(
     ngx_http_openbank_sync_call_t *sc);
+static ngx_int_t ngx_http_openbank_sync_replay_put(void *data,
+    u_char *payload, size_t len);
+static ngx_int_t ngx_http_openbank_sync_replay_del(void *data,
+    u_char *payload, size_t len);
+static ngx_int_t ngx_http_openbank_sync_restored(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static ngx_int_t ngx_http_openbank_sync_dump(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static void ngx_http_openbank_sync_journal(ngx_uint_t type, ngx_str_t *keys,
+    ngx_uint_t n, u_char *value, size_t len, ngx_log_t *log);
+static void ngx_http_openbank_sync_journaled(
+    ngx_http_openbank_journal_entry_t *e, ngx_int_t rc);
+
+
+/*
+ * The changes journal: a record "q<seq>" with the change (its kind, its
+ * records) when it is queued, its deletion once it is published.
+ */
+
+static ngx_http_openbank_journal_t  ngx_http_openbank_sync_j = {
+    "changes journal", "changes", NGX_HTTP_OPENBANK_TABLE_SYNC,
+    NULL, ngx_http_openbank_sync_dump, NULL, "",
+    ngx_null_string, ngx_null_string, 0, 0, 0, 0, 0,
+    { NULL, NULL }, { NULL, NULL }, 0, { 0 }, { 0 }, NULL, NULL, 0
+};
+
+
+/* the changes journal read back at start */
+
+typedef struct {
+    ngx_http_openbank_zone_t     *zone;
+    uint64_t                      seq;         /* the last one restored */
+    ngx_uint_t                    queued;
+    ngx_uint_t                    full;
+} ngx_http_openbank_sync_load_t;
+
+
+static ngx_int_t ngx_http_openbank_sync_begin(
+    ngx_http_openbank_store_value_t *sv, void *data);
+static void ngx_http_openbank_sync_fresh(ngx_http_openbank_sync_state_t *st);
 
 
 /*
@@ -292,8 +337,7 @@ ngx_http_openbank_sync_next(ngx_http_openbank_store_value_t *sv, void *data)
 {
     uint64_t  *seq = data;
 
-    ngx_uint_t                       i;
-    ngx_http_openbank_sync_state_t   st;
+    ngx_http_openbank_sync_state_t  st;
 
     if (sv->len != sizeof(st)) {
         return NGX_HTTP_OPENBANK_STORE_KEEP;
@@ -302,13 +346,7 @@ ngx_http_openbank_sync_next(ngx_http_openbank_store_value_t *sv, void *data)
     ngx_memcpy(&st, sv->value, sizeof(st));
 
     if (sv->is_new) {
-        ngx_memzero(&st, sizeof(st));
-
-        /* this gateway's name in the stream, for this zone's life */
-
-        for (i = 0; i < sizeof(st.origin); i++) {
-            st.origin[i] = "0123456789abcdef"[ngx_random() & 0xf];
-        }
+        ngx_http_openbank_sync_fresh(&st);
     }
 
     *seq = ++st.next;
@@ -316,6 +354,52 @@ ngx_http_openbank_sync_next(ngx_http_openbank_store_value_t *sv, void *data)
     ngx_memcpy(sv->value, &st, sizeof(st));
 
     return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+/* the bookkeeping of a new zone: the changes restored are queued */
+
+static ngx_int_t
+ngx_http_openbank_sync_begin(ngx_http_openbank_store_value_t *sv, void *data)
+{
+    ngx_http_openbank_sync_load_t *ld = data;
+
+    ngx_http_openbank_sync_state_t  st;
+
+    if (sv->len != sizeof(st)) {
+        return NGX_HTTP_OPENBANK_STORE_KEEP;
+    }
+
+    ngx_memcpy(&st, sv->value, sizeof(st));
+
+    if (sv->is_new) {
+        ngx_http_openbank_sync_fresh(&st);
+    }
+
+    if (st.next < ld->seq) {
+        st.next = ld->seq;
+    }
+
+    st.queued = ld->queued;
+
+    ngx_memcpy(sv->value, &st, sizeof(st));
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+static void
+ngx_http_openbank_sync_fresh(ngx_http_openbank_sync_state_t *st)
+{
+    ngx_uint_t  i;
+
+    ngx_memzero(st, sizeof(ngx_http_openbank_sync_state_t));
+
+    /* this gateway's name in the stream, for this zone's life */
+
+    for (i = 0; i < sizeof(st->origin); i++) {
+        st->origin[i] = "0123456789abcdef"[ngx_random() & 0xf];
+    }
 }
 
 
@@ -362,6 +446,9 @@ ngx_http_openbank_sync_queue(ngx_http_openbank_main_conf_t *obmcf,
         return;
     }
 
+    ngx_http_openbank_sync_journal(NGX_HTTP_OPENBANK_SYNC_PUT, &key, 1,
+                                   value, 1 + len, log);
+
     ngx_free(value);
 
     one = 1;
@@ -370,6 +457,280 @@ ngx_http_openbank_sync_queue(ngx_http_openbank_main_conf_t *obmcf,
                                   NGX_HTTP_OPENBANK_TABLE_SYNC,
                                   &ngx_http_openbank_sync_state_key, 0, 0,
                                   ngx_http_openbank_sync_count, &one);
+}
+
+
+/*
+ * Records of the changes journal: "type" (a change queued, or published
+ * and gone) for each of the "n" keys, written with the batch of this
+ * pass; one that fails is written again from the zone with the next.
+ */
+
+static void
+ngx_http_openbank_sync_journal(ngx_uint_t type, ngx_str_t *keys,
+    ngx_uint_t n, u_char *value, size_t len, ngx_log_t *log)
+{
+    u_char                             *p;
+    size_t                              size;
+    ngx_uint_t                          i;
+    ngx_http_openbank_journal_t        *j;
+    ngx_http_openbank_journal_entry_t  *e;
+
+    if (ngx_http_openbank_sync_obmcf == NULL
+        || ngx_http_openbank_sync_obmcf->state_path.len == 0
+        || n == 0)
+    {
+        return;
+    }
+
+    size = 0;
+
+    for (i = 0; i < n; i++) {
+        size += NGX_HTTP_OPENBANK_JOURNAL_FRAME
+                + sizeof(ngx_http_openbank_journal_head_t) + keys[i].len
+                + len;
+    }
+
+    e = ngx_alloc(sizeof(ngx_http_openbank_journal_entry_t) + size, log);
+    if (e == NULL) {
+        return;
+    }
+
+    e->record = (u_char *) &e[1];
+    p = e->record;
+
+    for (i = 0; i < n; i++) {
+        p = ngx_http_openbank_journal_record(p, type, 0, &keys[i], value,
+                                             len);
+    }
+
+    e->len = p - e->record;
+    e->handler = ngx_http_openbank_sync_journaled;
+
+    j = &ngx_http_openbank_sync_j;
+
+    if (ngx_http_openbank_journal_init(j, (ngx_cycle_t *) ngx_cycle)
+        != NGX_OK
+        || ngx_http_openbank_journal_open_lock(j, log) != NGX_OK)
+    {
+        ngx_free(e);
+        return;
+    }
+
+    ngx_http_openbank_journal_submit(j, e);
+}
+
+
+static void
+ngx_http_openbank_sync_journaled(ngx_http_openbank_journal_entry_t *e,
+    ngx_int_t rc)
+{
+    ngx_free(e);
+}
+
+
+/* for a compaction: a record for each change still queued */
+
+static ngx_int_t
+ngx_http_openbank_sync_dump(ngx_http_openbank_store_value_t *sv, void *data)
+{
+    ngx_http_openbank_journal_dump_t  *dp = data;
+
+    if (sv->key.len == 17 && sv->key.data[0] == 'q' && sv->len >= 2) {
+        ngx_http_openbank_journal_dump_record(dp, NGX_HTTP_OPENBANK_SYNC_PUT,
+                                              0, &sv->key, sv->value,
+                                              sv->len);
+    }
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
+}
+
+
+/*
+ * At start, once per zone, in cluster mode: the changes not published
+ * before the last stop (or crash) queued again, with their numbers; the
+ * next ones are numbered after them.
+ */
+
+ngx_int_t
+ngx_http_openbank_sync_init_module(ngx_cycle_t *cycle)
+{
+    size_t                          skipped;
+    ngx_int_t                       rc;
+    ngx_core_conf_t                *ccf;
+    ngx_http_openbank_journal_t    *j;
+    ngx_http_openbank_journal_pt    handlers[3];
+    ngx_http_openbank_sync_load_t   ld;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    if (ngx_http_cycle_get_module_main_conf(cycle, ngx_http_core_module)
+        == NULL)
+    {
+        return NGX_OK;
+    }
+
+    obmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                ngx_http_openbank_module);
+
+    if (obmcf == NULL || obmcf->cluster == NULL || obmcf->shm_zone == NULL
+        || obmcf->state_path.len == 0
+        || ngx_test_config || ngx_process == NGX_PROCESS_SIGNALLER)
+    {
+        return NGX_OK;
+    }
+
+    j = &ngx_http_openbank_sync_j;
+
+    rc = ngx_http_openbank_journal_begin(j, cycle, "changes");
+
+    if (rc == NGX_DECLINED) {
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&ld, sizeof(ld));
+    ld.zone = obmcf->shm_zone->data;
+
+    handlers[0] = NULL;
+    handlers[NGX_HTTP_OPENBANK_SYNC_PUT] = ngx_http_openbank_sync_replay_put;
+    handlers[NGX_HTTP_OPENBANK_SYNC_DEL] = ngx_http_openbank_sync_replay_del;
+
+    rc = ngx_http_openbank_journal_replay(j, cycle->log, handlers, 3, &ld,
+                                          &skipped);
+
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "openbank: changes journal \"%V\" is unreadable",
+                      &j->name);
+        return NGX_ERROR;
+    }
+
+    if (ld.full) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "openbank: zone \"%V\" is too small for the "
+                      "changes of \"%V\"", &obmcf->shm_zone->shm.name,
+                      &j->name);
+        return NGX_ERROR;
+    }
+
+    if (skipped) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "openbank: changes journal \"%V\": %uz bytes of "
+                      "torn or damaged records ignored", &j->name, skipped);
+    }
+
+    ld.queued = 0;
+
+    (void) ngx_http_openbank_store_walk(ld.zone, NGX_HTTP_OPENBANK_TABLE_SYNC,
+                                        ngx_http_openbank_sync_restored,
+                                        &ld);
+
+    if (ngx_http_openbank_store_update(ld.zone, NGX_HTTP_OPENBANK_TABLE_SYNC,
+                                  &ngx_http_openbank_sync_state_key,
+                                  sizeof(ngx_http_openbank_sync_state_t), 0,
+                                  ngx_http_openbank_sync_begin, &ld)
+        != NGX_HTTP_OPENBANK_STORE_KEEP)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "openbank: no room in zone \"%V\" for the changes "
+                      "of the cluster", &obmcf->shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    if (ld.queued) {
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "openbank: %ui changes not published yet restored "
+                      "from \"%V\": they are published before the "
+                      "cluster's snapshot is read", ld.queued, &j->name);
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    (void) ngx_http_openbank_journal_compact(j, ccf->user, cycle->log);
+
+    ngx_http_openbank_journal_reset(j);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_sync_replay_put(void *data, u_char *payload, size_t len)
+{
+    ngx_http_openbank_sync_load_t *ld = data;
+
+    uint64_t                           seq;
+    ngx_str_t                          key;
+    ngx_http_openbank_journal_head_t   head;
+
+    ngx_memcpy(&head, payload, sizeof(head));
+
+    key.data = payload + sizeof(head);
+    key.len = head.key_len;
+    len -= sizeof(head) + key.len;
+
+    if (key.len != 17 || key.data[0] != 'q' || len < 2) {
+        return NGX_OK;
+    }
+
+    seq = (uint64_t) ngx_hextoi(key.data + 1, 16);
+
+    if ((ngx_int_t) seq == NGX_ERROR) {
+        return NGX_OK;
+    }
+
+    if (seq > ld->seq) {
+        ld->seq = seq;
+    }
+
+    if (ngx_http_openbank_store_set(ld->zone, NGX_HTTP_OPENBANK_TABLE_SYNC,
+                                    &key, key.data + key.len, len, 0)
+        != NGX_OK)
+    {
+        ld->full++;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_sync_replay_del(void *data, u_char *payload, size_t len)
+{
+    ngx_http_openbank_sync_load_t *ld = data;
+
+    ngx_str_t                          key;
+    ngx_http_openbank_journal_head_t   head;
+
+    ngx_memcpy(&head, payload, sizeof(head));
+
+    key.data = payload + sizeof(head);
+    key.len = head.key_len;
+
+    if (key.len == 17 && key.data[0] == 'q') {
+        (void) ngx_http_openbank_store_delete(ld->zone,
+                                              NGX_HTTP_OPENBANK_TABLE_SYNC,
+                                              &key);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_openbank_sync_restored(ngx_http_openbank_store_value_t *sv,
+    void *data)
+{
+    ngx_http_openbank_sync_load_t *ld = data;
+
+    if (sv->key.len == 17 && sv->key.data[0] == 'q') {
+        ld->queued++;
+    }
+
+    return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
 
 
@@ -1299,6 +1660,9 @@ ngx_http_openbank_sync_published(void *data, redisReply *reply)
                                               &k[i]);
     }
 
+    ngx_http_openbank_sync_journal(NGX_HTTP_OPENBANK_SYNC_DEL, k,
+                                   sc->sent.nelts, NULL, 0, ngx_cycle->log);
+
     n = -(ngx_int_t) sc->sent.nelts;
 
     (void) ngx_http_openbank_store_update(ngx_http_openbank_sync_zone,
@@ -1401,6 +1765,16 @@ ngx_http_openbank_sync_polled(void *data, redisReply *reply)
     }
 
     if (reply->element[0]->str[0] == 's') {
+
+        /*
+         * a change queued meanwhile is not in it: published first, and
+         * the snapshot read again, so that it does not undo the change
+         */
+
+        if (st.queued) {
+            return;
+        }
+
         if (ngx_http_openbank_sync_snapshot(reply) != NGX_OK) {
             ngx_http_openbank_sync_note(NGX_HTTP_OPENBANK_SYNC_FAILED, 0, NULL);
             return;

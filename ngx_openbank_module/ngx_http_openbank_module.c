@@ -1470,6 +1470,10 @@ ngx_http_openbank_init_module(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_openbank_sync_init_module(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_openbank_events_init_module(cycle) != NGX_OK) {
         return NGX_ERROR;
     }

@@ -5,7 +5,8 @@
 # B and C within 1 s; a gateway started later catches up (the snapshot);
 # a change made while Redis is stopped applies on its gateway at once, is
 # queued (the status says "behind"), and reaches the others once Redis is
-# back, without a restart.
+# back, without a restart, and after a restart (a stop, a SIGKILL) of its
+# gateway while Redis is still stopped.
 
 use lib 't/lib';
 use OpenBank::Test;
@@ -243,6 +244,92 @@ is(bearer($C, $token), 401, 'and the revocation');
 $redis->cont;
 ok(poll(sub { (sync_of($C)->{state} // '') eq 'in_sync' }, 10),
    'C is in sync again once Redis is back');
+
+# ---------------------------------------------------------------------
+# changes made while Redis is stopped outlive a restart of their gateway
+# (its changes journal): published before it reads the cluster's
+# snapshot, they reach the others and are not undone on it
+
+sub token_of ($gw) {
+    my $res = $gw->request('POST', '/oauth2/token', \%acme,
+                           form_body(grant_type => 'client_credentials'));
+    return json_decode($res->body)->{access_token};
+}
+
+sub in_force ($gw, $want) {
+    return join(' ', map { $_->[0] eq 'key' ? keyed($gw, $_->[1])
+                                            : bearer($gw, $_->[1]) }
+                     @$want);
+}
+
+($s) = adm($A, 'POST', '/admin/partners',
+           { name => 'kappa', plan => 'q', scopes => ['accounts'] });
+is($s, 201, 'kappa is made on A');
+($s, $j) = adm($A, 'POST', '/admin/partners/kappa/credentials',
+               { type => 'api_key' });
+my $kkey = $j->{api_key};
+my $ktok = token_of($A);
+ok(poll(sub { keyed($B, $kkey) eq '200' && keyed($C, $kkey) eq '200'
+              && bearer($B, $ktok) == 200 }, 5),
+   'kappa\'s key and a token of acme work on B and C');
+
+for my $how ('stop', 'kill') {
+    $redis->stop;
+    my $name = "sigma$how";
+    ($s) = adm($A, 'POST', '/admin/partners',
+               { name => $name, plan => 'q', scopes => ['accounts'] });
+    is($s, 201, "$name is made on A while Redis is stopped");
+    ($s, $j) = adm($A, 'POST', "/admin/partners/$name/credentials",
+                   { type => 'api_key' });
+    is($s, 201, 'and its key');
+    my $nkey = $j->{api_key};
+    my $status = $how eq 'stop' ? 'suspended' : 'active';
+    ($s) = adm($A, 'PATCH', '/admin/partners/kappa', { status => $status });
+    is($s, 200, "kappa $status on A");
+    $res = $A->request('POST', '/oauth2/revoke', \%acme,
+                       form_body(token => $ktok));
+    is($res->status, 200, 'A revokes a token');
+
+    my $kwant = $how eq 'stop' ? '403 partner_suspended' : '200';
+    my @want = (['key', $nkey], ['key', $kkey], ['token', $ktok]);
+    my $want = "200 $kwant 401";
+    is(in_force($A, \@want), $want, 'in force on A');
+    ok(poll(sub { (sync_of($A)->{queued} // 0) >= 4 }, 5),
+       'A holds 4 changes not published');
+
+    if ($how eq 'stop') {
+        $A->restart;
+    } else {
+        $A->kill;
+        $A->restart;
+    }
+
+    my $q = sync_of($A);
+    ok(($q->{queued} // 0) >= 4,
+       "A, restarted ($how), holds them still ($q->{queued} queued)");
+    is(in_force($A, \@want), $want, 'in force on A after its restart');
+    is(in_force($B, \@want),
+       '401 invalid_token '
+       . ($how eq 'stop' ? '200' : '403 partner_suspended') . ' 200',
+       'not on B while Redis is stopped');
+
+    $redis->cont;
+    ok(poll(sub { in_force($B, \@want) eq $want
+                  && in_force($C, \@want) eq $want }, 10),
+       "once Redis is back, A's changes are in force on B and C")
+        or diag(in_force($B, \@want) . ' / ' . in_force($C, \@want));
+    ok(poll(sub { (sync_of($A)->{state} // '') eq 'in_sync' }, 10),
+       'A is in sync');
+    is(in_force($A, \@want), $want,
+       'and still on A, after it read the cluster\'s snapshot');
+    ok(sync_of($A)->{snapshots} >= 1, 'which it did');
+    ($s, $j) = adm($C, 'GET', "/admin/partners/$name");
+    is($s, 200, "C's Admin API lists $name");
+
+    $ktok = token_of($A);
+    ok(poll(sub { bearer($B, $ktok) == 200 && bearer($C, $ktok) == 200 },
+            5), 'a new token of acme for the next round');
+}
 
 # ---------------------------------------------------------------------
 # cluster mode enabled on a gateway that has a registry: a new cluster
