@@ -6,7 +6,7 @@
 # a change made while Redis is stopped applies on its gateway at once, is
 # queued (the status says "behind"), and reaches the others once Redis is
 # back, without a restart, and after a restart (a stop, a SIGKILL) of its
-# gateway while Redis is still stopped.
+# gateway while Redis is still down.
 
 use lib 't/lib';
 use OpenBank::Test;
@@ -16,7 +16,8 @@ use OpenBank::Redis;
 use JSON::PP qw(decode_json encode_json);
 use Time::HiRes qw(time sleep);
 
-my $redis = OpenBank::Redis->start;
+# persisted (appendfsync always): it is killed and started again below
+my $redis = OpenBank::Redis->start(persist => 1);
 my $dir = $redis->directive(timeout => '100ms');
 
 my ($http, $config) = admin_config(extra_http => "$dir\n");
@@ -246,9 +247,10 @@ ok(poll(sub { (sync_of($C)->{state} // '') eq 'in_sync' }, 10),
    'C is in sync again once Redis is back');
 
 # ---------------------------------------------------------------------
-# changes made while Redis is stopped outlive a restart of their gateway
-# (its changes journal): published before it reads the cluster's
-# snapshot, they reach the others and are not undone on it
+# changes made while Redis is down (killed: nothing sent before is
+# answered later) outlive a restart of their gateway (its changes
+# journal): published before it reads the cluster's snapshot, they reach
+# the others and are not undone on it
 
 sub token_of ($gw) {
     my $res = $gw->request('POST', '/oauth2/token', \%acme,
@@ -274,11 +276,11 @@ ok(poll(sub { keyed($B, $kkey) eq '200' && keyed($C, $kkey) eq '200'
    'kappa\'s key and a token of acme work on B and C');
 
 for my $how ('stop', 'kill') {
-    $redis->stop;
+    $redis->kill;
     my $name = "sigma$how";
     ($s) = adm($A, 'POST', '/admin/partners',
                { name => $name, plan => 'q', scopes => ['accounts'] });
-    is($s, 201, "$name is made on A while Redis is stopped");
+    is($s, 201, "$name is made on A while Redis is down");
     ($s, $j) = adm($A, 'POST', "/admin/partners/$name/credentials",
                    { type => 'api_key' });
     is($s, 201, 'and its key');
@@ -311,9 +313,9 @@ for my $how ('stop', 'kill') {
     is(in_force($B, \@want),
        '401 invalid_token '
        . ($how eq 'stop' ? '200' : '403 partner_suspended') . ' 200',
-       'not on B while Redis is stopped');
+       'not on B while Redis is down');
 
-    $redis->cont;
+    $redis->revive;
     ok(poll(sub { in_force($B, \@want) eq $want
                   && in_force($C, \@want) eq $want }, 10),
        "once Redis is back, A's changes are in force on B and C")
