@@ -22,7 +22,8 @@
 #define NGX_HTTP_OPENBANK_CLUSTER_QUOTA        1
 #define NGX_HTTP_OPENBANK_CLUSTER_NONCE        2
 #define NGX_HTTP_OPENBANK_CLUSTER_IDEMPOTENCY  3
-#define NGX_HTTP_OPENBANK_CLUSTER_KINDS        4
+#define NGX_HTTP_OPENBANK_CLUSTER_REGISTRY     4  /* a partner's creation */
+#define NGX_HTTP_OPENBANK_CLUSTER_KINDS        5
 
 /* what a kind does while Redis cannot answer */
 #define NGX_HTTP_OPENBANK_CLUSTER_LOCAL        0

@@ -110,6 +110,10 @@ static ngx_int_t ngx_http_openbank_admin_cred_list(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a);
 static ngx_int_t ngx_http_openbank_admin_cred_delete(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a);
+static ngx_int_t ngx_http_openbank_admin_claim(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *name, ngx_str_t *client_id,
+    ngx_str_t *body);
+static void ngx_http_openbank_admin_create_resume(ngx_http_request_t *r);
 static void ngx_http_openbank_admin_usage_resume(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_admin_usage(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a);
@@ -1171,6 +1175,13 @@ ngx_http_openbank_admin_create(ngx_http_request_t *r,
                                         &b.client_id);
     }
 
+    /* in cluster mode, the name and the client id claimed first */
+
+    rc = ngx_http_openbank_admin_claim(r, ctx, &b.name, &b.client_id, body);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     ngx_memzero(&p, sizeof(p));
     p.name = b.name;
     p.plan = b.plan;
@@ -1218,6 +1229,98 @@ ngx_http_openbank_admin_create(ngx_http_request_t *r,
 
     return ngx_http_openbank_admin_commit(r, ctx, ops, 2, NGX_HTTP_CREATED,
                                           &answer);
+}
+
+
+/*
+ * The partner's name and client id claimed across the cluster
+ * (docs/cluster.md, "Conflicts"): NGX_OK, else what the request answers
+ * (NGX_AGAIN: it waits for Redis, and runs again once answered).
+ */
+
+static ngx_int_t
+ngx_http_openbank_admin_claim(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *name, ngx_str_t *client_id,
+    ngx_str_t *body)
+{
+    void       *data;
+    ngx_int_t   rc;
+    ngx_str_t   keys[2], taken, *kept;
+
+    kept = ngx_palloc(r->pool, sizeof(ngx_str_t));
+    keys[0].data = ngx_pnalloc(r->pool, 1 + name->len);
+    keys[1].data = ngx_pnalloc(r->pool, 1 + client_id->len);
+
+    if (kept == NULL || keys[0].data == NULL || keys[1].data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *kept = *body;
+
+    keys[0].data[0] = 'p';
+    ngx_memcpy(keys[0].data + 1, name->data, name->len);
+    keys[0].len = 1 + name->len;
+
+    keys[1].data[0] = 'i';
+    ngx_memcpy(keys[1].data + 1, client_id->data, client_id->len);
+    keys[1].len = 1 + client_id->len;
+
+    data = kept;
+
+    rc = ngx_http_openbank_sync_claim(r, ctx, keys, 2,
+                                      ngx_http_openbank_admin_create_resume,
+                                      &taken, &data);
+    switch (rc) {
+
+    case NGX_OK:
+    case NGX_AGAIN:
+        return rc;
+
+    case NGX_DECLINED:
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_CONFLICT,
+                                        NGX_HTTP_OPENBANK_PROBLEM_INVALID_STATE,
+                                        "%s is taken",
+                                        taken.data[0] == 'p'
+                                        ? "the partner's name"
+                                        : "the client_id");
+
+    case NGX_BUSY:
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
+                                "the cluster cannot answer: a partner is "
+                                "created once its name can be claimed");
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+/* the claim is answered: the creation again, and the request ends */
+
+static void
+ngx_http_openbank_admin_create_resume(ngx_http_request_t *r)
+{
+    void                     *data;
+    ngx_int_t                 rc;
+    ngx_str_t                 taken;
+    ngx_http_openbank_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+
+    data = NULL;
+
+    (void) ngx_http_openbank_sync_claim(r, ctx, NULL, 0, NULL, &taken,
+                                        &data);
+
+    rc = ngx_http_openbank_admin_create(r, ctx, data);
+
+    if (rc == NGX_AGAIN) {
+        /* answered once durable */
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
 }
 
 

@@ -155,7 +155,8 @@ static ngx_str_t  ngx_http_openbank_cluster_kinds[] = {
     ngx_string("rate"),
     ngx_string("quota"),
     ngx_string("nonce"),
-    ngx_string("idempotency")
+    ngx_string("idempotency"),
+    ngx_string("registry")
 };
 
 
@@ -455,7 +456,8 @@ ngx_http_openbank_cluster_degraded_directive(ngx_conf_t *cf,
         if (eq == NULL || k == NGX_HTTP_OPENBANK_CLUSTER_KINDS) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\": rate=, quota=, "
-                               "nonce= or idempotency=", &value[i]);
+                               "nonce=, idempotency= or registry=",
+                               &value[i]);
             return NGX_CONF_ERROR;
         }
 
@@ -1486,21 +1488,37 @@ ngx_http_openbank_cluster_make(ngx_str_t *slot_key,
     void *data, ngx_http_openbank_cluster_req_t *req)
 {
     u_char                            *p;
-    size_t                             len[NGX_HTTP_OPENBANK_CLUSTER_ARGS];
+    size_t                            *len;
+    size_t                             lens[NGX_HTTP_OPENBANK_CLUSTER_ARGS];
     ngx_int_t                          rc;
     ngx_uint_t                         i, n, slot;
     ngx_msec_t                         timeout;
     ngx_http_openbank_redis_call_t    *call;
     ngx_http_openbank_cluster_call_t  *cc;
-    const char                        *av[NGX_HTTP_OPENBANK_CLUSTER_ARGS];
+    const char                       **av;
+    const char                        *avs[NGX_HTTP_OPENBANK_CLUSTER_ARGS];
     u_char                             keys[NGX_INT_T_LEN];
 
     if (ngx_http_openbank_cl == NULL
-        || argc + 3 > NGX_HTTP_OPENBANK_CLUSTER_ARGS
         || (script != NULL && nkeys > argc)
         || (slot_key == NULL && argc < (script ? 1 : 2)))
     {
         return NULL;
+    }
+
+    /* a long call (a publication of many changes): its arrays allocated */
+
+    av = avs;
+    len = lens;
+
+    if (argc + 3 > NGX_HTTP_OPENBANK_CLUSTER_ARGS) {
+        av = ngx_alloc((argc + 3) * (sizeof(const char *) + sizeof(size_t)),
+                       ngx_cycle->log);
+        if (av == NULL) {
+            return NULL;
+        }
+
+        len = (size_t *) (av + argc + 3);
     }
 
     if (slot_key == NULL) {
@@ -1533,6 +1551,10 @@ ngx_http_openbank_cluster_make(ngx_str_t *slot_key,
 
     cc = ngx_calloc(sizeof(ngx_http_openbank_cluster_call_t), ngx_cycle->log);
     if (cc == NULL) {
+        if (av != avs) {
+            ngx_free(av);
+        }
+
         return NULL;
     }
 
@@ -1553,6 +1575,12 @@ ngx_http_openbank_cluster_make(ngx_str_t *slot_key,
     call = ngx_http_openbank_redis_call(n, av, len,
                                         ngx_http_openbank_cluster_reply, cc,
                                         timeout);
+
+    /* the command is formatted: the arrays are done with */
+
+    if (av != avs) {
+        ngx_free(av);
+    }
     if (call == NULL) {
         ngx_free(cc);
         return NULL;

@@ -174,9 +174,10 @@ static void ngx_http_openbank_sync_fresh(ngx_http_openbank_sync_state_t *st);
  * registry key and "p" with its value or "d", "v" pairs a revoked token
  * (the hex SHA-256 of the token, its jti) and its expiry in ms.
  *
- * KEYS: the stream, the registry snapshot, the revocations; ARGV: the
- * origin, the stream's length, now in ms, then for each change its kind,
- * its records, the number of its pairs and the pairs.
+ * KEYS: the stream, the registry snapshot, the revocations, the claims'
+ * prefix (a registry key deleted ends its claim); ARGV: the origin, the
+ * stream's length, now in ms, then for each change its kind, its records,
+ * the number of its pairs and the pairs.
  */
 
 static ngx_http_openbank_cluster_script_t  ngx_http_openbank_sync_publish_lua
@@ -197,6 +198,7 @@ static ngx_http_openbank_cluster_script_t  ngx_http_openbank_sync_publish_lua
     "        redis.call('HSET', KEYS[2], k, string.sub(v, 2))\n"
     "      else\n"
     "        redis.call('HDEL', KEYS[2], k)\n"
+    "        redis.call('DEL', KEYS[4] .. k)\n"
     "      end\n"
     "    else\n"
     "      redis.call('ZADD', KEYS[3], v, k)\n"
@@ -238,8 +240,57 @@ static ngx_http_openbank_cluster_script_t  ngx_http_openbank_sync_poll_lua
 static ngx_str_t  ngx_http_openbank_sync_keys[] = {
     ngx_string("ob:sync:{changes}:stream"),
     ngx_string("ob:sync:{changes}:registry"),
-    ngx_string("ob:sync:{changes}:revoked")
+    ngx_string("ob:sync:{changes}:revoked"),
+    ngx_string("ob:sync:{changes}:claim:")
 };
+
+
+/*
+ * A partner's creation (docs/cluster.md, "Conflicts"): its registry keys
+ * (its name "p<name>", its client id "i<id>", a software statement
+ * "s<hash>") claimed before the local commit.  A key is taken when the
+ * cluster's registry holds it, or when another gateway claimed it within
+ * the claim's life; a claim names its gateway, so that its own are never
+ * in its way, and the publication of a deletion ends the claim of the
+ * key deleted.  KEYS: the registry snapshot, then a claim a key; ARGV:
+ * the gateway's name, the claim's life in ms, then the keys.  The answer:
+ * "" (claimed), or the key taken.
+ */
+
+static ngx_http_openbank_cluster_script_t  ngx_http_openbank_sync_claim_lua
+= {
+    ngx_string(
+    "for i = 2, #KEYS do\n"
+    "  local k = ARGV[i + 1]\n"
+    "  if redis.call('HEXISTS', KEYS[1], k) == 1 then return k end\n"
+    "  local o = redis.call('GET', KEYS[i])\n"
+    "  if o and o ~= ARGV[1] then return k end\n"
+    "end\n"
+    "for i = 2, #KEYS do\n"
+    "  redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])\n"
+    "end\n"
+    "return ''\n"),
+    { 0 }
+};
+
+#define NGX_HTTP_OPENBANK_SYNC_CLAIM_TTL  "300000"  /* ms */
+#define NGX_HTTP_OPENBANK_SYNC_CLAIM_MAX  4         /* keys a claim */
+
+
+/* a request's claim: ctx->sync (a creation never reads the usage) */
+
+typedef struct {
+    void                         *data;        /* the caller's */
+    ngx_str_t                     taken;
+    ngx_int_t                     rc;
+    unsigned                      waiting:1;
+    unsigned                      done:1;
+} ngx_http_openbank_sync_claim_t;
+
+
+static void ngx_http_openbank_sync_claimed(void *data, redisReply *reply);
+static ngx_int_t ngx_http_openbank_sync_unclaimed(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx);
 
 static ngx_str_t  ngx_http_openbank_sync_state_key = ngx_string("\1s");
 
@@ -1241,6 +1292,187 @@ ngx_http_openbank_sync_usage_read(void *data, redisReply *reply)
 }
 
 
+/*
+ * A partner's creation in cluster mode: its "n" registry keys claimed
+ * across the cluster before the local commit.  NGX_OK: claimed (or
+ * cluster mode is off, or Redis cannot answer and registry=local);
+ * NGX_DECLINED: "taken" is the key another gateway has; NGX_BUSY: Redis
+ * cannot answer and registry=refuse (ctx->retry_after is set); NGX_AGAIN:
+ * the request waits, and "resume" runs it again (this then returns the
+ * answer, and "data" the caller's, kept).
+ */
+
+ngx_int_t
+ngx_http_openbank_sync_claim(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *keys, ngx_uint_t n,
+    ngx_http_event_handler_pt resume, ngx_str_t *taken, void **data)
+{
+    u_char                          *p;
+    ngx_int_t                        rc;
+    ngx_uint_t                       i;
+    ngx_http_openbank_sync_claim_t  *sc;
+    ngx_http_openbank_sync_state_t   st;
+    ngx_str_t                        argv[3 + 2
+                                          * NGX_HTTP_OPENBANK_SYNC_CLAIM_MAX];
+
+    if (!ngx_http_openbank_sync_on || !ngx_http_openbank_cluster_on(r)) {
+        return NGX_OK;
+    }
+
+    sc = ctx->sync;
+
+    if (sc != NULL && sc->done) {
+        *taken = sc->taken;
+        *data = sc->data;
+        return sc->rc;
+    }
+
+    if (sc != NULL && sc->waiting) {
+        return NGX_AGAIN;
+    }
+
+    if (n == 0 || n > NGX_HTTP_OPENBANK_SYNC_CLAIM_MAX
+        || ngx_http_openbank_sync_read_state(&st) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    sc = ngx_pcalloc(r->pool, sizeof(ngx_http_openbank_sync_claim_t));
+    if (sc == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->sync = sc;
+    sc->data = *data;
+
+    argv[0] = ngx_http_openbank_sync_keys[1];
+
+    for (i = 0; i < n; i++) {
+        argv[1 + i].len = ngx_http_openbank_sync_keys[3].len + keys[i].len;
+        argv[1 + i].data = ngx_pnalloc(r->pool, argv[1 + i].len);
+        if (argv[1 + i].data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(argv[1 + i].data, ngx_http_openbank_sync_keys[3].data,
+                       ngx_http_openbank_sync_keys[3].len);
+        ngx_memcpy(p, keys[i].data, keys[i].len);
+
+        argv[3 + n + i] = keys[i];
+    }
+
+    argv[1 + n].data = ngx_pnalloc(r->pool, sizeof(st.origin));
+    if (argv[1 + n].data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(argv[1 + n].data, st.origin, sizeof(st.origin));
+    argv[1 + n].len = sizeof(st.origin);
+
+    ngx_str_set(&argv[2 + n], NGX_HTTP_OPENBANK_SYNC_CLAIM_TTL);
+
+    rc = ngx_http_openbank_cluster_request(r, ctx, resume, &argv[0],
+                                           &ngx_http_openbank_sync_claim_lua,
+                                           1 + n, 3 + 2 * n, argv,
+                                           ngx_http_openbank_sync_claimed, r);
+    if (rc == NGX_AGAIN) {
+        sc->waiting = 1;
+        return NGX_AGAIN;
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    sc->done = 1;
+
+    if (rc == NGX_DECLINED) {
+        sc->rc = NGX_OK;
+        return NGX_OK;
+    }
+
+    /* Redis cannot answer now */
+
+    sc->rc = ngx_http_openbank_sync_unclaimed(r, ctx);
+
+    return sc->rc;
+}
+
+
+static void
+ngx_http_openbank_sync_claimed(void *data, redisReply *reply)
+{
+    ngx_http_request_t *r = data;
+
+    ngx_http_openbank_ctx_t         *ctx;
+    ngx_http_openbank_sync_claim_t  *sc;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+    sc = ctx->sync;
+
+    sc->waiting = 0;
+    sc->done = 1;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_STRING) {
+
+        if (reply->len == 0) {
+            sc->rc = NGX_OK;
+            return;
+        }
+
+        sc->taken.data = ngx_pnalloc(r->pool, reply->len);
+        if (sc->taken.data == NULL) {
+            sc->rc = NGX_ERROR;
+            return;
+        }
+
+        ngx_memcpy(sc->taken.data, reply->str, reply->len);
+        sc->taken.len = reply->len;
+        sc->rc = NGX_DECLINED;
+
+        return;
+    }
+
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "openbank: the claim of a partner's name failed: "
+                      "redis answered \"%*s\"",
+                      ngx_min(reply->len, 200), reply->str);
+    }
+
+    sc->rc = ngx_http_openbank_sync_unclaimed(r, ctx);
+}
+
+
+/* Redis cannot answer a claim: openbank_cluster_degraded registry= */
+
+static ngx_int_t
+ngx_http_openbank_sync_unclaimed(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx)
+{
+    ngx_uint_t  mode;
+
+    mode = ngx_http_openbank_cluster_mode(r,
+                                        NGX_HTTP_OPENBANK_CLUSTER_REGISTRY);
+
+    ngx_http_openbank_cluster_degraded_count(
+                                        NGX_HTTP_OPENBANK_CLUSTER_REGISTRY,
+                                        mode);
+
+    if (mode == NGX_HTTP_OPENBANK_CLUSTER_LOCAL) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "openbank: a partner is created while Redis cannot "
+                      "answer: its name and client id are not claimed "
+                      "across the cluster");
+        return NGX_OK;
+    }
+
+    ctx->retry_after = 1;
+
+    return NGX_BUSY;
+}
+
+
 static ngx_str_t *
 ngx_http_openbank_sync_arg(ngx_http_openbank_sync_call_t *sc, u_char *data,
     size_t len)
@@ -1287,6 +1519,8 @@ ngx_http_openbank_sync_call_new(void)
                                       ngx_http_openbank_sync_keys[1].len);
     (void) ngx_http_openbank_sync_arg(sc, ngx_http_openbank_sync_keys[2].data,
                                       ngx_http_openbank_sync_keys[2].len);
+    (void) ngx_http_openbank_sync_arg(sc, ngx_http_openbank_sync_keys[3].data,
+                                      ngx_http_openbank_sync_keys[3].len);
 
     return sc;
 }
@@ -1308,7 +1542,7 @@ ngx_http_openbank_sync_call_start(ngx_http_openbank_sync_call_t *sc)
         handler = ngx_http_openbank_sync_polled;
     }
 
-    rc = ngx_http_openbank_cluster_call(NULL, script, 3,
+    rc = ngx_http_openbank_cluster_call(NULL, script, 4,
                                         sc->args.nelts, sc->args.elts,
                                         handler, sc);
     if (rc != NGX_OK) {
@@ -1721,7 +1955,7 @@ ngx_http_openbank_sync_poll(void)
                                               ngx_http_openbank_now_ms())
                                   - p);
 
-    if (sc->args.nelts != 6) {
+    if (sc->args.nelts != 7) {
         ngx_destroy_pool(sc->pool);
         return NGX_ERROR;
     }

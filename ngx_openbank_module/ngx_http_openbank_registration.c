@@ -28,6 +28,7 @@
 #include <ngx_http_openbank_jwt.h>
 #include <ngx_http_openbank_registration.h>
 #include <ngx_http_openbank_registry.h>
+#include <ngx_http_openbank_sync.h>
 #include <ngx_http_openbank_util.h>
 
 #include <openssl/crypto.h>
@@ -97,6 +98,9 @@ static ngx_int_t ngx_http_openbank_dcr_authenticate(ngx_http_request_t *r,
 static ngx_int_t ngx_http_openbank_dcr_register(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_dcr_req_t *d,
     ngx_str_t *body);
+static ngx_int_t ngx_http_openbank_dcr_claim(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *jti_key, ngx_str_t *body);
+static void ngx_http_openbank_dcr_claim_resume(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_dcr_read(ngx_http_request_t *r,
     ngx_http_openbank_dcr_req_t *d);
 static ngx_int_t ngx_http_openbank_dcr_update(ngx_http_request_t *r,
@@ -663,6 +667,15 @@ ngx_http_openbank_dcr_register(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* in cluster mode, the statement's jti claimed first: single use */
+
+    if (cl.jti_key.len) {
+        rc = ngx_http_openbank_dcr_claim(r, ctx, &cl.jti_key, body);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
     obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
     dcf = obmcf->registration;
 
@@ -745,6 +758,88 @@ ngx_http_openbank_dcr_register(ngx_http_request_t *r,
 
     return ngx_http_openbank_dcr_commit(r, ctx, ops, 5, NGX_HTTP_CREATED,
                                         &answer);
+}
+
+
+/*
+ * A software statement's jti claimed across the cluster (docs/cluster.md,
+ * "Conflicts"): NGX_OK, else what the request answers (NGX_AGAIN: it
+ * waits for Redis, and runs again once answered).
+ */
+
+static ngx_int_t
+ngx_http_openbank_dcr_claim(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *jti_key, ngx_str_t *body)
+{
+    void       *data;
+    ngx_int_t   rc;
+    ngx_str_t   taken, *kept;
+
+    kept = ngx_palloc(r->pool, sizeof(ngx_str_t));
+    if (kept == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *kept = *body;
+    data = kept;
+
+    rc = ngx_http_openbank_sync_claim(r, ctx, jti_key, 1,
+                                      ngx_http_openbank_dcr_claim_resume,
+                                      &taken, &data);
+    switch (rc) {
+
+    case NGX_OK:
+    case NGX_AGAIN:
+        return rc;
+
+    case NGX_DECLINED:
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "openbank: a software statement used before is "
+                      "presented again");
+
+        return ngx_http_openbank_dcr_error(r, NGX_HTTP_BAD_REQUEST,
+                                   NGX_HTTP_OPENBANK_DCR_INVALID_STATEMENT,
+                                   "the software statement's jti was "
+                                   "already used");
+
+    case NGX_BUSY:
+        return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
+                                "the cluster cannot answer: a client is "
+                                "registered once its statement can be "
+                                "claimed");
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+/* the claim is answered: the registration again, and the request ends */
+
+static void
+ngx_http_openbank_dcr_claim_resume(ngx_http_request_t *r)
+{
+    void                     *data;
+    ngx_int_t                 rc;
+    ngx_str_t                 taken;
+    ngx_http_openbank_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+
+    data = NULL;
+
+    (void) ngx_http_openbank_sync_claim(r, ctx, NULL, 0, NULL, &taken,
+                                        &data);
+
+    rc = ngx_http_openbank_dcr_register(r, ctx, ctx->registration, data);
+
+    if (rc == NGX_AGAIN) {
+        /* answered once durable */
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
 }
 
 

@@ -130,7 +130,7 @@ $::zone . q{openbank_cluster_degraded tokens=local;}
 location = /t { return 200; }
 --- must_die
 --- error_log eval
-qr/\[emerg\].*invalid parameter "tokens=local": rate=, quota=, nonce= or idempotency=/
+qr/\[emerg\].*invalid parameter "tokens=local": rate=, quota=, nonce=, idempotency= or registry=/
 
 === TEST 14: openbank_cluster_degraded twice
 --- http_config eval
