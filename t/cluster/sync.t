@@ -186,6 +186,15 @@ like($A->request('GET', '/metrics')->body,
 is(keyed($C, $okey), '401 invalid_token', 'C does not know omega meanwhile')
     or diag(keyed($C, $okey));
 
+# more changes than one call's 64 arguments hold: a publication of many
+for my $i (1 .. 16) {
+    ($s) = adm($A, 'PATCH', '/admin/partners/omega',
+               { status => $i % 2 ? 'suspended' : 'active' });
+    is($s, 200, "change $i of omega on A") if $i == 16;
+}
+ok(poll(sub { (sync_of($A)->{queued} // 0) >= 18 }, 5),
+   'A holds 18 changes not published');
+
 $redis->cont;
 ok(poll(sub { keyed($C, $okey) eq '200' && keyed($B, $okey) eq '200'
               && keyed($D, $okey) eq '200' }, 10),
