@@ -815,7 +815,7 @@ ngx_http_openbank_dcr_claim(ngx_http_request_t *r,
 }
 
 
-/* the claim is answered: the registration again, and the request ends */
+/* the claim is answered: the request again (POST, PUT), and it ends */
 
 static void
 ngx_http_openbank_dcr_claim_resume(ngx_http_request_t *r)
@@ -832,7 +832,7 @@ ngx_http_openbank_dcr_claim_resume(ngx_http_request_t *r)
     (void) ngx_http_openbank_sync_claim(r, ctx, NULL, 0, NULL, &taken,
                                         &data);
 
-    rc = ngx_http_openbank_dcr_register(r, ctx, ctx->registration, data);
+    rc = ngx_http_openbank_dcr_dispatch(r, ctx, data);
 
     if (rc == NGX_AGAIN) {
         /* answered once durable */
@@ -985,6 +985,15 @@ ngx_http_openbank_dcr_update(ngx_http_request_t *r,
                                    NGX_HTTP_OPENBANK_DCR_INVALID_METADATA,
                                    "\"client_id\" must be the client's, "
                                    "as RFC 7592 2.2 says");
+    }
+
+    /* a new statement: its jti claimed first in cluster mode */
+
+    if (cl.jti_key.len) {
+        rc = ngx_http_openbank_dcr_claim(r, ctx, &cl.jti_key, body);
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     /* the partner: its plan, status and quotas stay, its scopes change */

@@ -2,7 +2,8 @@
 # name created on two gateways at once is created once, and the other
 # gateway answers what a single gateway answers for a duplicate (409
 # invalid_state); so is the same client_id under two names, and the same
-# software statement registered (RFC 7591) on two gateways at once.
+# software statement registered (RFC 7591) or presented in an update
+# (RFC 7592) on two gateways at once.
 # Every gateway agrees on the partner afterwards; a deletion ends the
 # claim of the name, so the name can be made again on another gateway.
 # While Redis cannot answer, a creation follows openbank_cluster_degraded
@@ -181,7 +182,8 @@ for my $n (0 .. $#ssa) {
     my @two = @{ $r->{answers} }[2 * $n, 2 * $n + 1];
     my $got = join ' ', sort map {
         my $b = eval { decode_json($_->{body}) } // {};
-        push @clients, $b->{client_id} if $_->{status} == 201;
+        push @clients, [$b->{client_id}, $b->{registration_access_token}]
+            if $_->{status} == 201;
         $_->{status} . ($_->{status} == 201 ? '' : " $b->{error}")
     } @two;
     push @bad, "statement $n: $got"
@@ -189,8 +191,39 @@ for my $n (0 .. $#ssa) {
 }
 is(scalar(@bad), 0, 'one statement on A and B at once: one 201 and one 400 '
    . 'invalid_software_statement each') or diag(join "\n", @bad);
-ok(poll(sub { !grep { agree($_) ne "$_ $_ $_" } @clients }, 10),
+ok(poll(sub { !grep { my $c = $_->[0]; agree($c) ne "$c $c $c" }
+              @clients }, 10),
    'every gateway knows each client registered');
+
+# RFC 7592: two clients updated with one new statement, on A and B at once
+
+my $rounds = int(@clients / 2);
+my @new = map { statement() } 1 .. $rounds;
+$r = OpenBank::Load::run(
+    ports => [$A->port, $B->port], connections => 2 * $rounds,
+    requests => 2 * $rounds, keep => 1, timeout => 20,
+    request => sub ($i, $port) {
+        my ($id, $rat) = @{ $clients[$i] };
+        OpenBank::Load::request_line('PUT', "/oauth2/register/$id",
+            ['Content-Type' => 'application/json',
+             Authorization => "Bearer $rat"],
+            encode_json({ client_id => $id,
+                          token_endpoint_auth_method => 'private_key_jwt',
+                          jwks => $jwks, scope => 'accounts',
+                          software_statement => $new[int($i / 2)] }));
+    });
+@bad = ();
+for my $n (0 .. $rounds - 1) {
+    my $got = join ' ', sort map {
+        my $b = eval { decode_json($_->{body}) } // {};
+        $_->{status} . ($_->{status} == 200 ? '' : " $b->{error}")
+    } @{ $r->{answers} }[2 * $n, 2 * $n + 1];
+    push @bad, "statement $n: $got"
+        unless $got eq '200 400 invalid_software_statement';
+}
+is(scalar(@bad), 0, 'one new statement for two clients on A and B at once: '
+   . 'one 200 and one 400 invalid_software_statement each')
+    or diag(join "\n", @bad);
 
 # ---------------------------------------------------------------------
 # Redis cannot answer: registry=local (the default) makes the partner and
