@@ -33,6 +33,7 @@
 #define NGX_HTTP_OPENBANK_JWT_MEMBERS_MAX  64
 #define NGX_HTTP_OPENBANK_JWT_DEPTH_MAX    16
 #define NGX_HTTP_OPENBANK_JWT_TIME_MAX     253402300799LL   /* 9999-12-31 */
+#define NGX_HTTP_OPENBANK_JWT_YAJL_MEM     4096   /* yajl's, on the stack */
 
 
 /* where a member of the top object goes */
@@ -60,11 +61,17 @@ typedef struct {
     ngx_str_t                     members[NGX_HTTP_OPENBANK_JWT_MEMBERS_MAX];
     ngx_uint_t                    nmembers;
     const char                   *err;
+    u_char                       *copy;        /* the members kept */
+    u_char                       *copy_end;
+    u_char                       *mem;         /* yajl's, then the pool */
+    u_char                        yajl[NGX_HTTP_OPENBANK_JWT_YAJL_MEM];
 } ngx_http_openbank_jwt_ctx_t;
 
 
 static ngx_int_t ngx_http_openbank_jwt_json(ngx_http_openbank_jwt_ctx_t *ctx,
-    ngx_str_t *b64);
+    ngx_str_t *b64, u_char *dst);
+static u_char *ngx_http_openbank_jwt_copy(ngx_http_openbank_jwt_ctx_t *ctx,
+    const u_char *s, size_t len);
 static int ngx_http_openbank_jwt_start_map(void *data);
 static int ngx_http_openbank_jwt_end_map(void *data);
 static int ngx_http_openbank_jwt_start_array(void *data);
@@ -119,8 +126,9 @@ ngx_int_t
 ngx_http_openbank_jwt_parse(ngx_pool_t *pool, ngx_str_t *token,
     ngx_http_openbank_jwt_t *jwt, const char **err)
 {
-    u_char                       *dot1, *dot2, *last;
-    ngx_str_t                     part, sig;
+    u_char                       *dot1, *dot2, *last, *buf;
+    size_t                        len;
+    ngx_str_t                     header, claims, sig;
     ngx_http_openbank_jwt_ctx_t   ctx;
 
     ngx_memzero(jwt, sizeof(ngx_http_openbank_jwt_t));
@@ -138,13 +146,13 @@ ngx_http_openbank_jwt_parse(ngx_pool_t *pool, ngx_str_t *token,
 
     last = token->data + token->len;
 
-    dot1 = ngx_strlchr(token->data, last, '.');
+    dot1 = memchr(token->data, '.', token->len);
     if (dot1 == NULL) {
         return NGX_ERROR;
     }
 
-    dot2 = ngx_strlchr(dot1 + 1, last, '.');
-    if (dot2 == NULL || ngx_strlchr(dot2 + 1, last, '.') != NULL) {
+    dot2 = memchr(dot1 + 1, '.', last - dot1 - 1);
+    if (dot2 == NULL || memchr(dot2 + 1, '.', last - dot2 - 1) != NULL) {
         *err = "is not a JWS in compact form (three parts)";
         return NGX_ERROR;
     }
@@ -152,8 +160,10 @@ ngx_http_openbank_jwt_parse(ngx_pool_t *pool, ngx_str_t *token,
     jwt->signing_input.data = token->data;
     jwt->signing_input.len = dot2 - token->data;
 
-    /* the signature */
-
+    header.data = token->data;
+    header.len = dot1 - token->data;
+    claims.data = dot1 + 1;
+    claims.len = dot2 - claims.data;
     sig.data = dot2 + 1;
     sig.len = last - sig.data;
 
@@ -167,29 +177,43 @@ ngx_http_openbank_jwt_parse(ngx_pool_t *pool, ngx_str_t *token,
         return NGX_ERROR;
     }
 
-    jwt->signature.data = ngx_pnalloc(pool,
-                                      ngx_base64_decoded_length(sig.len));
-    if (jwt->signature.data == NULL) {
+    /*
+     * One buffer for the three parts decoded, and after them room for
+     * the members kept: no more than the JSON they come from.
+     */
+
+    len = ngx_base64_decoded_length(header.len)
+          + ngx_base64_decoded_length(claims.len);
+
+    buf = ngx_pnalloc(pool, ngx_base64_decoded_length(sig.len) + 2 * len);
+    if (buf == NULL) {
         *err = "out of memory";
         return NGX_ERROR;
     }
+
+    jwt->signature.data = buf;
 
     if (ngx_http_openbank_decode_base64url(&jwt->signature, &sig) != NGX_OK) {
         *err = "has a signature that is not base64url";
         return NGX_ERROR;
     }
 
-    ngx_memzero(&ctx, sizeof(ngx_http_openbank_jwt_ctx_t));
+    buf += jwt->signature.len;
+
     ctx.pool = pool;
     ctx.jwt = jwt;
+    ctx.string = NULL;
+    ctx.time = NULL;
+    ctx.cnf_x5t = 0;
+    ctx.seen_cnf = 0;
+    ctx.copy = buf + len;
+    ctx.copy_end = ctx.copy + len;
 
     /* the header */
 
-    part.data = token->data;
-    part.len = dot1 - token->data;
     ctx.header = 1;
 
-    if (ngx_http_openbank_jwt_json(&ctx, &part) != NGX_OK) {
+    if (ngx_http_openbank_jwt_json(&ctx, &header, buf) != NGX_OK) {
         *err = ctx.err;
         return NGX_ERROR;
     }
@@ -201,11 +225,12 @@ ngx_http_openbank_jwt_parse(ngx_pool_t *pool, ngx_str_t *token,
 
     /* the claims */
 
-    part.data = dot1 + 1;
-    part.len = dot2 - part.data;
     ctx.header = 0;
 
-    if (ngx_http_openbank_jwt_json(&ctx, &part) != NGX_OK) {
+    if (ngx_http_openbank_jwt_json(&ctx, &claims,
+                                   buf + ngx_base64_decoded_length(header.len))
+        != NGX_OK)
+    {
         *err = ctx.err;
         return NGX_ERROR;
     }
@@ -223,7 +248,8 @@ ngx_http_openbank_jwt_parse(ngx_pool_t *pool, ngx_str_t *token,
 /* one part: base64url, then a JSON object read by events */
 
 static ngx_int_t
-ngx_http_openbank_jwt_json(ngx_http_openbank_jwt_ctx_t *ctx, ngx_str_t *b64)
+ngx_http_openbank_jwt_json(ngx_http_openbank_jwt_ctx_t *ctx, ngx_str_t *b64,
+    u_char *dst)
 {
     ngx_str_t          json;
     yajl_status        status;
@@ -238,11 +264,7 @@ ngx_http_openbank_jwt_json(ngx_http_openbank_jwt_ctx_t *ctx, ngx_str_t *b64)
         return NGX_ERROR;
     }
 
-    json.data = ngx_pnalloc(ctx->pool, ngx_base64_decoded_length(b64->len));
-    if (json.data == NULL) {
-        ctx->err = "out of memory";
-        return NGX_ERROR;
-    }
+    json.data = dst;
 
     if (ngx_http_openbank_decode_base64url(&json, b64) != NGX_OK) {
         ctx->err = "has a part that is not base64url";
@@ -255,11 +277,12 @@ ngx_http_openbank_jwt_json(ngx_http_openbank_jwt_ctx_t *ctx, ngx_str_t *b64)
     ctx->in_cnf = 0;
     ctx->kind = NGX_HTTP_OPENBANK_JWT_IGNORE;
     ctx->err = NULL;
+    ctx->mem = ctx->yajl;
 
     afs.malloc = ngx_http_openbank_jwt_malloc;
     afs.realloc = ngx_http_openbank_jwt_realloc;
     afs.free = ngx_http_openbank_jwt_free;
-    afs.ctx = ctx->pool;
+    afs.ctx = ctx;
 
     yh = yajl_alloc(&ngx_http_openbank_jwt_callbacks, &afs, ctx);
     if (yh == NULL) {
@@ -476,13 +499,11 @@ ngx_http_openbank_jwt_key(void *data, const unsigned char *key, size_t len)
     /* yajl's buffer changes: keep a copy */
 
     m = &ctx->members[ctx->nmembers++];
-    m->data = ngx_pnalloc(ctx->pool, len ? len : 1);
+    m->data = ngx_http_openbank_jwt_copy(ctx, key, len);
     if (m->data == NULL) {
-        ctx->err = "out of memory";
         return 0;
     }
 
-    ngx_memcpy(m->data, key, len);
     m->len = len;
 
     jwt = ctx->jwt;
@@ -610,17 +631,44 @@ ngx_http_openbank_jwt_str(void *data, const unsigned char *s, size_t len)
         return 1;
     }
 
-    out->data = ngx_pnalloc(ctx->pool, len + 1);
+    out->data = ngx_http_openbank_jwt_copy(ctx, s, len);
     if (out->data == NULL) {
-        ctx->err = "out of memory";
         return 0;
     }
 
-    ngx_memcpy(out->data, s, len);
-    out->data[len] = '\0';
     out->len = len;
 
     return 1;
+}
+
+
+/*
+ * A member kept (yajl's buffer changes): "len" bytes from "s" and a null,
+ * in the room after the decoded parts, else in the pool.
+ */
+
+static u_char *
+ngx_http_openbank_jwt_copy(ngx_http_openbank_jwt_ctx_t *ctx,
+    const u_char *s, size_t len)
+{
+    u_char  *p;
+
+    if ((size_t) (ctx->copy_end - ctx->copy) > len) {
+        p = ctx->copy;
+        ctx->copy += len + 1;
+
+    } else {
+        p = ngx_pnalloc(ctx->pool, len + 1);
+        if (p == NULL) {
+            ctx->err = "out of memory";
+            return NULL;
+        }
+    }
+
+    ngx_memcpy(p, s, len);
+    p[len] = '\0';
+
+    return p;
 }
 
 
@@ -700,16 +748,32 @@ ngx_http_openbank_jwt_scalar(ngx_http_openbank_jwt_ctx_t *ctx)
 }
 
 
-/* yajl's memory from the pool: freed with the request */
+/*
+ * yajl's memory: from the context's room on the stack while it lasts,
+ * then from the pool; freed with the request (or the stack frame).
+ */
 
 static void *
 ngx_http_openbank_jwt_malloc(void *data, size_t size)
 {
-    size_t  *p;
+    ngx_http_openbank_jwt_ctx_t  *ctx = data;
 
-    p = ngx_palloc(data, sizeof(size_t) + size);
-    if (p == NULL) {
-        return NULL;
+    size_t  *p, n;
+
+    n = ngx_align(sizeof(size_t) + size, sizeof(size_t));
+
+    if (n >= sizeof(size_t) + size
+        && (size_t) (ctx->yajl + NGX_HTTP_OPENBANK_JWT_YAJL_MEM - ctx->mem)
+           >= n)
+    {
+        p = (size_t *) ctx->mem;
+        ctx->mem += n;
+
+    } else {
+        p = ngx_palloc(ctx->pool, sizeof(size_t) + size);
+        if (p == NULL) {
+            return NULL;
+        }
     }
 
     *p = size;

@@ -44,6 +44,7 @@ struct ngx_http_openbank_sig_ctx_s {
     u_char                        *buf;
     size_t                         len;
     size_t                         size;
+    EVP_MD_CTX                    *md;         /* its digest, as it comes */
 };
 
 
@@ -69,8 +70,15 @@ static ngx_int_t ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
 static ngx_int_t ngx_http_openbank_signature_build(ngx_http_request_t *r,
     ngx_http_openbank_msg_t *msg, ngx_http_openbank_sf_member_t *m,
     u_char *buf, size_t size, ngx_str_t *base, const char **err);
-static ngx_int_t ngx_http_openbank_signature_sign(ngx_http_request_t *r,
+static EVP_MD_CTX *ngx_http_openbank_signature_md(ngx_uint_t sha512);
+static ngx_int_t ngx_http_openbank_signature_stream(ngx_http_request_t *r,
     ngx_http_openbank_sig_ctx_t *sc);
+static void ngx_http_openbank_signature_unstream(void *data);
+static ngx_int_t ngx_http_openbank_signature_input(ngx_http_request_t *r,
+    ngx_http_openbank_signing_key_t *key, ngx_str_t *input,
+    ngx_http_openbank_sf_member_t **m);
+static ngx_int_t ngx_http_openbank_signature_sign(ngx_http_request_t *r,
+    ngx_http_openbank_sig_ctx_t *sc, u_char *digest);
 
 
 /* the response's covered components: docs/signing.md */
@@ -829,20 +837,14 @@ ngx_http_openbank_signature_digest(ngx_http_request_t *r,
                 "digest", names[i]);
         }
 
-        md = EVP_MD_CTX_new();
-        if (md == NULL || EVP_DigestInit_ex(md, digest, NULL) != 1) {
-            EVP_MD_CTX_free(md);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+        md = ngx_http_openbank_signature_md(i);
 
-        if (ngx_http_openbank_body_digest(r, md) != NGX_OK
+        if (md == NULL
+            || ngx_http_openbank_body_digest(r, md) != NGX_OK
             || EVP_DigestFinal_ex(md, got, NULL) != 1)
         {
-            EVP_MD_CTX_free(md);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        EVP_MD_CTX_free(md);
 
         if (CRYPTO_memcmp(got, want, dlen) != 0) {
             return ngx_http_openbank_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
@@ -959,6 +961,7 @@ ngx_http_openbank_signature_redirected(ngx_http_openbank_ctx_t *ctx)
         sc->holding = 0;
         sc->passing = 0;
         sc->len = 0;
+        ngx_http_openbank_signature_unstream(sc);
     }
 }
 
@@ -981,8 +984,10 @@ static ngx_int_t
 ngx_http_openbank_signature_header(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx)
 {
+    EVP_MD_CTX                     *md;
     ngx_http_openbank_sig_ctx_t    *sc;
     ngx_http_openbank_main_conf_t  *obmcf;
+    u_char                          digest[SHA256_DIGEST_LENGTH];
 
     sc = ctx->signature;
 
@@ -997,7 +1002,11 @@ ngx_http_openbank_signature_header(ngx_http_request_t *r,
     }
 
     if (r->header_only) {
-        if (ngx_http_openbank_signature_sign(r, sc) != NGX_OK) {
+        md = ngx_http_openbank_signature_md(0);
+
+        if (md == NULL || EVP_DigestFinal_ex(md, digest, NULL) != 1
+            || ngx_http_openbank_signature_sign(r, sc, digest) != NGX_OK)
+        {
             return NGX_ERROR;
         }
 
@@ -1010,7 +1019,7 @@ ngx_http_openbank_signature_header(ngx_http_request_t *r,
     r->filter_need_in_memory = 1;
     r->allow_ranges = 0;
 
-    return NGX_OK;
+    return ngx_http_openbank_signature_stream(r, sc);
 }
 
 
@@ -1023,8 +1032,10 @@ ngx_http_openbank_signature_body(ngx_http_request_t *r,
     ssize_t                       n;
     ngx_buf_t                    *b;
     ngx_uint_t                    last;
+    EVP_MD_CTX                   *md;
     ngx_chain_t                  *cl;
     ngx_http_openbank_sig_ctx_t  *sc;
+    u_char                        digest[SHA256_DIGEST_LENGTH];
 
     sc = ctx->signature;
 
@@ -1048,6 +1059,7 @@ ngx_http_openbank_signature_body(ngx_http_request_t *r,
 
             sc->holding = 0;
             sc->passing = 1;
+            ngx_http_openbank_signature_unstream(sc);
 
             return ngx_http_openbank_signature_release(r, sc, cl);
         }
@@ -1068,18 +1080,24 @@ ngx_http_openbank_signature_body(ngx_http_request_t *r,
             sc->buf = p;
         }
 
+        p = sc->buf + sc->len;
+
         if (ngx_buf_in_memory(b)) {
-            sc->len = ngx_cpymem(sc->buf + sc->len, b->pos, b->last - b->pos)
-                      - sc->buf;
+            sc->len = ngx_cpymem(p, b->pos, b->last - b->pos) - sc->buf;
 
         } else if (b->in_file && b->file) {
-            n = ngx_read_file(b->file, sc->buf + sc->len, (size_t) size,
-                              b->file_pos);
+            n = ngx_read_file(b->file, p, (size_t) size, b->file_pos);
             if (n != (ssize_t) size) {
                 return NGX_ERROR;
             }
 
             sc->len += n;
+        }
+
+        if (sc->md && sc->buf + sc->len > p
+            && EVP_DigestUpdate(sc->md, p, sc->buf + sc->len - p) != 1)
+        {
+            return NGX_ERROR;
         }
 
         b->pos = b->last;
@@ -1097,7 +1115,23 @@ ngx_http_openbank_signature_body(ngx_http_request_t *r,
     sc->holding = 0;
     sc->passing = 1;
 
-    if (ngx_http_openbank_signature_sign(r, sc) != NGX_OK) {
+    /* the digest made as the body came, else made now */
+
+    md = sc->md;
+
+    if (md == NULL) {
+        md = ngx_http_openbank_signature_md(0);
+
+        if (md == NULL || EVP_DigestUpdate(md, sc->buf, sc->len) != 1) {
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_http_openbank_signature_unstream(sc);
+
+    if (EVP_DigestFinal_ex(md, digest, NULL) != 1
+        || ngx_http_openbank_signature_sign(r, sc, digest) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -1154,22 +1188,24 @@ ngx_http_openbank_signature_release(ngx_http_request_t *r,
 }
 
 
-/* Content-Digest, Signature-Input and Signature on the response */
+/*
+ * Content-Digest ("digest": its SHA-256), Signature-Input and Signature on
+ * the response.
+ */
 
 static ngx_int_t
 ngx_http_openbank_signature_sign(ngx_http_request_t *r,
-    ngx_http_openbank_sig_ctx_t *sc)
+    ngx_http_openbank_sig_ctx_t *sc, u_char *digest)
 {
     u_char                          *p;
     size_t                           siglen;
-    ngx_str_t                        value, input, base, label;
-    ngx_uint_t                       others, alg;
+    ngx_str_t                        value, input, base;
+    ngx_uint_t                       alg;
     const char                      *err;
     ngx_http_openbank_msg_t          msg;
     ngx_http_openbank_sf_member_t   *m;
     ngx_http_openbank_signing_key_t *key;
     ngx_http_openbank_main_conf_t   *obmcf;
-    u_char                           md[SHA256_DIGEST_LENGTH];
     u_char                           sig[NGX_HTTP_OPENBANK_SIG_MAX_LEN];
     u_char                           buf[NGX_HTTP_OPENBANK_SIG_BASE_STACK];
 
@@ -1178,15 +1214,13 @@ ngx_http_openbank_signature_sign(ngx_http_request_t *r,
 
     /* Content-Digest */
 
-    SHA256(sc->buf ? sc->buf : (u_char *) "", sc->len, md);
-
     value.data = ngx_pnalloc(r->pool, sizeof("sha-256=::") - 1 + 44);
     if (value.data == NULL) {
         return NGX_ERROR;
     }
 
     p = ngx_cpymem(value.data, "sha-256=:", 9);
-    p += ngx_http_openbank_base64_encode(p, md, sizeof(md));
+    p += ngx_http_openbank_base64_encode(p, digest, SHA256_DIGEST_LENGTH);
     *p++ = ':';
     value.len = p - value.data;
 
@@ -1194,36 +1228,7 @@ ngx_http_openbank_signature_sign(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    /* Signature-Input, exactly as docs/signing.md has it */
-
-    input.data = ngx_pnalloc(r->pool,
-                     sizeof("sig=" NGX_HTTP_OPENBANK_SIG_RESPONSE_COMPONENTS
-                            ";created=;keyid=\"\"")
-                     + NGX_TIME_T_LEN + key->kid.len);
-    if (input.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    input.len = ngx_sprintf(input.data,
-                            "sig=" NGX_HTTP_OPENBANK_SIG_RESPONSE_COMPONENTS
-                            ";created=%T;keyid=\"%V\"",
-                            ngx_time(), &key->kid)
-                - input.data;
-
-    m = ngx_palloc(r->pool, sizeof(ngx_http_openbank_sf_member_t));
-    if (m == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_str_set(&label, "sig");
-
-    if (ngx_http_openbank_sf_dict_get(input.data, input.data + input.len,
-                                      &label, m, &others)
-        != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "openbank: signing key id \"%V\" is not a valid "
-                      "structured field string", &key->kid);
+    if (ngx_http_openbank_signature_input(r, key, &input, &m) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -1275,4 +1280,179 @@ ngx_http_openbank_signature_sign(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Signature-Input, exactly as docs/signing.md has it, and its "sig"
+ * member parsed: made again when the second changes, copied into the
+ * request's pool.
+ */
+
+static ngx_int_t
+ngx_http_openbank_signature_input(ngx_http_request_t *r,
+    ngx_http_openbank_signing_key_t *key, ngx_str_t *input,
+    ngx_http_openbank_sf_member_t **m)
+{
+    time_t       now;
+    ngx_str_t    label;
+    ngx_uint_t   others;
+
+    static time_t                            created = -1;
+    static u_char                           *text;
+    static size_t                            size;
+    static ngx_str_t                         made;
+    static ngx_http_openbank_signing_key_t  *made_key;
+    static ngx_http_openbank_sf_member_t     member;
+
+    now = ngx_time();
+
+    if (now != created || key != made_key) {
+        created = -1;
+
+        if (size < sizeof("sig=" NGX_HTTP_OPENBANK_SIG_RESPONSE_COMPONENTS
+                          ";created=;keyid=\"\"")
+                   + NGX_TIME_T_LEN + key->kid.len)
+        {
+            ngx_free(text);
+
+            size = sizeof("sig=" NGX_HTTP_OPENBANK_SIG_RESPONSE_COMPONENTS
+                          ";created=;keyid=\"\"")
+                   + NGX_TIME_T_LEN + key->kid.len;
+
+            text = ngx_alloc(size, r->connection->log);
+            if (text == NULL) {
+                size = 0;
+                return NGX_ERROR;
+            }
+        }
+
+        made.data = text;
+        made.len = ngx_sprintf(text,
+                               "sig=" NGX_HTTP_OPENBANK_SIG_RESPONSE_COMPONENTS
+                               ";created=%T;keyid=\"%V\"",
+                               now, &key->kid)
+                   - text;
+
+        ngx_str_set(&label, "sig");
+
+        if (ngx_http_openbank_sf_dict_get(made.data, made.data + made.len,
+                                          &label, &member, &others)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "openbank: signing key id \"%V\" is not a valid "
+                          "structured field string", &key->kid);
+            return NGX_ERROR;
+        }
+
+        created = now;
+        made_key = key;
+    }
+
+    input->data = ngx_pnalloc(r->pool, made.len);
+    if (input->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(input->data, made.data, made.len);
+    input->len = made.len;
+
+    *m = &member;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The response's digest made as its body comes, for one held response of
+ * the worker at a time (nearly always the only one: a response is held
+ * from its upstream's last read to its last buffer): the worker's second
+ * digest context.  A response that finds it taken is digested when whole.
+ */
+
+static ngx_http_openbank_sig_ctx_t  *ngx_http_openbank_signature_streaming;
+static EVP_MD_CTX                   *ngx_http_openbank_signature_stream_md;
+
+
+static ngx_int_t
+ngx_http_openbank_signature_stream(ngx_http_request_t *r,
+    ngx_http_openbank_sig_ctx_t *sc)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (ngx_http_openbank_signature_streaming != NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_openbank_signature_stream_md == NULL) {
+        ngx_http_openbank_signature_stream_md = EVP_MD_CTX_new();
+        if (ngx_http_openbank_signature_stream_md == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (EVP_DigestInit_ex2(ngx_http_openbank_signature_stream_md,
+                           ngx_http_openbank_httpsig_md(0), NULL)
+        != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    /* a request that ends while held gives it back */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_openbank_signature_unstream;
+    cln->data = sc;
+
+    sc->md = ngx_http_openbank_signature_stream_md;
+    ngx_http_openbank_signature_streaming = sc;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_openbank_signature_unstream(void *data)
+{
+    ngx_http_openbank_sig_ctx_t  *sc = data;
+
+    if (ngx_http_openbank_signature_streaming == sc) {
+        ngx_http_openbank_signature_streaming = NULL;
+    }
+
+    sc->md = NULL;
+}
+
+
+/*
+ * The worker's digest context, ready for a new SHA-256 (or SHA-512):
+ * for every digest made and finished within one call.
+ */
+
+static EVP_MD_CTX *
+ngx_http_openbank_signature_md(ngx_uint_t sha512)
+{
+    const EVP_MD  *md;
+
+    static EVP_MD_CTX  *ctx;
+
+    if (ctx == NULL) {
+        ctx = EVP_MD_CTX_new();
+        if (ctx == NULL) {
+            return NULL;
+        }
+    }
+
+    md = ngx_http_openbank_httpsig_md(sha512);
+
+    if (md == NULL || EVP_DigestInit_ex2(ctx, md, NULL) != 1) {
+        return NULL;
+    }
+
+    return ctx;
 }

@@ -384,8 +384,15 @@ ngx_http_openbank_token_scopes(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = scope;
-    last = scope + len;
+    /* the cached bytes live on the stack of the caller: one copy */
+
+    p = ngx_pnalloc(r->pool, len ? len : 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(p, scope, len);
+    last = p + len;
 
     while (ngx_http_openbank_next_word(&p, last, &one) == NGX_OK) {
         if (one.len == 0
@@ -399,15 +406,7 @@ ngx_http_openbank_token_scopes(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        /* the cached bytes live on the stack of the caller: copy */
-
-        s->data = ngx_pnalloc(r->pool, one.len);
-        if (s->data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_memcpy(s->data, one.data, one.len);
-        s->len = one.len;
+        *s = one;
     }
 
     ctx->scopes = scopes;

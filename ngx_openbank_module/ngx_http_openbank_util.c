@@ -573,7 +573,7 @@ ngx_http_openbank_decode_base64url(ngx_str_t *dst, ngx_str_t *src)
 
     /* nginx's decoder stops at the first "=": refuse any before that */
 
-    if (ngx_strlchr(src->data, src->data + src->len, '=') != NULL) {
+    if (memchr(src->data, '=', src->len) != NULL) {
         return NGX_ERROR;
     }
 

@@ -9,6 +9,7 @@ use lib 't/lib';
 use OpenBank::Test;
 use OpenBank::Signer;
 use File::Temp qw(tempdir);
+use IO::Socket::INET;
 use Digest::SHA qw(sha256_hex);
 
 my $dir = tempdir(CLEANUP => 1);
@@ -59,6 +60,18 @@ location /nobody/ {
     openbank_auth       api_key;
     openbank_signature  required;
     content_by_lua_block { ngx.exit(204) }
+}
+location /pieces/ {
+    openbank_auth       api_key;
+    openbank_signature  required;
+    content_by_lua_block {
+        ngx.print("one ")
+        ngx.flush(true)
+        if ngx.var.arg_wait then ngx.sleep(tonumber(ngx.var.arg_wait)) end
+        ngx.print(string.rep("two ", 3000))
+        ngx.flush(true)
+        ngx.say("three")
+    }
 }
 EOT
         user_files => [
@@ -138,6 +151,59 @@ is(length $res->{body}, 2 * 1024 * 1024, 'arrives whole');
 ok(!$res->{headers}{signature}, 'unsigned');
 like(error_log_since($off), qr/\[warn\].*response larger than 1048576 bytes is not signed/,
      'and the log says so');
+
+# a body that comes in pieces is digested as it comes: whole
+my $pieces = "one " . ("two " x 3000) . "three\n";
+$res = send_signed(path => '/pieces/x', body => undef, method => 'GET');
+is($res->{body}, $pieces, 'a response in pieces arrives whole');
+check_response($res, 'a response in pieces', method => 'GET',
+               path => '/pieces/x');
+is($res->{headers}{'content-length'}[0], length $pieces,
+   'with its Content-Length');
+
+# held at the same time, on both workers (six for two workers: one has
+# several), each digested on its own
+my @held;
+for my $i (1 .. 6) {
+    my $path = "/pieces/$i?wait=0.5";
+    my @h = sign_request(method => 'GET', path => $path,
+                         authority => 'localhost', alg => 'ed25519',
+                         key => $k->{ed}{pem}, keyid => 'ed-1');
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => server_port()) or die $!;
+    print $s "GET $path HTTP/1.1\r\nHost: localhost\r\n"
+        . "Connection: close\r\nX-API-Key: key-acme\r\n"
+        . join('', map { "$_\r\n" } @h) . "\r\n";
+    push @held, [$s, $path];
+}
+$res = send_signed(path => '/pieces/x', body => undef, method => 'GET');
+check_response($res, 'a response in pieces while others are held',
+               method => 'GET', path => '/pieces/x');
+for my $c (@held) {
+    my ($s, $path) = @$c;
+    local $/;
+    my $r = OpenBank::Test::Client::parse_response(scalar <$s>, 'GET');
+    is($r->{body}, $pieces, "held response $path arrives whole");
+    check_response($r, "held response $path", method => 'GET',
+                   path => $path);
+}
+
+# HEAD: the digest of no body
+$res = send_signed(path => '/v1/pay', body => undef, method => 'HEAD');
+is($res->{status}, 200, 'a signed HEAD');
+check_response($res, 'HEAD', method => 'HEAD');
+
+# Signature-Input's created is the second's, in the next second too
+sub created { ($_[0]->{headers}{'signature-input'}[0] // '') =~ /;created=(\d+);/
+              ? $1 : 0 }
+$res = send_signed(method => 'GET', body => undef);
+my $first = created($res);
+ok(abs($first - int(time)) <= 2, 'created is now');
+ok(OpenBank::Test::Nginx::poll_until(3, sub { int(time) > $first }),
+   'the next second');
+$res = send_signed(method => 'GET', body => undef);
+ok(created($res) > $first, 'a response in a later second says so');
+check_response($res, 'in a later second', method => 'GET');
 
 # an internal redirect after the check is not a replay of itself
 $res = send_signed(path => '/redirect/x', body => $body);
