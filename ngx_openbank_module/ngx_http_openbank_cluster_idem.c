@@ -537,6 +537,8 @@ ngx_http_openbank_cluster_idem_keep(ngx_http_openbank_idem_cluster_t *ci,
                           "kept by this gateway only: redis is unavailable "
                           "and %ui answers wait for it already",
                           ngx_http_openbank_idem_n_retries);
+            ngx_http_openbank_cluster_idem_count(
+                                  NGX_HTTP_OPENBANK_CLUSTER_IDEM_LOST, 1);
             ngx_free(w);
         }
 
@@ -599,6 +601,8 @@ ngx_http_openbank_cluster_idem_stored(void *data, redisReply *reply)
                       "openbank: the answer to an idempotency key is kept "
                       "by this gateway only: its key was taken over or "
                       "released");
+        ngx_http_openbank_cluster_idem_count(
+                                  NGX_HTTP_OPENBANK_CLUSTER_IDEM_LOST, 1);
 
     } else if (is == 2 && ngx_http_openbank_cluster_idem_retry(w) != NGX_OK) {
         ngx_log_error(NGX_LOG_WARN, log, 0,
@@ -606,6 +610,8 @@ ngx_http_openbank_cluster_idem_stored(void *data, redisReply *reply)
                       "by this gateway only: redis did not take it in time "
                       "and %ui answers wait for it already",
                       ngx_http_openbank_idem_n_retries);
+        ngx_http_openbank_cluster_idem_count(
+                                  NGX_HTTP_OPENBANK_CLUSTER_IDEM_LOST, 1);
     }
 
     if (ci) {

@@ -7,7 +7,11 @@
 # the bank holds its request: another gateway takes the key over once the
 # owner's lease lapses; a signed POST with a key (the nonce, then the
 # key); a damaged answer and a key of another type in Redis never crash
-# nor reach the bank.  Redis SIGSTOPped: idempotency=refuse answers a
+# nor reach the bank.  An answer Redis could not take (Redis stopped
+# while the bank held the request) is retried once Redis is back, its key
+# held in flight meanwhile: the retry on another gateway is the replay and
+# the bank was reached once; a reload meanwhile gives it up with a [warn]
+# and the old worker exits.  Redis SIGSTOPped: idempotency=refuse answers a
 # new key 503 state_unavailable with Retry-After within the timeout and
 # never reaches the bank, idempotency=local goes on with the gateway's own
 # zone; after SIGCONT, back without a restart.  On a 3-master Redis
@@ -402,6 +406,50 @@ my $seq_body;
          'store: none waits any more');
     is(status_of($g1)->{idempotency_waiting}, 0,
        'store: the status says none waits');
+}
+
+# the same with a reload while Redis is still away: the old worker gives
+# the waiting answer a last try, gives it up with the [warn], and exits
+{
+    my $rkey = 'ob:idem:{acme}:store-2';
+    pipe(my $rd, my $wr) or die;
+    my $pid = fork // die;
+    if (!$pid) {
+        close $rd;
+        print {$wr} pay($g1, 'store-2', hold => 3)->status;
+        close $wr;
+        exit 0;
+    }
+    close $wr;
+    ok(poll(sub { at_bank('store-2') == 1 }, 10), 'reload: at the bank');
+    ok(poll(sub {
+            my $lease = $redis->call('HGET', $rkey, 'lease') // 0;
+            my $t = $redis->call('TIME');
+            $lease - ($t->[0] * 1000 + int($t->[1] / 1000)) > 5000 }, 10),
+       'reload: the owner\'s lease is renewed');
+    my $off = $g1->error_log_offset;
+    my @old = $g1->worker_pids;
+    $redis->stop;
+    is(pay($g1, 'store-y')->status, 503, 'reload: Redis stopped: 503');
+    my $status = do { local $/; <$rd> // '' };
+    waitpid $pid, 0;
+    is($status, 201, 'reload: the answer of the bank goes out');
+    ok(poll(sub { (status_of($g1)->{idempotency_waiting} // 0) == 1 }, 10),
+       'reload: the status says one answer waits');
+    ok($g1->reload, 'reload while an answer waits for Redis');
+    ok(poll(sub { !grep { kill 0, $_ } @old }, 30),
+       'reload: the old workers exit');
+    my $log = $g1->error_log_since($off);
+    like($log, qr/answer to an idempotency key is kept by this gateway only: redis (is unavailable|did not take it) as the worker ends/,
+         'reload: the answer is given up with a [warn]');
+    unlike($log, qr/\[alert\]|signal (11|6)/, 'reload: no crash');
+    $redis->cont;
+    is(status_of($g1)->{idempotency_waiting}, 0, 'reload: none waits');
+    like($g1->request('GET', '/metrics')->body,
+         qr/^openbank_cluster_idempotency_stores_total\{outcome="lost"\} 1$/m,
+         'reload: metrics count the answer given up');
+    ok(poll(sub { (status_of($g1)->{state} // '') eq 'connected' }, 10),
+       'reload: connected again');
 }
 
 # ---------------------------------------------------------------------
