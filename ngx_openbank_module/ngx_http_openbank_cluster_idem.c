@@ -11,7 +11,9 @@
  * flight elsewhere, or the takeover of a lapsed lease), "store" (the
  * answer, only while still the owner) and "lease" (renewed while at the
  * bank, or released).  ngx_http_openbank_idempotency.c calls these
- * after its own zone's look and before and after its own journal.
+ * after its own zone's look and before and after its own journal.  An
+ * answer Redis does not take at once waits in the worker, which tries
+ * "store" again and renews the lease until Redis has it (bounded).
  */
 
 
