@@ -25,6 +25,11 @@
 #define NGX_HTTP_OPENBANK_CLUSTER_REGISTRY     4  /* a partner's creation */
 #define NGX_HTTP_OPENBANK_CLUSTER_KINDS        5
 
+/* the answers of idempotency keys that Redis did not take at once */
+#define NGX_HTTP_OPENBANK_CLUSTER_IDEM_WAITING  0    /* retried now */
+#define NGX_HTTP_OPENBANK_CLUSTER_IDEM_RETRIED  1    /* taken on a retry */
+#define NGX_HTTP_OPENBANK_CLUSTER_IDEM_LOST     2    /* given up */
+
 /* what a kind does while Redis cannot answer */
 #define NGX_HTTP_OPENBANK_CLUSTER_LOCAL        0
 #define NGX_HTTP_OPENBANK_CLUSTER_REFUSE       1
@@ -111,6 +116,8 @@ ngx_uint_t ngx_http_openbank_cluster_mode(ngx_http_request_t *r,
     ngx_uint_t kind);
 void ngx_http_openbank_cluster_degraded_count(ngx_uint_t kind,
     ngx_uint_t mode);
+void ngx_http_openbank_cluster_idem_count(ngx_uint_t which,
+    ngx_atomic_int_t n);
 
 /* the cluster's "nodes=": 1 without a cluster */
 ngx_uint_t ngx_http_openbank_cluster_nodes(void);

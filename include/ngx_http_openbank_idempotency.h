@@ -30,12 +30,12 @@ typedef struct ngx_http_openbank_idem_cluster_s
 
 typedef void (*ngx_http_openbank_idem_kept_pt)(void *data);
 
-/* the store of an answer in Redis, which may outlive its request */
-typedef struct {
-    ngx_http_openbank_idem_cluster_t  *ci;      /* NULL: the request ended */
-    ngx_http_openbank_idem_kept_pt     handler;
-    void                              *data;
-} ngx_http_openbank_idem_wait_t;
+/*
+ * The store of an answer in Redis, with its own copy of the key, the
+ * owner and the answer: it outlives its request, and is retried while
+ * Redis does not take it (ngx_http_openbank_cluster_idem.c).
+ */
+typedef struct ngx_http_openbank_idem_wait_s  ngx_http_openbank_idem_wait_t;
 
 
 /* a request's key in Redis, in its ngx_http_openbank_idem_ctx_t */
@@ -45,6 +45,7 @@ struct ngx_http_openbank_idem_cluster_s {
     ngx_str_t                          owner;
     ngx_str_t                          fingerprint;
     ngx_str_t                          ttl;     /* ms, decimal */
+    uint64_t                           expire;  /* of the record, ms */
     ngx_uint_t                         outcome; /* _IDEM_CLUSTER_* */
     u_char                            *response; /* of a replay */
     size_t                             response_len;
@@ -82,6 +83,7 @@ void ngx_http_openbank_cluster_idem_cleanup(
 ngx_int_t ngx_http_openbank_cluster_idem_keep(
     ngx_http_openbank_idem_cluster_t *ci, u_char *response, size_t len,
     ngx_http_openbank_idem_kept_pt handler, void *data);
+void ngx_http_openbank_cluster_idem_exit(ngx_cycle_t *cycle);
 
 
 #endif /* _NGX_HTTP_OPENBANK_IDEMPOTENCY_H_INCLUDED_ */

@@ -60,6 +60,7 @@ typedef struct {
                                           + 1];
     ngx_atomic_t                  sum_us;
     ngx_atomic_t                  degraded[NGX_HTTP_OPENBANK_CLUSTER_KINDS][2];
+    ngx_atomic_t                  idem[3];     /* _CLUSTER_IDEM_* */
 
     ngx_atomic_t                  lock;        /* to add a node */
     ngx_uint_t                    n_nodes;
@@ -1458,6 +1459,19 @@ ngx_http_openbank_cluster_degraded_count(ngx_uint_t kind, ngx_uint_t mode)
 }
 
 
+void
+ngx_http_openbank_cluster_idem_count(ngx_uint_t which, ngx_atomic_int_t n)
+{
+    if (ngx_http_openbank_counters == NULL
+        || which > NGX_HTTP_OPENBANK_CLUSTER_IDEM_LOST)
+    {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&ngx_http_openbank_counters->idem[which], n);
+}
+
+
 ngx_uint_t
 ngx_http_openbank_cluster_nodes(void)
 {
@@ -1885,7 +1899,9 @@ ngx_http_openbank_cluster_status_len(ngx_http_openbank_main_conf_t *obmcf)
         return 0;
     }
 
-    return sizeof(",\"cluster\":{\"state\":\"disconnected\",\"nodes\":[]}")
+    return sizeof(",\"cluster\":{\"state\":\"disconnected\","
+                  "\"idempotency_waiting\":,\"nodes\":[]}")
+           + NGX_ATOMIC_T_LEN
            + NGX_HTTP_OPENBANK_CLUSTER_NODES
              * NGX_HTTP_OPENBANK_CLUSTER_NODE_JSON;
 }
@@ -1917,8 +1933,13 @@ ngx_http_openbank_cluster_status(u_char *p,
                         *node->down ? "down" : "up", node->slots);
     }
 
-    *p++ = ']';
-    *p++ = '}';
+    /* the answers of idempotency keys that wait for Redis, every worker's */
+
+    p = ngx_sprintf(p, "],\"idempotency_waiting\":%uA}",
+                    ngx_http_openbank_counters
+                    ? ngx_http_openbank_counters->idem[
+                                        NGX_HTTP_OPENBANK_CLUSTER_IDEM_WAITING]
+                    : 0);
 
     return p;
 }
@@ -1931,7 +1952,7 @@ ngx_http_openbank_cluster_metrics_len(ngx_http_openbank_main_conf_t *obmcf)
         return 0;
     }
 
-    return 2048 + (NGX_HTTP_OPENBANK_CLUSTER_BUCKETS + 2) * 80
+    return 3072 + (NGX_HTTP_OPENBANK_CLUSTER_BUCKETS + 2) * 80
            + NGX_HTTP_OPENBANK_CLUSTER_KINDS * 2 * 96;
 }
 
@@ -1997,6 +2018,25 @@ ngx_http_openbank_cluster_metrics(u_char *p,
                         &ngx_http_openbank_cluster_kinds[k],
                         cs->degraded[k][NGX_HTTP_OPENBANK_CLUSTER_REFUSE]);
     }
+
+    p = ngx_sprintf(p, "# HELP openbank_cluster_idempotency_waiting Answers "
+                    "of idempotency keys kept by this gateway, tried again "
+                    "until Redis takes them.\n"
+                    "# TYPE openbank_cluster_idempotency_waiting gauge\n"
+                    "openbank_cluster_idempotency_waiting %uA\n"
+                    "# HELP openbank_cluster_idempotency_stores_total "
+                    "Answers of idempotency keys that Redis did not take at "
+                    "once: taken on a retry, or given up (kept by this "
+                    "gateway only).\n"
+                    "# TYPE openbank_cluster_idempotency_stores_total "
+                    "counter\n"
+                    "openbank_cluster_idempotency_stores_total"
+                    "{outcome=\"retried\"} %uA\n"
+                    "openbank_cluster_idempotency_stores_total"
+                    "{outcome=\"lost\"} %uA\n",
+                    cs->idem[NGX_HTTP_OPENBANK_CLUSTER_IDEM_WAITING],
+                    cs->idem[NGX_HTTP_OPENBANK_CLUSTER_IDEM_RETRIED],
+                    cs->idem[NGX_HTTP_OPENBANK_CLUSTER_IDEM_LOST]);
 
     return p;
 }

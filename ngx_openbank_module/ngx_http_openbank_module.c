@@ -1518,6 +1518,7 @@ ngx_http_openbank_exit_process(ngx_cycle_t *cycle)
     ngx_http_openbank_limit_exit_process(cycle);
     ngx_http_openbank_sync_exit_process(cycle);
     ngx_http_openbank_cluster_limit_exit(cycle);
+    ngx_http_openbank_cluster_idem_exit(cycle);
     ngx_http_openbank_cluster_exit_process(cycle);
 }
 

@@ -38,6 +38,14 @@ struct ngx_http_openbank_sig_ctx_s {
     ngx_http_openbank_msg_t        msg;        /* the request */
     ngx_http_request_t            *r;
 
+    /*
+     * The signature and the digest verify, the nonce is being taken: a
+     * check resumed from its wait for Redis only reads the nonce's answer.
+     */
+    ngx_uint_t                     valid;
+    ngx_str_t                      nonce_key;  /* PARTNER ' ' NONCE */
+    uint64_t                       nonce_expire;
+
     /* the response being held */
     ngx_uint_t                     holding;
     ngx_uint_t                     passing;    /* too large: unsigned */
@@ -66,7 +74,10 @@ static ngx_int_t ngx_http_openbank_signature_key(ngx_http_request_t *r,
 static ngx_int_t ngx_http_openbank_signature_digest(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *field);
 static ngx_int_t ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_sig_params_t *sp);
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_sig_ctx_t *sc,
+    ngx_http_openbank_sig_params_t *sp);
+static ngx_int_t ngx_http_openbank_signature_nonce_take(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_sig_ctx_t *sc);
 static ngx_int_t ngx_http_openbank_signature_build(ngx_http_request_t *r,
     ngx_http_openbank_msg_t *msg, ngx_http_openbank_sf_member_t *m,
     u_char *buf, size_t size, ngx_str_t *base, const char **err);
@@ -160,6 +171,10 @@ ngx_http_openbank_signature_check(ngx_http_request_t *r,
 
     if (sc->verified) {
         return NGX_DECLINED;
+    }
+
+    if (sc->valid) {
+        return ngx_http_openbank_signature_nonce_take(r, ctx, sc);
     }
 
     return ngx_http_openbank_signature_verify(r, ctx, sc);
@@ -394,14 +409,7 @@ ngx_http_openbank_signature_verify(ngx_http_request_t *r,
         }
     }
 
-    rc = ngx_http_openbank_signature_nonce(r, ctx, &sp);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    sc->verified = 1;
-
-    return NGX_DECLINED;
+    return ngx_http_openbank_signature_nonce(r, ctx, sc, &sp);
 }
 
 
@@ -871,16 +879,18 @@ ngx_http_openbank_signature_digest(ngx_http_request_t *r,
 /*
  * The nonce, once per partner for every worker: the record lives until
  * the signature could no longer be accepted (created + skew); it may not
- * be evicted, and a zone too full to record it refuses the request.
+ * be evicted, and a zone too full to record it refuses the request.  What
+ * the verification established is kept in "sc" first: in cluster mode the
+ * check waits for Redis and runs again, and then only takes the nonce.
  */
 
 static ngx_int_t
 ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
-    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_sig_params_t *sp)
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_sig_ctx_t *sc,
+    ngx_http_openbank_sig_params_t *sp)
 {
     u_char                         *p;
     uint64_t                        now, expire;
-    ngx_int_t                       rc;
     ngx_str_t                       key;
     ngx_http_openbank_main_conf_t  *obmcf;
 
@@ -912,9 +922,29 @@ ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
         expire = now + 1000;
     }
 
+    sc->nonce_key = key;
+    sc->nonce_expire = expire;
+    sc->valid = 1;
+
+    return ngx_http_openbank_signature_nonce_take(r, ctx, sc);
+}
+
+
+/* NGX_DECLINED: the nonce is this request's, the signature accepted */
+
+static ngx_int_t
+ngx_http_openbank_signature_nonce_take(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_sig_ctx_t *sc)
+{
+    ngx_int_t                       rc;
+    ngx_http_openbank_main_conf_t  *obmcf;
+
+    obmcf = ngx_http_get_module_main_conf(r, ngx_http_openbank_module);
+
     rc = ngx_http_openbank_cluster_add(r, ctx, NGX_HTTP_OPENBANK_CLUSTER_NONCE,
-                                       NGX_HTTP_OPENBANK_TABLE_NONCE, &key,
-                                       ctx->partner->name.len, expire);
+                                       NGX_HTTP_OPENBANK_TABLE_NONCE,
+                                       &sc->nonce_key, ctx->partner->name.len,
+                                       sc->nonce_expire);
 
     if (rc == NGX_AGAIN || rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         /* waits for the cluster, or refused without it */
@@ -938,6 +968,8 @@ ngx_http_openbank_signature_nonce(ngx_http_request_t *r,
             NGX_HTTP_OPENBANK_PROBLEM_STATE_UNAVAILABLE,
             "the replay set is full");
     }
+
+    sc->verified = 1;
 
     return NGX_DECLINED;
 }

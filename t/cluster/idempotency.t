@@ -7,7 +7,11 @@
 # the bank holds its request: another gateway takes the key over once the
 # owner's lease lapses; a signed POST with a key (the nonce, then the
 # key); a damaged answer and a key of another type in Redis never crash
-# nor reach the bank.  Redis SIGSTOPped: idempotency=refuse answers a
+# nor reach the bank.  An answer Redis could not take (Redis stopped
+# while the bank held the request) is retried once Redis is back, its key
+# held in flight meanwhile: the retry on another gateway is the replay and
+# the bank was reached once; a reload meanwhile gives it up with a [warn]
+# and the old worker exits.  Redis SIGSTOPped: idempotency=refuse answers a
 # new key 503 state_unavailable with Retry-After within the timeout and
 # never reaches the bank, idempotency=local goes on with the gateway's own
 # zone; after SIGCONT, back without a restart.  On a 3-master Redis
@@ -338,6 +342,114 @@ my $seq_body;
     is(code_of($res), 'state_unavailable', 'state_unavailable');
     is(at_bank('evil-2'), 0, 'a key of another type: not at the bank');
     ok($g1->alive, 'gateway 1 is alive');
+}
+
+# the store of an answer fails (Redis stopped while the bank holds the
+# request, and known down by the gateway when the bank answers): the
+# answer goes out, and is tried again, its lease renewed, until Redis is
+# back; a retry on another gateway meanwhile is 409, then the replay of
+# the first answer, and the bank was reached once
+{
+    my $rkey = 'ob:idem:{acme}:store-1';
+    pipe(my $rd, my $wr) or die;
+    my $pid = fork // die;
+    if (!$pid) {
+        close $rd;
+        my $res = pay($g1, 'store-1', hold => 3);
+        print {$wr} join("\n", $res->status, $res->body);
+        close $wr;
+        exit 0;
+    }
+    close $wr;
+    ok(poll(sub { at_bank('store-1') == 1 }, 10), 'store: at the bank');
+    # the owner's first renewal (1 s after the take) holds it for 10 s
+    ok(poll(sub {
+            my $lease = $redis->call('HGET', $rkey, 'lease') // 0;
+            my $t = $redis->call('TIME');
+            $lease - ($t->[0] * 1000 + int($t->[1] / 1000)) > 5000 }, 10),
+       'store: the owner\'s lease is renewed');
+    my $off = $g1->error_log_offset;
+    $redis->stop;
+    # a call without an answer: Redis is down for every worker from now
+    is(pay($g1, 'store-x')->status, 503, 'store: Redis stopped: 503');
+    my ($status, $body) = do {
+        local $/;
+        split /\n/, <$rd> // '', 2;
+    };
+    waitpid $pid, 0;
+    is($status, 201, 'store: the answer of the bank goes out')
+        or diag($body);
+    is(pay($g2, 'store-1')->status, 503,
+       'store: gateway 2 cannot ask Redis either (503)');
+    $redis->cont;
+    my $res;
+    my @seen;
+    ok(poll(sub { $res = pay($g2, 'store-1'); push @seen, $res->status;
+                  $res->status != 409 && $res->status != 503 }, 30),
+       'store: Redis back, a retry on gateway 2 is answered');
+    is($res->status, 201, 'store: 201') or diag("@seen");
+    ok(replayed($res), 'store: the replay (Idempotent-Replayed)');
+    is($res->body, $body, 'store: the first answer, byte for byte');
+    is(at_bank('store-1'), 1, 'store: the bank was reached once');
+    ok(!grep({ $_ != 409 && $_ != 503 && $_ != 201 } @seen),
+       'store: meanwhile only 409 (in flight) or 503') or diag("@seen");
+    is($redis->call('HEXISTS', $rkey, 'resp'), 1,
+       'store: the answer is in Redis');
+    my $log = $g1->error_log_since($off);
+    like($log, qr/answer to an idempotency key is in redis, at try \d+/,
+         'store: a notice says when Redis took it');
+    unlike($log, qr/kept by this gateway only/, 'store: no answer given up');
+    my $m = $g1->request('GET', '/metrics')->body;
+    like($m, qr/^openbank_cluster_idempotency_stores_total\{outcome="retried"\} 1$/m,
+         'store: metrics count the answer taken on a retry');
+    like($m, qr/^openbank_cluster_idempotency_waiting 0$/m,
+         'store: none waits any more');
+    is(status_of($g1)->{idempotency_waiting}, 0,
+       'store: the status says none waits');
+}
+
+# the same with a reload while Redis is still away: the old worker gives
+# the waiting answer a last try, gives it up with the [warn], and exits
+{
+    my $rkey = 'ob:idem:{acme}:store-2';
+    pipe(my $rd, my $wr) or die;
+    my $pid = fork // die;
+    if (!$pid) {
+        close $rd;
+        print {$wr} pay($g1, 'store-2', hold => 3)->status;
+        close $wr;
+        exit 0;
+    }
+    close $wr;
+    ok(poll(sub { at_bank('store-2') == 1 }, 10), 'reload: at the bank');
+    ok(poll(sub {
+            my $lease = $redis->call('HGET', $rkey, 'lease') // 0;
+            my $t = $redis->call('TIME');
+            $lease - ($t->[0] * 1000 + int($t->[1] / 1000)) > 5000 }, 10),
+       'reload: the owner\'s lease is renewed');
+    my $off = $g1->error_log_offset;
+    my @old = $g1->worker_pids;
+    $redis->stop;
+    is(pay($g1, 'store-y')->status, 503, 'reload: Redis stopped: 503');
+    my $status = do { local $/; <$rd> // '' };
+    waitpid $pid, 0;
+    is($status, 201, 'reload: the answer of the bank goes out');
+    ok(poll(sub { (status_of($g1)->{idempotency_waiting} // 0) == 1 }, 10),
+       'reload: the status says one answer waits');
+    ok($g1->reload, 'reload while an answer waits for Redis');
+    ok(poll(sub { !grep { kill 0, $_ } @old }, 30),
+       'reload: the old workers exit');
+    my $log = $g1->error_log_since($off);
+    like($log, qr/answer to an idempotency key is kept by this gateway only: redis (is unavailable|did not take it) as the worker ends/,
+         'reload: the answer is given up with a [warn]');
+    unlike($log, qr/\[alert\]|signal (11|6)/, 'reload: no crash');
+    $redis->cont;
+    is(status_of($g1)->{idempotency_waiting}, 0, 'reload: none waits');
+    like($g1->request('GET', '/metrics')->body,
+         qr/^openbank_cluster_idempotency_stores_total\{outcome="lost"\} 1$/m,
+         'reload: metrics count the answer given up');
+    ok(poll(sub { (status_of($g1)->{state} // '') eq 'connected' }, 10),
+       'reload: connected again');
 }
 
 # ---------------------------------------------------------------------

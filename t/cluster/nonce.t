@@ -97,6 +97,19 @@ is(code_of($res), 'replayed_request', 'single: replayed_request');
 ($res) = pay($g1, $h);
 is($res->status, 401, 'single: and again on gateway 1');
 
+# the signature is verified once: the check that waited for Redis's
+# answer to the nonce only reads that answer when it runs again
+{
+    my $off = $g2->error_log_offset;
+    my ($r1) = pay($g2, signed(nonce => 'verified-once'));
+    is($r1->status, 200, 'single: a signed request') or diag($r1->body);
+    my $log = $g2->error_log_since($off);
+    my $n = () = $log =~ /openbank signature base: /g;
+    is($n, 1, 'single: its signature is verified once');
+    is($redis->call('EXISTS', 'ob:nonce:{acme}:verified-once'), 1,
+       'single: its nonce was taken in Redis (the check waited for it)');
+}
+
 is($redis->call('EXISTS', 'ob:nonce:{acme}:once-across'), 1,
    'single: the nonce is a key of Redis with the partner in a hash tag');
 my $pttl = $redis->call('PTTL', 'ob:nonce:{acme}:once-across');
