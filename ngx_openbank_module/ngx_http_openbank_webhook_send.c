@@ -42,6 +42,11 @@
 #define NGX_HTTP_OPENBANK_SEND_CLAIM     64      /* claimed at a time */
 #define NGX_HTTP_OPENBANK_SEND_LEASE     30000   /* ms past the timeout */
 #define NGX_HTTP_OPENBANK_SEND_RESPONSE  4096
+#define NGX_HTTP_OPENBANK_SEND_IDLE      30000   /* ms a connection idles */
+#define NGX_HTTP_OPENBANK_SEND_IDLE_MAX  64      /* a worker's idle ones */
+#define NGX_HTTP_OPENBANK_SEND_REUSES    1000    /* requests a connection */
+#define NGX_HTTP_OPENBANK_SEND_AGE       60      /* s a connection is used */
+#define NGX_HTTP_OPENBANK_SEND_DRAIN     65536   /* an answer's body read */
 #define NGX_HTTP_OPENBANK_SEND_EVENT_MAX                                      \
     (sizeof(ngx_http_openbank_event_v_t) + NGX_HTTP_OPENBANK_EVENT_BODY_MAX  \
      + 1024 + NGX_HTTP_OPENBANK_ATTEMPTS_MAX                                 \
@@ -49,6 +54,39 @@
 
 
 typedef struct ngx_http_openbank_send_s  ngx_http_openbank_send_t;
+
+
+/*
+ * A connection to a receiver, in its own pool: kept between deliveries
+ * of one endpoint to one host, port and scheme, to the address it was
+ * connected to (checked then).
+ */
+
+typedef struct {
+    ngx_queue_t                   queue;       /* idle */
+    ngx_connection_t             *connection;
+    uint64_t                      endpoint;
+    ngx_str_t                     host;
+    in_port_t                     port;
+    unsigned                      https:1;
+    time_t                        born;
+    ngx_uint_t                    requests;
+    socklen_t                     socklen;
+    ngx_sockaddr_t                sockaddr;
+} ngx_http_openbank_keep_t;
+
+
+/* where the answer is */
+
+typedef enum {
+    ngx_http_openbank_send_status = 0,
+    ngx_http_openbank_send_header,
+    ngx_http_openbank_send_body,
+    ngx_http_openbank_send_chunk_size,
+    ngx_http_openbank_send_chunk_data,
+    ngx_http_openbank_send_chunk_end,
+    ngx_http_openbank_send_trailer
+} ngx_http_openbank_send_state_e;
 
 
 /* a host being resolved by a thread */
@@ -81,13 +119,27 @@ struct ngx_http_openbank_send_s {
     size_t                        sent;
     u_char                        response[NGX_HTTP_OPENBANK_SEND_RESPONSE];
     size_t                        received;
+    size_t                        pos;         /* parsed up to */
+    ngx_http_openbank_send_state_e  state;
+    off_t                         rest;        /* of the body or chunk */
+    off_t                         length;      /* Content-Length, or -1 */
+    off_t                         drained;
     ngx_int_t                     status;
     const char                   *error;
+    ngx_addr_t                    addr;        /* connected to */
+    ngx_http_openbank_keep_t     *keep;
     ngx_peer_connection_t         pc;
     ngx_event_t                   timer;
     unsigned                      resolving:1;
     unsigned                      finished:1;
     unsigned                      ssl:1;
+    unsigned                      reused:1;    /* a kept connection */
+    unsigned                      retried:1;
+    unsigned                      answered:1;  /* a byte of the answer */
+    unsigned                      headers:1;   /* the answer's, whole */
+    unsigned                      chunked:1;
+    unsigned                      close:1;     /* not to be kept */
+    unsigned                      keepalive:1; /* the answer read whole */
 };
 
 
@@ -148,6 +200,21 @@ static void ngx_http_openbank_send_handshake(ngx_connection_t *c);
 static void ngx_http_openbank_send_write(ngx_event_t *wev);
 static void ngx_http_openbank_send_read(ngx_event_t *rev);
 static void ngx_http_openbank_send_idle(ngx_event_t *ev);
+static ngx_int_t ngx_http_openbank_send_parse(ngx_http_openbank_send_t *s);
+static ngx_int_t ngx_http_openbank_send_line(ngx_http_openbank_send_t *s,
+    u_char *p, u_char *last);
+static ngx_int_t ngx_http_openbank_send_field(ngx_http_openbank_send_t *s,
+    u_char *p, u_char *last);
+static void ngx_http_openbank_send_attach(ngx_http_openbank_send_t *s,
+    ngx_connection_t *c);
+static void ngx_http_openbank_send_retry(ngx_http_openbank_send_t *s);
+static ngx_int_t ngx_http_openbank_send_literal(ngx_http_openbank_send_t *s,
+    ngx_uint_t allowed);
+static ngx_http_openbank_keep_t *ngx_http_openbank_keep_get(
+    ngx_http_openbank_send_t *s);
+static void ngx_http_openbank_keep_put(ngx_http_openbank_send_t *s);
+static void ngx_http_openbank_keep_read(ngx_event_t *rev);
+static void ngx_http_openbank_keep_close(ngx_connection_t *c);
 static ngx_int_t ngx_http_openbank_send_test_connect(ngx_connection_t *c);
 static ngx_int_t ngx_http_openbank_send_outcome_atomic(
     ngx_http_openbank_zone_t *zone, void *data);
@@ -161,6 +228,8 @@ static void ngx_http_openbank_resolve_thread(void *data, ngx_log_t *log);
 static void ngx_http_openbank_resolve_done(ngx_event_t *ev);
 static void ngx_http_openbank_resolve_gone(void *data);
 static ngx_int_t ngx_http_openbank_send_own(struct sockaddr *sa);
+static const char *ngx_http_openbank_send_refused(struct sockaddr *sa,
+    socklen_t socklen);
 
 
 static ngx_str_t     ngx_http_openbank_send_pool = ngx_string("default");
@@ -168,6 +237,8 @@ static ngx_event_t   ngx_http_openbank_send_ev;
 static ngx_array_t  *ngx_http_openbank_send_flight;
 static ngx_uint_t    ngx_http_openbank_send_n;
 static ngx_uint_t    ngx_http_openbank_send_freed;
+static ngx_queue_t   ngx_http_openbank_send_kept;
+static ngx_uint_t    ngx_http_openbank_send_kept_n;
 
 
 /* a client TLS context, verifying the peer */
@@ -426,19 +497,36 @@ ngx_http_openbank_resolve_thread(void *data, ngx_log_t *log)
 }
 
 
+/* why an address is not sent to, as the attempt's error */
+
+static const char *
+ngx_http_openbank_send_refused(struct sockaddr *sa, socklen_t socklen)
+{
+    size_t         len;
+    static u_char  buf[NGX_SOCKADDR_STRLEN + 128];
+
+    len = ngx_sock_ntop(sa, socklen, buf, NGX_SOCKADDR_STRLEN, 0);
+    buf[len] = '\0';
+
+    ngx_memmove(buf + 64, buf, len + 1);
+    ngx_snprintf(buf, 64 + len + 1,
+                 "resolves to %s, an address webhooks are not sent to%Z",
+                 buf + 64);
+
+    return (const char *) buf;
+}
+
+
 static void
 ngx_http_openbank_resolve_done(ngx_event_t *ev)
 {
     ngx_thread_task_t *task = ev->data;
 
-    u_char                       *text;
-    size_t                        len;
     ngx_int_t                     rc;
     const char                   *err;
     ngx_addr_t                   *addr;
     struct addrinfo              *ai;
     ngx_http_openbank_resolve_t  *rs;
-    static u_char                 buf[NGX_SOCKADDR_STRLEN + 128];
 
     rs = task->ctx;
     addr = NULL;
@@ -465,17 +553,7 @@ ngx_http_openbank_resolve_done(ngx_event_t *ev)
             && ngx_http_openbank_webhook_address_allowed(ai->ai_addr)
                != NGX_OK)
         {
-            len = ngx_sock_ntop(ai->ai_addr, ai->ai_addrlen, buf,
-                                NGX_SOCKADDR_STRLEN, 0);
-            text = ngx_snprintf(buf + len, 127, "%Z");
-            (void) text;
-
-            ngx_memmove(buf + 64, buf, len + 1);
-            ngx_snprintf(buf, 64 + len + 1,
-                         "resolves to %s, an address webhooks are not "
-                         "sent to%Z", buf + 64);
-
-            err = (const char *) buf;
+            err = ngx_http_openbank_send_refused(ai->ai_addr, ai->ai_addrlen);
             addr = NULL;
             goto answer;
         }
@@ -557,6 +635,8 @@ ngx_http_openbank_webhook_send_init(ngx_cycle_t *cycle)
     if (ngx_http_openbank_send_flight == NULL) {
         return NGX_ERROR;
     }
+
+    ngx_queue_init(&ngx_http_openbank_send_kept);
 
     ngx_http_openbank_send_ev.handler = ngx_http_openbank_send_tick;
     ngx_http_openbank_send_ev.log = cycle->log;
@@ -724,6 +804,7 @@ ngx_http_openbank_send_start(ngx_http_openbank_claim_t *cl)
 {
     ngx_int_t                           rc;
     ngx_pool_t                         *pool;
+    ngx_connection_t                   *c;
     ngx_http_openbank_send_t           *s;
     ngx_http_openbank_inflight_t       *f;
     ngx_http_openbank_events_conf_t    *ecf;
@@ -756,6 +837,7 @@ ngx_http_openbank_send_start(ngx_http_openbank_claim_t *cl)
 
     s->pool = pool;
     s->log = ngx_cycle->log;
+    s->length = -1;
     s->seq = cl->seq;
     s->endpoint = cl->endpoint;
     s->attempts = cl->attempts;
@@ -787,6 +869,41 @@ ngx_http_openbank_send_start(ngx_http_openbank_claim_t *cl)
 
     if (!s->url.https && allowed == NULL) {
         ngx_http_openbank_send_finish(s, "http is no longer allowed");
+        return;
+    }
+
+    /*
+     * A connection kept for this endpoint, host, port and scheme: to the
+     * address checked when it was made, no resolution again.
+     */
+
+    s->keep = ngx_http_openbank_keep_get(s);
+
+    if (s->keep) {
+        c = s->keep->connection;
+
+        s->reused = 1;
+        s->keep->requests++;
+        s->pc.connection = c;
+        s->addr.sockaddr = ngx_palloc(s->pool, s->keep->socklen);
+        if (s->addr.sockaddr == NULL) {
+            ngx_http_openbank_send_finish(s, "cannot be prepared");
+            return;
+        }
+
+        ngx_memcpy(s->addr.sockaddr, &s->keep->sockaddr, s->keep->socklen);
+        s->addr.socklen = s->keep->socklen;
+
+        ngx_http_openbank_send_attach(s, c);
+        ngx_http_openbank_send_write(c->write);
+        return;
+    }
+
+    /* an address as the host: checked here, no thread to resolve it */
+
+    rc = ngx_http_openbank_send_literal(s, allowed != NULL);
+
+    if (rc != NGX_DECLINED) {
         return;
     }
 
@@ -1033,7 +1150,6 @@ ngx_http_openbank_send_build(ngx_http_openbank_send_t *s,
                     "User-Agent: openbank-webhooks/1\r\n"
                     "Content-Type: application/json\r\n"
                     "Content-Length: %uz\r\n"
-                    "Connection: close\r\n"
                     "webhook-id: %*s\r\n"
                     "webhook-timestamp: %*s\r\n"
                     "webhook-signature: v1,",
@@ -1048,6 +1164,47 @@ ngx_http_openbank_send_build(ngx_http_openbank_send_t *s,
     p = ngx_cpymem(p, body.data, body.len);
 
     s->request.len = p - s->request.data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A host that is an IPv4 or IPv6 address (other forms, decimal or octal,
+ * go to getaddrinfo()): connected to, or the attempt failed as a
+ * resolution would; NGX_DECLINED: a name.
+ */
+
+static ngx_int_t
+ngx_http_openbank_send_literal(ngx_http_openbank_send_t *s,
+    ngx_uint_t allowed)
+{
+    ngx_int_t    rc;
+    ngx_addr_t   addr;
+    const char  *err;
+
+    rc = ngx_parse_addr(s->pool, &addr, s->url.host.data, s->url.host.len);
+
+    if (rc == NGX_DECLINED) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_openbank_send_finish(s, "cannot be resolved (no memory)");
+        return NGX_OK;
+    }
+
+    ngx_inet_set_port(addr.sockaddr, s->url.port);
+
+    if (!allowed
+        && ngx_http_openbank_webhook_address_allowed(addr.sockaddr) != NGX_OK)
+    {
+        err = ngx_http_openbank_send_refused(addr.sockaddr, addr.socklen);
+        ngx_http_openbank_send_resolved(s, NGX_DECLINED, NULL, err);
+        return NGX_OK;
+    }
+
+    ngx_http_openbank_send_resolved(s, NGX_OK, &addr, NULL);
 
     return NGX_OK;
 }
@@ -1083,7 +1240,9 @@ static void
 ngx_http_openbank_send_connect(ngx_http_openbank_send_t *s, ngx_addr_t *addr)
 {
     ngx_int_t                         rc;
+    ngx_pool_t                       *pool;
     ngx_connection_t                 *c;
+    ngx_http_openbank_keep_t         *k;
     ngx_http_openbank_events_conf_t  *ecf;
     ngx_http_openbank_main_conf_t    *obmcf;
 
@@ -1101,9 +1260,45 @@ ngx_http_openbank_send_connect(ngx_http_openbank_send_t *s, ngx_addr_t *addr)
         return;
     }
 
-    s->pc.sockaddr = addr->sockaddr;
-    s->pc.socklen = addr->socklen;
-    s->pc.name = &s->url.host;
+    if (addr->socklen > (socklen_t) sizeof(ngx_sockaddr_t)) {
+        ngx_http_openbank_send_finish(s, "address refused");
+        return;
+    }
+
+    if (s->addr.sockaddr != addr->sockaddr) {
+        s->addr = *addr;
+    }
+
+    /* the connection's own pool: it may outlive the delivery */
+
+    pool = ngx_create_pool(1024, s->log);
+    if (pool == NULL) {
+        ngx_http_openbank_send_finish(s, "connection failed");
+        return;
+    }
+
+    k = ngx_pcalloc(pool, sizeof(ngx_http_openbank_keep_t) + s->url.host.len);
+    if (k == NULL) {
+        ngx_destroy_pool(pool);
+        ngx_http_openbank_send_finish(s, "connection failed");
+        return;
+    }
+
+    k->endpoint = s->endpoint;
+    k->host.data = (u_char *) (k + 1);
+    k->host.len = s->url.host.len;
+    ngx_memcpy(k->host.data, s->url.host.data, s->url.host.len);
+    k->port = s->url.port;
+    k->https = s->url.https;
+    k->born = ngx_time();
+    k->requests = 1;
+    ngx_memcpy(&k->sockaddr, addr->sockaddr, addr->socklen);
+    k->socklen = addr->socklen;
+
+    ngx_memzero(&s->pc, sizeof(ngx_peer_connection_t));
+    s->pc.sockaddr = &k->sockaddr.sockaddr;
+    s->pc.socklen = k->socklen;
+    s->pc.name = &k->host;
     s->pc.get = ngx_event_get_peer;
     s->pc.log = s->log;
     s->pc.log_error = NGX_ERROR_INFO;    /* a receiver down is routine */
@@ -1111,23 +1306,70 @@ ngx_http_openbank_send_connect(ngx_http_openbank_send_t *s, ngx_addr_t *addr)
     rc = ngx_event_connect_peer(&s->pc);
 
     if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
+        s->pc.connection = NULL;
+        ngx_destroy_pool(pool);
         ngx_http_openbank_send_finish(s, "connection failed");
         return;
     }
 
     c = s->pc.connection;
+    c->pool = pool;
+    k->connection = c;
+    s->keep = k;
+
+    ngx_http_openbank_send_attach(s, c);
+
+    if (rc == NGX_OK) {
+        ngx_http_openbank_send_write(c->write);
+    }
+}
+
+
+/* a connection, new or kept, now carrying this delivery */
+
+static void
+ngx_http_openbank_send_attach(ngx_http_openbank_send_t *s,
+    ngx_connection_t *c)
+{
     c->data = s;
     c->log_error = NGX_ERROR_INFO;
-    c->pool = s->pool;
     c->log = s->log;
     c->read->log = s->log;
     c->write->log = s->log;
     c->write->handler = ngx_http_openbank_send_write;
     c->read->handler = ngx_http_openbank_send_read;
+}
 
-    if (rc == NGX_OK) {
-        ngx_http_openbank_send_write(c->write);
-    }
+
+/*
+ * A kept connection that failed before any byte of the answer (the
+ * receiver closed it meanwhile): the request once more on a new one to
+ * the same address, the same attempt.
+ */
+
+static void
+ngx_http_openbank_send_retry(ngx_http_openbank_send_t *s)
+{
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, s->log, 0,
+                   "openbank: webhook evt_%016uxL: kept connection to "
+                   "we_%016uxL closed, a new one", s->seq, s->endpoint);
+
+    ngx_http_openbank_keep_close(s->pc.connection);
+    s->pc.connection = NULL;
+    s->keep = NULL;
+
+    s->reused = 0;
+    s->retried = 1;
+    s->sent = 0;
+    s->received = 0;
+    s->pos = 0;
+    s->state = ngx_http_openbank_send_status;
+    s->status = 0;
+    s->length = -1;
+    s->chunked = 0;
+    s->close = 0;
+
+    ngx_http_openbank_send_connect(s, &s->addr);
 }
 
 
@@ -1161,7 +1403,7 @@ ngx_http_openbank_send_write(ngx_event_t *wev)
     c = wev->data;
     s = c->data;
 
-    if (!c->ssl && s->sent == 0) {
+    if (!s->reused && !c->ssl && s->sent == 0) {
         if (ngx_http_openbank_send_test_connect(c) != NGX_OK) {
             ngx_http_openbank_send_finish(s, "connection refused");
             return;
@@ -1227,6 +1469,11 @@ ngx_http_openbank_send_write(ngx_event_t *wev)
         }
 
         if (n <= 0) {
+            if (s->reused) {
+                ngx_http_openbank_send_retry(s);
+                return;
+            }
+
             ngx_http_openbank_send_finish(s, "send failed");
             return;
         }
@@ -1283,13 +1530,17 @@ ngx_http_openbank_send_handshake(ngx_connection_t *c)
 }
 
 
-/* the status line is what counts; the rest is read until it ends */
+/*
+ * The status line is what counts; the rest of the answer is read whole
+ * (Content-Length or chunked, up to NGX_HTTP_OPENBANK_SEND_DRAIN) for
+ * the connection to be kept, or it is closed.
+ */
 
 static void
 ngx_http_openbank_send_read(ngx_event_t *rev)
 {
-    u_char                    *p;
     ssize_t                    n;
+    ngx_int_t                  rc;
     ngx_connection_t          *c;
     ngx_http_openbank_send_t  *s;
 
@@ -1301,6 +1552,11 @@ ngx_http_openbank_send_read(ngx_event_t *rev)
         /* before the request is out: a connection that failed */
 
         if (ngx_http_openbank_send_test_connect(c) != NGX_OK) {
+            if (s->reused) {
+                ngx_http_openbank_send_retry(s);
+                return;
+            }
+
             ngx_http_openbank_send_finish(s, "connection refused");
         }
 
@@ -1308,10 +1564,6 @@ ngx_http_openbank_send_read(ngx_event_t *rev)
     }
 
     for ( ;; ) {
-        if (s->received == sizeof(s->response)) {
-            s->received = 12;
-        }
-
         n = c->recv(c, s->response + s->received,
                     sizeof(s->response) - s->received);
 
@@ -1324,37 +1576,332 @@ ngx_http_openbank_send_read(ngx_event_t *rev)
         }
 
         if (n == NGX_ERROR || n == 0) {
-            break;
+            if (!s->answered && s->reused) {
+                ngx_http_openbank_send_retry(s);
+                return;
+            }
+
+            ngx_http_openbank_send_finish(s, s->status ? NULL
+                                                       : "no response");
+            return;
         }
 
+        s->answered = 1;
         s->received += n;
 
-        if (s->status == 0 && s->received >= 12) {
-            p = s->response;
+        rc = ngx_http_openbank_send_parse(s);
 
-            if (ngx_strncmp(p, "HTTP/1.", 7) != 0 || p[8] != ' '
+        if (rc == NGX_AGAIN) {
+            continue;
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_http_openbank_send_finish(s, "not an HTTP response");
+            return;
+        }
+
+        /*
+         * NGX_OK: the answer read whole, kept unless the receiver closes
+         * or sent more than it (bytes no request asked for); NGX_DONE:
+         * the rest not read
+         */
+
+        s->keepalive = (rc == NGX_OK && !s->close
+                        && s->pos == s->received);
+
+        ngx_http_openbank_send_finish(s, NULL);
+        return;
+    }
+}
+
+
+/*
+ * The answer received so far: NGX_AGAIN for more (room left in the
+ * buffer), NGX_OK when it is whole, NGX_DONE when its status is known
+ * but the rest is not to be read, NGX_ERROR when it is not HTTP.
+ */
+
+static ngx_int_t
+ngx_http_openbank_send_parse(ngx_http_openbank_send_t *s)
+{
+    u_char     *p, *last, *lf;
+    off_t       n;
+    ngx_int_t   rc;
+
+    for ( ;; ) {
+        p = s->response + s->pos;
+        last = s->response + s->received;
+
+        if (s->state == ngx_http_openbank_send_body
+            || s->state == ngx_http_openbank_send_chunk_data)
+        {
+            n = ngx_min((off_t) (last - p), s->rest);
+            s->pos += n;
+            s->rest -= n;
+
+            if (s->rest) {
+                s->pos = 0;
+                s->received = 0;
+                return NGX_AGAIN;
+            }
+
+            if (s->state == ngx_http_openbank_send_body) {
+                return NGX_OK;
+            }
+
+            s->state = ngx_http_openbank_send_chunk_end;
+            continue;
+        }
+
+        /* the status known from its first 12 bytes, as before its end */
+
+        if (s->state == ngx_http_openbank_send_status && s->status == 0
+            && last - p >= 12)
+        {
+            if (ngx_strncmp(p, "HTTP/1.", 7) != 0
+                || (p[7] != '0' && p[7] != '1') || p[8] != ' '
                 || p[9] < '1' || p[9] > '5'
                 || p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9')
             {
-                ngx_http_openbank_send_finish(s, "not an HTTP response");
-                return;
+                return NGX_ERROR;
             }
 
             s->status = (p[9] - '0') * 100 + (p[10] - '0') * 10
                         + (p[11] - '0');
 
-            /* the answer is known: its body is not waited for */
+            if (p[7] == '0') {
+                /* HTTP/1.0: the receiver closes */
+                s->close = 1;
+            }
+        }
 
-            break;
+        lf = ngx_strlchr(p, last, LF);
+
+        if (lf == NULL) {
+            if (s->pos == 0 && s->received == sizeof(s->response)) {
+                /* a line longer than the buffer */
+                return s->status ? NGX_DONE : NGX_ERROR;
+            }
+
+            ngx_memmove(s->response, p, last - p);
+            s->received = last - p;
+            s->pos = 0;
+
+            return NGX_AGAIN;
+        }
+
+        s->pos = lf + 1 - s->response;
+
+        if (lf > p && lf[-1] == CR) {
+            lf--;
+        }
+
+        rc = ngx_http_openbank_send_line(s, p, lf);
+
+        if (rc != NGX_AGAIN) {
+            return rc;
         }
     }
+}
 
-    if (s->status == 0) {
-        ngx_http_openbank_send_finish(s, "no response");
-        return;
+
+/* a line of the answer, its CRLF off */
+
+static ngx_int_t
+ngx_http_openbank_send_line(ngx_http_openbank_send_t *s, u_char *p,
+    u_char *last)
+{
+    off_t   size;
+    u_char  c;
+
+    switch (s->state) {
+
+    case ngx_http_openbank_send_status:
+
+        if (s->status == 0) {
+            return NGX_ERROR;
+        }
+
+        s->state = ngx_http_openbank_send_header;
+        return NGX_AGAIN;
+
+    case ngx_http_openbank_send_header:
+
+        if (p != last) {
+            return ngx_http_openbank_send_field(s, p, last);
+        }
+
+        s->headers = 1;
+
+        if (s->status < 200) {
+
+            /* an interim answer (100 Continue): the final one follows */
+
+            if (s->status == 101) {
+                return NGX_DONE;
+            }
+
+            s->state = ngx_http_openbank_send_status;
+            s->status = 0;
+            s->headers = 0;
+            s->close = 0;
+            s->chunked = 0;
+            s->length = -1;
+            return NGX_AGAIN;
+        }
+
+        if (s->status == 204 || s->status == 304) {
+            return NGX_OK;
+        }
+
+        if (s->chunked) {
+            if (s->length != -1) {
+                /* both: the framing is doubtful, not kept (RFC 9112) */
+                s->close = 1;
+            }
+
+            s->state = ngx_http_openbank_send_chunk_size;
+            return NGX_AGAIN;
+        }
+
+        if (s->length == -1 || s->length > NGX_HTTP_OPENBANK_SEND_DRAIN) {
+            /* read until closed, or too long to read: not kept */
+            return NGX_DONE;
+        }
+
+        if (s->length == 0) {
+            return NGX_OK;
+        }
+
+        s->rest = s->length;
+        s->state = ngx_http_openbank_send_body;
+        return NGX_AGAIN;
+
+    case ngx_http_openbank_send_chunk_size:
+
+        size = 0;
+
+        if (p == last) {
+            return NGX_DONE;
+        }
+
+        for ( /* void */ ; p < last; p++) {
+            c = (u_char) (*p | 0x20);
+
+            if (*p >= '0' && *p <= '9') {
+                size = size * 16 + (*p - '0');
+
+            } else if (c >= 'a' && c <= 'f') {
+                size = size * 16 + (c - 'a' + 10);
+
+            } else if (*p == ';' || *p == ' ' || *p == '\t') {
+                break;
+
+            } else {
+                return NGX_DONE;
+            }
+
+            if (size > NGX_HTTP_OPENBANK_SEND_DRAIN) {
+                return NGX_DONE;
+            }
+        }
+
+        s->drained += size;
+
+        if (s->drained > NGX_HTTP_OPENBANK_SEND_DRAIN) {
+            return NGX_DONE;
+        }
+
+        if (size == 0) {
+            s->state = ngx_http_openbank_send_trailer;
+            return NGX_AGAIN;
+        }
+
+        s->rest = size;
+        s->state = ngx_http_openbank_send_chunk_data;
+        return NGX_AGAIN;
+
+    case ngx_http_openbank_send_chunk_end:
+
+        if (p != last) {
+            return NGX_DONE;
+        }
+
+        s->state = ngx_http_openbank_send_chunk_size;
+        return NGX_AGAIN;
+
+    case ngx_http_openbank_send_trailer:
+
+        return (p == last) ? NGX_OK : NGX_AGAIN;
+
+    default:
+        return NGX_DONE;
+    }
+}
+
+
+/* a header of the answer: its framing and whether it is kept */
+
+static ngx_int_t
+ngx_http_openbank_send_field(ngx_http_openbank_send_t *s, u_char *p,
+    u_char *last)
+{
+    off_t    n;
+    u_char  *colon, *v, *end;
+    size_t   len;
+
+    colon = ngx_strlchr(p, last, ':');
+    if (colon == NULL) {
+        s->close = 1;
+        return NGX_AGAIN;
     }
 
-    ngx_http_openbank_send_finish(s, NULL);
+    len = colon - p;
+
+    for (v = colon + 1; v < last && (*v == ' ' || *v == '\t'); v++) {
+        /* void */
+    }
+
+    for (end = last; end > v && (end[-1] == ' ' || end[-1] == '\t'); end--) {
+        /* void */
+    }
+
+    if (len == sizeof("Content-Length") - 1
+        && ngx_strncasecmp(p, (u_char *) "Content-Length", len) == 0)
+    {
+        n = (v < end) ? ngx_atoof(v, end - v) : NGX_ERROR;
+
+        if (n == NGX_ERROR || (s->length != -1 && s->length != n)) {
+            /* not a length, or two: the end of the body is unknown */
+            return NGX_DONE;
+        }
+
+        s->length = n;
+        return NGX_AGAIN;
+    }
+
+    if (len == sizeof("Transfer-Encoding") - 1
+        && ngx_strncasecmp(p, (u_char *) "Transfer-Encoding", len) == 0)
+    {
+        /* chunked, the last coding, and the only one read */
+
+        if (end - v == 7 && ngx_strncasecmp(v, (u_char *) "chunked", 7) == 0)
+        {
+            s->chunked = 1;
+            return NGX_AGAIN;
+        }
+
+        return NGX_DONE;
+    }
+
+    if (len == sizeof("Connection") - 1
+        && ngx_strncasecmp(p, (u_char *) "Connection", len) == 0
+        && ngx_strlcasestrn(v, end, (u_char *) "close", 5 - 1) != NULL)
+    {
+        s->close = 1;
+    }
+
+    return NGX_AGAIN;
 }
 
 
@@ -1365,12 +1912,14 @@ ngx_http_openbank_send_idle(ngx_event_t *ev)
 }
 
 
+/* an answer whose headers are in counts; its body is not waited for */
+
 static void
 ngx_http_openbank_send_timeout(ngx_event_t *ev)
 {
     ngx_http_openbank_send_t *s = ev->data;
 
-    ngx_http_openbank_send_finish(s, "timed out");
+    ngx_http_openbank_send_finish(s, s->headers ? NULL : "timed out");
 }
 
 
@@ -1640,12 +2189,13 @@ ngx_http_openbank_send_free(ngx_http_openbank_send_t *s)
     }
 
     if (s->pc.connection) {
-        if (s->pc.connection->ssl) {
-            s->pc.connection->ssl->no_wait_shutdown = 1;
-            (void) ngx_ssl_shutdown(s->pc.connection);
+        if (s->keepalive) {
+            ngx_http_openbank_keep_put(s);
+
+        } else {
+            ngx_http_openbank_keep_close(s->pc.connection);
         }
 
-        ngx_close_connection(s->pc.connection);
         s->pc.connection = NULL;
     }
 
@@ -1670,5 +2220,205 @@ ngx_http_openbank_send_free(ngx_http_openbank_send_t *s)
 
     if (!ngx_exiting && !ngx_http_openbank_send_ev.posted) {
         ngx_post_event(&ngx_http_openbank_send_ev, &ngx_posted_events);
+    }
+}
+
+
+/* an idle connection for this delivery, or NULL */
+
+static ngx_http_openbank_keep_t *
+ngx_http_openbank_keep_get(ngx_http_openbank_send_t *s)
+{
+    ngx_queue_t               *q, *next;
+    ngx_connection_t          *c;
+    ngx_http_openbank_keep_t  *k;
+
+    for (q = ngx_queue_head(&ngx_http_openbank_send_kept);
+         q != ngx_queue_sentinel(&ngx_http_openbank_send_kept);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        k = ngx_queue_data(q, ngx_http_openbank_keep_t, queue);
+
+        if (k->endpoint != s->endpoint
+            || k->port != s->url.port
+            || k->https != s->url.https
+            || k->host.len != s->url.host.len
+            || ngx_strncmp(k->host.data, s->url.host.data, k->host.len) != 0)
+        {
+            continue;
+        }
+
+        ngx_queue_remove(q);
+        ngx_http_openbank_send_kept_n--;
+
+        c = k->connection;
+
+        if (ngx_time() - k->born >= NGX_HTTP_OPENBANK_SEND_AGE) {
+            /* old enough: a new resolution for the next */
+            ngx_http_openbank_keep_close(c);
+            continue;
+        }
+
+        c->idle = 0;
+
+        if (c->read->timer_set) {
+            ngx_del_timer(c->read);
+        }
+
+        return k;
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The answer read whole: the connection kept, idle, up to the endpoint's
+ * concurrency and NGX_HTTP_OPENBANK_SEND_IDLE_MAX in the worker (the
+ * least recently used closed first), NGX_HTTP_OPENBANK_SEND_IDLE ms.
+ */
+
+static void
+ngx_http_openbank_keep_put(ngx_http_openbank_send_t *s)
+{
+    ngx_uint_t                        n;
+    ngx_queue_t                      *q;
+    ngx_connection_t                 *c;
+    ngx_http_openbank_keep_t         *k, *o;
+    ngx_http_openbank_events_conf_t  *ecf;
+    ngx_http_openbank_main_conf_t    *obmcf;
+
+    c = s->pc.connection;
+    k = s->keep;
+
+    obmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                ngx_http_openbank_module);
+    ecf = obmcf->events_conf;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit || k == NULL
+        || c->error || c->read->eof
+        || k->requests >= NGX_HTTP_OPENBANK_SEND_REUSES
+        || ngx_time() - k->born >= NGX_HTTP_OPENBANK_SEND_AGE)
+    {
+        ngx_http_openbank_keep_close(c);
+        return;
+    }
+
+    n = 0;
+
+    for (q = ngx_queue_head(&ngx_http_openbank_send_kept);
+         q != ngx_queue_sentinel(&ngx_http_openbank_send_kept);
+         q = ngx_queue_next(q))
+    {
+        o = ngx_queue_data(q, ngx_http_openbank_keep_t, queue);
+        n += (o->endpoint == k->endpoint);
+    }
+
+    if (n >= ecf->concurrency) {
+        ngx_http_openbank_keep_close(c);
+        return;
+    }
+
+    if (ngx_http_openbank_send_kept_n >= NGX_HTTP_OPENBANK_SEND_IDLE_MAX) {
+        q = ngx_queue_last(&ngx_http_openbank_send_kept);
+        ngx_queue_remove(q);
+        ngx_http_openbank_send_kept_n--;
+
+        o = ngx_queue_data(q, ngx_http_openbank_keep_t, queue);
+        ngx_http_openbank_keep_close(o->connection);
+    }
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    c->data = k;
+    c->idle = 1;
+    c->log = ngx_cycle->log;
+    c->read->log = ngx_cycle->log;
+    c->write->log = ngx_cycle->log;
+    c->write->handler = ngx_http_openbank_send_idle;
+    c->read->handler = ngx_http_openbank_keep_read;
+
+    ngx_queue_insert_head(&ngx_http_openbank_send_kept, &k->queue);
+    ngx_http_openbank_send_kept_n++;
+
+    ngx_add_timer(c->read, NGX_HTTP_OPENBANK_SEND_IDLE);
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        ngx_http_openbank_keep_read(c->read);
+        return;
+    }
+
+    if (c->read->ready) {
+        ngx_http_openbank_keep_read(c->read);
+    }
+}
+
+
+/*
+ * An idle connection readable: closed by the receiver (EOF), or bytes
+ * no request asked for; timed out; or the worker shutting down.
+ */
+
+static void
+ngx_http_openbank_keep_read(ngx_event_t *rev)
+{
+    ssize_t                    n;
+    u_char                     buf[1];
+    ngx_connection_t          *c;
+    ngx_http_openbank_keep_t  *k;
+
+    c = rev->data;
+    k = c->data;
+
+    if (c->close || rev->timedout) {
+        goto close;
+    }
+
+    n = recv(c->fd, (char *) buf, 1, MSG_PEEK);
+
+    if (n == -1 && ngx_socket_errno == NGX_EAGAIN) {
+        rev->ready = 0;
+
+        if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+            goto close;
+        }
+
+        return;
+    }
+
+close:
+
+    ngx_queue_remove(&k->queue);
+    ngx_http_openbank_send_kept_n--;
+
+    ngx_http_openbank_keep_close(c);
+}
+
+
+/* a connection to a receiver closed, and its pool */
+
+static void
+ngx_http_openbank_keep_close(ngx_connection_t *c)
+{
+    ngx_pool_t  *pool;
+
+    pool = c->pool;
+
+    if (c->ssl) {
+        c->ssl->no_wait_shutdown = 1;
+        (void) ngx_ssl_shutdown(c);
+    }
+
+    ngx_close_connection(c);
+
+    if (pool) {
+        ngx_destroy_pool(pool);
     }
 }
