@@ -1912,14 +1912,24 @@ ngx_http_openbank_send_idle(ngx_event_t *ev)
 }
 
 
-/* an answer whose headers are in counts; its body is not waited for */
+/*
+ * An answer whose headers are in counts, its body not waited for;
+ * otherwise the attempt timed out, whatever status line came.
+ */
 
 static void
 ngx_http_openbank_send_timeout(ngx_event_t *ev)
 {
     ngx_http_openbank_send_t *s = ev->data;
 
-    ngx_http_openbank_send_finish(s, s->headers ? NULL : "timed out");
+    if (s->headers) {
+        ngx_http_openbank_send_finish(s, NULL);
+        return;
+    }
+
+    s->status = 0;
+
+    ngx_http_openbank_send_finish(s, "timed out");
 }
 
 
