@@ -120,7 +120,7 @@ struct ngx_http_openbank_send_s {
     u_char                        response[NGX_HTTP_OPENBANK_SEND_RESPONSE];
     size_t                        received;
     size_t                        pos;         /* parsed up to */
-    ngx_http_openbank_send_state_e  state;
+    ngx_uint_t                    state;       /* ..._send_state_e */
     off_t                         rest;        /* of the body or chunk */
     off_t                         length;      /* Content-Length, or -1 */
     off_t                         drained;
@@ -134,7 +134,6 @@ struct ngx_http_openbank_send_s {
     unsigned                      finished:1;
     unsigned                      ssl:1;
     unsigned                      reused:1;    /* a kept connection */
-    unsigned                      retried:1;
     unsigned                      answered:1;  /* a byte of the answer */
     unsigned                      headers:1;   /* the answer's, whole */
     unsigned                      chunked:1;
@@ -238,6 +237,14 @@ static ngx_array_t  *ngx_http_openbank_send_flight;
 static ngx_uint_t    ngx_http_openbank_send_n;
 static ngx_uint_t    ngx_http_openbank_send_freed;
 static ngx_queue_t   ngx_http_openbank_send_kept;
+
+/*
+ * Records are copied out of the zone into this, then only their own
+ * length into a delivery's pool: no allocation of the largest size an
+ * event may have at every delivery (the event loop's, one at a time).
+ */
+static u_char        ngx_http_openbank_send_scratch[
+                         NGX_HTTP_OPENBANK_SEND_EVENT_MAX];
 static ngx_uint_t    ngx_http_openbank_send_kept_n;
 
 
@@ -951,25 +958,26 @@ ngx_http_openbank_send_build(ngx_http_openbank_send_t *s,
     obmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                 ngx_http_openbank_module);
 
-    /* the endpoint and the event, copied out */
-
-    wh.data = ngx_pnalloc(s->pool, sizeof(wv) + 4 * 4096);
-    ev.data = ngx_pnalloc(s->pool, NGX_HTTP_OPENBANK_SEND_EVENT_MAX);
-    if (wh.data == NULL || ev.data == NULL) {
-        return NGX_ERROR;
-    }
+    /* the endpoint (kept: the url points into it) and the event */
 
     ngx_http_openbank_events_key(&k, kbuf, 'w', s->endpoint);
 
     got = ngx_http_openbank_store_get(obmcf->shm_zone->data,
                                       NGX_HTTP_OPENBANK_TABLE_EVENTS, &k,
-                                      wh.data, sizeof(wv) + 4 * 4096, NULL);
+                                      ngx_http_openbank_send_scratch,
+                                      sizeof(wv) + 4 * 4096, NULL);
     if (got < (ssize_t) sizeof(wv) || got > (ssize_t) (sizeof(wv) + 4 * 4096))
     {
         return NGX_DECLINED;
     }
 
+    wh.data = ngx_pnalloc(s->pool, got);
+    if (wh.data == NULL) {
+        return NGX_ERROR;
+    }
+
     wh.len = got;
+    ngx_memcpy(wh.data, ngx_http_openbank_send_scratch, got);
     ngx_memcpy(&wv, wh.data, sizeof(wv));
 
     if (wh.len < sizeof(wv) + wv.partner_len + wv.url_len + wv.events_len
@@ -980,6 +988,8 @@ ngx_http_openbank_send_build(ngx_http_openbank_send_t *s,
     }
 
     ngx_http_openbank_events_key(&k, kbuf, 'e', s->seq);
+
+    ev.data = ngx_http_openbank_send_scratch;
 
     got = ngx_http_openbank_store_get(obmcf->shm_zone->data,
                                       NGX_HTTP_OPENBANK_TABLE_EVENTS, &k,
@@ -1359,7 +1369,6 @@ ngx_http_openbank_send_retry(ngx_http_openbank_send_t *s)
     s->keep = NULL;
 
     s->reused = 0;
-    s->retried = 1;
     s->sent = 0;
     s->received = 0;
     s->pos = 0;
@@ -2123,10 +2132,7 @@ ngx_http_openbank_send_outcome_atomic(ngx_http_openbank_zone_t *zone,
 
     /* the endpoint: failing since, disabled, or well again */
 
-    p = ngx_pnalloc(s->pool, sizeof(wv) + 4 * 4096);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
+    p = ngx_http_openbank_send_scratch;
 
     ngx_http_openbank_events_key(&k, kw, 'w', s->endpoint);
 
@@ -2158,6 +2164,12 @@ ngx_http_openbank_send_outcome_atomic(ngx_http_openbank_zone_t *zone,
         }
 
         if (changed) {
+            p = ngx_pnalloc(s->pool, n);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(p, ngx_http_openbank_send_scratch, n);
             ngx_memcpy(p, &wv, sizeof(wv));
 
             op = ngx_array_push(oc->ops);
