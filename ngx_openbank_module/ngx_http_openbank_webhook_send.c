@@ -46,7 +46,6 @@
 #define NGX_HTTP_OPENBANK_SEND_IDLE_MAX  64      /* a worker's idle ones */
 #define NGX_HTTP_OPENBANK_SEND_REUSES    1000    /* requests a connection */
 #define NGX_HTTP_OPENBANK_SEND_AGE       60      /* s a connection is used */
-#define NGX_HTTP_OPENBANK_SEND_DRAIN     65536   /* an answer's body read */
 #define NGX_HTTP_OPENBANK_SEND_EVENT_MAX                                      \
     (sizeof(ngx_http_openbank_event_v_t) + NGX_HTTP_OPENBANK_EVENT_BODY_MAX  \
      + 1024 + NGX_HTTP_OPENBANK_ATTEMPTS_MAX                                 \
@@ -74,19 +73,6 @@ typedef struct {
     socklen_t                     socklen;
     ngx_sockaddr_t                sockaddr;
 } ngx_http_openbank_keep_t;
-
-
-/* where the answer is */
-
-typedef enum {
-    ngx_http_openbank_send_status = 0,
-    ngx_http_openbank_send_header,
-    ngx_http_openbank_send_body,
-    ngx_http_openbank_send_chunk_size,
-    ngx_http_openbank_send_chunk_data,
-    ngx_http_openbank_send_chunk_end,
-    ngx_http_openbank_send_trailer
-} ngx_http_openbank_send_state_e;
 
 
 /* a host being resolved by a thread */
@@ -118,13 +104,7 @@ struct ngx_http_openbank_send_s {
     ngx_str_t                     request;
     size_t                        sent;
     u_char                        response[NGX_HTTP_OPENBANK_SEND_RESPONSE];
-    size_t                        received;
-    size_t                        pos;         /* parsed up to */
-    ngx_uint_t                    state;       /* ..._send_state_e */
-    off_t                         rest;        /* of the body or chunk */
-    off_t                         length;      /* Content-Length, or -1 */
-    off_t                         drained;
-    ngx_int_t                     status;
+    ngx_http_openbank_answer_t    answer;
     const char                   *error;
     ngx_addr_t                    addr;        /* connected to */
     ngx_http_openbank_keep_t     *keep;
@@ -135,9 +115,6 @@ struct ngx_http_openbank_send_s {
     unsigned                      ssl:1;
     unsigned                      reused:1;    /* a kept connection */
     unsigned                      answered:1;  /* a byte of the answer */
-    unsigned                      headers:1;   /* the answer's, whole */
-    unsigned                      chunked:1;
-    unsigned                      close:1;     /* not to be kept */
     unsigned                      keepalive:1; /* the answer read whole */
 };
 
@@ -199,11 +176,6 @@ static void ngx_http_openbank_send_handshake(ngx_connection_t *c);
 static void ngx_http_openbank_send_write(ngx_event_t *wev);
 static void ngx_http_openbank_send_read(ngx_event_t *rev);
 static void ngx_http_openbank_send_idle(ngx_event_t *ev);
-static ngx_int_t ngx_http_openbank_send_parse(ngx_http_openbank_send_t *s);
-static ngx_int_t ngx_http_openbank_send_line(ngx_http_openbank_send_t *s,
-    u_char *p, u_char *last);
-static ngx_int_t ngx_http_openbank_send_field(ngx_http_openbank_send_t *s,
-    u_char *p, u_char *last);
 static void ngx_http_openbank_send_attach(ngx_http_openbank_send_t *s,
     ngx_connection_t *c);
 static void ngx_http_openbank_send_retry(ngx_http_openbank_send_t *s);
@@ -844,7 +816,8 @@ ngx_http_openbank_send_start(ngx_http_openbank_claim_t *cl)
 
     s->pool = pool;
     s->log = ngx_cycle->log;
-    s->length = -1;
+    ngx_http_openbank_answer_init(&s->answer, s->response,
+                                  sizeof(s->response));
     s->seq = cl->seq;
     s->endpoint = cl->endpoint;
     s->attempts = cl->attempts;
@@ -1370,13 +1343,8 @@ ngx_http_openbank_send_retry(ngx_http_openbank_send_t *s)
 
     s->reused = 0;
     s->sent = 0;
-    s->received = 0;
-    s->pos = 0;
-    s->state = ngx_http_openbank_send_status;
-    s->status = 0;
-    s->length = -1;
-    s->chunked = 0;
-    s->close = 0;
+    ngx_http_openbank_answer_init(&s->answer, s->response,
+                                  sizeof(s->response));
 
     ngx_http_openbank_send_connect(s, &s->addr);
 }
@@ -1573,8 +1541,8 @@ ngx_http_openbank_send_read(ngx_event_t *rev)
     }
 
     for ( ;; ) {
-        n = c->recv(c, s->response + s->received,
-                    sizeof(s->response) - s->received);
+        n = c->recv(c, s->response + s->answer.received,
+                    sizeof(s->response) - s->answer.received);
 
         if (n == NGX_AGAIN) {
             if (ngx_handle_read_event(rev, 0) != NGX_OK) {
@@ -1590,15 +1558,15 @@ ngx_http_openbank_send_read(ngx_event_t *rev)
                 return;
             }
 
-            ngx_http_openbank_send_finish(s, s->status ? NULL
-                                                       : "no response");
+            ngx_http_openbank_send_finish(s, s->answer.status
+                                             ? NULL : "no response");
             return;
         }
 
         s->answered = 1;
-        s->received += n;
+        s->answer.received += n;
 
-        rc = ngx_http_openbank_send_parse(s);
+        rc = ngx_http_openbank_answer_parse(&s->answer);
 
         if (rc == NGX_AGAIN) {
             continue;
@@ -1615,302 +1583,12 @@ ngx_http_openbank_send_read(ngx_event_t *rev)
          * the rest not read
          */
 
-        s->keepalive = (rc == NGX_OK && !s->close
-                        && s->pos == s->received);
+        s->keepalive = (rc == NGX_OK && !s->answer.close
+                        && s->answer.pos == s->answer.received);
 
         ngx_http_openbank_send_finish(s, NULL);
         return;
     }
-}
-
-
-/*
- * The answer received so far: NGX_AGAIN for more (room left in the
- * buffer), NGX_OK when it is whole, NGX_DONE when its status is known
- * but the rest is not to be read, NGX_ERROR when it is not HTTP.
- */
-
-static ngx_int_t
-ngx_http_openbank_send_parse(ngx_http_openbank_send_t *s)
-{
-    u_char     *p, *last, *lf;
-    off_t       n;
-    ngx_int_t   rc;
-
-    for ( ;; ) {
-        p = s->response + s->pos;
-        last = s->response + s->received;
-
-        if (s->state == ngx_http_openbank_send_body
-            || s->state == ngx_http_openbank_send_chunk_data)
-        {
-            n = ngx_min((off_t) (last - p), s->rest);
-            s->pos += n;
-            s->rest -= n;
-
-            if (s->rest) {
-                s->pos = 0;
-                s->received = 0;
-                return NGX_AGAIN;
-            }
-
-            if (s->state == ngx_http_openbank_send_body) {
-                return NGX_OK;
-            }
-
-            s->state = ngx_http_openbank_send_chunk_end;
-            continue;
-        }
-
-        /* the status known from its first 12 bytes, as before its end */
-
-        if (s->state == ngx_http_openbank_send_status && s->status == 0
-            && last - p >= 12)
-        {
-            if (ngx_strncmp(p, "HTTP/1.", 7) != 0
-                || (p[7] != '0' && p[7] != '1') || p[8] != ' '
-                || p[9] < '1' || p[9] > '5'
-                || p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9')
-            {
-                return NGX_ERROR;
-            }
-
-            s->status = (p[9] - '0') * 100 + (p[10] - '0') * 10
-                        + (p[11] - '0');
-
-            if (p[7] == '0') {
-                /* HTTP/1.0: the receiver closes */
-                s->close = 1;
-            }
-        }
-
-        lf = ngx_strlchr(p, last, LF);
-
-        if (lf == NULL) {
-            if (s->pos == 0 && s->received == sizeof(s->response)) {
-                /* a line longer than the buffer */
-                return s->status ? NGX_DONE : NGX_ERROR;
-            }
-
-            ngx_memmove(s->response, p, last - p);
-            s->received = last - p;
-            s->pos = 0;
-
-            return NGX_AGAIN;
-        }
-
-        s->pos = lf + 1 - s->response;
-
-        if (lf > p && lf[-1] == CR) {
-            lf--;
-        }
-
-        rc = ngx_http_openbank_send_line(s, p, lf);
-
-        if (rc != NGX_AGAIN) {
-            return rc;
-        }
-    }
-}
-
-
-/* a line of the answer, its CRLF off */
-
-static ngx_int_t
-ngx_http_openbank_send_line(ngx_http_openbank_send_t *s, u_char *p,
-    u_char *last)
-{
-    off_t   size;
-    u_char  c;
-
-    switch (s->state) {
-
-    case ngx_http_openbank_send_status:
-
-        if (s->status == 0) {
-            return NGX_ERROR;
-        }
-
-        s->state = ngx_http_openbank_send_header;
-        return NGX_AGAIN;
-
-    case ngx_http_openbank_send_header:
-
-        if (p != last) {
-            return ngx_http_openbank_send_field(s, p, last);
-        }
-
-        s->headers = 1;
-
-        if (s->status < 200) {
-
-            /* an interim answer (100 Continue): the final one follows */
-
-            if (s->status == 101) {
-                return NGX_DONE;
-            }
-
-            s->state = ngx_http_openbank_send_status;
-            s->status = 0;
-            s->headers = 0;
-            s->close = 0;
-            s->chunked = 0;
-            s->length = -1;
-            return NGX_AGAIN;
-        }
-
-        if (s->status == 204 || s->status == 304) {
-            return NGX_OK;
-        }
-
-        if (s->chunked) {
-            if (s->length != -1) {
-                /* both: the framing is doubtful, not kept (RFC 9112) */
-                s->close = 1;
-            }
-
-            s->state = ngx_http_openbank_send_chunk_size;
-            return NGX_AGAIN;
-        }
-
-        if (s->length == -1 || s->length > NGX_HTTP_OPENBANK_SEND_DRAIN) {
-            /* read until closed, or too long to read: not kept */
-            return NGX_DONE;
-        }
-
-        if (s->length == 0) {
-            return NGX_OK;
-        }
-
-        s->rest = s->length;
-        s->state = ngx_http_openbank_send_body;
-        return NGX_AGAIN;
-
-    case ngx_http_openbank_send_chunk_size:
-
-        size = 0;
-
-        if (p == last) {
-            return NGX_DONE;
-        }
-
-        for ( /* void */ ; p < last; p++) {
-            c = (u_char) (*p | 0x20);
-
-            if (*p >= '0' && *p <= '9') {
-                size = size * 16 + (*p - '0');
-
-            } else if (c >= 'a' && c <= 'f') {
-                size = size * 16 + (c - 'a' + 10);
-
-            } else if (*p == ';' || *p == ' ' || *p == '\t') {
-                break;
-
-            } else {
-                return NGX_DONE;
-            }
-
-            if (size > NGX_HTTP_OPENBANK_SEND_DRAIN) {
-                return NGX_DONE;
-            }
-        }
-
-        s->drained += size;
-
-        if (s->drained > NGX_HTTP_OPENBANK_SEND_DRAIN) {
-            return NGX_DONE;
-        }
-
-        if (size == 0) {
-            s->state = ngx_http_openbank_send_trailer;
-            return NGX_AGAIN;
-        }
-
-        s->rest = size;
-        s->state = ngx_http_openbank_send_chunk_data;
-        return NGX_AGAIN;
-
-    case ngx_http_openbank_send_chunk_end:
-
-        if (p != last) {
-            return NGX_DONE;
-        }
-
-        s->state = ngx_http_openbank_send_chunk_size;
-        return NGX_AGAIN;
-
-    case ngx_http_openbank_send_trailer:
-
-        return (p == last) ? NGX_OK : NGX_AGAIN;
-
-    default:
-        return NGX_DONE;
-    }
-}
-
-
-/* a header of the answer: its framing and whether it is kept */
-
-static ngx_int_t
-ngx_http_openbank_send_field(ngx_http_openbank_send_t *s, u_char *p,
-    u_char *last)
-{
-    off_t    n;
-    u_char  *colon, *v, *end;
-    size_t   len;
-
-    colon = ngx_strlchr(p, last, ':');
-    if (colon == NULL) {
-        s->close = 1;
-        return NGX_AGAIN;
-    }
-
-    len = colon - p;
-
-    for (v = colon + 1; v < last && (*v == ' ' || *v == '\t'); v++) {
-        /* void */
-    }
-
-    for (end = last; end > v && (end[-1] == ' ' || end[-1] == '\t'); end--) {
-        /* void */
-    }
-
-    if (len == sizeof("Content-Length") - 1
-        && ngx_strncasecmp(p, (u_char *) "Content-Length", len) == 0)
-    {
-        n = (v < end) ? ngx_atoof(v, end - v) : NGX_ERROR;
-
-        if (n == NGX_ERROR || (s->length != -1 && s->length != n)) {
-            /* not a length, or two: the end of the body is unknown */
-            return NGX_DONE;
-        }
-
-        s->length = n;
-        return NGX_AGAIN;
-    }
-
-    if (len == sizeof("Transfer-Encoding") - 1
-        && ngx_strncasecmp(p, (u_char *) "Transfer-Encoding", len) == 0)
-    {
-        /* chunked, the last coding, and the only one read */
-
-        if (end - v == 7 && ngx_strncasecmp(v, (u_char *) "chunked", 7) == 0)
-        {
-            s->chunked = 1;
-            return NGX_AGAIN;
-        }
-
-        return NGX_DONE;
-    }
-
-    if (len == sizeof("Connection") - 1
-        && ngx_strncasecmp(p, (u_char *) "Connection", len) == 0
-        && ngx_strlcasestrn(v, end, (u_char *) "close", 5 - 1) != NULL)
-    {
-        s->close = 1;
-    }
-
-    return NGX_AGAIN;
 }
 
 
@@ -1931,12 +1609,12 @@ ngx_http_openbank_send_timeout(ngx_event_t *ev)
 {
     ngx_http_openbank_send_t *s = ev->data;
 
-    if (s->headers) {
+    if (s->answer.headers) {
         ngx_http_openbank_send_finish(s, NULL);
         return;
     }
 
-    s->status = 0;
+    s->answer.status = 0;
 
     ngx_http_openbank_send_finish(s, "timed out");
 }
@@ -1957,7 +1635,10 @@ ngx_http_openbank_send_finish(ngx_http_openbank_send_t *s,
     s->finished = 1;
     s->error = error;
 
-    if (s->status && (s->status < 200 || s->status > 299) && error == NULL) {
+    if (s->answer.status
+        && (s->answer.status < 200 || s->answer.status > 299)
+        && error == NULL)
+    {
         s->error = "not a 2xx";
     }
 
@@ -1999,7 +1680,7 @@ ngx_http_openbank_send_outcome(ngx_http_openbank_zone_t *zone, void *data)
     if (oc.delivered) {
         ngx_log_error(NGX_LOG_INFO, s->log, 0,
                       "openbank: webhook evt_%016uxL delivered to "
-                      "we_%016uxL: %i", s->seq, s->endpoint, s->status);
+                      "we_%016uxL: %i", s->seq, s->endpoint, s->answer.status);
 
     } else if (s->error) {
         ngx_log_error(NGX_LOG_WARN, s->log, 0,
@@ -2078,7 +1759,7 @@ ngx_http_openbank_send_outcome_atomic(ngx_http_openbank_zone_t *zone,
     op->expire = 0;
     op->type = NGX_HTTP_OPENBANK_EV_OUT_DEL;
 
-    if (s->error == NULL && s->status == 0) {
+    if (s->error == NULL && s->answer.status == 0) {
         /* nothing to send */
         goto apply;
     }
@@ -2111,7 +1792,7 @@ ngx_http_openbank_send_outcome_atomic(ngx_http_openbank_zone_t *zone,
     at.at = (int64_t) s->start;
     at.endpoint = s->endpoint;
     at.duration = (uint32_t) (now - s->start);
-    at.status = (int32_t) s->status;
+    at.status = (int32_t) s->answer.status;
 
     if (s->error) {
         ngx_cpystrn(at.error, (u_char *) s->error, sizeof(at.error));
