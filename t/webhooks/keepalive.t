@@ -115,6 +115,20 @@ sub receiver {
                       . "Content-Length: 2\r\n\r\nok"
                     : $mode eq 'http10'
                     ? "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                    : $mode eq 'extra'
+                    ? "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                      . "HTTP/1.1 500 Not asked for\r\n\r\n"
+                    : $mode eq 'two-lengths'
+                    ? "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                      . "Content-Length: 3\r\n\r\nok!"
+                    : $mode eq 'long-header'
+                    ? "HTTP/1.1 200 OK\r\nX-Long: " . ('x' x 8000)
+                      . "\r\nContent-Length: 2\r\n\r\nok"
+                    : $mode eq 'big-chunk'
+                    ? "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      . "fffffffffffffffffff\r\nok"
+                    : $mode eq 'no-length'
+                    ? "HTTP/1.1 200 OK\r\n\r\nok"
                     : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
                 syswrite($fh, $answer);
                 if ($mode eq 'close' || $mode eq 'http10') {
@@ -222,6 +236,24 @@ for my $m ('close', 'http10') {
     @seen = seen();
     is(conns(@seen), 3, "$m: three connections");
     is_deeply([map { $_->[1] } @seen], [1, 1, 1], "$m: one request each");
+}
+
+# answers whose end is unknown or doubtful, the receiver keeping the
+# connection: their status counts, their connection is not used again
+for my $m ('extra', 'two-lengths', 'long-header', 'big-chunk',
+           'no-length') {
+    mode('keep');
+    delivered_ok(deliver(), "$m: a kept connection first");
+    mode($m);
+    unlink "$dir/log";
+    my $o = error_log_offset();
+    delivered_ok(deliver(), "$m: delivery $_") for 1 .. 2;
+    @seen = seen();
+    is_deeply([map { $_->[1] } @seen[1 .. $#seen]], [1],
+              "$m: then a new connection");
+    is(scalar @seen, 2, "$m: each sent once");
+    unlike(error_log_since($o), qr/webhook \S+ to \S+ failed/,
+           "$m: no attempt failed");
 }
 
 # a receiver closing idle connections (0.2 s after each answer)
