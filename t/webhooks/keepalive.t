@@ -2,7 +2,9 @@
 # receivers"): deliveries to a receiver that keeps its connections open
 # go over one connection, whether it answers with a Content-Length or
 # chunked; a receiver that answers "Connection: close", or in HTTP/1.0,
-# gets a new connection each time; a receiver that closes its idle
+# gets a new connection each time, and so does one whose answer has more
+# bytes than it, two lengths, a header longer than the buffer, a chunk
+# too big or no length (its status counted); a receiver that closes its idle
 # connections loses no delivery and fails none; a kept connection that
 # the receiver drops before answering has the request sent again on a
 # new one, the same attempt (one attempt, delivered); a receiver that
