@@ -179,6 +179,55 @@ ngx_atoi(u_char *line, size_t n)
 }
 
 
+off_t
+ngx_atoof(u_char *line, size_t n)
+{
+    off_t  value;
+
+    if (n == 0) {
+        return NGX_ERROR;
+    }
+
+    for (value = 0; n--; line++) {
+        if (*line < '0' || *line > '9' || value > NGX_MAX_OFF_T_VALUE / 10) {
+            return NGX_ERROR;
+        }
+
+        value = value * 10 + (*line - '0');
+    }
+
+    return value < 0 ? NGX_ERROR : value;
+}
+
+
+/* s2 of n + 1 bytes in s1 up to last, case-insensitive, as nginx's */
+
+u_char *
+ngx_strlcasestrn(u_char *s1, u_char *last, u_char *s2, size_t n)
+{
+    ngx_uint_t  c1, c2;
+
+    c2 = (ngx_uint_t) *s2++;
+    c2 = ngx_tolower(c2);
+    last -= n;
+
+    do {
+        do {
+            if (s1 >= last) {
+                return NULL;
+            }
+
+            c1 = (ngx_uint_t) *s1++;
+            c1 = ngx_tolower(c1);
+
+        } while (c1 != c2);
+
+    } while (ngx_strncasecmp(s1, s2, n) != 0);
+
+    return --s1;
+}
+
+
 ngx_int_t
 ngx_hextoi(u_char *line, size_t n)
 {

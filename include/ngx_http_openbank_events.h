@@ -128,6 +128,37 @@ typedef struct {
 } ngx_http_openbank_url_t;
 
 
+/*
+ * A receiver's answer being read (_events_json.c): the bytes received
+ * into buf up to "received", parsed up to "pos"
+ */
+
+#define NGX_HTTP_OPENBANK_ANSWER_STATUS      0
+#define NGX_HTTP_OPENBANK_ANSWER_HEADER      1
+#define NGX_HTTP_OPENBANK_ANSWER_BODY        2
+#define NGX_HTTP_OPENBANK_ANSWER_CHUNK_SIZE  3
+#define NGX_HTTP_OPENBANK_ANSWER_CHUNK_DATA  4
+#define NGX_HTTP_OPENBANK_ANSWER_CHUNK_END   5
+#define NGX_HTTP_OPENBANK_ANSWER_TRAILER     6
+
+#define NGX_HTTP_OPENBANK_ANSWER_DRAIN       65536  /* a body read, at most */
+
+typedef struct {
+    u_char                       *buf;
+    size_t                        size;
+    size_t                        received;
+    size_t                        pos;
+    ngx_uint_t                    state;
+    off_t                         rest;        /* of the body or chunk */
+    off_t                         length;      /* Content-Length, or -1 */
+    off_t                         drained;     /* of the chunks */
+    ngx_int_t                     status;      /* 0: not yet */
+    unsigned                      headers:1;   /* all of them read */
+    unsigned                      chunked:1;
+    unsigned                      close:1;     /* the connection not kept */
+} ngx_http_openbank_answer_t;
+
+
 /* a request of the ingest or the events API */
 
 typedef struct ngx_http_openbank_ev_ctx_s {
@@ -177,6 +208,9 @@ ngx_int_t ngx_http_openbank_webhook_parse(ngx_str_t *text,
     ngx_http_openbank_webhook_in_t *wh, u_char *err, size_t len);
 ngx_int_t ngx_http_openbank_url_parse(ngx_str_t *url,
     ngx_http_openbank_url_t *u, u_char *err, size_t len);
+void ngx_http_openbank_answer_init(ngx_http_openbank_answer_t *a,
+    u_char *buf, size_t size);
+ngx_int_t ngx_http_openbank_answer_parse(ngx_http_openbank_answer_t *a);
 ngx_int_t ngx_http_openbank_event_type_known(ngx_str_t *type);
 ngx_int_t ngx_http_openbank_event_pattern_valid(ngx_str_t *pattern);
 ngx_int_t ngx_http_openbank_event_matches(ngx_str_t *patterns,

@@ -13,6 +13,11 @@
  * escapes, nesting at most 32 deep), a member named twice or unknown is
  * refused, and the "data" object is kept as the text it was sent as, so
  * that a delivery carries exactly what the bank said.
+ *
+ * And a receiver's answer to a delivery (fuzz/fuzz_answer.c): its status
+ * line, the headers that frame its body or close the connection, and
+ * its body skipped (Content-Length or chunked), incrementally as it
+ * comes.
  */
 
 
@@ -50,6 +55,10 @@ static ngx_int_t ngx_http_openbank_json_member(ngx_http_openbank_json_t *js,
 static ngx_int_t ngx_http_openbank_json_end(ngx_http_openbank_json_t *js);
 static ngx_int_t ngx_http_openbank_plain_string(ngx_http_openbank_json_t *js,
     ngx_str_t *out);
+static ngx_int_t ngx_http_openbank_answer_line(
+    ngx_http_openbank_answer_t *a, u_char *p, u_char *last);
+static ngx_int_t ngx_http_openbank_answer_field(
+    ngx_http_openbank_answer_t *a, u_char *p, u_char *last);
 
 
 /* the events the bank posts (docs/webhooks.md, "Events") */
@@ -974,4 +983,306 @@ ngx_http_openbank_json_number(ngx_http_openbank_json_t *js)
     js->p = p;
 
     return NGX_OK;
+}
+
+
+void
+ngx_http_openbank_answer_init(ngx_http_openbank_answer_t *a, u_char *buf,
+    size_t size)
+{
+    ngx_memzero(a, sizeof(ngx_http_openbank_answer_t));
+
+    a->buf = buf;
+    a->size = size;
+    a->length = -1;
+}
+
+
+/*
+ * The answer received so far: NGX_AGAIN for more (room left in the
+ * buffer), NGX_OK when it is whole, NGX_DONE when its status is known
+ * but the rest is not to be read, NGX_ERROR when it is not HTTP.
+ */
+
+ngx_int_t
+ngx_http_openbank_answer_parse(ngx_http_openbank_answer_t *a)
+{
+    u_char     *p, *last, *lf;
+    off_t       n;
+    ngx_int_t   rc;
+
+    for ( ;; ) {
+        p = a->buf + a->pos;
+        last = a->buf + a->received;
+
+        if (a->state == NGX_HTTP_OPENBANK_ANSWER_BODY
+            || a->state == NGX_HTTP_OPENBANK_ANSWER_CHUNK_DATA)
+        {
+            n = ngx_min((off_t) (last - p), a->rest);
+            a->pos += n;
+            a->rest -= n;
+
+            if (a->rest) {
+                a->pos = 0;
+                a->received = 0;
+                return NGX_AGAIN;
+            }
+
+            if (a->state == NGX_HTTP_OPENBANK_ANSWER_BODY) {
+                return NGX_OK;
+            }
+
+            a->state = NGX_HTTP_OPENBANK_ANSWER_CHUNK_END;
+            continue;
+        }
+
+        /* the status known from its first 12 bytes, as before its end */
+
+        if (a->state == NGX_HTTP_OPENBANK_ANSWER_STATUS && a->status == 0
+            && last - p >= 12)
+        {
+            if (ngx_strncmp(p, "HTTP/1.", 7) != 0
+                || (p[7] != '0' && p[7] != '1') || p[8] != ' '
+                || p[9] < '1' || p[9] > '5'
+                || p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9')
+            {
+                return NGX_ERROR;
+            }
+
+            a->status = (p[9] - '0') * 100 + (p[10] - '0') * 10
+                        + (p[11] - '0');
+
+            if (p[7] == '0') {
+                /* HTTP/1.0: the receiver closes */
+                a->close = 1;
+            }
+        }
+
+        lf = ngx_strlchr(p, last, LF);
+
+        if (lf == NULL) {
+            if (a->pos == 0 && a->received == a->size) {
+                /* a line longer than the buffer */
+                return a->status ? NGX_DONE : NGX_ERROR;
+            }
+
+            ngx_memmove(a->buf, p, last - p);
+            a->received = last - p;
+            a->pos = 0;
+
+            return NGX_AGAIN;
+        }
+
+        a->pos = lf + 1 - a->buf;
+
+        if (lf > p && lf[-1] == CR) {
+            lf--;
+        }
+
+        rc = ngx_http_openbank_answer_line(a, p, lf);
+
+        if (rc != NGX_AGAIN) {
+            return rc;
+        }
+    }
+}
+
+
+/* a line of the answer, its CRLF off */
+
+static ngx_int_t
+ngx_http_openbank_answer_line(ngx_http_openbank_answer_t *a, u_char *p,
+    u_char *last)
+{
+    off_t   size;
+    u_char  c;
+
+    switch (a->state) {
+
+    case NGX_HTTP_OPENBANK_ANSWER_STATUS:
+
+        if (a->status == 0) {
+            return NGX_ERROR;
+        }
+
+        a->state = NGX_HTTP_OPENBANK_ANSWER_HEADER;
+        return NGX_AGAIN;
+
+    case NGX_HTTP_OPENBANK_ANSWER_HEADER:
+
+        if (p != last) {
+            return ngx_http_openbank_answer_field(a, p, last);
+        }
+
+        a->headers = 1;
+
+        if (a->status < 200) {
+
+            /* an interim answer (100 Continue): the final one follows */
+
+            if (a->status == 101) {
+                return NGX_DONE;
+            }
+
+            a->state = NGX_HTTP_OPENBANK_ANSWER_STATUS;
+            a->status = 0;
+            a->headers = 0;
+            a->close = 0;
+            a->chunked = 0;
+            a->length = -1;
+            return NGX_AGAIN;
+        }
+
+        if (a->status == 204 || a->status == 304) {
+            return NGX_OK;
+        }
+
+        if (a->chunked) {
+            if (a->length != -1) {
+                /* both: the framing is doubtful, not kept (RFC 9112) */
+                a->close = 1;
+            }
+
+            a->state = NGX_HTTP_OPENBANK_ANSWER_CHUNK_SIZE;
+            return NGX_AGAIN;
+        }
+
+        if (a->length == -1 || a->length > NGX_HTTP_OPENBANK_ANSWER_DRAIN) {
+            /* read until closed, or too long to read: not kept */
+            return NGX_DONE;
+        }
+
+        if (a->length == 0) {
+            return NGX_OK;
+        }
+
+        a->rest = a->length;
+        a->state = NGX_HTTP_OPENBANK_ANSWER_BODY;
+        return NGX_AGAIN;
+
+    case NGX_HTTP_OPENBANK_ANSWER_CHUNK_SIZE:
+
+        size = 0;
+
+        if (p == last) {
+            return NGX_DONE;
+        }
+
+        for ( /* void */ ; p < last; p++) {
+            c = (u_char) (*p | 0x20);
+
+            if (*p >= '0' && *p <= '9') {
+                size = size * 16 + (*p - '0');
+
+            } else if (c >= 'a' && c <= 'f') {
+                size = size * 16 + (c - 'a' + 10);
+
+            } else if (*p == ';' || *p == ' ' || *p == '\t') {
+                break;
+
+            } else {
+                return NGX_DONE;
+            }
+
+            if (size > NGX_HTTP_OPENBANK_ANSWER_DRAIN) {
+                return NGX_DONE;
+            }
+        }
+
+        a->drained += size;
+
+        if (a->drained > NGX_HTTP_OPENBANK_ANSWER_DRAIN) {
+            return NGX_DONE;
+        }
+
+        if (size == 0) {
+            a->state = NGX_HTTP_OPENBANK_ANSWER_TRAILER;
+            return NGX_AGAIN;
+        }
+
+        a->rest = size;
+        a->state = NGX_HTTP_OPENBANK_ANSWER_CHUNK_DATA;
+        return NGX_AGAIN;
+
+    case NGX_HTTP_OPENBANK_ANSWER_CHUNK_END:
+
+        if (p != last) {
+            return NGX_DONE;
+        }
+
+        a->state = NGX_HTTP_OPENBANK_ANSWER_CHUNK_SIZE;
+        return NGX_AGAIN;
+
+    case NGX_HTTP_OPENBANK_ANSWER_TRAILER:
+
+        return (p == last) ? NGX_OK : NGX_AGAIN;
+
+    default:
+        return NGX_DONE;
+    }
+}
+
+
+/* a header of the answer: its framing and whether it is kept */
+
+static ngx_int_t
+ngx_http_openbank_answer_field(ngx_http_openbank_answer_t *a, u_char *p,
+    u_char *last)
+{
+    off_t    n;
+    u_char  *colon, *v, *end;
+    size_t   len;
+
+    colon = ngx_strlchr(p, last, ':');
+    if (colon == NULL) {
+        a->close = 1;
+        return NGX_AGAIN;
+    }
+
+    len = colon - p;
+
+    for (v = colon + 1; v < last && (*v == ' ' || *v == '\t'); v++) {
+        /* void */
+    }
+
+    for (end = last; end > v && (end[-1] == ' ' || end[-1] == '\t'); end--) {
+        /* void */
+    }
+
+    if (len == sizeof("Content-Length") - 1
+        && ngx_strncasecmp(p, (u_char *) "Content-Length", len) == 0)
+    {
+        n = (v < end) ? ngx_atoof(v, end - v) : NGX_ERROR;
+
+        if (n == NGX_ERROR || (a->length != -1 && a->length != n)) {
+            /* not a length, or two: the end of the body is unknown */
+            return NGX_DONE;
+        }
+
+        a->length = n;
+        return NGX_AGAIN;
+    }
+
+    if (len == sizeof("Transfer-Encoding") - 1
+        && ngx_strncasecmp(p, (u_char *) "Transfer-Encoding", len) == 0)
+    {
+        /* chunked, the last coding, and the only one read */
+
+        if (end - v == 7 && ngx_strncasecmp(v, (u_char *) "chunked", 7) == 0)
+        {
+            a->chunked = 1;
+            return NGX_AGAIN;
+        }
+
+        return NGX_DONE;
+    }
+
+    if (len == sizeof("Connection") - 1
+        && ngx_strncasecmp(p, (u_char *) "Connection", len) == 0
+        && ngx_strlcasestrn(v, end, (u_char *) "close", 5 - 1) != NULL)
+    {
+        a->close = 1;
+    }
+
+    return NGX_AGAIN;
 }

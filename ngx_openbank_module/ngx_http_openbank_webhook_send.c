@@ -42,6 +42,10 @@
 #define NGX_HTTP_OPENBANK_SEND_CLAIM     64      /* claimed at a time */
 #define NGX_HTTP_OPENBANK_SEND_LEASE     30000   /* ms past the timeout */
 #define NGX_HTTP_OPENBANK_SEND_RESPONSE  4096
+#define NGX_HTTP_OPENBANK_SEND_IDLE      30000   /* ms a connection idles */
+#define NGX_HTTP_OPENBANK_SEND_IDLE_MAX  64      /* a worker's idle ones */
+#define NGX_HTTP_OPENBANK_SEND_REUSES    1000    /* requests a connection */
+#define NGX_HTTP_OPENBANK_SEND_AGE       60      /* s a connection is used */
 #define NGX_HTTP_OPENBANK_SEND_EVENT_MAX                                      \
     (sizeof(ngx_http_openbank_event_v_t) + NGX_HTTP_OPENBANK_EVENT_BODY_MAX  \
      + 1024 + NGX_HTTP_OPENBANK_ATTEMPTS_MAX                                 \
@@ -49,6 +53,26 @@
 
 
 typedef struct ngx_http_openbank_send_s  ngx_http_openbank_send_t;
+
+
+/*
+ * A connection to a receiver, in its own pool: kept between deliveries
+ * of one endpoint to one host, port and scheme, to the address it was
+ * connected to (checked then).
+ */
+
+typedef struct {
+    ngx_queue_t                   queue;       /* idle */
+    ngx_connection_t             *connection;
+    uint64_t                      endpoint;
+    ngx_str_t                     host;
+    in_port_t                     port;
+    unsigned                      https:1;
+    time_t                        born;
+    ngx_uint_t                    requests;
+    socklen_t                     socklen;
+    ngx_sockaddr_t                sockaddr;
+} ngx_http_openbank_keep_t;
 
 
 /* a host being resolved by a thread */
@@ -80,14 +104,18 @@ struct ngx_http_openbank_send_s {
     ngx_str_t                     request;
     size_t                        sent;
     u_char                        response[NGX_HTTP_OPENBANK_SEND_RESPONSE];
-    size_t                        received;
-    ngx_int_t                     status;
+    ngx_http_openbank_answer_t    answer;
     const char                   *error;
+    ngx_addr_t                    addr;        /* connected to */
+    ngx_http_openbank_keep_t     *keep;
     ngx_peer_connection_t         pc;
     ngx_event_t                   timer;
     unsigned                      resolving:1;
     unsigned                      finished:1;
     unsigned                      ssl:1;
+    unsigned                      reused:1;    /* a kept connection */
+    unsigned                      answered:1;  /* a byte of the answer */
+    unsigned                      keepalive:1; /* the answer read whole */
 };
 
 
@@ -148,6 +176,16 @@ static void ngx_http_openbank_send_handshake(ngx_connection_t *c);
 static void ngx_http_openbank_send_write(ngx_event_t *wev);
 static void ngx_http_openbank_send_read(ngx_event_t *rev);
 static void ngx_http_openbank_send_idle(ngx_event_t *ev);
+static void ngx_http_openbank_send_attach(ngx_http_openbank_send_t *s,
+    ngx_connection_t *c);
+static void ngx_http_openbank_send_retry(ngx_http_openbank_send_t *s);
+static ngx_int_t ngx_http_openbank_send_literal(ngx_http_openbank_send_t *s,
+    ngx_uint_t allowed);
+static ngx_http_openbank_keep_t *ngx_http_openbank_keep_get(
+    ngx_http_openbank_send_t *s);
+static void ngx_http_openbank_keep_put(ngx_http_openbank_send_t *s);
+static void ngx_http_openbank_keep_read(ngx_event_t *rev);
+static void ngx_http_openbank_keep_close(ngx_connection_t *c);
 static ngx_int_t ngx_http_openbank_send_test_connect(ngx_connection_t *c);
 static ngx_int_t ngx_http_openbank_send_outcome_atomic(
     ngx_http_openbank_zone_t *zone, void *data);
@@ -161,6 +199,8 @@ static void ngx_http_openbank_resolve_thread(void *data, ngx_log_t *log);
 static void ngx_http_openbank_resolve_done(ngx_event_t *ev);
 static void ngx_http_openbank_resolve_gone(void *data);
 static ngx_int_t ngx_http_openbank_send_own(struct sockaddr *sa);
+static const char *ngx_http_openbank_send_refused(struct sockaddr *sa,
+    socklen_t socklen);
 
 
 static ngx_str_t     ngx_http_openbank_send_pool = ngx_string("default");
@@ -168,6 +208,16 @@ static ngx_event_t   ngx_http_openbank_send_ev;
 static ngx_array_t  *ngx_http_openbank_send_flight;
 static ngx_uint_t    ngx_http_openbank_send_n;
 static ngx_uint_t    ngx_http_openbank_send_freed;
+static ngx_queue_t   ngx_http_openbank_send_kept;
+
+/*
+ * Records are copied out of the zone into this, then only their own
+ * length into a delivery's pool: no allocation of the largest size an
+ * event may have at every delivery (the event loop's, one at a time).
+ */
+static u_char        ngx_http_openbank_send_scratch[
+                         NGX_HTTP_OPENBANK_SEND_EVENT_MAX];
+static ngx_uint_t    ngx_http_openbank_send_kept_n;
 
 
 /* a client TLS context, verifying the peer */
@@ -426,19 +476,36 @@ ngx_http_openbank_resolve_thread(void *data, ngx_log_t *log)
 }
 
 
+/* why an address is not sent to, as the attempt's error */
+
+static const char *
+ngx_http_openbank_send_refused(struct sockaddr *sa, socklen_t socklen)
+{
+    size_t         len;
+    static u_char  buf[NGX_SOCKADDR_STRLEN + 128];
+
+    len = ngx_sock_ntop(sa, socklen, buf, NGX_SOCKADDR_STRLEN, 0);
+    buf[len] = '\0';
+
+    ngx_memmove(buf + 64, buf, len + 1);
+    ngx_snprintf(buf, 64 + len + 1,
+                 "resolves to %s, an address webhooks are not sent to%Z",
+                 buf + 64);
+
+    return (const char *) buf;
+}
+
+
 static void
 ngx_http_openbank_resolve_done(ngx_event_t *ev)
 {
     ngx_thread_task_t *task = ev->data;
 
-    u_char                       *text;
-    size_t                        len;
     ngx_int_t                     rc;
     const char                   *err;
     ngx_addr_t                   *addr;
     struct addrinfo              *ai;
     ngx_http_openbank_resolve_t  *rs;
-    static u_char                 buf[NGX_SOCKADDR_STRLEN + 128];
 
     rs = task->ctx;
     addr = NULL;
@@ -465,17 +532,7 @@ ngx_http_openbank_resolve_done(ngx_event_t *ev)
             && ngx_http_openbank_webhook_address_allowed(ai->ai_addr)
                != NGX_OK)
         {
-            len = ngx_sock_ntop(ai->ai_addr, ai->ai_addrlen, buf,
-                                NGX_SOCKADDR_STRLEN, 0);
-            text = ngx_snprintf(buf + len, 127, "%Z");
-            (void) text;
-
-            ngx_memmove(buf + 64, buf, len + 1);
-            ngx_snprintf(buf, 64 + len + 1,
-                         "resolves to %s, an address webhooks are not "
-                         "sent to%Z", buf + 64);
-
-            err = (const char *) buf;
+            err = ngx_http_openbank_send_refused(ai->ai_addr, ai->ai_addrlen);
             addr = NULL;
             goto answer;
         }
@@ -557,6 +614,8 @@ ngx_http_openbank_webhook_send_init(ngx_cycle_t *cycle)
     if (ngx_http_openbank_send_flight == NULL) {
         return NGX_ERROR;
     }
+
+    ngx_queue_init(&ngx_http_openbank_send_kept);
 
     ngx_http_openbank_send_ev.handler = ngx_http_openbank_send_tick;
     ngx_http_openbank_send_ev.log = cycle->log;
@@ -724,6 +783,7 @@ ngx_http_openbank_send_start(ngx_http_openbank_claim_t *cl)
 {
     ngx_int_t                           rc;
     ngx_pool_t                         *pool;
+    ngx_connection_t                   *c;
     ngx_http_openbank_send_t           *s;
     ngx_http_openbank_inflight_t       *f;
     ngx_http_openbank_events_conf_t    *ecf;
@@ -756,6 +816,8 @@ ngx_http_openbank_send_start(ngx_http_openbank_claim_t *cl)
 
     s->pool = pool;
     s->log = ngx_cycle->log;
+    ngx_http_openbank_answer_init(&s->answer, s->response,
+                                  sizeof(s->response));
     s->seq = cl->seq;
     s->endpoint = cl->endpoint;
     s->attempts = cl->attempts;
@@ -787,6 +849,41 @@ ngx_http_openbank_send_start(ngx_http_openbank_claim_t *cl)
 
     if (!s->url.https && allowed == NULL) {
         ngx_http_openbank_send_finish(s, "http is no longer allowed");
+        return;
+    }
+
+    /*
+     * A connection kept for this endpoint, host, port and scheme: to the
+     * address checked when it was made, no resolution again.
+     */
+
+    s->keep = ngx_http_openbank_keep_get(s);
+
+    if (s->keep) {
+        c = s->keep->connection;
+
+        s->reused = 1;
+        s->keep->requests++;
+        s->pc.connection = c;
+        s->addr.sockaddr = ngx_palloc(s->pool, s->keep->socklen);
+        if (s->addr.sockaddr == NULL) {
+            ngx_http_openbank_send_finish(s, "cannot be prepared");
+            return;
+        }
+
+        ngx_memcpy(s->addr.sockaddr, &s->keep->sockaddr, s->keep->socklen);
+        s->addr.socklen = s->keep->socklen;
+
+        ngx_http_openbank_send_attach(s, c);
+        ngx_http_openbank_send_write(c->write);
+        return;
+    }
+
+    /* an address as the host: checked here, no thread to resolve it */
+
+    rc = ngx_http_openbank_send_literal(s, allowed != NULL);
+
+    if (rc != NGX_DECLINED) {
         return;
     }
 
@@ -834,25 +931,26 @@ ngx_http_openbank_send_build(ngx_http_openbank_send_t *s,
     obmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                 ngx_http_openbank_module);
 
-    /* the endpoint and the event, copied out */
-
-    wh.data = ngx_pnalloc(s->pool, sizeof(wv) + 4 * 4096);
-    ev.data = ngx_pnalloc(s->pool, NGX_HTTP_OPENBANK_SEND_EVENT_MAX);
-    if (wh.data == NULL || ev.data == NULL) {
-        return NGX_ERROR;
-    }
+    /* the endpoint (kept: the url points into it) and the event */
 
     ngx_http_openbank_events_key(&k, kbuf, 'w', s->endpoint);
 
     got = ngx_http_openbank_store_get(obmcf->shm_zone->data,
                                       NGX_HTTP_OPENBANK_TABLE_EVENTS, &k,
-                                      wh.data, sizeof(wv) + 4 * 4096, NULL);
+                                      ngx_http_openbank_send_scratch,
+                                      sizeof(wv) + 4 * 4096, NULL);
     if (got < (ssize_t) sizeof(wv) || got > (ssize_t) (sizeof(wv) + 4 * 4096))
     {
         return NGX_DECLINED;
     }
 
+    wh.data = ngx_pnalloc(s->pool, got);
+    if (wh.data == NULL) {
+        return NGX_ERROR;
+    }
+
     wh.len = got;
+    ngx_memcpy(wh.data, ngx_http_openbank_send_scratch, got);
     ngx_memcpy(&wv, wh.data, sizeof(wv));
 
     if (wh.len < sizeof(wv) + wv.partner_len + wv.url_len + wv.events_len
@@ -863,6 +961,8 @@ ngx_http_openbank_send_build(ngx_http_openbank_send_t *s,
     }
 
     ngx_http_openbank_events_key(&k, kbuf, 'e', s->seq);
+
+    ev.data = ngx_http_openbank_send_scratch;
 
     got = ngx_http_openbank_store_get(obmcf->shm_zone->data,
                                       NGX_HTTP_OPENBANK_TABLE_EVENTS, &k,
@@ -1033,7 +1133,6 @@ ngx_http_openbank_send_build(ngx_http_openbank_send_t *s,
                     "User-Agent: openbank-webhooks/1\r\n"
                     "Content-Type: application/json\r\n"
                     "Content-Length: %uz\r\n"
-                    "Connection: close\r\n"
                     "webhook-id: %*s\r\n"
                     "webhook-timestamp: %*s\r\n"
                     "webhook-signature: v1,",
@@ -1048,6 +1147,47 @@ ngx_http_openbank_send_build(ngx_http_openbank_send_t *s,
     p = ngx_cpymem(p, body.data, body.len);
 
     s->request.len = p - s->request.data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A host that is an IPv4 or IPv6 address (other forms, decimal or octal,
+ * go to getaddrinfo()): connected to, or the attempt failed as a
+ * resolution would; NGX_DECLINED: a name.
+ */
+
+static ngx_int_t
+ngx_http_openbank_send_literal(ngx_http_openbank_send_t *s,
+    ngx_uint_t allowed)
+{
+    ngx_int_t    rc;
+    ngx_addr_t   addr;
+    const char  *err;
+
+    rc = ngx_parse_addr(s->pool, &addr, s->url.host.data, s->url.host.len);
+
+    if (rc == NGX_DECLINED) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_openbank_send_finish(s, "cannot be resolved (no memory)");
+        return NGX_OK;
+    }
+
+    ngx_inet_set_port(addr.sockaddr, s->url.port);
+
+    if (!allowed
+        && ngx_http_openbank_webhook_address_allowed(addr.sockaddr) != NGX_OK)
+    {
+        err = ngx_http_openbank_send_refused(addr.sockaddr, addr.socklen);
+        ngx_http_openbank_send_resolved(s, NGX_DECLINED, NULL, err);
+        return NGX_OK;
+    }
+
+    ngx_http_openbank_send_resolved(s, NGX_OK, &addr, NULL);
 
     return NGX_OK;
 }
@@ -1083,7 +1223,9 @@ static void
 ngx_http_openbank_send_connect(ngx_http_openbank_send_t *s, ngx_addr_t *addr)
 {
     ngx_int_t                         rc;
+    ngx_pool_t                       *pool;
     ngx_connection_t                 *c;
+    ngx_http_openbank_keep_t         *k;
     ngx_http_openbank_events_conf_t  *ecf;
     ngx_http_openbank_main_conf_t    *obmcf;
 
@@ -1101,9 +1243,45 @@ ngx_http_openbank_send_connect(ngx_http_openbank_send_t *s, ngx_addr_t *addr)
         return;
     }
 
-    s->pc.sockaddr = addr->sockaddr;
-    s->pc.socklen = addr->socklen;
-    s->pc.name = &s->url.host;
+    if (addr->socklen > (socklen_t) sizeof(ngx_sockaddr_t)) {
+        ngx_http_openbank_send_finish(s, "address refused");
+        return;
+    }
+
+    if (s->addr.sockaddr != addr->sockaddr) {
+        s->addr = *addr;
+    }
+
+    /* the connection's own pool: it may outlive the delivery */
+
+    pool = ngx_create_pool(1024, s->log);
+    if (pool == NULL) {
+        ngx_http_openbank_send_finish(s, "connection failed");
+        return;
+    }
+
+    k = ngx_pcalloc(pool, sizeof(ngx_http_openbank_keep_t) + s->url.host.len);
+    if (k == NULL) {
+        ngx_destroy_pool(pool);
+        ngx_http_openbank_send_finish(s, "connection failed");
+        return;
+    }
+
+    k->endpoint = s->endpoint;
+    k->host.data = (u_char *) (k + 1);
+    k->host.len = s->url.host.len;
+    ngx_memcpy(k->host.data, s->url.host.data, s->url.host.len);
+    k->port = s->url.port;
+    k->https = s->url.https;
+    k->born = ngx_time();
+    k->requests = 1;
+    ngx_memcpy(&k->sockaddr, addr->sockaddr, addr->socklen);
+    k->socklen = addr->socklen;
+
+    ngx_memzero(&s->pc, sizeof(ngx_peer_connection_t));
+    s->pc.sockaddr = &k->sockaddr.sockaddr;
+    s->pc.socklen = k->socklen;
+    s->pc.name = &k->host;
     s->pc.get = ngx_event_get_peer;
     s->pc.log = s->log;
     s->pc.log_error = NGX_ERROR_INFO;    /* a receiver down is routine */
@@ -1111,23 +1289,64 @@ ngx_http_openbank_send_connect(ngx_http_openbank_send_t *s, ngx_addr_t *addr)
     rc = ngx_event_connect_peer(&s->pc);
 
     if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
+        s->pc.connection = NULL;
+        ngx_destroy_pool(pool);
         ngx_http_openbank_send_finish(s, "connection failed");
         return;
     }
 
     c = s->pc.connection;
+    c->pool = pool;
+    k->connection = c;
+    s->keep = k;
+
+    ngx_http_openbank_send_attach(s, c);
+
+    if (rc == NGX_OK) {
+        ngx_http_openbank_send_write(c->write);
+    }
+}
+
+
+/* a connection, new or kept, now carrying this delivery */
+
+static void
+ngx_http_openbank_send_attach(ngx_http_openbank_send_t *s,
+    ngx_connection_t *c)
+{
     c->data = s;
     c->log_error = NGX_ERROR_INFO;
-    c->pool = s->pool;
     c->log = s->log;
     c->read->log = s->log;
     c->write->log = s->log;
     c->write->handler = ngx_http_openbank_send_write;
     c->read->handler = ngx_http_openbank_send_read;
+}
 
-    if (rc == NGX_OK) {
-        ngx_http_openbank_send_write(c->write);
-    }
+
+/*
+ * A kept connection that failed before any byte of the answer (the
+ * receiver closed it meanwhile): the request once more on a new one to
+ * the same address, the same attempt.
+ */
+
+static void
+ngx_http_openbank_send_retry(ngx_http_openbank_send_t *s)
+{
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, s->log, 0,
+                   "openbank: webhook evt_%016uxL: kept connection to "
+                   "we_%016uxL closed, a new one", s->seq, s->endpoint);
+
+    ngx_http_openbank_keep_close(s->pc.connection);
+    s->pc.connection = NULL;
+    s->keep = NULL;
+
+    s->reused = 0;
+    s->sent = 0;
+    ngx_http_openbank_answer_init(&s->answer, s->response,
+                                  sizeof(s->response));
+
+    ngx_http_openbank_send_connect(s, &s->addr);
 }
 
 
@@ -1161,7 +1380,7 @@ ngx_http_openbank_send_write(ngx_event_t *wev)
     c = wev->data;
     s = c->data;
 
-    if (!c->ssl && s->sent == 0) {
+    if (!s->reused && !c->ssl && s->sent == 0) {
         if (ngx_http_openbank_send_test_connect(c) != NGX_OK) {
             ngx_http_openbank_send_finish(s, "connection refused");
             return;
@@ -1227,6 +1446,11 @@ ngx_http_openbank_send_write(ngx_event_t *wev)
         }
 
         if (n <= 0) {
+            if (s->reused) {
+                ngx_http_openbank_send_retry(s);
+                return;
+            }
+
             ngx_http_openbank_send_finish(s, "send failed");
             return;
         }
@@ -1283,13 +1507,17 @@ ngx_http_openbank_send_handshake(ngx_connection_t *c)
 }
 
 
-/* the status line is what counts; the rest is read until it ends */
+/*
+ * The status line is what counts; the rest of the answer is read whole
+ * (Content-Length or chunked, up to NGX_HTTP_OPENBANK_SEND_DRAIN) for
+ * the connection to be kept, or it is closed.
+ */
 
 static void
 ngx_http_openbank_send_read(ngx_event_t *rev)
 {
-    u_char                    *p;
     ssize_t                    n;
+    ngx_int_t                  rc;
     ngx_connection_t          *c;
     ngx_http_openbank_send_t  *s;
 
@@ -1301,6 +1529,11 @@ ngx_http_openbank_send_read(ngx_event_t *rev)
         /* before the request is out: a connection that failed */
 
         if (ngx_http_openbank_send_test_connect(c) != NGX_OK) {
+            if (s->reused) {
+                ngx_http_openbank_send_retry(s);
+                return;
+            }
+
             ngx_http_openbank_send_finish(s, "connection refused");
         }
 
@@ -1308,12 +1541,8 @@ ngx_http_openbank_send_read(ngx_event_t *rev)
     }
 
     for ( ;; ) {
-        if (s->received == sizeof(s->response)) {
-            s->received = 12;
-        }
-
-        n = c->recv(c, s->response + s->received,
-                    sizeof(s->response) - s->received);
+        n = c->recv(c, s->response + s->answer.received,
+                    sizeof(s->response) - s->answer.received);
 
         if (n == NGX_AGAIN) {
             if (ngx_handle_read_event(rev, 0) != NGX_OK) {
@@ -1324,37 +1553,42 @@ ngx_http_openbank_send_read(ngx_event_t *rev)
         }
 
         if (n == NGX_ERROR || n == 0) {
-            break;
-        }
-
-        s->received += n;
-
-        if (s->status == 0 && s->received >= 12) {
-            p = s->response;
-
-            if (ngx_strncmp(p, "HTTP/1.", 7) != 0 || p[8] != ' '
-                || p[9] < '1' || p[9] > '5'
-                || p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9')
-            {
-                ngx_http_openbank_send_finish(s, "not an HTTP response");
+            if (!s->answered && s->reused) {
+                ngx_http_openbank_send_retry(s);
                 return;
             }
 
-            s->status = (p[9] - '0') * 100 + (p[10] - '0') * 10
-                        + (p[11] - '0');
-
-            /* the answer is known: its body is not waited for */
-
-            break;
+            ngx_http_openbank_send_finish(s, s->answer.status
+                                             ? NULL : "no response");
+            return;
         }
-    }
 
-    if (s->status == 0) {
-        ngx_http_openbank_send_finish(s, "no response");
+        s->answered = 1;
+        s->answer.received += n;
+
+        rc = ngx_http_openbank_answer_parse(&s->answer);
+
+        if (rc == NGX_AGAIN) {
+            continue;
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_http_openbank_send_finish(s, "not an HTTP response");
+            return;
+        }
+
+        /*
+         * NGX_OK: the answer read whole, kept unless the receiver closes
+         * or sent more than it (bytes no request asked for); NGX_DONE:
+         * the rest not read
+         */
+
+        s->keepalive = (rc == NGX_OK && !s->answer.close
+                        && s->answer.pos == s->answer.received);
+
+        ngx_http_openbank_send_finish(s, NULL);
         return;
     }
-
-    ngx_http_openbank_send_finish(s, NULL);
 }
 
 
@@ -1365,10 +1599,22 @@ ngx_http_openbank_send_idle(ngx_event_t *ev)
 }
 
 
+/*
+ * An answer whose headers are in counts, its body not waited for;
+ * otherwise the attempt timed out, whatever status line came.
+ */
+
 static void
 ngx_http_openbank_send_timeout(ngx_event_t *ev)
 {
     ngx_http_openbank_send_t *s = ev->data;
+
+    if (s->answer.headers) {
+        ngx_http_openbank_send_finish(s, NULL);
+        return;
+    }
+
+    s->answer.status = 0;
 
     ngx_http_openbank_send_finish(s, "timed out");
 }
@@ -1389,7 +1635,10 @@ ngx_http_openbank_send_finish(ngx_http_openbank_send_t *s,
     s->finished = 1;
     s->error = error;
 
-    if (s->status && (s->status < 200 || s->status > 299) && error == NULL) {
+    if (s->answer.status
+        && (s->answer.status < 200 || s->answer.status > 299)
+        && error == NULL)
+    {
         s->error = "not a 2xx";
     }
 
@@ -1431,7 +1680,7 @@ ngx_http_openbank_send_outcome(ngx_http_openbank_zone_t *zone, void *data)
     if (oc.delivered) {
         ngx_log_error(NGX_LOG_INFO, s->log, 0,
                       "openbank: webhook evt_%016uxL delivered to "
-                      "we_%016uxL: %i", s->seq, s->endpoint, s->status);
+                      "we_%016uxL: %i", s->seq, s->endpoint, s->answer.status);
 
     } else if (s->error) {
         ngx_log_error(NGX_LOG_WARN, s->log, 0,
@@ -1510,7 +1759,7 @@ ngx_http_openbank_send_outcome_atomic(ngx_http_openbank_zone_t *zone,
     op->expire = 0;
     op->type = NGX_HTTP_OPENBANK_EV_OUT_DEL;
 
-    if (s->error == NULL && s->status == 0) {
+    if (s->error == NULL && s->answer.status == 0) {
         /* nothing to send */
         goto apply;
     }
@@ -1543,7 +1792,7 @@ ngx_http_openbank_send_outcome_atomic(ngx_http_openbank_zone_t *zone,
     at.at = (int64_t) s->start;
     at.endpoint = s->endpoint;
     at.duration = (uint32_t) (now - s->start);
-    at.status = (int32_t) s->status;
+    at.status = (int32_t) s->answer.status;
 
     if (s->error) {
         ngx_cpystrn(at.error, (u_char *) s->error, sizeof(at.error));
@@ -1564,10 +1813,7 @@ ngx_http_openbank_send_outcome_atomic(ngx_http_openbank_zone_t *zone,
 
     /* the endpoint: failing since, disabled, or well again */
 
-    p = ngx_pnalloc(s->pool, sizeof(wv) + 4 * 4096);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
+    p = ngx_http_openbank_send_scratch;
 
     ngx_http_openbank_events_key(&k, kw, 'w', s->endpoint);
 
@@ -1599,6 +1845,12 @@ ngx_http_openbank_send_outcome_atomic(ngx_http_openbank_zone_t *zone,
         }
 
         if (changed) {
+            p = ngx_pnalloc(s->pool, n);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(p, ngx_http_openbank_send_scratch, n);
             ngx_memcpy(p, &wv, sizeof(wv));
 
             op = ngx_array_push(oc->ops);
@@ -1640,12 +1892,13 @@ ngx_http_openbank_send_free(ngx_http_openbank_send_t *s)
     }
 
     if (s->pc.connection) {
-        if (s->pc.connection->ssl) {
-            s->pc.connection->ssl->no_wait_shutdown = 1;
-            (void) ngx_ssl_shutdown(s->pc.connection);
+        if (s->keepalive) {
+            ngx_http_openbank_keep_put(s);
+
+        } else {
+            ngx_http_openbank_keep_close(s->pc.connection);
         }
 
-        ngx_close_connection(s->pc.connection);
         s->pc.connection = NULL;
     }
 
@@ -1670,5 +1923,205 @@ ngx_http_openbank_send_free(ngx_http_openbank_send_t *s)
 
     if (!ngx_exiting && !ngx_http_openbank_send_ev.posted) {
         ngx_post_event(&ngx_http_openbank_send_ev, &ngx_posted_events);
+    }
+}
+
+
+/* an idle connection for this delivery, or NULL */
+
+static ngx_http_openbank_keep_t *
+ngx_http_openbank_keep_get(ngx_http_openbank_send_t *s)
+{
+    ngx_queue_t               *q, *next;
+    ngx_connection_t          *c;
+    ngx_http_openbank_keep_t  *k;
+
+    for (q = ngx_queue_head(&ngx_http_openbank_send_kept);
+         q != ngx_queue_sentinel(&ngx_http_openbank_send_kept);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        k = ngx_queue_data(q, ngx_http_openbank_keep_t, queue);
+
+        if (k->endpoint != s->endpoint
+            || k->port != s->url.port
+            || k->https != s->url.https
+            || k->host.len != s->url.host.len
+            || ngx_strncmp(k->host.data, s->url.host.data, k->host.len) != 0)
+        {
+            continue;
+        }
+
+        ngx_queue_remove(q);
+        ngx_http_openbank_send_kept_n--;
+
+        c = k->connection;
+
+        if (ngx_time() - k->born >= NGX_HTTP_OPENBANK_SEND_AGE) {
+            /* old enough: a new resolution for the next */
+            ngx_http_openbank_keep_close(c);
+            continue;
+        }
+
+        c->idle = 0;
+
+        if (c->read->timer_set) {
+            ngx_del_timer(c->read);
+        }
+
+        return k;
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The answer read whole: the connection kept, idle, up to the endpoint's
+ * concurrency and NGX_HTTP_OPENBANK_SEND_IDLE_MAX in the worker (the
+ * least recently used closed first), NGX_HTTP_OPENBANK_SEND_IDLE ms.
+ */
+
+static void
+ngx_http_openbank_keep_put(ngx_http_openbank_send_t *s)
+{
+    ngx_uint_t                        n;
+    ngx_queue_t                      *q;
+    ngx_connection_t                 *c;
+    ngx_http_openbank_keep_t         *k, *o;
+    ngx_http_openbank_events_conf_t  *ecf;
+    ngx_http_openbank_main_conf_t    *obmcf;
+
+    c = s->pc.connection;
+    k = s->keep;
+
+    obmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                ngx_http_openbank_module);
+    ecf = obmcf->events_conf;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit || k == NULL
+        || c->error || c->read->eof
+        || k->requests >= NGX_HTTP_OPENBANK_SEND_REUSES
+        || ngx_time() - k->born >= NGX_HTTP_OPENBANK_SEND_AGE)
+    {
+        ngx_http_openbank_keep_close(c);
+        return;
+    }
+
+    n = 0;
+
+    for (q = ngx_queue_head(&ngx_http_openbank_send_kept);
+         q != ngx_queue_sentinel(&ngx_http_openbank_send_kept);
+         q = ngx_queue_next(q))
+    {
+        o = ngx_queue_data(q, ngx_http_openbank_keep_t, queue);
+        n += (o->endpoint == k->endpoint);
+    }
+
+    if (n >= ecf->concurrency) {
+        ngx_http_openbank_keep_close(c);
+        return;
+    }
+
+    if (ngx_http_openbank_send_kept_n >= NGX_HTTP_OPENBANK_SEND_IDLE_MAX) {
+        q = ngx_queue_last(&ngx_http_openbank_send_kept);
+        ngx_queue_remove(q);
+        ngx_http_openbank_send_kept_n--;
+
+        o = ngx_queue_data(q, ngx_http_openbank_keep_t, queue);
+        ngx_http_openbank_keep_close(o->connection);
+    }
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    c->data = k;
+    c->idle = 1;
+    c->log = ngx_cycle->log;
+    c->read->log = ngx_cycle->log;
+    c->write->log = ngx_cycle->log;
+    c->write->handler = ngx_http_openbank_send_idle;
+    c->read->handler = ngx_http_openbank_keep_read;
+
+    ngx_queue_insert_head(&ngx_http_openbank_send_kept, &k->queue);
+    ngx_http_openbank_send_kept_n++;
+
+    ngx_add_timer(c->read, NGX_HTTP_OPENBANK_SEND_IDLE);
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        ngx_http_openbank_keep_read(c->read);
+        return;
+    }
+
+    if (c->read->ready) {
+        ngx_http_openbank_keep_read(c->read);
+    }
+}
+
+
+/*
+ * An idle connection readable: closed by the receiver (EOF), or bytes
+ * no request asked for; timed out; or the worker shutting down.
+ */
+
+static void
+ngx_http_openbank_keep_read(ngx_event_t *rev)
+{
+    ssize_t                    n;
+    u_char                     buf[1];
+    ngx_connection_t          *c;
+    ngx_http_openbank_keep_t  *k;
+
+    c = rev->data;
+    k = c->data;
+
+    if (c->close || rev->timedout) {
+        goto close;
+    }
+
+    n = recv(c->fd, (char *) buf, 1, MSG_PEEK);
+
+    if (n == -1 && ngx_socket_errno == NGX_EAGAIN) {
+        rev->ready = 0;
+
+        if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+            goto close;
+        }
+
+        return;
+    }
+
+close:
+
+    ngx_queue_remove(&k->queue);
+    ngx_http_openbank_send_kept_n--;
+
+    ngx_http_openbank_keep_close(c);
+}
+
+
+/* a connection to a receiver closed, and its pool */
+
+static void
+ngx_http_openbank_keep_close(ngx_connection_t *c)
+{
+    ngx_pool_t  *pool;
+
+    pool = c->pool;
+
+    if (c->ssl) {
+        c->ssl->no_wait_shutdown = 1;
+        (void) ngx_ssl_shutdown(c);
+    }
+
+    ngx_close_connection(c);
+
+    if (pool) {
+        ngx_destroy_pool(pool);
     }
 }

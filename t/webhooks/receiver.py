@@ -4,7 +4,9 @@
 # its body was read, unix seconds}); it answers
 # with the next status of <dir>/statuses (comma-separated; "hang" waits
 # 60 s; empty: 200).  receiver.py PORT DIR [TLS-PORT CERT KEY]: also over
-# TLS on TLS-PORT.
+# TLS on TLS-PORT.  RECEIVER_HTTP11=1: answers in HTTP/1.1, keeping its
+# connections; "peer" is the port the request came from (one a
+# connection).
 
 import json
 import os
@@ -44,6 +46,7 @@ class Handler(BaseHTTPRequestHandler):
                                 'body': body.decode(),
                                 'answer': status,
                                 'tls': self.server.tls,
+                                'peer': self.client_address[1],
                                 'time': now}) + '\n')
         if status == 'hang':
             time.sleep(60)
@@ -55,6 +58,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+if os.environ.get('RECEIVER_HTTP11') == '1':
+    Handler.protocol_version = 'HTTP/1.1'
 
 
 # many deliveries may connect at once: no SYN dropped by a short backlog

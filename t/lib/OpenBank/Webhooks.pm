@@ -74,7 +74,8 @@ sub api {
 sub ingest { return api('POST', '/internal/events', 'none', @_) }
 
 # a receiver on a free port: its port; start_receiver(tls => [$crt, $key])
-# also serves TLS on another: (port, TLS port)
+# also serves TLS on another: (port, TLS port); http11 => 1: it answers
+# in HTTP/1.1 and keeps its connections
 my $receiver;
 sub start_receiver {
     my (%o) = @_;
@@ -85,6 +86,7 @@ sub start_receiver {
     my @tls = $o{tls} ? (OpenBank::Tokens::free_port(), @{ $o{tls} }) : ();
     $receiver = fork // die;
     if ($receiver == 0) {
+        $ENV{RECEIVER_HTTP11} = $o{http11} ? 1 : 0;
         exec '/usr/bin/python3', project_root() . '/t/webhooks/receiver.py',
              $port, $rdir, @tls;
         exit 1;
