@@ -83,13 +83,6 @@ typedef struct {
 } ngx_http_openbank_journal_io_t;
 
 
-typedef struct {
-    ngx_http_openbank_journal_pt  *handlers;
-    ngx_uint_t                     n;
-    void                          *data;
-} ngx_http_openbank_journal_types_t;
-
-
 /*
  * Where the records end in a journal written in place: kept at the start
  * of "<file>.lock", read and written under an exclusive flock() of the
@@ -133,17 +126,12 @@ typedef struct {
 } ngx_http_openbank_journal_finish_t;
 
 
-static ngx_int_t ngx_http_openbank_journal_read(ngx_str_t *name,
-    ngx_log_t *log, ngx_http_openbank_journal_pt handler, void *data,
-    size_t *skipped, size_t *end);
 static void ngx_http_openbank_journal_tail_reset(
     ngx_http_openbank_journal_t *j, ngx_fd_t fd, ngx_int_t rc, size_t end);
 static ngx_int_t ngx_http_openbank_journal_place(
     ngx_http_openbank_journal_io_t *io, struct stat *st, ngx_uint_t wait);
 static ngx_int_t ngx_http_openbank_journal_grow(ngx_fd_t fd, off_t from,
     off_t to);
-static ngx_int_t ngx_http_openbank_journal_type(void *data, u_char *payload,
-    size_t len);
 static void ngx_http_openbank_journal_waited(
     ngx_http_openbank_journal_entry_t *e, ngx_int_t rc);
 static void ngx_http_openbank_journal_gone(void *data);
@@ -643,14 +631,13 @@ ngx_http_openbank_journal_replay(ngx_http_openbank_journal_t *j,
     ngx_log_t *log, ngx_http_openbank_journal_pt *handlers, ngx_uint_t n,
     void *data, size_t *skipped)
 {
-    size_t                             end;
-    ngx_fd_t                           fd;
-    ngx_int_t                          rc;
-    ngx_http_openbank_journal_types_t  types;
+    size_t     end;
+    ngx_fd_t   fd;
+    ngx_int_t  rc;
+    ngx_str_t  text;
 
-    types.handlers = handlers;
-    types.n = n;
-    types.data = data;
+    *skipped = 0;
+    end = 0;
 
     /*
      * Where the records end is found again while no one appends (at
@@ -667,9 +654,14 @@ ngx_http_openbank_journal_replay(ngx_http_openbank_journal_t *j,
         fd = NGX_INVALID_FILE;
     }
 
-    rc = ngx_http_openbank_journal_read(&j->name, log,
-                                        ngx_http_openbank_journal_type,
-                                        &types, skipped, &end);
+    rc = ngx_http_openbank_state_read(log, NGX_LOG_ALERT, NULL, &j->name,
+                                      NGX_HTTP_OPENBANK_JOURNAL_MAX, &text);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_openbank_journal_scan(text.data, text.len, handlers, n,
+                                            data, skipped, &end);
+        ngx_free(text.data);
+    }
 
     if (fd != NGX_INVALID_FILE) {
         ngx_http_openbank_journal_tail_reset(j, fd, rc, end);
@@ -705,29 +697,6 @@ ngx_http_openbank_journal_tail_reset(ngx_http_openbank_journal_t *j,
     if (pwrite(fd, &tail, sizeof(tail), 0) != (ssize_t) sizeof(tail)) {
         (void) ftruncate(fd, 0);
     }
-}
-
-
-static ngx_int_t
-ngx_http_openbank_journal_type(void *data, u_char *payload, size_t len)
-{
-    ngx_http_openbank_journal_types_t *types = data;
-
-    ngx_http_openbank_journal_head_t  head;
-
-    if (len < sizeof(head)) {
-        return NGX_OK;
-    }
-
-    ngx_memcpy(&head, payload, sizeof(head));
-
-    if (head.type >= types->n || types->handlers[head.type] == NULL
-        || head.key_len == 0 || len < sizeof(head) + head.key_len)
-    {
-        return NGX_OK;
-    }
-
-    return types->handlers[head.type](types->data, payload, len);
 }
 
 
@@ -1703,80 +1672,3 @@ ngx_http_openbank_journal_rewritten(ngx_http_openbank_store_value_t *sv,
 
     return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
-
-
-/*
- * Calls "handler" for each intact record of the journal.  NGX_DECLINED:
- * there is no journal; NGX_ERROR: it cannot be read (the caller refuses
- * rather than guess).  "skipped" counts the bytes of damaged records.
- */
-
-static ngx_int_t
-ngx_http_openbank_journal_read(ngx_str_t *name, ngx_log_t *log,
-    ngx_http_openbank_journal_pt handler, void *data, size_t *skipped,
-    size_t *end)
-{
-    u_char     *p, *last;
-    uint32_t    v[3];
-    ngx_int_t   rc;
-    ngx_str_t   text;
-
-    *skipped = 0;
-    *end = 0;
-
-    rc = ngx_http_openbank_state_read(log, NGX_LOG_ALERT, NULL, name,
-                                      NGX_HTTP_OPENBANK_JOURNAL_MAX, &text);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    p = text.data;
-    last = text.data + text.len;
-    rc = NGX_OK;
-
-    while (last - p >= NGX_HTTP_OPENBANK_JOURNAL_FRAME) {
-
-        if (*p == '\0') {
-            /* the zeros of the tail written ahead, or of a write not made */
-            while (p < last && *p == '\0') {
-                p++;
-            }
-
-            continue;
-        }
-
-        ngx_memcpy(v, p, sizeof(v));
-
-        if (v[0] != NGX_HTTP_OPENBANK_JOURNAL_MAGIC
-            || v[1] > (size_t) (last - p) - NGX_HTTP_OPENBANK_JOURNAL_FRAME
-            || crc32(0, p + NGX_HTTP_OPENBANK_JOURNAL_FRAME, v[1]) != v[2])
-        {
-            /* damaged: look for the next intact frame */
-            p++;
-            (*skipped)++;
-            continue;
-        }
-
-        if (handler(data, p + NGX_HTTP_OPENBANK_JOURNAL_FRAME, v[1])
-            != NGX_OK)
-        {
-            rc = NGX_ERROR;
-            break;
-        }
-
-        p += NGX_HTTP_OPENBANK_JOURNAL_FRAME + v[1];
-        *end = p - text.data;
-    }
-
-    while (p < last && *p == '\0') {
-        p++;
-    }
-
-    *skipped += last - p;
-
-    ngx_free(text.data);
-
-    return rc;
-}
-
-
