@@ -32,10 +32,9 @@
  * exclusive flock() of the journal: whole batches never interleave
  * between workers) and one fdatasync() by a thread of nginx's default
  * thread pool, which first takes a shared flock() of "<file>.lock"; each
- * record's handler runs
- * once the batch is durable, or not.  Only a record that cannot wait (an
- * answer without a body) and a batch when no thread can be had are
- * written in the worker, the lock only tried
+ * record's handler runs once the batch is durable, or not.  Only a record
+ * that cannot wait (an answer without a body) and a batch when no thread
+ * can be had are written in the worker, the lock only tried
  * (ngx_http_openbank_journal_commit()).  A compaction rewrites the journal
  * from the zone: the worker takes the lock exclusively without waiting
  * (else it is tried again after the next write), dumps the zone, and a
@@ -86,7 +85,7 @@ typedef struct {
 /*
  * Where the records end in a journal written in place: kept at the start
  * of "<file>.lock", read and written under an exclusive flock() of the
- * journal itself (see ngx_http_openbank_journal_append())
+ * journal itself (see ngx_http_openbank_journal_place())
  */
 
 typedef struct {
