@@ -189,7 +189,7 @@ bench: $(MODULE)
 # libFuzzer targets of the parsers of untrusted input (fuzz/): each runs
 # FUZZ_SECONDS from its seed corpus and fails on any crash or leak.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := jwt jwks admin registration events redis changes answer
+FUZZ_TARGETS := jwt jwks admin registration events redis changes answer journal
 FUZZ_NGX     := $(BUILD)/nginx
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined -Wall \

@@ -2,7 +2,7 @@
 /*
  * Copyright (C) The OpenBank gateway authors
  *
- * Append-only journals of records (ngx_http_openbank_journal.c).
+ * Journals of records, written in place (ngx_http_openbank_journal.c).
  */
 
 
@@ -156,6 +156,9 @@ ngx_int_t ngx_http_openbank_journal_replay(ngx_http_openbank_journal_t *j,
     void *data, size_t *skipped);
 ngx_int_t ngx_http_openbank_journal_parse(u_char *p, size_t len,
     ngx_http_openbank_journal_pt *handlers, ngx_uint_t n, void *data);
+ngx_int_t ngx_http_openbank_journal_scan(u_char *p, size_t len,
+    ngx_http_openbank_journal_pt *handlers, ngx_uint_t n, void *data,
+    size_t *skipped, size_t *end);
 ngx_int_t ngx_http_openbank_journal_compact(ngx_http_openbank_journal_t *j,
     ngx_uid_t user, ngx_log_t *log);
 

@@ -21,16 +21,20 @@
  * head_t (expiry, key length, the record's type), then the key and the
  * value.  Reading stops at nothing: a torn or corrupt record (a crash in
  * the middle of a write) is skipped by searching for the next frame whose
- * checksum holds, and a torn last record is simply ignored.
+ * checksum holds, and a torn last record is simply ignored.  The file is
+ * written in place: zeros are written ahead of the records, in steps of
+ * NGX_HTTP_OPENBANK_JOURNAL_PREALLOC, and the reader passes over zeros
+ * (no frame starts with one) without counting them as damage.
  *
  * A worker's event loop never waits for the lock.  The records completed
- * during one pass of the loop are a batch, written with one write() (with
- * O_APPEND: whole records never interleave between workers) and one
- * fdatasync() by a thread of nginx's default thread pool, which first
- * takes a shared flock() of "<file>.lock"; each record's handler runs
- * once the batch is durable, or not.  Only a record that cannot wait (an
- * answer without a body) and a batch when no thread can be had are
- * written in the worker, the lock only tried
+ * during one pass of the loop are a batch, written with one pwrite() at
+ * the end of the records (the tail kept in "<file>.lock", moved under an
+ * exclusive flock() of the journal: whole batches never interleave
+ * between workers) and one fdatasync() by a thread of nginx's default
+ * thread pool, which first takes a shared flock() of "<file>.lock"; each
+ * record's handler runs once the batch is durable, or not.  Only a record
+ * that cannot wait (an answer without a body) and a batch when no thread
+ * can be had are written in the worker, the lock only tried
  * (ngx_http_openbank_journal_commit()).  A compaction rewrites the journal
  * from the zone: the worker takes the lock exclusively without waiting
  * (else it is tried again after the next write), dumps the zone, and a
@@ -49,7 +53,9 @@
 
 #define NGX_HTTP_OPENBANK_JOURNAL_MAX       (1024 * 1024 * 1024)
 #define NGX_HTTP_OPENBANK_JOURNAL_COMPACT   (4 * 1024 * 1024)
-#define NGX_HTTP_OPENBANK_JOURNAL_PREALLOC  (1024 * 1024)
+#define NGX_HTTP_OPENBANK_JOURNAL_PREALLOC  (4 * 1024 * 1024)
+#define NGX_HTTP_OPENBANK_JOURNAL_ZEROS     65536
+#define NGX_HTTP_OPENBANK_JOURNAL_TRIES     64    /* the tail's lock, tried */
 #define NGX_HTTP_OPENBANK_JOURNAL_HOLD      100   /* ms, see _journal_hold */
 
 
@@ -76,11 +82,17 @@ typedef struct {
 } ngx_http_openbank_journal_io_t;
 
 
+/*
+ * Where the records end in a journal written in place: kept at the start
+ * of "<file>.lock", read and written under an exclusive flock() of the
+ * journal itself (see ngx_http_openbank_journal_place())
+ */
+
 typedef struct {
-    ngx_http_openbank_journal_pt  *handlers;
-    ngx_uint_t                     n;
-    void                          *data;
-} ngx_http_openbank_journal_types_t;
+    uint64_t                      dev;
+    uint64_t                      ino;
+    uint64_t                      end;
+} ngx_http_openbank_journal_tail_t;
 
 
 /* a compaction's dump of the zone */
@@ -113,11 +125,12 @@ typedef struct {
 } ngx_http_openbank_journal_finish_t;
 
 
-static ngx_int_t ngx_http_openbank_journal_read(ngx_str_t *name,
-    ngx_log_t *log, ngx_http_openbank_journal_pt handler, void *data,
-    size_t *skipped);
-static ngx_int_t ngx_http_openbank_journal_type(void *data, u_char *payload,
-    size_t len);
+static void ngx_http_openbank_journal_tail_reset(
+    ngx_http_openbank_journal_t *j, ngx_fd_t fd, ngx_int_t rc, size_t end);
+static ngx_int_t ngx_http_openbank_journal_place(
+    ngx_http_openbank_journal_io_t *io, struct stat *st, ngx_uint_t wait);
+static ngx_int_t ngx_http_openbank_journal_grow(ngx_fd_t fd, off_t from,
+    off_t to);
 static void ngx_http_openbank_journal_waited(
     ngx_http_openbank_journal_entry_t *e, ngx_int_t rc);
 static void ngx_http_openbank_journal_gone(void *data);
@@ -617,38 +630,72 @@ ngx_http_openbank_journal_replay(ngx_http_openbank_journal_t *j,
     ngx_log_t *log, ngx_http_openbank_journal_pt *handlers, ngx_uint_t n,
     void *data, size_t *skipped)
 {
-    ngx_http_openbank_journal_types_t  types;
+    size_t     end;
+    ngx_fd_t   fd;
+    ngx_int_t  rc;
+    ngx_str_t  text;
 
-    types.handlers = handlers;
-    types.n = n;
-    types.data = data;
+    *skipped = 0;
+    end = 0;
 
-    return ngx_http_openbank_journal_read(&j->name, log,
-                                          ngx_http_openbank_journal_type,
-                                          &types, skipped);
+    /*
+     * Where the records end is found again while no one appends (at
+     * start, or a reload between two writes): the tail kept in the lock
+     * file may not have reached the disk before a crash.
+     */
+
+    fd = open((char *) j->lock.data, O_RDWR | O_CLOEXEC);
+
+    if (fd != NGX_INVALID_FILE
+        && ngx_http_openbank_state_lock(fd, 1, 0) != NGX_OK)
+    {
+        (void) close(fd);
+        fd = NGX_INVALID_FILE;
+    }
+
+    rc = ngx_http_openbank_state_read(log, NGX_LOG_ALERT, NULL, &j->name,
+                                      NGX_HTTP_OPENBANK_JOURNAL_MAX, &text);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_openbank_journal_scan(text.data, text.len, handlers, n,
+                                            data, skipped, &end);
+        ngx_free(text.data);
+    }
+
+    if (fd != NGX_INVALID_FILE) {
+        ngx_http_openbank_journal_tail_reset(j, fd, rc, end);
+        (void) close(fd);
+    }
+
+    return rc;
 }
 
 
-static ngx_int_t
-ngx_http_openbank_journal_type(void *data, u_char *payload, size_t len)
+/*
+ * The tail in the lock file "fd" (held exclusively): where the records
+ * of the journal just read end, or none (appends go after the file's
+ * size) when it could not be read.
+ */
+
+static void
+ngx_http_openbank_journal_tail_reset(ngx_http_openbank_journal_t *j,
+    ngx_fd_t fd, ngx_int_t rc, size_t end)
 {
-    ngx_http_openbank_journal_types_t *types = data;
+    struct stat                       st;
+    ngx_http_openbank_journal_tail_t  tail;
 
-    ngx_http_openbank_journal_head_t  head;
-
-    if (len < sizeof(head)) {
-        return NGX_OK;
+    if (rc != NGX_OK || stat((char *) j->name.data, &st) == -1) {
+        (void) ftruncate(fd, 0);
+        return;
     }
 
-    ngx_memcpy(&head, payload, sizeof(head));
+    tail.dev = st.st_dev;
+    tail.ino = st.st_ino;
+    tail.end = end;
 
-    if (head.type >= types->n || types->handlers[head.type] == NULL
-        || head.key_len == 0 || len < sizeof(head) + head.key_len)
-    {
-        return NGX_OK;
+    if (pwrite(fd, &tail, sizeof(tail), 0) != (ssize_t) sizeof(tail)) {
+        (void) ftruncate(fd, 0);
     }
-
-    return types->handlers[head.type](types->data, payload, len);
 }
 
 
@@ -946,8 +993,6 @@ static void
 ngx_http_openbank_journal_append(ngx_http_openbank_journal_io_t *io,
     ngx_uint_t wait)
 {
-    off_t        end;
-    ssize_t      n;
     ngx_int_t    rc;
     struct stat  st;
 
@@ -980,7 +1025,7 @@ ngx_http_openbank_journal_append(ngx_http_openbank_journal_io_t *io,
         st.st_nlink = 0;
 
         io->fd = open((char *) io->journal->name.data,
-                      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+                      O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 
         if (io->fd == NGX_INVALID_FILE) {
             io->err = ngx_errno;
@@ -992,29 +1037,18 @@ ngx_http_openbank_journal_append(ngx_http_openbank_journal_io_t *io,
         io->reopened = 1;
     }
 
-    /*
-     * Blocks are reserved ahead of the appends (past the end of the
-     * file, which keeps its size), so that a sync does not also have to
-     * allocate them.  The size is the fstat() of the check above, unless
-     * the file was opened again.
-     */
+    /* the size is the fstat() of the check above, unless opened again */
 
-    if (st.st_nlink || fstat(io->fd, &st) == 0) {
-        io->size = st.st_size;
-        end = st.st_size + (off_t) io->len;
-
-        if ((off_t) st.st_blocks * 512 < end) {
-            (void) fallocate(io->fd, FALLOC_FL_KEEP_SIZE, st.st_size,
-                             NGX_HTTP_OPENBANK_JOURNAL_PREALLOC);
-        }
+    if (st.st_nlink == 0 && fstat(io->fd, &st) == -1) {
+        io->err = ngx_errno;
+        io->failed = "fstat() of";
+        io->rc = NGX_ERROR;
+        return;
     }
 
-    n = write(io->fd, io->buf, io->len);
+    io->size = st.st_size;
 
-    if (n != (ssize_t) io->len) {
-        io->err = (n == -1) ? ngx_errno : 0;
-        io->failed = "write() to";
-        io->rc = NGX_ERROR;
+    if (ngx_http_openbank_journal_place(io, &st, wait) != NGX_OK) {
         return;
     }
 
@@ -1026,6 +1060,137 @@ ngx_http_openbank_journal_append(ngx_http_openbank_journal_io_t *io,
     }
 
     io->rc = NGX_OK;
+}
+
+
+/*
+ * The batch written in place, at the end of the records: the journal's
+ * blocks are written (zeros) ahead of the records, so that the file's
+ * size and blocks do not change with each batch and fdatasync() has
+ * only the data to write.  The end is the tail in the lock file, read
+ * and moved under an exclusive flock() of the journal (one file, all
+ * the processes' batches), held for the write only: the syncs of two
+ * processes do not wait for each other.  Without a tail for this very
+ * file (made anew, compacted, or the tail not found again at start) the
+ * records go after the file's size: safe, whatever is there.
+ */
+
+static ngx_int_t
+ngx_http_openbank_journal_place(ngx_http_openbank_journal_io_t *io,
+    struct stat *st, ngx_uint_t wait)
+{
+    off_t                             end, size;
+    ssize_t                           n;
+    ngx_int_t                         rc;
+    ngx_uint_t                        i;
+    ngx_http_openbank_journal_tail_t  tail;
+
+    for (i = 0; /* void */; i++) {
+        rc = ngx_http_openbank_state_lock(io->fd, 1, wait);
+
+        if (rc != NGX_BUSY || i == NGX_HTTP_OPENBANK_JOURNAL_TRIES) {
+            break;
+        }
+
+        /* the worker: held by another process for one write */
+        ngx_sched_yield();
+    }
+
+    if (rc != NGX_OK) {
+        io->err = (rc == NGX_ERROR) ? ngx_errno : 0;
+        io->failed = "flock()";
+        io->rc = NGX_ERROR;
+        return NGX_ERROR;
+    }
+
+    end = st->st_size;
+
+    n = pread(io->lock_fd, &tail, sizeof(tail), 0);
+
+    if (n == (ssize_t) sizeof(tail)
+        && tail.dev == (uint64_t) st->st_dev
+        && tail.ino == (uint64_t) st->st_ino
+        && tail.end <= (uint64_t) st->st_size)
+    {
+        end = (off_t) tail.end;
+    }
+
+    if (end + (off_t) io->len > st->st_size) {
+        size = ngx_align(end + (off_t) io->len,
+                         NGX_HTTP_OPENBANK_JOURNAL_PREALLOC);
+
+        if (ngx_http_openbank_journal_grow(io->fd, st->st_size, size)
+            != NGX_OK)
+        {
+            io->err = ngx_errno;
+            io->failed = "write() to";
+            goto failed;
+        }
+    }
+
+    n = pwrite(io->fd, io->buf, io->len, end);
+
+    if (n != (ssize_t) io->len) {
+        io->err = (n == -1) ? ngx_errno : 0;
+        io->failed = "write() to";
+        goto failed;
+    }
+
+    tail.dev = st->st_dev;
+    tail.ino = st->st_ino;
+    tail.end = end + io->len;
+
+    if (pwrite(io->lock_fd, &tail, sizeof(tail), 0) != (ssize_t) sizeof(tail))
+    {
+        io->err = ngx_errno;
+        io->failed = "write() of the end of";
+        goto failed;
+    }
+
+    ngx_http_openbank_state_unlock(io->fd);
+
+    return NGX_OK;
+
+failed:
+
+    /* what follows the end may be torn: no one writes after it any more */
+
+    (void) ftruncate(io->lock_fd, 0);
+
+    ngx_http_openbank_state_unlock(io->fd);
+
+    io->rc = NGX_ERROR;
+
+    return NGX_ERROR;
+}
+
+
+/* zeros written from "from" to "to", the blocks the records will take */
+
+static ngx_int_t
+ngx_http_openbank_journal_grow(ngx_fd_t fd, off_t from, off_t to)
+{
+    size_t         len;
+    ssize_t        n;
+    static u_char  zeros[NGX_HTTP_OPENBANK_JOURNAL_ZEROS];
+
+    while (from < to) {
+        len = ngx_min((off_t) sizeof(zeros), to - from);
+
+        n = pwrite(fd, zeros, len, from);
+
+        if (n <= 0) {
+            if (n == -1 && ngx_errno == NGX_EINTR) {
+                continue;
+            }
+
+            return NGX_ERROR;
+        }
+
+        from += n;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1463,6 +1628,12 @@ ngx_http_openbank_journal_compacted(ngx_http_openbank_journal_t *j,
                                          ngx_http_openbank_journal_rewritten,
                                          &io->len);
 
+        /* the new file's records end at its size: no tail for it yet */
+
+        if (io->locked) {
+            (void) ftruncate(io->lock_fd, 0);
+        }
+
         j->lost = 0;
 
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
@@ -1500,64 +1671,3 @@ ngx_http_openbank_journal_rewritten(ngx_http_openbank_store_value_t *sv,
 
     return NGX_HTTP_OPENBANK_STORE_KEEP;
 }
-
-
-/*
- * Calls "handler" for each intact record of the journal.  NGX_DECLINED:
- * there is no journal; NGX_ERROR: it cannot be read (the caller refuses
- * rather than guess).  "skipped" counts the bytes of damaged records.
- */
-
-static ngx_int_t
-ngx_http_openbank_journal_read(ngx_str_t *name, ngx_log_t *log,
-    ngx_http_openbank_journal_pt handler, void *data, size_t *skipped)
-{
-    u_char     *p, *last;
-    uint32_t    v[3];
-    ngx_int_t   rc;
-    ngx_str_t   text;
-
-    *skipped = 0;
-
-    rc = ngx_http_openbank_state_read(log, NGX_LOG_ALERT, NULL, name,
-                                      NGX_HTTP_OPENBANK_JOURNAL_MAX, &text);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    p = text.data;
-    last = text.data + text.len;
-    rc = NGX_OK;
-
-    while (last - p >= NGX_HTTP_OPENBANK_JOURNAL_FRAME) {
-
-        ngx_memcpy(v, p, sizeof(v));
-
-        if (v[0] != NGX_HTTP_OPENBANK_JOURNAL_MAGIC
-            || v[1] > (size_t) (last - p) - NGX_HTTP_OPENBANK_JOURNAL_FRAME
-            || crc32(0, p + NGX_HTTP_OPENBANK_JOURNAL_FRAME, v[1]) != v[2])
-        {
-            /* damaged: look for the next intact frame */
-            p++;
-            (*skipped)++;
-            continue;
-        }
-
-        if (handler(data, p + NGX_HTTP_OPENBANK_JOURNAL_FRAME, v[1])
-            != NGX_OK)
-        {
-            rc = NGX_ERROR;
-            break;
-        }
-
-        p += NGX_HTTP_OPENBANK_JOURNAL_FRAME + v[1];
-    }
-
-    *skipped += last - p;
-
-    ngx_free(text.data);
-
-    return rc;
-}
-
-

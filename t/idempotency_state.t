@@ -12,6 +12,22 @@ use JSON::PP;
 
 my $json = JSON::PP->new->canonical;
 
+sub slurp {
+    my ($file) = @_;
+    open my $fh, '<', $file or die "$file: $!";
+    binmode $fh;
+    local $/;
+    return scalar <$fh>;
+}
+
+# where the records end: the file without the zeros written ahead
+sub records_end {
+    my ($file) = @_;
+    my $data = slurp($file);
+    $data =~ s/\0+\z//;
+    return length $data;
+}
+
 sub payment {
     my ($ref) = @_;
     return $json->encode({
@@ -49,10 +65,21 @@ is((stat $journal)[1], $inode, 'the journal was not rewritten by the reload');
 my @restored = $gw->error_log =~ /idempotency records restored/g;
 is(scalar @restored, 1, 'nor read again');
 $gw->stop;
+
+# written in place: zeros written ahead of the records, in 4 MiB steps
+my $records = records_end($journal);
 $size = -s $journal;
+ok($size >= 4 * 1024 * 1024 && $size % (4 * 1024 * 1024) == 0,
+   "the journal's blocks are written ahead ($size bytes)");
+ok($records > 0 && $records < $size, "its records end at $records");
+is(substr(slurp($journal), $records), "\0" x ($size - $records),
+   'zeros after them');
+$size = $records;
 
 # a torn last record: a crash in the middle of a write
-open my $fh, '>>', $journal or die;
+open my $fh, '+<', $journal or die;
+binmode $fh;
+seek $fh, $records, 0;
 print $fh pack('a4 L L', 'OBJ1', 500, 0) . 'torn';
 close $fh;
 
@@ -68,6 +95,95 @@ like($gw->error_log, qr/bytes of torn or damaged records ignored/,
      'the torn record is reported');
 $gw->stop;
 is(-s $journal, $size, 'and compacted away at start');
+
+# garbage after the zeros: reported, the records before it kept
+open $fh, '>>', $journal or die;
+print $fh "\0" x 1000, 'garbage';
+close $fh;
+
+$gw->start;
+for my $i (1 .. 3) {
+    my $r = $gw->post('/v1/payments', payment("st-$i"),
+                      'Idempotency-Key' => "st-$i");
+    is($r->{headers}{'idempotent-replayed'}, 'true',
+       "garbage after the end: key $i replayed");
+}
+like($gw->error_log, qr/: 7 bytes of torn or damaged records ignored/,
+     'the garbage is reported, the zeros are not');
+$gw->stop;
+
+# the zeros alone are no damage
+my $log = length $gw->error_log;
+$gw->start;
+for my $i (4 .. 5) {
+    my $r = $gw->post('/v1/payments', payment("st-$i"),
+                      'Idempotency-Key' => "st-$i");
+    is($r->{status}, 201, "payment $i, after the compaction");
+    $first{$i} = $r->{content};
+}
+
+# where the records end: the first 24 bytes of the lock file
+my $lock = $gw->dir . '/run/state/idempotency.lock';
+my @st = stat $journal;
+my ($dev, $ino, $end) = unpack 'Q3', slurp($lock);
+is_deeply([$dev, $ino, $end], [$st[0], $st[1], records_end($journal)],
+          'the lock file says where the records of this journal end');
+ok(-s $journal > records_end($journal), 'written ahead again');
+
+# a worker killed in the middle of its write: a torn record at the end,
+# the end not moved; the next write goes over it, what is left of it is
+# never replayed
+open $fh, '+<', $journal or die;
+binmode $fh;
+seek $fh, $end, 0;
+print $fh pack('a4 L L', 'OBJ1', 5000, 0) . ('torn' x 500);
+close $fh;
+my $r7 = $gw->post('/v1/payments', payment('st-7'),
+                   'Idempotency-Key' => 'st-7');
+is($r7->{status}, 201, 'payment 7, written over the torn record');
+$first{7} = $r7->{content};
+ok(index(slurp($journal), 'st-7', $end) >= $end,
+   'at the end of the records, not after the torn one');
+$gw->stop;
+$gw->start;
+my $r7b = $gw->post('/v1/payments', payment('st-7'),
+                    'Idempotency-Key' => 'st-7');
+is($r7b->{content}, $first{7}, 'payment 7 replayed after a restart');
+$gw->stop;
+like(substr($gw->error_log, $log), qr/bytes of torn or damaged records ignored/,
+     "what is left of the torn record is reported, not replayed");
+$log = length $gw->error_log;
+$gw->start;
+for my $i (1 .. 5) {
+    my $r = $gw->post('/v1/payments', payment("st-$i"),
+                      'Idempotency-Key' => "st-$i");
+    is($r->{content}, $first{$i}, "a zero tail: key $i replayed");
+}
+$gw->stop;
+unlike(substr($gw->error_log, $log), qr/torn or damaged/,
+       'a zero tail is not reported as damage');
+
+# a stale end in the lock file (it is not synced: a crash may lose it)
+# is found again at start: no record written over
+@st = stat $journal;
+open $fh, '>', $lock or die;
+binmode $fh;
+print $fh pack('Q3', $st[0], $st[1], 0);
+close $fh;
+$gw->start;
+my $r6 = $gw->post('/v1/payments', payment('st-6'),
+                   'Idempotency-Key' => 'st-6');
+is($r6->{status}, 201, 'payment 6, the tail lost');
+$first{6} = $r6->{content};
+$gw->stop;
+$gw->start;
+for my $i (1 .. 6) {
+    my $r = $gw->post('/v1/payments', payment("st-$i"),
+                      'Idempotency-Key' => "st-$i");
+    is($r->{content}, $first{$i}, "a lost tail: key $i kept");
+}
+$gw->stop;
+$size = records_end($journal);
 
 # a damaged record in the middle: that one is lost, the others are kept
 open $fh, '+<', $journal or die;
@@ -87,8 +203,8 @@ for my $i (1 .. 3) {
     is($gw->payments_with_reference("st-$i"), 1,
        "key $i: one payment (the bank's key covers a lost record)");
 }
-like($gw->error_log, qr/2 idempotency records restored/,
-     'the damaged record is lost to the gateway, the two around it kept');
+like($gw->error_log, qr/6 idempotency records restored/,
+     'the damaged record is lost to the gateway, the others kept');
 $gw->stop;
 $gw->check_log;
 
