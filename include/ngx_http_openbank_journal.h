@@ -154,6 +154,10 @@ ngx_int_t ngx_http_openbank_journal_start(ngx_http_openbank_journal_t *j,
 ngx_int_t ngx_http_openbank_journal_replay(ngx_http_openbank_journal_t *j,
     ngx_log_t *log, ngx_http_openbank_journal_pt *handlers, ngx_uint_t n,
     void *data, size_t *skipped);
+ngx_int_t ngx_http_openbank_journal_load(ngx_http_openbank_journal_t *j,
+    ngx_cycle_t *cycle, ngx_str_t *zone, const char *what,
+    ngx_http_openbank_journal_pt *handlers, ngx_uint_t n, void *data,
+    ngx_uint_t *full);
 ngx_int_t ngx_http_openbank_journal_parse(u_char *p, size_t len,
     ngx_http_openbank_journal_pt *handlers, ngx_uint_t n, void *data);
 ngx_int_t ngx_http_openbank_journal_scan(u_char *p, size_t len,

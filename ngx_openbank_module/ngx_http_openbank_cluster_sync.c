@@ -606,7 +606,6 @@ ngx_http_openbank_sync_dump(ngx_http_openbank_store_value_t *sv, void *data)
 ngx_int_t
 ngx_http_openbank_sync_init_module(ngx_cycle_t *cycle)
 {
-    size_t                          skipped;
     ngx_int_t                       rc;
     ngx_core_conf_t                *ccf;
     ngx_http_openbank_journal_t    *j;
@@ -649,28 +648,12 @@ ngx_http_openbank_sync_init_module(ngx_cycle_t *cycle)
     handlers[NGX_HTTP_OPENBANK_SYNC_PUT] = ngx_http_openbank_sync_replay_put;
     handlers[NGX_HTTP_OPENBANK_SYNC_DEL] = ngx_http_openbank_sync_replay_del;
 
-    rc = ngx_http_openbank_journal_replay(j, cycle->log, handlers, 3, &ld,
-                                          &skipped);
+    rc = ngx_http_openbank_journal_load(j, cycle, &obmcf->shm_zone->shm.name,
+                                        "changes", handlers, 3, &ld,
+                                        &ld.full);
 
     if (rc == NGX_ERROR) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "openbank: changes journal \"%V\" is unreadable",
-                      &j->name);
         return NGX_ERROR;
-    }
-
-    if (ld.full) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "openbank: zone \"%V\" is too small for the "
-                      "changes of \"%V\"", &obmcf->shm_zone->shm.name,
-                      &j->name);
-        return NGX_ERROR;
-    }
-
-    if (skipped) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "openbank: changes journal \"%V\": %uz bytes of "
-                      "torn or damaged records ignored", &j->name, skipped);
     }
 
     ld.queued = 0;

@@ -344,7 +344,6 @@ ngx_http_openbank_events_conf(ngx_conf_t *cf,
 ngx_int_t
 ngx_http_openbank_events_init_module(ngx_cycle_t *cycle)
 {
-    size_t                          skipped;
     ngx_int_t                       rc;
     ngx_core_conf_t                *ccf;
     ngx_http_openbank_journal_t    *j;
@@ -396,28 +395,13 @@ ngx_http_openbank_events_init_module(ngx_cycle_t *cycle)
     handlers[NGX_HTTP_OPENBANK_EV_ATTEMPT] =
                                          ngx_http_openbank_ev_replay_attempt;
 
-    rc = ngx_http_openbank_journal_replay(j, cycle->log, handlers,
-                                          NGX_HTTP_OPENBANK_EV_TYPES, &ld,
-                                          &skipped);
+    rc = ngx_http_openbank_journal_load(j, cycle, &obmcf->shm_zone->shm.name,
+                                        "events", handlers,
+                                        NGX_HTTP_OPENBANK_EV_TYPES, &ld,
+                                        &ld.full);
 
     if (rc == NGX_ERROR) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "openbank: events journal \"%V\" is unreadable",
-                      &j->name);
         return NGX_ERROR;
-    }
-
-    if (ld.full) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "openbank: zone \"%V\" is too small for the events "
-                      "of \"%V\"", &obmcf->shm_zone->shm.name, &j->name);
-        return NGX_ERROR;
-    }
-
-    if (skipped) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "openbank: events journal \"%V\": %uz bytes of torn "
-                      "or damaged records ignored", &j->name, skipped);
     }
 
     if (ngx_http_openbank_store_set(ld.zone, NGX_HTTP_OPENBANK_TABLE_EVENTS,

@@ -672,6 +672,49 @@ ngx_http_openbank_journal_replay(ngx_http_openbank_journal_t *j,
 
 
 /*
+ * The replay at start of a journal whose records make a zone's table:
+ * "what" names the journal in the log ("registry").  A journal that cannot
+ * be read, or a zone too small for it ("full" set by the handlers), stops
+ * the start: the caller refuses rather than guess.  Damaged records are
+ * left out, and said.
+ */
+
+ngx_int_t
+ngx_http_openbank_journal_load(ngx_http_openbank_journal_t *j,
+    ngx_cycle_t *cycle, ngx_str_t *zone, const char *what,
+    ngx_http_openbank_journal_pt *handlers, ngx_uint_t n, void *data,
+    ngx_uint_t *full)
+{
+    size_t     skipped;
+    ngx_int_t  rc;
+
+    rc = ngx_http_openbank_journal_replay(j, cycle->log, handlers, n, data,
+                                          &skipped);
+
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "openbank: %s journal \"%V\" is unreadable",
+                      what, &j->name);
+        return NGX_ERROR;
+    }
+
+    if (*full) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "openbank: zone \"%V\" is too small for the %s "
+                      "journal \"%V\"", zone, what, &j->name);
+        return NGX_ERROR;
+    }
+
+    if (skipped) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "openbank: %s journal \"%V\": %uz bytes of torn or "
+                      "damaged records ignored", what, &j->name, skipped);
+    }
+
+    return rc;
+}
+
+/*
  * The tail in the lock file "fd" (held exclusively): where the records
  * of the journal just read end, or none (appends go after the file's
  * size) when it could not be read.

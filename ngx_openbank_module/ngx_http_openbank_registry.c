@@ -449,7 +449,6 @@ ngx_http_openbank_registry_conf(ngx_conf_t *cf,
 ngx_int_t
 ngx_http_openbank_registry_init_module(ngx_cycle_t *cycle)
 {
-    size_t                          skipped;
     u_char                          hex[16];
     uint64_t                        generation;
     ngx_int_t                       rc;
@@ -501,21 +500,11 @@ ngx_http_openbank_registry_init_module(ngx_cycle_t *cycle)
     handlers[NGX_HTTP_OPENBANK_REG_DEL_RECORD] =
                                         ngx_http_openbank_reg_replay_del;
 
-    rc = ngx_http_openbank_journal_replay(j, cycle->log, handlers, 3, &ld,
-                                          &skipped);
+    rc = ngx_http_openbank_journal_load(j, cycle, &obmcf->shm_zone->shm.name,
+                                        "registry", handlers, 3, &ld,
+                                        &ld.full);
 
     if (rc == NGX_ERROR) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "openbank: registry journal \"%V\" is unreadable",
-                      &j->name);
-        return NGX_ERROR;
-    }
-
-    if (ld.full) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "openbank: zone \"%V\" is too small for the "
-                      "registry of \"%V\"", &obmcf->shm_zone->shm.name,
-                      &j->name);
         return NGX_ERROR;
     }
 
@@ -527,11 +516,6 @@ ngx_http_openbank_registry_init_module(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    if (skipped) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "openbank: registry journal \"%V\": %uz bytes of "
-                      "torn or damaged records ignored", &j->name, skipped);
-    }
 
     ngx_sprintf(hex, "%016uxL", ld.seq);
     v.data = hex;

@@ -876,7 +876,6 @@ ngx_int_t
 ngx_http_openbank_revoked_load(ngx_cycle_t *cycle,
     ngx_http_openbank_main_conf_t *obmcf)
 {
-    size_t                             skipped;
     ngx_int_t                          rc, legacy;
     ngx_str_t                          name, lock;
     ngx_core_conf_t                   *ccf;
@@ -931,29 +930,13 @@ ngx_http_openbank_revoked_load(ngx_cycle_t *cycle,
     handlers[NGX_HTTP_OPENBANK_REVOKED_RECORD] =
                                         ngx_http_openbank_revoked_replay;
 
-    rc = ngx_http_openbank_journal_replay(j, cycle->log, handlers,
-                                          NGX_HTTP_OPENBANK_REVOKED_RECORD + 1,
-                                          &ld, &skipped);
+    rc = ngx_http_openbank_journal_load(j, cycle, &obmcf->shm_zone->shm.name,
+                                        "revocations", handlers,
+                                        NGX_HTTP_OPENBANK_REVOKED_RECORD + 1,
+                                        &ld, &ld.full);
 
     if (rc == NGX_ERROR) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "openbank: revocations journal \"%V\" is unreadable: "
-                      "the revoked tokens cannot be trusted", &j->name);
         return NGX_ERROR;
-    }
-
-    if (ld.full) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "openbank: zone \"%V\" is too small for the "
-                      "revoked tokens of \"%V\"",
-                      &obmcf->shm_zone->shm.name, &j->name);
-        return NGX_ERROR;
-    }
-
-    if (skipped) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "openbank: revocations journal \"%V\": %uz bytes of "
-                      "torn or damaged records ignored", &j->name, skipped);
     }
 
     if (ld.loaded) {
