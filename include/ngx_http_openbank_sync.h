@@ -35,13 +35,17 @@ void ngx_http_openbank_sync_queue(ngx_http_openbank_main_conf_t *obmcf,
     uint64_t seq, ngx_uint_t kind, u_char *records, size_t len,
     ngx_log_t *log);
 
+/* the request a claim waited for, run again with its body */
+typedef ngx_int_t (*ngx_http_openbank_sync_redo_pt)(ngx_http_request_t *r,
+    ngx_http_openbank_ctx_t *ctx, ngx_str_t *body);
+
 /*
  * A partner's creation: its registry keys ("p<name>", "i<client id>",
  * "s<hash>") claimed across the cluster before the local commit
  */
 ngx_int_t ngx_http_openbank_sync_claim(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *keys, ngx_uint_t n,
-    ngx_http_event_handler_pt resume, ngx_str_t *taken, void **data);
+    ngx_http_openbank_sync_redo_pt redo, ngx_str_t *body, ngx_str_t *taken);
 
 ngx_int_t ngx_http_openbank_sync_usage(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *partner,

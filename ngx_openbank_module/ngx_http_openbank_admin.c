@@ -113,7 +113,6 @@ static ngx_int_t ngx_http_openbank_admin_cred_delete(ngx_http_request_t *r,
 static ngx_int_t ngx_http_openbank_admin_claim(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *name, ngx_str_t *client_id,
     ngx_str_t *body);
-static void ngx_http_openbank_admin_create_resume(ngx_http_request_t *r);
 static void ngx_http_openbank_admin_usage_resume(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_admin_usage(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_http_openbank_admin_t *a);
@@ -1243,19 +1242,15 @@ ngx_http_openbank_admin_claim(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *name, ngx_str_t *client_id,
     ngx_str_t *body)
 {
-    void       *data;
     ngx_int_t   rc;
-    ngx_str_t   keys[2], taken, *kept;
+    ngx_str_t   keys[2], taken;
 
-    kept = ngx_palloc(r->pool, sizeof(ngx_str_t));
     keys[0].data = ngx_pnalloc(r->pool, 1 + name->len);
     keys[1].data = ngx_pnalloc(r->pool, 1 + client_id->len);
 
-    if (kept == NULL || keys[0].data == NULL || keys[1].data == NULL) {
+    if (keys[0].data == NULL || keys[1].data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    *kept = *body;
 
     keys[0].data[0] = 'p';
     ngx_memcpy(keys[0].data + 1, name->data, name->len);
@@ -1265,11 +1260,9 @@ ngx_http_openbank_admin_claim(ngx_http_request_t *r,
     ngx_memcpy(keys[1].data + 1, client_id->data, client_id->len);
     keys[1].len = 1 + client_id->len;
 
-    data = kept;
-
     rc = ngx_http_openbank_sync_claim(r, ctx, keys, 2,
-                                      ngx_http_openbank_admin_create_resume,
-                                      &taken, &data);
+                                      ngx_http_openbank_admin_create, body,
+                                      &taken);
     switch (rc) {
 
     case NGX_OK:
@@ -1295,33 +1288,6 @@ ngx_http_openbank_admin_claim(ngx_http_request_t *r,
     }
 }
 
-
-/* the claim is answered: the creation again, and the request ends */
-
-static void
-ngx_http_openbank_admin_create_resume(ngx_http_request_t *r)
-{
-    void                     *data;
-    ngx_int_t                 rc;
-    ngx_str_t                 taken;
-    ngx_http_openbank_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
-
-    data = NULL;
-
-    (void) ngx_http_openbank_sync_claim(r, ctx, NULL, 0, NULL, &taken,
-                                        &data);
-
-    rc = ngx_http_openbank_admin_create(r, ctx, data);
-
-    if (rc == NGX_AGAIN) {
-        /* answered once durable */
-        return;
-    }
-
-    ngx_http_finalize_request(r, rc);
-}
 
 
 /* PATCH /admin/partners/{name}: plan, scopes, status, quotas */

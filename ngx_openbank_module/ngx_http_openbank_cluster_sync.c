@@ -280,15 +280,17 @@ static ngx_http_openbank_cluster_script_t  ngx_http_openbank_sync_claim_lua
 /* a request's claim: ctx->sync (a creation never reads the usage) */
 
 typedef struct {
-    void                         *data;        /* the caller's */
-    ngx_str_t                     taken;
-    ngx_int_t                     rc;
-    unsigned                      waiting:1;
-    unsigned                      done:1;
+    ngx_http_openbank_sync_redo_pt  redo;
+    ngx_str_t                       body;
+    ngx_str_t                       taken;
+    ngx_int_t                       rc;
+    unsigned                        waiting:1;
+    unsigned                        done:1;
 } ngx_http_openbank_sync_claim_t;
 
 
 static void ngx_http_openbank_sync_claimed(void *data, redisReply *reply);
+static void ngx_http_openbank_sync_claim_resume(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_sync_unclaimed(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx);
 
@@ -1281,14 +1283,14 @@ ngx_http_openbank_sync_usage_read(void *data, redisReply *reply)
  * cluster mode is off, or Redis cannot answer and registry=local);
  * NGX_DECLINED: "taken" is the key another gateway has; NGX_BUSY: Redis
  * cannot answer and registry=refuse (ctx->retry_after is set); NGX_AGAIN:
- * the request waits, and "resume" runs it again (this then returns the
- * answer, and "data" the caller's, kept).
+ * the request waits, then "redo" runs it again with its body (this then
+ * returns the answer) and the request ends with what "redo" returns.
  */
 
 ngx_int_t
 ngx_http_openbank_sync_claim(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *keys, ngx_uint_t n,
-    ngx_http_event_handler_pt resume, ngx_str_t *taken, void **data)
+    ngx_http_openbank_sync_redo_pt redo, ngx_str_t *body, ngx_str_t *taken)
 {
     u_char                          *p;
     ngx_int_t                        rc;
@@ -1306,7 +1308,6 @@ ngx_http_openbank_sync_claim(ngx_http_request_t *r,
 
     if (sc != NULL && sc->done) {
         *taken = sc->taken;
-        *data = sc->data;
         return sc->rc;
     }
 
@@ -1326,7 +1327,8 @@ ngx_http_openbank_sync_claim(ngx_http_request_t *r,
     }
 
     ctx->sync = sc;
-    sc->data = *data;
+    sc->redo = redo;
+    sc->body = *body;
 
     argv[0] = ngx_http_openbank_sync_keys[1];
 
@@ -1354,7 +1356,9 @@ ngx_http_openbank_sync_claim(ngx_http_request_t *r,
 
     ngx_str_set(&argv[2 + n], NGX_HTTP_OPENBANK_SYNC_CLAIM_TTL);
 
-    rc = ngx_http_openbank_cluster_request(r, ctx, resume, &argv[0],
+    rc = ngx_http_openbank_cluster_request(r, ctx,
+                                           ngx_http_openbank_sync_claim_resume,
+                                           &argv[0],
                                            &ngx_http_openbank_sync_claim_lua,
                                            1 + n, 3 + 2 * n, argv,
                                            ngx_http_openbank_sync_claimed, r);
@@ -1379,6 +1383,29 @@ ngx_http_openbank_sync_claim(ngx_http_request_t *r,
     sc->rc = ngx_http_openbank_sync_unclaimed(r, ctx);
 
     return sc->rc;
+}
+
+
+/* the claim is answered: the request again, and it ends */
+
+static void
+ngx_http_openbank_sync_claim_resume(ngx_http_request_t *r)
+{
+    ngx_int_t                        rc;
+    ngx_http_openbank_ctx_t         *ctx;
+    ngx_http_openbank_sync_claim_t  *sc;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
+    sc = ctx->sync;
+
+    rc = sc->redo(r, ctx, &sc->body);
+
+    if (rc == NGX_AGAIN) {
+        /* answered once durable */
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
 }
 
 

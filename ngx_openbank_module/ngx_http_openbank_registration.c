@@ -100,7 +100,6 @@ static ngx_int_t ngx_http_openbank_dcr_register(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_openbank_dcr_claim(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *jti_key, ngx_str_t *body);
-static void ngx_http_openbank_dcr_claim_resume(ngx_http_request_t *r);
 static ngx_int_t ngx_http_openbank_dcr_read(ngx_http_request_t *r,
     ngx_http_openbank_dcr_req_t *d);
 static ngx_int_t ngx_http_openbank_dcr_update(ngx_http_request_t *r,
@@ -771,21 +770,12 @@ static ngx_int_t
 ngx_http_openbank_dcr_claim(ngx_http_request_t *r,
     ngx_http_openbank_ctx_t *ctx, ngx_str_t *jti_key, ngx_str_t *body)
 {
-    void       *data;
     ngx_int_t   rc;
-    ngx_str_t   taken, *kept;
-
-    kept = ngx_palloc(r->pool, sizeof(ngx_str_t));
-    if (kept == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    *kept = *body;
-    data = kept;
+    ngx_str_t   taken;
 
     rc = ngx_http_openbank_sync_claim(r, ctx, jti_key, 1,
-                                      ngx_http_openbank_dcr_claim_resume,
-                                      &taken, &data);
+                                      ngx_http_openbank_dcr_dispatch, body,
+                                      &taken);
     switch (rc) {
 
     case NGX_OK:
@@ -814,33 +804,6 @@ ngx_http_openbank_dcr_claim(ngx_http_request_t *r,
     }
 }
 
-
-/* the claim is answered: the request again (POST, PUT), and it ends */
-
-static void
-ngx_http_openbank_dcr_claim_resume(ngx_http_request_t *r)
-{
-    void                     *data;
-    ngx_int_t                 rc;
-    ngx_str_t                 taken;
-    ngx_http_openbank_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_openbank_module);
-
-    data = NULL;
-
-    (void) ngx_http_openbank_sync_claim(r, ctx, NULL, 0, NULL, &taken,
-                                        &data);
-
-    rc = ngx_http_openbank_dcr_dispatch(r, ctx, data);
-
-    if (rc == NGX_AGAIN) {
-        /* answered once durable */
-        return;
-    }
-
-    ngx_http_finalize_request(r, rc);
-}
 
 
 /* GET <endpoint>/<client_id>: RFC 7592 2.1 */
