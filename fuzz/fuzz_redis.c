@@ -37,7 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
 
-    reader = redisReaderCreate();
+    reader = ngx_http_openbank_redis_reader_create();
     if (reader == NULL) {
         return 0;
     }

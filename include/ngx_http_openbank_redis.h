@@ -23,6 +23,14 @@
 #define NGX_HTTP_OPENBANK_REDIS_SLOTS     16384
 #define NGX_HTTP_OPENBANK_REDIS_ADDR_LEN  (NGX_SOCKADDR_STRLEN + 8)
 
+/*
+ * hiredis 0.14 allocates an array's element pointers as soon as it has
+ * read the count, so "*2147483647\r\n" alone asks for 16 GiB.  No answer
+ * the gateway reads comes near this bound: the largest is a snapshot,
+ * two elements a partner and two a revocation.
+ */
+#define NGX_HTTP_OPENBANK_REDIS_MAX_ELEMENTS  4194304
+
 
 typedef struct ngx_http_openbank_redis_s       ngx_http_openbank_redis_t;
 typedef struct ngx_http_openbank_redis_call_s  ngx_http_openbank_redis_call_t;
@@ -96,6 +104,7 @@ typedef struct {
     ngx_str_t                           master;   /* "ip:port" */
 } ngx_http_openbank_redis_range_t;
 
+redisReader *ngx_http_openbank_redis_reader_create(void);
 ngx_uint_t ngx_http_openbank_redis_slot(u_char *key, size_t len);
 ngx_int_t ngx_http_openbank_redis_redirect(redisReply *reply,
     ngx_uint_t *ask, ngx_uint_t *slot, ngx_str_t *addr);

@@ -299,6 +299,16 @@ ngx_http_openbank_redis_feed(ngx_http_openbank_redis_t *rd, u_char *buf,
         reply = NULL;
 
         if (redisReaderGetReply(rd->reader, &reply) != REDIS_OK) {
+
+            if (rd->reader->err == REDIS_ERR_OOM) {
+                ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                              "openbank: redis %V: an answer too large "
+                              "to read (an array of more than %d "
+                              "elements), or out of memory", &rd->name,
+                              NGX_HTTP_OPENBANK_REDIS_MAX_ELEMENTS);
+                return NGX_ERROR;
+            }
+
             ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                           "openbank: redis %V: %s", &rd->name,
                           rd->reader->errstr);
@@ -352,7 +362,7 @@ ngx_http_openbank_redis_connect(ngx_http_openbank_redis_t *rd,
         ngx_queue_init(&rd->calls);
     }
 
-    rd->reader = redisReaderCreate();
+    rd->reader = ngx_http_openbank_redis_reader_create();
     if (rd->reader == NULL) {
         return NGX_ERROR;
     }

@@ -5,7 +5,8 @@
  * Redis Cluster's answers read: a key's slot (CRC16 of the key or of its
  * {hash tag}), a MOVED or ASK redirection, the slot map of CLUSTER
  * SLOTS.  No I/O here: replies come parsed by hiredis's redisReader,
- * and everything read from them is checked (fuzz/fuzz_redis.c).
+ * made here with an array's size bounded, and everything read from them
+ * is checked (fuzz/fuzz_redis.c).
  */
 
 
@@ -14,8 +15,15 @@
 #include <ngx_http_openbank_redis.h>
 
 
+static void *ngx_http_openbank_redis_create_array(const redisReadTask *task,
+    int elements);
 static ngx_int_t ngx_http_openbank_redis_addr(u_char *p, size_t len,
     ngx_str_t *host, ngx_int_t port, ngx_pool_t *pool, ngx_str_t *addr);
+
+
+static redisReplyObjectFunctions  ngx_http_openbank_redis_functions;
+static void *(*ngx_http_openbank_redis_create_array_default)(
+    const redisReadTask *task, int elements);
 
 
 /* CRC16-CCITT (XMODEM), the one of the Redis Cluster specification */
@@ -54,6 +62,42 @@ static uint16_t  ngx_http_openbank_crc16_table[256] = {
     0xef1f, 0xff3e, 0xcf5d, 0xdf7c, 0xaf9b, 0xbfba, 0x8fd9, 0x9ff8,
     0x6e17, 0x7e36, 0x4e55, 0x5e74, 0x2e93, 0x3eb2, 0x0ed1, 0x1ef0
 };
+
+
+redisReader *
+ngx_http_openbank_redis_reader_create(void)
+{
+    redisReader  *reader;
+
+    reader = redisReaderCreate();
+    if (reader == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_openbank_redis_create_array_default == NULL) {
+        ngx_http_openbank_redis_functions = *reader->fn;
+        ngx_http_openbank_redis_create_array_default =
+                                                     reader->fn->createArray;
+        ngx_http_openbank_redis_functions.createArray =
+                                        ngx_http_openbank_redis_create_array;
+    }
+
+    reader->fn = &ngx_http_openbank_redis_functions;
+
+    return reader;
+}
+
+
+static void *
+ngx_http_openbank_redis_create_array(const redisReadTask *task, int elements)
+{
+    if (elements < 0 || elements > NGX_HTTP_OPENBANK_REDIS_MAX_ELEMENTS) {
+        /* the reader fails with REDIS_ERR_OOM and the connection closes */
+        return NULL;
+    }
+
+    return ngx_http_openbank_redis_create_array_default(task, elements);
+}
 
 
 ngx_uint_t
