@@ -631,6 +631,31 @@ sub master_for_key {
     return $self->master_for_slot($self->slot_of($key));
 }
 
+# True once every live replica of the master $port has every write the
+# master had when asked (its own slave_repl_offset, not the master's view,
+# which the replica's ack updates once a second).  A WAIT on a new
+# connection proves nothing: it waits for that connection's writes only.
+# On a timeout, false, and the reason in $self->{why}.
+sub wait_replicated {
+    my ($self, $port, $timeout) = @_;
+    my $want = $self->_info($port, 'replication')->{master_repl_offset};
+    $self->{why} = "$port: no master_repl_offset";
+    return 0 unless defined $want;
+    return _until($timeout // 10, sub {
+        for my $r (grep { $self->alive($_) } $self->replicas($port)) {
+            my $ri = $self->_info($r, 'replication');
+            $self->{why} = "replica $r: link "
+                . ($ri->{master_link_status} // '?') . ' to '
+                . ($ri->{master_port} // '?') . ', offset '
+                . ($ri->{slave_repl_offset} // '?') . " of $want";
+            return 0 unless ($ri->{master_link_status} // '') eq 'up'
+                && ($ri->{master_port} // 0) == $port
+                && ($ri->{slave_repl_offset} // -1) >= $want;
+        }
+        return 1;
+    }) ? 1 : 0;
+}
+
 # Kills a master (default: the master of slot 0) and waits until one of
 # its replicas serves its slots and the cluster is ok again; returns the
 # new master's port.  manual => 1: CLUSTER FAILOVER on the replica instead,
@@ -649,6 +674,11 @@ sub failover {
     if ($o{manual}) {
         $self->call_at($rep[0], 'CLUSTER', 'FAILOVER');
     } else {
+        # what the test wrote is on the replica first: a lost write is
+        # Redis's asynchronous replication, not what the test is about
+        $self->wait_replicated($port)
+            or die "OpenBank::Redis: before the failover of $port: "
+                   . "$self->{why}\n";
         $self->kill($port);
     }
     my $new;
