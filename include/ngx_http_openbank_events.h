@@ -261,6 +261,7 @@ ngx_int_t ngx_http_openbank_webhooks_dispatch(ngx_http_request_t *r,
 
 /* ngx_http_openbank_webhook_send.c */
 ngx_int_t ngx_http_openbank_webhook_send_init(ngx_cycle_t *cycle);
+void ngx_http_openbank_webhook_send_due(ngx_str_t *key);
 ngx_int_t ngx_http_openbank_webhook_ssl(ngx_conf_t *cf,
     ngx_http_openbank_events_conf_t *ecf);
 ngx_int_t ngx_http_openbank_webhook_address_allowed(struct sockaddr *sa);

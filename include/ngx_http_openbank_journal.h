@@ -140,6 +140,8 @@ ngx_int_t ngx_http_openbank_journal_open_lock(
     ngx_http_openbank_journal_t *j, ngx_log_t *log);
 void ngx_http_openbank_journal_submit(ngx_http_openbank_journal_t *j,
     ngx_http_openbank_journal_entry_t *e);
+void ngx_http_openbank_journal_submit_later(ngx_http_openbank_journal_t *j,
+    ngx_http_openbank_journal_entry_t *e);
 ngx_http_openbank_journal_wait_t *ngx_http_openbank_journal_wait(
     ngx_http_request_t *r, size_t len,
     ngx_http_openbank_journal_answer_pt answer);

@@ -718,7 +718,8 @@ ngx_http_openbank_ev_dump(ngx_http_openbank_store_value_t *sv, void *data)
 /*
  * A change's records to the journal, once they are in the zone: "done"
  * is called with the request once they are durable (NGX_OK) or not; a
- * change without a request (a delivery's outcome) is only logged.
+ * change without a request (a delivery's outcome) is written later, with
+ * the next write someone waits for, and only logged if it fails.
  */
 
 ngx_int_t
@@ -785,7 +786,13 @@ ngx_http_openbank_events_write(ngx_log_t *log, ngx_array_t *ops,
         cln->data = pd;
     }
 
-    ngx_http_openbank_journal_submit(j, &pd->entry);
+    if (r) {
+        ngx_http_openbank_journal_submit(j, &pd->entry);
+
+    } else {
+        /* a delivery's outcome: if lost, the delivery is made again */
+        ngx_http_openbank_journal_submit_later(j, &pd->entry);
+    }
 
     return NGX_OK;
 }
@@ -1380,6 +1387,8 @@ ngx_http_openbank_ev_release(ngx_http_request_t *r, ngx_array_t *ops)
                                         NGX_HTTP_OPENBANK_TABLE_OUTBOX,
                                         &op[i].key, 0, 0,
                                         ngx_http_openbank_ev_due, NULL);
+
+            ngx_http_openbank_webhook_send_due(&op[i].key);
         }
     }
 }

@@ -758,16 +758,41 @@ ngx_http_openbank_journal_submit(ngx_http_openbank_journal_t *j,
 
 
 /*
+ * A record nobody waits for (a delivery's outcome): written with the
+ * next batch that someone waits for, or by the hold timer, within
+ * NGX_HTTP_OPENBANK_JOURNAL_HOLD ms, rather than with an fdatasync() of
+ * its own.  A crash before loses it; its owner must accept that (a
+ * delivery is then made again: at least once).
+ */
+
+void
+ngx_http_openbank_journal_submit_later(ngx_http_openbank_journal_t *j,
+    ngx_http_openbank_journal_entry_t *e)
+{
+    ngx_queue_insert_tail(&j->batch, &e->queue);
+
+    if (!j->hold.timer_set) {
+        ngx_add_timer(&j->hold, NGX_HTTP_OPENBANK_JOURNAL_HOLD);
+    }
+}
+
+
+/*
  * A timer, not cancelable, while entries wait to be written or are being
  * written: a worker that shuts down (a reload, a graceful stop) exits only
  * when no such timer is left, so the requests waiting for their records
- * are answered first instead of being cut off.
+ * are answered first instead of being cut off.  It writes what was
+ * submitted for later.
  */
 
 static void
 ngx_http_openbank_journal_hold(ngx_event_t *ev)
 {
     ngx_http_openbank_journal_t *j = ev->data;
+
+    if (!j->busy && !ngx_queue_empty(&j->batch)) {
+        ngx_post_event(&j->flush, &ngx_posted_events);
+    }
 
     if (j->busy || !ngx_queue_empty(&j->batch)
         || !ngx_queue_empty(&j->writing))

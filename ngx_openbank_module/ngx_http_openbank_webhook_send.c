@@ -195,6 +195,7 @@ static void ngx_http_openbank_send_finish(ngx_http_openbank_send_t *s,
 static ngx_int_t ngx_http_openbank_send_outcome(
     ngx_http_openbank_zone_t *zone, void *data);
 static void ngx_http_openbank_send_free(ngx_http_openbank_send_t *s);
+static void ngx_http_openbank_send_want(void);
 static void ngx_http_openbank_resolve_thread(void *data, ngx_log_t *log);
 static void ngx_http_openbank_resolve_done(ngx_event_t *ev);
 static void ngx_http_openbank_resolve_gone(void *data);
@@ -207,7 +208,7 @@ static ngx_str_t     ngx_http_openbank_send_pool = ngx_string("default");
 static ngx_event_t   ngx_http_openbank_send_ev;
 static ngx_array_t  *ngx_http_openbank_send_flight;
 static ngx_uint_t    ngx_http_openbank_send_n;
-static ngx_uint_t    ngx_http_openbank_send_freed;
+static ngx_uint_t    ngx_http_openbank_send_wanted;
 static ngx_queue_t   ngx_http_openbank_send_kept;
 
 /*
@@ -631,7 +632,8 @@ ngx_http_openbank_webhook_send_init(ngx_cycle_t *cycle)
 /*
  * The claims: at the tick, the whole outbox is walked, every endpoint's
  * due deliveries taken up to its concurrency; posted when deliveries
- * ended, only as many as ended are taken, the walk stopping there, so
+ * ended or were made due here, only as many are taken, the walk stopping
+ * there (the newest records are at the head of the table's queue), so
  * that a backlog of an endpoint at its concurrency is not walked through
  * at every delivery that ends (the other endpoints' deliveries are taken
  * by the next tick's walk at the latest).
@@ -660,9 +662,9 @@ ngx_http_openbank_send_tick(ngx_event_t *ev)
     cs.room = ngx_min(NGX_HTTP_OPENBANK_SEND_MAX - ngx_http_openbank_send_n,
                       NGX_HTTP_OPENBANK_SEND_CLAIM);
     cs.concurrency = ecf->concurrency;
-    cs.want = ev->timer_set ? ngx_http_openbank_send_freed : 0;
+    cs.want = ev->timer_set ? ngx_http_openbank_send_wanted : 0;
 
-    ngx_http_openbank_send_freed = 0;
+    ngx_http_openbank_send_wanted = 0;
     ev->timedout = 0;
 
     if (cs.room) {
@@ -1919,7 +1921,48 @@ ngx_http_openbank_send_free(ngx_http_openbank_send_t *s)
 
     /* room for another: the next claim now rather than at the tick */
 
-    ngx_http_openbank_send_freed++;
+    ngx_http_openbank_send_want();
+}
+
+
+/*
+ * A delivery made due by this worker (its event now durable): claimed in
+ * this pass of the event loop if its endpoint has room here, rather than
+ * at the next tick, so that deliveries leave as events come and not in a
+ * burst at each tick, which the ingest's answers would wait behind.
+ */
+
+void
+ngx_http_openbank_webhook_send_due(ngx_str_t *key)
+{
+    ngx_http_openbank_inflight_t     *f;
+    ngx_http_openbank_events_conf_t  *ecf;
+    ngx_http_openbank_main_conf_t    *obmcf;
+
+    if (ngx_http_openbank_send_flight == NULL || key->len != 33) {
+        return;
+    }
+
+    obmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                ngx_http_openbank_module);
+    ecf = obmcf->events_conf;
+
+    f = ngx_http_openbank_send_inflight(
+                      ngx_http_openbank_events_hex(key->data + 17, 16), 0);
+
+    if (f && f->n >= ecf->concurrency) {
+        /* one of its deliveries that ends claims it */
+        return;
+    }
+
+    ngx_http_openbank_send_want();
+}
+
+
+static void
+ngx_http_openbank_send_want(void)
+{
+    ngx_http_openbank_send_wanted++;
 
     if (!ngx_exiting && !ngx_http_openbank_send_ev.posted) {
         ngx_post_event(&ngx_http_openbank_send_ev, &ngx_posted_events);
