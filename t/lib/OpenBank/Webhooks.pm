@@ -99,9 +99,11 @@ sub start_receiver {
 }
 END { kill 'TERM', $receiver if $receiver }
 
+# the receiver's records; a line it is still writing (no newline yet) is
+# left for the next look
 sub got {
     open my $f, '<', "$rdir/got" or return ();
-    return map { $json->decode($_) } <$f>;
+    return map { $json->decode($_) } grep { /\n\z/ } <$f>;
 }
 
 sub wait_got {
