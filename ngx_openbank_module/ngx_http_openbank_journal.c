@@ -748,12 +748,8 @@ void
 ngx_http_openbank_journal_submit(ngx_http_openbank_journal_t *j,
     ngx_http_openbank_journal_entry_t *e)
 {
-    ngx_queue_insert_tail(&j->batch, &e->queue);
+    ngx_http_openbank_journal_submit_later(j, e);
     ngx_post_event(&j->flush, &ngx_posted_events);
-
-    if (!j->hold.timer_set) {
-        ngx_add_timer(&j->hold, NGX_HTTP_OPENBANK_JOURNAL_HOLD);
-    }
 }
 
 
